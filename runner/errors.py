@@ -1,0 +1,182 @@
+"""The one exception tree of qfrun; only ``cli.py`` renders it.
+
+::
+
+    QfrunError                      exit_code  what
+    ├── PipelineError               3          the pipeline file cannot be used
+    │   ├── PipelineSyntaxError     3          YAML syntax, duplicate keys, size/encoding limits
+    │   ├── PipelineSchemaError     3          one or more schema issues (all of them, sorted)
+    │   └── PipelineGraphError      3          unknown references, cycles, bad expressions
+    ├── StateError                  4          state file unreadable / corrupt / newer / changed
+    │   └── StateLockedError        4          another qfrun holds the state lock
+    ├── PlatformError               5          the platform could not do what was asked
+    │   ├── PlatformUnavailable     5          connect failure or timeout
+    │   ├── PlatformAuthError       5          401 / 403, bad or missing credentials
+    │   ├── PlatformNotFound        5          404 or the platform's "no such resource" code
+    │   ├── PlatformRateLimited     5          QPS limits, still refused after retries
+    │   ├── PlatformServerError     5          5xx or the platform's "server busy" codes
+    │   ├── PlatformStatusError     5          any other refusal (4xx, error_code in the body)
+    │   └── PlatformProtocolError   5          a response that is not the documented shape
+    └── RunFailedError              1          the run finished and at least one stage failed
+
+Every ``str(error)`` is a complete sentence a user can act on; it never contains a credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A 1-based position in a file, printed the way ruff and mypy print them."""
+
+    path: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.path
+        if self.column <= 0:
+            return f"{self.path}:{self.line}"
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, order=True)
+class Issue:
+    """One problem found in a pipeline file, at a location."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class QfrunError(Exception):
+    """Base of every error qfrun reports to a user."""
+
+    exit_code: int = 70
+
+
+class PipelineError(QfrunError):
+    """The pipeline file cannot be used; carries every issue found, sorted by position."""
+
+    exit_code = 3
+
+    def __init__(self, issues: Iterable[Issue]) -> None:
+        self.issues: tuple[Issue, ...] = tuple(sorted(set(issues)))
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+    @classmethod
+    def at(cls, location: Location, message: str) -> PipelineError:
+        return cls([Issue(location, message)])
+
+
+class PipelineSyntaxError(PipelineError):
+    """The file is not readable YAML of an acceptable size and encoding."""
+
+
+class PipelineSchemaError(PipelineError):
+    """The YAML does not match the pipeline schema."""
+
+
+class PipelineGraphError(PipelineError):
+    """References, cycles or expressions are wrong."""
+
+
+def merge_pipeline_errors(errors: Sequence[PipelineError]) -> PipelineError:
+    """Combine the issues of several errors into one, as ``validate`` reports them all at once."""
+    return PipelineError(issue for error in errors for issue in error.issues)
+
+
+class StateError(QfrunError):
+    """The state file cannot be read, trusted or written."""
+
+    exit_code = 4
+
+
+class StateLockedError(StateError):
+    """Another process holds the lock of a state file."""
+
+
+class PlatformError(QfrunError):
+    """A platform request failed; carries the request coordinates but never a credential."""
+
+    exit_code = 5
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        platform: str = "",
+        method: str = "",
+        path: str = "",
+        status: int | None = None,
+        request_id: str | None = None,
+        code: str | int | None = None,
+    ) -> None:
+        self.message = message
+        self.platform = platform
+        self.method = method
+        self.path = path
+        self.status = status
+        self.request_id = request_id
+        self.code = code
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        # Shape: "platform URL: METHOD PATH -> STATUS: message (request id R)." Never headers or keys.
+        head = " ".join(part for part in (self.method, self.path) if part)
+        if self.status is not None:
+            head = f"{head} -> {self.status}" if head else f"status {self.status}"
+        text = f"{head}: {self.message}" if head else self.message
+        if self.platform:
+            text = f"platform {self.platform}: {text}"
+        text = text.rstrip(".")
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text + "."
+
+
+class PlatformUnavailable(PlatformError):
+    """The platform could not be reached, or did not answer in time."""
+
+
+class PlatformAuthError(PlatformError):
+    """The platform refused the credentials (401/403)."""
+
+
+class PlatformNotFound(PlatformError):
+    """The platform has no such resource."""
+
+
+class PlatformRateLimited(PlatformError):
+    """The platform kept refusing for rate limits after every retry."""
+
+
+class PlatformServerError(PlatformError):
+    """The platform failed on its side (5xx, server busy)."""
+
+
+class PlatformStatusError(PlatformError):
+    """The platform refused the request for another reason."""
+
+
+class PlatformProtocolError(PlatformError):
+    """The platform answered with something that is not the documented shape."""
+
+
+class RunFailedError(QfrunError):
+    """The run finished and at least one stage failed."""
+
+    exit_code = 1
+
+
+class StageError(Exception):
+    """A stage cannot complete: raised inside stage code, recorded as that stage's failure.
+
+    Not a QfrunError: the executor catches it per stage and the run goes on (or stops) by policy.
+    """

@@ -1,0 +1,165 @@
+"""The runner <-> platform seam: typed values and the ``Platform`` Protocol.
+
+The executor and the stage modules talk to a platform only through this module, so they never import
+httpx; the HTTP client (``runner.platform.client``) implements ``Platform`` for both the local platform
+and Qianfan's cloud, and tests implement it in memory.
+
+A *task* is the platform-side unit of work a stage creates. Each task carries a deterministic ``name``
+(derived from pipeline, stage and fingerprint) so that a run that died between "create" and "record" can
+find its task again instead of creating a second one (``find_task``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+JSON = Any  # a value that json.dumps accepts; kept loose on purpose at this seam
+
+
+class TaskKind(enum.Enum):
+    """The kinds of platform task the stages create (values are stable: they go into the state file)."""
+
+    BATCH_INFERENCE = "batch_inference"
+    EVALUATION = "evaluation"
+    COMPRESSION = "compression"
+    SERVICE = "service"
+
+
+class TaskStatus(enum.Enum):
+    """Where a platform task is, normalised from each platform's own status words."""
+
+    PENDING = "pending"  # accepted, not started
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # for a service: deployed and answering
+    FAILED = "failed"
+    STOPPED = "stopped"  # cancelled, or a service whose term ended
+
+    @property
+    def terminal(self) -> bool:
+        return self in {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.STOPPED}
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A model version in a platform's registry (Qianfan: ``amv-...`` inside a model set ``am-...``)."""
+
+    version_id: str
+    model_id: str
+    name: str
+    version: str = ""
+    size_bytes: int | None = None
+    source: str = ""  # e.g. "import", "compression:<task id>"
+    details: Mapping[str, JSON] = field(default_factory=dict)  # scheme, recipe, lineage, ...
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset on a platform, ready to be read by inference and evaluation tasks."""
+
+    dataset_id: str
+    name: str
+    rows: int | None = None
+    sha256: str | None = None  # content hash of a local file uploaded by qfrun
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """Everything needed to create a task; ``params`` holds the kind's resolved fields.
+
+    Parameter keys by kind (all values JSON):
+      BATCH_INFERENCE: model_version_id, dataset_id, inference_params{temperature, top_p, max_output_tokens, ...}
+      EVALUATION: model_version_ids[], dataset_id, evaluators[] (see schemas/pipeline.schema.json),
+                  result_dataset_ids{version_id: dataset_id} when scoring earlier inference results
+      COMPRESSION: model_version_id, strategy ("Quantization"|"Sparsity"), weight ("INT8-PTQ"|...|None),
+                   dataset_id (calibration) or None
+      SERVICE: model_version_id, name, endpoint_suffix, replicas, pool_type, service_type, hours
+    """
+
+    kind: TaskKind
+    name: str
+    params: Mapping[str, JSON]
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """Enough to find a task again: recorded in the state file as soon as the platform returns it."""
+
+    kind: TaskKind
+    task_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A task as polled: status, progress and, once it succeeded, its result."""
+
+    ref: TaskRef
+    status: TaskStatus
+    rows_done: int | None = None
+    rows_total: int | None = None
+    message: str = ""  # the platform's reason when FAILED/STOPPED
+    result: Mapping[str, JSON] = field(default_factory=dict)
+    """Kind-specific, on success:
+      BATCH_INFERENCE: result_dataset_id, rows
+      EVALUATION: models{version_id: {metrics{name: float}, samples: int}}
+      COMPRESSION: version_id, model_id, size_bytes, scheme, seconds
+      SERVICE: service_id, endpoint (suffix), url (chat URL), replicas, expires_at
+    """
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """The answer of a deployed service to one chat call."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    request_id: str = ""
+
+
+@runtime_checkable
+class Platform(Protocol):
+    """What qfrun needs of a platform. Every method may raise ``runner.errors.PlatformError``."""
+
+    @property
+    def display_name(self) -> str:
+        """How messages name this platform, e.g. ``local http://127.0.0.1:8765``; never a credential."""
+        ...
+
+    def describe_model_version(self, version_id: str) -> ModelVersion: ...
+
+    def import_model(self, *, name: str, path: str) -> ModelVersion:
+        """Register a local Hugging Face folder as a model version (local platform only).
+
+        Idempotent: the same folder content under the same name returns the existing version.
+        """
+        ...
+
+    def ensure_dataset(self, *, name: str, path: str, sha256: str) -> Dataset:
+        """Upload a local JSONL file once per content hash and return the platform's dataset."""
+        ...
+
+    def describe_dataset(self, dataset_id: str) -> Dataset: ...
+
+    def find_task(self, kind: TaskKind, name: str) -> TaskRef | None:
+        """The task of that kind created under that deterministic name, if any."""
+        ...
+
+    def create_task(self, request: TaskRequest) -> TaskRef: ...
+
+    def describe_task(self, ref: TaskRef) -> TaskInfo: ...
+
+    def cancel_task(self, ref: TaskRef) -> None: ...
+
+    def chat(self, endpoint: str, messages: Sequence[ChatMessage], **params: JSON) -> ChatReply:
+        """Call a deployed chat service by its endpoint suffix."""
+        ...
