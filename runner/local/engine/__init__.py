@@ -1,0 +1,1 @@
+"""The local platform's model runtime (torch, transformers, llmcompressor): imported only by workers."""
