@@ -1,0 +1,460 @@
+"""The local platform's SQLite store: models, versions, datasets, tasks and services.
+
+Why SQLite: the server, its task threads and a restarted server after a crash must all agree on what exists
+and where each task stands; WAL mode lets readers (polling clients) run while a worker writes progress.
+Each thread gets its own connection, every write is one short ``BEGIN IMMEDIATE`` transaction, and rows come
+back as frozen dataclasses with their JSON columns decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS models (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_versions (
+    id TEXT PRIMARY KEY,
+    model_id TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    details TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (model_id, version),
+    UNIQUE (model_id, content_hash)
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL UNIQUE,
+    rows INTEGER NOT NULL, size_bytes INTEGER NOT NULL, source TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    params TEXT NOT NULL,
+    progress_done INTEGER,
+    progress_total INTEGER,
+    result TEXT NOT NULL,
+    message TEXT NOT NULL,
+    worker_pid INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (kind, name)
+);
+CREATE TABLE IF NOT EXISTS services (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    endpoint_suffix TEXT NOT NULL,
+    model_version_id TEXT NOT NULL REFERENCES model_versions(id),
+    status TEXT NOT NULL,
+    params TEXT NOT NULL,
+    replicas TEXT NOT NULL,
+    message TEXT NOT NULL,
+    expires_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
+CREATE INDEX IF NOT EXISTS services_suffix ON services (endpoint_suffix);
+"""
+
+# Task statuses inside the store (the API maps them to each resource's Qianfan words).
+PENDING = "pending"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+STOPPED = "stopped"
+ACTIVE_TASK_STATUSES = (PENDING, RUNNING)
+
+# Service statuses, already the Qianfan words.
+DEPLOYING = "Deploying"
+SERVING = "Serving"
+DEPLOY_FAILED = "DeployFailed"
+EXPIRED = "Expired"
+DELETED = "Deleted"
+LIVE_SERVICE_STATUSES = (DEPLOYING, SERVING)
+
+
+class StoreError(Exception):
+    """The store cannot be used (a newer schema, a broken file)."""
+
+
+class DuplicateName(StoreError):
+    """A task or service with that name already exists."""
+
+
+def now_iso() -> str:
+    """UTC now as ``2026-11-25T16:37:10Z``, the timestamp shape of Qianfan's responses."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_id(prefix: str) -> str:
+    """A Qianfan-like id: ``<prefix>-`` and 12 lowercase hex characters."""
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    id: str
+    name: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    id: str
+    model_id: str
+    version: int
+    path: str
+    content_hash: str
+    size_bytes: int
+    source: str
+    details: dict[str, Any]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    id: str
+    name: str
+    path: str
+    sha256: str
+    rows: int
+    size_bytes: int
+    source: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: str
+    kind: str
+    name: str
+    status: str
+    params: dict[str, Any]
+    progress_done: int | None
+    progress_total: int | None
+    result: dict[str, Any]
+    message: str
+    worker_pid: int | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    id: str
+    name: str
+    endpoint_suffix: str
+    model_version_id: str
+    status: str
+    params: dict[str, Any]
+    replicas: list[dict[str, Any]]
+    message: str
+    expires_at: str | None
+    created_at: str
+    updated_at: str
+
+
+_UPDATABLE = {
+    "tasks": frozenset(
+        {"status", "params", "progress_done", "progress_total", "result", "message", "worker_pid"}
+    ),
+    "services": frozenset({"status", "params", "replicas", "message", "expires_at"}),
+}
+_JSON_COLUMNS = frozenset({"details", "params", "result", "replicas"})
+
+
+def _decode(row: sqlite3.Row) -> dict[str, Any]:
+    return {key: json.loads(row[key]) if key in _JSON_COLUMNS else row[key] for key in row.keys()}
+
+
+class Store:
+    """Thread-safe access to ``platform.sqlite3``: one connection per thread, short transactions."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate()
+
+    # -- connections -------------------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        # executescript commits on its own, so the idempotent DDL runs before the versioned transaction.
+        self._conn().executescript(_SCHEMA)
+        with self._write() as db:
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif row["version"] > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer qfrun (store schema {row['version']}; this one "
+                    f"reads up to {SCHEMA_VERSION}); upgrade qfrun or point QFRUN_HOME elsewhere."
+                )
+
+    def close(self) -> None:
+        """Close every thread's connection (call once, when the server stops)."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def _one(self, sql: str, args: Sequence[Any]) -> dict[str, Any] | None:
+        row = self._conn().execute(sql, args).fetchone()
+        return None if row is None else _decode(row)
+
+    def _many(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        return [_decode(row) for row in self._conn().execute(sql, args).fetchall()]
+
+    # -- models --------------------------------------------------------------------------------------------
+    def model(self, model_id: str) -> ModelRow | None:
+        row = self._one("SELECT * FROM models WHERE id = ?", (model_id,))
+        return None if row is None else ModelRow(**row)
+
+    def model_by_name(self, name: str) -> ModelRow | None:
+        row = self._one("SELECT * FROM models WHERE name = ?", (name,))
+        return None if row is None else ModelRow(**row)
+
+    def ensure_model(self, name: str) -> ModelRow:
+        """The model set named ``name``, created if absent."""
+        with self._write() as db:
+            row = db.execute("SELECT * FROM models WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO models (id, name, created_at) VALUES (?, ?, ?)",
+                    (new_id("am"), name, now_iso()),
+                )
+                row = db.execute("SELECT * FROM models WHERE name = ?", (name,)).fetchone()
+        return ModelRow(**_decode(row))
+
+    def version(self, version_id: str) -> VersionRow | None:
+        row = self._one("SELECT * FROM model_versions WHERE id = ?", (version_id,))
+        return None if row is None else VersionRow(**row)
+
+    def versions(self, model_id: str) -> list[VersionRow]:
+        rows = self._many("SELECT * FROM model_versions WHERE model_id = ? ORDER BY version", (model_id,))
+        return [VersionRow(**row) for row in rows]
+
+    def version_by_hash(self, model_id: str, content_hash: str) -> VersionRow | None:
+        row = self._one(
+            "SELECT * FROM model_versions WHERE model_id = ? AND content_hash = ?", (model_id, content_hash)
+        )
+        return None if row is None else VersionRow(**row)
+
+    def add_version(
+        self,
+        *,
+        version_id: str,
+        model_id: str,
+        path: str,
+        content_hash: str,
+        size_bytes: int,
+        source: str,
+        details: Mapping[str, Any],
+    ) -> VersionRow:
+        """Register a version (next number in its model set); the same content returns the existing one."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT * FROM model_versions WHERE model_id = ? AND content_hash = ?",
+                (model_id, content_hash),
+            ).fetchone()
+            if row is None:
+                number = db.execute(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model_id = ?", (model_id,)
+                ).fetchone()[0]
+                db.execute(
+                    "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        version_id,
+                        model_id,
+                        number,
+                        path,
+                        content_hash,
+                        size_bytes,
+                        source,
+                        json.dumps(dict(details)),
+                        now_iso(),
+                    ),
+                )
+                row = db.execute("SELECT * FROM model_versions WHERE id = ?", (version_id,)).fetchone()
+        return VersionRow(**_decode(row))
+
+    # -- datasets ------------------------------------------------------------------------------------------
+    def dataset(self, dataset_id: str) -> DatasetRow | None:
+        row = self._one("SELECT * FROM datasets WHERE id = ?", (dataset_id,))
+        return None if row is None else DatasetRow(**row)
+
+    def dataset_by_sha(self, sha256: str) -> DatasetRow | None:
+        row = self._one("SELECT * FROM datasets WHERE sha256 = ?", (sha256,))
+        return None if row is None else DatasetRow(**row)
+
+    def datasets(self) -> list[DatasetRow]:
+        return [DatasetRow(**row) for row in self._many("SELECT * FROM datasets ORDER BY created_at", ())]
+
+    def add_dataset(
+        self, *, name: str, path: str, sha256: str, rows: int, size_bytes: int, source: str
+    ) -> DatasetRow:
+        """Register a stored JSONL file; a file already known by its sha256 returns the existing dataset."""
+        with self._write() as db:
+            row = db.execute("SELECT * FROM datasets WHERE sha256 = ?", (sha256,)).fetchone()
+            if row is None:
+                dataset_id = new_id("ds")
+                db.execute(
+                    "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (dataset_id, name, path, sha256, rows, size_bytes, source, now_iso()),
+                )
+                row = db.execute("SELECT * FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
+        return DatasetRow(**_decode(row))
+
+    # -- tasks -------------------------------------------------------------------------------------------
+    def create_task(self, *, task_id: str, kind: str, name: str, params: Mapping[str, Any]) -> TaskRow:
+        """Insert a pending task; raises DuplicateName when the kind already has a task of that name."""
+        stamp = now_iso()
+        try:
+            with self._write() as db:
+                db.execute(
+                    "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, NULL, NULL, '{}', '', NULL, ?, ?)",
+                    (task_id, kind, name, PENDING, json.dumps(dict(params)), stamp, stamp),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateName(f"A {kind} task named {name!r} already exists.") from exc
+        task = self.task(task_id)
+        assert task is not None
+        return task
+
+    def task(self, task_id: str) -> TaskRow | None:
+        row = self._one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        return None if row is None else TaskRow(**row)
+
+    def task_by_name(self, kind: str, name: str) -> TaskRow | None:
+        row = self._one("SELECT * FROM tasks WHERE kind = ? AND name = ?", (kind, name))
+        return None if row is None else TaskRow(**row)
+
+    def tasks(self, kind: str | None = None, statuses: Sequence[str] = ()) -> list[TaskRow]:
+        sql, args = "SELECT * FROM tasks WHERE 1 = 1", []
+        if kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
+            args.extend(statuses)
+        return [TaskRow(**row) for row in self._many(sql + " ORDER BY created_at, id", args)]
+
+    def update_task(self, task_id: str, *, only_if: Sequence[str] = (), **fields: Any) -> bool:
+        """Set columns of a task; with ``only_if``, only while its status is one of those."""
+        return self._update("tasks", task_id, only_if, fields)
+
+    # -- services ------------------------------------------------------------------------------------------
+    def create_service(
+        self,
+        *,
+        service_id: str,
+        name: str,
+        endpoint_suffix: str,
+        model_version_id: str,
+        params: Mapping[str, Any],
+    ) -> ServiceRow:
+        stamp = now_iso()
+        try:
+            with self._write() as db:
+                db.execute(
+                    "INSERT INTO services VALUES (?, ?, ?, ?, ?, ?, '[]', '', NULL, ?, ?)",
+                    (
+                        service_id,
+                        name,
+                        endpoint_suffix,
+                        model_version_id,
+                        DEPLOYING,
+                        json.dumps(dict(params)),
+                        stamp,
+                        stamp,
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateName(f"A service named {name!r} already exists.") from exc
+        service = self.service(service_id)
+        assert service is not None
+        return service
+
+    def service(self, service_id: str) -> ServiceRow | None:
+        row = self._one("SELECT * FROM services WHERE id = ?", (service_id,))
+        return None if row is None else ServiceRow(**row)
+
+    def service_by_name(self, name: str) -> ServiceRow | None:
+        row = self._one("SELECT * FROM services WHERE name = ?", (name,))
+        return None if row is None else ServiceRow(**row)
+
+    def live_service_by_suffix(self, suffix: str) -> ServiceRow | None:
+        marks = ", ".join("?" * len(LIVE_SERVICE_STATUSES))
+        row = self._one(
+            f"SELECT * FROM services WHERE endpoint_suffix = ? AND status IN ({marks})",
+            (suffix, *LIVE_SERVICE_STATUSES),
+        )
+        return None if row is None else ServiceRow(**row)
+
+    def services(self, statuses: Sequence[str] = ()) -> list[ServiceRow]:
+        sql, args = "SELECT * FROM services", list(statuses)
+        if statuses:
+            sql += f" WHERE status IN ({', '.join('?' * len(statuses))})"
+        return [ServiceRow(**row) for row in self._many(sql + " ORDER BY created_at, id", args)]
+
+    def update_service(self, service_id: str, *, only_if: Sequence[str] = (), **fields: Any) -> bool:
+        return self._update("services", service_id, only_if, fields)
+
+    # -- shared --------------------------------------------------------------------------------------------
+    def _update(self, table: str, row_id: str, only_if: Sequence[str], fields: Mapping[str, Any]) -> bool:
+        unknown = set(fields) - _UPDATABLE[table]
+        if unknown:
+            raise ValueError(f"{table} has no updatable column(s) {sorted(unknown)}.")
+        values = {key: json.dumps(value) if key in _JSON_COLUMNS else value for key, value in fields.items()}
+        values["updated_at"] = now_iso()
+        sets = ", ".join(f"{key} = ?" for key in values)
+        sql, args = f"UPDATE {table} SET {sets} WHERE id = ?", [*values.values(), row_id]
+        if only_if:
+            sql += f" AND status IN ({', '.join('?' * len(only_if))})"
+            args.extend(only_if)
+        with self._write() as db:
+            return db.execute(sql, args).rowcount > 0
