@@ -1,0 +1,365 @@
+"""The state file: what each stage of one pipeline did, kept durable across crashes.
+
+One state is two files, so that saving a transition costs one appended line, not a rewrite of
+every stage (which would make a 2,000-stage run quadratic):
+
+* the **snapshot** ``<state>.json``: ``{"qfrun_state": 1, "pipeline", "generation", "updated_at",
+  "stages", "runs"}``, format version first, always replaced atomically (temp file, fsync, rename,
+  fsync of the folder), so it is never half-written;
+* the **journal** ``<state>.journal``: a header ``{"qfrun_journal": 1, "generation": N}``, then one JSON
+  line per transition, each written with one ``os.write`` and fsync'd before ``record`` returns.
+
+Loading reads the snapshot and replays the journal when its generation matches; a journal of an older
+generation is already folded into the snapshot, and a torn last line is a crash mid-write (the
+transition before it is safe). Compaction writes snapshot N+1 *before* journal N+1, so a crash
+between the two leaves an old journal that is ignored. Only the holder of ``runner.lock.RunLock``
+writes; ``load`` alone is read-only and safe for ``plan`` and ``status``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runner.errors import StateError
+from runner.state_records import RUN_STATUSES, RunRecord, StageRecord, StageStatus
+
+__all__ = [
+    "FORMAT",
+    "JOURNAL_FORMAT",
+    "MAX_RUNS",
+    "RUN_STATUSES",
+    "RunRecord",
+    "StageRecord",
+    "StageStatus",
+    "StateFile",
+    "atomic_write",
+    "companion",
+    "ensure_folder",
+    "utc_now",
+]
+
+FORMAT = 1
+JOURNAL_FORMAT = 1
+MAX_RUNS = 50
+_SNAPSHOT_KEYS = frozenset({"qfrun_state", "pipeline", "generation", "updated_at", "stages", "runs"})
+_START_OVER = "it was not written by qfrun or was edited by hand — move it away to start over."
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC with a ``Z``, to the second (what the state file stores)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def companion(state_path: Path, suffix: str) -> Path:
+    """A file beside the state: ``x.state.json`` with ``.journal`` gives ``x.state.journal``."""
+    base = state_path.with_suffix("") if state_path.suffix == ".json" else state_path
+    return base.with_name(base.name + suffix)
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create the folder of a state file; one that qfrun creates gets a ``.gitignore`` of ``*``.
+
+    Like the caches of pytest and ruff, the state is machine-local and must not be committed by
+    accident; a folder the user made is left as it is.
+    """
+    if folder.is_dir():
+        return
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir()
+    except FileExistsError:
+        return  # made by a concurrent process, or a file in the way (the write that follows says so)
+    except OSError as error:
+        raise StateError(f"The state folder {folder} cannot be created: {error.strerror}.") from error
+    with contextlib.suppress(OSError):
+        (folder / ".gitignore").write_text("*\n", encoding="utf-8")
+
+
+def _fsync_folder(folder: Path) -> None:
+    # The rename is durable only once the folder entry is; not every platform can open a folder.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never a part."""
+    try:
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+    except OSError as error:
+        raise StateError(f"The state file {path} cannot be written: {error.strerror}.") from error
+    _fsync_folder(path.parent)
+
+
+def _encode(entry: dict[str, Any], what: str, *, indent: int | None = None) -> bytes:
+    # Journal lines are compact (one line each); the snapshot is indented so a person can read a diff of it.
+    separators = (",", ": ") if indent is not None else (",", ":")
+    try:
+        return (json.dumps(entry, indent=indent, separators=separators) + "\n").encode("utf-8")
+    except (TypeError, ValueError) as error:
+        raise StateError(f"The record of {what} cannot be saved as JSON: {error}.") from error
+
+
+class StateFile:
+    """One pipeline's state: snapshot + append-only journal, written only under the run lock."""
+
+    def __init__(self, path: Path, pipeline: str) -> None:
+        self.path = path
+        self.pipeline = pipeline
+        self.journal_path = companion(path, ".journal")
+        self.stages: dict[str, StageRecord] = {}
+        self.runs: list[RunRecord] = []
+        self.generation = 0
+        self._journal_lines = 0
+        self._fd: int | None = None
+
+    @classmethod
+    def load(cls, path: Path, pipeline: str) -> StateFile:
+        """Read the state (a missing file is an empty state); changes nothing on disk."""
+        state = cls(path, pipeline)
+        state._read_snapshot()
+        state._replay_journal()
+        return state
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def record(self, stage_id: str, record: StageRecord) -> None:
+        """Save one stage's new record; it is on disk (fsync'd) when this returns."""
+        line = _encode({"stage": stage_id, "record": record.to_json()}, f"stage {stage_id!r}")
+        self.stages[stage_id] = record
+        self._append(line)
+
+    def record_run(self, run: RunRecord) -> None:
+        """Save a run's start or end (replacing the run of the same id); durable when this returns."""
+        line = _encode({"run": run.to_json()}, f"run {run.run_id!r}")
+        self._put_run(run)
+        self._append(line)
+
+    def compact(self) -> None:
+        """Write the whole state as snapshot N+1, then start an empty journal N+1."""
+        first = self._fd is None
+        ensure_folder(self.path.parent)
+        if first:
+            self._remove_stale_temps()
+        generation = self.generation + 1
+        snapshot = {
+            "qfrun_state": FORMAT,
+            "pipeline": self.pipeline,
+            "generation": generation,
+            "updated_at": utc_now(),
+            "stages": {stage_id: record.to_json() for stage_id, record in self.stages.items()},
+            "runs": [run.to_json() for run in self.runs],
+        }
+        atomic_write(self.path, _encode(snapshot, f"pipeline {self.pipeline!r}", indent=1))
+        self.generation = generation
+        header = {"qfrun_journal": JOURNAL_FORMAT, "generation": generation}
+        atomic_write(self.journal_path, _encode(header, "the journal header"))
+        self._close_journal()
+        try:
+            self._fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+        except OSError as error:
+            raise StateError(
+                f"The state journal {self.journal_path} cannot be opened: {error.strerror}."
+            ) from error
+        self._journal_lines = 0
+
+    def close(self) -> None:
+        """Fold the journal into the snapshot and let go of the journal; call it under the lock."""
+        self.compact()
+        self._close_journal()
+
+    def _append(self, line: bytes) -> None:
+        if self._fd is None:
+            # First write of this session: a fresh journal of a new generation, so that no line is ever
+            # appended after a torn tail or to a journal of an older generation. The change is in it.
+            self.compact()
+            return
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fsync(self._fd)
+        except OSError as error:
+            raise StateError(
+                f"The state journal {self.journal_path} cannot be written: {error.strerror}; "
+                "the last transition may not be saved."
+            ) from error
+        self._journal_lines += 1
+        if self._journal_lines > 2 * len(self.stages) + 100:
+            self.compact()
+
+    def _close_journal(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def _remove_stale_temps(self) -> None:
+        # Temp files of a writer killed mid-write; only the lock holder gets here, so none is in use.
+        for target in (self.path, self.journal_path):
+            for stale in self.path.parent.glob(f".{target.name}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+
+    def _put_run(self, run: RunRecord) -> None:
+        for index, known in enumerate(self.runs):
+            if known.run_id == run.run_id:
+                self.runs[index] = run
+                return
+        self.runs.append(run)
+        del self.runs[:-MAX_RUNS]
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def _damaged(self, where: Path, detail: str) -> StateError:
+        return StateError(f"The state file {where} is damaged: {detail} It {_START_OVER}")
+
+    def _read_bytes(self, path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StateError(f"The state file {path} cannot be read: {error.strerror}.") from error
+
+    def _read_snapshot(self) -> None:
+        raw = self._read_bytes(self.path)
+        if raw is None:
+            return
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise StateError(f"The state file {self.path} is not UTF-8 text; {_START_OVER}") from None
+        except json.JSONDecodeError as error:
+            raise StateError(
+                f"The state file {self.path} is not valid JSON (line {error.lineno}, column {error.colno}); "
+                f"{_START_OVER}"
+            ) from None
+        except RecursionError:
+            raise StateError(
+                f"The state file {self.path} is nested too deeply to be read; {_START_OVER}"
+            ) from None
+        if not isinstance(data, dict):
+            raise StateError(f"The state file {self.path} does not hold a JSON object; {_START_OVER}")
+        self._check_version(data.get("qfrun_state"), "qfrun_state", FORMAT, self.path)
+        if data.get("pipeline") != self.pipeline:
+            raise StateError(
+                f"The state file {self.path} belongs to pipeline {data.get('pipeline')!r}, "
+                f"not {self.pipeline!r}; "
+                "give each pipeline its own --state, or move the file away to start over."
+            )
+        unknown = sorted(set(data) - _SNAPSHOT_KEYS)
+        if unknown:
+            raise self._damaged(self.path, f"it has an unknown key {unknown[0]!r}.")
+        try:
+            self.generation = _non_negative_int(data.get("generation"), "generation")
+            stages = data.get("stages", {})
+            if not isinstance(stages, dict):
+                raise StateError("stages should be an object.")
+            self.stages = {
+                sid: StageRecord.from_json(rec, where=f"stages.{sid}") for sid, rec in stages.items()
+            }
+            runs = data.get("runs", [])
+            if not isinstance(runs, list):
+                raise StateError("runs should be a list.")
+            for index, run in enumerate(runs):
+                self._put_run(RunRecord.from_json(run, where=f"runs[{index}]"))
+        except StateError as error:
+            raise self._damaged(self.path, str(error)) from None
+
+    def _check_version(self, version: Any, key: str, supported: int, path: Path) -> None:
+        if version is None:
+            raise StateError(f"The state file {path} has no {key} format version; {_START_OVER}")
+        if type(version) is not int or version < 1:
+            raise StateError(
+                f"The state file {path} has an unknown {key} format version {version!r}; {_START_OVER}"
+            )
+        if version > supported:
+            raise StateError(
+                f"The state file {path} was written by a newer qfrun (format {version}); this qfrun reads "
+                f"format {supported} — upgrade qfrun, or move the file away to start over."
+            )
+
+    def _replay_journal(self) -> None:
+        raw = self._read_bytes(self.journal_path)
+        if not raw:
+            return
+        *complete, tail = raw.split(b"\n")
+        if not complete:
+            return  # a torn header: nothing in it was ever acknowledged
+        header = _parse_line(complete[0])
+        if not isinstance(header, dict):
+            raise self._damaged(self.journal_path, "its first line is not a qfrun journal header.")
+        self._check_version(header.get("qfrun_journal"), "qfrun_journal", JOURNAL_FORMAT, self.journal_path)
+        generation = header.get("generation")
+        if type(generation) is not int:
+            raise self._damaged(self.journal_path, "its header has no generation number.")
+        if generation < self.generation:
+            return  # compaction wrote its snapshot but not the fresh journal: all of this is in the snapshot
+        if generation > self.generation:
+            raise StateError(
+                f"The state journal {self.journal_path} (generation {generation}) is newer than its snapshot "
+                f"{self.path} (generation {self.generation}); the snapshot was replaced by hand — move both "
+                "away to start over."
+            )
+        self._replay(complete[1:], torn=bool(tail))
+
+    def _replay(self, lines: Iterable[bytes], *, torn: bool) -> None:
+        entries = list(lines)
+        for index, line in enumerate(entries):
+            number = index + 2
+            entry = _parse_line(line)
+            if entry is None:
+                if index == len(entries) - 1 and not torn:
+                    break  # an unreadable last line is a crash mid-write: the transitions before it are safe
+                raise self._damaged(self.journal_path, f"line {number} is not valid JSON.")
+            try:
+                self._apply(entry)
+            except StateError as error:
+                raise self._damaged(self.journal_path, f"line {number}: {error}") from None
+            self._journal_lines += 1
+
+    def _apply(self, entry: Any) -> None:
+        if isinstance(entry, dict) and set(entry) == {"stage", "record"} and isinstance(entry["stage"], str):
+            stage_id = entry["stage"]
+            self.stages[stage_id] = StageRecord.from_json(entry["record"], where=f"stages.{stage_id}")
+        elif isinstance(entry, dict) and set(entry) == {"run"}:
+            self._put_run(RunRecord.from_json(entry["run"], where="run"))
+        else:
+            raise StateError("the entry is neither a stage transition nor a run.")
+
+
+def _parse_line(line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _non_negative_int(value: Any, where: str) -> int:
+    if type(value) is not int or value < 0:
+        raise StateError(f"{where} should be a whole number of at least 0, not {value!r}.")
+    return value
