@@ -1,0 +1,1 @@
+"""The JSON Schemas of qfrun, shipped inside the wheel as package data."""
