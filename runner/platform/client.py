@@ -1,0 +1,207 @@
+"""``PlatformClient``: the ``protocol.Platform`` of both Qianfan's cloud and the local platform over HTTP.
+
+The executor polls through ``describe_task``, which costs one request (two when an evaluation has just
+finished and its report is read), paced by the platform's shared rate budget. Creates are exactly-once:
+when a create's outcome is unknown, the task is looked up by its deterministic name before creating again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from runner.errors import PlatformStatusError
+from runner.platform import wire
+from runner.platform.http import AmbiguousCreate, PlatformHttp, Reply
+from runner.platform.protocol import (
+    JSON,
+    ChatMessage,
+    ChatReply,
+    Dataset,
+    ModelVersion,
+    TaskInfo,
+    TaskKind,
+    TaskRef,
+    TaskRequest,
+    TaskStatus,
+)
+from runner.platform.ratelimit import TokenBucket
+from runner.platform.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+LIST_PAGE_SIZE = 100
+MAX_LIST_PAGES = 100
+
+
+class PlatformClient:
+    """Every operation qfrun needs, typed; one HTTP session per client (close it, or use ``with``)."""
+
+    def __init__(
+        self,
+        settings: PlatformSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        bucket: TokenBucket | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        self._http = PlatformHttp(settings, transport=transport, bucket=bucket, **extra)
+
+    @property
+    def display_name(self) -> str:
+        return self.settings.display_name
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PlatformClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PlatformClient({self.display_name})"
+
+    # -- models and datasets ---------------------------------------------------------------------
+
+    def describe_model_version(self, version_id: str) -> ModelVersion:
+        reply = self._http.console("model", "DescribeModel", {"modelId": version_id})
+        return self._parse(reply, wire.model_version, reply.body["result"])
+
+    def import_model(self, *, name: str, path: str) -> ModelVersion:
+        self._local_only("importing a local model folder", "a model version id (version_id: amv-...)")
+        reply = self._http.console("model", "ImportLocalModel", {"name": name, "path": path})
+        return self._parse(reply, wire.model_version, reply.body["result"])
+
+    def ensure_dataset(self, *, name: str, path: str, sha256: str) -> Dataset:
+        self._local_only(
+            f"uploading the local file {path} (Qianfan needs BOS storage for that)",
+            "an existing dataset version (qianfan_dataset_id: dsv-...)",
+        )
+        try:
+            content = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlatformStatusError(
+                f"the dataset file {path} cannot be read for upload: {exc}", platform=self.display_name
+            ) from None
+        body = {"name": name, "sha256": sha256, "content": content}
+        reply = self._http.console("dataset", "ImportLocalDataset", body)
+        return self._parse(reply, wire.dataset, reply.body["result"])
+
+    def describe_dataset(self, dataset_id: str) -> Dataset:
+        reply = self._http.console("dataset", "DescribeDatasetVersion", {"versionId": dataset_id})
+        return self._parse(reply, wire.dataset, reply.body["result"])
+
+    def export_dataset(self, dataset_id: str, *, limit: int | None = None) -> str:
+        """A dataset version's rows as JSONL text (local platform only; e.g. batch inference results)."""
+        self._local_only("exporting a dataset's rows", "Qianfan's console to export it to BOS")
+        body: dict[str, Any] = {"versionId": dataset_id}
+        if limit is not None:
+            body["limit"] = limit
+        reply = self._http.console("dataset", "ExportDatasetVersion", body)
+        content = reply.body["result"].get("content") if isinstance(reply.body["result"], Mapping) else None
+        if not isinstance(content, str):
+            raise self._http.protocol_error(reply, "the field 'result.content' should be a string")
+        return content
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    def find_task(self, kind: TaskKind, name: str) -> TaskRef | None:
+        api = wire.KIND_API[kind]
+        marker: str | None = None
+        for _ in range(MAX_LIST_PAGES):
+            body: dict[str, Any] = {api.list_filter: name, "maxKeys": LIST_PAGE_SIZE}
+            if marker:
+                body["marker"] = marker
+            reply = self._http.console(api.route, api.list, body)
+            items, next_marker = self._parse(reply, wire.list_page, kind, reply.body["result"])
+            for item in items:
+                if item.get(api.name_field) == name:
+                    task_id = self._parse(
+                        reply, wire.req_str, item, api.id_field, f"result.{api.list_field}[]"
+                    )
+                    return TaskRef(kind, task_id, name)
+            if not next_marker or next_marker == marker:
+                return None
+            marker = next_marker
+        return None
+
+    def create_task(self, request: TaskRequest) -> TaskRef:
+        api = wire.KIND_API[request.kind]
+        model_set_id = ""
+        if request.kind in (TaskKind.COMPRESSION, TaskKind.SERVICE):
+            model_set_id = self.describe_model_version(str(request.params["model_version_id"])).model_id
+        body = wire.create_body(request, model_set_id=model_set_id)
+        attempt = 0
+        while True:
+            try:
+                reply = self._http.console(api.route, api.create, body, create=True)
+            except AmbiguousCreate as ambiguous:
+                log.warning(
+                    "%s; looking the task up by its name %s before creating it again.",
+                    ambiguous.error,
+                    request.name,
+                )
+                found = self.find_task(request.kind, request.name)
+                if found is not None:
+                    return found
+                if attempt >= self.settings.max_retries:
+                    raise ambiguous.error from None
+                self._http.pause(self._http.backoff(attempt))
+                attempt += 1
+                continue
+            task_id = self._parse(reply, wire.created_id, request.kind, reply.body["result"])
+            return TaskRef(request.kind, task_id, request.name)
+
+    def describe_task(self, ref: TaskRef) -> TaskInfo:
+        api = wire.KIND_API[ref.kind]
+        reply = self._http.console(api.route, api.describe, {api.id_field: ref.task_id})
+        result = reply.body["result"]
+        status = self._parse(reply, lambda: wire.status_of(ref.kind, wire.obj(result, "result")))
+        if ref.kind is TaskKind.EVALUATION and status is TaskStatus.SUCCEEDED:
+            report = self._http.console(api.route, wire.EVAL_REPORT_ACTION, {"taskId": ref.task_id})
+            self._parse(report, wire.eval_report, report.body["result"])
+            return self._parse(reply, wire.task_info, ref.kind, ref, result, report.body["result"])
+        return self._parse(reply, wire.task_info, ref.kind, ref, result)
+
+    def cancel_task(self, ref: TaskRef) -> None:
+        api = wire.KIND_API[ref.kind]
+        action = api.cancel
+        if ref.kind is TaskKind.EVALUATION and self.settings.kind == "qianfan":
+            action = wire.QIANFAN_EVAL_CANCEL_ACTION
+        self._http.console(api.route, action, {api.id_field: ref.task_id})
+
+    # -- services --------------------------------------------------------------------------------
+
+    def chat(self, endpoint: str, messages: Sequence[ChatMessage], **params: JSON) -> ChatReply:
+        body: dict[str, Any] = {
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            **params,
+        }
+        reply = self._http.chat(endpoint, body)
+        return self._parse(reply, wire.chat_reply, reply.body, reply.request_id)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _local_only(self, what: str, instead: str) -> None:
+        if self.settings.kind != "local":
+            raise PlatformStatusError(
+                f"{what} works only on the local platform; on Qianfan name {instead} in the pipeline",
+                platform=self.display_name,
+            )
+
+    def _parse(self, reply: Reply, parse: Callable[..., T], *args: Any) -> T:
+        try:
+            return parse(*args)
+        except wire.WireError as exc:
+            raise self._http.protocol_error(reply, str(exc)) from None

@@ -1,0 +1,179 @@
+"""How to reach a platform: its kind, base URLs, pacing, timeouts and credentials.
+
+Built from the pipeline's ``platform`` value plus the environment, because credentials never live in a
+pipeline file. Credentials sit in ``Credentials``, whose ``repr``/``str`` show only which kinds are set, so a
+settings object can be logged or put into an error without leaking a key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from runner.errors import PlatformAuthError, PlatformError
+
+PlatformKind = Literal["local", "qianfan"]
+
+ENV_ACCESS_KEY = "QIANFAN_ACCESS_KEY"
+ENV_SECRET_KEY = "QIANFAN_SECRET_KEY"
+ENV_BEARER_TOKEN = "QIANFAN_BEARER_TOKEN"
+ENV_CONSOLE_BASE_URL = "QIANFAN_CONSOLE_API_BASE_URL"
+ENV_INFERENCE_BASE_URL = "QIANFAN_BASE_URL"
+ENV_LOCAL_TOKEN = "QFRUN_LOCAL_TOKEN"
+
+DEFAULT_CONSOLE_BASE_URL = "https://qianfan.baidubce.com"
+DEFAULT_INFERENCE_BASE_URL = "https://aip.baidubce.com"
+
+
+class Credentials:
+    """AK/SK and bearer token; never shown by ``repr`` or ``str``.
+
+    The token is re-read from the environment by ``refresh_bearer`` (the one refresh an expired token gets),
+    so a rotated token is picked up without restarting qfrun.
+    """
+
+    __slots__ = ("_access_key", "_bearer_env", "_bearer_token", "_environ", "_secret_key")
+
+    def __init__(
+        self,
+        *,
+        access_key: str = "",
+        secret_key: str = "",
+        bearer_token: str = "",
+        bearer_env: str = "",
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._access_key = access_key
+        self._secret_key = secret_key
+        self._bearer_token = bearer_token
+        self._bearer_env = bearer_env
+        self._environ = environ
+
+    @property
+    def access_key(self) -> str:
+        return self._access_key
+
+    @property
+    def secret_key(self) -> str:
+        return self._secret_key
+
+    @property
+    def bearer_token(self) -> str:
+        return self._bearer_token
+
+    @property
+    def has_signing_keys(self) -> bool:
+        return bool(self._access_key and self._secret_key)
+
+    def refresh_bearer(self) -> None:
+        """Re-read the bearer token from the environment variable it came from."""
+        if self._bearer_env:
+            source = self._environ if self._environ is not None else os.environ
+            self._bearer_token = source.get(self._bearer_env, "").strip()
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value held, for redaction; empty strings left out."""
+        return tuple(s for s in (self._access_key, self._secret_key, self._bearer_token) if s)
+
+    def __repr__(self) -> str:
+        kinds = [
+            name
+            for name, value in (("ak/sk", self.has_signing_keys), ("bearer", self._bearer_token))
+            if value
+        ]
+        return f"Credentials({', '.join(kinds) or 'none'})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    """Everything the HTTP client needs to reach one platform."""
+
+    kind: PlatformKind
+    console_base_url: str
+    inference_base_url: str
+    credentials: Credentials = field(default_factory=Credentials)
+    rps: float = 10.0
+    burst: int = 1
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    max_retries: int = 4
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    sign_expiration_s: int = 300
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.kind} {self.console_base_url}"
+
+
+def _positive(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise PlatformError(f"the platform setting {what} must be a positive number, not {value!r}")
+    return float(value)
+
+
+def settings_from_pipeline(
+    platform: str | Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    local_base_url: str = "",
+) -> PlatformSettings:
+    """Settings for a pipeline's ``platform`` value (``local``, ``qianfan`` or ``{kind: ..., rps: ...}``).
+
+    ``local_base_url`` is where the local platform listens (the CLI knows it once it started the server);
+    a mapping may also name it as ``url``. Credentials and Qianfan base URLs come only from ``environ``.
+    """
+    env = environ if environ is not None else os.environ
+    spec: Mapping[str, Any] = {"kind": platform} if isinstance(platform, str) else platform
+    kind = spec.get("kind", "local")
+    tuning: dict[str, Any] = {}
+    if "rps" in spec:
+        tuning["rps"] = _positive(spec["rps"], "rps")
+    if "timeout_s" in spec:
+        tuning["read_timeout_s"] = _positive(spec["timeout_s"], "timeout_s")
+    if kind == "local":
+        base = str(spec.get("url") or local_base_url).rstrip("/")
+        if not base:
+            raise PlatformError(
+                "the local platform's address is not known; start it with `qfrun platform start` "
+                "or let `qfrun run` start it"
+            )
+        token = env.get(ENV_LOCAL_TOKEN, "").strip()
+        creds = Credentials(bearer_token=token, bearer_env=ENV_LOCAL_TOKEN, environ=environ)
+        return PlatformSettings("local", base, base, creds, **tuning)
+    if kind == "qianfan":
+        return PlatformSettings(
+            "qianfan",
+            (env.get(ENV_CONSOLE_BASE_URL) or DEFAULT_CONSOLE_BASE_URL).rstrip("/"),
+            (env.get(ENV_INFERENCE_BASE_URL) or DEFAULT_INFERENCE_BASE_URL).rstrip("/"),
+            qianfan_credentials(env, environ),
+            **tuning,
+        )
+    raise PlatformError(f"the platform kind {kind!r} is unknown; use 'local' or 'qianfan'")
+
+
+def qianfan_credentials(env: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Credentials:
+    """Qianfan credentials from the environment, or an error naming the variables to set."""
+    ak = env.get(ENV_ACCESS_KEY, "").strip()
+    sk = env.get(ENV_SECRET_KEY, "").strip()
+    token = env.get(ENV_BEARER_TOKEN, "").strip()
+    if bool(ak) != bool(sk):
+        missing = ENV_SECRET_KEY if ak else ENV_ACCESS_KEY
+        raise PlatformAuthError(
+            f"Qianfan credentials are incomplete: {missing} is not set; set both {ENV_ACCESS_KEY} and "
+            f"{ENV_SECRET_KEY}, or {ENV_BEARER_TOKEN}",
+            platform="qianfan",
+        )
+    if not (ak or token):
+        raise PlatformAuthError(
+            f"no Qianfan credentials are set; set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} "
+            f"(or {ENV_BEARER_TOKEN}) in the environment",
+            platform="qianfan",
+        )
+    return Credentials(
+        access_key=ak, secret_key=sk, bearer_token=token, bearer_env=ENV_BEARER_TOKEN, environ=environ
+    )
