@@ -235,7 +235,7 @@ class StateFile:
     # -- reading -------------------------------------------------------------------------------------
 
     def _damaged(self, where: Path, detail: str) -> StateError:
-        return StateError(f"The state file {where} is damaged: {detail} It {_START_OVER}")
+        return StateError(f"The state file {where} is damaged: {detail} I{_START_OVER[1:]}")
 
     def _read_bytes(self, path: Path) -> bytes | None:
         try:

@@ -1,0 +1,372 @@
+"""The state file: snapshot + journal round trips, corruption is reported, crashes never lose a prefix."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from runner.errors import StateError
+from runner.state import (
+    FORMAT,
+    MAX_RUNS,
+    RunRecord,
+    StageRecord,
+    StageStatus,
+    StateFile,
+    companion,
+    utc_now,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def state_path(tmp_path: Path) -> Path:
+    return tmp_path / ".qfrun" / "demo.state.json"
+
+
+def _record(index: int, status: StageStatus = StageStatus.SUCCEEDED) -> StageRecord:
+    return StageRecord(
+        status=status,
+        fingerprint=f"fp{index}",
+        run_id="r1",
+        attempt=1,
+        intent={"kind": "infer", "name": f"qfrun-demo-s{index}-abc"},
+        task={"kind": "infer", "task_id": f"task-{index}", "name": f"qfrun-demo-s{index}-abc"},
+        rows_done=index,
+        rows_total=100,
+        outputs={"metrics": {"accuracy": 0.5 + index / 1000}, "path": f"out/{index}"},
+        started_at=utc_now(),
+        finished_at=utc_now(),
+        last_success={"fingerprint": f"fp{index}", "outputs": {}, "run_id": "r0", "finished_at": utc_now()},
+    )
+
+
+def _snapshot(state_path: Path) -> dict[str, object]:
+    data = json.loads(state_path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _schema() -> dict[str, object]:
+    return json.loads((REPO / "schemas" / "state.schema.json").read_text(encoding="utf-8"))
+
+
+def test_missing_state_file_loads_as_an_empty_state_and_writes_nothing(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    assert state.stages == {}
+    assert state.runs == []
+    assert not state_path.parent.exists()
+
+
+def test_terminal_statuses_are_succeeded_failed_and_skipped() -> None:
+    assert {s for s in StageStatus if s.terminal} == {
+        StageStatus.SUCCEEDED,
+        StageStatus.FAILED,
+        StageStatus.SKIPPED,
+    }
+
+
+def test_stage_record_round_trips_through_json() -> None:
+    record = _record(7)
+    assert StageRecord.from_json(json.loads(json.dumps(record.to_json())), where="stages.s7") == record
+    assert StageRecord.from_json({"status": "pending"}, where="stages.x") == StageRecord()
+
+
+def test_records_are_readable_by_another_reader_before_close(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record_run(RunRecord(run_id="r1", started_at=utc_now(), command="qfrun run demo.yaml"))
+    for index in range(10):
+        state.record(f"s{index}", _record(index, StageStatus.SUBMITTED))
+    state.record("s3", _record(3, StageStatus.FAILED))
+
+    seen = StateFile.load(state_path, "demo")
+    assert seen.stages == state.stages
+    assert seen.stages["s3"].status is StageStatus.FAILED
+    assert [run.run_id for run in seen.runs] == ["r1"]
+
+
+def test_close_folds_the_journal_into_a_snapshot_with_the_version_first(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    for index in range(5):
+        state.record(f"s{index}", _record(index))
+    state.close()
+
+    snapshot = _snapshot(state_path)
+    assert next(iter(snapshot)) == "qfrun_state"
+    assert snapshot["qfrun_state"] == FORMAT
+    assert snapshot["generation"] == state.generation
+    assert set(snapshot["stages"]) == {f"s{index}" for index in range(5)}  # type: ignore[arg-type]
+    journal = companion(state_path, ".journal").read_text(encoding="utf-8").splitlines()
+    assert journal == [
+        json.dumps({"qfrun_journal": 1, "generation": state.generation}, separators=(",", ":"))
+    ]
+    assert StateFile.load(state_path, "demo").stages == state.stages
+
+
+def test_each_session_starts_a_new_generation(state_path: Path) -> None:
+    generations = []
+    for run in range(3):
+        state = StateFile.load(state_path, "demo")
+        state.record("a", _record(run))
+        state.close()
+        generations.append(state.generation)
+    assert generations == sorted(set(generations))
+    assert StateFile.load(state_path, "demo").stages["a"].fingerprint == "fp2"
+
+
+def test_a_journal_of_an_older_generation_is_ignored(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record("a", _record(1))
+    journal = companion(state_path, ".journal")
+    journal.write_bytes(journal.read_bytes())
+    with journal.open("ab") as handle:  # a transition that the next snapshot already contains
+        handle.write(json.dumps({"stage": "a", "record": _record(1).to_json()}).encode() + b"\n")
+    stale = journal.read_bytes()
+    state.record("a", _record(2))
+    state.compact()  # snapshot N+1 holds fp2
+    journal.write_bytes(stale)  # a crash between snapshot N+1 and journal N+1 leaves journal N
+
+    assert StateFile.load(state_path, "demo").stages["a"].fingerprint == "fp2"
+
+
+def test_a_torn_last_journal_line_is_ignored_and_the_next_session_appends_cleanly(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record("a", _record(1))
+    state.record("b", _record(2))
+    journal = companion(state_path, ".journal")
+    line = json.dumps({"stage": "c", "record": _record(3).to_json()}).encode()
+    with journal.open("ab") as handle:
+        handle.write(line[: len(line) // 2])  # SIGKILL in the middle of a write
+
+    resumed = StateFile.load(state_path, "demo")
+    assert set(resumed.stages) == {"a", "b"}
+    resumed.record("d", _record(4))
+    resumed.record("e", _record(5))
+    assert set(StateFile.load(state_path, "demo").stages) == {"a", "b", "d", "e"}
+
+
+def test_an_invalid_journal_line_in_the_middle_is_reported_with_its_line(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record("a", _record(1))
+    state.record("b", _record(2))
+    journal = companion(state_path, ".journal")
+    with journal.open("ab") as handle:
+        handle.write(b"{garbage\n")
+        handle.write(json.dumps({"stage": "c", "record": _record(3).to_json()}).encode() + b"\n")
+
+    with pytest.raises(
+        StateError, match=r"demo\.state\.journal is damaged: line 3 is not valid JSON\. It was not written"
+    ):
+        StateFile.load(state_path, "demo")
+
+
+def test_a_snapshot_that_is_not_json_is_reported_with_line_and_column(state_path: Path) -> None:
+    state_path.parent.mkdir(parents=True)
+    state_path.write_text('{\n  "qfrun_state": 1,\n    oops\n}\n', encoding="utf-8")
+    with pytest.raises(StateError) as caught:
+        StateFile.load(state_path, "demo")
+    message = str(caught.value)
+    assert str(state_path) in message
+    assert "is not valid JSON (line 3, column 5)" in message
+    assert "move it away to start over" in message
+    assert caught.value.exit_code == 4
+
+
+def test_a_newer_format_names_both_versions(state_path: Path) -> None:
+    state_path.parent.mkdir(parents=True)
+    state_path.write_text(json.dumps({"qfrun_state": 2, "pipeline": "demo"}), encoding="utf-8")
+    with pytest.raises(
+        StateError, match=r"was written by a newer qfrun \(format 2\); this qfrun reads format 1"
+    ):
+        StateFile.load(state_path, "demo")
+
+
+def test_a_snapshot_without_a_format_version_is_refused(state_path: Path) -> None:
+    state_path.parent.mkdir(parents=True)
+    state_path.write_text(json.dumps({"pipeline": "demo", "stages": {}}), encoding="utf-8")
+    with pytest.raises(StateError, match="has no qfrun_state format version"):
+        StateFile.load(state_path, "demo")
+
+
+def test_a_state_of_another_pipeline_is_refused(state_path: Path) -> None:
+    state = StateFile.load(state_path, "other")
+    state.record("a", _record(1))
+    state.close()
+    with pytest.raises(StateError, match="belongs to pipeline 'other', not 'demo'"):
+        StateFile.load(state_path, "demo")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "where"),
+    [
+        ("status", "done", "stages.s1.status should be one of pending"),
+        ("attempt", "1", "stages.s1.attempt should be a whole number"),
+        ("attempt", True, "stages.s1.attempt should be a whole number"),
+        ("task", {"task_id": 5}, "stages.s1.task.task_id should be a string"),
+        ("outputs", [], "stages.s1.outputs should be an object"),
+        ("rows_done", -1, "stages.s1.rows_done should be a whole number"),
+        ("surprise", 1, "stages.s1.surprise is not a key this qfrun knows"),
+    ],
+)
+def test_a_record_with_a_wrong_type_names_the_key(
+    state_path: Path, key: str, value: object, where: str
+) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record("s1", _record(1))
+    state.close()
+    snapshot = _snapshot(state_path)
+    snapshot["stages"]["s1"][key] = value  # type: ignore[index]
+    state_path.write_text(json.dumps(snapshot), encoding="utf-8")
+
+    with pytest.raises(StateError) as caught:
+        StateFile.load(state_path, "demo")
+    assert where in str(caught.value)
+    assert str(state_path) in str(caught.value)
+
+
+def test_a_corrupt_snapshot_is_never_dropped_or_overwritten(state_path: Path) -> None:
+    state_path.parent.mkdir(parents=True)
+    state_path.write_bytes(b"\xff\xfe not json")
+    with pytest.raises(StateError, match="is not UTF-8 text"):
+        StateFile.load(state_path, "demo")
+    assert state_path.read_bytes() == b"\xff\xfe not json"
+
+
+def test_only_the_last_fifty_runs_are_kept_and_a_run_is_updated_in_place(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    for index in range(MAX_RUNS + 5):
+        state.record_run(RunRecord(run_id=f"r{index}", started_at=utc_now()))
+    last = f"r{MAX_RUNS + 4}"
+    state.record_run(RunRecord(run_id=last, started_at=utc_now(), finished_at=utc_now(), status="succeeded"))
+
+    for seen in (state, StateFile.load(state_path, "demo")):
+        assert len(seen.runs) == MAX_RUNS
+        assert seen.runs[0].run_id == "r5"
+        assert seen.runs[-1].run_id == last
+        assert seen.runs[-1].status == "succeeded"
+
+
+def test_the_journal_is_compacted_when_it_outgrows_the_stages(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record("a", _record(0))
+    start = state.generation
+    for index in range(250):  # 1 stage: compaction after 2 x 1 + 100 lines
+        state.record("a", _record(index))
+    assert state.generation == start + 2
+    lines = companion(state_path, ".journal").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 2 * 1 + 100 + 1
+    assert StateFile.load(state_path, "demo").stages["a"].fingerprint == "fp249"
+
+
+def test_writes_leave_no_temp_files_behind(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    (state_path.parent / f".{state_path.name}.dead.tmp").write_text(
+        "left by a killed writer", encoding="utf-8"
+    )
+    for index in range(20):
+        state.record(f"s{index}", _record(index))
+    state.close()
+    assert sorted(path.name for path in state_path.parent.iterdir()) == [
+        "demo.state.journal",
+        "demo.state.json",
+    ]
+
+
+def test_an_unserialisable_output_is_refused_without_changing_the_state(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record("a", _record(1))
+    bad = dataclasses.replace(_record(2), outputs={"when": object()})
+    with pytest.raises(StateError, match="The record of stage 'a' cannot be saved as JSON"):
+        state.record("a", bad)
+    assert state.stages["a"].fingerprint == "fp1"
+
+
+def test_snapshots_validate_against_the_state_schema(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record_run(RunRecord(run_id="r1", started_at=utc_now(), command="qfrun run x", selected=["a"]))
+    state.record("a", _record(1))
+    state.record("b", StageRecord())
+    state.record("c", StageRecord(status=StageStatus.SKIPPED, reason="the gate `if: false` is false"))
+    state.close()
+    schema = _schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(_snapshot(state_path))
+
+
+def test_the_state_schema_describes_every_field_of_the_records() -> None:
+    defs = _schema()["$defs"]
+    assert set(defs["stage"]["properties"]) == {f.name for f in dataclasses.fields(StageRecord)}  # type: ignore[index]
+    assert set(defs["run"]["properties"]) == {f.name for f in dataclasses.fields(RunRecord)}  # type: ignore[index]
+
+
+def test_the_state_schema_ships_in_the_package() -> None:
+    try:
+        text = resources.files("runner.schemas").joinpath("state.schema.json").read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        pytest.skip("runner.schemas is mapped only in an installed wheel")
+    assert json.loads(text)["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+# -- crash safety ----------------------------------------------------------------------------------
+
+_WRITER = """
+import sys
+from pathlib import Path
+from runner.state import RunRecord, StageRecord, StageStatus, StateFile
+
+path, stages = Path(sys.argv[1]), int(sys.argv[2])
+state = StateFile.load(path, "crash")
+seq = max((r.attempt for r in state.stages.values()), default=-1) + 1
+state.record_run(RunRecord(run_id=f"r{seq}", started_at="2026-11-25T16:00:00Z"))
+print("ready", flush=True)
+while True:
+    record = StageRecord(status=StageStatus.RUNNING, attempt=seq, outputs={"pad": "x" * (seq % 97)})
+    state.record(f"s{seq % stages}", record)
+    print(seq, flush=True)
+    if seq % 37 == 0:
+        state.compact()
+    seq += 1
+"""
+
+
+def _expected_prefix(last: int, stages: int) -> dict[str, int]:
+    return {f"s{seq % stages}": seq for seq in range(last + 1)}
+
+
+@pytest.mark.slow
+def test_the_state_always_loads_a_prefix_of_the_transitions_after_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / ".qfrun" / "crash.state.json"
+    stages = 25  # small, so that automatic compaction (every 150 lines) is hit often as well
+    rng = random.Random(20261125)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for _ in range(20):
+        with subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path), str(stages)],
+            stdout=subprocess.PIPE,
+            env=env,
+        ) as child:
+            assert child.stdout is not None
+            assert child.stdout.readline() == b"ready\n"
+            time.sleep(rng.uniform(0.0, 0.3))
+            child.send_signal(signal.SIGKILL)
+            acknowledged = [int(line) for line in child.stdout.read().split()]
+
+        state = StateFile.load(path, "crash")
+        seen = {stage_id: record.attempt for stage_id, record in state.stages.items()}
+        last = max(seen.values(), default=-1)
+        assert last >= (acknowledged[-1] if acknowledged else -1), "an acknowledged transition was lost"
+        assert seen == _expected_prefix(last, stages), "the state is not a prefix of the transitions"
+    assert last > 0
