@@ -6,9 +6,13 @@ unit, and tests can point ``QFRUN_HOME`` at a temporary folder. Nothing here imp
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -69,3 +73,49 @@ class Home:
         for folder in (self.root, self.models_dir, self.datasets_dir, self.tasks_dir, self.services_dir):
             folder.mkdir(parents=True, exist_ok=True)
         return self
+
+
+def tree_digest(folder: Path) -> tuple[str, int]:
+    """The sha256 of a folder's files (relative paths and bytes, sorted) and their total size.
+
+    Two folders with the same files hash the same wherever they live, which is what makes a model import
+    idempotent: the same content under the same name is the same version.
+    """
+    digest = hashlib.sha256()
+    total = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative.split("/")[0] in _IGNORED_NAMES:
+            continue
+        digest.update(relative.encode() + b"\0")
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+                total += len(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest(), total
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of one file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write JSON through a temporary file in the same folder and a rename, so readers never see half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(value, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_IGNORED_NAMES = frozenset({".git", "__pycache__", ".cache"})

@@ -40,8 +40,16 @@ CREATE TABLE IF NOT EXISTS model_versions (
     UNIQUE (model_id, content_hash)
 );
 CREATE TABLE IF NOT EXISTS datasets (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL UNIQUE,
-    rows INTEGER NOT NULL, size_bytes INTEGER NOT NULL, source TEXT NOT NULL, created_at TEXT NOT NULL
+    id TEXT PRIMARY KEY,
+    dataset_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (name, sha256)
 );
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY,
@@ -88,7 +96,7 @@ DEPLOYING = "Deploying"
 SERVING = "Serving"
 DEPLOY_FAILED = "DeployFailed"
 EXPIRED = "Expired"
-DELETED = "Deleted"
+SERVICE_STOPPED = "Stopped"
 LIVE_SERVICE_STATUSES = (DEPLOYING, SERVING)
 
 
@@ -132,7 +140,10 @@ class VersionRow:
 
 @dataclass(frozen=True)
 class DatasetRow:
+    """A dataset version (``dsv-``) of the dataset (``ds-``) named ``name``: one stored JSONL file."""
+
     id: str
+    dataset_id: str
     name: str
     path: str
     sha256: str
@@ -327,26 +338,26 @@ class Store:
         row = self._one("SELECT * FROM datasets WHERE id = ?", (dataset_id,))
         return None if row is None else DatasetRow(**row)
 
-    def dataset_by_sha(self, sha256: str) -> DatasetRow | None:
-        row = self._one("SELECT * FROM datasets WHERE sha256 = ?", (sha256,))
-        return None if row is None else DatasetRow(**row)
-
     def datasets(self) -> list[DatasetRow]:
         return [DatasetRow(**row) for row in self._many("SELECT * FROM datasets ORDER BY created_at", ())]
 
     def add_dataset(
         self, *, name: str, path: str, sha256: str, rows: int, size_bytes: int, source: str
     ) -> DatasetRow:
-        """Register a stored JSONL file; a file already known by its sha256 returns the existing dataset."""
+        """Register a stored JSONL file as a version of dataset ``name``; (name, sha256) is reused."""
         with self._write() as db:
-            row = db.execute("SELECT * FROM datasets WHERE sha256 = ?", (sha256,)).fetchone()
+            row = db.execute(
+                "SELECT * FROM datasets WHERE name = ? AND sha256 = ?", (name, sha256)
+            ).fetchone()
             if row is None:
-                dataset_id = new_id("ds")
+                same_name = db.execute("SELECT dataset_id FROM datasets WHERE name = ?", (name,)).fetchone()
+                dataset_id = same_name[0] if same_name is not None else new_id("ds")
+                version_id = new_id("dsv")
                 db.execute(
-                    "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (dataset_id, name, path, sha256, rows, size_bytes, source, now_iso()),
+                    "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (version_id, dataset_id, name, path, sha256, rows, size_bytes, source, now_iso()),
                 )
-                row = db.execute("SELECT * FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
+                row = db.execute("SELECT * FROM datasets WHERE id = ?", (version_id,)).fetchone()
         return DatasetRow(**_decode(row))
 
     # -- tasks -------------------------------------------------------------------------------------------

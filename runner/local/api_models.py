@@ -1,0 +1,95 @@
+"""``/v2/model`` model actions: DescribeModel, and the local-only ImportLocalModel.
+
+An import copies the folder into the data directory (so later edits to the source cannot change a registered
+version) and hashes its files: the same content under the same name is the same version, which is what lets
+``qfrun run`` import a model on every run without piling up versions.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from runner.local.api_common import Body, Context, invalid, not_found
+from runner.local.home import tree_digest
+from runner.local.store import VersionRow, new_id
+
+
+def describe_version(ctx: Context, version: VersionRow) -> dict[str, Any]:
+    """The DescribeModel result of a version (also what ImportLocalModel returns)."""
+    model = ctx.store.model(version.model_id)
+    name = model.name if model is not None else ""
+    compressed = version.source.startswith("compression:")
+    return {
+        "modelId": version.id,
+        "modelSetId": version.model_id,
+        "modelSetName": name,
+        "modelName": name,
+        "version": str(version.version),
+        "sourceType": "Compress" if compressed else "Import",
+        "source": version.source,
+        "state": "Ready",
+        "isSupportModelComp": True,
+        "sizeBytes": version.size_bytes,
+        "details": version.details,
+        "createTime": version.created_at,
+    }
+
+
+def version_or_404(ctx: Context, version_id: str) -> VersionRow:
+    version = ctx.store.version(version_id)
+    if version is None:
+        raise not_found(f"The model version {version_id!r} does not exist on this platform.")
+    return version
+
+
+def describe_model(ctx: Context, body: Body) -> dict[str, Any]:
+    return describe_version(ctx, version_or_404(ctx, body.text("modelId")))
+
+
+def import_local_model(ctx: Context, body: Body) -> dict[str, Any]:
+    name, raw = body.text("name"), body.text("path")
+    folder = Path(raw).expanduser()
+    if not folder.is_absolute():
+        raise invalid(f"ImportLocalModel needs an absolute path; {raw!r} is relative.")
+    if not folder.is_dir():
+        raise invalid(f"ImportLocalModel: the folder {raw} does not exist or is not a folder.")
+    if not (folder / "config.json").is_file():
+        raise invalid(f"ImportLocalModel: the folder {raw} has no config.json, so it is not a model folder.")
+    if not any(folder.glob("*.safetensors")):
+        raise invalid(f"ImportLocalModel: the folder {raw} has no .safetensors weights.")
+    try:
+        digest, size = tree_digest(folder)
+    except OSError as exc:
+        raise invalid(f"ImportLocalModel: the folder {raw} cannot be read: {exc.strerror or exc}.") from exc
+    existing_model = ctx.store.model_by_name(name)
+    if existing_model is not None:
+        existing = ctx.store.version_by_hash(existing_model.id, digest)
+        if existing is not None:
+            return describe_version(ctx, existing)
+    version_id = new_id("amv")
+    target = ctx.home.models_dir / version_id
+    staging = ctx.home.models_dir / f".import-{version_id}"
+    try:
+        shutil.copytree(folder, staging, ignore=shutil.ignore_patterns(".git", "__pycache__", ".cache"))
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise invalid(f"ImportLocalModel: the folder {raw} cannot be copied: {exc}.") from exc
+    staging.replace(target)
+    model = ctx.store.ensure_model(name)
+    version = ctx.store.add_version(
+        version_id=version_id,
+        model_id=model.id,
+        path=str(target),
+        content_hash=digest,
+        size_bytes=size,
+        source="import",
+        details={"imported_from": str(folder)},
+    )
+    if version.id != version_id:  # another request imported the same content first
+        shutil.rmtree(target, ignore_errors=True)
+    return describe_version(ctx, version)
+
+
+ACTIONS = {"DescribeModel": describe_model, "ImportLocalModel": import_local_model}

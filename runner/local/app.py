@@ -1,0 +1,208 @@
+"""The local platform's ASGI app: the Qianfan console and chat API of docs/platform-api.md, on this machine.
+
+``create_app`` wires the store, the task runner and the service manager into a Starlette app. Console calls
+are ``POST /v2/{route}?Action=Name`` dispatched to the handler tables of the ``api_*`` modules; every answer
+carries a request id (body ``requestId`` and header ``X-Bce-Request-Id``); every refusal is Qianfan's error
+JSON with its HTTP status, never a 500 for a bad request. With a token, each request must send
+``Authorization: Bearer <token>`` (compared in constant time); ``/healthz`` stays open for ``start``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from runner import __version__
+from runner.local import api_datasets, api_models, api_services, api_tasks
+from runner.local.api_common import (
+    INTERNAL,
+    INVALID,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    ApiError,
+    Body,
+    Context,
+    Handler,
+)
+from runner.local.api_services import ChatError, chat_request, forward, live_replica, qianfan_reply
+from runner.local.home import Home
+from runner.local.services import ServiceManager
+from runner.local.store import Store
+from runner.local.workers import TaskRunner
+
+log = logging.getLogger(__name__)
+
+ROUTES: dict[str, Mapping[str, Handler]] = {
+    "model": {**api_models.ACTIONS, **api_tasks.COMPRESSION_ACTIONS},
+    "dataset": api_datasets.ACTIONS,
+    "batchinference": api_tasks.BATCH_ACTIONS,
+    "eval": api_tasks.EVAL_ACTIONS,
+    "service": api_services.ACTIONS,
+}
+MAX_BODY_BYTES = 96 * 1024 * 1024
+REQUEST_ID_HEADER = "X-Bce-Request-Id"
+
+
+def _reply(request_id: str, body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers={REQUEST_ID_HEADER: request_id})
+
+
+def _error(request_id: str, error: ApiError) -> JSONResponse:
+    body = {"requestId": request_id, "code": error.code, "message": error.message}
+    return _reply(request_id, body, error.status)
+
+
+def _authorized(request: Request, token: str | None) -> bool:
+    if token is None:
+        return True
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+async def _json_body(request: Request, where: str) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(
+            413, INVALID, f"{where}: the body has {len(raw)} bytes; the limit is {MAX_BODY_BYTES}."
+        )
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, INVALID, f"{where}: the body is not valid JSON ({exc}).") from exc
+
+
+def create_app(home: Home, token: str | None = None) -> Starlette:
+    """The platform app over ``home``; tasks and services start and stop with the app's lifespan."""
+    home.ensure()
+    store = Store(home.db_path)
+    ctx = Context(
+        home=home, store=store, runner=TaskRunner(home, store), services=ServiceManager(home, store)
+    )
+    clients: list[httpx.AsyncClient] = []
+
+    def learn_url(request: Request) -> None:
+        if not ctx.base_url:
+            ctx.base_url = str(request.base_url).rstrip("/")
+
+    async def console(request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        route = request.path_params["route"]
+        action = request.query_params.get("Action", "")
+        where = f"{action or 'the request'} on /v2/{route}"
+        try:
+            if not _authorized(request, token):
+                raise ApiError(401, UNAUTHORIZED, "The request needs the platform's bearer token.")
+            learn_url(request)
+            actions = ROUTES.get(route)
+            if actions is None:
+                raise ApiError(404, NOT_FOUND, f"/v2/{route} is not a route of this platform.")
+            if not action:
+                raise ApiError(400, INVALID, f"A request to /v2/{route} needs the query parameter Action.")
+            handler = actions.get(action)
+            if handler is None:
+                known = ", ".join(sorted(actions))
+                raise ApiError(400, INVALID, f"/v2/{route} has no action {action!r}; it has {known}.")
+            data = await _json_body(request, where)
+            if not isinstance(data, dict):
+                raise ApiError(400, INVALID, f"{where}: the body must be a JSON object.")
+            result = await run_in_threadpool(handler, ctx, Body(data, action))
+        except ApiError as error:
+            return _error(request_id, error)
+        except Exception:
+            log.exception("%s failed (request id %s)", where, request_id)
+            message = f"{where} failed inside the local platform; see its log (request id {request_id})."
+            return _error(request_id, ApiError(500, INTERNAL, message))
+        return _reply(request_id, {"requestId": request_id, "result": result})
+
+    async def chat(request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        suffix = request.path_params["suffix"]
+        try:
+            if not _authorized(request, token):
+                raise ChatError(401, 13, "The request needs the platform's bearer token.")
+            try:
+                data = await _json_body(request, f"chat on {suffix}")
+            except ApiError as exc:
+                raise ChatError(exc.status, 336003, exc.message) from exc
+            upstream = chat_request(data, f"chat on {suffix}")
+            _, url = await run_in_threadpool(live_replica, ctx, suffix)
+            answer = await forward(clients[0], url, upstream)
+        except ChatError as error:
+            body = {"error_code": error.code, "error_msg": error.message, "id": request_id}
+            return _reply(request_id, body, error.status)
+        return _reply(request_id, qianfan_reply(answer, request_id))
+
+    async def openai_chat(request: Request) -> Response:
+        request_id = f"chatcmpl-{uuid.uuid4().hex}"
+        try:
+            if not _authorized(request, token):
+                raise ChatError(401, 13, "The request needs the platform's bearer token.")
+            try:
+                data = await _json_body(request, "/v1/chat/completions")
+            except ApiError as exc:
+                raise ChatError(exc.status, 336003, exc.message) from exc
+            upstream = chat_request(data, "/v1/chat/completions")
+            model = data.get("model")
+            if not isinstance(model, str) or not model:
+                raise ChatError(
+                    400, 336003, "/v1/chat/completions needs 'model': a service's endpoint suffix."
+                )
+            _, url = await run_in_threadpool(live_replica, ctx, model)
+            answer = await forward(clients[0], url, upstream)
+        except ChatError as error:
+            kind = "invalid_request_error" if error.status < 500 else "server_error"
+            body = {"error": {"message": error.message, "type": kind, "code": error.code}}
+            return _reply(request_id, body, error.status)
+        answer["model"] = data["model"]
+        return _reply(request_id, answer)
+
+    async def healthz(request: Request) -> Response:
+        return _reply(str(uuid.uuid4()), {"status": "ok", "version": __version__, "time": int(time.time())})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        clients.append(httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=5.0)))
+        await run_in_threadpool(ctx.runner.recover)
+        await run_in_threadpool(ctx.services.recover)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(ctx.runner.shutdown)
+            await run_in_threadpool(ctx.services.shutdown)
+            await clients.pop().aclose()
+            store.close()
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/v2/{route}", console, methods=["POST"]),
+        Route(api_services.CHAT_PATH + "{suffix}", chat, methods=["POST"]),
+        Route("/v1/chat/completions", openai_chat, methods=["POST"]),
+    ]
+
+    async def unknown_path(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        code = NOT_FOUND if status == 404 else INVALID
+        message = f"{request.method} {request.url.path} is not an API of this platform (HTTP {status})."
+        return _error(str(uuid.uuid4()), ApiError(status, code, message))
+
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={404: unknown_path, 405: unknown_path}
+    )
+    app.state.context = ctx
+    return app

@@ -1,0 +1,292 @@
+"""Deployed services: each replica is one ``runner.local.engine.serve`` process on a loopback port.
+
+Why processes behind the platform: a replica loads its own model runtime, so the server stays light and a
+crashing replica cannot take it down; the platform answers the chat paths and forwards round-robin. Status
+tells the truth: ``Deploying`` until every replica answers ``/healthz``, ``Serving`` after, ``DeployFailed``
+with the replica's own last error lines, ``Expired`` when the prepaid term (``hours``) ends (a timer stops
+the replicas), ``Stopped`` after DeleteService. ``QFRUN_LOCAL_HOUR_SECONDS`` shortens an hour for tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from runner.local.home import Home
+from runner.local.store import (
+    DEPLOY_FAILED,
+    DEPLOYING,
+    EXPIRED,
+    LIVE_SERVICE_STATUSES,
+    SERVICE_STOPPED,
+    SERVING,
+    ServiceRow,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+
+SERVE_MODULE = "runner.local.engine.serve"
+HOUR_ENV = "QFRUN_LOCAL_HOUR_SECONDS"
+START_TIMEOUT = 120.0
+_LISTENING = re.compile(r"listening\s+(http://127\.0\.0\.1:\d+)")
+
+
+def hour_seconds() -> float:
+    """Seconds in a billed hour: 3600, or ``$QFRUN_LOCAL_HOUR_SECONDS`` (a test hook)."""
+    raw = os.environ.get(HOUR_ENV, "").strip()
+    try:
+        value = float(raw) if raw else 3600.0
+    except ValueError:
+        value = 3600.0
+    return value if value > 0 else 3600.0
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+@dataclass
+class _Deployment:
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    turn: itertools.count[int] = field(default_factory=itertools.count)
+    timer: threading.Timer | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+class ServiceManager:
+    """Starts, watches, times out and stops the replicas of every live service."""
+
+    def __init__(self, home: Home, store: Store, *, python: str | None = None) -> None:
+        self.home = home
+        self.store = store
+        self.python = python or sys.executable
+        self._live: dict[str, _Deployment] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+
+    # -- life cycle ----------------------------------------------------------------------------------------
+    def deploy(self, service: ServiceRow, *, expires_at: float) -> None:
+        """Start deploying a service in the background; its replicas stop at ``expires_at`` (epoch)."""
+        deployment = _Deployment()
+        with self._lock:
+            if self._closing.is_set() or service.id in self._live:
+                return
+            self._live[service.id] = deployment
+        deployment.timer = threading.Timer(max(0.0, expires_at - time.time()), self.expire, (service.id,))
+        deployment.timer.daemon = True
+        deployment.timer.start()
+        threading.Thread(target=self._start, args=(service, deployment), name=f"deploy-{service.id}").start()
+
+    def delete(self, service_id: str) -> None:
+        """Stop the replicas; the service reads ``Stopped`` afterwards (a terminal service keeps its word)."""
+        self._stop(service_id)
+        self.store.update_service(
+            service_id, only_if=LIVE_SERVICE_STATUSES, status=SERVICE_STOPPED, replicas=[]
+        )
+
+    def expire(self, service_id: str) -> None:
+        self._stop(service_id)
+        self.store.update_service(
+            service_id,
+            only_if=LIVE_SERVICE_STATUSES,
+            status=EXPIRED,
+            replicas=[],
+            message="The service's prepaid term ended, so its replicas were stopped.",
+        )
+
+    def recover(self) -> None:
+        """Bring back the live services of a previous platform process (or expire those whose term ended)."""
+        for service in self.store.services(LIVE_SERVICE_STATUSES):
+            for replica in service.replicas:
+                _kill_orphan(int(replica.get("pid", 0)))
+            expires = parse_iso(service.expires_at) if service.expires_at else time.time()
+            if expires <= time.time():
+                self.store.update_service(service.id, replicas=[])
+                self.expire(service.id)
+                continue
+            self.store.update_service(
+                service.id, status=DEPLOYING, replicas=[], message="Redeploying after a platform restart."
+            )
+            self.deploy(service, expires_at=expires)
+
+    def shutdown(self) -> None:
+        """Stop every replica (the platform is going away); live services are redeployed by ``recover``."""
+        self._closing.set()
+        with self._lock:
+            ids = list(self._live)
+        for service_id in ids:
+            self._stop(service_id)
+
+    def next_url(self, service_id: str) -> str | None:
+        """A replica's base URL, round-robin, or None when the service has no started replica here."""
+        with self._lock:
+            deployment = self._live.get(service_id)
+            if deployment is None or not deployment.urls:
+                return None
+            return deployment.urls[next(deployment.turn) % len(deployment.urls)]
+
+    # -- internals -----------------------------------------------------------------------------------------
+    def _stop(self, service_id: str) -> None:
+        with self._lock:
+            deployment = self._live.pop(service_id, None)
+        if deployment is None:
+            return
+        deployment.stopping.set()
+        if deployment.timer is not None:
+            deployment.timer.cancel()
+        for process in deployment.processes:
+            _terminate(process)
+
+    def _start(self, service: ServiceRow, deployment: _Deployment) -> None:
+        version = self.store.version(service.model_version_id)
+        folder = self.home.service_dir(service.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        replicas = int(service.params.get("replicas", 1))
+        try:
+            if version is None:
+                raise _DeployError(f"model version {service.model_version_id} no longer exists")
+            for index in range(replicas):
+                if deployment.stopping.is_set():
+                    return
+                url = self._start_replica(Path(version.path), folder / f"replica-{index}.log", deployment)
+                deployment.urls.append(url)
+            for url in deployment.urls:
+                _wait_healthy(url, deployment.stopping)
+        except _DeployError as exc:
+            if not deployment.stopping.is_set():
+                self._stop(service.id)
+                self.store.update_service(
+                    service.id,
+                    only_if=(DEPLOYING,),
+                    status=DEPLOY_FAILED,
+                    replicas=[],
+                    message=f"Deploying service {service.name} failed: {exc}.",
+                )
+            return
+        record = [
+            {"pid": process.pid, "url": url}
+            for process, url in zip(deployment.processes, deployment.urls, strict=True)
+        ]
+        self.store.update_service(
+            service.id, only_if=(DEPLOYING,), status=SERVING, replicas=record, message=""
+        )
+
+    def _start_replica(self, model_dir: Path, log_path: Path, deployment: _Deployment) -> str:
+        command = [
+            self.python,
+            "-m",
+            SERVE_MODULE,
+            "--model",
+            str(model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ]
+        with log_path.open("ab") as stderr:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        deployment.processes.append(process)
+        assert process.stdout is not None
+        first: list[bytes] = []
+        reader = threading.Thread(target=_drain, args=(process.stdout, log_path, first), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not first and process.poll() is None and time.monotonic() < deadline:
+            if deployment.stopping.is_set():
+                raise _DeployError("it was stopped while starting")
+            time.sleep(0.05)
+        match = _LISTENING.search(first[0].decode(errors="replace")) if first else None
+        if match is None:
+            if process.poll() is None:
+                _terminate(process)
+                raise _DeployError(f"a replica did not report its port within {START_TIMEOUT:.0f} s")
+            raise _DeployError(f"a replica exited with status {process.returncode}: {_tail(log_path)}")
+        return match.group(1)
+
+
+class _DeployError(Exception):
+    pass
+
+
+def _drain(stream: IO[bytes], log_path: Path, first: list[bytes]) -> None:
+    """Hand the first stdout line over, then copy the rest to the replica's log so the pipe never fills."""
+    with contextlib.suppress(ValueError, OSError):
+        line = stream.readline()
+        first.append(line or b"")
+        with log_path.open("ab") as sink:
+            for chunk in iter(stream.readline, b""):
+                sink.write(chunk)
+                sink.flush()
+
+
+def _wait_healthy(url: str, stopping: threading.Event) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and not stopping.is_set():
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    if not stopping.is_set():
+        raise _DeployError(f"the replica at {url} did not answer /healthz within {START_TIMEOUT:.0f} s")
+
+
+def _tail(log_path: Path, lines: int = 5) -> str:
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) if kept else "(no output)"
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the replica's process group; SIGKILL it if it is still there after 5 s."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
+def _kill_orphan(pid: int) -> None:
+    """Kill a replica a dead platform left behind, only if its command line is a replica's."""
+    if pid <= 0:
+        return
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return
+    if SERVE_MODULE in cmdline:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)

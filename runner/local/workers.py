@@ -1,0 +1,274 @@
+"""Background task workers: each platform task runs as one engine job in a subprocess.
+
+Why subprocesses: the model runtime (torch) stays out of the server process, a crashing job cannot take the
+platform down, and a job can be stopped by a signal. A semaphore lets at most ``max_jobs`` heavy jobs run at
+once (1 by default: these machines have 2 cores). The worker copies the job's progress file into the store
+while it runs, and its result or error when it exits.
+
+After a platform restart, ``recover`` finds the tasks the dead platform left behind: pending ones are queued
+again, a batch inference continues after the last row it wrote, and any other running task is marked failed
+with the reason, never silently re-run from zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.local import jobspec
+from runner.local.home import Home, write_json_atomic
+from runner.local.store import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, Store, TaskRow
+
+log = logging.getLogger(__name__)
+
+JOB_MODULE = "runner.local.engine.job"
+INTERRUPTED = "The task was interrupted by a platform restart; create it again under a new name to re-run it."
+POLL_SECONDS = 0.25
+
+
+@dataclass
+class _Running:
+    process: subprocess.Popen[bytes] | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class TaskRunner:
+    """Runs the store's tasks as engine jobs on background threads."""
+
+    def __init__(self, home: Home, store: Store, *, max_jobs: int = 1, python: str | None = None) -> None:
+        self.home = home
+        self.store = store
+        self.python = python or sys.executable
+        self._slots = threading.BoundedSemaphore(max_jobs)
+        self._jobs: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+
+    # -- public --------------------------------------------------------------------------------------------
+    def submit(self, task_id: str) -> None:
+        """Queue a pending (or resumable running) task; it starts when a job slot is free."""
+        with self._lock:
+            if self._closing.is_set() or task_id in self._jobs:
+                return
+            job = _Running()
+            job.thread = threading.Thread(target=self._run, args=(task_id, job), name=f"task-{task_id}")
+            self._jobs[task_id] = job
+        job.thread.start()
+
+    def cancel(self, task_id: str) -> bool:
+        """Stop a pending or running task; returns whether it was still active."""
+        stopped = self.store.update_task(
+            task_id, only_if=(PENDING, RUNNING), status=STOPPED, message="The task was stopped on request."
+        )
+        with self._lock:
+            job = self._jobs.get(task_id)
+        if job is not None:
+            with job.lock:
+                job.cancelled.set()
+                if job.process is not None:
+                    _terminate(job.process)
+        return stopped
+
+    def recover(self) -> None:
+        """Take over what a previous platform process left: queue, resume or fail its active tasks."""
+        for task in self.store.tasks(statuses=(PENDING, RUNNING)):
+            if task.worker_pid is not None:
+                _kill_orphan(task.worker_pid, task.id)
+            if task.status == PENDING:
+                self.submit(task.id)
+            elif task.kind == jobspec.BATCH_INFERENCE:
+                done = jobspec.merge_partial_output(self.home.task_dir(task.id))
+                self.store.update_task(
+                    task.id,
+                    worker_pid=None,
+                    message=f"Resumed after a platform restart at row {done}.",
+                )
+                self.submit(task.id)
+            else:
+                self.store.update_task(task.id, status=FAILED, worker_pid=None, message=INTERRUPTED)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop every job process and wait for the threads; running tasks stay running for ``recover``."""
+        self._closing.set()
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            with job.lock:
+                if job.process is not None:
+                    _terminate(job.process)
+        deadline = time.monotonic() + timeout
+        for job in jobs:
+            if job.thread is not None:
+                job.thread.join(max(0.0, deadline - time.monotonic()))
+
+    def active(self) -> list[str]:
+        with self._lock:
+            return list(self._jobs)
+
+    # -- one task ------------------------------------------------------------------------------------------
+    def _run(self, task_id: str, job: _Running) -> None:
+        try:
+            with self._slots:
+                if not self._closing.is_set():
+                    self._run_in_slot(task_id, job)
+        except Exception as exc:  # a worker thread must record, never lose, a failure
+            log.exception("task %s failed inside the platform", task_id)
+            self.store.update_task(
+                task_id,
+                only_if=(PENDING, RUNNING),
+                status=FAILED,
+                message=f"The local platform failed while running task {task_id}: {exc}",
+            )
+        finally:
+            with self._lock:
+                self._jobs.pop(task_id, None)
+
+    def _run_in_slot(self, task_id: str, job: _Running) -> None:
+        task = self.store.task(task_id)
+        if task is None or task.status not in (PENDING, RUNNING) or job.cancelled.is_set():
+            return
+        workdir = self.home.task_dir(task_id)
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            prepared = jobspec.prepare(self.home, self.store, task, workdir)
+        except jobspec.JobSetupError as exc:
+            self.store.update_task(task_id, only_if=(PENDING, RUNNING), status=FAILED, message=str(exc))
+            return
+        if not self.store.update_task(task_id, only_if=(PENDING, RUNNING), status=RUNNING):
+            return
+        if prepared.spec is None:  # nothing left to compute (a resumed task whose rows were all written)
+            self._finish(task, prepared, {})
+            return
+        spec_path = workdir / "spec.json"
+        write_json_atomic(spec_path, prepared.spec)
+        progress_path = Path(prepared.spec["progress_file"])
+        progress_path.unlink(missing_ok=True)
+        (workdir / "result.json").unlink(missing_ok=True)
+        with job.lock:
+            if job.cancelled.is_set() or self._closing.is_set():
+                return
+            with (workdir / "job.log").open("ab") as job_log:
+                job.process = subprocess.Popen(
+                    [self.python, "-m", JOB_MODULE, str(spec_path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=job_log,
+                    stderr=job_log,
+                    start_new_session=True,
+                    env=_job_env(),
+                )
+        process = job.process
+        self.store.update_task(task_id, worker_pid=process.pid)
+        last: tuple[int, int] | None = None
+        while process.poll() is None:
+            time.sleep(POLL_SECONDS)
+            last = self._copy_progress(task_id, progress_path, prepared.offset, last)
+        self._copy_progress(task_id, progress_path, prepared.offset, last)
+        if self._closing.is_set() and not job.cancelled.is_set():
+            return  # the platform is stopping: leave the task running so the next start can recover it
+        if job.cancelled.is_set():
+            self.store.update_task(task_id, worker_pid=None)
+            return
+        outcome = _read_json(workdir / "result.json")
+        if process.returncode == 0 and isinstance(outcome, dict) and "error" not in outcome:
+            self._finish(task, prepared, outcome)
+        else:
+            message = _failure_message(task, process.returncode, outcome, workdir / "job.log")
+            self.store.update_task(
+                task_id, only_if=(RUNNING,), status=FAILED, message=message, worker_pid=None
+            )
+
+    def _finish(self, task: TaskRow, prepared: jobspec.Prepared, outcome: Mapping[str, Any]) -> None:
+        try:
+            result = jobspec.finish(self.home, self.store, task, prepared, outcome)
+        except jobspec.JobSetupError as exc:
+            self.store.update_task(
+                task.id, only_if=(RUNNING,), status=FAILED, message=str(exc), worker_pid=None
+            )
+            return
+        self.store.update_task(
+            task.id, only_if=(RUNNING,), status=SUCCEEDED, result=result, message="", worker_pid=None
+        )
+
+    def _copy_progress(
+        self, task_id: str, path: Path, offset: int, last: tuple[int, int] | None
+    ) -> tuple[int, int] | None:
+        progress = _read_json(path)
+        if not isinstance(progress, dict):
+            return last
+        try:
+            done, total = int(progress["done"]) + offset, int(progress["total"]) + offset
+        except (KeyError, TypeError, ValueError):
+            return last
+        if (done, total) != last:
+            self.store.update_task(task_id, progress_done=done, progress_total=total)
+        return done, total
+
+
+def _job_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _failure_message(task: TaskRow, returncode: int, outcome: Any, job_log: Path) -> str:
+    if isinstance(outcome, dict) and isinstance(outcome.get("error"), str) and outcome["error"].strip():
+        return str(outcome["error"]).strip()
+    tail = ""
+    with contextlib.suppress(OSError):
+        lines = [line for line in job_log.read_text(encoding="utf-8", errors="replace").splitlines() if line]
+        tail = " | ".join(lines[-3:])
+    reason = f"signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
+    text = f"The {task.kind} job of task {task.id} ended with {reason} and no result"
+    return f"{text}: {tail}" if tail else f"{text}."
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the job's process group, then SIGKILL it if it has not exited within 5 s."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+
+    def reap() -> None:
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    threading.Thread(target=reap, daemon=True).start()
+
+
+def _kill_orphan(pid: int, task_id: str) -> None:
+    """Kill a job a dead platform left running, only if its command line is that task's job."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return
+    if JOB_MODULE in cmdline and task_id in cmdline:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        for _ in range(50):
+            if not Path(f"/proc/{pid}").exists():
+                return
+            time.sleep(0.1)
