@@ -32,7 +32,7 @@ class TokenBucket:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._next_start = clock()
+        self._next_start = clock() - burst * self._interval  # start with a full bucket
 
     def reserve(self) -> float:
         """Reserve the next slot and return how long the caller must wait for it (seconds, >= 0)."""

@@ -1,0 +1,173 @@
+"""An in-memory platform behind ``httpx.MockTransport``, with scripted faults, for the client's tests."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from runner.platform.client import PlatformClient
+from runner.platform.ratelimit import TokenBucket
+from runner.platform.settings import Credentials, PlatformSettings
+
+AK = "AKtestAccessKey0123456789abcdef"
+SK = "SKtestSecretKey0123456789abcdef"
+TOKEN = "bearer-token-secret-value-42"
+SECRETS = (AK, SK, TOKEN)
+
+Fault = Callable[[httpx.Request], httpx.Response]
+
+LIST_ACTIONS = {
+    "DescribeBatchInferenceTasks": ("bi", "taskList", "name", "name"),
+    "DescribeEvalTasks": ("et", "taskList", "keyFilter", "taskName"),
+    "DescribeModelCompTasks": ("mct", "taskList", "name", "name"),
+    "DescribeServices": ("svc", "serviceList", "name", "name"),
+}
+CREATE_ACTIONS = {
+    "CreateBatchInferenceTask": ("bi", "taskId", "name"),
+    "CreateEvalTask": ("et", "taskId", "taskName"),
+    "CreateModelCompTask": ("mct", "modelCompTaskId", "name"),
+    "CreateService": ("svc", "serviceId", "name"),
+}
+
+
+@dataclass
+class FakePlatform:
+    """Answers the console actions qfrun uses from dicts; ``faults[action]`` replaces the next answers."""
+
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> describe result
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    requests: list[httpx.Request] = field(default_factory=list)
+    bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    page_size: int = 2
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def actions(self) -> list[str]:
+        return [action for action, _ in self.bodies]
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        action = request.url.params.get("Action") or request.url.path.rsplit("/", 1)[-1]
+        body = json.loads(request.content or b"{}")
+        self.bodies.append((action, body))
+        script = self.faults.get(action)
+        if script:
+            fault = script.pop(0)
+            return fault(request)
+        return self._answer(action, body)
+
+    def _ok(self, result: Any) -> httpx.Response:
+        return httpx.Response(200, json={"requestId": f"req-{next(self._ids)}", "result": result})
+
+    def _missing(self) -> httpx.Response:
+        return httpx.Response(
+            404, json={"requestId": "req-404", "code": "ResourceNotFound", "message": "no such id"}
+        )
+
+    def _answer(self, action: str, body: dict[str, Any]) -> httpx.Response:
+        if action in CREATE_ACTIONS:
+            prefix, id_field, name_field = CREATE_ACTIONS[action]
+            task_id = f"{prefix}-{next(self._ids)}"
+            status = {"bi": "Running", "et": "Doing", "mct": "running", "svc": "Deploying"}[prefix]
+            status_field = "status" if prefix in ("et", "mct") else "runStatus"
+            self.tasks[task_id] = {id_field: task_id, name_field: body[name_field], status_field: status}
+            return self._ok(task_id if prefix == "mct" else {id_field: task_id})
+        if action in LIST_ACTIONS:
+            prefix, list_field, filter_field, name_field = LIST_ACTIONS[action]
+            items = [
+                t
+                for task_id, t in self.tasks.items()
+                if task_id.startswith(prefix + "-") and t.get(name_field) == body.get(filter_field)
+            ]
+            start = int(body.get("marker") or 0)
+            page = items[start : start + self.page_size]
+            more = start + self.page_size < len(items)
+            return self._ok(
+                {
+                    list_field: page,
+                    "isTruncated": more,
+                    "nextMarker": str(start + self.page_size) if more else "",
+                }
+            )
+        if action.startswith("Describe") and action != "DescribeEvalTaskReport":
+            key = next(iter(body.values()), "")
+            table = {"DescribeModel": self.models, "DescribeDatasetVersion": self.datasets}.get(
+                action, self.tasks
+            )
+            return self._ok(table[key]) if key in table else self._missing()
+        if action == "DescribeEvalTaskReport":
+            return self._ok(self.reports[body["taskId"]])
+        if action in ("ImportLocalModel",):
+            return self._ok(next(iter(self.models.values())))
+        if action in ("ImportLocalDataset",):
+            return self._ok(next(iter(self.datasets.values())))
+        if action == "ExportDatasetVersion":
+            return self._ok(
+                {"versionId": body["versionId"], "entityCount": 1, "content": '{"prompt": "p"}\n'}
+            )
+        if action.startswith(("Stop", "Cancel", "Delete")):
+            return self._ok({})
+        if "chat" in action or action.startswith("qa"):
+            return httpx.Response(
+                200,
+                json={"id": "as-1", "result": "5", "usage": {"prompt_tokens": 4, "completion_tokens": 1}},
+            )
+        return httpx.Response(
+            400, json={"requestId": "r", "code": "InvalidParameter", "message": "unknown action"}
+        )
+
+
+def make_settings(kind: str = "local", *, max_retries: int = 3, signing: bool = False) -> PlatformSettings:
+    creds = (
+        Credentials(access_key=AK, secret_key=SK, bearer_token=TOKEN)
+        if signing
+        else Credentials(bearer_token=TOKEN)
+    )
+    base = "http://platform.test" if kind == "local" else "https://qianfan.test"
+    return PlatformSettings(
+        kind,  # type: ignore[arg-type]
+        base,
+        base if kind == "local" else "https://aip.test",
+        creds,
+        rps=1000.0,
+        max_retries=max_retries,
+        backoff_base_s=0.01,
+    )
+
+
+@dataclass
+class Harness:
+    fake: FakePlatform
+    client: PlatformClient
+    sleeps: list[float]
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    yield from _harness("local")
+
+
+@pytest.fixture
+def qianfan_harness() -> Iterator[Harness]:
+    yield from _harness("qianfan", signing=True)
+
+
+def _harness(kind: str, *, signing: bool = False) -> Iterator[Harness]:
+    fake = FakePlatform()
+    sleeps: list[float] = []
+    client = PlatformClient(
+        make_settings(kind, signing=signing),
+        transport=httpx.MockTransport(fake.handler),
+        bucket=TokenBucket(1e6, 1000),
+        sleep=sleeps.append,
+    )
+    with client:
+        yield Harness(fake, client, sleeps)

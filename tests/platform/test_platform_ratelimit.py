@@ -1,0 +1,61 @@
+"""The shared request budget: a token bucket that keeps many threads under the platform's rps."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from runner.platform.ratelimit import TokenBucket, shared_bucket
+
+
+def test_requests_are_spaced_by_one_over_rate_after_the_burst() -> None:
+    now = [100.0]
+    bucket = TokenBucket(4.0, burst=2, clock=lambda: now[0], sleep=lambda s: None)
+    waits = [bucket.reserve() for _ in range(5)]
+    assert waits == pytest.approx([0.0, 0.0, 0.25, 0.5, 0.75])
+
+
+def test_idle_time_refills_at_most_the_burst() -> None:
+    now = [0.0]
+    bucket = TokenBucket(10.0, burst=3, clock=lambda: now[0], sleep=lambda s: None)
+    bucket.reserve()
+    now[0] = 60.0
+    assert [bucket.reserve() for _ in range(4)] == pytest.approx([0.0, 0.0, 0.0, 0.1])
+
+
+def test_fifty_threads_never_exceed_the_rate_in_any_one_second_window() -> None:
+    rate, per_thread, threads = 40.0, 2, 50
+    bucket = TokenBucket(rate, burst=1)
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(per_thread):
+            bucket.acquire()
+            with lock:
+                starts.append(time.monotonic())
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    began = time.monotonic()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.monotonic() - began
+    starts.sort()
+    assert len(starts) == threads * per_thread
+    worst = max(sum(1 for t in starts[i:] if t - start < 1.0) for i, start in enumerate(starts))
+    assert worst <= rate + 1  # one request may start on the window's edge
+    assert elapsed >= (threads * per_thread - 1) / rate - 0.05
+
+
+def test_the_bucket_of_a_platform_is_shared_across_clients() -> None:
+    assert shared_bucket("http://a", 5.0) is shared_bucket("http://a", 5.0)
+    assert shared_bucket("http://a", 5.0) is not shared_bucket("http://b", 5.0)
+
+
+def test_a_bucket_needs_a_positive_rate() -> None:
+    with pytest.raises(ValueError, match="positive rate"):
+        TokenBucket(0.0)
