@@ -1,0 +1,270 @@
+"""Running the local platform: in the foreground (``serve``) or as a background process (``start``/``stop``).
+
+A server writes ``platform.json`` (url and pid, never the token) into its data directory once it answers,
+and removes it when it exits, so ``status`` and ``ensure_running`` find a live platform without guessing
+ports. One server per data directory: it holds ``serve.lock`` for its lifetime, and ``start`` holds
+``start.lock`` while it launches one, so two ``qfrun run`` starting at once share a single server. The
+token reaches a background server through its environment, never its command line.
+
+``python -m runner.local.daemon serve --home DIR [--port N]`` is what ``start`` launches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import filelock
+import httpx
+import uvicorn
+
+from runner import __version__
+from runner.errors import PlatformError, PlatformUnavailable
+from runner.local.home import Home, write_json_atomic
+
+TOKEN_ENV = "QFRUN_LOCAL_TOKEN"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 30.0
+LOOPBACK = frozenset({"127.0.0.1", "localhost"})
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a running platform answers, and the token to send it (hidden from repr)."""
+
+    url: str
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Status:
+    """A running platform as ``platform.json`` and its ``/healthz`` describe it."""
+
+    url: str
+    pid: int
+    home: Path
+    healthy: bool
+    version: str = ""
+    started_at: str = ""
+    token_required: bool = False
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, writing ``platform.json`` once it has started (the app's lifespan ran)."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Any) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_started()
+
+
+def serve(home: Home, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> None:
+    """Serve the platform in this process until SIGINT/SIGTERM; ``platform.json`` lives as long as it does."""
+    from runner.local.app import create_app
+
+    if host not in LOOPBACK:
+        raise PlatformError(f"The local platform binds to 127.0.0.1 only; {host} was asked for.")
+    home.ensure()
+    lock = filelock.FileLock(str(home.root / "serve.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        running = status(home)
+        where = f" at {running.url} (pid {running.pid})" if running else ""
+        raise PlatformError(f"Another local platform already serves {home.root}{where}.") from None
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            sock.close()
+            raise PlatformError(
+                f"The local platform cannot listen on 127.0.0.1:{port}: {exc.strerror}."
+            ) from exc
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        info = {
+            "url": url,
+            "pid": os.getpid(),
+            "home": str(home.root),
+            "version": __version__,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "token_required": token is not None,
+        }
+        config = uvicorn.Config(create_app(home, token), log_level="info", lifespan="on", access_log=False)
+        server = _Server(config, lambda: write_json_atomic(home.info_path, info))
+        try:
+            server.run(sockets=[sock])
+        finally:
+            sock.close()
+            _remove_info(home, os.getpid())
+    finally:
+        lock.release()
+
+
+def _remove_info(home: Home, pid: int) -> None:
+    info = _read_info(home)
+    if info is not None and info.get("pid") == pid:
+        home.info_path.unlink(missing_ok=True)
+
+
+def _read_info(home: Home) -> dict[str, Any] | None:
+    try:
+        info = json.loads(home.info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and isinstance(info.get("pid"), int) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    return True
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def status(home: Home) -> Status | None:
+    """The running platform of ``home``, or None (a stale ``platform.json`` of a dead process is removed)."""
+    info = _read_info(home)
+    if info is None:
+        return None
+    if not _alive(info["pid"]):
+        _remove_info(home, info["pid"])
+        return None
+    url = str(info.get("url", ""))
+    return Status(
+        url=url,
+        pid=info["pid"],
+        home=home.root,
+        healthy=_healthy(url),
+        version=str(info.get("version", "")),
+        started_at=str(info.get("started_at", "")),
+        token_required=bool(info.get("token_required", False)),
+    )
+
+
+def start(home: Home, token: str | None = None) -> Endpoint:
+    """Start a background platform for ``home`` (or reuse the live one) and wait until it answers."""
+    home.ensure()
+    with filelock.FileLock(str(home.root / "start.lock"), timeout=START_TIMEOUT + 10):
+        running = status(home)
+        if running is not None and running.healthy:
+            return Endpoint(running.url, token)
+        env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
+        if token:
+            env[TOKEN_ENV] = token
+        with home.log_path.open("ab") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "runner.local.daemon", "serve", "--home", str(home.root)],
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=sink,
+                env=env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise PlatformUnavailable(
+                    f"The local platform for {home.root} exited with status {process.returncode} while "
+                    f"starting; see {home.log_path}: {_log_tail(home.log_path)}"
+                )
+            info = _read_info(home)
+            if info is not None and info["pid"] == process.pid and _healthy(str(info["url"])):
+                return Endpoint(str(info["url"]), token)
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        raise PlatformUnavailable(
+            f"The local platform for {home.root} did not answer within {START_TIMEOUT:.0f} s; "
+            f"see {home.log_path}."
+        )
+
+
+def stop(home: Home) -> bool:
+    """Stop the running platform of ``home`` (SIGTERM, then SIGKILL after 30 s); False when none ran."""
+    info = _read_info(home)
+    if info is None or not _alive(info["pid"]):
+        if info is not None:
+            _remove_info(home, info["pid"])
+        return False
+    pid = int(info["pid"])
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _remove_info(home, pid)
+    return True
+
+
+def ensure_running(home: Home | None = None) -> Endpoint:
+    """What ``qfrun run`` calls: the live platform of ``home`` (default: ``Home.default()``) or a new one."""
+    home = home or Home.default()
+    token = os.environ.get(TOKEN_ENV) or None
+    running = status(home)
+    if running is not None and running.healthy:
+        return Endpoint(running.url, token)
+    return start(home, token)
+
+
+def _log_tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)."
+    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) if kept else "(empty log)."
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runner.local.daemon")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="serve the local platform in the foreground")
+    run.add_argument("--home", type=Path, default=None)
+    run.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    home = Home(args.home.resolve()) if args.home else Home.default()
+    try:
+        serve(home, port=args.port, token=os.environ.get(TOKEN_ENV) or None)
+    except PlatformError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
