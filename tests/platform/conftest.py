@@ -151,6 +151,12 @@ class Harness:
 
 
 @pytest.fixture
+def secrets() -> tuple[str, ...]:
+    """The AK, SK and bearer token the harnesses hold: none may appear in an error or a log line."""
+    return SECRETS
+
+
+@pytest.fixture
 def harness() -> Iterator[Harness]:
     yield from _harness("local")
 
