@@ -70,7 +70,22 @@ def pipeline_schema() -> dict[str, Any]:
 def _validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(pipeline_schema())
+    # Local $refs inlined: the schema has no recursion, and resolving refs was a quarter of the time
+    # spent on a 5,000-stage pipeline. Error paths stay the same (jsonschema leaves "$ref" out of them).
+    schema = pipeline_schema()
+    inlined = {key: _inline(value, schema) for key, value in schema.items() if key != "$defs"}
+    return Draft202012Validator(inlined)
+
+
+def _inline(node: Any, root: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            rest = {key: _inline(value, root) for key, value in node.items() if key != "$ref"}
+            return {**_inline(_pointer(root, node["$ref"]), root), **rest}
+        return {key: _inline(value, root) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, root) for item in node]
+    return node
 
 
 def schema_issues(doc: Document) -> list[Issue]:
@@ -206,7 +221,7 @@ class _Renderer:
         is_expression_attempt = isinstance(instance, str) and "${{" in instance
         candidates = []
         for index, sub_errors in grouped.items():
-            if branches[index] == _EXPRESSION_REF and not is_expression_attempt:
+            if _is_expression_schema(branches[index]) and not is_expression_attempt:
                 continue
             if all(_is_mismatch(sub_error) for sub_error in sub_errors):
                 continue
@@ -230,6 +245,10 @@ class _Renderer:
         return self._issue(self.doc.key_location(path), path, text)
 
 
+def _is_expression_schema(schema: Any) -> bool:
+    return bool(schema == _EXPRESSION_REF or schema == pipeline_schema()["$defs"]["expression"])
+
+
 def _is_mismatch(error: ValidationError) -> bool:
     """True when a branch failed only because the value is of another kind than the branch takes."""
     if error.relative_path:
@@ -249,7 +268,7 @@ def _value(error: ValidationError) -> Any:
 def _describe(schema: Any) -> str:
     if not isinstance(schema, dict):
         return "a value"
-    if schema.get("pattern") == pipeline_schema()["$defs"]["expression"]["pattern"]:
+    if _is_expression_schema(schema):
         return "a '${{ ... }}' expression"
     if "enum" in schema:
         return "one of " + ", ".join(str(item) for item in schema["enum"])
