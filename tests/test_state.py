@@ -294,6 +294,25 @@ def test_an_unserialisable_output_is_refused_without_changing_the_state(state_pa
     assert state.stages["a"].fingerprint == "fp1"
 
 
+def test_without_sync_the_state_round_trips_the_same(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo", sync=False)
+    for index in range(300):
+        state.record(f"s{index % 7}", _record(index))
+    assert StateFile.load(state_path, "demo").stages == state.stages
+    state.close()
+    assert StateFile.load(state_path, "demo").stages == state.stages
+
+
+def test_the_snapshot_has_one_line_per_stage(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    for index in range(3):
+        state.record(f"s{index}", _record(index))
+    state.close()
+    lines = state_path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith('{"qfrun_state": 1, "pipeline": "demo", ')
+    assert [line.split(":")[0].strip() for line in lines[2:5]] == ['"s0"', '"s1"', '"s2"']
+
+
 def test_snapshots_validate_against_the_state_schema(state_path: Path) -> None:
     state = StateFile.load(state_path, "demo")
     state.record_run(RunRecord(run_id="r1", started_at=utc_now(), command="qfrun run x", selected=["a"]))
@@ -327,8 +346,8 @@ import sys
 from pathlib import Path
 from runner.state import RunRecord, StageRecord, StageStatus, StateFile
 
-path, stages = Path(sys.argv[1]), int(sys.argv[2])
-state = StateFile.load(path, "crash")
+path, stages, sync = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "sync"
+state = StateFile.load(path, "crash", sync=sync)
 seq = max((r.attempt for r in state.stages.values()), default=-1) + 1
 state.record_run(RunRecord(run_id=f"r{seq}", started_at="2026-11-25T16:00:00Z"))
 print("ready", flush=True)
@@ -347,14 +366,15 @@ def _expected_prefix(last: int, stages: int) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_the_state_always_loads_a_prefix_of_the_transitions_after_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sync", ["sync", "nosync"])
+def test_the_state_always_loads_a_prefix_of_the_transitions_after_sigkill(tmp_path: Path, sync: str) -> None:
     path = tmp_path / ".qfrun" / "crash.state.json"
     stages = 25  # small, so that automatic compaction (every 150 lines) is hit often as well
     rng = random.Random(20261125)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for _ in range(20):
         with subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(path), str(stages)],
+            [sys.executable, "-c", _WRITER, str(path), str(stages), sync],
             stdout=subprocess.PIPE,
             env=env,
         ) as child:
