@@ -180,3 +180,15 @@ class StageError(Exception):
 
     Not a QfrunError: the executor catches it per stage and the run goes on (or stops) by policy.
     """
+
+
+class UsageError(QfrunError):
+    """The command line asks for something impossible (an unknown stage in ``--select``, ...)."""
+
+    exit_code = 2
+
+
+class InterruptedRun(QfrunError):
+    """The user stopped the run (Ctrl-C); the state file is saved and re-running resumes."""
+
+    exit_code = 130

@@ -1,0 +1,299 @@
+"""The command line: ``qfrun PIPELINE`` (= ``qfrun run PIPELINE``), validate, plan, status, graph, schema, platform.
+
+The only module that prints or exits. Every error is a ``runner.errors.QfrunError`` rendered here, once, as
+sentences with the exit code its class names; no traceback reaches a user unless ``-v`` asks for one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from runner import __version__
+from runner.errors import InterruptedRun, PipelineError, QfrunError, RunFailedError
+
+F = TypeVar("F", bound=Callable[..., Any])
+COMMANDS = ("run", "validate", "plan", "status", "graph", "schema", "platform")
+
+
+class DefaultRun(click.Group):
+    """``qfrun FILE`` runs FILE: anything that is not a command name is taken as ``run``'s argument."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = next((arg for arg in args if not arg.startswith("-")), None)
+        if (
+            first is not None
+            and first not in self.commands
+            and not any(a in ("--help", "--version") for a in args)
+        ):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultRun, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qfrun")
+@click.option("-v", "--verbose", is_flag=True, help="Show up-to-date stages, debug logs and tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Run declarative model-lifecycle pipelines (model -> infer -> evaluate -> compress -> deploy)."""
+    ctx.obj = {"verbose": verbose}
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def selection_options(function: F) -> F:
+    for option in reversed(
+        [
+            click.option(
+                "--select",
+                "-s",
+                "--only",
+                "select",
+                multiple=True,
+                metavar="SELECTOR",
+                help="Stages to run: x, +x (with upstream), x+ (with downstream); repeatable.",
+            ),
+            click.option(
+                "--from",
+                "from_stages",
+                multiple=True,
+                metavar="STAGE",
+                help="Re-run STAGE and everything downstream of it, even when up to date.",
+            ),
+            click.option(
+                "--force", multiple=True, metavar="STAGE", help="Re-run STAGE even when up to date."
+            ),
+            click.option(
+                "--state",
+                "state_path",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="The state file (default: .qfrun/<name>.state.json beside the pipeline).",
+            ),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+PIPELINE = click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
+
+
+@cli.command()
+@PIPELINE
+@selection_options
+@click.option(
+    "--keep-going", is_flag=True, help="After a failure, finish the stages that do not depend on it."
+)
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="How many stages may run at once.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before cost-bearing deployments.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    pipeline: Path,
+    select: tuple[str, ...],
+    from_stages: tuple[str, ...],
+    force: tuple[str, ...],
+    state_path: Path | None,
+    keep_going: bool,
+    max_parallel: int,
+    yes: bool,
+) -> None:
+    """Run PIPELINE; re-running the same command resumes where it stopped."""
+    from runner.commands.run import run_pipeline
+
+    summary_lines, code = run_pipeline(
+        pipeline,
+        select=select,
+        from_stages=from_stages,
+        force=force,
+        state_path=state_path,
+        keep_going=keep_going,
+        max_parallel=max_parallel,
+        yes=yes,
+        verbose=ctx.obj["verbose"],
+        command=" ".join(["qfrun", *sys.argv[1:]]),
+    )
+    for line in summary_lines:
+        click.echo(line, err=True)
+    if code:
+        raise SystemExit(code)
+
+
+@cli.command()
+@click.argument("pipelines", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def validate(pipelines: tuple[Path, ...], fmt: str) -> None:
+    """Check PIPELINES: YAML, schema, references, cycles, expressions and local files; all problems at once."""
+    from runner.spec import load_pipeline
+
+    problems: list[dict[str, Any]] = []
+    for path in pipelines:
+        try:
+            loaded = load_pipeline(path)
+        except PipelineError as error:
+            problems += [
+                {
+                    "path": i.location.path,
+                    "line": i.location.line,
+                    "column": i.location.column,
+                    "message": i.message,
+                }
+                for i in error.issues
+            ]
+            if fmt == "text":
+                for issue in error.issues:
+                    click.echo(str(issue))
+        else:
+            if fmt == "text":
+                click.echo(f"{path}: valid ({len(loaded.stages)} stages).", err=True)
+    if fmt == "json":
+        click.echo(json.dumps({"valid": not problems, "problems": problems}, indent=2))
+    if problems:
+        if fmt == "text":
+            count = len(problems)
+            click.echo(f"Found {count} problem{'s' if count != 1 else ''}.", err=True)
+        raise SystemExit(PipelineError.exit_code)
+
+
+@cli.command()
+@PIPELINE
+@selection_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
+)
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    pipeline: Path,
+    select: tuple[str, ...],
+    from_stages: tuple[str, ...],
+    force: tuple[str, ...],
+    state_path: Path | None,
+    fmt: str,
+) -> None:
+    """Show what a run of PIPELINE would do per stage, changing nothing."""
+    from runner import planformat
+    from runner.plan import default_state_path, make_plan
+    from runner.spec import load_pipeline
+    from runner.state import StateFile
+
+    loaded = load_pipeline(pipeline)
+    state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
+    result = make_plan(loaded, state, select=select, from_stages=from_stages, force=force)
+    if fmt == "json":
+        click.echo(planformat.as_json(result), nl=False)
+    elif fmt == "markdown":
+        click.echo(planformat.as_markdown(result), nl=False)
+    else:
+        click.echo(planformat.as_text(result, verbose=ctx.obj["verbose"]), nl=False)
+
+
+@cli.command()
+@PIPELINE
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status(pipeline: Path, state_path: Path | None, fmt: str) -> None:
+    """Show what the state file records for PIPELINE: each stage's status, task, outputs or error."""
+    from runner.commands.status import render_status
+
+    click.echo(render_status(pipeline, state_path, fmt), nl=False)
+
+
+@cli.command()
+@PIPELINE
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Colour stages by their status in this state file.",
+)
+@click.option("--status/--no-status", "with_status", default=False, help="Show each stage's recorded status.")
+def graph(pipeline: Path, fmt: str, state_path: Path | None, with_status: bool) -> None:
+    """Print the stage graph of PIPELINE as Mermaid or Graphviz dot."""
+    from runner import graphformat
+    from runner.plan import default_state_path
+    from runner.spec import load_pipeline
+    from runner.state import StateFile
+
+    loaded = load_pipeline(pipeline, check_files=False)
+    types = {stage_id: stage.type for stage_id, stage in loaded.stages.items()}
+    statuses = None
+    if with_status or state_path:
+        state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
+        statuses = {stage_id: record.status.value for stage_id, record in state.stages.items()}
+    render = graphformat.as_dot if fmt == "dot" else graphformat.as_mermaid
+    click.echo(render(loaded.graph, types, statuses), nl=False)
+
+
+@cli.command()
+@click.option("--state", "which", flag_value="state", help="Print the state file's schema instead.")
+@click.option(
+    "--pipeline", "which", flag_value="pipeline", default=True, help="Print the pipeline schema (default)."
+)
+def schema(which: str) -> None:
+    """Print the JSON Schema of pipeline files (for editors and CI)."""
+    from importlib import resources
+
+    name = "state.schema.json" if which == "state" else "pipeline.schema.json"
+    click.echo(resources.files("runner.schemas").joinpath(name).read_text(encoding="utf-8"), nl=False)
+
+
+from runner.commands.platform import platform  # noqa: E402  (registers `qfrun platform ...`)
+
+cli.add_command(platform)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(message, err=True)
+    raise SystemExit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script: run the CLI and turn every error into a message and an exit code."""
+    verbose = any(arg in ("-v", "--verbose") for arg in (argv if argv is not None else sys.argv[1:]))
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="qfrun", standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("Aborted.", 130)
+    except click.ClickException as error:
+        error.show()
+        raise SystemExit(error.exit_code) from None
+    except PipelineError as error:
+        for issue in error.issues:
+            click.echo(str(issue), err=True)
+        count = len(error.issues)
+        fail(f"The pipeline is not valid: {count} problem{'s' if count != 1 else ''}.", error.exit_code)
+    except (InterruptedRun, RunFailedError) as error:
+        fail(str(error), error.exit_code)
+    except QfrunError as error:
+        fail(f"error: {_sentence(str(error))}", error.exit_code)
+    except KeyboardInterrupt:
+        fail("Interrupted.", 130)
+    except SystemExit:
+        raise
+    except Exception as error:  # a bug in qfrun: say so plainly, show the trace only when asked
+        if verbose:
+            raise
+        fail(
+            f"internal error: {type(error).__name__}: {error}. Re-run with -v for the traceback and report it.",
+            70,
+        )
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "?", "!")) else text + "."

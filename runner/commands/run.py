@@ -1,0 +1,120 @@
+"""``qfrun run``: validate, lock the state, confirm cost on Qianfan, execute, summarise."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+from runner.context import PollPolicy
+from runner.errors import InterruptedRun, PlatformError, RunFailedError
+from runner.executor import (
+    FAILED,
+    NOT_STARTED,
+    SKIPPED,
+    SUCCEEDED,
+    UP_TO_DATE,
+    Executor,
+    RunOptions,
+    RunSummary,
+)
+from runner.lock import RunLock
+from runner.plan import default_state_path, make_plan
+from runner.progress import LiveProgress, PlainProgress
+from runner.spec import Pipeline, StageSpec, load_pipeline
+from runner.state import StateFile
+
+
+def run_pipeline(
+    path: Path,
+    *,
+    select: tuple[str, ...],
+    from_stages: tuple[str, ...],
+    force: tuple[str, ...],
+    state_path: Path | None,
+    keep_going: bool,
+    max_parallel: int,
+    yes: bool,
+    verbose: bool,
+    command: str,
+) -> tuple[list[str], int]:
+    """Run the pipeline; returns the summary lines and the exit code (errors raise QfrunError)."""
+    pipeline = load_pipeline(path)
+    state_file = state_path or default_state_path(pipeline)
+    with RunLock(state_file, command=command, pipeline=pipeline.name):
+        state = StateFile.load(state_file, pipeline.name)
+        try:
+            kind = pipeline.platform.get("kind", "local")
+            if kind == "qianfan" and not yes:
+                _confirm_costs(pipeline, state, select, from_stages, force)
+            from runner.connect import open_platform
+
+            platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
+            poll = PollPolicy(maximum=1.0) if kind == "local" else PollPolicy()
+            options = RunOptions(select, from_stages, force, keep_going, max_parallel, poll, command)
+            observer = _observer(pipeline.stages, verbose)
+            try:
+                summary = Executor(pipeline, platform, state, options, observer).run()
+            finally:
+                observer.close()
+                platform.close()
+        finally:
+            state.close()
+    return _conclude(summary, state_file)
+
+
+def _observer(stages: Mapping[str, StageSpec], verbose: bool) -> LiveProgress | PlainProgress:
+    stream = sys.stderr
+    if stream.isatty() and not os.environ.get("CI") and os.environ.get("TERM") != "dumb":
+        return LiveProgress({stage_id: spec.type for stage_id, spec in stages.items()}, stream)
+    return PlainProgress(stream, verbose=verbose)
+
+
+def _confirm_costs(
+    pipeline: Pipeline,
+    state: StateFile,
+    select: tuple[str, ...],
+    from_stages: tuple[str, ...],
+    force: tuple[str, ...],
+) -> None:
+    plan = make_plan(pipeline, state, select=select, from_stages=from_stages, force=force)
+    if not plan.costs or not sys.stdin.isatty():
+        if plan.costs:
+            raise RunFailedError(
+                "This run would create cost-bearing deployments on Qianfan "
+                + "; ".join(f"{s.stage_id}: {s.cost}" for s in plan.costs)
+                + ". Without a terminal to confirm, pass --yes to allow them."
+            )
+        return
+    click.echo("This run creates cost-bearing deployments:", err=True)
+    for stage in plan.costs:
+        click.echo(f"  {stage.stage_id}: {stage.cost}", err=True)
+    click.confirm("Go ahead?", abort=True, err=True)
+
+
+def _conclude(summary: RunSummary, state_file: Path) -> tuple[list[str], int]:
+    counts = ", ".join(
+        f"{summary.count(outcome)} {outcome}"
+        for outcome in (SUCCEEDED, UP_TO_DATE, FAILED, SKIPPED, NOT_STARTED)
+        if summary.count(outcome)
+    )
+    lines = [f"Run {summary.run_id}: {counts or 'nothing to do'}."]
+    for outcome in summary.outcomes.values():
+        if outcome.outcome == FAILED:
+            lines.append(f"  {outcome.stage_id} failed: {outcome.message}")
+    if summary.interrupted:
+        raise InterruptedRun(
+            "\n".join(lines)
+            + f"\nInterrupted; the state is saved in {state_file}. Re-run the same command to resume."
+        )
+    failed = summary.failed
+    if failed:
+        lines.append(
+            f"The state is saved in {state_file}; fix the cause and re-run the same command to retry."
+        )
+        code = PlatformError.exit_code if all(o.platform_error for o in failed) else RunFailedError.exit_code
+        return lines, code
+    return lines, 0

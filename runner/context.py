@@ -1,0 +1,195 @@
+"""A stage's run: the executor's implementation of ``StageContext``, and where exactly-once lives.
+
+Each transition is recorded before the next step, so a crash anywhere leaves a state a resumed run can act on:
+
+    pending (fingerprint, attempt) -> intent {kind, name} -> create_task -> submitted {task} -> running -> done
+
+On resume, a recorded task is re-attached; an intent without a task is looked up by its deterministic name
+(the crash fell between "create" and "record") and created only if the platform has no such task. A retry
+after a failure keeps a task that succeeded (a deployed service whose smoke test failed is not deployed twice).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from runner.errors import StageError
+from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind, TaskRef, TaskRequest, TaskStatus
+from runner.state import StageRecord, StageStatus
+
+
+class Interrupted(Exception):
+    """The run is stopping (Ctrl-C): leave the stage as recorded so that a re-run re-attaches."""
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often a task is asked for its status: soon at first, then backing off to ``maximum``."""
+
+    initial: float = 0.2
+    factor: float = 1.5
+    maximum: float = 5.0
+    progress_every: float = 1.0  # at most one state write per second for rows done
+
+
+def task_name(pipeline: str, stage_id: str, fingerprint: str, attempt: int) -> str:
+    """The deterministic name a task is created under (and found again by): stable per attempt."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", f"{pipeline[:24]}-{stage_id[:24]}")
+    return f"qfrun-{safe}-{fingerprint[:12]}-{attempt}"
+
+
+class StageRun:
+    """One attempt of one stage: what ``StageType.run`` sees as its context."""
+
+    def __init__(
+        self,
+        *,
+        stage_id: str,
+        pipeline: str,
+        record: StageRecord,
+        previous: StageRecord | None,
+        platform: Platform,
+        save: Callable[[str, StageRecord], None],
+        outputs: Callable[[str], Mapping[str, Any]],
+        datasets: Callable[[str], Dataset],
+        log: Callable[[str, str], None],
+        progress: Callable[[str, int | None, int | None], None],
+        stop: threading.Event,
+        poll: PollPolicy,
+        timeout_minutes: int | None,
+        folder: Path,
+    ) -> None:
+        self._folder = folder
+        self._stage_id = stage_id
+        self._pipeline = pipeline
+        self.record = record
+        self._previous = previous
+        self._platform = platform
+        self._save = save
+        self._outputs = outputs
+        self._datasets = datasets
+        self._log = log
+        self._progress = progress
+        self._stop = stop
+        self._poll = poll
+        self._deadline = time.monotonic() + timeout_minutes * 60 if timeout_minutes else None
+        self._timeout_minutes = timeout_minutes
+        self._task_used = False
+
+    # -- StageContext --------------------------------------------------------------------------------
+    @property
+    def stage_id(self) -> str:
+        return self._stage_id
+
+    @property
+    def platform(self) -> Platform:
+        return self._platform
+
+    def upstream_outputs(self, stage_id: str) -> Mapping[str, Any]:
+        return self._outputs(stage_id)
+
+    def dataset(self, dataset_id: str) -> Dataset:
+        return self._datasets(dataset_id)
+
+    def log(self, message: str) -> None:
+        self._log(self._stage_id, message)
+
+    def local_path(self, path: str) -> str:
+        return str((self._folder / path).resolve())
+
+    def run_task(self, kind: TaskKind, params: Mapping[str, Any]) -> TaskInfo:
+        if self._task_used:
+            raise StageError("a stage creates at most one platform task")  # a bug in a stage module
+        self._task_used = True
+        ref = self._attach(kind) or self._create(kind, params)
+        return self._wait(ref)
+
+    # -- exactly once --------------------------------------------------------------------------------
+    def _attach(self, kind: TaskKind) -> TaskRef | None:
+        record = self.record
+        if record.task and record.task.get("kind") == kind.value:
+            self.log(f"re-attaching to task {record.task['task_id']}")
+            return _ref(record.task)
+        if record.intent and record.intent.get("kind") == kind.value:
+            found = self._platform.find_task(kind, record.intent["name"])
+            if found is not None:
+                self.log(f"found task {found.task_id} created before the last run stopped")
+                self.update(status=StageStatus.SUBMITTED, task=_task(found))
+                return found
+            return None
+        previous = self._previous
+        if (
+            previous
+            and previous.status is StageStatus.FAILED
+            and previous.task
+            and previous.fingerprint == record.fingerprint
+        ):
+            if previous.task.get("kind") == kind.value:
+                ref = _ref(previous.task)
+                status = self._platform.describe_task(ref).status
+                if status in (TaskStatus.SUCCEEDED, TaskStatus.RUNNING, TaskStatus.PENDING):
+                    self.log(
+                        f"reusing task {ref.task_id} of attempt {previous.attempt}, which is {status.value}"
+                    )
+                    self.update(status=StageStatus.SUBMITTED, task=_task(ref))
+                    return ref
+        return None
+
+    def _create(self, kind: TaskKind, params: Mapping[str, Any]) -> TaskRef:
+        name = (self.record.intent or {}).get("name") or task_name(
+            self._pipeline, self._stage_id, self.record.fingerprint, self.record.attempt
+        )
+        self.update(intent={"kind": kind.value, "name": name})
+        ref = self._platform.create_task(TaskRequest(kind, name, dict(params)))
+        self.update(status=StageStatus.SUBMITTED, task=_task(ref))
+        self.log(f"created {kind.value.replace('_', ' ')} task {ref.task_id}")
+        return ref
+
+    def _wait(self, ref: TaskRef) -> TaskInfo:
+        delay, last_progress = self._poll.initial, 0.0
+        while True:
+            info = self._platform.describe_task(ref)
+            if info.status is TaskStatus.RUNNING and self.record.status is not StageStatus.RUNNING:
+                self.update(status=StageStatus.RUNNING)
+            if info.rows_total is not None and (info.rows_done, info.rows_total) != (
+                self.record.rows_done,
+                self.record.rows_total,
+            ):
+                self._progress(self._stage_id, info.rows_done, info.rows_total)
+                now = time.monotonic()
+                if now - last_progress >= self._poll.progress_every or info.status.terminal:
+                    self.update(rows_done=info.rows_done, rows_total=info.rows_total)
+                    last_progress = now
+            if info.status is TaskStatus.SUCCEEDED:
+                return info
+            if info.status.terminal:
+                why = f": {info.message}" if info.message else ""
+                raise StageError(f"task {ref.task_id} {info.status.value}{why}")
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                self._platform.cancel_task(ref)
+                raise StageError(
+                    f"task {ref.task_id} did not finish within timeout_minutes ({self._timeout_minutes}); "
+                    "it was cancelled"
+                )
+            if self._stop.wait(delay):
+                raise Interrupted
+            delay = min(delay * self._poll.factor, self._poll.maximum)
+
+    def update(self, **changes: Any) -> None:
+        """Change the record and save it before going on (every transition is durable)."""
+        self.record = replace(self.record, **changes)
+        self._save(self._stage_id, self.record)
+
+
+def _ref(task: Mapping[str, str]) -> TaskRef:
+    return TaskRef(TaskKind(task["kind"]), task["task_id"], task.get("name", ""))
+
+
+def _task(ref: TaskRef) -> dict[str, str]:
+    return {"kind": ref.kind.value, "task_id": ref.task_id, "name": ref.name}

@@ -1,0 +1,85 @@
+"""The stage graph: edges, cycles, order and selection (``--select``/``--only``, ``--from``).
+
+networkx does the graph work; this module adds the pipeline's meaning: stage ids in declaration order break ties
+so that every listing is stable, and selectors follow dbt's spelling (``x``, ``+x``, ``x+``, ``+x+``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import networkx as nx
+
+from runner.errors import UsageError
+
+
+def build(dependencies: Mapping[str, Iterable[str]]) -> nx.DiGraph:
+    """A graph with an edge upstream -> downstream for every dependency; nodes in declaration order."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(dependencies)
+    for stage_id, upstream in dependencies.items():
+        graph.add_edges_from(
+            (name, stage_id) for name in upstream if name in dependencies and name != stage_id
+        )
+    return graph
+
+
+def cycles(graph: nx.DiGraph) -> list[list[str]]:
+    """Each cycle once, as the stages in it starting from the first declared, or [] for a DAG."""
+    if nx.is_directed_acyclic_graph(graph):
+        return []
+    order = {node: index for index, node in enumerate(graph)}
+    found = []
+    for component in nx.strongly_connected_components(graph):
+        if len(component) > 1 or any(graph.has_edge(n, n) for n in component):
+            start = min(component, key=order.__getitem__)
+            cycle = [u for u, _ in nx.find_cycle(graph.subgraph(component), source=start)]
+            found.append(cycle)
+    return sorted(found, key=lambda cycle: order[cycle[0]])
+
+
+def topological(graph: nx.DiGraph) -> list[str]:
+    """Stages in dependency order, ties broken by declaration order."""
+    order = {node: index for index, node in enumerate(graph)}
+    return list(nx.lexicographical_topological_sort(graph, key=order.__getitem__))
+
+
+def upstream(graph: nx.DiGraph, stage_id: str) -> list[str]:
+    return sorted(graph.predecessors(stage_id), key=list(graph).index)
+
+
+def select(graph: nx.DiGraph, selectors: Sequence[str]) -> set[str]:
+    """The stages named by dbt-style selectors; all stages when there are none."""
+    if not selectors:
+        return set(graph)
+    chosen: set[str] = set()
+    for raw in selectors:
+        for selector in raw.split(","):
+            selector = selector.strip()
+            with_up, with_down = selector.startswith("+"), selector.endswith("+")
+            name = selector.strip("+")
+            check_stage(graph, name, f"--select {selector}")
+            chosen.add(name)
+            if with_up:
+                chosen |= nx.ancestors(graph, name)
+            if with_down:
+                chosen |= nx.descendants(graph, name)
+    return chosen
+
+
+def downstream_of(graph: nx.DiGraph, names: Iterable[str], option: str) -> set[str]:
+    """The named stages and everything that depends on them (``--from``)."""
+    chosen: set[str] = set()
+    for name in names:
+        check_stage(graph, name, option)
+        chosen |= {name} | nx.descendants(graph, name)
+    return chosen
+
+
+def check_stage(graph: nx.DiGraph, name: str, option: str) -> None:
+    if name not in graph:
+        import difflib
+
+        close = difflib.get_close_matches(name, [str(n) for n in graph], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "; `qfrun graph` lists the stages."
+        raise UsageError(f"{option}: the pipeline has no stage {name!r}{hint}")

@@ -1,0 +1,367 @@
+"""Executes a pipeline: stages in dependency order, independent ones in parallel, every transition saved.
+
+The executor decides, per stage, whether it is up to date (fingerprint of its last success), gated by ``if:``,
+skipped because something upstream failed or was skipped, or must run; running stages are handed to a thread
+pool and talk to the platform only through the ``Platform`` Protocol (runner.context). It never imports
+httpx and never prints: what happens is told to an ``Observer`` (the CLI renders it).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import logging
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from runner import dag
+from runner.context import Interrupted, PollPolicy, StageRun
+from runner.errors import PlatformError, StageError
+from runner.fingerprint import digest, file_sha256
+from runner.inputs import InputError, Inputs, Upstream
+from runner.platform.protocol import Dataset, Platform
+from runner.spec import Pipeline
+from runner.stages import STAGE_TYPES
+from runner.state import RunRecord, StageRecord, StageStatus, StateFile, utc_now
+
+log = logging.getLogger("qfrun")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    select: tuple[str, ...] = ()
+    from_stages: tuple[str, ...] = ()  # these and everything downstream, re-run even when up to date
+    force: tuple[
+        str, ...
+    ] = ()  # re-run these even when up to date (their dependents follow if outputs change)
+    keep_going: bool = False
+    max_parallel: int = 4
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    command: str = ""
+
+
+class Observer(Protocol):
+    """What the executor tells the user interface; every method is called from any thread."""
+
+    def stage_started(self, stage_id: str, note: str) -> None: ...
+    def stage_progress(self, stage_id: str, rows_done: int | None, rows_total: int | None) -> None: ...
+    def stage_log(self, stage_id: str, message: str) -> None: ...
+    def stage_finished(self, stage_id: str, outcome: str, message: str) -> None: ...
+
+
+# Outcomes of a stage within one run, as the summary and the observer name them.
+SUCCEEDED, UP_TO_DATE, FAILED, SKIPPED, NOT_STARTED = (
+    "succeeded",
+    "up to date",
+    "failed",
+    "skipped",
+    "not started",
+)
+
+
+@dataclass
+class StageOutcome:
+    stage_id: str
+    outcome: str
+    message: str = ""
+    platform_error: bool = False
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A stage about to run: its context, resolved fields and fingerprint material."""
+
+    run: StageRun
+    fields: dict[str, Any]
+    material: dict[str, Any]
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    outcomes: dict[str, StageOutcome]
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> list[StageOutcome]:
+        return [o for o in self.outcomes.values() if o.outcome == FAILED]
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for o in self.outcomes.values() if o.outcome == outcome)
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+
+
+class Executor:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        platform: Platform,
+        state: StateFile,
+        options: RunOptions,
+        observer: Observer,
+    ) -> None:
+        self.pipeline = pipeline
+        self.platform = platform
+        self.state = state
+        self.options = options
+        self.observer = observer
+        self.inputs = Inputs(pipeline)
+        self.run_id = new_run_id()
+        self._stop = threading.Event()
+        self._save_lock = threading.Lock()
+        self._dataset_lock = threading.Lock()
+        self._datasets: dict[str, Dataset] = {}
+        self._upstream: dict[str, Upstream] = {}  # stages settled with outputs (succeeded or up to date)
+        self._settled: dict[str, StageOutcome] = {}
+        self._forced: set[str] = set()
+        self._failed = False
+
+    # -- the run ------------------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        graph = self.pipeline.graph
+        for name in self.options.force:
+            dag.check_stage(graph, name, "--force")
+        from_stages = dag.downstream_of(graph, self.options.from_stages, "--from")
+        selected = (
+            dag.select(graph, self.options.select) | from_stages
+            if self.options.select
+            else (from_stages or set(graph))
+        )
+        self._forced = set(self.options.from_stages) | set(self.options.force)
+        run = RunRecord(self.run_id, utc_now(), command=self.options.command, selected=sorted(selected))
+        self.state.record_run(run)
+        order = [stage_id for stage_id in dag.topological(graph) if stage_id in selected]
+        for stage_id in dag.topological(graph):
+            if stage_id not in selected:
+                self._adopt_unselected(stage_id)
+        interrupted = False
+        try:
+            self._schedule(order)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            self._stop.set()
+        summary = RunSummary(
+            self.run_id,
+            {s: self._settled.get(s) or StageOutcome(s, NOT_STARTED) for s in order},
+            interrupted,
+        )
+        status = "interrupted" if interrupted else ("failed" if summary.failed else "succeeded")
+        self.state.record_run(replace(run, finished_at=utc_now(), status=status))
+        return summary
+
+    def _schedule(self, order: list[str]) -> None:
+        """Launch every stage whose upstream is settled, up to max_parallel at once, until none can start."""
+        waiting = list(order)  # topological, so one pass also settles chains of skips
+        running: dict[futures.Future[None], str] = {}
+        with futures.ThreadPoolExecutor(max_workers=max(1, self.options.max_parallel)) as pool:
+            try:
+                while True:
+                    for stage_id in list(waiting):
+                        if not all(u in self._settled for u in self.pipeline.graph.predecessors(stage_id)):
+                            continue
+                        halted = self._failed and not self.options.keep_going
+                        if self._blocked(stage_id):
+                            waiting.remove(stage_id)
+                            self._prepare(stage_id)  # settles it as skipped, with the reason
+                        elif not halted and len(running) < self.options.max_parallel:
+                            waiting.remove(stage_id)
+                            attempt = self._prepare(stage_id)
+                            if attempt is not None:
+                                running[pool.submit(self._execute, attempt)] = stage_id
+                    if not running:
+                        return  # nothing runs and nothing more can start
+                    done, _ = futures.wait(running, timeout=0.5, return_when=futures.FIRST_COMPLETED)
+                    for future in done:
+                        del running[future]
+                        future.result()
+            except KeyboardInterrupt:
+                self._stop.set()  # workers waiting on a task return at once, leaving it recorded
+                futures.wait(running)
+                raise
+
+    def _blocked(self, stage_id: str) -> bool:
+        return any(
+            self._settled[u].outcome in (FAILED, SKIPPED) for u in self.pipeline.graph.predecessors(stage_id)
+        )
+
+    # -- deciding -----------------------------------------------------------------------------------
+    def _adopt_unselected(self, stage_id: str) -> None:
+        """A stage outside the selection: its last success feeds the selected stages, else it blocks them."""
+        record = self.state.stages.get(stage_id)
+        if record and record.last_success:
+            self._upstream[stage_id] = Upstream(
+                record.last_success["fingerprint"], record.last_success["outputs"]
+            )
+            self._settled[stage_id] = StageOutcome(stage_id, UP_TO_DATE)
+        else:
+            self._settled[stage_id] = StageOutcome(
+                stage_id, SKIPPED, "it was not selected and has never succeeded"
+            )
+
+    def _prepare(self, stage_id: str) -> Attempt | None:
+        """Settle a stage that need not run (returning None), or set up its attempt."""
+        stage = self.pipeline.stages[stage_id]
+        for upstream_id in stage.upstream:
+            outcome = self._settled[upstream_id]
+            if outcome.outcome in (FAILED, SKIPPED):
+                verb = "failed" if outcome.outcome == FAILED else "was skipped"
+                self._skip(stage_id, f"upstream stage {upstream_id} {verb}")
+                return None
+        upstream = {u: self._upstream[u] for u in stage.upstream}
+        try:
+            is_open, reason = self.inputs.gate(stage, upstream)
+            if not is_open:
+                self._skip(stage_id, f"gated: {reason}")
+                return None
+            fields = self.inputs.resolve(stage, upstream)
+        except InputError as error:
+            self._fail_now(stage_id, str(error))
+            return None
+        material = self.inputs.material(stage, fields, upstream)
+        fingerprint = digest(material)
+        record = self.state.stages.get(stage_id)
+        last = record.last_success if record else None
+        in_flight = record is not None and not record.status.terminal and record.fingerprint == fingerprint
+        if last and last.get("fingerprint") == fingerprint and stage_id not in self._forced and not in_flight:
+            assert record is not None
+            if record.status is not StageStatus.SUCCEEDED or record.fingerprint != fingerprint:
+                self._save(
+                    stage_id,
+                    replace(
+                        record,
+                        status=StageStatus.SUCCEEDED,
+                        fingerprint=fingerprint,
+                        outputs=last["outputs"],
+                        error="",
+                        reason="",
+                    ),
+                )
+            self._succeed(stage_id, fingerprint, last["outputs"], UP_TO_DATE)
+            return None
+        if in_flight:
+            assert record is not None
+            current = replace(record, run_id=self.run_id)
+            note = "resuming"
+        else:
+            current = StageRecord(
+                fingerprint=fingerprint,
+                run_id=self.run_id,
+                attempt=(record.attempt if record else 0) + 1,
+                started_at=utc_now(),
+                last_success=last,
+            )
+            note = "re-running" if last else "running"
+        self._save(stage_id, current)
+        self.observer.stage_started(stage_id, note)
+        stage_run = StageRun(
+            stage_id=stage_id,
+            pipeline=self.pipeline.name,
+            record=current,
+            previous=None if in_flight else record,
+            platform=self.platform,
+            save=self._save,
+            outputs=lambda name: self._upstream[name].outputs,
+            datasets=self._dataset,
+            log=self.observer.stage_log,
+            progress=self.observer.stage_progress,
+            stop=self._stop,
+            poll=self.options.poll,
+            timeout_minutes=stage.timeout_minutes,
+            folder=self.pipeline.path.parent,
+        )
+        return Attempt(stage_run, fields, material)
+
+    # -- running ------------------------------------------------------------------------------------
+    def _execute(self, attempt: Attempt) -> None:
+        stage_run = attempt.run
+        stage_id = stage_run.stage_id
+        try:
+            outputs = STAGE_TYPES[self.pipeline.stages[stage_id].type].run(stage_run, attempt.fields)
+        except Interrupted:
+            self._settled[stage_id] = StageOutcome(stage_id, NOT_STARTED, "interrupted; re-run to resume")
+            return
+        except (StageError, PlatformError) as error:
+            self._fail(stage_run, str(error), platform_error=isinstance(error, PlatformError))
+            return
+        except (
+            Exception
+        ) as error:  # a bug in qfrun: the stage fails, the run goes on, the log keeps the trace
+            log.exception("stage %s raised an unexpected error", stage_id)
+            self._fail(stage_run, f"internal error: {type(error).__name__}: {error}")
+            return
+        finished = utc_now()
+        last_success = {
+            "fingerprint": stage_run.record.fingerprint,
+            "outputs": outputs,
+            "run_id": self.run_id,
+            "finished_at": finished,
+            "inputs": attempt.material,
+        }
+        if stage_run.record.task:
+            last_success["task"] = stage_run.record.task
+        stage_run.update(
+            status=StageStatus.SUCCEEDED,
+            outputs=outputs,
+            finished_at=finished,
+            error="",
+            last_success=last_success,
+        )
+        self._succeed(stage_id, stage_run.record.fingerprint, outputs, SUCCEEDED)
+
+    # -- settling -----------------------------------------------------------------------------------
+    def _succeed(self, stage_id: str, fingerprint: str, outputs: Mapping[str, Any], outcome: str) -> None:
+        self._upstream[stage_id] = Upstream(fingerprint, outputs)
+        self._settled[stage_id] = StageOutcome(stage_id, outcome)
+        self.observer.stage_finished(stage_id, outcome, "")
+
+    def _skip(self, stage_id: str, reason: str) -> None:
+        record = self.state.stages.get(stage_id) or StageRecord()
+        self._save(
+            stage_id,
+            replace(
+                record, status=StageStatus.SKIPPED, reason=reason, run_id=self.run_id, finished_at=utc_now()
+            ),
+        )
+        self._settled[stage_id] = StageOutcome(stage_id, SKIPPED, reason)
+        self.observer.stage_finished(stage_id, SKIPPED, reason)
+
+    def _fail_now(self, stage_id: str, message: str) -> None:
+        record = self.state.stages.get(stage_id) or StageRecord()
+        self._save(
+            stage_id,
+            replace(
+                record, status=StageStatus.FAILED, error=message, run_id=self.run_id, finished_at=utc_now()
+            ),
+        )
+        self._settled[stage_id] = StageOutcome(stage_id, FAILED, message)
+        self._failed = True
+        self.observer.stage_finished(stage_id, FAILED, message)
+
+    def _fail(self, stage_run: StageRun, message: str, *, platform_error: bool = False) -> None:
+        stage_run.update(status=StageStatus.FAILED, error=message, finished_at=utc_now())
+        self._settled[stage_run.stage_id] = StageOutcome(stage_run.stage_id, FAILED, message, platform_error)
+        self._failed = True
+        self.observer.stage_finished(stage_run.stage_id, FAILED, message)
+
+    def _save(self, stage_id: str, record: StageRecord) -> None:
+        with self._save_lock:
+            self.state.record(stage_id, record)
+
+    def _dataset(self, dataset_id: str) -> Dataset:
+        with self._dataset_lock:
+            if dataset_id not in self._datasets:
+                spec = self.pipeline.datasets[dataset_id]
+                if spec.path is not None:
+                    self._datasets[dataset_id] = self.platform.ensure_dataset(
+                        name=dataset_id, path=str(spec.path.resolve()), sha256=file_sha256(spec.path)
+                    )
+                else:
+                    self._datasets[dataset_id] = self.platform.describe_dataset(str(spec.qianfan_dataset_id))
+            return self._datasets[dataset_id]

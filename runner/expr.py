@@ -1,0 +1,193 @@
+"""Expressions ``${{ ... }}``: found in a stage's fields, checked at validation, evaluated at run time.
+
+They are Jinja2 expressions run in its immutable sandbox (never ``eval``): a well-kept library that already
+knows how to refuse attribute tricks, with ``StrictUndefined`` so a missing output is an error rather than an
+empty string. An expression reads three roots: ``vars``, ``stages.<id>.outputs`` and ``env`` (allow-listed
+names only). A field that is a whole expression takes the expression's value and type
+(``replicas: ${{ vars.replicas }}`` is a number); an expression inside a longer string is interpolated.
+Jinja2 is imported lazily so ``qfrun --help`` and files without expressions do not pay for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jinja2 import nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+WHOLE = re.compile(r"\s*\$\{\{(.*?)\}\}\s*", re.DOTALL)
+ROOTS = ("vars", "stages", "env")
+# Strings and sequences an expression may build; beyond this ``*`` is refused (``'a' * 10**12``).
+MAX_SIZE = 100_000
+
+
+class ExpressionError(Exception):
+    """An expression is malformed, names something unknown, or fails when evaluated (message is a sentence)."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A root and the name under it that an expression reads: ``("stages", "w4")``, ``("vars", "min")``."""
+
+    root: str
+    name: str
+
+
+def find(text: str) -> list[str]:
+    """The sources of every ``${{ ... }}`` in a string."""
+    return [match.group(1).strip() for match in EXPRESSION.finditer(text)]
+
+
+def contains_expression(value: Any) -> bool:
+    return isinstance(value, str) and "${{" in value
+
+
+@functools.cache
+def _environment() -> ImmutableSandboxedEnvironment:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class Environment(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            # The sandbox guards attributes, not sizes: cap what ``*`` and ``**`` may build.
+            if operator == "**" and isinstance(right, int) and abs(right) > 64:
+                raise ExpressionError(f"the exponent {right} is too large")
+            if operator == "*" and isinstance(left, (str, list, tuple)) and isinstance(right, int):
+                if len(left) * right > MAX_SIZE:
+                    raise ExpressionError("the expression builds a value that is too large")
+            return super().call_binop(context, operator, left, right)
+
+    return Environment(undefined=StrictUndefined, autoescape=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse(source: str) -> nodes.Expr:
+    """The expression's syntax tree; raises ExpressionError with the parser's own words."""
+    from jinja2 import TemplateSyntaxError
+    from jinja2.parser import Parser
+
+    if not source.strip():
+        raise ExpressionError("the expression is empty")
+    try:
+        parser = Parser(_environment(), source, state="variable")
+        tree = parser.parse_expression()
+        if not parser.stream.eos:
+            raise ExpressionError(f"unexpected {parser.stream.current.value!r} after the expression")
+    except TemplateSyntaxError as error:
+        raise ExpressionError(f"the expression {source!r} is not valid: {error.message}") from None
+    return tree
+
+
+def references(source: str) -> Iterator[Reference]:
+    """Every ``root.name`` the expression reads; raises ExpressionError for names outside the three roots."""
+    from jinja2 import nodes
+
+    tree = parse(source)
+    for name in tree.find_all(nodes.Name):
+        if name.name not in ROOTS:
+            raise ExpressionError(
+                f"the expression {source!r} reads {name.name!r}; expressions read only vars, stages and env"
+            )
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        base = node.node
+        if isinstance(base, nodes.Name) and base.name in ROOTS:
+            key = node.attr if isinstance(node, nodes.Getattr) else _constant(node.arg)
+            if key is None:
+                raise ExpressionError(f"the expression {source!r} indexes {base.name} with a computed key")
+            yield Reference(base.name, key)
+
+
+def _constant(node: nodes.Node) -> str | None:
+    from jinja2 import nodes
+
+    return str(node.value) if isinstance(node, nodes.Const) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(source: str) -> Callable[..., Any]:
+    from jinja2 import Undefined, nodes
+
+    environment = _environment()
+    body = [nodes.Assign(nodes.Name("result", "store"), parse(source), lineno=1)]
+    template = environment.from_string(nodes.Template(body, lineno=1))  # type: ignore[arg-type]
+
+    def run(context: Mapping[str, Any]) -> Any:
+        module_context = template.new_context(dict(context))
+        for _ in template.root_render_func(module_context):
+            pass
+        result = module_context.vars["result"]
+        if isinstance(result, Undefined):
+            result._fail_with_undefined_error()  # StrictUndefined defers the error to first use: use it now
+        return result
+
+    return run
+
+
+def evaluate(source: str, context: Mapping[str, Any]) -> Any:
+    """The value of one expression; every failure is an ExpressionError that names the expression."""
+    from jinja2 import TemplateError
+    from jinja2.exceptions import SecurityError, UndefinedError
+
+    try:
+        return _compiled(source)(context)
+    except ExpressionError:
+        raise
+    except UndefinedError as error:
+        raise ExpressionError(f"{source!r}: {error.message}") from None
+    except SecurityError as error:
+        raise ExpressionError(f"{source!r} is not allowed: {error}") from None
+    except TemplateError as error:
+        raise ExpressionError(f"{source!r} failed: {error.message}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as error:
+        raise ExpressionError(f"{source!r} failed: {error}") from None
+
+
+def render(value: str, context: Mapping[str, Any]) -> Any:
+    """A field's value: a whole expression keeps its type, embedded ones are interpolated as text."""
+    whole = WHOLE.fullmatch(value)
+    if whole and "${{" not in whole.group(1):
+        return evaluate(whole.group(1).strip(), context)
+    return EXPRESSION.sub(lambda match: _text(evaluate(match.group(1).strip(), context)), value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def resolve(
+    value: Any,
+    context: Mapping[str, Any],
+    on_error: Callable[[tuple[str | int, ...], ExpressionError], None],
+    path: tuple[str | int, ...] = (),
+) -> Any:
+    """``value`` with every expression replaced; ``on_error(key_path, error)`` is told of each failure."""
+    if isinstance(value, str):
+        if "${{" not in value:
+            return value
+        try:
+            return render(value, context)
+        except ExpressionError as error:
+            on_error(path, error)
+            return value
+    if isinstance(value, Mapping):
+        return {key: resolve(item, context, on_error, (*path, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, context, on_error, (*path, index)) for index, item in enumerate(value)]
+    return value
+
+
+def truthy(value: Any) -> bool:
+    """How an ``if:`` reads a value: YAML-ish strings count too ("false", "0", "" are false)."""
+    if isinstance(value, str):
+        return value.strip().lower() not in {"", "0", "false", "no", "off", "null", "none"}
+    return bool(value)

@@ -1,0 +1,45 @@
+"""``qfrun graph``: the stage graph as Mermaid (renders in GitHub markdown) or Graphviz dot."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+import networkx as nx
+
+from runner import dag
+
+
+def as_mermaid(graph: nx.DiGraph, types: Mapping[str, str], statuses: Mapping[str, str] | None = None) -> str:
+    ids = {stage_id: f"s{index}" for index, stage_id in enumerate(graph)}  # mermaid ids must be plain
+    lines = ["flowchart LR"]
+    for stage_id in dag.topological(graph):
+        label = f"{stage_id}<br/>{types.get(stage_id, '')}"
+        if statuses and stage_id in statuses:
+            label += f"<br/><i>{statuses[stage_id]}</i>"
+        lines.append(f'    {ids[stage_id]}["{_mermaid_text(label)}"]')
+    lines += [f"    {ids[a]} --> {ids[b]}" for a, b in graph.edges]
+    if statuses:
+        for status, style in (("succeeded", "#d4edda"), ("failed", "#f8d7da"), ("skipped", "#fff3cd")):
+            members = [ids[s] for s, value in statuses.items() if value == status and s in ids]
+            if members:
+                lines.append(f"    classDef {status} fill:{style}")
+                lines.append(f"    class {','.join(members)} {status}")
+    return "\n".join(lines) + "\n"
+
+
+def as_dot(graph: nx.DiGraph, types: Mapping[str, str], statuses: Mapping[str, str] | None = None) -> str:
+    lines = ["digraph pipeline {", "    rankdir=LR;", "    node [shape=box, style=rounded];"]
+    for stage_id in dag.topological(graph):
+        label = f"{stage_id}\\n{types.get(stage_id, '')}"
+        if statuses and stage_id in statuses:
+            label += f"\\n{statuses[stage_id]}"
+        lines.append(f"    {json.dumps(stage_id)} [label={json.dumps(label).replace(chr(92) * 2, chr(92))}];")
+    lines += [f"    {json.dumps(a)} -> {json.dumps(b)};" for a, b in graph.edges]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_text(text: str) -> str:
+    return re.sub(r'["]', "#quot;", text)

@@ -1,0 +1,130 @@
+"""What a stage reads before it runs, shared by the executor and the planner.
+
+From the pipeline and the outputs of upstream stages this builds the expression context, resolves a stage's
+fields, opens its ``if:`` gate, and assembles the fingerprint material (runner.fingerprint). Content hashes of
+local files are computed once per ``Inputs`` — i.e. once per run or plan.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner import expr, fingerprint
+from runner.errors import Location
+from runner.spec import Pipeline, StageSpec
+from runner.stages import STAGE_TYPES
+
+REDACTED = "***"
+
+
+class InputError(Exception):
+    """A stage's inputs cannot be resolved: an expression failed (message carries its location)."""
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What a stage sees of one stage it depends on."""
+
+    fingerprint: str
+    outputs: Mapping[str, Any]
+
+
+class Inputs:
+    def __init__(self, pipeline: Pipeline, environ: Mapping[str, str] | None = None) -> None:
+        self.pipeline = pipeline
+        source = os.environ if environ is None else environ
+        self.env = {name: source.get(name) for name in pipeline.env_names}
+        # Values read from the environment may be secrets: they never reach the state file in clear.
+        self._secrets = sorted((v for v in self.env.values() if v and len(v) >= 4), key=len, reverse=True)
+
+    def context(self, upstream: Mapping[str, Upstream]) -> dict[str, Any]:
+        return {
+            "vars": self.pipeline.vars,
+            "env": self.env,
+            "stages": {stage_id: {"outputs": up.outputs} for stage_id, up in upstream.items()},
+        }
+
+    def gate(self, stage: StageSpec, upstream: Mapping[str, Upstream]) -> tuple[bool, str]:
+        """Whether the stage's ``if:`` lets it run, and the reason shown when it does not."""
+        condition = stage.condition
+        if condition is None or condition is True:
+            return True, ""
+        if condition is False:
+            return False, "its if: is false"
+        try:
+            value = expr.render(str(condition), self.context(upstream))
+        except expr.ExpressionError as error:
+            raise InputError(self._where(stage, ("if",), error)) from None
+        if expr.truthy(value):
+            return True, ""
+        return False, f"its if: {str(condition).strip()} is false"
+
+    def resolve(self, stage: StageSpec, upstream: Mapping[str, Upstream]) -> dict[str, Any]:
+        """The stage's fields with every expression evaluated; InputError names the first that failed."""
+        failures: list[str] = []
+
+        def failed(path: tuple[str | int, ...], error: expr.ExpressionError) -> None:
+            failures.append(self._where(stage, path, error))
+
+        fields = expr.resolve(stage.fields, self.context(upstream), failed)
+        if failures:
+            raise InputError("; ".join(failures))
+        return dict(fields)
+
+    def material(
+        self, stage: StageSpec, fields: Mapping[str, Any], upstream: Mapping[str, Upstream]
+    ) -> dict[str, Any]:
+        """Everything the stage's fingerprint covers (see runner.fingerprint)."""
+        files: dict[str, str] = {}
+        stage_type = STAGE_TYPES[stage.type]
+        for ref in stage_type.dataset_refs(fields):
+            dataset = self.pipeline.datasets[ref.dataset_id]
+            if dataset.path is not None:
+                files[f"dataset {ref.dataset_id}"] = fingerprint.file_sha256(dataset.path)
+            else:
+                files[f"dataset {ref.dataset_id}"] = f"qianfan:{dataset.qianfan_dataset_id}"
+        if stage.type == "model" and isinstance(fields.get("import"), str):
+            folder = self.pipeline.path.parent / fields["import"]
+            files[f"model folder {fields['import']}"] = fingerprint.folder_sha256(folder)
+        # Upstream counts through what the stage consumes: the outputs of the stages its fields name
+        # (``model: w4``); values read by expressions are already in the resolved fields, and ``if:`` and
+        # ``needs:`` only decide whether and when it runs. So re-running an evaluation that gates a deploy
+        # does not redeploy unless the deploy's own inputs changed.
+        consumed = {ref.stage_id for ref in stage_type.stage_refs(fields) if ref.stage_id in upstream}
+        return {
+            "stage": stage.id,
+            "type": stage.type,
+            "fields": self.redact(fields),
+            "upstream": {
+                stage_id: fingerprint.digest(dict(upstream[stage_id].outputs))
+                for stage_id in sorted(consumed)
+            },
+            "files": files,
+            "platform": self.platform_identity(),
+        }
+
+    def platform_identity(self) -> str:
+        """The platform as fingerprints see it: a local platform's URL changes per start and does not count."""
+        platform = self.pipeline.platform
+        if platform.get("kind") == "qianfan":
+            return f"qianfan {platform.get('url', 'default')}"
+        return "local"
+
+    def redact(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self._secrets:
+                value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, Mapping):
+            return {key: self.redact(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.redact(item) for item in value]
+        return value
+
+    def _where(self, stage: StageSpec, path: tuple[str | int, ...], error: Exception) -> str:
+        location: Location = self.pipeline.location(stage.id, *path)
+        dotted = ".".join(str(part) for part in ("stages", stage.id, *path))
+        return f"{location}: {dotted}: {error}"

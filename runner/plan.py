@@ -1,0 +1,180 @@
+"""``qfrun plan``: what a run would do per stage, decided exactly as the executor decides, changing nothing.
+
+Values that only a run can produce (the outputs of a stage that will run first) are shown as known after that
+stage runs, the way Terraform shows "(known after apply)"; such a stage may still turn out up to date when it
+runs, so the plan says "re-run" only with the reason "upstream X will re-run".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner import dag, expr
+from runner.fingerprint import changes, digest
+from runner.inputs import InputError, Inputs, Upstream
+from runner.spec import Pipeline, StageSpec
+from runner.stages import STAGE_TYPES
+from runner.state import StageRecord, StateFile
+
+RUN, RERUN, RESUME, UP_TO_DATE, GATED, BLOCKED, INVALID = (
+    "run",
+    "re-run",
+    "resume",
+    "up to date",
+    "gated",
+    "blocked",
+    "invalid",
+)
+WILL_RUN = frozenset({RUN, RERUN, RESUME})
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    stage_id: str
+    type: str
+    action: str
+    reasons: tuple[str, ...]
+    summary: str
+    fields: Mapping[str, Any]
+    cost: str | None  # a cost-bearing action this run would take (deployments)
+    upstream: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    pipeline: str
+    path: str
+    platform: str
+    state_path: str
+    stages: tuple[StagePlan, ...] = field(default_factory=tuple)
+
+    def count(self, action: str) -> int:
+        return sum(1 for stage in self.stages if stage.action == action)
+
+    @property
+    def costs(self) -> list[StagePlan]:
+        return [stage for stage in self.stages if stage.cost]
+
+
+def make_plan(
+    pipeline: Pipeline,
+    state: StateFile,
+    *,
+    select: tuple[str, ...] = (),
+    from_stages: tuple[str, ...] = (),
+    force: tuple[str, ...] = (),
+) -> Plan:
+    graph = pipeline.graph
+    for name in force:
+        dag.check_stage(graph, name, "--force")
+    forced_from = dag.downstream_of(graph, from_stages, "--from")
+    selected = (dag.select(graph, select) | forced_from) if select else (forced_from or set(graph))
+    forced = set(from_stages) | set(force)
+    inputs = Inputs(pipeline)
+    known: dict[str, Upstream] = {}
+    actions: dict[str, str] = {}
+    plans: list[StagePlan] = []
+    for stage_id in dag.topological(graph):
+        record = state.stages.get(stage_id)
+        if stage_id not in selected:
+            if record and record.last_success:
+                known[stage_id] = Upstream(record.last_success["fingerprint"], record.last_success["outputs"])
+                actions[stage_id] = UP_TO_DATE
+            else:
+                actions[stage_id] = BLOCKED
+            continue
+        stage_plan = _plan_stage(
+            pipeline.stages[stage_id], record, inputs, known, actions, stage_id in forced
+        )
+        actions[stage_id] = stage_plan.action
+        plans.append(stage_plan)
+    platform = pipeline.platform.get("kind", "local")
+    return Plan(pipeline.name, str(pipeline.path), str(platform), str(state.path), tuple(plans))
+
+
+def _plan_stage(
+    stage: StageSpec,
+    record: StageRecord | None,
+    inputs: Inputs,
+    known: dict[str, Upstream],
+    actions: Mapping[str, str],
+    forced: bool,
+) -> StagePlan:
+    stage_type = STAGE_TYPES[stage.type]
+    last = record.last_success if record else None
+
+    def result(action: str, *reasons: str, fields: Mapping[str, Any] | None = None) -> StagePlan:
+        shown = dict(fields if fields is not None else stage.fields)
+        try:
+            detail = stage_type.plan(shown)
+        except (KeyError, TypeError, ValueError):  # fields still holding expressions of unknown type
+            detail = None
+        cost = detail.cost if detail and action in WILL_RUN else None
+        summary = detail.summary if detail else stage.type
+        return StagePlan(stage.id, stage.type, action, tuple(reasons), summary, shown, cost, stage.upstream)
+
+    for upstream_id in stage.upstream:
+        if actions[upstream_id] in (GATED, BLOCKED, INVALID):
+            return result(BLOCKED, f"upstream stage {upstream_id} is {actions[upstream_id]}")
+    pending = [u for u in stage.upstream if actions[u] in WILL_RUN]
+    context_upstream = {u: known[u] for u in stage.upstream if u in known}
+    unknown = {u: Upstream("", _UnknownOutputs(u)) for u in pending}
+    upstream = {**context_upstream, **unknown}
+    try:
+        is_open, reason = inputs.gate(stage, upstream)
+        fields = inputs.resolve(stage, upstream)
+    except InputError as error:
+        later = _known_after(str(error), pending)
+        if later is None:
+            return result(INVALID, str(error))
+        return result(
+            RERUN if last else RUN, f"upstream stage {later} will run first; the rest is known then"
+        )
+    if not is_open:
+        return result(GATED, reason, fields=fields)
+    if pending:
+        why = f"upstream stage {pending[0]} will run first"
+        return result(RERUN if last else RUN, why, fields=fields)
+    material = inputs.material(stage, fields, upstream)
+    fingerprint = digest(material)
+    if record and not record.status.terminal and record.fingerprint == fingerprint and record.intent:
+        task = (record.task or {}).get("task_id") or record.intent.get("name", "")
+        return result(RESUME, f"its task {task} is in flight; the run re-attaches to it", fields=fields)
+    if forced:
+        return result(RERUN if last else RUN, "forced", fields=fields)
+    if last and last.get("fingerprint") == fingerprint:
+        known[stage.id] = Upstream(fingerprint, last["outputs"])
+        return result(UP_TO_DATE, fields=fields)
+    if last:
+        return result(RERUN, *changes(last.get("inputs", {}), material), fields=fields)
+    if record and record.error:
+        return result(RUN, f"its last attempt failed: {record.error}", fields=fields)
+    return result(RUN, "it has not run yet", fields=fields)
+
+
+class _UnknownOutputs(dict[str, Any]):
+    """Outputs not known before the run: reading any key fails with a recognisable message."""
+
+    def __init__(self, stage_id: str) -> None:
+        super().__init__()
+        self.stage_id = stage_id
+
+    def __getitem__(self, key: str) -> Any:
+        raise expr.ExpressionError(f"known after stage {self.stage_id} runs")
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+def _known_after(message: str, pending: list[str]) -> str | None:
+    for stage_id in pending:
+        if f"known after stage {stage_id} runs" in message:
+            return stage_id
+    return None
+
+
+def default_state_path(pipeline: Pipeline) -> Path:
+    return pipeline.path.parent / ".qfrun" / f"{pipeline.name}.state.json"

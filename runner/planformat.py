@@ -1,0 +1,113 @@
+"""A plan as text (the terminal), markdown (a pull-request comment) or JSON (for tools)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from runner.plan import BLOCKED, GATED, INVALID, RERUN, RESUME, RUN, UP_TO_DATE, Plan, StagePlan
+
+# GitHub refuses comments longer than this; a larger plan is summarised to fit.
+MARKDOWN_LIMIT = 65_535
+ORDER = (RUN, RERUN, RESUME, UP_TO_DATE, GATED, BLOCKED, INVALID)
+MARKS = {RUN: "+", RERUN: "~", RESUME: ">", UP_TO_DATE: "=", GATED: "?", BLOCKED: "x", INVALID: "!"}
+
+
+def headline(plan: Plan) -> str:
+    counts = [f"{plan.count(action)} {action}" for action in ORDER if plan.count(action)]
+    return (
+        f"Plan for {plan.pipeline} on {plan.platform}: " + (", ".join(counts) or "no stages selected") + "."
+    )
+
+
+def as_text(plan: Plan, *, verbose: bool = False) -> str:
+    lines = [headline(plan), ""]
+    for stage in plan.stages:
+        if stage.action == UP_TO_DATE and not verbose:
+            continue
+        lines.append(f"  {MARKS[stage.action]} {stage.stage_id} ({stage.type}): {stage.action}")
+        lines.append(f"      {stage.summary}")
+        lines.extend(f"      because {reason}" for reason in stage.reasons)
+        if stage.cost:
+            lines.append(f"      cost: {stage.cost}")
+    hidden = plan.count(UP_TO_DATE) if not verbose else 0
+    if hidden:
+        lines.append(f"  = {hidden} stage{'s' if hidden != 1 else ''} up to date (-v lists them)")
+    if plan.costs:
+        lines += ["", "Cost-bearing actions:"] + [f"  {s.stage_id}: {s.cost}" for s in plan.costs]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def as_json(plan: Plan) -> str:
+    data: dict[str, Any] = {
+        "qfrun_plan": 1,
+        "pipeline": plan.pipeline,
+        "path": plan.path,
+        "platform": plan.platform,
+        "state": plan.state_path,
+        "summary": {action: plan.count(action) for action in ORDER},
+        "stages": [
+            {
+                "id": s.stage_id,
+                "type": s.type,
+                "action": s.action,
+                "reasons": list(s.reasons),
+                "summary": s.summary,
+                "fields": s.fields,
+                "cost": s.cost,
+                "upstream": list(s.upstream),
+            }
+            for s in plan.stages
+        ],
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """A pull-request comment; beyond ``limit`` characters, details give way to a summary that fits."""
+    head = [f"### qfrun plan: `{plan.pipeline}`", "", headline(plan), ""]
+    if plan.costs:
+        head += ["**Cost-bearing actions**", ""] + [f"- `{s.stage_id}`: {s.cost}" for s in plan.costs] + [""]
+    rows = ["| | stage | type | action | why |", "|---|---|---|---|---|"]
+    rows += [_row(stage) for stage in plan.stages if stage.action != UP_TO_DATE]
+    details = ["", "<details><summary>Resolved parameters</summary>", ""]
+    for stage in plan.stages:
+        if stage.action != UP_TO_DATE:
+            details += [
+                f"**{stage.stage_id}**: {_cell(stage.summary)}",
+                "",
+                "```json",
+                json.dumps(stage.fields, indent=2, ensure_ascii=False, default=str),
+                "```",
+                "",
+            ]
+    details.append("</details>")
+    up_to_date = plan.count(UP_TO_DATE)
+    tail = [f"", f"{up_to_date} stage{'s' if up_to_date != 1 else ''} up to date."] if up_to_date else []
+    full = "\n".join(head + rows + details + tail) + "\n"
+    if len(full) <= limit:
+        return full
+    without_details = "\n".join(head + rows + tail) + "\n"
+    if len(without_details) <= limit:
+        return without_details
+    note = (
+        "\n_The plan is too large for one comment: the first stages are listed; run `qfrun plan` for all._\n"
+    )
+    kept: list[str] = []
+    budget = limit - len("\n".join(head + tail)) - len(note) - 200
+    for row in rows:
+        if budget - len(row) - 1 < 0:
+            break
+        kept.append(row)
+        budget -= len(row) + 1
+    return "\n".join(head + kept + tail) + "\n" + note
+
+
+def _row(stage: StagePlan) -> str:
+    why = "; ".join(stage.reasons) or stage.summary
+    return f"| {MARKS[stage.action]} | `{stage.stage_id}` | {stage.type} | {stage.action} | {_cell(why)} |"
+
+
+def _cell(text: str) -> str:
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,125 @@
+"""How a run shows itself: a live stage table on a terminal, plain timestamped lines in CI and in pipes.
+
+Both are ``runner.executor.Observer``s. The live view uses rich (a well-kept library that already knows terminals);
+the plain one writes one line per event so that CI logs stay readable and greppable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import IO, Any
+
+SYMBOLS = {
+    "succeeded": "ok",
+    "up to date": "--",
+    "failed": "FAILED",
+    "skipped": "skipped",
+    "not started": "..",
+}
+
+
+class PlainProgress:
+    """One line per event: ``12:00:03 w4  running`` — what CI shows."""
+
+    def __init__(self, stream: IO[str], *, verbose: bool = False) -> None:
+        self._stream = stream
+        self._verbose = verbose
+        self._lock = threading.Lock()
+        self._last_rows: dict[str, float] = {}
+
+    def _line(self, stage_id: str, text: str) -> None:
+        with self._lock:
+            self._stream.write(f"{time.strftime('%H:%M:%S')} {stage_id}  {text}\n")
+            self._stream.flush()
+
+    def stage_started(self, stage_id: str, note: str) -> None:
+        self._line(stage_id, note)
+
+    def stage_progress(self, stage_id: str, rows_done: int | None, rows_total: int | None) -> None:
+        now = time.monotonic()
+        if rows_total and now - self._last_rows.get(stage_id, 0.0) >= 10.0:  # CI logs: every 10 s at most
+            self._last_rows[stage_id] = now
+            self._line(stage_id, f"{rows_done or 0}/{rows_total} rows")
+
+    def stage_log(self, stage_id: str, message: str) -> None:
+        self._line(stage_id, message)
+
+    def stage_finished(self, stage_id: str, outcome: str, message: str) -> None:
+        if outcome == "up to date" and not self._verbose:
+            return
+        self._line(stage_id, f"{outcome}: {message}" if message else outcome)
+
+    def close(self) -> None:
+        pass
+
+
+class LiveProgress:
+    """A rich table of stages that updates in place, with rows done for inference."""
+
+    def __init__(self, stages: Mapping[str, str], stream: IO[str]) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._types = dict(stages)
+        self._status: dict[str, str] = {stage_id: "waiting" for stage_id in stages}
+        self._detail: dict[str, str] = {}
+        self._started: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._console = Console(file=stream)
+        self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=False)
+        self._live.start()
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        for column in ("stage", "type", "status", "detail"):
+            table.add_column(column)
+        styles = {"succeeded": "green", "failed": "red", "skipped": "yellow", "up to date": "dim"}
+        shown = self._types.items()
+        if len(self._types) > 30:  # a big pipeline: only what is moving or went wrong, plus the counts
+            shown = [
+                (s, t) for s, t in shown if self._status[s] not in ("waiting", "up to date", "succeeded")
+            ]
+            counts: dict[str, int] = {}
+            for status in self._status.values():
+                counts[status] = counts.get(status, 0) + 1
+            table.caption = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        for stage_id, stage_type in shown:
+            status = self._status[stage_id]
+            if stage_id in self._started and status in ("running", "re-running", "resuming"):
+                status = f"{status} {time.monotonic() - self._started[stage_id]:.0f}s"
+            style = styles.get(self._status[stage_id], "cyan" if stage_id in self._started else "dim")
+            table.add_row(stage_id, stage_type, f"[{style}]{status}[/]", self._detail.get(stage_id, ""))
+        return table
+
+    def _update(self) -> None:
+        self._live.update(self._render())
+
+    def stage_started(self, stage_id: str, note: str) -> None:
+        with self._lock:
+            self._status[stage_id] = note
+            self._started[stage_id] = time.monotonic()
+            self._update()
+
+    def stage_progress(self, stage_id: str, rows_done: int | None, rows_total: int | None) -> None:
+        with self._lock:
+            self._detail[stage_id] = f"{rows_done or 0}/{rows_total} rows"
+            self._update()
+
+    def stage_log(self, stage_id: str, message: str) -> None:
+        with self._lock:
+            self._detail[stage_id] = message
+            self._update()
+
+    def stage_finished(self, stage_id: str, outcome: str, message: str) -> None:
+        with self._lock:
+            self._status[stage_id] = outcome
+            if message:
+                self._detail[stage_id] = message
+            self._update()
+
+    def close(self) -> None:
+        self._live.stop()

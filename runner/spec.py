@@ -1,0 +1,311 @@
+"""The pipeline as the runner uses it: loaded, schema-checked, and checked for meaning.
+
+``load_pipeline`` is the whole of ``qfrun validate``: YAML (runner.yamlio), JSON Schema (runner.schema), then
+the checks a schema cannot make — references to stages and datasets, the types a reference accepts, cycles,
+expressions, local files — all reported at once, sorted, each at its line and column.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from runner import dag, expr
+from runner.errors import Issue, Location, PipelineError
+from runner.schema import schema_issues
+from runner.stages import STAGE_TYPES
+from runner.yamlio import Document, KeyPath, load_document
+
+# Keys every stage has that say when and how it runs, not what it does: left out of its fingerprint.
+CONTROL_KEYS = frozenset({"type", "description", "needs", "if", "timeout_minutes"})
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    id: str
+    path: Path | None  # a local JSONL file, resolved against the pipeline's folder
+    qianfan_dataset_id: str | None
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    id: str
+    type: str
+    body: Mapping[str, Any]  # the stage's mapping as written
+    upstream: tuple[str, ...]  # every stage it depends on, in declaration order
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """What the stage does: its body without the control keys."""
+        return {key: value for key, value in self.body.items() if key not in CONTROL_KEYS}
+
+    @property
+    def condition(self) -> Any:
+        return self.body.get("if")
+
+    @property
+    def timeout_minutes(self) -> int | None:
+        value = self.body.get("timeout_minutes")
+        return value if isinstance(value, int) else None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    document: Document
+    name: str
+    platform: Mapping[str, Any]  # {"kind": "local" | "qianfan", "url"?: ..., ...}
+    vars: Mapping[str, Any]
+    env_names: tuple[str, ...]
+    datasets: Mapping[str, DatasetSpec]
+    stages: Mapping[str, StageSpec]
+    graph: nx.DiGraph = field(repr=False)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.document.path)
+
+    def location(self, stage_id: str, *keys: str | int) -> Location:
+        return self.document.location(("stages", stage_id, *keys))
+
+
+def load_pipeline(path: str | Path, *, check_files: bool = True) -> Pipeline:
+    """The pipeline at ``path``, or a PipelineError listing every problem in it."""
+    document = load_document(path)
+    issues = list(schema_issues(document))
+    if issues and not isinstance(document.data.get("stages"), Mapping):
+        raise PipelineError(issues)
+    pipeline, meaning = _interpret(document, check_files=check_files)
+    issues += meaning
+    if issues:
+        raise PipelineError(issues)
+    return pipeline
+
+
+def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list[Issue]]:
+    data = document.data
+    issues: list[Issue] = []
+    folder = Path(document.path).parent
+    datasets = dict(_datasets(data.get("datasets"), folder))
+    raw_stages = {sid: body for sid, body in data["stages"].items() if isinstance(body, Mapping)}
+    variables = data.get("vars") if isinstance(data.get("vars"), Mapping) else {}
+    env_names = tuple(name for name in data.get("env") or [] if isinstance(name, str))
+
+    dependencies: dict[str, list[str]] = {}
+    for stage_id, body in raw_stages.items():
+        found = _check_stage(document, stage_id, body, raw_stages, datasets, variables, env_names, issues)
+        dependencies[stage_id] = list(dict.fromkeys(found))
+    if check_files:
+        issues += _missing_files(document, datasets, raw_stages, folder)
+
+    graph = dag.build(dependencies)
+    for cycle in dag.cycles(graph):
+        path = " -> ".join([*cycle, cycle[0]])
+        issues.append(Issue(document.key_location(("stages", cycle[0])), f"stages {path} form a cycle."))
+
+    order = {stage_id: index for index, stage_id in enumerate(raw_stages)}
+    stages = {
+        stage_id: StageSpec(
+            stage_id,
+            str(body.get("type")),
+            body,
+            tuple(sorted(set(dependencies[stage_id]), key=lambda s: order.get(s, len(order)))),
+        )
+        for stage_id, body in raw_stages.items()
+    }
+    platform = data.get("platform", "local")
+    pipeline = Pipeline(
+        document=document,
+        name=str(data.get("name")),
+        platform={"kind": platform} if isinstance(platform, str) else dict(platform),
+        vars=variables,
+        env_names=env_names,
+        datasets=datasets,
+        stages=stages,
+        graph=graph,
+    )
+    return pipeline, issues
+
+
+def _datasets(raw: Any, folder: Path) -> Iterator[tuple[str, DatasetSpec]]:
+    for dataset_id, body in (raw or {}).items() if isinstance(raw, Mapping) else ():
+        if isinstance(body, Mapping):
+            path = body.get("path")
+            yield (
+                dataset_id,
+                DatasetSpec(
+                    dataset_id,
+                    (folder / path) if isinstance(path, str) else None,
+                    body.get("qianfan_dataset_id"),
+                ),
+            )
+
+
+def _check_stage(
+    document: Document,
+    stage_id: str,
+    body: Mapping[str, Any],
+    stages: Mapping[str, Mapping[str, Any]],
+    datasets: Mapping[str, DatasetSpec],
+    variables: Mapping[str, Any],
+    env_names: tuple[str, ...],
+    issues: list[Issue],
+) -> Iterator[str]:
+    """Check one stage's references and expressions; yield the stages it depends on."""
+    stage_type = STAGE_TYPES.get(str(body.get("type")))
+    where = ("stages", stage_id)
+    if stage_type is not None:
+        for ref in stage_type.stage_refs(body):
+            at = document.location((*where, *ref.path))
+            target = stages.get(ref.stage_id)
+            if target is None:
+                issues.append(
+                    Issue(at, f"{_dotted((*where, *ref.path))}: {_unknown('stage', ref.stage_id, stages)}")
+                )
+            elif ref.stage_id == stage_id:
+                issues.append(Issue(at, f"{_dotted((*where, *ref.path))}: a stage cannot use itself."))
+            elif target.get("type") not in ref.allowed_types:
+                accepted = " or ".join(sorted(ref.allowed_types))
+                issues.append(
+                    Issue(
+                        at,
+                        (
+                            f"{_dotted((*where, *ref.path))}: {ref.stage_id!r} is a {target.get('type')} stage, "
+                            f"but this field takes a {accepted} stage."
+                        ),
+                    )
+                )
+            else:
+                yield ref.stage_id
+        for dref in stage_type.dataset_refs(body):
+            if dref.dataset_id not in datasets:
+                at = document.location((*where, *dref.path))
+                message = _unknown("dataset", dref.dataset_id, datasets)
+                issues.append(Issue(at, f"{_dotted((*where, *dref.path))}: {message}"))
+        issues.extend(_evaluator_issues(document, stage_id, body))
+    for index, name in enumerate(body.get("needs") or []):
+        at = document.location((*where, "needs", index))
+        if name not in stages:
+            issues.append(
+                Issue(at, f"{_dotted((*where, 'needs', index))}: {_unknown('stage', str(name), stages)}")
+            )
+        elif name == stage_id:
+            issues.append(Issue(at, f"{_dotted((*where, 'needs', index))}: a stage cannot need itself."))
+        else:
+            yield name
+    for key_path, source in _expressions(body, where):
+        yield from _check_expression(document, key_path, source, stages, variables, env_names, issues)
+
+
+def _check_expression(
+    document: Document,
+    key_path: KeyPath,
+    source: str,
+    stages: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    env_names: tuple[str, ...],
+    issues: list[Issue],
+) -> Iterator[str]:
+    at, name = document.location(key_path), _dotted(key_path)
+    try:
+        refs = list(expr.references(source))
+    except expr.ExpressionError as error:
+        issues.append(Issue(at, f"{name}: {error}"))
+        return
+    for ref in refs:
+        if ref.root == "stages":
+            if ref.name not in stages:
+                issues.append(Issue(at, f"{name}: ${{{{ {source} }}}} {_unknown('stage', ref.name, stages)}"))
+            elif ref.name == key_path[1]:
+                issues.append(Issue(at, f"{name}: a stage cannot read its own outputs."))
+            else:
+                yield ref.name
+        elif ref.root == "vars" and ref.name not in variables:
+            issues.append(
+                Issue(at, f"{name}: ${{{{ {source} }}}} {_unknown('variable', ref.name, variables)}")
+            )
+        elif ref.root == "env" and ref.name not in env_names:
+            issues.append(
+                Issue(
+                    at,
+                    (
+                        f"{name}: ${{{{ {source} }}}} reads the environment variable {ref.name}, which is not listed "
+                        f"under env:; add it there to allow it."
+                    ),
+                )
+            )
+
+
+def _expressions(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
+    if isinstance(value, str):
+        if "${{" in value:
+            found = expr.find(value)
+            if not found or value.count("${{") != len(found):
+                yield path, value.split("${{", 1)[1]  # unterminated: let the parser say what is wrong
+            for source in found:
+                yield path, source
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _expressions(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _expressions(item, (*path, index))
+
+
+def _evaluator_issues(document: Document, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
+    from runner.stages.evaluate import RULE_METRICS
+
+    for index, evaluator in enumerate(body.get("evaluators") or []):
+        if isinstance(evaluator, Mapping) and evaluator.get("kind") == "rule":
+            if not any(evaluator.get(metric) is True for metric in RULE_METRICS):
+                key_path = ("stages", stage_id, "evaluators", index)
+                yield Issue(
+                    document.location(key_path),
+                    (
+                        f"{_dotted(key_path)}: a rule evaluator needs at least one metric set to true "
+                        f"({', '.join(RULE_METRICS)})."
+                    ),
+                )
+
+
+def _missing_files(
+    document: Document,
+    datasets: Mapping[str, DatasetSpec],
+    stages: Mapping[str, Mapping[str, Any]],
+    folder: Path,
+) -> Iterator[Issue]:
+    for dataset_id, dataset in datasets.items():
+        if dataset.path is not None and not dataset.path.is_file():
+            key_path = ("datasets", dataset_id, "path")
+            yield Issue(
+                document.location(key_path),
+                (
+                    f"{_dotted(key_path)}: the file {dataset.path} does not exist (paths are relative to the "
+                    f"pipeline's folder)."
+                ),
+            )
+    for stage_id, body in stages.items():
+        folder_name = body.get("import") if body.get("type") == "model" else None
+        if isinstance(folder_name, str) and "${{" not in folder_name and not (folder / folder_name).is_dir():
+            key_path = ("stages", stage_id, "import")
+            yield Issue(
+                document.location(key_path),
+                (
+                    f"{_dotted(key_path)}: the model folder {folder / folder_name} does not exist (paths are "
+                    f"relative to the pipeline's folder)."
+                ),
+            )
+
+
+def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else "."
+    return f"there is no {what} {name!r}{hint}"
+
+
+def _dotted(key_path: KeyPath) -> str:
+    return ".".join(str(part) for part in key_path)

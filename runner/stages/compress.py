@@ -1,0 +1,61 @@
+"""The ``compress`` stage: quantize (INT8-PTQ, W8A16C16, W4A16C16) or sparsify a model version.
+
+The platform writes a new model version; its id, size and scheme are the stage's outputs, with the source
+version for lineage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from runner.platform.protocol import TaskKind
+from runner.stages.base import (
+    MODEL_PRODUCERS,
+    DatasetRef,
+    PlanDetail,
+    StageContext,
+    StageRef,
+    model_version_of,
+    single_dataset,
+    single_ref,
+)
+
+# The pipeline spells strategies in lower case; the platform API as Qianfan's ModelCompStrategy does.
+STRATEGIES = {"quantization": "Quantization", "sparsity": "Sparsity"}
+
+
+class CompressStage:
+    name = "compress"
+
+    def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
+        return single_ref(spec, "model", MODEL_PRODUCERS)
+
+    def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
+        return single_dataset(spec)
+
+    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
+        how = spec["strategy"] if spec["strategy"] == "sparsity" else f"quantization {spec.get('weight')}"
+        calib = f", calibrated on {spec['dataset']}" if spec.get("dataset") else ""
+        return PlanDetail(f"compress {spec['model']} by {how}{calib}")
+
+    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
+        source = model_version_of(ctx, spec["model"])
+        params: dict[str, Any] = {
+            "model_version_id": source,
+            "strategy": STRATEGIES[spec["strategy"]],
+            "weight": spec.get("weight"),
+            "dataset_id": ctx.dataset(spec["dataset"]).dataset_id if spec.get("dataset") else None,
+        }
+        if spec.get("name"):
+            params["name"] = spec["name"]
+        info = ctx.run_task(TaskKind.COMPRESSION, params)
+        result = info.result
+        return {
+            "task_id": info.ref.task_id,
+            "version_id": result["version_id"],
+            "model_id": result.get("model_id"),
+            "size_bytes": result.get("size_bytes"),
+            "scheme": result.get("scheme"),
+            "source_version_id": source,
+        }

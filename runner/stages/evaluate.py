@@ -1,0 +1,115 @@
+"""The ``evaluate`` stage: score model versions on a dataset (``EvaluationManager.eval``).
+
+Either it names ``models`` and a ``dataset`` (the platform infers, then scores), or it names earlier ``infer``
+stages whose result datasets are scored without inferring again. Evaluators are rule metrics, an LLM judge
+(another model stage, or a deployed service) and custom ``module:function`` scorers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from runner.platform.protocol import TaskKind
+from runner.stages.base import (
+    MODEL_PRODUCERS,
+    DatasetRef,
+    PlanDetail,
+    StageContext,
+    StageRef,
+    describe_params,
+    inference_params,
+    join_ids,
+    list_refs,
+    model_version_of,
+    single_dataset,
+)
+
+RULE_METRICS = ("accuracy", "similarity", "bleu", "rouge_l", "exact_match")
+JUDGE_PRODUCERS = MODEL_PRODUCERS | {"deploy"}
+
+
+class EvaluateStage:
+    name = "evaluate"
+
+    def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
+        yield from list_refs(spec, "models", MODEL_PRODUCERS)
+        yield from list_refs(spec, "infer", frozenset({"infer"}))
+        for index, evaluator in enumerate(spec.get("evaluators") or []):
+            judge = evaluator.get("judge") if isinstance(evaluator, Mapping) else None
+            if isinstance(judge, str) and "${{" not in judge:
+                yield StageRef(("evaluators", index, "judge"), judge, JUDGE_PRODUCERS)
+
+    def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
+        return single_dataset(spec)
+
+    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
+        scorers = ", ".join(describe_evaluator(e) for e in spec.get("evaluators", []))
+        if "infer" in spec:
+            return PlanDetail(f"score the results of {join_ids(spec['infer'])} with {scorers}")
+        params = inference_params(spec)
+        extra = f" ({describe_params(params)})" if params else ""
+        return PlanDetail(
+            f"evaluate {join_ids(spec['models'])} on dataset {spec['dataset']}{extra} with {scorers}"
+        )
+
+    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
+        # version id -> the stage that produced it, so metrics come back keyed by what the user wrote
+        by_version: dict[str, str] = {}
+        params: dict[str, Any] = {"inference_params": inference_params(spec)}
+        if "infer" in spec:
+            results: dict[str, str] = {}
+            for stage_id in spec["infer"]:
+                outputs = ctx.upstream_outputs(stage_id)
+                by_version[str(outputs["model_version_id"])] = stage_id
+                results[str(outputs["model_version_id"])] = str(outputs["result_dataset_id"])
+            params["result_dataset_ids"] = results
+            params["dataset_id"] = None
+        else:
+            for stage_id in spec["models"]:
+                by_version[model_version_of(ctx, stage_id)] = stage_id
+            params["dataset_id"] = ctx.dataset(spec["dataset"]).dataset_id
+        params["model_version_ids"] = list(by_version)
+        params["evaluators"] = [resolve_evaluator(ctx, e) for e in spec["evaluators"]]
+        info = ctx.run_task(TaskKind.EVALUATION, params)
+        per_model = info.result.get("models", {})
+        models = {
+            stage_id: {
+                "version_id": version_id,
+                "metrics": dict(per_model.get(version_id, {}).get("metrics", {})),
+                "samples": per_model.get(version_id, {}).get("samples"),
+            }
+            for version_id, stage_id in by_version.items()
+        }
+        # With one model (the common case) its metrics are the stage's, so gates read
+        # ``stages.x.outputs.metrics.accuracy``; with several, ``outputs.models.<stage>.metrics``.
+        first = next(iter(models.values()))
+        return {
+            "task_id": info.ref.task_id,
+            "metrics": first["metrics"] if len(models) == 1 else {},
+            "samples": first["samples"] if len(models) == 1 else None,
+            "models": models,
+        }
+
+
+def describe_evaluator(evaluator: Mapping[str, Any]) -> str:
+    kind = evaluator.get("kind")
+    if kind == "rule":
+        names = [name for name in RULE_METRICS if evaluator.get(name)]
+        return "rules (" + ", ".join(names) + ")"
+    if kind == "llm_judge":
+        return f"an LLM judge ({evaluator.get('judge')})"
+    return f"custom {evaluator.get('function')}"
+
+
+def resolve_evaluator(ctx: StageContext, evaluator: Mapping[str, Any]) -> dict[str, Any]:
+    """An evaluator as the platform takes it: a judge stage becomes a version id or a service endpoint."""
+    resolved = dict(evaluator)
+    if evaluator.get("kind") == "llm_judge":
+        outputs = ctx.upstream_outputs(str(evaluator["judge"]))
+        del resolved["judge"]
+        if "endpoint" in outputs:
+            resolved["judge_endpoint"] = outputs["endpoint"]
+        else:
+            resolved["judge_version_id"] = outputs["version_id"]
+    return resolved

@@ -1,0 +1,56 @@
+"""The ``infer`` stage: batch inference of one model version over a dataset (``Model.batch_inference``).
+
+Its result dataset can be scored later by an ``evaluate`` stage without inferring again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from runner.platform.protocol import TaskKind
+from runner.stages.base import (
+    MODEL_PRODUCERS,
+    DatasetRef,
+    PlanDetail,
+    StageContext,
+    StageRef,
+    describe_params,
+    inference_params,
+    model_version_of,
+    single_dataset,
+    single_ref,
+)
+
+
+class InferStage:
+    name = "infer"
+
+    def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
+        return single_ref(spec, "model", MODEL_PRODUCERS)
+
+    def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
+        return single_dataset(spec)
+
+    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
+        params = inference_params(spec)
+        extra = f" ({describe_params(params)})" if params else ""
+        return PlanDetail(f"batch inference of {spec['model']} on dataset {spec['dataset']}{extra}")
+
+    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
+        version_id = model_version_of(ctx, spec["model"])
+        dataset = ctx.dataset(spec["dataset"])
+        params: dict[str, Any] = {
+            "model_version_id": version_id,
+            "dataset_id": dataset.dataset_id,
+            "inference_params": inference_params(spec),
+        }
+        if "batch_size" in spec:
+            params["batch_size"] = spec["batch_size"]
+        info = ctx.run_task(TaskKind.BATCH_INFERENCE, params)
+        return {
+            "task_id": info.ref.task_id,
+            "result_dataset_id": info.result["result_dataset_id"],
+            "rows": info.result.get("rows", info.rows_total),
+            "model_version_id": version_id,
+        }

@@ -1,0 +1,41 @@
+"""The ``model`` stage: name an existing model version, or import a local Hugging Face folder.
+
+It creates no platform task: a version id is looked up (which also completes its model set id), an import is
+idempotent on the platform side (same folder content and name give the same version).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from runner.stages.base import DatasetRef, PlanDetail, StageContext, StageRef
+
+
+class ModelStage:
+    name = "model"
+
+    def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
+        return iter(())
+
+    def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
+        return iter(())
+
+    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
+        if "import" in spec:
+            return PlanDetail(f"import model folder {spec['import']}")
+        return PlanDetail(f"use model version {spec['version_id']}")
+
+    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
+        if "import" in spec:
+            name = str(spec.get("name") or ctx.stage_id)
+            version = ctx.platform.import_model(name=name, path=ctx.local_path(spec["import"]))
+            ctx.log(f"imported {spec['import']} as model version {version.version_id}")
+        else:
+            version = ctx.platform.describe_model_version(str(spec["version_id"]))
+        return {
+            "version_id": version.version_id,
+            "model_id": version.model_id,
+            "name": version.name,
+            "size_bytes": version.size_bytes,
+        }

@@ -1,0 +1,189 @@
+"""An in-memory platform that implements the Platform Protocol, with scripted outcomes.
+
+For unit tests of the executor and the stage modules only: the tests that prove features work talk to the real
+local platform over HTTP. Optionally backed by a JSON file (``store=``) so that a run killed with SIGKILL and a
+resumed run in another process see the same tasks, as they would on a real platform.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.errors import PlatformNotFound, PlatformServerError
+from runner.platform.protocol import (
+    ChatMessage,
+    ChatReply,
+    Dataset,
+    ModelVersion,
+    TaskInfo,
+    TaskKind,
+    TaskRef,
+    TaskRequest,
+    TaskStatus,
+)
+
+
+@dataclass
+class Script:
+    """How the tasks of one stage behave."""
+
+    polls: int = 0  # describe_task calls answered RUNNING before the outcome
+    outcome: TaskStatus = TaskStatus.SUCCEEDED
+    message: str = ""
+    create_error: Exception | None = None  # raised by create_task (the task is NOT created)
+    result: Mapping[str, Any] | None = None  # replaces the default result
+    rows: int = 10
+
+
+@dataclass
+class FakePlatform:
+    scripts: dict[str, Script] = field(default_factory=dict)  # by stage id
+    replies: dict[str, str] = field(default_factory=dict)  # chat reply by endpoint
+    store: Path | None = None
+    on_create: Callable[[TaskRequest], None] | None = None  # called after the task exists, before returning
+    display_name: str = "fake"
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self.data: dict[str, Any] = {"tasks": {}, "creates": [], "polls": {}, "chats": [], "events": []}
+        if self.store is not None and self.store.exists():
+            self.data = json.loads(self.store.read_text())
+
+    # -- bookkeeping -----------------------------------------------------------------------------------
+    def _save(self) -> None:
+        if self.store is not None:
+            temporary = self.store.with_suffix(".tmp")
+            temporary.write_text(json.dumps(self.data))
+            os.replace(temporary, self.store)
+
+    @property
+    def created(self) -> list[str]:
+        """Task names in the order they were created (a name twice means a task was created twice)."""
+        return list(self.data["creates"])
+
+    def created_for(self, stage_id: str) -> list[str]:
+        return [name for name in self.created if _stage_of(name) == stage_id]
+
+    @property
+    def events(self) -> list[tuple[str, str]]:
+        """("create", stage) and ("done", stage) in the order they happened."""
+        return [tuple(event) for event in self.data["events"]]  # type: ignore[misc]
+
+    @property
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return dict(self.data["tasks"])
+
+    # -- Platform --------------------------------------------------------------------------------------
+    def describe_model_version(self, version_id: str) -> ModelVersion:
+        if not version_id.startswith("amv-"):
+            raise PlatformNotFound(f"there is no model version {version_id}", platform="fake", status=404)
+        return ModelVersion(version_id, "am-1", f"model-{version_id}", size_bytes=1000)
+
+    def import_model(self, *, name: str, path: str) -> ModelVersion:
+        return ModelVersion(f"amv-import-{name}", "am-import", name, size_bytes=2000, source="import")
+
+    def ensure_dataset(self, *, name: str, path: str, sha256: str) -> Dataset:
+        return Dataset(f"ds-{sha256[:8]}", name, rows=10, sha256=sha256)
+
+    def describe_dataset(self, dataset_id: str) -> Dataset:
+        return Dataset(dataset_id, dataset_id, rows=10)
+
+    def find_task(self, kind: TaskKind, name: str) -> TaskRef | None:
+        with self._lock:
+            for task_id, task in self.data["tasks"].items():
+                if task["kind"] == kind.value and task["name"] == name:
+                    return TaskRef(kind, task_id, name)
+        return None
+
+    def create_task(self, request: TaskRequest) -> TaskRef:
+        script = self.scripts.get(_stage_of(request.name), Script())
+        if script.create_error is not None:
+            raise script.create_error
+        with self._lock:
+            task_id = f"{request.kind.value}-{len(self.data['tasks']) + 1}"
+            self.data["tasks"][task_id] = {
+                "kind": request.kind.value,
+                "name": request.name,
+                "params": dict(request.params),
+            }
+            self.data["creates"].append(request.name)
+            self.data["events"].append(["create", _stage_of(request.name)])
+            self._save()
+        if self.on_create is not None:
+            self.on_create(request)
+        return TaskRef(request.kind, task_id, request.name)
+
+    def describe_task(self, ref: TaskRef) -> TaskInfo:
+        with self._lock:
+            task = self.data["tasks"].get(ref.task_id)
+            if task is None:
+                raise PlatformNotFound(f"there is no task {ref.task_id}", platform="fake", status=404)
+            script = self.scripts.get(_stage_of(task["name"]), Script())
+            polls = self.data["polls"].get(ref.task_id, 0) + 1
+            self.data["polls"][ref.task_id] = polls
+            if task.get("cancelled"):
+                return TaskInfo(ref, TaskStatus.STOPPED, message="cancelled")
+            if polls <= script.polls:
+                return TaskInfo(ref, TaskStatus.RUNNING, rows_done=polls, rows_total=script.polls + 1)
+            if "final" in task:  # a finished task stays as it finished, whatever the scripts say now
+                status, message, result = task["final"]
+                return TaskInfo(ref, TaskStatus(status), script.rows, script.rows, message, result)
+            self.data["events"].append(["done", _stage_of(task["name"])])
+            result = {}
+            if script.outcome is TaskStatus.SUCCEEDED:
+                result = dict(script.result) if script.result is not None else _result(ref, task, script)
+            task["final"] = [script.outcome.value, script.message, result]
+            self._save()
+            return TaskInfo(ref, script.outcome, script.rows, script.rows, script.message, result)
+
+    def cancel_task(self, ref: TaskRef) -> None:
+        with self._lock:
+            self.data["tasks"][ref.task_id]["cancelled"] = True
+            self._save()
+
+    def chat(self, endpoint: str, messages: Sequence[ChatMessage], **params: Any) -> ChatReply:
+        if endpoint not in self.replies and not any(
+            t["kind"] == "service" for t in self.data["tasks"].values()
+        ):
+            raise PlatformServerError(f"no service answers {endpoint}", platform="fake", status=503)
+        self.data["chats"].append(endpoint)
+        return ChatReply(self.replies.get(endpoint, "5"))
+
+
+def _stage_of(task_name: str) -> str:
+    """The stage id inside a task name ``qfrun-<pipeline>-<stage>-<fingerprint>-<attempt>``."""
+    parts = task_name.split("-")
+    return "-".join(parts[2:-2]) if len(parts) >= 5 else task_name
+
+
+def _result(ref: TaskRef, task: Mapping[str, Any], script: Script) -> dict[str, Any]:
+    params = task["params"]
+    number = ref.task_id.rsplit("-", 1)[-1]
+    if ref.kind is TaskKind.BATCH_INFERENCE:
+        return {"result_dataset_id": f"ds-result-{number}", "rows": script.rows}
+    if ref.kind is TaskKind.EVALUATION:
+        return {
+            "models": {
+                vid: {"metrics": {"accuracy": 0.9}, "samples": script.rows}
+                for vid in params["model_version_ids"]
+            }
+        }
+    if ref.kind is TaskKind.COMPRESSION:
+        return {
+            "version_id": f"amv-comp-{number}",
+            "model_id": "am-1",
+            "size_bytes": 300,
+            "scheme": params.get("weight") or "sparse-2:4",
+        }
+    return {
+        "service_id": f"svc-{number}",
+        "endpoint": params["endpoint_suffix"],
+        "url": f"http://fake/chat/{params['endpoint_suffix']}",
+        "replicas": params["replicas"],
+    }
