@@ -199,7 +199,7 @@ def model_version(result: Any) -> ModelVersion:
         name=opt_str(data, "modelSetName") or opt_str(data, "modelName"),
         version=opt_str(data, "version"),
         size_bytes=opt_int(data, "sizeBytes"),
-        source=opt_str(data, "sourceType").lower(),
+        source=opt_str(data, "source") or opt_str(data, "sourceType").lower(),
         details=details,
     )
 
