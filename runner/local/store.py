@@ -339,7 +339,7 @@ class Store:
         return None if row is None else DatasetRow(**row)
 
     def datasets(self) -> list[DatasetRow]:
-        return [DatasetRow(**row) for row in self._many("SELECT * FROM datasets ORDER BY created_at", ())]
+        return [DatasetRow(**row) for row in self._many("SELECT * FROM datasets ORDER BY rowid", ())]
 
     def add_dataset(
         self, *, name: str, path: str, sha256: str, rows: int, size_bytes: int, source: str
@@ -392,7 +392,7 @@ class Store:
         if statuses:
             sql += f" AND status IN ({', '.join('?' * len(statuses))})"
             args.extend(statuses)
-        return [TaskRow(**row) for row in self._many(sql + " ORDER BY created_at, id", args)]
+        return [TaskRow(**row) for row in self._many(sql + " ORDER BY rowid", args)]
 
     def update_task(self, task_id: str, *, only_if: Sequence[str] = (), **fields: Any) -> bool:
         """Set columns of a task; with ``only_if``, only while its status is one of those."""
@@ -450,7 +450,7 @@ class Store:
         sql, args = "SELECT * FROM services", list(statuses)
         if statuses:
             sql += f" WHERE status IN ({', '.join('?' * len(statuses))})"
-        return [ServiceRow(**row) for row in self._many(sql + " ORDER BY created_at, id", args)]
+        return [ServiceRow(**row) for row in self._many(sql + " ORDER BY rowid", args)]
 
     def update_service(self, service_id: str, *, only_if: Sequence[str] = (), **fields: Any) -> bool:
         return self._update("services", service_id, only_if, fields)
