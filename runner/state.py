@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,7 +50,12 @@ FORMAT = 1
 JOURNAL_FORMAT = 1
 MAX_RUNS = 50
 _SNAPSHOT_KEYS = frozenset({"qfrun_state", "pipeline", "generation", "updated_at", "stages", "runs"})
+_READ_ATTEMPTS = 5
 _START_OVER = "it was not written by qfrun or was edited by hand — move it away to start over."
+
+
+class _JournalAhead(StateError):
+    """The journal is of a later generation than the snapshot read just before it."""
 
 
 def utc_now() -> str:
@@ -149,10 +155,20 @@ class StateFile:
         written), a power loss may lose the last transitions. Each fsync costs ~4 ms on a virtual disk, so
         tests and benchmarks of many stages use it; real runs keep the default.
         """
-        state = cls(path, pipeline, sync=sync)
-        state._read_snapshot()
-        state._replay_journal()
-        return state
+        attempt = 1
+        while True:
+            state = cls(path, pipeline, sync=sync)
+            state._read_snapshot()
+            try:
+                state._replay_journal()
+            except _JournalAhead as ahead:
+                # A writer compacted between our two reads (plan/status read without the lock): read again.
+                if attempt == _READ_ATTEMPTS:
+                    raise StateError(str(ahead)) from None
+                time.sleep(0.005 * attempt)
+                attempt += 1
+                continue
+            return state
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -340,7 +356,7 @@ class StateFile:
         if generation < self.generation:
             return  # compaction wrote its snapshot but not the fresh journal: all of this is in the snapshot
         if generation > self.generation:
-            raise StateError(
+            raise _JournalAhead(
                 f"The state journal {self.journal_path} (generation {generation}) is newer than its snapshot "
                 f"{self.path} (generation {self.generation}); the snapshot was replaced by hand — move both "
                 "away to start over."

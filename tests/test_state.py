@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from importlib import resources
 from pathlib import Path
@@ -155,6 +156,39 @@ def test_a_torn_last_journal_line_is_ignored_and_the_next_session_appends_cleanl
     resumed.record("d", _record(4))
     resumed.record("e", _record(5))
     assert set(StateFile.load(state_path, "demo").stages) == {"a", "b", "d", "e"}
+
+
+def test_a_journal_newer_than_its_snapshot_is_refused(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record("a", _record(1))
+    state.close()
+    companion(state_path, ".journal").write_text('{"qfrun_journal":1,"generation":99}\n', encoding="utf-8")
+    with pytest.raises(StateError, match=r"\(generation 99\) is newer than its snapshot") as caught:
+        StateFile.load(state_path, "demo")
+    assert type(caught.value) is StateError
+
+
+def test_a_reader_without_the_lock_always_loads_while_a_writer_compacts(state_path: Path) -> None:
+    writer = StateFile.load(state_path, "demo", sync=False)
+    writer.record("a", _record(0))
+    stop = threading.Event()
+
+    def write() -> None:
+        index = 1
+        while not stop.is_set():
+            writer.record(f"s{index % 5}", _record(index))
+            if index % 3 == 0:
+                writer.compact()
+            index += 1
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        for _ in range(300):
+            assert "a" in StateFile.load(state_path, "demo").stages
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_an_invalid_journal_line_in_the_middle_is_reported_with_its_line(state_path: Path) -> None:
