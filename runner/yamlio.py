@@ -135,7 +135,7 @@ class _Builder:
     def build(self) -> Document:
         root = self._compose()
         if not isinstance(root, MappingNode):
-            if root is None:
+            if root is None or (isinstance(root, ScalarNode) and root.tag == _NULL):
                 message = "the file is empty; a pipeline is a mapping with version, name and stages."
                 self.issues.append(Issue(Location(self.name, 1, 1), message))
             else:
