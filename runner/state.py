@@ -21,14 +21,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from runner.errors import StateError
+from runner.state_io import atomic_write, companion, ensure_folder, utc_now
 from runner.state_records import RUN_STATUSES, RunRecord, StageRecord, StageStatus
 
 __all__ = [
@@ -56,74 +55,6 @@ _START_OVER = "it was not written by qfrun or was edited by hand — move it awa
 
 class _JournalAhead(StateError):
     """The journal is of a later generation than the snapshot read just before it."""
-
-
-def utc_now() -> str:
-    """The current time as ISO 8601 UTC with a ``Z``, to the second (what the state file stores)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def companion(state_path: Path, suffix: str) -> Path:
-    """A file beside the state: ``x.state.json`` with ``.journal`` gives ``x.state.journal``."""
-    base = state_path.with_suffix("") if state_path.suffix == ".json" else state_path
-    return base.with_name(base.name + suffix)
-
-
-def ensure_folder(folder: Path) -> None:
-    """Create the folder of a state file; one that qfrun creates gets a ``.gitignore`` of ``*``.
-
-    Like the caches of pytest and ruff, the state is machine-local and must not be committed by
-    accident; a folder the user made is left as it is.
-    """
-    if folder.is_dir():
-        return
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        folder.mkdir()
-    except FileExistsError:
-        return  # made by a concurrent process, or a file in the way (the write that follows says so)
-    except OSError as error:
-        raise StateError(f"The state folder {folder} cannot be created: {error.strerror}.") from error
-    with contextlib.suppress(OSError):
-        (folder / ".gitignore").write_text("*\n", encoding="utf-8")
-
-
-def _fsync_folder(folder: Path) -> None:
-    # The rename is durable only once the folder entry is; not every platform can open a folder.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
-    """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never a part.
-
-    ``sync=False`` skips the fsyncs: still whole-or-nothing for a killed process, not for a power loss.
-    """
-    try:
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                if sync:
-                    os.fsync(handle.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-    except OSError as error:
-        raise StateError(f"The state file {path} cannot be written: {error.strerror}.") from error
-    if sync:
-        _fsync_folder(path.parent)
 
 
 def _encode(entry: dict[str, Any], what: str) -> bytes:
