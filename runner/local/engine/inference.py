@@ -1,0 +1,204 @@
+"""Batched generation (left-padded, KV cache) and the JSONL batch-inference job built on it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runner.local.engine.loading import LoadedModel, load_model, render_chat
+
+ALIASES = {"max_tokens": "max_output_tokens", "max_new_tokens": "max_output_tokens"}
+
+
+@dataclass(frozen=True)
+class InferenceParams:
+    """Sampling settings; ``temperature == 0`` (or ``do_sample`` false) means greedy decoding."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_output_tokens: int = 16
+    do_sample: bool | None = None
+    seed: int | None = None
+    penalty_score: float = 1.0
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> InferenceParams:
+        """Build from a stage's ``inference_params``; an unknown name is an error, not silently dropped."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in (raw or {}).items():
+            name = ALIASES.get(key, key)
+            if name not in known:
+                allowed = ", ".join(sorted(known | set(ALIASES)))
+                raise ValueError(f"The inference parameter '{key}' is unknown; use one of: {allowed}.")
+            if value is not None:
+                values[name] = value
+        params = cls(**values)
+        params.check()
+        return params
+
+    def check(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"The temperature must be 0 or more, not {self.temperature}.")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], not {self.top_p}.")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be 0 (off) or more, not {self.top_k}.")
+        if not 1 <= self.max_output_tokens <= 4096:
+            raise ValueError(f"max_output_tokens must be between 1 and 4096, not {self.max_output_tokens}.")
+        if self.penalty_score < 1:
+            raise ValueError(f"penalty_score must be 1.0 or more, not {self.penalty_score}.")
+
+    @property
+    def sampling(self) -> bool:
+        return self.temperature > 0 if self.do_sample is None else (self.do_sample and self.temperature > 0)
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_output_tokens,
+            "do_sample": self.sampling,
+            "repetition_penalty": self.penalty_score,
+        }
+        if self.sampling:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k or None)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One completion with its token counts (for the API's usage block)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = "stop"
+
+
+@torch.inference_mode()
+def generate(
+    model: LoadedModel, prompts: list[list[dict[str, Any]]], params: InferenceParams
+) -> list[Generation]:
+    """Generate for a batch of chats in one left-padded ``generate`` call."""
+    if not prompts:
+        return []
+    tokenizer = model.tokenizer
+    texts = [render_chat(tokenizer, messages) for messages in prompts]
+    encoded = tokenizer(texts, return_tensors="pt", padding=True)
+    if params.seed is not None:
+        torch.manual_seed(params.seed)
+    output = model.model.generate(
+        **encoded,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **params.generate_kwargs(),
+    )
+    width = encoded["input_ids"].shape[1]
+    results: list[Generation] = []
+    special = {tokenizer.pad_token_id, tokenizer.eos_token_id}
+    for row in range(len(texts)):
+        new_ids = [int(t) for t in output[row, width:]]
+        stopped = tokenizer.eos_token_id in new_ids
+        if stopped:
+            new_ids = new_ids[: new_ids.index(tokenizer.eos_token_id)]
+        new_ids = [t for t in new_ids if t not in special]
+        results.append(
+            Generation(
+                text=tokenizer.decode(new_ids, skip_special_tokens=True).strip(),
+                prompt_tokens=int(encoded["attention_mask"][row].sum()),
+                completion_tokens=len(new_ids) + (1 if stopped else 0),
+                finish_reason="stop" if stopped else "length",
+            )
+        )
+    return results
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """JSONL rows with a string ``prompt`` (and optionally ``response``); errors name the line."""
+    rows: list[dict[str, Any]] = []
+    with Path(path).open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: the line is not valid JSON ({error.msg}).") from None
+            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
+                raise ValueError(f"{path}:{number}: the row needs a string field 'prompt'.")
+            rows.append(row)
+    return rows
+
+
+def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def run_batch(
+    model_dir: Path,
+    in_jsonl: Path,
+    out_jsonl: Path,
+    params: dict[str, Any],
+    batch_size: int,
+    progress: Callable[[int, int], None],
+    model: LoadedModel | None = None,
+) -> int:
+    """Infer every row of ``in_jsonl`` and write ``{"prompt", "response"?, "output"}`` rows in order.
+
+    Resumable: rows already in ``out_jsonl`` (from an interrupted run) are kept and skipped, so a restarted
+    task continues mid-dataset. Each batch is appended and flushed before progress is reported.
+    """
+    if batch_size < 1:
+        raise ValueError(f"The batch size must be 1 or more, not {batch_size}.")
+    settings = InferenceParams.from_dict(params)
+    rows = read_rows(in_jsonl)
+    out_jsonl = Path(out_jsonl)
+    done = _completed_rows(out_jsonl, rows)
+    total = len(rows)
+    progress(done, total)
+    if done == total:
+        return total
+    loaded = model if model is not None else load_model(Path(model_dir))
+    out_jsonl.parent.mkdir(parents=True, exist_ok=True)
+    with out_jsonl.open("a", encoding="utf-8") as out:
+        for batch in _batches(rows[done:], batch_size):
+            chats = [[{"role": "user", "content": row["prompt"]}] for row in batch]
+            for row, generation in zip(batch, generate(loaded, chats, settings), strict=True):
+                record: dict[str, Any] = {"prompt": row["prompt"]}
+                if "response" in row:
+                    record["response"] = row["response"]
+                record["output"] = generation.text
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+            done += len(batch)
+            progress(done, total)
+    return total
+
+
+def _completed_rows(out_jsonl: Path, rows: list[dict[str, Any]]) -> int:
+    """How many leading rows a previous run already wrote; a torn last line is cut off."""
+    if not out_jsonl.exists():
+        return 0
+    good: list[str] = []
+    for line in out_jsonl.read_text(encoding="utf-8").splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        if (
+            not line.endswith("\n")
+            or len(good) >= len(rows)
+            or record.get("prompt") != rows[len(good)]["prompt"]
+        ):
+            break
+        good.append(line)
+    out_jsonl.write_text("".join(good), encoding="utf-8")
+    return len(good)

@@ -1,0 +1,108 @@
+"""The worker entry point, run the way workers run it: a subprocess with a spec file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ADDER, DATA, GRADER, ROOT, read_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+def run_job(tmp_path, kind, params, env_extra=None):
+    spec = {
+        "kind": kind,
+        "params": params,
+        "workdir": str(tmp_path / "work"),
+        "progress_file": str(tmp_path / "work" / "progress.json"),
+    }
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    env = {**os.environ, **(env_extra or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "runner.local.engine.job", str(spec_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    result_path = tmp_path / "work" / "result.json"
+    result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.exists() else None
+    return proc, result
+
+
+def test_batch_inference_job_writes_rows_progress_and_result(tmp_path):
+    out = tmp_path / "rows.jsonl"
+    params = {
+        "model_dir": str(ADDER),
+        "dataset_path": str(DATA / "smoke.jsonl"),
+        "output_path": str(out),
+        "inference_params": {"temperature": 0, "max_output_tokens": 5},
+        "batch_size": 4,
+    }
+    proc, result = run_job(tmp_path, "batch_inference", params)
+    assert proc.returncode == 0, proc.stderr
+    assert result == {"rows": 10, "output_path": str(out)}
+    assert len(read_jsonl(out)) == 10
+    assert json.loads((tmp_path / "work" / "progress.json").read_text()) == {"done": 10, "total": 10}
+
+
+def test_evaluation_job_scores_rules_judge_and_custom_per_model(tmp_path):
+    (tmp_path / "my_eval.py").write_text(
+        "def length(rows):\n    return {'mean_len': sum(len(r['output']) for r in rows) / len(rows)}\n",
+        encoding="utf-8",
+    )
+    precomputed = tmp_path / "pre.jsonl"
+    precomputed.write_text(
+        "".join(json.dumps({**r, "output": r["response"]}) + "\n" for r in read_jsonl(DATA / "smoke.jsonl")),
+        encoding="utf-8",
+    )
+    params = {
+        "models": [
+            {"version_id": "amv-base", "model_dir": str(ADDER)},
+            {"version_id": "amv-perfect", "results_path": str(precomputed)},
+        ],
+        "dataset_path": str(DATA / "smoke.jsonl"),
+        "evaluators": [
+            {"kind": "rule", "accuracy": True, "similarity": True},
+            {"kind": "llm_judge", "judge_model_dir": str(GRADER), "max_score": 10},
+            {"kind": "custom", "function": "my_eval:length"},
+        ],
+        "inference_params": {"max_output_tokens": 5},
+        "output_dir": str(tmp_path / "eval"),
+    }
+    proc, result = run_job(tmp_path, "evaluation", params, {"PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    perfect = result["models"]["amv-perfect"]
+    assert perfect["samples"] == 10
+    assert perfect["metrics"]["accuracy"] == 1.0
+    assert perfect["metrics"]["similarity"] == 1.0
+    assert perfect["metrics"]["judge_score"] >= 0.7
+    assert perfect["metrics"]["mean_len"] > 0
+    base = result["models"]["amv-base"]
+    assert base["samples"] == 10
+    assert set(base["metrics"]) == {"accuracy", "similarity", "judge_score", "judge_score_raw", "judge_unparsed", "mean_len"}
+    assert len(read_jsonl(tmp_path / "eval" / "amv-base.jsonl")) == 10
+
+
+def test_failed_job_writes_one_sentence_and_exits_1(tmp_path):
+    params = {
+        "model_dir": str(tmp_path / "missing"),
+        "dataset_path": str(DATA / "smoke.jsonl"),
+        "output_path": str(tmp_path / "o.jsonl"),
+    }
+    proc, result = run_job(tmp_path, "batch_inference", params)
+    assert proc.returncode == 1
+    assert result == {"error": f"The model folder {tmp_path / 'missing'} has no config.json, so it is not a model folder."}
+
+
+def test_unknown_job_kind_is_refused(tmp_path):
+    proc, result = run_job(tmp_path, "training", {})
+    assert proc.returncode == 1
+    assert "The job kind 'training' is unknown" in result["error"]
