@@ -1,0 +1,52 @@
+"""Run a pipeline against a file-backed fake platform, and SIGKILL this process at transition number N.
+
+Used by tests/test_crash.py: ``python crash_driver.py PIPELINE STORE KILL_AT``. Transitions are counted at every
+state write and right after the platform created a task (before qfrun recorded it); KILL_AT 0 runs to the end
+and prints how many transitions there were.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from fakes import FakePlatform, Script
+from pipelines import FAST, Recorder, state_path
+
+from runner.executor import Executor, RunOptions
+from runner.lock import RunLock
+from runner.spec import load_pipeline
+from runner.state import StateFile
+
+
+def main() -> None:
+    pipeline_path, store, kill_at = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    count = 0
+
+    def transition(*_: object) -> None:
+        nonlocal count
+        count += 1
+        if count == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    original = StateFile.record
+
+    def record(self: StateFile, stage_id: str, rec: object) -> None:
+        original(self, stage_id, rec)  # type: ignore[arg-type]
+        transition()
+
+    StateFile.record = record  # type: ignore[method-assign]
+    scripts = {stage: Script(polls=2) for stage in ("base_infer", "base_eval", "w4", "serve")}
+    platform = FakePlatform(scripts=scripts, store=store, on_create=transition)
+    pipeline = load_pipeline(pipeline_path)
+    with RunLock(state_path(pipeline), command="crash-driver", pipeline=pipeline.name):
+        state = StateFile.load(state_path(pipeline), pipeline.name)
+        summary = Executor(pipeline, platform, state, RunOptions(max_parallel=1, poll=FAST), Recorder()).run()
+        state.close()
+    print(count, ",".join(f"{s}={o.outcome.replace(' ', '_')}" for s, o in summary.outcomes.items()))
+
+
+if __name__ == "__main__":
+    main()
