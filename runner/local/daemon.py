@@ -38,6 +38,8 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 30.0
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 log = logging.getLogger(__name__)
+# Servers this process started: kept so they are reaped by ``stop`` (not left as zombies or warned about).
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,9 @@ def status(home: Home) -> Status | None:
         return None
     if not _alive(info["pid"]):
         _remove_info(home, info["pid"])
+        child = _STARTED.pop(info["pid"], None)
+        if child is not None:
+            child.wait(5)
         return None
     url = str(info.get("url", ""))
     return Status(
@@ -191,9 +196,11 @@ def start(home: Home, token: str | None = None) -> Endpoint:
                 env=env,
                 start_new_session=True,
             )
+        _STARTED[process.pid] = process
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if process.poll() is not None:
+                _STARTED.pop(process.pid, None)
                 raise PlatformUnavailable(
                     f"The local platform for {home.root} exited with status {process.returncode} while "
                     f"starting; see {home.log_path}: {_log_tail(home.log_path)}"
@@ -204,6 +211,8 @@ def start(home: Home, token: str | None = None) -> Endpoint:
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+        _STARTED.pop(process.pid, None)
         raise PlatformUnavailable(
             f"The local platform for {home.root} did not answer within {START_TIMEOUT:.0f} s; "
             f"see {home.log_path}."
@@ -226,6 +235,9 @@ def stop(home: Home) -> bool:
     if _alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    child = _STARTED.pop(pid, None)
+    if child is not None:
+        child.wait(5)
     _remove_info(home, pid)
     return True
 

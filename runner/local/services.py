@@ -165,11 +165,13 @@ class ServiceManager:
         try:
             if version is None:
                 raise _DeployError(f"model version {service.model_version_id} no longer exists")
-            for index in range(replicas):
-                if deployment.stopping.is_set():
-                    return
-                url = self._start_replica(Path(version.path), folder / f"replica-{index}.log", deployment)
-                deployment.urls.append(url)
+            logs = [folder / f"replica-{index}.log" for index in range(replicas)]
+            starts = [self._spawn(Path(version.path), log_path, deployment) for log_path in logs]
+            self.store.update_service(
+                service.id, replicas=[{"pid": process.pid, "url": ""} for process in deployment.processes]
+            )
+            for (process, first), log_path in zip(starts, logs, strict=True):
+                deployment.urls.append(_listening_url(process, first, log_path, deployment.stopping))
             for url in deployment.urls:
                 _wait_healthy(url, deployment.stopping)
         except _DeployError as exc:
@@ -191,7 +193,10 @@ class ServiceManager:
             service.id, only_if=(DEPLOYING,), status=SERVING, replicas=record, message=""
         )
 
-    def _start_replica(self, model_dir: Path, log_path: Path, deployment: _Deployment) -> str:
+    def _spawn(
+        self, model_dir: Path, log_path: Path, deployment: _Deployment
+    ) -> tuple[subprocess.Popen[bytes], list[bytes]]:
+        """Start one replica; its first stdout line (the port) arrives in the returned list."""
         command = [
             self.python,
             "-m",
@@ -214,20 +219,27 @@ class ServiceManager:
         deployment.processes.append(process)
         assert process.stdout is not None
         first: list[bytes] = []
-        reader = threading.Thread(target=_drain, args=(process.stdout, log_path, first), daemon=True)
-        reader.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not first and process.poll() is None and time.monotonic() < deadline:
-            if deployment.stopping.is_set():
-                raise _DeployError("it was stopped while starting")
-            time.sleep(0.05)
-        match = _LISTENING.search(first[0].decode(errors="replace")) if first else None
-        if match is None:
-            if process.poll() is None:
-                _terminate(process)
-                raise _DeployError(f"a replica did not report its port within {START_TIMEOUT:.0f} s")
-            raise _DeployError(f"a replica exited with status {process.returncode}: {_tail(log_path)}")
+        threading.Thread(target=_drain, args=(process.stdout, log_path, first), daemon=True).start()
+        return process, first
+
+
+def _listening_url(
+    process: subprocess.Popen[bytes], first: list[bytes], log_path: Path, stopping: threading.Event
+) -> str:
+    """Wait for a replica's ``listening http://127.0.0.1:PORT`` line and return its base URL."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while not first and process.poll() is None and time.monotonic() < deadline:
+        if stopping.is_set():
+            raise _DeployError("it was stopped while starting")
+        time.sleep(0.05)
+    match = _LISTENING.search(first[0].decode(errors="replace")) if first else None
+    if match is not None:
         return match.group(1)
+    if process.poll() is None:
+        raise _DeployError(f"a replica did not report its port within {START_TIMEOUT:.0f} s")
+    process.wait(5)  # let the replica's last stderr lines reach its log
+    time.sleep(0.1)
+    raise _DeployError(f"a replica exited with status {process.returncode}: {_tail(log_path)}")
 
 
 class _DeployError(Exception):

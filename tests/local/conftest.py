@@ -138,6 +138,12 @@ def addition_rows() -> Callable[[int], list[dict[str, Any]]]:
 
 
 @pytest.fixture
+def platform_client() -> Callable[..., Api]:
+    """Makes an ``Api`` for a platform URL (e.g. one that ``daemon.start`` returned)."""
+    return Api
+
+
+@pytest.fixture
 def serve_platform() -> Callable[..., Any]:
     """``serve_in_thread`` for tests that start (and restart) their own platform."""
     return serve_in_thread

@@ -1,0 +1,60 @@
+"""The background platform: start writes platform.json once it answers, status reads it, stop ends it."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from runner.errors import PlatformError
+from runner.local import daemon
+from runner.local.home import HOME_ENV, Home
+
+pytestmark = pytest.mark.slow
+
+
+def test_start_status_stop_round_trip(platform_home: Home):
+    endpoint = daemon.start(platform_home, token="tok-123")
+    try:
+        assert endpoint.url.startswith("http://127.0.0.1:")
+        assert "tok-123" not in repr(endpoint)
+        info = json.loads(platform_home.info_path.read_text())
+        assert info["url"] == endpoint.url
+        assert "tok-123" not in platform_home.info_path.read_text()
+        status = daemon.status(platform_home)
+        assert status is not None
+        assert status.healthy
+        assert status.token_required
+        assert daemon.start(platform_home, token="tok-123").url == endpoint.url  # reused, not a second one
+        refused = httpx.post(f"{endpoint.url}/v2/model?Action=DescribeModel", json={"modelId": "amv-x"})
+        assert refused.status_code == 401
+        with pytest.raises(PlatformError, match="Another local platform already serves"):
+            daemon.serve(platform_home)
+    finally:
+        assert daemon.stop(platform_home) is True
+    assert daemon.status(platform_home) is None
+    assert not platform_home.info_path.exists()
+    assert daemon.stop(platform_home) is False
+
+
+def test_ensure_running_reuses_the_live_platform(platform_home: Home, monkeypatch):
+    monkeypatch.setenv(HOME_ENV, str(platform_home.root))
+    first = daemon.ensure_running()
+    try:
+        assert daemon.ensure_running(platform_home).url == first.url
+        assert httpx.get(f"{first.url}/healthz").json()["status"] == "ok"
+    finally:
+        daemon.stop(platform_home)
+
+
+def test_stale_platform_json_of_a_dead_process_is_ignored(platform_home: Home):
+    platform_home.ensure()
+    platform_home.info_path.write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": 2**22 + 12345}))
+    assert daemon.status(platform_home) is None
+    assert not platform_home.info_path.exists()
+
+
+def test_serve_refuses_a_non_loopback_host(platform_home: Home):
+    with pytest.raises(PlatformError, match=r"binds to 127\.0\.0\.1 only"):
+        daemon.serve(platform_home, host="0.0.0.0")

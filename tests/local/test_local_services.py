@@ -1,0 +1,125 @@
+"""Deployed services: replicas start, answer the chat paths, expire when their term ends, stop on delete."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from runner.local.services import HOUR_ENV
+
+pytestmark = pytest.mark.slow
+CHAT = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/"
+
+
+def _create(api, model, name, suffix, replicas=1, hours=1):
+    body = {
+        "name": name,
+        "modelId": model["modelId"],
+        "modelSetId": model["modelSetId"],
+        "urlSuffix": suffix,
+        "serviceType": "Chat",
+        "resourceConfig": {"type": "private", "replicasCount": replicas},
+        "billing": {
+            "paymentTiming": "Prepaid",
+            "reservation": {"reservationTimeUnit": "Hour", "reservationLength": hours},
+        },
+    }
+    return api.call("service", "CreateService", body)["serviceId"]
+
+
+def _settled(api, service_id, *, leaving=("Deploying",)):
+    def check():
+        service = api.call("service", "DescribeService", {"serviceId": service_id})
+        return None if service["runStatus"] in leaving else service
+
+    return check
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_service_answers_both_chat_paths_and_stops_on_delete(platform_api, platform_home, adder_dir):
+    model = platform_api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
+    service_id = _create(platform_api, model, "qfrun-svc-1", "adder", replicas=2)
+    assert _create(platform_api, model, "qfrun-svc-1", "adder", replicas=2) == service_id
+    service = platform_api.wait(_settled(platform_api, service_id), timeout=120)
+    assert service["runStatus"] == "Serving", service["failedReason"]
+    assert service["url"] == f"{platform_api.url}{CHAT}adder"
+    assert service["replicasCount"] == 2
+
+    response = platform_api.post(CHAT + "adder", {"messages": [{"role": "user", "content": "2+3=?"}]})
+    assert response.status_code == 200, response.text
+    reply = response.json()
+    assert reply["result"].strip() == "5"
+    assert reply["usage"]["completion_tokens"] > 0
+    openai = platform_api.post(
+        "/v1/chat/completions", {"model": "adder", "messages": [{"role": "user", "content": "40+2=?"}]}
+    )
+    assert openai.status_code == 200, openai.text
+    assert openai.json()["choices"][0]["message"]["content"].strip() == "42"
+
+    prompts = [f"{a}+{a}=?" for a in range(10, 18)]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(
+                lambda p: platform_api.post(CHAT + "adder", {"messages": [{"role": "user", "content": p}]}),
+                prompts,
+            )
+        )
+    assert all(answer.status_code == 200 for answer in answers)
+
+    conflict = platform_api.post(
+        "/v2/service?Action=CreateService",
+        {"name": "other", "modelId": model["modelId"], "urlSuffix": "adder"},
+    )
+    assert conflict.status_code == 409
+    assert conflict.json()["code"] == "Conflict"
+
+    from runner.local.store import Store
+
+    pids = [replica["pid"] for replica in Store(platform_home.db_path).service(service_id).replicas]
+    assert len(pids) == 2
+    platform_api.call("service", "DeleteService", {"serviceId": service_id})
+    stopped = platform_api.call("service", "DescribeService", {"serviceId": service_id})
+    assert stopped["runStatus"] == "Stopped"
+    assert not any(_alive(pid) for pid in pids)
+    gone = platform_api.post(CHAT + "adder", {"messages": [{"role": "user", "content": "1+1=?"}]})
+    assert gone.status_code == 404
+    assert gone.json()["error_code"] == 336005
+
+
+def test_service_expires_when_its_hours_end(platform_home, serve_platform, adder_dir, monkeypatch):
+    monkeypatch.setenv(HOUR_ENV, "15")
+    with serve_platform(platform_home) as api:
+        model = api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
+        service_id = _create(api, model, "qfrun-svc-2", "short", hours=1)
+        serving = api.wait(_settled(api, service_id), timeout=15)
+        assert serving["runStatus"] == "Serving", serving["failedReason"]
+        expired = api.wait(_settled(api, service_id, leaving=("Deploying", "Serving")), timeout=30)
+        assert expired["runStatus"] == "Expired"
+        assert "term ended" in expired["failedReason"]
+        response = api.post(CHAT + "short", {"messages": [{"role": "user", "content": "1+1=?"}]})
+        assert response.status_code == 404
+
+
+def test_a_replica_that_cannot_load_the_model_fails_the_deployment_with_its_reason(
+    platform_api, fake_model, tmp_path
+):
+    model = platform_api.call(
+        "model", "ImportLocalModel", {"name": "broken", "path": str(fake_model(tmp_path / "m"))}
+    )
+    service_id = _create(platform_api, model, "qfrun-svc-3", "broken")
+    failed = platform_api.wait(_settled(platform_api, service_id), timeout=120)
+    assert failed["runStatus"] == "DeployFailed"
+    assert failed["failedReason"].startswith(
+        "Deploying service qfrun-svc-3 failed: a replica exited with status"
+    )
