@@ -311,7 +311,7 @@ def task_info(kind: TaskKind, ref: TaskRef, result: Any, report: Any = None) -> 
     data = obj(result, "result")
     status = status_of(kind, data)
     done = opt_int(data, "progress")
-    total = opt_int(data, "totalCount")
+    total = opt_int(data, "totalCount") or None  # 0 means "not known yet": a dataset has at least one row
     message = opt_str(data, "failedReason")
     outcome: dict[str, Any] = {}
     if kind is TaskKind.BATCH_INFERENCE:

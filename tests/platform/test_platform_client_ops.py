@@ -386,3 +386,18 @@ def test_the_local_token_is_sent_as_a_bearer_header(harness: Harness) -> None:
     harness.fake.models["amv-1"] = MODEL
     harness.client.describe_model_version("amv-1")
     assert harness.fake.requests[0].headers["Authorization"].startswith("Bearer ")
+
+
+def test_an_unknown_total_is_none_not_zero(harness: Harness) -> None:
+    harness.fake.tasks["bi-1"] = {"taskId": "bi-1", "runStatus": "Pending", "progress": 0, "totalCount": 0}
+    info = harness.client.describe_task(TaskRef(TaskKind.BATCH_INFERENCE, "bi-1", "n"))
+    assert (info.rows_done, info.rows_total) == (0, None)
+
+
+def test_the_client_repr_names_the_platform_and_no_credential(
+    qianfan_harness: Harness, secrets: tuple[str, ...]
+) -> None:
+    text = repr(qianfan_harness.client) + repr(qianfan_harness.client.settings)
+    assert "qianfan https://qianfan.test" in text
+    for secret in secrets:
+        assert secret not in text
