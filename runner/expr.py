@@ -28,7 +28,7 @@ MAX_SIZE = 100_000
 
 
 class ExpressionError(Exception):
-    """An expression is malformed, names something unknown, or fails when evaluated (message is a sentence)."""
+    """An expression is malformed, names something unknown, or fails when evaluated (a sentence)."""
 
 
 @dataclass(frozen=True)
@@ -48,24 +48,54 @@ def contains_expression(value: Any) -> bool:
     return isinstance(value, str) and "${{" in value
 
 
+# Filters that cannot build a large value from a small expression (``center``, ``indent``, ``format``,
+# ``replace``, ``batch``, ``slice`` and friends can, so they are not offered).
+SAFE_FILTERS = frozenset(
+    {
+        "abs", "capitalize", "count", "d", "default", "first", "float", "int", "join", "last", "length",
+        "list", "lower", "max", "min", "round", "string", "sum", "title", "tojson", "trim", "unique", "upper",
+    }
+)  # fmt: skip
+# Integer results beyond this many bits are refused (``(9**64)**64**64`` would exhaust memory).
+MAX_INT_BITS = 4096
+
+
 @functools.cache
 def _environment() -> ImmutableSandboxedEnvironment:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     class Environment(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
+        intercepted_binops = frozenset({"*", "**", "%"})
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            # The sandbox guards attributes, not sizes: cap what ``*`` and ``**`` may build.
-            if operator == "**" and isinstance(right, int) and abs(right) > 64:
-                raise ExpressionError(f"the exponent {right} is too large")
-            if operator == "*" and isinstance(left, (str, list, tuple)) and isinstance(right, int):
-                if len(left) * right > MAX_SIZE:
-                    raise ExpressionError("the expression builds a value that is too large")
+            # The sandbox guards attributes, not sizes: cap what ``*``, ``**`` and ``%`` may build.
+            if operator == "%" and isinstance(left, str):
+                raise ExpressionError("string formatting with % is not supported; join text with ~")
+            if operator == "**" and isinstance(right, int) and not isinstance(right, bool):
+                base = left.bit_length() if isinstance(left, int) else 1
+                if abs(right) > 64 or base * abs(right) > MAX_INT_BITS:
+                    raise ExpressionError(f"raising to the power {right} builds a number that is too large")
+            if operator == "*":
+                sequence, count = (left, right) if isinstance(right, int) else (right, left)
+                if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
+                    if len(sequence) * count > MAX_SIZE:
+                        raise ExpressionError("the expression builds a value that is too large")
             return super().call_binop(context, operator, left, right)
 
-    return Environment(undefined=StrictUndefined, autoescape=False)
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+            # Methods such as str.center(10**9) or "{:>999999999}".format(1) allocate whatever they are asked.
+            if getattr(__obj, "__name__", "") in ("format", "format_map"):
+                raise ExpressionError("calling format() is not supported in expressions; join text with ~")
+            for argument in (*args, *kwargs.values()):
+                if isinstance(argument, int) and abs(argument) > MAX_SIZE:
+                    raise ExpressionError(f"the argument {argument} is too large")
+            return super().call(__context, __obj, *args, **kwargs)
+
+    environment = Environment(undefined=StrictUndefined, autoescape=False)
+    environment.globals.clear()  # no range(), lipsum(), dict(), cycler(): expressions read vars, stages, env
+    environment.filters = {k: v for k, v in environment.filters.items() if k in SAFE_FILTERS}
+    return environment
 
 
 @functools.lru_cache(maxsize=4096)
@@ -91,12 +121,20 @@ def references(source: str) -> Iterator[Reference]:
     from jinja2 import nodes
 
     tree = parse(source)
-    for name in tree.find_all(nodes.Name):
+    for name in [tree] if isinstance(tree, nodes.Name) else tree.find_all(nodes.Name):
         if name.name not in ROOTS:
             raise ExpressionError(
                 f"the expression {source!r} reads {name.name!r}; expressions read only vars, stages and env"
             )
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    for used in [tree] if isinstance(tree, nodes.Filter) else tree.find_all(nodes.Filter):
+        if used.name not in SAFE_FILTERS:
+            raise ExpressionError(
+                f"the expression {source!r} uses the filter {used.name!r}; the filters offered are "
+                + ", ".join(sorted(SAFE_FILTERS))
+            )
+    # find_all() walks the children only: the whole expression may itself be ``vars.x`` or ``vars``.
+    found: list[Any] = [tree] if isinstance(tree, (nodes.Getattr, nodes.Getitem)) else []
+    for node in [*found, *tree.find_all((nodes.Getattr, nodes.Getitem))]:
         base = node.node
         if isinstance(base, nodes.Name) and base.name in ROOTS:
             key = node.attr if isinstance(node, nodes.Getattr) else _constant(node.arg)
@@ -117,7 +155,7 @@ def _compiled(source: str) -> Callable[..., Any]:
 
     environment = _environment()
     body = [nodes.Assign(nodes.Name("result", "store"), parse(source), lineno=1)]
-    template = environment.from_string(nodes.Template(body, lineno=1))  # type: ignore[arg-type]
+    template = environment.from_string(nodes.Template(body, lineno=1))
 
     def run(context: Mapping[str, Any]) -> Any:
         module_context = template.new_context(dict(context))
@@ -138,8 +176,8 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
 
     try:
         return _compiled(source)(context)
-    except ExpressionError:
-        raise
+    except ExpressionError as error:
+        raise ExpressionError(f"{source!r}: {error}") from None
     except UndefinedError as error:
         raise ExpressionError(f"{source!r}: {error.message}") from None
     except SecurityError as error:
