@@ -1,0 +1,505 @@
+"""runner.schema and schemas/pipeline.schema.json: what format 1 accepts, and how each refusal reads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from runner.errors import Issue, Location
+from runner.schema import pipeline_schema, schema_issues, schema_text
+from runner.yamlio import load_document
+
+REPO = Path(__file__).resolve().parent.parent
+
+HEAD = "version: 1\nname: demo\n"
+
+EVERY_STAGE = textwrap.dedent(
+    """\
+    version: 1
+    name: qa-release
+    description: every stage type and option in one file
+    platform: {kind: qianfan, url: "https://qianfan.baidubce.com", inference_url: "https://x.example", rps: 5}
+    vars:
+      min_accuracy: 0.6
+      nested: {any: [json, 1, true, null]}
+    env: [MIN_ACCURACY, RUN_LABEL]
+    datasets:
+      qa_eval: {path: data/qa_eval.jsonl, description: held-out questions}
+      prod_eval: {qianfan_dataset_id: ds-123}
+    stages:
+      base:
+        type: model
+        version_id: amv-xxxx
+        description: the base model
+        timeout_minutes: 30
+      local_base:
+        type: model
+        import: models/tiny-qa
+        name: tiny-qa
+      base_infer:
+        type: infer
+        model: base
+        dataset: qa_eval
+        batch_size: 16
+        params: {temperature: 0.5, top_p: 0.9, top_k: 40, max_output_tokens: 16, do_sample: true,
+                 seed: 7, penalty_score: 1.2}
+      base_eval:
+        type: evaluate
+        models: [base, local_base]
+        dataset: qa_eval
+        params: {temperature: "${{ vars.min_accuracy }}"}
+        evaluators:
+          - {kind: rule, accuracy: true, similarity: true, bleu: false, rouge_l: true, exact_match: true}
+          - {kind: llm_judge, judge: judge_svc, prompt: "Grade {answer} for {question} ({reference})",
+             max_score: 10}
+          - {kind: custom, function: "evals.arith:score"}
+      infer_eval:
+        type: evaluate
+        infer: [base_infer]
+        needs: [base_eval]
+        evaluators: [{kind: rule, accuracy: true}]
+      w4:
+        type: compress
+        model: base
+        strategy: quantization
+        weight: W4A16C16
+        dataset: qa_eval
+        name: base-w4
+      sparse:
+        type: compress
+        model: base
+        strategy: sparsity
+      judge_svc:
+        type: deploy
+        model: local_base
+        if: true
+        service: {name: judge, endpoint_suffix: judge, hours: 1}
+      serve:
+        type: deploy
+        model: w4
+        if: ${{ stages.base_eval.outputs.metrics.accuracy >= vars.min_accuracy }}
+        service:
+          name: qa
+          endpoint_suffix: qa_w4
+          replicas: "${{ vars.replicas }}"
+          pool_type: private
+          service_type: chat
+          hours: 1
+        smoke_test:
+          - messages: [{role: system, content: be brief}, {role: user, content: "2+3=?"}]
+            expect: {contains: "5"}
+          - messages: [{role: user, content: "1+1=?"}]
+            expect: {regex: "^ ?2$"}
+    """
+)
+
+
+def issues_of(text: str, name: str = "p.yaml") -> list[str]:
+    return [str(issue) for issue in schema_issues(load_document(name, text=text))]
+
+
+def stage(body: str) -> str:
+    """A pipeline whose only stage, ``s``, has ``body`` (flow-style mapping content) on line 4."""
+    return HEAD + f"stages:\n  s: {{{body}}}\n"
+
+
+def test_schema_is_valid_draft_2020_12_with_its_id() -> None:
+    schema = pipeline_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == "https://qfrun.dev/schemas/pipeline-1.json"
+
+
+def test_schema_text_is_the_shipped_file() -> None:
+    assert schema_text() == (REPO / "schemas" / "pipeline.schema.json").read_text(encoding="utf-8")
+    assert pipeline_schema() is pipeline_schema()
+
+
+def walk_object_schemas(node: Any, where: str = "#") -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    if isinstance(node, dict):
+        if "properties" in node:
+            found.append((where, node))
+        for key, value in node.items():
+            found += walk_object_schemas(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += walk_object_schemas(value, f"{where}/{index}")
+    return found
+
+
+def test_every_property_has_a_title_and_a_description() -> None:
+    missing = []
+    for where, schema in walk_object_schemas(pipeline_schema()):
+        if "if" in where.split("/"):
+            continue  # the discriminating conditions of if/then are not properties a user sees
+        for name, sub in schema["properties"].items():
+            if (
+                isinstance(sub, dict)
+                and set(sub) != {"$ref"}
+                and not ("title" in sub and "description" in sub)
+            ):
+                missing.append(f"{where}/properties/{name}")
+    assert missing == []
+
+
+def test_every_object_with_fixed_properties_forbids_others() -> None:
+    schema = pipeline_schema()
+    objects = [schema, *(sub for sub in schema["$defs"].values() if sub.get("type") == "object")]
+    dispatchers = {"stage", "evaluator"}  # they only route to a type's schema, which is closed
+    for sub in objects:
+        if sub.get("title", "").lower() in dispatchers or (
+            "allOf" in sub and "additionalProperties" not in sub
+        ):
+            continue
+        if "properties" in sub:
+            assert sub["additionalProperties"] is False, sub["title"]
+
+
+def test_pipeline_with_every_stage_type_and_option_is_valid() -> None:
+    assert issues_of(EVERY_STAGE) == []
+
+
+@pytest.mark.parametrize("platform", ["local", "qianfan", "{kind: local}", "{kind: local, rps: 100}"])
+def test_platform_forms_are_valid(platform: str) -> None:
+    assert issues_of(HEAD + f"platform: {platform}\nstages:\n  m: {{type: model, version_id: v}}\n") == []
+
+
+def test_minimal_pipeline_is_valid() -> None:
+    assert issues_of(stage("type: model, version_id: amv-1")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "version: 2\nname: Bad Name\nstages: {}\n",
+            ["p.yaml:1:10: version: this qfrun reads pipeline format 1; the file says 2."],
+        ),
+        (
+            "version: '1'\nname: x\nstages: {m: {type: model, version_id: v}}\n",
+            ["p.yaml:1:10: version: this qfrun reads pipeline format 1; the file says '1'."],
+        ),
+        (
+            "name: x\n",
+            ["p.yaml:1:1: top level: 'stages' is required.", "p.yaml:1:1: top level: 'version' is required."],
+        ),
+        (
+            HEAD + "stages: {}\n",
+            ["p.yaml:3:9: stages: must not be empty."],
+        ),
+        (
+            "version: 1\nname: Bad Name\nstages: {m: {type: model, version_id: v}}\n",
+            [
+                "p.yaml:2:7: name: 'Bad Name' is not valid: use lower-case letters, digits, '_' and '-', "
+                "starting with a letter or digit, at most 63 characters."
+            ],
+        ),
+        (
+            HEAD + "stages:\n  ../etc/passwd: {type: model, version_id: v}\n",
+            [
+                "p.yaml:4:3: stages: '../etc/passwd' is not a valid stage id: "
+                "use letters, digits, '_' and '-', starting with a letter or '_', at most 64 characters."
+            ],
+        ),
+        (
+            HEAD + "platform: cloud\nstages: {m: {type: model, version_id: v}}\n",
+            ["p.yaml:3:11: platform: 'cloud' is not one of local, qianfan."],
+        ),
+        (
+            HEAD + "platform: {kind: qianfan, access_key: abc}\nstages: {m: {type: model, version_id: v}}\n",
+            [
+                "p.yaml:3:27: platform: unknown key 'access_key'; "
+                "allowed keys are inference_url, kind, rps, url."
+            ],
+        ),
+        (
+            HEAD + "platform: {kind: local, rps: 0}\nstages: {m: {type: model, version_id: v}}\n",
+            ["p.yaml:3:30: platform.rps: 0 is less than or equal to the minimum of 0."],
+        ),
+        (
+            HEAD + "env: [QIANFAN_SECRET_KEY, home]\nstages: {m: {type: model, version_id: v}}\n",
+            [
+                "p.yaml:3:7: env[0]: 'QIANFAN_SECRET_KEY' is a credential; expressions may never read "
+                "credentials, so env cannot list it.",
+                "p.yaml:3:27: env[1]: 'home' is not valid: "
+                "environment variable names use upper-case letters, digits and '_'.",
+            ],
+        ),
+        (
+            HEAD + "vars: {1x: 2}\nstages: {m: {type: model, version_id: v}}\n",
+            [
+                "p.yaml:3:8: vars: '1x' is not a valid variable name: use letters, digits and '_', "
+                "not starting with a digit."
+            ],
+        ),
+        (
+            HEAD
+            + "datasets:\n  a: {path: x, qianfan_dataset_id: y}\n  b: {}\n"
+            + "stages: {m: {type: model, version_id: v}}\n",
+            [
+                "p.yaml:4:3: datasets.a: give only one of 'path' or 'qianfan_dataset_id', not several.",
+                "p.yaml:5:3: datasets.b: needs exactly one of 'path' or 'qianfan_dataset_id'.",
+            ],
+        ),
+    ],
+)
+def test_pipeline_level_errors_read_well(text: str, expected: list[str]) -> None:
+    assert issues_of(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "at", "message"),
+    [
+        ("description: x", None, "stages.s: 'type' is required."),
+        (
+            "type: modle",
+            "modle",
+            "stages.s.type: 'modle' is not one of model, infer, evaluate, compress, deploy; "
+            "did you mean 'model'?",
+        ),
+        ("type: model", None, "stages.s: needs exactly one of 'version_id' or 'import'."),
+        (
+            "type: model, version_id: a, import: b",
+            None,
+            "stages.s: give only one of 'version_id' or 'import', not several.",
+        ),
+        ("type: model, version_id: a, needs: [b, b]", "[b", "stages.s.needs: lists b more than once."),
+        (
+            "type: model, version_id: a, timeout_minutes: 0",
+            "0",
+            "stages.s.timeout_minutes: 0 is less than the minimum of 1.",
+        ),
+        (
+            "type: model, version_id: a, if: x > 1",
+            "x >",
+            "stages.s.if: 'x > 1' is not valid: a condition is a '${{ ... }}' expression or true/false.",
+        ),
+        ("type: infer, dataset: d", None, "stages.s: 'model' is required for an infer stage."),
+        (
+            "type: infer, model: m, dataset: d, batch_size: 1000",
+            "1000",
+            "stages.s.batch_size: 1000 is greater than the maximum of 256.",
+        ),
+        (
+            "type: infer, model: m, dataset: d, params: {temperature: 3}",
+            "3",
+            "stages.s.params.temperature: 3 is greater than the maximum of 2.",
+        ),
+        (
+            "type: infer, model: m, dataset: d, params: {top_k: many}",
+            "many",
+            "stages.s.params.top_k: expected an integer or a '${{ ... }}' expression, got the string 'many'.",
+        ),
+        (
+            "type: infer, model: m, dataset: d, params: {seed: '${{ vars.seed'}",
+            "'$",
+            "stages.s.params.seed: '${{ vars.seed' is not valid: "
+            "an expression is the whole value, '${{ ... }}'.",
+        ),
+        (
+            "type: infer, model: m, dataset: d, params: 5",
+            "5",
+            "stages.s.params: expected a mapping, got the integer 5.",
+        ),
+        (
+            "type: evaluate, models: [m], evaluators: [{kind: rule, accuracy: true}]",
+            None,
+            "stages.s: needs either 'models' with 'dataset', or 'infer'.",
+        ),
+        ("type: evaluate, infer: [i], evaluators: []", "[]", "stages.s.evaluators: must not be empty."),
+        (
+            "type: evaluate, infer: [i], evaluators: [{kind: rule, acuracy: true}]",
+            "acuracy",
+            "stages.s.evaluators[0]: unknown key 'acuracy'; did you mean 'accuracy'?",
+        ),
+        (
+            "type: evaluate, infer: [i], evaluators: [{kind: judge}]",
+            "judge",
+            "stages.s.evaluators[0].kind: 'judge' is not one of rule, llm_judge, custom; "
+            "did you mean 'llm_judge'?",
+        ),
+        (
+            "type: evaluate, infer: [i], evaluators: [{kind: llm_judge}]",
+            "{kind",
+            "stages.s.evaluators[0]: 'judge' is required when kind is llm_judge.",
+        ),
+        (
+            "type: evaluate, infer: [i], evaluators: [{kind: llm_judge, judge: j, max_score: 101}]",
+            "101",
+            "stages.s.evaluators[0].max_score: 101 is greater than the maximum of 100.",
+        ),
+        (
+            "type: evaluate, infer: [i], evaluators: [{kind: custom, function: score}]",
+            "score",
+            "stages.s.evaluators[0].function: 'score' is not valid: "
+            "write it as 'module:function', e.g. 'evals.arith:score'.",
+        ),
+        (
+            "type: compress, model: m, strategy: quantization",
+            None,
+            "stages.s: 'weight' is required when strategy is quantization.",
+        ),
+        (
+            "type: compress, model: m, strategy: sparsity, weight: INT8-PTQ",
+            "weight",
+            "stages.s: 'weight' is not allowed when strategy is sparsity.",
+        ),
+        (
+            "type: compress, model: m, strategy: quantization, weight: W4A16",
+            "W4A16",
+            "stages.s.weight: 'W4A16' is not one of INT8-PTQ, W8A16C16, W4A16C16; did you mean 'W4A16C16'?",
+        ),
+        (
+            "type: compress, model: m, strategy: Quantization, weight: W4A16C16",
+            "Quantization",
+            "stages.s.strategy: 'Quantization' is not one of quantization, sparsity; "
+            "did you mean 'quantization'?",
+        ),
+        ("type: deploy, model: m", None, "stages.s: 'service' is required for a deploy stage."),
+    ],
+)
+def test_stage_errors_read_well(body: str, at: str | None, message: str) -> None:
+    """``at`` is the text the issue points at on line 4 (None: the stage's key, column 3)."""
+    column = 3 if at is None else len("  s: {") + 1 + body.index(at)
+    assert issues_of(stage(body)) == [f"p.yaml:4:{column}: {message}"]
+
+
+def test_misspelt_key_is_located_at_the_key_with_a_suggestion() -> None:
+    text = HEAD + "stages:\n  w4:\n    type: compress\n    model: m\n"
+    text += "    strategy: quantization\n    wieght: W4A16C16\n"
+    assert issues_of(text) == [
+        "p.yaml:4:3: stages.w4: 'weight' is required when strategy is quantization.",
+        "p.yaml:8:5: stages.w4: unknown key 'wieght'; did you mean 'weight'?",
+    ]
+
+
+SERVE = textwrap.dedent(
+    """\
+    version: 1
+    name: demo
+    stages:
+      serve:
+        type: deploy
+        model: w4
+        service:
+          name: qa
+          endpoint_suffix: qa-w4
+          replicas: 0
+          pool_type: privat
+          hours: one
+        smoke_test:
+          - messages: []
+            expect: {contains: "5", equals: "5"}
+          - messages: [{role: usr, content: hi}]
+            expect: {}
+    """
+)
+
+
+def test_all_deploy_errors_are_reported_at_once_and_sorted() -> None:
+    assert issues_of(SERVE, "serve.yaml") == [
+        "serve.yaml:9:24: stages.serve.service.endpoint_suffix: 'qa-w4' is not valid: use 1 to 30 lower-case "
+        "letters, digits or '_'.",
+        "serve.yaml:10:17: stages.serve.service.replicas: 0 is less than the minimum of 1.",
+        "serve.yaml:11:18: stages.serve.service.pool_type: 'privat' is not one of private, public; "
+        "did you mean 'private'?",
+        "serve.yaml:12:14: stages.serve.service.hours: expected an integer or a '${{ ... }}' expression, "
+        "got the string 'one'.",
+        "serve.yaml:14:19: stages.serve.smoke_test[0].messages: must not be empty.",
+        "serve.yaml:15:9: stages.serve.smoke_test[0].expect: "
+        "give only one of 'contains', 'equals' or 'regex', not several.",
+        "serve.yaml:16:27: stages.serve.smoke_test[1].messages[0].role: 'usr' is not one of user, assistant, "
+        "system; did you mean 'user'?",
+        "serve.yaml:17:9: stages.serve.smoke_test[1].expect: "
+        "needs exactly one of 'contains', 'equals' or 'regex'.",
+    ]
+
+
+def test_issues_are_issue_objects_with_locations() -> None:
+    (issue,) = schema_issues(load_document("p.yaml", text=stage("type: deploy, model: m")))
+    assert issue == Issue(Location("p.yaml", 4, 3), "stages.s: 'service' is required for a deploy stage.")
+
+
+def test_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
+    (message,) = issues_of(stage("type: model, version_id: v, colour: red"))
+    assert message == (
+        "p.yaml:4:35: stages.s: unknown key 'colour'; allowed keys are description, if, import, name, needs, "
+        "timeout_minutes, type, version_id."
+    )
+
+
+def test_yaml_anchors_in_a_valid_pipeline_validate() -> None:
+    text = HEAD + textwrap.dedent(
+        """\
+        stages:
+          a: &deploy {type: deploy, model: m, service: {name: a, endpoint_suffix: a, hours: 1}}
+          b:
+            <<: *deploy
+            description: same service, other name
+        """
+    )
+    assert issues_of(text) == []
+
+
+def big_pipeline(stages: int) -> str:
+    lines = [HEAD.rstrip("\n"), "datasets:", "  qa: {path: qa.jsonl}", "stages:"]
+    for index in range(0, stages, 4):
+        lines += [
+            f"  m{index}: {{type: model, version_id: v{index}}}",
+            f"  c{index}: {{type: compress, model: m{index}, strategy: quantization, weight: W4A16C16}}",
+            f"  e{index}:",
+            "    type: evaluate",
+            f"    models: [c{index}]",
+            "    dataset: qa",
+            "    evaluators: [{kind: rule, accuracy: true}]",
+            f"  d{index}:",
+            "    type: deploy",
+            f"    model: c{index}",
+            f"    if: ${{{{ stages.e{index}.outputs.metrics.accuracy > 0.5 }}}}",
+            f"    service: {{name: s{index}, endpoint_suffix: e{index}, replicas: 1, hours: 1}}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def test_large_pipeline_validates_faster_than_the_yaml_parse() -> None:
+    text = big_pipeline(1000)
+    doc = load_document("big.yaml", text=text)
+    schema_issues(doc)  # builds and caches the validator
+    started = time.perf_counter()
+    yaml.safe_load(text)
+    parse_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    assert schema_issues(doc) == []
+    assert time.perf_counter() - started < 2 * parse_seconds
+
+
+def test_error_deep_in_a_large_pipeline_is_located() -> None:
+    text = big_pipeline(1000).replace("replicas: 1, hours: 1}\n", "replicas: 1, hours: 0}\n", 1)
+    line = text.splitlines()[16]
+    column = line.index("0}") + 1
+    assert issues_of(text) == [
+        f"p.yaml:17:{column}: stages.d0.service.hours: 0 is less than the minimum of 1."
+    ]
+
+
+@pytest.mark.slow
+def test_importing_the_loader_and_schema_does_not_import_jsonschema() -> None:
+    code = "import sys, runner.schema, runner.yamlio; print('jsonschema' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_schema_file_is_plain_json_with_no_trailing_data() -> None:
+    assert json.loads(schema_text()) == pipeline_schema()
