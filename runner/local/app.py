@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -87,8 +88,9 @@ async def _json_body(request: Request, where: str) -> Any:
         raise ApiError(400, INVALID, f"{where}: the body is not valid JSON ({exc}).") from exc
 
 
-def create_app(home: Home, token: str | None = None) -> Starlette:
-    """The platform app over ``home``; tasks and services start and stop with the app's lifespan."""
+def create_app(home: Home | Path, token: str | None = None) -> Starlette:
+    """The platform app over ``home`` (a Home or its folder); tasks and services live with its lifespan."""
+    home = home if isinstance(home, Home) else Home(Path(home))
     home.ensure()
     store = Store(home.db_path)
     ctx = Context(

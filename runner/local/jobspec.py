@@ -268,6 +268,8 @@ def _finish_compression(
             "recipe": outcome.get("recipe"),
             "seconds": outcome.get("seconds"),
             "note": outcome.get("note", ""),
+            "source_size_bytes": outcome.get("source_size_bytes", source.size_bytes),
+            "calibration_samples": outcome.get("calibration_samples"),
             "lineage": {"source_version_id": source.id, "task_id": task.id},
         }
         version = store.add_version(

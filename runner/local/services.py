@@ -37,12 +37,15 @@ from runner.local.store import (
     ServiceRow,
     Store,
 )
+from runner.local.workers import job_env
 
 log = logging.getLogger(__name__)
 
 SERVE_MODULE = "runner.local.engine.serve"
 HOUR_ENV = "QFRUN_LOCAL_HOUR_SECONDS"
 START_TIMEOUT = 120.0
+WATCH_SECONDS = 1.0
+SERVICE_FAILED = "Failed"  # a replica of a serving service exited
 _LISTENING = re.compile(r"listening\s+(http://127\.0\.0\.1:\d+)")
 
 
@@ -68,7 +71,9 @@ def parse_iso(text: str) -> float:
 class _Deployment:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
     turn: itertools.count[int] = field(default_factory=itertools.count)
+    ready: threading.Event = field(default_factory=threading.Event)
     timer: threading.Timer | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -83,6 +88,7 @@ class ServiceManager:
         self._live: dict[str, _Deployment] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     # -- life cycle ----------------------------------------------------------------------------------------
     def deploy(self, service: ServiceRow, *, expires_at: float) -> None:
@@ -95,6 +101,10 @@ class ServiceManager:
         deployment.timer = threading.Timer(max(0.0, expires_at - time.time()), self.expire, (service.id,))
         deployment.timer.daemon = True
         deployment.timer.start()
+        with self._lock:
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watch, name="service-watch", daemon=True)
+                self._watcher.start()
         threading.Thread(target=self._start, args=(service, deployment), name=f"deploy-{service.id}").start()
 
     def delete(self, service_id: str) -> None:
@@ -165,7 +175,7 @@ class ServiceManager:
         try:
             if version is None:
                 raise _DeployError(f"model version {service.model_version_id} no longer exists")
-            logs = [folder / f"replica-{index}.log" for index in range(replicas)]
+            logs = deployment.logs = [folder / f"replica-{index}.log" for index in range(replicas)]
             starts = [self._spawn(Path(version.path), log_path, deployment) for log_path in logs]
             self.store.update_service(
                 service.id, replicas=[{"pid": process.pid, "url": ""} for process in deployment.processes]
@@ -189,9 +199,32 @@ class ServiceManager:
             {"pid": process.pid, "url": url}
             for process, url in zip(deployment.processes, deployment.urls, strict=True)
         ]
-        self.store.update_service(
+        if self.store.update_service(
             service.id, only_if=(DEPLOYING,), status=SERVING, replicas=record, message=""
-        )
+        ):
+            deployment.ready.set()
+
+    def _watch(self) -> None:
+        """Fail a serving service whose replica exited, with that replica's last log lines as the reason."""
+        while not self._closing.wait(WATCH_SECONDS):
+            with self._lock:
+                live = list(self._live.items())
+            for service_id, deployment in live:
+                if not deployment.ready.is_set() or deployment.stopping.is_set():
+                    continue
+                for index, process in enumerate(deployment.processes):
+                    if process.poll() is None:
+                        continue
+                    self._stop(service_id)
+                    self.store.update_service(
+                        service_id,
+                        only_if=(SERVING,),
+                        status=SERVICE_FAILED,
+                        replicas=[],
+                        message=f"Replica {index} of service {service_id} exited with status "
+                        f"{process.returncode}: {_tail(deployment.logs[index])}",
+                    )
+                    break
 
     def _spawn(
         self, model_dir: Path, log_path: Path, deployment: _Deployment
@@ -215,6 +248,7 @@ class ServiceManager:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 start_new_session=True,
+                env=job_env(),
             )
         deployment.processes.append(process)
         assert process.stdout is not None

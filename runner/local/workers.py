@@ -167,7 +167,7 @@ class TaskRunner:
                     stdout=job_log,
                     stderr=job_log,
                     start_new_session=True,
-                    env=_job_env(),
+                    env=job_env(),
                 )
         process = job.process
         self.store.update_task(task_id, worker_pid=process.pid)
@@ -217,8 +217,9 @@ class TaskRunner:
         return done, total
 
 
-def _job_env() -> dict[str, str]:
-    env = dict(os.environ)
+def job_env() -> dict[str, str]:
+    """The environment of engine processes: the platform's, without its token (they never call it)."""
+    env = {key: value for key, value in os.environ.items() if key != "QFRUN_LOCAL_TOKEN"}
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
