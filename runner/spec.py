@@ -174,8 +174,9 @@ def _check_stage(
                     Issue(
                         at,
                         (
-                            f"{_dotted((*where, *ref.path))}: {ref.stage_id!r} is a {target.get('type')} stage, "
-                            f"but this field takes a {accepted} stage."
+                            f"{_dotted((*where, *ref.path))}: {ref.stage_id!r} is "
+                            f"{_article(target.get('type'))} stage, "
+                            f"but this field takes {_article(accepted)} stage."
                         ),
                     )
                 )
@@ -214,27 +215,28 @@ def _check_expression(
     try:
         refs = list(expr.references(source))
     except expr.ExpressionError as error:
-        issues.append(Issue(at, f"{name}: {error}"))
+        issues.append(Issue(at, f"{name}: {_sentence(str(error))}"))
         return
     for ref in refs:
         if ref.root == "stages":
             if ref.name not in stages:
-                issues.append(Issue(at, f"{name}: ${{{{ {source} }}}} {_unknown('stage', ref.name, stages)}"))
+                message = _unknown("stage", ref.name, stages)
+                issues.append(Issue(at, f"{name}: ${{{{ {source} }}}}: {message}"))
             elif ref.name == key_path[1]:
                 issues.append(Issue(at, f"{name}: a stage cannot read its own outputs."))
             else:
                 yield ref.name
         elif ref.root == "vars" and ref.name not in variables:
             issues.append(
-                Issue(at, f"{name}: ${{{{ {source} }}}} {_unknown('variable', ref.name, variables)}")
+                Issue(at, f"{name}: ${{{{ {source} }}}}: {_unknown('variable', ref.name, variables)}")
             )
         elif ref.root == "env" and ref.name not in env_names:
             issues.append(
                 Issue(
                     at,
                     (
-                        f"{name}: ${{{{ {source} }}}} reads the environment variable {ref.name}, which is not listed "
-                        f"under env:; add it there to allow it."
+                        f"{name}: ${{{{ {source} }}}} reads the environment variable {ref.name}, which is "
+                        f"not listed under env:; add it there to allow it."
                     ),
                 )
             )
@@ -305,6 +307,16 @@ def _unknown(what: str, name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(known), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else "."
     return f"there is no {what} {name!r}{hint}"
+
+
+def _article(noun: Any) -> str:
+    """``an infer``, ``a model``: messages are sentences."""
+    text = str(noun)
+    return f"{'an' if text[:1].lower() in 'aeiou' else 'a'} {text}"
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 def _dotted(key_path: KeyPath) -> str:
