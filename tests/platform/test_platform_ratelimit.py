@@ -5,9 +5,13 @@ from __future__ import annotations
 import threading
 import time
 
+import httpx
 import pytest
 
+from runner.platform.client import PlatformClient
+from runner.platform.protocol import TaskKind, TaskRef
 from runner.platform.ratelimit import TokenBucket, shared_bucket
+from runner.platform.settings import PlatformSettings
 
 
 def test_requests_are_spaced_by_one_over_rate_after_the_burst() -> None:
@@ -59,3 +63,35 @@ def test_the_bucket_of_a_platform_is_shared_across_clients() -> None:
 def test_a_bucket_needs_a_positive_rate() -> None:
     with pytest.raises(ValueError, match="positive rate"):
         TokenBucket(0.0)
+
+
+def test_every_client_request_takes_a_slot_so_fifty_polling_threads_stay_under_rps() -> None:
+    rate = 50.0
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        with lock:
+            stamps.append(time.monotonic())
+        return httpx.Response(
+            200, json={"requestId": "r", "result": {"taskId": "bi-1", "runStatus": "Running"}}
+        )
+
+    settings = PlatformSettings("local", "http://rate.test", "http://rate.test", rps=rate)
+    client = PlatformClient(settings, transport=httpx.MockTransport(handler), bucket=TokenBucket(rate))
+    ref = TaskRef(TaskKind.BATCH_INFERENCE, "bi-1", "n")
+
+    def poll() -> None:
+        for _ in range(2):
+            client.describe_task(ref)
+
+    pool = [threading.Thread(target=poll) for _ in range(50)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    client.close()
+    stamps.sort()
+    assert len(stamps) == 100
+    worst = max(sum(1 for t in stamps[i:] if t - start < 1.0) for i, start in enumerate(stamps))
+    assert worst <= rate + 1
