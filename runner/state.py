@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -77,6 +78,8 @@ class StateFile:
         self.generation = 0
         self._journal_lines = 0
         self._fd: int | None = None
+        # Stages finish on worker threads: one writer at a time keeps a line from going to a replaced journal.
+        self._mutex = threading.RLock()
 
     @classmethod
     def load(cls, path: Path, pipeline: str, *, sync: bool = True) -> StateFile:
@@ -106,17 +109,23 @@ class StateFile:
     def record(self, stage_id: str, record: StageRecord) -> None:
         """Save one stage's new record; it is on disk (fsync'd) when this returns."""
         line = _encode({"stage": stage_id, "record": record.to_json()}, f"stage {stage_id!r}")
-        self.stages[stage_id] = record
-        self._append(line)
+        with self._mutex:
+            self.stages[stage_id] = record
+            self._append(line)
 
     def record_run(self, run: RunRecord) -> None:
         """Save a run's start or end (replacing the run of the same id); durable when this returns."""
         line = _encode({"run": run.to_json()}, f"run {run.run_id!r}")
-        self._put_run(run)
-        self._append(line)
+        with self._mutex:
+            self._put_run(run)
+            self._append(line)
 
     def compact(self) -> None:
         """Write the whole state as snapshot N+1, then start an empty journal N+1."""
+        with self._mutex:
+            self._compact()
+
+    def _compact(self) -> None:
         first = self._fd is None
         ensure_folder(self.path.parent)
         if first:
@@ -155,14 +164,15 @@ class StateFile:
 
     def close(self) -> None:
         """Fold the journal into the snapshot and let go of the journal; call it under the lock."""
-        self.compact()
-        self._close_journal()
+        with self._mutex:
+            self._compact()
+            self._close_journal()
 
     def _append(self, line: bytes) -> None:
         if self._fd is None:
             # First write of this session: a fresh journal of a new generation, so that no line is ever
             # appended after a torn tail or to a journal of an older generation. The change is in it.
-            self.compact()
+            self._compact()
             return
         try:
             view = memoryview(line)
@@ -177,7 +187,7 @@ class StateFile:
             ) from error
         self._journal_lines += 1
         if self._journal_lines > 2 * len(self.stages) + 100:
-            self.compact()
+            self._compact()
 
     def _close_journal(self) -> None:
         if self._fd is not None:

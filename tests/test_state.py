@@ -191,6 +191,23 @@ def test_a_reader_without_the_lock_always_loads_while_a_writer_compacts(state_pa
         thread.join()
 
 
+def test_records_from_many_threads_are_all_saved(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo", sync=False)
+
+    def work(worker: int) -> None:
+        for index in range(150):  # 4 workers x 150 lines on 4 stages: compaction runs while others write
+            state.record(f"w{worker}", _record(index))
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {sid: rec.fingerprint for sid, rec in StateFile.load(state_path, "demo").stages.items()} == {
+        f"w{worker}": "fp149" for worker in range(4)
+    }
+
+
 def test_an_invalid_journal_line_in_the_middle_is_reported_with_its_line(state_path: Path) -> None:
     state = StateFile.load(state_path, "demo")
     state.record("a", _record(1))
