@@ -78,7 +78,7 @@ class LiveProgress:
         for column in ("stage", "type", "status", "detail"):
             table.add_column(column)
         styles = {"succeeded": "green", "failed": "red", "skipped": "yellow", "up to date": "dim"}
-        shown = self._types.items()
+        shown: list[tuple[str, str]] = list(self._types.items())
         if len(self._types) > 30:  # a big pipeline: only what is moving or went wrong, plus the counts
             shown = [
                 (s, t) for s, t in shown if self._status[s] not in ("waiting", "up to date", "succeeded")
