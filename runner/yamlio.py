@@ -81,7 +81,8 @@ def _read_text(name: str) -> str:
         with open(name, "rb") as stream:
             raw = stream.read(MAX_BYTES + 1)
             if len(raw) > MAX_BYTES:
-                size = stream.seek(0, 2) if stream.seekable() else len(raw)
+                # A device such as /dev/zero reports no size: what was read is the lower bound.
+                size = max(stream.seek(0, 2) if stream.seekable() else 0, len(raw))
                 raise PipelineSyntaxError.at(Location(name), _too_large(size))
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
@@ -94,6 +95,8 @@ def _read_text(name: str) -> str:
 
 def _too_large(size: int) -> str:
     limit = MAX_BYTES // 1024 // 1024
+    if size <= MAX_BYTES + 1:  # only the limit is known to be passed (a device, or a file being written)
+        return f"the file is larger than {limit} MiB; pipeline files are limited to {limit} MiB."
     return f"the file is {size / 1024 / 1024:.1f} MiB; pipeline files are limited to {limit} MiB."
 
 

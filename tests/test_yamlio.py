@@ -258,7 +258,10 @@ def test_file_over_5_mib_is_refused_without_parsing(tmp_path: Path) -> None:
 
 def test_text_over_5_mib_is_refused() -> None:
     assert messages("#" * (MAX_BYTES + 1)) == [
-        "p.yaml: the file is 5.0 MiB; pipeline files are limited to 5 MiB."
+        "p.yaml: the file is larger than 5 MiB; pipeline files are limited to 5 MiB."
+    ]
+    assert messages("é" * (MAX_BYTES // 2 + 1024 * 1024)) == [
+        "p.yaml: the file is 7.0 MiB; pipeline files are limited to 5 MiB."
     ]
 
 
