@@ -13,6 +13,7 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -54,14 +55,16 @@ def _record(index: int, status: StageStatus = StageStatus.SUCCEEDED) -> StageRec
     )
 
 
-def _snapshot(state_path: Path) -> dict[str, object]:
+def _snapshot(state_path: Path) -> dict[str, Any]:
     data = json.loads(state_path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
 
 
-def _schema() -> dict[str, object]:
-    return json.loads((REPO / "schemas" / "state.schema.json").read_text(encoding="utf-8"))
+def _schema() -> dict[str, Any]:
+    schema = json.loads((REPO / "schemas" / "state.schema.json").read_text(encoding="utf-8"))
+    assert isinstance(schema, dict)
+    return schema
 
 
 def test_missing_state_file_loads_as_an_empty_state_and_writes_nothing(state_path: Path) -> None:
@@ -108,7 +111,7 @@ def test_close_folds_the_journal_into_a_snapshot_with_the_version_first(state_pa
     assert next(iter(snapshot)) == "qfrun_state"
     assert snapshot["qfrun_state"] == FORMAT
     assert snapshot["generation"] == state.generation
-    assert set(snapshot["stages"]) == {f"s{index}" for index in range(5)}  # type: ignore[arg-type]
+    assert set(snapshot["stages"]) == {f"s{index}" for index in range(5)}
     journal = companion(state_path, ".journal").read_text(encoding="utf-8").splitlines()
     assert journal == [
         json.dumps({"qfrun_journal": 1, "generation": state.generation}, separators=(",", ":"))
@@ -278,7 +281,7 @@ def test_a_record_with_a_wrong_type_names_the_key(
     state.record("s1", _record(1))
     state.close()
     snapshot = _snapshot(state_path)
-    snapshot["stages"]["s1"][key] = value  # type: ignore[index]
+    snapshot["stages"]["s1"][key] = value
     state_path.write_text(json.dumps(snapshot), encoding="utf-8")
 
     with pytest.raises(StateError) as caught:
@@ -378,8 +381,8 @@ def test_snapshots_validate_against_the_state_schema(state_path: Path) -> None:
 
 def test_the_state_schema_describes_every_field_of_the_records() -> None:
     defs = _schema()["$defs"]
-    assert set(defs["stage"]["properties"]) == {f.name for f in dataclasses.fields(StageRecord)}  # type: ignore[index]
-    assert set(defs["run"]["properties"]) == {f.name for f in dataclasses.fields(RunRecord)}  # type: ignore[index]
+    assert set(defs["stage"]["properties"]) == {f.name for f in dataclasses.fields(StageRecord)}
+    assert set(defs["run"]["properties"]) == {f.name for f in dataclasses.fields(RunRecord)}
 
 
 def test_the_state_schema_ships_in_the_package() -> None:
