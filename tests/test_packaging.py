@@ -1,0 +1,80 @@
+"""The package as users get it: a wheel with the schemas inside, a ``qfrun`` script, and a light import path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+HEAVY = ("torch", "transformers", "llmcompressor", "safetensors", "sentencepiece")
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_into_a_fresh_virtualenv_and_ships_the_schemas(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(tmp_path.glob("qfrun-*.whl"))
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True)
+    schema = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "qfrun"), "schema"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert json.loads(schema.stdout)["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    validate = subprocess.run(
+        [
+            str(tmp_path / "venv" / "bin" / "qfrun"),
+            "validate",
+            str(ROOT / "pipelines" / "qianfan-release.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+
+
+def test_validate_and_plan_never_import_the_model_runtime(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from runner.cli import main\n"
+        "for argv in (['validate', sys.argv[1]], ['plan', sys.argv[1]]):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exit:\n"
+        "        assert not exit.code, exit.code\n"
+        f"print(sorted(set(sys.modules) & set({HEAVY!r})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "pipelines" / "qianfan-release.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
