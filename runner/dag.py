@@ -1,7 +1,7 @@
 """The stage graph: edges, cycles, order and selection (``--select``/``--only``, ``--from``).
 
-networkx does the graph work; this module adds the pipeline's meaning: stage ids in declaration order break ties
-so that every listing is stable, and selectors follow dbt's spelling (``x``, ``+x``, ``x+``, ``+x+``).
+networkx does the graph work; this module adds the pipeline's meaning: stage ids in declaration order break
+ties so that every listing is stable, and selectors follow dbt's spelling (``x``, ``+x``, ``x+``, ``+x+``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import networkx as nx
 from runner.errors import UsageError
 
 
-def build(dependencies: Mapping[str, Iterable[str]]) -> nx.DiGraph:
+def build(dependencies: Mapping[str, Iterable[str]]) -> nx.DiGraph[str]:
     """A graph with an edge upstream -> downstream for every dependency; nodes in declaration order."""
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_nodes_from(dependencies)
     for stage_id, upstream in dependencies.items():
         graph.add_edges_from(
@@ -24,7 +24,7 @@ def build(dependencies: Mapping[str, Iterable[str]]) -> nx.DiGraph:
     return graph
 
 
-def cycles(graph: nx.DiGraph) -> list[list[str]]:
+def cycles(graph: nx.DiGraph[str]) -> list[list[str]]:
     """Each cycle once, as the stages in it starting from the first declared, or [] for a DAG."""
     if nx.is_directed_acyclic_graph(graph):
         return []
@@ -38,17 +38,17 @@ def cycles(graph: nx.DiGraph) -> list[list[str]]:
     return sorted(found, key=lambda cycle: order[cycle[0]])
 
 
-def topological(graph: nx.DiGraph) -> list[str]:
+def topological(graph: nx.DiGraph[str]) -> list[str]:
     """Stages in dependency order, ties broken by declaration order."""
     order = {node: index for index, node in enumerate(graph)}
     return list(nx.lexicographical_topological_sort(graph, key=order.__getitem__))
 
 
-def upstream(graph: nx.DiGraph, stage_id: str) -> list[str]:
+def upstream(graph: nx.DiGraph[str], stage_id: str) -> list[str]:
     return sorted(graph.predecessors(stage_id), key=list(graph).index)
 
 
-def select(graph: nx.DiGraph, selectors: Sequence[str]) -> set[str]:
+def select(graph: nx.DiGraph[str], selectors: Sequence[str]) -> set[str]:
     """The stages named by dbt-style selectors; all stages when there are none."""
     if not selectors:
         return set(graph)
@@ -67,7 +67,7 @@ def select(graph: nx.DiGraph, selectors: Sequence[str]) -> set[str]:
     return chosen
 
 
-def downstream_of(graph: nx.DiGraph, names: Iterable[str], option: str) -> set[str]:
+def downstream_of(graph: nx.DiGraph[str], names: Iterable[str], option: str) -> set[str]:
     """The named stages and everything that depends on them (``--from``)."""
     chosen: set[str] = set()
     for name in names:
@@ -76,7 +76,7 @@ def downstream_of(graph: nx.DiGraph, names: Iterable[str], option: str) -> set[s
     return chosen
 
 
-def check_stage(graph: nx.DiGraph, name: str, option: str) -> None:
+def check_stage(graph: nx.DiGraph[str], name: str, option: str) -> None:
     if name not in graph:
         import difflib
 

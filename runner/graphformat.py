@@ -11,7 +11,9 @@ import networkx as nx
 from runner import dag
 
 
-def as_mermaid(graph: nx.DiGraph, types: Mapping[str, str], statuses: Mapping[str, str] | None = None) -> str:
+def as_mermaid(
+    graph: nx.DiGraph[str], types: Mapping[str, str], statuses: Mapping[str, str] | None = None
+) -> str:
     ids = {stage_id: f"s{index}" for index, stage_id in enumerate(graph)}  # mermaid ids must be plain
     lines = ["flowchart LR"]
     for stage_id in dag.topological(graph):
@@ -29,7 +31,9 @@ def as_mermaid(graph: nx.DiGraph, types: Mapping[str, str], statuses: Mapping[st
     return "\n".join(lines) + "\n"
 
 
-def as_dot(graph: nx.DiGraph, types: Mapping[str, str], statuses: Mapping[str, str] | None = None) -> str:
+def as_dot(
+    graph: nx.DiGraph[str], types: Mapping[str, str], statuses: Mapping[str, str] | None = None
+) -> str:
     lines = ["digraph pipeline {", "    rankdir=LR;", "    node [shape=box, style=rounded];"]
     for stage_id in dag.topological(graph):
         label = f"{stage_id}\\n{types.get(stage_id, '')}"

@@ -63,7 +63,7 @@ class Pipeline:
     env_names: tuple[str, ...]
     datasets: Mapping[str, DatasetSpec]
     stages: Mapping[str, StageSpec]
-    graph: nx.DiGraph = field(repr=False)
+    graph: nx.DiGraph[str] = field(repr=False)
 
     @property
     def path(self) -> Path:

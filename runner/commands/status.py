@@ -53,9 +53,9 @@ def render_status(path: Path, state_path: Path | None, fmt: str) -> str:
 
 def _detail(record: dict[str, Any]) -> str:
     if record["status"] == "failed":
-        return record["error"]
+        return str(record["error"])
     if record["status"] == "skipped":
-        return record["reason"]
+        return str(record["reason"])
     if record.get("rows_total"):
         return f"{record.get('rows_done') or 0}/{record['rows_total']} rows"
     outputs = record.get("outputs") or {}
