@@ -149,6 +149,10 @@ class TaskRunner:
             return
         if not self.store.update_task(task_id, only_if=(PENDING, RUNNING), status=RUNNING):
             return
+        if "total" in prepared.extra:
+            self.store.update_task(
+                task_id, progress_done=prepared.offset, progress_total=prepared.extra["total"]
+            )
         if prepared.spec is None:  # nothing left to compute (a resumed task whose rows were all written)
             self._finish(task, prepared, {})
             return
