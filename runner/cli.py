@@ -1,4 +1,5 @@
-"""The command line: ``qfrun PIPELINE`` (= ``qfrun run PIPELINE``), validate, plan, status, graph, schema, platform.
+"""The command line: ``qfrun PIPELINE`` (= ``qfrun run PIPELINE``), validate, plan, status, graph, schema and
+platform.
 
 The only module that prints or exits. Every error is a ``runner.errors.QfrunError`` rendered here, once, as
 sentences with the exit code its class names; no traceback reaches a user unless ``-v`` asks for one.
@@ -136,7 +137,7 @@ def run(
 @click.argument("pipelines", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def validate(pipelines: tuple[Path, ...], fmt: str) -> None:
-    """Check PIPELINES: YAML, schema, references, cycles, expressions and local files; all problems at once."""
+    """Check PIPELINES: YAML, schema, references, cycles, expressions, local files; all problems at once."""
     from runner.spec import load_pipeline
 
     problems: list[dict[str, Any]] = []
@@ -158,7 +159,8 @@ def validate(pipelines: tuple[Path, ...], fmt: str) -> None:
                     click.echo(str(issue))
         else:
             if fmt == "text":
-                click.echo(f"{path}: valid ({len(loaded.stages)} stages).", err=True)
+                count = len(loaded.stages)
+                click.echo(f"{path}: valid ({count} stage{'s' if count != 1 else ''}).", err=True)
     if fmt == "json":
         click.echo(json.dumps({"valid": not problems, "problems": problems}, indent=2))
     if problems:
@@ -289,7 +291,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if verbose:
             raise
         fail(
-            f"internal error: {type(error).__name__}: {error}. Re-run with -v for the traceback and report it.",
+            f"internal error: {type(error).__name__}: {error}. "
+            "Re-run with -v for the traceback and report it.",
             70,
         )
 
