@@ -1,0 +1,245 @@
+"""``qfrun validate``: every problem at once, sorted, as FILE:LINE:COL: message, exit 3, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runner.cli import main
+from runner.errors import PipelineError
+from runner.spec import load_pipeline
+
+BAD = """\
+version: 1
+name: bad
+env: [REGION]
+vars:
+  limit: 3
+datasets:
+  qa: {path: missing.jsonl}
+  present: {path: present.jsonl}
+stages:
+  base:
+    type: model
+    import: ./no_such_folder
+  inf:
+    type: infer
+    model: bsae
+    dataset: qaa
+  inf2:
+    type: infer
+    model: inf
+    dataset: present
+  ev:
+    type: evaluate
+    infer: [inf2]
+    evaluators: [{kind: rule}]
+    needs: [nope]
+  a:
+    type: compress
+    model: b
+    strategy: quantization
+    weight: W4A16C16
+  b:
+    type: compress
+    model: a
+    strategy: quantization
+    weight: W4A16C16
+  x1:
+    type: model
+    version_id: ${{ vars.limit + }}
+  x2:
+    type: model
+    version_id: ${{ stages.ghost.outputs.v }}
+  x3:
+    type: model
+    version_id: ${{ vars.limt }}
+  x4:
+    type: model
+    version_id: ${{ env.SECRET }}
+  ../x:
+    type: model
+    version_id: amv-1
+"""
+LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")
+
+
+def validate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(["validate", *args])
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def bad(tmp_path: Path) -> Path:
+    (tmp_path / "present.jsonl").write_text('{"prompt": "p", "response": "r"}\n')
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    return path
+
+
+def problems(out: str) -> list[tuple[str, int, int, str]]:
+    found = []
+    for line in out.splitlines():
+        match = LINE.match(line)
+        assert match, f"not FILE:LINE:COL: message: {line!r}"
+        found.append((match["path"], int(match["line"]), int(match["col"]), match["message"]))
+    return found
+
+
+def message_at(found: list[tuple[str, int, int, str]], line: int) -> str:
+    return " | ".join(message for _, at, _, message in found if at == line)
+
+
+def test_every_kind_of_problem_is_reported_at_once_with_its_position(
+    bad: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = validate(capsys, str(bad))
+    assert code == 3
+    found = problems(out)
+    assert "did you mean 'base'?" in message_at(found, 15)  # model: bsae
+    assert "there is no dataset 'qaa'; did you mean 'qa'?" in message_at(found, 16)
+    assert "'inf' is an infer stage, but this field takes a compress or model stage" in message_at(found, 19)
+    assert "rule evaluator needs at least one metric" in message_at(found, 24)
+    assert "there is no stage 'nope'" in message_at(found, 25)
+    assert "a -> b -> a form a cycle" in message_at(found, 26)
+    assert "'vars.limit +' is not valid" in message_at(found, 38)
+    assert "there is no stage 'ghost'" in message_at(found, 41)
+    assert "there is no variable 'limt'; did you mean 'limit'?" in message_at(found, 44)
+    assert "environment variable SECRET, which is not listed under env:" in message_at(found, 47)
+    assert "'../x' is not a valid stage id" in message_at(found, 48)
+    assert "missing.jsonl does not exist" in message_at(found, 7)
+    assert "no_such_folder does not exist" in message_at(found, 12)
+    assert f"Found {len(found)} problems." in err
+    assert "Traceback" not in out + err
+
+
+def test_problems_are_sorted_by_file_line_and_column(bad: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = validate(capsys, str(bad))
+    found = problems(out)
+    assert len(found) >= 13
+    assert found == sorted(found)
+
+
+def test_unsupported_version_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "v2.yaml"
+    path.write_text("version: 2\nname: v2\nstages:\n  m: {type: model, version_id: amv-1}\n")
+    code, out, _ = validate(capsys, str(path))
+    assert code == 3
+    assert f"{path}:1:10: version: this qfrun reads pipeline format 1; the file says 2." in out.splitlines()
+
+
+def test_yaml_syntax_error_is_reported_with_position_and_no_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "syntax.yaml"
+    path.write_text("version: 1\nname: y\nstages:\n  a: [\n")
+    code, out, err = validate(capsys, str(path))
+    assert code == 3
+    [(where, line, _, message)] = problems(out)
+    assert (where, line) == (str(path), 5)
+    assert "invalid YAML" in message
+    assert "Traceback" not in out + err
+
+
+def test_several_files_are_validated_together_and_all_problems_listed(
+    bad: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        "version: 1\nname: other\nstages:\n"
+        "  m: {type: model, version_id: amv-1}\n  i: {type: infer, model: mm}\n"
+    )
+    good = tmp_path / "good.yaml"
+    good.write_text("version: 1\nname: good\nstages:\n  m: {type: model, version_id: amv-1}\n")
+    code, out, err = validate(capsys, str(bad), str(other), str(good))
+    assert code == 3
+    paths = {where for where, *_ in problems(out)}
+    assert paths == {str(bad), str(other)}
+    assert f"{good}: valid (1 stage)." in err
+
+
+def test_valid_file_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("version: 1\nname: good\nstages:\n  m: {type: model, version_id: amv-1}\n")
+    code, out, err = validate(capsys, str(good))
+    assert code == 0
+    assert out == ""
+    assert "valid" in err
+
+
+def test_json_format_lists_every_problem_with_its_position(
+    bad: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = validate(capsys, "--format", "json", str(bad))
+    assert code == 3
+    report = json.loads(out)
+    assert report["valid"] is False
+    assert len(report["problems"]) >= 13
+    first = report["problems"][0]
+    assert set(first) == {"path", "line", "column", "message"}
+    assert all(p["path"] == str(bad) and p["line"] > 0 for p in report["problems"])
+
+
+def test_json_format_of_a_valid_file_says_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("version: 1\nname: good\nstages:\n  m: {type: model, version_id: amv-1}\n")
+    code, out, _ = validate(capsys, "--format", "json", str(good))
+    assert code == 0
+    assert json.loads(out) == {"valid": True, "problems": []}
+
+
+def test_missing_pipeline_file_is_reported_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = validate(capsys, str(tmp_path / "absent.yaml"))
+    assert code == 3
+    assert "absent.yaml" in out + err
+    assert "Traceback" not in out + err
+
+
+def test_load_pipeline_raises_one_error_carrying_every_issue(bad: Path) -> None:
+    with pytest.raises(PipelineError) as caught:
+        load_pipeline(bad)
+    assert len(caught.value.issues) >= 13
+    assert list(caught.value.issues) == sorted(caught.value.issues)
+
+
+def test_edges_come_from_references_expressions_and_needs(tmp_path: Path) -> None:
+    (tmp_path / "qa.jsonl").write_text('{"prompt": "p", "response": "r"}\n')
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            name: edges
+            datasets: {qa: {path: qa.jsonl}}
+            stages:
+              base: {type: model, version_id: amv-1}
+              other: {type: model, version_id: "${{ stages.base.outputs.version_id }}"}
+              inf: {type: infer, model: base, dataset: qa, needs: [other]}
+            """
+        )
+    )
+    pipeline = load_pipeline(path)
+    assert set(pipeline.graph.edges) == {("base", "other"), ("base", "inf"), ("other", "inf")}
+    assert pipeline.stages["inf"].upstream == ("base", "other")
+
+
+def test_check_files_false_skips_missing_local_files(bad: Path, tmp_path: Path) -> None:
+    path = tmp_path / "files.yaml"
+    path.write_text(
+        "version: 1\nname: f\ndatasets: {qa: {path: none.jsonl}}\n"
+        "stages:\n  m: {type: model, import: ./absent}\n  i: {type: infer, model: m, dataset: qa}\n"
+    )
+    with pytest.raises(PipelineError):
+        load_pipeline(path)
+    assert set(load_pipeline(path, check_files=False).stages) == {"m", "i"}
