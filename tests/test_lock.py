@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,6 +101,22 @@ def test_a_loser_that_finds_no_holder_note_still_says_what_is_locked(state_path:
             RunLock(state_path, command="x"),
         ):
             pass
+
+
+def test_a_lock_held_after_its_holder_ended_says_so(state_path: Path) -> None:
+    with RunLock(state_path, command="qfrun run demo.yaml") as lock:
+        with subprocess.Popen([sys.executable, "-c", "pass"]) as ended:
+            pass
+        note = {
+            "pid": ended.pid,
+            "host": socket.gethostname(),
+            "started_at": "2026-11-25T16:00:00Z",
+            "command": "c",
+        }
+        lock.holder_path.write_text(json.dumps(note), encoding="utf-8")
+        with pytest.raises(StateLockedError) as caught, RunLock(state_path, command="x"):
+            pass
+    assert f"pid {ended.pid} has ended, so a process it started still holds" in str(caught.value)
 
 
 def test_a_lock_in_an_unwritable_place_is_a_state_error(tmp_path: Path) -> None:

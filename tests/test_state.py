@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -288,6 +289,59 @@ def test_a_record_with_a_wrong_type_names_the_key(
         StateFile.load(state_path, "demo")
     assert where in str(caught.value)
     assert str(state_path) in str(caught.value)
+
+
+_HEAD = '"qfrun_state": 1, "pipeline": "demo", "generation": 1'
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]", "does not hold a JSON object"),
+        ('{"qfrun_state": "1", "pipeline": "demo"}', "unknown qfrun_state format version '1'"),
+        ("{" + _HEAD + ', "extra": 1}', "it has an unknown key 'extra'"),
+        ("{" + _HEAD + ', "stages": []}', "stages should be an object"),
+        ("{" + _HEAD + ', "runs": {}}', "runs should be a list"),
+        ("{" + _HEAD + ', "runs": [{"run_id": "r", "started_at": "", "status": "done"}]}', "runs[0].status"),
+        ("{" + _HEAD + ', "runs": [{"run_id": "r", "started_at": "", "selected": "a"}]}', "runs[0].selected"),
+        ('{"qfrun_state": 1, "pipeline": "demo", "generation": -1}', "generation should be a whole number"),
+        ("[" * 100_000 + "]" * 100_000, "is nested too deeply"),
+    ],
+)
+def test_a_damaged_snapshot_says_what_is_wrong(state_path: Path, content: str, message: str) -> None:
+    state_path.parent.mkdir(parents=True)
+    state_path.write_text(content, encoding="utf-8")
+    with pytest.raises(StateError) as caught:
+        StateFile.load(state_path, "demo")
+    assert message in str(caught.value)
+    assert str(caught.value).endswith("start over.")
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (b"not a header\n", "its first line is not a qfrun journal header"),
+        (b'{"qfrun_journal": 2, "generation": 1}\n', "was written by a newer qfrun (format 2)"),
+        (b'{"qfrun_journal": 1}\n', "its header has no generation number"),
+    ],
+)
+def test_a_damaged_journal_header_says_what_is_wrong(state_path: Path, header: bytes, message: str) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record("a", _record(1))
+    state.close()
+    companion(state_path, ".journal").write_bytes(header)
+    with pytest.raises(StateError, match=re.escape(message)):
+        StateFile.load(state_path, "demo")
+
+
+def test_a_journal_entry_of_an_unknown_shape_is_reported_with_its_line(state_path: Path) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record("a", _record(1))
+    state.record("b", _record(2))
+    with companion(state_path, ".journal").open("ab") as handle:
+        handle.write(b'{"stage": "c"}\n{"run": {"run_id": "r", "started_at": ""}}\n')
+    with pytest.raises(StateError, match="line 3: the entry is neither a stage transition nor a run"):
+        StateFile.load(state_path, "demo")
 
 
 def test_a_corrupt_snapshot_is_never_dropped_or_overwritten(state_path: Path) -> None:
