@@ -192,8 +192,11 @@ class _Renderer:
         return issues or [self._issue(self.doc.location(path), path, "this value is not allowed here.")]
 
     def _condition(self, error: ValidationError) -> str:
-        """' when strategy is quantization' for an error raised under an if/then; '' otherwise."""
+        """' when strategy is quantization' (if/then) or ' with 'infer'' (dependentSchemas); '' otherwise."""
         schema_path = list(error.absolute_schema_path)
+        if "dependentSchemas" in schema_path:
+            trigger = schema_path[schema_path.index("dependentSchemas") + 1]
+            return f" with '{trigger}'"
         if "then" not in schema_path:
             return ""
         at = len(schema_path) - 1 - schema_path[::-1].index("then")
@@ -237,11 +240,12 @@ class _Renderer:
     def _one_of_keys(self, error: ValidationError, path: KeyPath, branches: list[Any]) -> Issue:
         forms = [" with ".join(f"'{key}'" for key in branch["required"]) for branch in branches]
         if any(len(branch["required"]) > 1 for branch in branches):
-            needs, only = "either " + ", or ".join(forms), "one of " + ", or ".join(forms)
+            needs = only = "either " + ", or ".join(forms)
         else:
             choice = "one of " + ", ".join(forms[:-1]) + f" or {forms[-1]}"
             needs, only = f"exactly {choice}", f"only {choice}"
-        text = f"needs {needs}." if error.context else f"give {only}, not several."
+        several = "both" if len(branches) == 2 else "several"
+        text = f"needs {needs}." if error.context else f"give {only}, not {several}."
         return self._issue(self.doc.key_location(path), path, text)
 
 

@@ -247,7 +247,7 @@ def test_minimal_pipeline_is_valid() -> None:
             + "datasets:\n  a: {path: x, qianfan_dataset_id: y}\n  b: {}\n"
             + "stages: {m: {type: model, version_id: v}}\n",
             [
-                "p.yaml:4:3: datasets.a: give only one of 'path' or 'qianfan_dataset_id', not several.",
+                "p.yaml:4:3: datasets.a: give only one of 'path' or 'qianfan_dataset_id', not both.",
                 "p.yaml:5:3: datasets.b: needs exactly one of 'path' or 'qianfan_dataset_id'.",
             ],
         ),
@@ -271,7 +271,7 @@ def test_pipeline_level_errors_read_well(text: str, expected: list[str]) -> None
         (
             "type: model, version_id: a, import: b",
             None,
-            "stages.s: give only one of 'version_id' or 'import', not several.",
+            "stages.s: give only one of 'version_id' or 'import', not both.",
         ),
         ("type: model, version_id: a, needs: [b, b]", "[b", "stages.s.needs: lists b more than once."),
         (
@@ -404,6 +404,17 @@ SERVE = textwrap.dedent(
             expect: {}
     """
 )
+
+
+def test_evaluate_takes_models_with_dataset_or_infer_results_never_both() -> None:
+    body = "type: evaluate, infer: [i], models: [m], dataset: d, evaluators: [{kind: rule, accuracy: true}]"
+    assert issues_of(stage(body)) == [
+        "p.yaml:4:3: stages.s: give either 'models' with 'dataset', or 'infer', not both.",
+        "p.yaml:4:35: stages.s: 'models' is not allowed with 'infer'.",
+        "p.yaml:4:48: stages.s: 'dataset' is not allowed with 'infer'.",
+    ]
+    body = "type: evaluate, infer: [i], params: {temperature: 0}, evaluators: [{kind: rule, accuracy: true}]"
+    assert issues_of(stage(body)) == ["p.yaml:4:35: stages.s: 'params' is not allowed with 'infer'."]
 
 
 def test_all_deploy_errors_are_reported_at_once_and_sorted() -> None:
