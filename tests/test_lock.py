@@ -103,6 +103,7 @@ def test_a_loser_that_finds_no_holder_note_still_says_what_is_locked(state_path:
             pass
 
 
+@pytest.mark.slow
 def test_a_lock_held_after_its_holder_ended_says_so(state_path: Path) -> None:
     with RunLock(state_path, command="qfrun run demo.yaml") as lock:
         with subprocess.Popen([sys.executable, "-c", "pass"]) as ended:
