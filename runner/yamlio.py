@@ -264,7 +264,7 @@ class _Builder:
         first_line: dict[str, int] = {}
         merges: list[Node] = []
         for key_node, value_node in node.value:
-            if type(key_node) is not ScalarNode or key_node.tag != _STR:
+            if type(key_node) is not ScalarNode or key_node.tag not in _TEXT_TAGS:
                 if type(key_node) is ScalarNode and key_node.tag == _MERGE:
                     merges.append(value_node)
                     continue
@@ -323,28 +323,43 @@ class _Builder:
         tag, text = node.tag, node.value
         if tag in _TEXT_TAGS:
             return text
-        if tag == _INT:
-            if text.isdigit() and (text[0] != "0" or len(text) == 1):
-                return int(text)
-            return _CONSTRUCTOR.construct_yaml_int(node)
-        if tag == _FLOAT:
-            return _CONSTRUCTOR.construct_yaml_float(node)
-        if tag == _BOOL:
-            return _CONSTRUCTOR.construct_yaml_bool(node)
         if tag == _NULL:
             return None
-        self.issues.append(Issue(self._at(node), _bad_tag(tag)))
-        return None
+        if tag not in _KIND:
+            self.issues.append(Issue(self._at(node), _bad_tag(tag)))
+            return None
+        try:
+            if tag == _INT:
+                if text.isdigit() and (text[0] != "0" or len(text) == 1):
+                    return int(text)
+                return _CONSTRUCTOR.construct_yaml_int(node)
+            if tag == _FLOAT:
+                return _CONSTRUCTOR.construct_yaml_float(node)
+            return _CONSTRUCTOR.construct_yaml_bool(node)
+        except (ValueError, KeyError) as exc:
+            # An explicit tag on the wrong text (!!int abc), or an integer past Python's 4,300-digit limit.
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            if isinstance(exc, ValueError) and "digits" in str(exc):
+                message = f"the integer '{shown}' has more than 4,300 digits, more than qfrun reads."
+            else:
+                message = (
+                    f"'{shown}' cannot be read as {_KIND[tag]}, as its tag {_shown_tag(tag)} says it is."
+                )
+            self.issues.append(Issue(self._at(node), message))
+            return None
 
 
 def _too_deep() -> str:
     return f"values are nested more than {MAX_DEPTH} levels deep; a pipeline never needs that."
 
 
+def _shown_tag(tag: str) -> str:
+    return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
+
+
 def _bad_tag(tag: str) -> str:
-    shown = "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
     return (
-        f"the tag '{shown}' is not allowed; pipeline files hold plain values only "
+        f"the tag '{_shown_tag(tag)}' is not allowed; pipeline files hold plain values only "
         "(strings, numbers, booleans, null, lists and mappings)."
     )
 

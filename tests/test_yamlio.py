@@ -177,6 +177,24 @@ def test_standard_explicit_tags_are_plain_values() -> None:
     assert data == {"a": "12", "b": 7, "c": 1.0}
 
 
+def test_explicit_tag_on_the_wrong_text_is_reported() -> None:
+    assert messages("a: !!int abc\nb: !!bool maybe\nc: !!float x\n") == [
+        "p.yaml:1:4: 'abc' cannot be read as an integer, as its tag !!int says it is.",
+        "p.yaml:2:4: 'maybe' cannot be read as a boolean, as its tag !!bool says it is.",
+        "p.yaml:3:4: 'x' cannot be read as a number, as its tag !!float says it is.",
+    ]
+
+
+def test_integer_too_long_for_python_is_reported_not_raised() -> None:
+    assert messages("a: " + "9" * 5000 + "\n") == [
+        f"p.yaml:1:4: the integer '{'9' * 37}...' has more than 4,300 digits, more than qfrun reads."
+    ]
+
+
+def test_keys_that_yaml_reads_as_dates_stay_strings() -> None:
+    assert load_document("p.yaml", text="2024-01-01: x\n").data == {"2024-01-01": "x"}
+
+
 def test_anchors_and_aliases_are_allowed() -> None:
     text = "defaults: &d {replicas: 1, hours: 2}\na: *d\nb: *d\n"
     data = load_document("p.yaml", text=text).data
