@@ -1,0 +1,192 @@
+"""``qfrun plan``: run / up to date / re-run because / gated / blocked / resume; changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fakes import FakePlatform
+
+from pipelines import DEMO, run, write
+from runner.cli import main
+from runner.plan import BLOCKED, GATED, RERUN, RESUME, RUN, UP_TO_DATE, Plan, default_state_path, make_plan
+from runner.spec import load_pipeline
+from runner.state import StateFile
+
+# DEMO plus a stage that waits for the deployment.
+WITH_AFTER = DEMO + "  after:\n    type: model\n    version_id: amv-after\n    needs: [serve]\n"
+
+
+def plan_of(path: Path, **options: tuple[str, ...]) -> Plan:
+    pipeline = load_pipeline(path)
+    return make_plan(pipeline, StateFile.load(default_state_path(pipeline), pipeline.name), **options)
+
+
+def actions(plan: Plan) -> dict[str, str]:
+    return {stage.stage_id: stage.action for stage in plan.stages}
+
+
+def reasons(plan: Plan, stage_id: str) -> tuple[str, ...]:
+    return next(stage.reasons for stage in plan.stages if stage.stage_id == stage_id)
+
+
+def exit_code(*args: str) -> int:
+    try:
+        main(list(args))
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    return 0
+
+
+def cli_plan(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    assert exit_code("plan", *args) == 0
+    return capsys.readouterr().out
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_on_a_fresh_state_every_stage_runs(tmp_path: Path) -> None:
+    plan = plan_of(write(tmp_path))
+    assert set(actions(plan).values()) == {RUN}
+    assert reasons(plan, "base") == ("it has not run yet",)
+
+
+def test_after_a_run_every_stage_is_up_to_date(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    run(path, FakePlatform())
+    plan = plan_of(path)
+    assert set(actions(plan).values()) == {UP_TO_DATE}
+    assert plan.costs == []
+
+
+def test_a_changed_field_reruns_with_the_field_and_its_old_and_new_values(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    run(path, FakePlatform())
+    write(tmp_path, DEMO.replace("weight: W4A16C16", "weight: W8A16C16"))
+    plan = plan_of(path)
+    assert actions(plan)["w4"] == RERUN
+    assert reasons(plan, "w4") == ('weight: "W4A16C16" -> "W8A16C16"',)
+    assert actions(plan)["base"] == UP_TO_DATE
+
+
+def test_a_stage_downstream_of_a_rerun_stage_reruns_because_upstream_runs_first(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    run(path, FakePlatform())
+    write(tmp_path, DEMO.replace("temperature: 0.1", "temperature: 0.7"))
+    plan = plan_of(path)
+    assert actions(plan)["base_infer"] == RERUN
+    assert reasons(plan, "base_infer") == ("params.temperature: 0.1 -> 0.7",)
+    assert actions(plan)["base_eval"] == RERUN
+    assert reasons(plan, "base_eval") == ("upstream stage base_infer will run first",)
+
+
+def test_a_false_gate_with_known_outputs_is_gated_and_its_dependents_blocked(tmp_path: Path) -> None:
+    path = write(tmp_path, WITH_AFTER)
+    run(path, FakePlatform())
+    write(tmp_path, WITH_AFTER.replace("min_accuracy: 0.5", "min_accuracy: 0.95"))
+    plan = plan_of(path)
+    assert actions(plan)["serve"] == GATED
+    assert reasons(plan, "serve")[0].startswith("its if: ${{ stages.base_eval.outputs.metrics.accuracy")
+    assert actions(plan)["after"] == BLOCKED
+    assert reasons(plan, "after") == ("upstream stage serve is gated",)
+
+
+def test_a_deployment_shows_its_cost_in_replica_hours(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    plan = plan_of(path)
+    assert [(s.stage_id, s.cost) for s in plan.costs] == [("serve", "2 replicas x 3 h = 6 replica-hours")]
+    out = cli_plan(capsys, str(path))
+    assert "serve: 2 replicas x 3 h = 6 replica-hours" in out
+
+
+def test_a_stage_with_a_task_in_flight_resumes(tmp_path: Path) -> None:
+    path = write(tmp_path)
+
+    class Crash(BaseException):
+        pass
+
+    def crash_after_create(request: object) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        run(path, FakePlatform(on_create=crash_after_create), select=("+w4",), max_parallel=1)
+    plan = plan_of(path)
+    assert actions(plan)["w4"] == RESUME
+    assert "in flight; the run re-attaches to it" in reasons(plan, "w4")[0]
+    assert actions(plan)["base"] == UP_TO_DATE
+
+
+def test_forced_and_from_stages_rerun_even_when_up_to_date(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    run(path, FakePlatform())
+    assert actions(plan_of(path, force=("w4",)))["w4"] == RERUN
+    plan = plan_of(path, from_stages=("base_infer",))
+    assert {s for s, a in actions(plan).items() if a == RERUN} == {"base_infer", "base_eval", "serve"}
+
+
+def test_select_plans_only_the_selected_stages(tmp_path: Path) -> None:
+    plan = plan_of(write(tmp_path), select=("+w4",))
+    assert actions(plan) == {"base": RUN, "w4": RUN}
+
+
+def test_plan_creates_no_file_when_there_is_no_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    before = snapshot(tmp_path)
+    for fmt in ("text", "markdown", "json"):
+        cli_plan(capsys, str(path), "--format", fmt)
+    assert snapshot(tmp_path) == before
+    assert not (tmp_path / ".qfrun").exists()
+
+
+def test_plan_leaves_an_existing_state_byte_identical(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    run(path, FakePlatform())
+    write(tmp_path, DEMO.replace("temperature: 0.1", "temperature: 0.7"))
+    before = snapshot(tmp_path)
+    for fmt in ("text", "markdown", "json"):
+        cli_plan(capsys, str(path), "--format", fmt)
+    assert snapshot(tmp_path) == before
+
+
+def test_plan_honours_the_state_override(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path)
+    run(path, FakePlatform())
+    moved = tmp_path / "elsewhere.state.json"
+    default = default_state_path(load_pipeline(path))
+    out = json.loads(cli_plan(capsys, str(path), "--format", "json", "--state", str(moved)))
+    assert out["state"] == str(moved)
+    assert out["summary"]["run"] == 5
+    out = json.loads(cli_plan(capsys, str(path), "--format", "json"))
+    assert out["state"] == str(default)
+    assert out["summary"]["up to date"] == 5
+
+
+def test_text_plan_hides_up_to_date_stages_unless_verbose(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    run(path, FakePlatform())
+    write(tmp_path, DEMO.replace("weight: W4A16C16", "weight: W8A16C16"))
+    out = cli_plan(capsys, str(path))
+    assert "Plan for demo on local: 2 re-run, 3 up to date." in out
+    assert "3 stages up to date (-v lists them)" in out
+    assert "base_infer" not in out
+    assert exit_code("-v", "plan", str(path)) == 0
+    assert "base_infer (infer): up to date" in capsys.readouterr().out
+
+
+def test_invalid_pipeline_plan_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, DEMO.replace("model: base\n    dataset", "model: bsae\n    dataset"))
+    with pytest.raises(SystemExit) as caught:
+        main(["plan", str(path)])
+    assert caught.value.code == 3
+    assert "did you mean 'base'?" in capsys.readouterr().err
