@@ -231,7 +231,7 @@ class _Renderer:
             depth = max(len(sub_error.relative_path) for sub_error in sub_errors)
             candidates.append((depth, -index, sub_errors))
         if not candidates:
-            wanted = [_describe(_resolve(branch)) for branch in branches]
+            wanted = [_describe(branch) for branch in branches]
             text = f"expected {' or '.join(wanted)}, got {type_name(instance, with_value=True)}."
             return [self._issue(self.doc.location(path), path, text)]
         best = max(candidates, key=lambda candidate: candidate[:2])[2]
@@ -281,20 +281,11 @@ def _describe(schema: Any) -> str:
     return "a value of another form"
 
 
-def _resolve(schema: Any) -> Any:
-    if isinstance(schema, dict) and set(schema) == {"$ref"}:
-        return _schema_at(["$ref"], start=schema)
-    return schema
-
-
-def _schema_at(path: Any, *, start: Any = None) -> Any:
+def _schema_at(path: Any) -> Any:
     """The sub-schema at a jsonschema ``schema_path``, following the schema's local ``$ref``s."""
     root = pipeline_schema()
-    node: Any = root if start is None else start
+    node: Any = root
     for key in path:
-        if key == "$ref":
-            node = _pointer(root, node["$ref"])
-            continue
         while isinstance(node, dict) and key not in node and "$ref" in node:
             node = _pointer(root, node["$ref"])
         node = node[key]

@@ -436,6 +436,51 @@ def test_all_deploy_errors_are_reported_at_once_and_sorted() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("platform: 5", "platform: expected one of local, qianfan or a mapping, got the integer 5."),
+        (
+            "stages: {m: {type: infer, model: m, dataset: d, params: {top_p: true}}}",
+            "stages.m.params.top_p: expected a number or a '${{ ... }}' expression, got the boolean true.",
+        ),
+        (
+            "stages: {m: {type: infer, model: m, dataset: d, params: {temperature: [1]}}}",
+            "stages.m.params.temperature: expected a number or a '${{ ... }}' expression, got a list.",
+        ),
+        (
+            "stages: {m: {type: infer, model: m, dataset: d, params: {temperature: 0.5, top_p: 1.5}}}",
+            "stages.m.params.top_p: 1.5 is greater than the maximum of 1.",
+        ),
+        (
+            "stages: {m: {type: model, version_id: v, if: 3}}",
+            "stages.m.if: expected a boolean or a string, got the integer 3.",
+        ),
+        (
+            "stages: {m: {type: model, version_id: v, description: null}}",
+            "stages.m.description: expected a string, got null.",
+        ),
+        (
+            "stages: {m: {type: model, version_id: v, needs: {a: 1}}}",
+            "stages.m.needs: expected a list, got a mapping.",
+        ),
+    ],
+)
+def test_values_of_the_wrong_kind_say_what_was_expected(line: str, message: str) -> None:
+    text = HEAD + line + "\n"
+    if not line.startswith("stages"):
+        text += "stages: {m: {type: model, version_id: v}}\n"
+    (issue,) = issues_of(text)
+    assert issue.split(": ", 1)[1] == message
+
+
+def test_version_that_is_not_a_number_is_named_as_written() -> None:
+    text = "version: true\nname: x\nstages: {m: {type: model, version_id: v}}\n"
+    assert issues_of(text) == [
+        "p.yaml:1:10: version: this qfrun reads pipeline format 1; the file says true."
+    ]
+
+
 def test_issues_are_issue_objects_with_locations() -> None:
     (issue,) = schema_issues(load_document("p.yaml", text=stage("type: deploy, model: m")))
     assert issue == Issue(Location("p.yaml", 4, 3), "stages.s: 'service' is required for a deploy stage.")
