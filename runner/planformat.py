@@ -83,7 +83,7 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
             ]
     details.append("</details>")
     up_to_date = plan.count(UP_TO_DATE)
-    tail = [f"", f"{up_to_date} stage{'s' if up_to_date != 1 else ''} up to date."] if up_to_date else []
+    tail = ["", f"{up_to_date} stage{'s' if up_to_date != 1 else ''} up to date."] if up_to_date else []
     full = "\n".join(head + rows + details + tail) + "\n"
     if len(full) <= limit:
         return full
@@ -93,14 +93,29 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     note = (
         "\n_The plan is too large for one comment: the first stages are listed; run `qfrun plan` for all._\n"
     )
+    # Summarised: the cost-bearing actions may take half of what is left, the table the rest.
+    budget = limit - len("\n".join(head[:4] + tail)) - len(note) - 400
+    costs: list[str] = []
+    if plan.costs:
+        listed = _fit([f"- `{s.stage_id}`: {s.cost}" for s in plan.costs], budget // 2)
+        more = len(plan.costs) - len(listed)
+        costs = ["**Cost-bearing actions**", "", *listed]
+        costs += [f"- ... and {more} more (`qfrun plan` lists them all)"] if more else []
+        costs.append("")
+        budget -= len("\n".join(costs)) + 1
+    kept = _fit(rows, budget)
+    return "\n".join(head[:4] + costs + kept + tail) + "\n" + note
+
+
+def _fit(lines: list[str], budget: int) -> list[str]:
+    """The first lines whose joined length stays within budget."""
     kept: list[str] = []
-    budget = limit - len("\n".join(head + tail)) - len(note) - 200
-    for row in rows:
-        if budget - len(row) - 1 < 0:
+    for line in lines:
+        if budget - len(line) - 1 < 0:
             break
-        kept.append(row)
-        budget -= len(row) + 1
-    return "\n".join(head + kept + tail) + "\n" + note
+        kept.append(line)
+        budget -= len(line) + 1
+    return kept
 
 
 def _row(stage: StagePlan) -> str:
