@@ -1,0 +1,113 @@
+"""Plan renderings: markdown fits one pull-request comment (summarised when larger), JSON feeds tools."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines import write
+from runner import planformat
+from runner.plan import RUN, Plan, StagePlan, default_state_path, make_plan
+from runner.spec import load_pipeline
+from runner.state import StateFile
+
+
+def generated(folder: Path, count: int) -> Path:
+    """A pipeline of ``count`` stages: models, each compressed, in a long chain of needs."""
+    lines = ["version: 1", "name: big", "stages:"]
+    for index in range(count // 2):
+        lines += [f"  m{index}:", "    type: model", f"    version_id: amv-{index}"]
+        if index:
+            lines.append(f"    needs: [c{index - 1}]")
+        lines += [f"  c{index}:", "    type: compress", f"    model: m{index}", "    strategy: quantization"]
+        lines.append("    weight: W4A16C16")
+    path = folder / "big.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def plan_of(path: Path) -> Plan:
+    pipeline = load_pipeline(path)
+    return make_plan(pipeline, StateFile.load(default_state_path(pipeline), pipeline.name))
+
+
+@pytest.fixture(scope="module")
+def big_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    return plan_of(generated(tmp_path_factory.mktemp("big"), 5_000))
+
+
+def test_markdown_of_5000_stages_fits_one_comment_and_says_it_was_summarised(big_plan: Plan) -> None:
+    assert len(big_plan.stages) == 5_000
+    markdown = planformat.as_markdown(big_plan)
+    assert len(markdown) <= planformat.MARKDOWN_LIMIT
+    assert "too large for one comment" in markdown
+    assert "5000 run" in markdown  # the headline still counts every stage
+    assert "`m0`" in markdown  # the first stages are listed
+
+
+def test_markdown_within_the_limit_lists_every_stage_with_its_parameters(tmp_path: Path) -> None:
+    plan = plan_of(write(tmp_path))
+    markdown = planformat.as_markdown(plan)
+    assert "too large" not in markdown
+    for stage_id in ("base", "base_infer", "base_eval", "w4", "serve"):
+        assert f"`{stage_id}`" in markdown
+    assert "<details><summary>Resolved parameters</summary>" in markdown
+    assert '"weight": "W4A16C16"' in markdown
+    assert "- `serve`: 2 replicas x 3 h = 6 replica-hours" in markdown
+
+
+def test_markdown_drops_details_first_when_only_they_do_not_fit(tmp_path: Path) -> None:
+    plan = plan_of(write(tmp_path))
+    full = planformat.as_markdown(plan)
+    without = planformat.as_markdown(plan, limit=full.index("<details>") + 200)
+    assert "<details>" not in without
+    assert "`serve`" in without
+    assert "too large" not in without
+
+
+def test_markdown_escapes_pipes_in_table_cells() -> None:
+    stage = StagePlan("s", "model", RUN, ("a | b",), "x", {}, None, ())
+    markdown = planformat.as_markdown(Plan("p", "p.yaml", "local", "s.json", (stage,)))
+    assert "a \\| b" in markdown
+
+
+def test_json_parses_and_has_every_per_stage_field(tmp_path: Path) -> None:
+    plan = plan_of(write(tmp_path))
+    data = json.loads(planformat.as_json(plan))
+    assert data["qfrun_plan"] == 1
+    assert data["pipeline"] == "demo"
+    assert data["summary"]["run"] == 5
+    assert [s["id"] for s in data["stages"]] == ["base", "base_infer", "base_eval", "w4", "serve"]
+    for stage in data["stages"]:
+        assert set(stage) == {"id", "type", "action", "reasons", "summary", "fields", "cost", "upstream"}
+    serve = data["stages"][-1]
+    assert serve["cost"] == "2 replicas x 3 h = 6 replica-hours"
+    assert serve["upstream"] == ["base_eval", "w4"]
+    assert serve["fields"]["service"]["replicas"] == 2
+
+
+def test_json_of_5000_stages_parses(big_plan: Plan) -> None:
+    assert len(json.loads(planformat.as_json(big_plan))["stages"]) == 5_000
+
+
+def test_text_headline_counts_actions_in_order(tmp_path: Path) -> None:
+    text = planformat.as_text(plan_of(write(tmp_path)))
+    assert text.startswith("Plan for demo on local: 5 run.\n")
+    assert "  + serve (deploy): run" in text
+    assert "cost: 2 replicas x 3 h = 6 replica-hours" in text
+
+
+def test_markdown_of_5000_deployments_fits_although_every_one_bears_a_cost() -> None:
+    cost = "2 replicas x 3 h = 6 replica-hours"
+    stages = tuple(
+        StagePlan(f"deploy_{index}", "deploy", RUN, ("it has not run yet",), "deploy", {}, cost, ())
+        for index in range(5_000)
+    )
+    markdown = planformat.as_markdown(Plan("p", "p.yaml", "qianfan", "s.json", stages))
+    assert len(markdown) <= planformat.MARKDOWN_LIMIT
+    assert "- `deploy_0`: 2 replicas x 3 h = 6 replica-hours" in markdown
+    assert "more (`qfrun plan` lists them all)" in markdown
+    assert "| + | `deploy_0` | deploy | run |" in markdown
+    assert "too large for one comment" in markdown
