@@ -9,6 +9,7 @@ httpx and never prints: what happens is told to an ``Observer`` (the CLI renders
 from __future__ import annotations
 
 import concurrent.futures as futures
+import heapq
 import logging
 import secrets
 import threading
@@ -157,30 +158,44 @@ class Executor:
         return summary
 
     def _schedule(self, order: list[str]) -> None:
-        """Launch every stage whose upstream is settled, up to max_parallel at once, until none can start."""
-        waiting = list(order)  # topological, so one pass also settles chains of skips
+        """Launch every stage whose upstream is settled, up to max_parallel at once, until none can start.
+
+        Ready stages wait in a heap keyed by topological position, and a stage becomes ready when its count of
+        unsettled upstream stages reaches zero, so scheduling costs O(edges log stages) in all.
+        """
+        graph = self.pipeline.graph
+        position = {stage_id: index for index, stage_id in enumerate(order)}
+        unsettled = {s: sum(1 for u in graph.predecessors(s) if u not in self._settled) for s in order}
+        ready = [position[s] for s in order if unsettled[s] == 0]
+        heapq.heapify(ready)
         running: dict[futures.Future[None], str] = {}
+
+        def release(stage_id: str) -> None:
+            for successor in graph.successors(stage_id):
+                if successor in unsettled:
+                    unsettled[successor] -= 1
+                    if unsettled[successor] == 0:
+                        heapq.heappush(ready, position[successor])
+
         with futures.ThreadPoolExecutor(max_workers=max(1, self.options.max_parallel)) as pool:
             try:
                 while True:
-                    for stage_id in list(waiting):
-                        if not all(u in self._settled for u in self.pipeline.graph.predecessors(stage_id)):
-                            continue
-                        halted = self._failed and not self.options.keep_going
-                        if self._blocked(stage_id):
-                            waiting.remove(stage_id)
-                            self._prepare(stage_id)  # settles it as skipped, with the reason
-                        elif not halted and len(running) < self.options.max_parallel:
-                            waiting.remove(stage_id)
-                            attempt = self._prepare(stage_id)
-                            if attempt is not None:
-                                running[pool.submit(self._execute, attempt)] = stage_id
+                    while ready and len(running) < self.options.max_parallel:
+                        stage_id = order[heapq.heappop(ready)]
+                        if self._failed and not self.options.keep_going and not self._blocked(stage_id):
+                            continue  # not started after a failure: left as recorded for the next run
+                        attempt = self._prepare(stage_id)  # settles stages that need not run
+                        if attempt is None:
+                            release(stage_id)
+                        else:
+                            running[pool.submit(self._execute, attempt)] = stage_id
                     if not running:
                         return  # nothing runs and nothing more can start
                     done, _ = futures.wait(running, timeout=0.5, return_when=futures.FIRST_COMPLETED)
                     for future in done:
-                        del running[future]
+                        stage_id = running.pop(future)
                         future.result()
+                        release(stage_id)
             except KeyboardInterrupt:
                 self._stop.set()  # workers waiting on a task return at once, leaving it recorded
                 futures.wait(running)

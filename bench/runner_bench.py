@@ -1,0 +1,163 @@
+"""Benchmark of the runner's own overhead: validate, plan and execute, as ratios to baselines measured here.
+
+    python bench/runner_bench.py [--quick]
+
+* validate of 50 stages (the CLI, a new process) against `python -c pass` (target <= 3x);
+* validate + plan of 50 / 500 / 5,000 stages in process, against `yaml.safe_load` of the same text
+  (target <= 4x at 5,000);
+* runs of 200 and 2,000 instant stages on the in-memory fake platform: overhead per stage (target <= 2 ms)
+  and its growth from 200 to 2,000 (near-linear means a ratio near 1).
+
+Every figure is the median of several repetitions; the state file is written for real (fsync included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import yaml  # noqa: E402
+from fakes import FakePlatform  # noqa: E402
+from pipelines import FAST, Recorder  # noqa: E402
+
+from runner.executor import Executor, RunOptions  # noqa: E402
+from runner.plan import make_plan  # noqa: E402
+from runner.spec import load_pipeline  # noqa: E402
+from runner.state import StateFile  # noqa: E402
+
+
+def pipeline_text(stages: int) -> str:
+    """A realistic mix: models, their inference, evaluations of the results, compressions and deployments."""
+    lines = [
+        "# yaml-language-server: $schema=../schemas/pipeline.schema.json",
+        "version: 1",
+        f"name: bench-{stages}",
+        "vars: {min_accuracy: 0.5}",
+        "datasets:",
+        "  eval: {path: eval.jsonl}",
+        "stages:",
+    ]
+    groups = max(1, stages // 5)
+    for group in range(groups):
+        g = f"g{group}"
+        lines += [
+            f"  {g}_model: {{type: model, version_id: amv-{group}}}",
+            f"  {g}_infer: {{type: infer, model: {g}_model, dataset: eval, params: {{temperature: 0.1}}}}",
+            f"  {g}_eval:",
+            "    type: evaluate",
+            f"    infer: [{g}_infer]",
+            "    evaluators: [{kind: rule, accuracy: true, similarity: true}]",
+            f"  {g}_w4: {{type: compress, model: {g}_model, strategy: quantization, weight: W4A16C16}}",
+            f"  {g}_serve:",
+            "    type: deploy",
+            f"    model: {g}_w4",
+            f"    if: ${{{{ stages.{g}_eval.outputs.metrics.accuracy >= vars.min_accuracy }}}}",
+            f"    service: {{name: s{group}, endpoint_suffix: e{group}, replicas: 1, hours: 1}}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def median_time(action: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def write(folder: Path, stages: int) -> Path:
+    (folder / "eval.jsonl").write_text('{"prompt": "1+1=?", "response": "2"}\n')
+    path = folder / f"bench-{stages}.yaml"
+    path.write_text(pipeline_text(stages))
+    return path
+
+
+def startup(folder: Path, repeat: int) -> None:
+    path = write(folder, 50)
+    python = median_time(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat)
+    validate = median_time(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "runner", "validate", str(path)], check=True, capture_output=True, cwd=ROOT
+        ),
+        repeat,
+    )
+    print(
+        f"start-up: python -c pass {python * 1000:.0f} ms; qfrun validate (50 stages) {validate * 1000:.0f} ms "
+        f"= {validate / python:.2f}x python start-up (target <= 3x)"
+    )
+
+
+def validate_and_plan(folder: Path, sizes: list[int], repeat: int) -> None:
+    print("validate + plan, in process (median):")
+    for size in sizes:
+        path = write(folder, size)
+        text = path.read_text()
+        parse = median_time(
+            lambda: yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)), repeat
+        )
+        state = StateFile.load(folder / ".qfrun" / f"bench-{size}.state.json", f"bench-{size}")
+        loaded = load_pipeline(path)
+        validate = median_time(lambda: load_pipeline(path), repeat)  # noqa: B023
+        plan = median_time(lambda: make_plan(loaded, state), repeat)  # noqa: B023
+        print(
+            f"  {size:>5} stages: yaml.safe_load {parse * 1000:8.1f} ms | validate {validate * 1000:8.1f} ms "
+            f"({validate / parse:4.2f}x) | plan {plan * 1000:8.1f} ms | validate+plan "
+            f"{(validate + plan) / parse:4.2f}x the YAML parse (target <= 4x at 5,000)"
+        )
+
+
+def execute(folder: Path, sizes: list[int]) -> None:
+    print("runs of instant stages on the fake platform (max_parallel 4, state file fsync'd):")
+    per_stage = {}
+    for size in sizes:
+        run_folder = folder / f"run-{size}"
+        run_folder.mkdir()
+        path = write(run_folder, size)
+        pipeline = load_pipeline(path)
+        state = StateFile.load(run_folder / ".qfrun" / f"{pipeline.name}.state.json", pipeline.name)
+        start = time.perf_counter()
+        summary = Executor(pipeline, FakePlatform(), state, RunOptions(poll=FAST), Recorder()).run()
+        state.close()
+        elapsed = time.perf_counter() - start
+        assert not summary.failed, summary.failed[:3]
+        per_stage[size] = elapsed / len(pipeline.stages)
+        print(
+            f"  {len(pipeline.stages):>5} stages: {elapsed:6.2f} s = {per_stage[size] * 1000:.2f} ms per stage "
+            "(target <= 2 ms)"
+        )
+    if len(sizes) > 1:
+        small, large = sizes[0], sizes[-1]
+        print(
+            f"  growth: per-stage cost at {large} / at {small} = {per_stage[large] / per_stage[small]:.2f} "
+            "(1.0 is linear)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repetitions and smaller sizes (a smoke run)"
+    )
+    args = parser.parse_args()
+    repeat = 3 if args.quick else 7
+    with tempfile.TemporaryDirectory(prefix="qfrun-bench-") as name:
+        folder = Path(name)
+        startup(folder, repeat)
+        validate_and_plan(folder, [50, 500] if args.quick else [50, 500, 5000], repeat)
+        execute(folder, [200] if args.quick else [200, 2000])
+
+
+if __name__ == "__main__":
+    main()
