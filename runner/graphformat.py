@@ -10,6 +10,17 @@ import networkx as nx
 
 from runner import dag
 
+# One fill colour per recorded status, the same in both formats (green done, red failed, yellow skipped,
+# blue in flight, grey pending).
+FILLS = {
+    "succeeded": "#d4edda",
+    "failed": "#f8d7da",
+    "skipped": "#fff3cd",
+    "submitted": "#cce5ff",
+    "running": "#cce5ff",
+    "pending": "#e2e3e5",
+}
+
 
 def as_mermaid(
     graph: nx.DiGraph[str], types: Mapping[str, str], statuses: Mapping[str, str] | None = None
@@ -23,7 +34,7 @@ def as_mermaid(
         lines.append(f'    {ids[stage_id]}["{_mermaid_text(label)}"]')
     lines += [f"    {ids[a]} --> {ids[b]}" for a, b in graph.edges]
     if statuses:
-        for status, style in (("succeeded", "#d4edda"), ("failed", "#f8d7da"), ("skipped", "#fff3cd")):
+        for status, style in FILLS.items():
             members = [ids[s] for s, value in statuses.items() if value == status and s in ids]
             if members:
                 lines.append(f"    classDef {status} fill:{style}")
@@ -39,7 +50,10 @@ def as_dot(
         label = f"{stage_id}\\n{types.get(stage_id, '')}"
         if statuses and stage_id in statuses:
             label += f"\\n{statuses[stage_id]}"
-        lines.append(f"    {json.dumps(stage_id)} [label={json.dumps(label).replace(chr(92) * 2, chr(92))}];")
+        fill = FILLS.get(statuses.get(stage_id, "")) if statuses else None
+        style = f', style="rounded,filled", fillcolor="{fill}"' if fill else ""
+        quoted = json.dumps(label).replace(chr(92) * 2, chr(92))
+        lines.append(f"    {json.dumps(stage_id)} [label={quoted}{style}];")
     lines += [f"    {json.dumps(a)} -> {json.dumps(b)};" for a, b in graph.edges]
     lines.append("}")
     return "\n".join(lines) + "\n"
