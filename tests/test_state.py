@@ -421,6 +421,24 @@ def test_the_snapshot_has_one_line_per_stage(state_path: Path) -> None:
     assert [line.split(":")[0].strip() for line in lines[2:5]] == ['"s0"', '"s1"', '"s2"']
 
 
+def test_only_durable_records_wait_for_fsync(state_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = StateFile.load(state_path, "demo")
+    state.record("a", _record(0))  # the first write compacts: a new snapshot and journal
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    state.record("a", _record(1, StageStatus.RUNNING), durable=False)
+    assert synced == []
+    state.record("a", _record(2))
+    assert len(synced) == 1
+    assert StateFile.load(state_path, "demo").stages["a"].fingerprint == "fp2"
+
+
 def test_snapshots_validate_against_the_state_schema(state_path: Path) -> None:
     state = StateFile.load(state_path, "demo")
     state.record_run(RunRecord(run_id="r1", started_at=utc_now(), command="qfrun run x", selected=["a"]))
