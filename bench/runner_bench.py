@@ -27,12 +27,15 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import yaml  # noqa: E402
 from fakes import FakePlatform  # noqa: E402
-from pipelines import FAST, Recorder  # noqa: E402
 
+from pipelines import FAST, Recorder  # noqa: E402
 from runner.executor import Executor, RunOptions  # noqa: E402
 from runner.plan import make_plan  # noqa: E402
 from runner.spec import load_pipeline  # noqa: E402
 from runner.state import StateFile  # noqa: E402
+
+
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def pipeline_text(stages: int) -> str:
@@ -92,7 +95,8 @@ def startup(folder: Path, repeat: int) -> None:
         repeat,
     )
     print(
-        f"start-up: python -c pass {python * 1000:.0f} ms; qfrun validate (50 stages) {validate * 1000:.0f} ms "
+        f"start-up: python -c pass {python * 1000:.0f} ms; "
+        f"qfrun validate (50 stages) {validate * 1000:.0f} ms "
         f"= {validate / python:.2f}x python start-up (target <= 3x)"
     )
 
@@ -103,7 +107,8 @@ def validate_and_plan(folder: Path, sizes: list[int], repeat: int) -> None:
         path = write(folder, size)
         text = path.read_text()
         parse = median_time(
-            lambda: yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)), repeat
+            lambda: yaml.load(text, Loader=LOADER),
+            repeat,  # noqa: B023
         )
         state = StateFile.load(folder / ".qfrun" / f"bench-{size}.state.json", f"bench-{size}")
         loaded = load_pipeline(path)
@@ -132,7 +137,8 @@ def execute(folder: Path, sizes: list[int]) -> None:
         assert not summary.failed, summary.failed[:3]
         per_stage[size] = elapsed / len(pipeline.stages)
         print(
-            f"  {len(pipeline.stages):>5} stages: {elapsed:6.2f} s = {per_stage[size] * 1000:.2f} ms per stage "
+            f"  {len(pipeline.stages):>5} stages: {elapsed:6.2f} s = "
+            f"{per_stage[size] * 1000:.2f} ms per stage "
             "(target <= 2 ms)"
         )
     if len(sizes) > 1:

@@ -1,4 +1,4 @@
-"""Open the platform a pipeline names: the local platform (started when it is not running) or Qianfan's cloud."""
+"""Open the platform a pipeline names: the local platform (started when not running) or Qianfan's cloud."""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
 """A stage's run: the executor's implementation of ``StageContext``, and where exactly-once lives.
 
-Each transition is recorded before the next step, so a crash anywhere leaves a state a resumed run can act on:
+Each transition is recorded before the next step, so a crash anywhere leaves a state a resumed run can use:
 
-    pending (fingerprint, attempt) -> intent {kind, name} -> create_task -> submitted {task} -> running -> done
+    pending (fingerprint, attempt) -> intent {kind, name} -> create -> submitted {task} -> running -> done
 
-On resume, a recorded task is re-attached; an intent without a task is looked up by its deterministic name
+On resume, a recorded task is re-attached; an intent without a task is looked up by its deterministic
+name
 (the crash fell between "create" and "record") and created only if the platform has no such task. A retry
-after a failure keeps a task that succeeded (a deployed service whose smoke test failed is not deployed twice).
+after a failure keeps a task that succeeded (a service whose smoke test failed is not deployed twice).
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ class Inputs:
         }
 
     def platform_identity(self) -> str:
-        """The platform as fingerprints see it: a local platform's URL changes per start and does not count."""
+        """The platform as fingerprints see it: a local platform's URL changes per start and is left out."""
         platform = self.pipeline.platform
         if platform.get("kind") == "qianfan":
             return f"qianfan {platform.get('url', 'default')}"

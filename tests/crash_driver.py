@@ -1,6 +1,7 @@
 """Run a pipeline against a file-backed fake platform, and SIGKILL this process at transition number N.
 
-Used by tests/test_crash.py: ``python crash_driver.py PIPELINE STORE KILL_AT``. Transitions are counted at every
+Used by tests/test_crash.py: ``python crash_driver.py PIPELINE STORE KILL_AT``. Transitions are counted at
+every
 state write and right after the platform created a task (before qfrun recorded it); KILL_AT 0 runs to the end
 and prints how many transitions there were.
 """
@@ -13,8 +14,8 @@ import sys
 from pathlib import Path
 
 from fakes import FakePlatform, Script
-from pipelines import FAST, Recorder, state_path
 
+from pipelines import FAST, Recorder, state_path
 from runner.executor import Executor, RunOptions
 from runner.lock import RunLock
 from runner.spec import load_pipeline

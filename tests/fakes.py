@@ -1,7 +1,9 @@
 """An in-memory platform that implements the Platform Protocol, with scripted outcomes.
 
-For unit tests of the executor and the stage modules only: the tests that prove features work talk to the real
-local platform over HTTP. Optionally backed by a JSON file (``store=``) so that a run killed with SIGKILL and a
+For unit tests of the executor and the stage modules only: the tests that prove features work talk to the
+real
+local platform over HTTP. Optionally backed by a JSON file (``store=``) so that a run killed with SIGKILL
+and a
 resumed run in another process see the same tasks, as they would on a real platform.
 """
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from fakes import FakePlatform
-from pipelines import write
 
+from pipelines import write
 from runner.state import StateFile
 
 DRIVER = Path(__file__).with_name("crash_driver.py")

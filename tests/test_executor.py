@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from fakes import FakePlatform, Script
-from pipelines import DEMO, outcomes, run, write
 
+from pipelines import DEMO, outcomes, run, write
 from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskKind, TaskStatus
 from runner.state import StageStatus
@@ -93,7 +93,8 @@ def test_a_failed_stage_retries_on_the_next_run_with_a_new_task(tmp_path: Path) 
     summary, state, _ = run(path, platform)
     assert outcomes(summary)["w4"] == "succeeded"
     first, second = platform.created_for("w4")
-    assert first != second and second.endswith("-2")
+    assert first != second
+    assert second.endswith("-2")
     assert state.stages["w4"].attempt == 2
 
 
@@ -127,7 +128,7 @@ def test_a_task_created_before_a_crash_is_found_by_its_name_not_created_again(tm
     with pytest.raises(Crash):
         run(path, platform, select=("+w4",), max_parallel=1)  # base creates no task; w4's create crashes
     platform.on_create = None
-    summary, state, recorder = run(path, platform)
+    summary, _state, recorder = run(path, platform)
     assert outcomes(summary)["w4"] == "succeeded"
     assert len(platform.created_for("w4")) == 1
     assert any("found task" in message for stage, message in recorder.logs if stage == "w4")
@@ -150,7 +151,8 @@ def test_an_expression_type_error_fails_the_stage_with_the_expression_location(t
     assert outcomes(summary)["serve"] == "failed"
     error = state.stages["serve"].error
     assert error.startswith(f"{path}:28:9: ")
-    assert "stages.serve.if" in error and "not supported between" in error
+    assert "stages.serve.if" in error
+    assert "not supported between" in error
 
 
 @pytest.mark.parametrize(("max_parallel", "overlap"), [(2, True), (1, False)])

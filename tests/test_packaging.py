@@ -1,4 +1,4 @@
-"""The package as users get it: a wheel with the schemas inside, a ``qfrun`` script, and a light import path."""
+"""The package as users get it: a wheel with the schemas inside, a ``qfrun`` script, a light import path."""
 
 from __future__ import annotations
 

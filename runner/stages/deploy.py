@@ -1,7 +1,9 @@
 """The ``deploy`` stage: run a model version as a chat service, then smoke-test it through its chat call.
 
-A service is the one cost-bearing task (replicas x prepaid hours), so the plan names that cost and the executor
-creates it exactly once. The smoke test runs on every (re-)run of the stage: a failed expectation fails the stage
+A service is the one cost-bearing task (replicas x prepaid hours), so the plan names that cost and the
+executor
+creates it exactly once. The smoke test runs on every (re-)run of the stage: a failed expectation fails the
+stage
 but leaves the service up, so the user can look at it.
 """
 
@@ -51,7 +53,8 @@ class DeployStage:
         return PlanDetail(
             f"deploy {spec['model']} as {service['service_type']} service {service['name']} "
             f"(endpoint {service['endpoint_suffix']}, {service['pool_type']} pool){smoke}",
-            cost=f"{replicas} replica{'s' if replicas != 1 else ''} x {hours} h = {replicas * hours} replica-hours",
+            cost=f"{replicas} replica{'s' if replicas != 1 else ''} x {hours} h = "
+            f"{replicas * hours} replica-hours",
         )
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
