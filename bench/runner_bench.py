@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +34,6 @@ from runner.executor import Executor, RunOptions  # noqa: E402
 from runner.plan import make_plan  # noqa: E402
 from runner.spec import load_pipeline  # noqa: E402
 from runner.state import StateFile  # noqa: E402
-
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -106,14 +106,11 @@ def validate_and_plan(folder: Path, sizes: list[int], repeat: int) -> None:
     for size in sizes:
         path = write(folder, size)
         text = path.read_text()
-        parse = median_time(
-            lambda: yaml.load(text, Loader=LOADER),
-            repeat,  # noqa: B023
-        )
+        parse = median_time(partial(yaml.load, text, Loader=LOADER), repeat)
         state = StateFile.load(folder / ".qfrun" / f"bench-{size}.state.json", f"bench-{size}")
         loaded = load_pipeline(path)
-        validate = median_time(lambda: load_pipeline(path), repeat)  # noqa: B023
-        plan = median_time(lambda: make_plan(loaded, state), repeat)  # noqa: B023
+        validate = median_time(partial(load_pipeline, path), repeat)
+        plan = median_time(partial(make_plan, loaded, state), repeat)
         print(
             f"  {size:>5} stages: yaml.safe_load {parse * 1000:8.1f} ms | validate {validate * 1000:8.1f} ms "
             f"({validate / parse:4.2f}x) | plan {plan * 1000:8.1f} ms | validate+plan "
