@@ -1,0 +1,255 @@
+"""The CLI: ``qfrun FILE`` is ``qfrun run FILE``, exit codes by cause, schema, status, --state, the lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from fakes import FakePlatform, Script
+
+from pipelines import FAST, write
+from runner.cli import main
+from runner.errors import PlatformServerError
+from runner.lock import RunLock
+from runner.platform.protocol import TaskStatus
+from runner.state import StageStatus, StateFile
+
+
+class ClosingFake(FakePlatform):
+    """The fake platform with the close() that ``qfrun run`` calls on the client it opened."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def platform(monkeypatch: pytest.MonkeyPatch) -> ClosingFake:
+    fake = ClosingFake()
+    monkeypatch.setattr("runner.connect.open_platform", lambda *args, **kwargs: fake)
+    monkeypatch.setattr("runner.commands.run.PollPolicy", lambda **kwargs: FAST)
+    monkeypatch.delenv("CI", raising=False)
+    return fake
+
+
+def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def state_of(path: Path, name: str = "demo") -> StateFile:
+    return StateFile.load(path.parent / ".qfrun" / f"{name}.state.json", name)
+
+
+def statuses(state: StateFile) -> dict[str, StageStatus]:
+    return {stage_id: record.status for stage_id, record in state.stages.items()}
+
+
+def test_bare_file_runs_like_the_run_command(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    code_bare, _, err_bare = qfrun(capsys, str(write(first)))
+    created_bare = platform.created_for("w4")
+    code_run, _, err_run = qfrun(capsys, "run", str(write(second)))
+    assert code_bare == code_run == 0
+    assert set(statuses(state_of(first / "pipeline.yaml")).values()) == {StageStatus.SUCCEEDED}
+    assert statuses(state_of(first / "pipeline.yaml")) == statuses(state_of(second / "pipeline.yaml"))
+    assert "5 succeeded" in err_bare
+    assert "5 succeeded" in err_run
+    assert len(created_bare) == 1
+    assert len(platform.created_for("w4")) == 2
+    assert platform.closed
+
+
+def test_bare_file_takes_run_options(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    code, _, _ = qfrun(capsys, str(path), "--select", "+w4", "--max-parallel", "1")
+    assert code == 0
+    assert set(state_of(path).stages) == {"base", "w4"}
+
+
+def test_a_second_run_is_up_to_date(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    qfrun(capsys, "run", str(path))
+    code, _, err = qfrun(capsys, "run", str(path))
+    assert code == 0
+    assert "5 up to date" in err
+
+
+def test_a_failed_stage_exits_1(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    platform.scripts["w4"] = Script(outcome=TaskStatus.FAILED, message="out of memory")
+    code, _, err = qfrun(capsys, "run", str(write(tmp_path)))
+    assert code == 1
+    assert "w4 failed" in err
+    assert "out of memory" in err
+    assert "re-run the same command to retry" in err
+
+
+def test_platform_failures_exit_5(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    platform.scripts["w4"] = Script(
+        create_error=PlatformServerError("server busy", platform="fake", status=503)
+    )
+    code, _, err = qfrun(capsys, "run", str(write(tmp_path)), "--select", "+w4")
+    assert code == 5
+    assert "server busy" in err
+
+
+def test_invalid_pipeline_exits_3_and_runs_nothing(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "version: 1\nname: demo\nstages:\n  a: {type: infer, model: ghost}\n")
+    code, _, err = qfrun(capsys, str(path))
+    assert code == 3
+    assert "there is no stage 'ghost'" in err
+    assert "The pipeline is not valid: " in err
+    assert platform.created == []
+
+
+def test_corrupt_state_file_exits_4(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    state = tmp_path / ".qfrun" / "demo.state.json"
+    state.parent.mkdir()
+    state.write_text("{not json")
+    for command in (["run", str(path)], ["plan", str(path)], ["status", str(path)]):
+        code, _, err = qfrun(capsys, *command)
+        assert code == 4, command
+        assert str(state) in err
+    assert platform.created == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "PIPELINE", "--no-such-option"],
+        ["plan", "PIPELINE", "--format", "yaml"],
+        ["run", "PIPELINE", "--select", "ghost_stage"],
+        ["run", "PIPELINE", "--from", "ghost_stage"],
+        ["run", "PIPELINE", "--max-parallel", "0"],
+        ["no-such-command-or-file.yaml", "--bogus"],
+    ],
+)
+def test_usage_errors_exit_2(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    path = write(tmp_path)
+    code, _, err = qfrun(capsys, *[str(path) if a == "PIPELINE" else a for a in args])
+    assert code == 2
+    assert err.strip()
+    assert platform.created == []
+
+
+def test_unknown_select_stage_suggests_the_closest(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, err = qfrun(capsys, "run", str(write(tmp_path)), "--select", "serv")
+    assert "did you mean 'serve'?" in err
+
+
+def test_schema_prints_a_valid_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = qfrun(capsys, "schema")
+    assert code == 0
+    schema = json.loads(out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$schema"].startswith("https://json-schema.org/draft/2020-12")
+    code, out, _ = qfrun(capsys, "schema", "--state")
+    assert code == 0
+    jsonschema.Draft202012Validator.check_schema(json.loads(out))
+
+
+def test_status_shows_each_stage_status_and_errors(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    code, out, _ = qfrun(capsys, "status", str(path))
+    assert code == 0
+    assert "base_infer  infer     never run" in out
+    platform.scripts["w4"] = Script(outcome=TaskStatus.FAILED, message="out of memory")
+    qfrun(capsys, "run", str(path), "--keep-going")
+    code, out, _ = qfrun(capsys, "status", str(path))
+    assert code == 0
+    lines = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert "succeeded" in lines["base_eval"]
+    assert "failed" in lines["w4"]
+    assert "out of memory" in lines["w4"]
+    assert "skipped" in lines["serve"]
+    assert "upstream stage w4 failed" in lines["serve"]
+    code, out, _ = qfrun(capsys, "status", str(path), "--format", "json")
+    rows = {row["id"]: row for row in json.loads(out)["stages"]}
+    assert rows["w4"]["status"] == "failed"
+    assert rows["base_eval"]["outputs"]["metrics"] == {"accuracy": 0.9}
+
+
+def test_state_option_puts_the_state_where_it_says(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    elsewhere = tmp_path / "states" / "mine.json"
+    code, _, _ = qfrun(capsys, "run", str(path), "--state", str(elsewhere))
+    assert code == 0
+    assert elsewhere.is_file()
+    assert not (tmp_path / ".qfrun" / "demo.state.json").exists()
+    assert set(statuses(StateFile.load(elsewhere, "demo")).values()) == {StageStatus.SUCCEEDED}
+    _, out, _ = qfrun(capsys, "status", str(path), "--state", str(elsewhere))
+    assert "never run" not in out
+    _, out, _ = qfrun(capsys, "status", str(path))
+    assert "succeeded" not in out
+
+
+def test_a_second_concurrent_run_fails_at_once_with_exit_4_naming_the_holder(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    state = tmp_path / ".qfrun" / "demo.state.json"
+    with RunLock(state, command="qfrun run pipeline.yaml --holder-marker", pipeline="demo"):
+        code, _, err = qfrun(capsys, "run", str(path))
+    assert code == 4
+    assert f"pid {os.getpid()}" in err
+    assert "--holder-marker" in err
+    assert platform.created == []
+    code, _, _ = qfrun(capsys, "run", str(path))  # released: the next run goes ahead
+    assert code == 0
+
+
+def test_version_and_help_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = qfrun(capsys, "--version")
+    assert code == 0
+    assert out.startswith("qfrun, version ")
+    code, out, _ = qfrun(capsys, "--help")
+    assert code == 0
+    for command in ("run", "validate", "plan", "status", "graph", "schema"):
+        assert command in out
+
+
+@pytest.mark.slow
+def test_importing_the_cli_loads_no_model_runtime() -> None:
+    code = (
+        "import sys, runner.cli, runner.executor, runner.connect; "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
