@@ -43,7 +43,7 @@ class DefaultRun(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Run declarative model-lifecycle pipelines (model -> infer -> evaluate -> compress -> deploy)."""
-    ctx.obj = {"verbose": verbose}
+    ctx.ensure_object(dict)["verbose"] = verbose
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -125,7 +125,7 @@ def run(
         max_parallel=max_parallel,
         yes=yes,
         verbose=ctx.obj["verbose"],
-        command=" ".join(["qfrun", *sys.argv[1:]]),
+        command=" ".join(["qfrun", *ctx.obj.get("argv", sys.argv[1:])]),
     )
     for line in summary_lines:
         click.echo(line, err=True)
@@ -266,9 +266,11 @@ def fail(message: str, code: int) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script: run the CLI and turn every error into a message and an exit code."""
-    verbose = any(arg in ("-v", "--verbose") for arg in (argv if argv is not None else sys.argv[1:]))
+    args = list(argv) if argv is not None else sys.argv[1:]
+    verbose = any(arg in ("-v", "--verbose") for arg in args)
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="qfrun", standalone_mode=False)
+        # The arguments travel in ctx.obj so that the state and the lock record the command actually run.
+        cli.main(args=args, prog_name="qfrun", standalone_mode=False, obj={"argv": args})
     except click.exceptions.Abort:
         fail("Aborted.", 130)
     except click.ClickException as error:
