@@ -253,3 +253,11 @@ def test_importing_the_cli_loads_no_model_runtime() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_run_records_the_command_it_was_given(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    qfrun(capsys, str(path), "--max-parallel", "2")
+    assert state_of(path).runs[-1].command == f"qfrun {path} --max-parallel 2"
