@@ -56,7 +56,7 @@ class StageRun:
         record: StageRecord,
         previous: StageRecord | None,
         platform: Platform,
-        save: Callable[[str, StageRecord], None],
+        save: Callable[[str, StageRecord, bool], None],
         outputs: Callable[[str], Mapping[str, Any]],
         datasets: Callable[[str], Dataset],
         log: Callable[[str, str], None],
@@ -183,9 +183,14 @@ class StageRun:
             delay = min(delay * self._poll.factor, self._poll.maximum)
 
     def update(self, **changes: Any) -> None:
-        """Change the record and save it before going on (every transition is durable)."""
+        """Change the record and save it before going on.
+
+        Every transition is written at once (a killed qfrun keeps it); it is fsync'd — durable across a
+        machine crash — only where exactly-once depends on it: the intent, recorded before the task is created
+        (a task id lost in a crash is found again by the intent's name), and the stage's end.
+        """
         self.record = replace(self.record, **changes)
-        self._save(self._stage_id, self.record)
+        self._save(self._stage_id, self.record, "intent" in changes or self.record.status.terminal)
 
 
 def _ref(task: Mapping[str, str]) -> TaskRef:

@@ -115,7 +115,6 @@ class Executor:
         self.inputs = Inputs(pipeline)
         self.run_id = new_run_id()
         self._stop = threading.Event()
-        self._save_lock = threading.Lock()
         self._dataset_lock = threading.Lock()
         self._datasets: dict[str, Dataset] = {}
         self._upstream: dict[str, Upstream] = {}  # stages settled with outputs (succeeded or up to date)
@@ -273,7 +272,7 @@ class Executor:
                 last_success=last,
             )
             note = "re-running" if last else "running"
-        self._save(stage_id, current)
+        self._save(stage_id, current, durable=False)  # nothing outside qfrun depends on it yet
         self.observer.stage_started(stage_id, note)
         stage_run = StageRun(
             stage_id=stage_id,
@@ -365,9 +364,8 @@ class Executor:
         self._failed = True
         self.observer.stage_finished(stage_run.stage_id, FAILED, message)
 
-    def _save(self, stage_id: str, record: StageRecord) -> None:
-        with self._save_lock:
-            self.state.record(stage_id, record)
+    def _save(self, stage_id: str, record: StageRecord, durable: bool = True) -> None:
+        self.state.record(stage_id, record, durable=durable)  # thread-safe: StateFile serialises writers
 
     def _dataset(self, dataset_id: str) -> Dataset:
         with self._dataset_lock:
