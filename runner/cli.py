@@ -33,7 +33,9 @@ class DefaultRun(click.Group):
             and first not in self.commands
             and not any(a in ("--help", "--version") for a in args)
         ):
-            args = ["run", *args]
+            # -v belongs to the group: ``qfrun -v FILE`` and ``qfrun FILE -v`` mean ``qfrun -v run FILE``.
+            verbose = [arg for arg in args if arg in ("-v", "--verbose")]
+            args = [*verbose, "run", *(arg for arg in args if arg not in ("-v", "--verbose"))]
         return super().parse_args(ctx, args)
 
 
