@@ -261,3 +261,14 @@ def test_the_run_records_the_command_it_was_given(
     path = write(tmp_path)
     qfrun(capsys, str(path), "--max-parallel", "2")
     assert state_of(path).runs[-1].command == f"qfrun {path} --max-parallel 2"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_flag_works_before_or_after_a_bare_file(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    path = str(write(tmp_path))
+    args = ["-v", path] if where == "before" else [path, "-v"]
+    code, _, err = qfrun(capsys, *args, "--select", "base")
+    assert code == 0, err
+    assert "1 succeeded" in err
