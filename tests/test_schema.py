@@ -549,12 +549,67 @@ def test_error_deep_in_a_large_pipeline_is_located() -> None:
 
 
 @pytest.mark.slow
-def test_importing_the_loader_and_schema_does_not_import_jsonschema() -> None:
-    code = "import sys, runner.schema, runner.yamlio; print('jsonschema' in sys.modules)"
+def test_validating_a_valid_file_does_not_import_jsonschema(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(EVERY_STAGE, encoding="utf-8")
+    code = (
+        "import sys, runner.schema, runner.yamlio\n"
+        "assert 'jsonschema' not in sys.modules\n"
+        f"assert runner.schema.schema_issues(runner.yamlio.load_document({str(path)!r})) == []\n"
+        "print('jsonschema' in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert result.stdout.strip() == "False"
+
+
+ODD_VALUES: list[Any] = [None, True, 0, -1, 1.5, 5000, "x", "${{ vars.x }}", "W4A16", [], ["a", "a"], {}]
+_DELETE = object()
+
+
+def mutations(data: Any, path: tuple[Any, ...] = ()) -> Any:
+    """Every document that differs from ``data`` by one value replaced, one key removed or one key added."""
+    node = data
+    for key in path:
+        node = node[key]
+    children = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+    for key, child in children:
+        for odd in ODD_VALUES:
+            yield replaced(data, (*path, key), odd)
+        if isinstance(node, dict):
+            yield replaced(data, (*path, key), _DELETE)
+        if isinstance(child, dict | list):
+            yield from mutations(data, (*path, key))
+    if isinstance(node, dict):
+        yield replaced(data, (*path, "weight"), "W4A16C16")
+        yield replaced(data, (*path, "zz_unknown"), 1)
+
+
+def replaced(data: Any, path: tuple[Any, ...], value: Any) -> Any:
+    copy = json.loads(json.dumps(data))
+    node = copy
+    for key in path[:-1]:
+        node = node[key]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return copy
+
+
+def test_fast_check_agrees_with_jsonschema_on_every_single_mutation() -> None:
+    from runner.schema import _is_valid, _validator
+
+    checked, disagreements = 0, []
+    for document in (yaml.safe_load(EVERY_STAGE), yaml.safe_load(SERVE)):
+        for mutated in mutations(document):
+            expected = not any(True for _ in _validator().iter_errors(mutated))
+            checked += 1
+            if _is_valid()(mutated) != expected:
+                disagreements.append((json.dumps(mutated)[:300], expected))
+    assert checked > 1000
+    assert disagreements == []
 
 
 def test_schema_file_is_plain_json_with_no_trailing_data() -> None:
