@@ -10,6 +10,7 @@ from fakes import FakePlatform
 
 from pipelines import DEMO, run, write
 from runner.cli import main
+from runner.fingerprint import changes
 from runner.plan import BLOCKED, GATED, RERUN, RESUME, RUN, UP_TO_DATE, Plan, default_state_path, make_plan
 from runner.spec import load_pipeline
 from runner.state import StateFile
@@ -190,3 +191,33 @@ def test_invalid_pipeline_plan_exits_3(tmp_path: Path, capsys: pytest.CaptureFix
         main(["plan", str(path)])
     assert caught.value.code == 3
     assert "did you mean 'base'?" in capsys.readouterr().err
+
+
+def test_changed_dataset_content_is_named_as_the_reason(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    run(path, FakePlatform())
+    (tmp_path / "qa.jsonl").write_text('{"prompt": "1+1=?", "response": "2"}\n')
+    plan = plan_of(path)
+    assert reasons(plan, "base_infer") == ("the content of dataset qa changed",)
+    assert actions(plan)["w4"] == UP_TO_DATE
+
+
+def test_an_added_field_shows_unset_as_its_old_value(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    run(path, FakePlatform())
+    write(tmp_path, DEMO.replace("params: {temperature: 0.1}", "params: {temperature: 0.1, top_p: 0.5}"))
+    assert reasons(plan_of(path), "base_infer") == ("params.top_p: (unset) -> 0.5",)
+
+
+def test_changes_lists_at_most_five_and_counts_the_rest() -> None:
+    old = {"fields": {f"k{i}": i for i in range(8)}}
+    new = {"fields": {f"k{i}": i + 1 for i in range(8)}}
+    found = changes(old, new)
+    assert found[:2] == ["k0: 0 -> 1", "k1: 1 -> 2"]
+    assert found[-1] == "and 3 more"
+    assert len(found) == 6
+
+
+def test_changes_shortens_long_values() -> None:
+    found = changes({"fields": {"prompt": "x" * 100}}, {"fields": {"prompt": "y" * 100}})
+    assert found == [f'prompt: "{"x" * 36}... -> "{"y" * 36}...']
