@@ -3,7 +3,9 @@
 jsonschema reports what failed in schema terms ("is not valid under any of the given schemas"); users need
 where and what to change. This module picks, for every failure, the leaf that explains it, places it at
 the key or value it is about, and adds the hint it can (the closest allowed key or value, the condition
-that made a key required). jsonschema is imported lazily: ``qfrun --help`` must not pay for it.
+that made a key required). jsonschema is imported lazily, and only for a file that has errors: a
+compiled yes/no check of the same schema answers for valid files, so ``qfrun validate`` on a good
+pipeline (and ``qfrun --help``) never pays for importing it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ _CREDENTIAL_HINT: Final = "is a credential; expressions may never read credentia
 _KEY_NAMES: Final = {"stages": "stage id", "datasets": "dataset id", "vars": "variable name"}
 _ID_HINT: Final = "use letters, digits, '_' and '-', starting with a letter or '_', at most 64 characters"
 _NAME_HINT: Final = "use 1 to {} letters, digits, '_' or '-'"
-PATTERN_HINTS: Final = {
+_PATTERN_HINTS: Final = {
     r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$": _ID_HINT,
     r"^[a-z0-9][a-z0-9_-]{0,62}$": "use lower-case letters, digits, '_' and '-', "
     "starting with a letter or digit, at most 63 characters",
@@ -147,21 +149,20 @@ class _Renderer:
         return [self._issue(self.doc.location(path), path, self._leaf_text(error))]
 
     def _issue(self, location: Location, path: KeyPath, text: str) -> Issue:
-        # Hints end in "?", so a sentence assembled as "...; did you mean 'x'?." loses its period.
-        return Issue(location, f"{dotted(path)}: {text.replace('?.', '?')}")
+        return Issue(location, f"{dotted(path)}: {text}")
 
     def _leaf_text(self, error: ValidationError) -> str:
         validator, value = error.validator, _value(error)
         instance: Any = error.instance
         if validator == "enum":
             shown = ", ".join(str(item) for item in value)
-            return f"{value_text(instance)} is not one of {shown}{did_you_mean(instance, value)}."
+            return _sentence(f"{value_text(instance)} is not one of {shown}{did_you_mean(instance, value)}")
         if validator == "const":
             return f"must be {value_text(value)}, not {value_text(instance)}."
         if validator == "type":
-            return f"expected {expected(value)}, got {type_name(instance, with_value=True)}."
+            return f"expected {_expected(value)}, got {_type_name(instance, with_value=True)}."
         if validator == "pattern":
-            hint = PATTERN_HINTS.get(value)
+            hint = _PATTERN_HINTS.get(value)
             if hint is None:
                 return f"{value_text(instance)} does not match the pattern {value}."
             return f"{value_text(instance)} is not valid: {hint}."
@@ -178,7 +179,7 @@ class _Renderer:
         name = str(error.instance)
         what = _KEY_NAMES.get(str(path[-1]) if path else "", "key")
         pattern = str(_value(error))
-        hint = PATTERN_HINTS.get(pattern, f"it must match {pattern}")
+        hint = _PATTERN_HINTS.get(pattern, f"it must match {pattern}")
         text = f"'{name}' is not a valid {what}: {hint}."
         return self._issue(self.doc.key_location((*path, name)), path, text)
 
@@ -191,7 +192,7 @@ class _Renderer:
             if key in allowed:
                 continue
             hint = did_you_mean(key, allowed) or f"; allowed keys are {', '.join(allowed)}"
-            text = f"unknown key '{key}'{hint}."
+            text = _sentence(f"unknown key '{key}'{hint}")
             issues.append(self._issue(self.doc.key_location((*path, key)), path, text))
         return issues
 
@@ -247,7 +248,7 @@ class _Renderer:
             candidates.append((depth, -index, sub_errors))
         if not candidates:
             wanted = [_describe(branch) for branch in branches]
-            text = f"expected {' or '.join(wanted)}, got {type_name(instance, with_value=True)}."
+            text = f"expected {' or '.join(wanted)}, got {_type_name(instance, with_value=True)}."
             return [self._issue(self.doc.location(path), path, text)]
         best = max(candidates, key=lambda candidate: candidate[:2])[2]
         return [issue for sub_error in best for issue in self.render(sub_error)]
@@ -292,7 +293,7 @@ def _describe(schema: Any) -> str:
     if "enum" in schema:
         return "one of " + ", ".join(str(item) for item in schema["enum"])
     if "type" in schema:
-        return expected(schema["type"])
+        return _expected(schema["type"])
     return "a value of another form"
 
 
@@ -318,6 +319,11 @@ def _data_at(data: Any, path: KeyPath) -> Any:
     for key in path:
         data = data[key]
     return data
+
+
+def _sentence(text: str) -> str:
+    """End with a period, unless the text ends with a question ("...; did you mean 'x'?")."""
+    return text if text.endswith("?") else text + "."
 
 
 def _article(word: Any) -> str:
@@ -355,12 +361,12 @@ def did_you_mean(word: Any, choices: Any) -> str:
     return f"; did you mean '{by_lower[close[0]]}'?" if close else ""
 
 
-def expected(json_type: Any) -> str:
+def _expected(json_type: Any) -> str:
     types = json_type if isinstance(json_type, list) else [json_type]
     return " or ".join(_TYPE_NAMES.get(str(name), str(name)) for name in types)
 
 
-def type_name(value: Any, *, with_value: bool = False) -> str:
+def _type_name(value: Any, *, with_value: bool = False) -> str:
     """'the string 'two'', 'a list', ...: what the user wrote, in YAML words."""
     if isinstance(value, bool):
         name = "the boolean"
