@@ -29,6 +29,8 @@ RUN, RERUN, RESUME, UP_TO_DATE, GATED, BLOCKED, INVALID = (
     "invalid",
 )
 WILL_RUN = frozenset({RUN, RERUN, RESUME})
+# Not a stage's action: what a stage outside the selection that never succeeded means to those it feeds.
+UNAVAILABLE = "not selected and has never succeeded"
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def make_plan(
                 known[stage_id] = Upstream(record.last_success["fingerprint"], record.last_success["outputs"])
                 actions[stage_id] = UP_TO_DATE
             else:
-                actions[stage_id] = BLOCKED
+                actions[stage_id] = UNAVAILABLE
             continue
         stage_plan = _plan_stage(
             pipeline.stages[stage_id], record, inputs, known, actions, stage_id in forced
@@ -117,7 +119,7 @@ def _plan_stage(
         return StagePlan(stage.id, stage.type, action, tuple(reasons), summary, shown, cost, stage.upstream)
 
     for upstream_id in stage.upstream:
-        if actions[upstream_id] in (GATED, BLOCKED, INVALID):
+        if actions[upstream_id] in (GATED, BLOCKED, INVALID, UNAVAILABLE):
             return result(BLOCKED, f"upstream stage {upstream_id} is {actions[upstream_id]}")
     pending = [u for u in stage.upstream if actions[u] in WILL_RUN]
     context_upstream = {u: known[u] for u in stage.upstream if u in known}
