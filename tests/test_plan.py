@@ -221,3 +221,16 @@ def test_changes_lists_at_most_five_and_counts_the_rest() -> None:
 def test_changes_shortens_long_values() -> None:
     found = changes({"fields": {"prompt": "x" * 100}}, {"fields": {"prompt": "y" * 100}})
     assert found == [f'prompt: "{"x" * 36}... -> "{"y" * 36}...']
+
+
+def test_a_selected_stage_fed_by_an_unselected_never_run_stage_is_blocked_saying_why(tmp_path: Path) -> None:
+    plan = plan_of(write(tmp_path), select=("w4",))
+    assert actions(plan) == {"w4": BLOCKED}
+    assert reasons(plan, "w4") == ("upstream stage base is not selected and has never succeeded",)
+
+
+def test_an_unselected_stage_that_succeeded_before_feeds_the_selection(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    run(path, FakePlatform(), select=("base",))
+    plan = plan_of(path, select=("w4",))
+    assert actions(plan) == {"w4": RUN}
