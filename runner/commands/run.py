@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from runner.context import PollPolicy
-from runner.errors import InterruptedRun, PlatformError, RunFailedError
+from runner.errors import InterruptedRun, PlatformError, RunFailedError, UsageError
 from runner.executor import (
     FAILED,
     NOT_STARTED,
@@ -83,7 +83,7 @@ def _confirm_costs(
     plan = make_plan(pipeline, state, select=select, from_stages=from_stages, force=force)
     if not plan.costs or not sys.stdin.isatty():
         if plan.costs:
-            raise RunFailedError(
+            raise UsageError(
                 "This run would create cost-bearing deployments on Qianfan "
                 + "; ".join(f"{s.stage_id}: {s.cost}" for s in plan.costs)
                 + ". Without a terminal to confirm, pass --yes to allow them."
