@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from fakes import FakePlatform, Script
 
-from pipelines import FAST, write
+from pipelines import DEMO, FAST, write
 from runner.cli import main
 from runner.errors import PlatformServerError
 from runner.lock import RunLock
@@ -272,3 +272,18 @@ def test_verbose_flag_works_before_or_after_a_bare_file(
     code, _, err = qfrun(capsys, *args, "--select", "base")
     assert code == 0, err
     assert "1 succeeded" in err
+
+
+def test_cost_bearing_run_on_qianfan_without_a_terminal_needs_yes_and_exits_2(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
+    path = write(tmp_path, DEMO.replace("name: demo\n", "name: demo\nplatform: qianfan\n"))
+    code, _, err = qfrun(capsys, "run", str(path))
+    assert code == 2
+    assert "serve: 2 replicas x 3 h = 6 replica-hours" in err
+    assert "pass --yes" in err
+    assert platform.created == []
+    code, _, _ = qfrun(capsys, "run", str(path), "--yes")
+    assert code == 0
+    assert len(platform.created_for("serve")) == 1
