@@ -161,7 +161,13 @@ class _Builder:
         return Document(self.name, data, self.positions)
 
     def _compose(self) -> Node | None:
-        loader = _Loader(self.text)
+        try:
+            loader = _Loader(self.text)
+        except UnicodeEncodeError as exc:  # only text handed in as str can hold a lone surrogate
+            location = _text_location(self.name, self.text, exc.start)
+            raise PipelineSyntaxError.at(
+                location, "the text holds a lone surrogate, which is not Unicode."
+            ) from exc
         try:
             if not loader.check_node():
                 return None
@@ -173,7 +179,10 @@ class _Builder:
         except yaml.MarkedYAMLError as exc:
             raise PipelineSyntaxError([self._syntax_issue(exc)]) from exc
         except yaml.reader.ReaderError as exc:
-            location = _text_location(self.name, self.text, exc.position)
+            offset = exc.position
+            if _Loader is not yaml.SafeLoader:  # libyaml counts bytes of the UTF-8 text, not characters
+                offset = len(self.text.encode("utf-8")[:offset].decode("utf-8", "replace"))
+            location = _text_location(self.name, self.text, offset)
             message = (
                 f"the file holds the control character #x{exc.character:04x}, which YAML does not allow."
             )

@@ -307,6 +307,18 @@ def test_control_character_is_located() -> None:
     ]
 
 
+def test_control_character_after_multibyte_characters_is_located_in_characters() -> None:
+    assert messages("ééé: x\nb: \x07\n") == [
+        "p.yaml:2:4: the file holds the control character #x0007, which YAML does not allow."
+    ]
+
+
+def test_lone_surrogate_in_given_text_is_reported() -> None:
+    assert messages("a: 1\nb: \ud800\n") == [
+        "p.yaml:2:4: the text holds a lone surrogate, which is not Unicode."
+    ]
+
+
 def test_unreadable_file_is_a_pipeline_error(tmp_path: Path) -> None:
     missing = tmp_path / "missing.yaml"
     with pytest.raises(PipelineSyntaxError) as caught:
