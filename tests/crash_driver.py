@@ -34,8 +34,8 @@ def main() -> None:
 
     original = StateFile.record
 
-    def record(self: StateFile, stage_id: str, rec: object) -> None:
-        original(self, stage_id, rec)  # type: ignore[arg-type]
+    def record(self: StateFile, stage_id: str, rec: object, *, durable: bool = True) -> None:
+        original(self, stage_id, rec, durable=durable)  # type: ignore[arg-type]
         transition()
 
     StateFile.record = record  # type: ignore[method-assign]
