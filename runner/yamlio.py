@@ -161,14 +161,9 @@ class _Builder:
         return Document(self.name, data, self.positions)
 
     def _compose(self) -> Node | None:
+        loader: yaml.SafeLoader | None = None
         try:
-            loader = _Loader(self.text)
-        except UnicodeEncodeError as exc:  # only text handed in as str can hold a lone surrogate
-            location = _text_location(self.name, self.text, exc.start)
-            raise PipelineSyntaxError.at(
-                location, "the text holds a lone surrogate, which is not Unicode."
-            ) from exc
-        try:
+            loader = _Loader(self.text)  # the pure-Python reader checks characters here already
             if not loader.check_node():
                 return None
             root: Node | None = loader.get_node()
@@ -187,10 +182,15 @@ class _Builder:
                 f"the file holds the control character #x{exc.character:04x}, which YAML does not allow."
             )
             raise PipelineSyntaxError.at(location, message) from exc
+        except UnicodeEncodeError as exc:  # only text handed in as str can hold a lone surrogate
+            location = _text_location(self.name, self.text, exc.start)
+            message = "the text holds a lone surrogate, which is not Unicode."
+            raise PipelineSyntaxError.at(location, message) from exc
         except RecursionError as exc:  # pure-Python composer only; libyaml stops at depth 1000 itself
             raise PipelineSyntaxError.at(Location(self.name), _too_deep()) from exc
         finally:
-            loader.dispose()
+            if loader is not None:
+                loader.dispose()
         return root
 
     def _syntax_issue(self, exc: yaml.MarkedYAMLError) -> Issue:

@@ -387,3 +387,19 @@ def test_large_pipeline_loads_no_slower_than_twice_safe_load() -> None:
     assert doc.data == expected
     assert doc.location(("stages", "s299", "service", "hours")) == Location("big.yaml", 5 + 299 * 13 + 10, 14)
     assert min(timings) < 2 * safe_load_seconds
+
+
+def test_pure_python_loader_gives_the_same_positions_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without libyaml, PyYAML's own loader is used; positions and refusals must not change."""
+    monkeypatch.setattr("runner.yamlio._Loader", yaml.SafeLoader)
+    doc = load_document("pipe.yaml", text=PIPELINE)
+    assert doc.location(("stages", "serve", "service", "replicas")) == Location("pipe.yaml", 8, 17)
+    assert doc.data == yaml.safe_load(PIPELINE)
+    assert messages("é: x\x07\n") == [
+        "p.yaml:1:5: the file holds the control character #x0007, which YAML does not allow."
+    ]
+    assert messages("a: 1\n---\nb: 2\n")[0].endswith(
+        "the file holds more than one YAML document (one starts here); a pipeline is one."
+    )
+    (deep,) = messages("a: " + "[" * 101 + "]" * 101 + "\n")
+    assert deep.endswith("values are nested more than 100 levels deep; a pipeline never needs that.")
