@@ -109,14 +109,16 @@ def _plan_stage(
     last = record.last_success if record else None
 
     def result(action: str, *reasons: str, fields: Mapping[str, Any] | None = None) -> StagePlan:
-        shown = dict(fields if fields is not None else stage.fields)
+        # A plan is shown and posted (a pull-request comment): values read from env never appear in it.
+        shown = inputs.redact(dict(fields if fields is not None else stage.fields))
         try:
             detail = stage_type.plan(shown)
         except (KeyError, TypeError, ValueError):  # fields still holding expressions of unknown type
             detail = None
         cost = detail.cost if detail and action in WILL_RUN else None
         summary = detail.summary if detail else stage.type
-        return StagePlan(stage.id, stage.type, action, tuple(reasons), summary, shown, cost, stage.upstream)
+        shown_reasons = tuple(inputs.redact(reason) for reason in reasons)
+        return StagePlan(stage.id, stage.type, action, shown_reasons, summary, shown, cost, stage.upstream)
 
     for upstream_id in stage.upstream:
         if actions[upstream_id] in (GATED, BLOCKED, INVALID, UNAVAILABLE):
