@@ -234,3 +234,19 @@ def test_an_unselected_stage_that_succeeded_before_feeds_the_selection(tmp_path:
     run(path, FakePlatform(), select=("base",))
     plan = plan_of(path, select=("w4",))
     assert actions(plan) == {"w4": RUN}
+
+
+def test_values_read_from_env_never_appear_in_any_plan_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MY_TOKEN", "s3cr3t-value-42")
+    path = write(
+        tmp_path,
+        "version: 1\nname: sec\nenv: [MY_TOKEN]\nstages:\n"
+        "  base: {type: model, version_id: 'amv-${{ env.MY_TOKEN }}'}\n"
+        "  bad: {type: model, version_id: '${{ env.MY_TOKEN + 1 }}'}\n",
+    )
+    for fmt in ("text", "markdown", "json"):
+        out = cli_plan(capsys, str(path), "--format", fmt)
+        assert "amv-***" in out
+        assert "s3cr3t-value-42" not in out
