@@ -20,7 +20,7 @@ from runner import __version__
 from runner.errors import InterruptedRun, PipelineError, QfrunError, RunFailedError
 
 F = TypeVar("F", bound=Callable[..., Any])
-COMMANDS = ("run", "validate", "plan", "status", "graph", "schema", "platform")
+COMMANDS = ("run", "validate", "plan", "status", "graph", "schema", "report", "platform")
 
 
 class DefaultRun(click.Group):
@@ -258,7 +258,10 @@ def schema(which: str) -> None:
 
 from runner.commands.platform import platform  # noqa: E402  (registers `qfrun platform ...`)
 
+from runner.commands.report import report  # noqa: E402
+
 cli.add_command(platform)
+cli.add_command(report)
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -24,6 +24,7 @@ from runner.executor import (
 from runner.lock import RunLock
 from runner.plan import default_state_path, make_plan
 from runner.progress import LiveProgress, PlainProgress
+from runner.report import default_report_folder, write_reports
 from runner.spec import Pipeline, StageSpec, load_pipeline
 from runner.state import StateFile
 
@@ -61,9 +62,11 @@ def run_pipeline(
             finally:
                 observer.close()
                 platform.close()
+            reports = write_reports(pipeline, state, default_report_folder(pipeline, state))
         finally:
             state.close()
-    return _conclude(summary, state_file)
+    lines, code = _conclude(summary, state_file)
+    return [*lines, f"Report: {reports[-1]}"], code
 
 
 def _observer(stages: Mapping[str, StageSpec], verbose: bool) -> LiveProgress | PlainProgress:

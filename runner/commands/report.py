@@ -1,0 +1,29 @@
+"""``qfrun report``: write the report of a pipeline's runs (HTML, markdown, JSON) from its state file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder for report.html, report.md and report.json (default: .qfrun/reports/<name>).",
+)
+def report(pipeline: Path, state_path: Path | None, out: Path | None) -> None:
+    """Write the report of PIPELINE's runs: a self-contained HTML page, report.md and report.json."""
+    from runner.plan import default_state_path
+    from runner.report import default_report_folder, write_reports
+    from runner.spec import load_pipeline
+    from runner.state import StateFile
+
+    loaded = load_pipeline(pipeline, check_files=False)
+    state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
+    for path in write_reports(loaded, state, out or default_report_folder(loaded, state)):
+        click.echo(str(path))

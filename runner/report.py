@@ -1,0 +1,195 @@
+"""``qfrun report``: what a pipeline's runs produced, as JSON, markdown and a self-contained HTML page.
+
+The report is built from the pipeline and its state file only, so it can be made at any time (also while a run
+goes on, or on another machine with a copy of the state) and never talks to the platform. JSON is the source;
+the markdown fits one pull-request comment; the HTML page (runner.reporthtml) needs no network to display.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runner import dag
+from runner.spec import Pipeline
+from runner.state import StateFile, atomic_write, utc_now
+
+MARKDOWN_LIMIT = 65_535
+
+
+def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
+    stages = []
+    for stage_id in dag.topological(pipeline.graph):
+        stage = pipeline.stages[stage_id]
+        record = state.stages.get(stage_id)
+        stages.append(
+            {
+                "id": stage_id,
+                "type": stage.type,
+                "status": record.status.value if record else "never run",
+                "attempt": record.attempt if record else 0,
+                "task_id": (record.task or {}).get("task_id") if record else None,
+                "started_at": record.started_at if record else "",
+                "finished_at": record.finished_at if record else "",
+                "seconds": _seconds(record.started_at, record.finished_at) if record else None,
+                "error": record.error if record else "",
+                "reason": record.reason if record else "",
+                "outputs": (record.outputs or (record.last_success or {}).get("outputs", {}))
+                if record
+                else {},
+                "upstream": list(stage.upstream),
+            }
+        )
+    by_id = {stage["id"]: stage for stage in stages}
+    return {
+        "qfrun_report": 1,
+        "pipeline": pipeline.name,
+        "path": str(pipeline.path),
+        "platform": pipeline.platform.get("kind", "local"),
+        "generated_at": utc_now(),
+        "run": state.runs[-1].to_json() if state.runs else None,
+        "stages": stages,
+        "edges": [list(edge) for edge in pipeline.graph.edges],
+        "evaluations": _evaluations(stages),
+        "models": _models(stages, by_id),
+        "services": _services(stages),
+    }
+
+
+def _seconds(started: str, finished: str) -> float | None:
+    if not started or not finished:
+        return None
+    try:
+        begin = datetime.fromisoformat(started.replace("Z", "+00:00"))
+        end = datetime.fromisoformat(finished.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, (end - begin).total_seconds())
+
+
+def _evaluations(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for stage in stages:
+        models = stage["outputs"].get("models") if stage["type"] == "evaluate" else None
+        if not isinstance(models, Mapping) or not models:
+            continue
+        metrics: dict[str, dict[str, float]] = {}
+        for model_stage, result in models.items():
+            for name, value in (result.get("metrics") or {}).items():
+                if isinstance(value, int | float):
+                    metrics.setdefault(name, {})[model_stage] = float(value)
+        samples = {model_stage: result.get("samples") for model_stage, result in models.items()}
+        found.append({"stage": stage["id"], "metrics": metrics, "samples": samples})
+    return found
+
+
+def _models(stages: list[dict[str, Any]], by_id: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for stage in stages:
+        outputs = stage["outputs"]
+        if stage["type"] in ("model", "compress") and outputs.get("version_id"):
+            source = next((u for u in stage["upstream"] if by_id[u]["type"] in ("model", "compress")), None)
+            found.append(
+                {
+                    "stage": stage["id"],
+                    "version_id": outputs["version_id"],
+                    "size_bytes": outputs.get("size_bytes"),
+                    "scheme": outputs.get("scheme") or ("source" if stage["type"] == "model" else None),
+                    "source": source,
+                }
+            )
+    return found
+
+
+def _services(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for stage in stages:
+        outputs = stage["outputs"]
+        if stage["type"] == "deploy" and outputs.get("endpoint"):
+            url = outputs.get("url") or ""
+            body = json.dumps({"messages": [{"role": "user", "content": "23+45=?"}]})
+            found.append(
+                {
+                    "stage": stage["id"],
+                    "endpoint": outputs["endpoint"],
+                    "url": url,
+                    "replicas": outputs.get("replicas"),
+                    "hours": outputs.get("hours"),
+                    "smoke_test": outputs.get("smoke_test"),
+                    "curl": f"curl -s {url} -H 'Content-Type: application/json' -d '{body}'" if url else "",
+                }
+            )
+    return found
+
+
+def as_markdown(report: Mapping[str, Any], *, limit: int = MARKDOWN_LIMIT) -> str:
+    run = report.get("run") or {}
+    lines = [f"### qfrun report: `{report['pipeline']}`", ""]
+    if run:
+        lines += [f"Run `{run['run_id']}`: **{run['status']}** (started {run['started_at']}).", ""]
+    for evaluation in report["evaluations"]:
+        models = sorted({m for values in evaluation["metrics"].values() for m in values})
+        lines += [
+            f"**{evaluation['stage']}**",
+            "",
+            "| metric | " + " | ".join(models) + " |",
+            "|---|" + "---|" * len(models),
+        ]
+        for name, values in sorted(evaluation["metrics"].items()):
+            cells = [f"{values[m]:.4g}" if m in values else "" for m in models]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if report["models"]:
+        lines += ["| model | version | scheme | size |", "|---|---|---|---|"]
+        lines += [
+            f"| `{m['stage']}` | {m['version_id']} | {m['scheme'] or ''} | {_size(m['size_bytes'])} |"
+            for m in report["models"]
+        ]
+        lines.append("")
+    for service in report["services"]:
+        lines += [f"Service `{service['stage']}` answers at {service['url'] or service['endpoint']}.", ""]
+    table = ["| stage | type | status | time | detail |", "|---|---|---|---|---|"]
+    for stage in report["stages"]:
+        detail = (stage["error"] or stage["reason"]).replace("|", "\\|").replace("\n", " ")[:200]
+        seconds = f"{stage['seconds']:.0f} s" if stage["seconds"] is not None else ""
+        table.append(f"| `{stage['id']}` | {stage['type']} | {stage['status']} | {seconds} | {detail} |")
+    text = "\n".join(lines + table) + "\n"
+    if len(text) <= limit:
+        return text
+    note = "\n_The report is too large for one comment: see report.html for every stage._\n"
+    return text[: limit - len(note)].rsplit("\n", 1)[0] + "\n" + note
+
+
+def _size(size: Any) -> str:
+    if not isinstance(size, int | float):
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{size:.0f} B"
+        size /= 1024
+    return ""
+
+
+def default_report_folder(pipeline: Pipeline, state: StateFile) -> Path:
+    return state.path.parent / "reports" / pipeline.name
+
+
+def write_reports(pipeline: Pipeline, state: StateFile, folder: Path) -> list[Path]:
+    """Write report.json, report.md and report.html into ``folder`` (each replaced atomically)."""
+    from runner.reporthtml import as_html
+
+    report = build_report(pipeline, state)
+    folder.mkdir(parents=True, exist_ok=True)  # a folder the user names gets no .gitignore of ours
+    written = []
+    for name, text in (
+        ("report.json", json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"),
+        ("report.md", as_markdown(report)),
+        ("report.html", as_html(report)),
+    ):
+        path = folder / name
+        atomic_write(path, text.encode("utf-8"))
+        written.append(path)
+    return written
