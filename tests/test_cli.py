@@ -287,3 +287,18 @@ def test_cost_bearing_run_on_qianfan_without_a_terminal_needs_yes_and_exits_2(
     code, _, _ = qfrun(capsys, "run", str(path), "--yes")
     assert code == 0
     assert len(platform.created_for("serve")) == 1
+
+
+def test_a_bug_is_reported_in_one_line_without_traceback_unless_verbose(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("runner.spec.load_pipeline", broken)
+    path = str(write(tmp_path))
+    code, _, err = qfrun(capsys, "validate", path)
+    assert code == 70
+    assert "internal error: RuntimeError: boom. Re-run with -v for the traceback and report it." in err
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["-v", "validate", path])
