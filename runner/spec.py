@@ -205,13 +205,16 @@ def _check_stage(
 def _check_expression(
     document: Document,
     key_path: KeyPath,
-    source: str,
+    source: str | None,
     stages: Mapping[str, Any],
     variables: Mapping[str, Any],
     env_names: tuple[str, ...],
     issues: list[Issue],
 ) -> Iterator[str]:
     at, name = document.location(key_path), _dotted(key_path)
+    if source is None:
+        issues.append(Issue(at, f"{name}: a `${{{{` is not closed by `}}}}`."))
+        return
     try:
         refs = list(expr.references(source))
     except expr.ExpressionError as error:
@@ -242,12 +245,13 @@ def _check_expression(
             )
 
 
-def _expressions(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
+def _expressions(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str | None]]:
+    """Every expression's source in a value, with its key path; None for an unclosed ``${{``."""
     if isinstance(value, str):
         if "${{" in value:
             found = expr.find(value)
-            if not found or value.count("${{") != len(found):
-                yield path, value.split("${{", 1)[1]  # unterminated: let the parser say what is wrong
+            if value.count("${{") != len(found):
+                yield path, None  # a ``${{`` that no ``}}`` closes
             for source in found:
                 yield path, source
     elif isinstance(value, Mapping):
