@@ -243,3 +243,18 @@ def test_check_files_false_skips_missing_local_files(bad: Path, tmp_path: Path) 
     with pytest.raises(PipelineError):
         load_pipeline(path)
     assert set(load_pipeline(path, check_files=False).stages) == {"m", "i"}
+
+
+def test_an_unclosed_expression_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "unclosed.yaml"
+    path.write_text(
+        "version: 1\nname: u\nvars: {limit: 3}\nstages:\n"
+        '  m: {type: model, version_id: "amv-${{ vars.limit"}\n'
+        '  n: {type: model, version_id: "amv-${{ vars.limit }}-${{ vars.limit"}\n'
+    )
+    code, out, _ = validate(capsys, str(path))
+    assert code == 3
+    assert [(line, message) for _, line, _, message in problems(out)] == [
+        (5, "stages.m.version_id: a `${{` is not closed by `}}`."),
+        (6, "stages.n.version_id: a `${{` is not closed by `}}`."),
+    ]
