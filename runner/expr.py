@@ -134,13 +134,29 @@ def references(source: str) -> Iterator[Reference]:
             )
     # find_all() walks the children only: the whole expression may itself be ``vars.x`` or ``vars``.
     found: list[Any] = [tree] if isinstance(tree, (nodes.Getattr, nodes.Getitem)) else []
-    for node in [*found, *tree.find_all((nodes.Getattr, nodes.Getitem))]:
+    accesses = [*found, *tree.find_all((nodes.Getattr, nodes.Getitem))]
+    for node in accesses:  # stages.<id>.<what>: a stage offers its outputs and nothing else
+        inner = node.node
+        if isinstance(inner, (nodes.Getattr, nodes.Getitem)) and _is_root(inner.node, "stages"):
+            what = node.attr if isinstance(node, nodes.Getattr) else _constant(node.arg)
+            if what != "outputs":
+                raise ExpressionError(
+                    f"the expression {source!r} reads stages.<id>.{what}; a stage offers only "
+                    "stages.<id>.outputs.<name>"
+                )
+    for node in accesses:
         base = node.node
         if isinstance(base, nodes.Name) and base.name in ROOTS:
             key = node.attr if isinstance(node, nodes.Getattr) else _constant(node.arg)
             if key is None:
                 raise ExpressionError(f"the expression {source!r} indexes {base.name} with a computed key")
             yield Reference(base.name, key)
+
+
+def _is_root(node: nodes.Node, root: str) -> bool:
+    from jinja2 import nodes
+
+    return isinstance(node, nodes.Name) and node.name == root
 
 
 def _constant(node: nodes.Node) -> str | None:
