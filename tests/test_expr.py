@@ -157,3 +157,11 @@ def test_find_returns_every_expression_source() -> None:
 )
 def test_truthy_reads_yaml_like_strings(value: Any, expected: bool) -> None:
     assert expr.truthy(value) is expected
+
+
+@pytest.mark.parametrize(
+    "source", ["stages.w4.output.version_id", "stages.w4.status", "stages['w4']['result']"]
+)
+def test_references_refuse_anything_of_a_stage_but_its_outputs(source: str) -> None:
+    with pytest.raises(expr.ExpressionError, match=r"only stages.<id>.outputs.<name>"):
+        list(expr.references(source))
