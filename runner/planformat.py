@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from runner.plan import BLOCKED, GATED, INVALID, RERUN, RESUME, RUN, UP_TO_DATE, Plan, StagePlan
@@ -73,14 +74,9 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     details = ["", "<details><summary>Resolved parameters</summary>", ""]
     for stage in plan.stages:
         if stage.action != UP_TO_DATE:
-            details += [
-                f"**{stage.stage_id}**: {_cell(stage.summary)}",
-                "",
-                "```json",
-                json.dumps(stage.fields, indent=2, ensure_ascii=False, default=str),
-                "```",
-                "",
-            ]
+            text = json.dumps(stage.fields, indent=2, ensure_ascii=False, default=str)
+            fence = _fence(text)
+            details += [f"**{stage.stage_id}**: {_cell(stage.summary)}", "", f"{fence}json", text, fence, ""]
     details.append("</details>")
     up_to_date = plan.count(UP_TO_DATE)
     tail = ["", f"{up_to_date} stage{'s' if up_to_date != 1 else ''} up to date."] if up_to_date else []
@@ -116,6 +112,12 @@ def _fit(lines: list[str], budget: int) -> list[str]:
         kept.append(line)
         budget -= len(line) + 1
     return kept
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in the text, so a field's value cannot close it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _row(stage: StagePlan) -> str:
