@@ -111,3 +111,12 @@ def test_markdown_of_5000_deployments_fits_although_every_one_bears_a_cost() -> 
     assert "more (`qfrun plan` lists them all)" in markdown
     assert "| + | `deploy_0` | deploy | run |" in markdown
     assert "too large for one comment" in markdown
+
+
+def test_a_field_holding_backticks_cannot_close_the_code_block() -> None:
+    fields = {"prompt": "say ```rm -rf``` now"}
+    stage = StagePlan("s", "infer", RUN, (), "x", fields, None, ())
+    markdown = planformat.as_markdown(Plan("p", "p.yaml", "local", "s.json", (stage,)))
+    assert "````json\n" in markdown
+    block = markdown.split("````json\n", 1)[1].split("\n````\n", 1)[0]
+    assert json.loads(block) == fields
