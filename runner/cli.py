@@ -257,7 +257,6 @@ def schema(which: str) -> None:
 
 
 from runner.commands.platform import platform  # noqa: E402  (registers `qfrun platform ...`)
-
 from runner.commands.report import report  # noqa: E402
 
 cli.add_command(platform)
