@@ -70,6 +70,22 @@ class Inputs:
             failures.append(self._where(stage, path, error))
 
         fields = expr.resolve(stage.fields, self.context(upstream), failed)
+        for ref in STAGE_TYPES[stage.type].stage_refs(fields):
+            # A reference an expression produced (``model: ${{ 'w4' if ... else 'w8' }}``) must name a stage
+            # this one already depends on, of a type the field takes: validation could not see it.
+            target = self.pipeline.stages.get(ref.stage_id)
+            if ref.stage_id not in stage.upstream or target is None or target.type not in ref.allowed_types:
+                accepted = " or ".join(sorted(ref.allowed_types))
+                failures.append(
+                    self._where(
+                        stage,
+                        ref.path,
+                        expr.ExpressionError(
+                            f"the value {ref.stage_id!r} is not a {accepted} stage this stage depends on; "
+                            "list the stages it may name under needs:"
+                        ),
+                    )
+                )
         if failures:
             raise InputError("; ".join(failures))
         return dict(fields)
