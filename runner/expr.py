@@ -25,6 +25,8 @@ WHOLE = re.compile(r"\s*\$\{\{(.*?)\}\}\s*", re.DOTALL)
 ROOTS = ("vars", "stages", "env")
 # Strings and sequences an expression may build; beyond this ``*`` is refused (``'a' * 10**12``).
 MAX_SIZE = 100_000
+# Longest expression source: with MAX_SIZE per ``*`` this bounds what one expression can build (~20 MB).
+MAX_SOURCE = 2_000
 
 
 class ExpressionError(Exception):
@@ -106,13 +108,15 @@ def parse(source: str) -> nodes.Expr:
 
     if not source.strip():
         raise ExpressionError("the expression is empty")
+    if len(source) > MAX_SOURCE:
+        raise ExpressionError(f"the expression is {len(source)} characters long; the limit is {MAX_SOURCE}")
     try:
         parser = Parser(_environment(), source, state="variable")
         tree = parser.parse_expression()
         if not parser.stream.eos:
             raise ExpressionError(f"unexpected {parser.stream.current.value!r} after the expression")
     except TemplateSyntaxError as error:
-        raise ExpressionError(f"the expression {source!r} is not valid: {error.message}") from None
+        raise ExpressionError(f"the expression {_quote(source)} is not valid: {error.message}") from None
     return tree
 
 
@@ -124,12 +128,13 @@ def references(source: str) -> Iterator[Reference]:
     for name in [tree] if isinstance(tree, nodes.Name) else tree.find_all(nodes.Name):
         if name.name not in ROOTS:
             raise ExpressionError(
-                f"the expression {source!r} reads {name.name!r}; expressions read only vars, stages and env"
+                f"the expression {_quote(source)} reads {name.name!r}; "
+                "expressions read only vars, stages and env"
             )
     for used in [tree] if isinstance(tree, nodes.Filter) else tree.find_all(nodes.Filter):
         if used.name not in SAFE_FILTERS:
             raise ExpressionError(
-                f"the expression {source!r} uses the filter {used.name!r}; the filters offered are "
+                f"the expression {_quote(source)} uses the filter {used.name!r}; the filters offered are "
                 + ", ".join(sorted(SAFE_FILTERS))
             )
     # find_all() walks the children only: the whole expression may itself be ``vars.x`` or ``vars``.
@@ -141,7 +146,7 @@ def references(source: str) -> Iterator[Reference]:
             what = node.attr if isinstance(node, nodes.Getattr) else _constant(node.arg)
             if what != "outputs":
                 raise ExpressionError(
-                    f"the expression {source!r} reads stages.<id>.{what}; a stage offers only "
+                    f"the expression {_quote(source)} reads stages.<id>.{what}; a stage offers only "
                     "stages.<id>.outputs.<name>"
                 )
     for node in accesses:
@@ -149,7 +154,9 @@ def references(source: str) -> Iterator[Reference]:
         if isinstance(base, nodes.Name) and base.name in ROOTS:
             key = node.attr if isinstance(node, nodes.Getattr) else _constant(node.arg)
             if key is None:
-                raise ExpressionError(f"the expression {source!r} indexes {base.name} with a computed key")
+                raise ExpressionError(
+                    f"the expression {_quote(source)} indexes {base.name} with a computed key"
+                )
             yield Reference(base.name, key)
 
 
@@ -193,15 +200,15 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
     try:
         return _compiled(source)(context)
     except ExpressionError as error:
-        raise ExpressionError(f"{source!r}: {error}") from None
+        raise ExpressionError(f"{_quote(source)}: {error}") from None
     except UndefinedError as error:
-        raise ExpressionError(f"{source!r}: {error.message}") from None
+        raise ExpressionError(f"{_quote(source)}: {error.message}") from None
     except SecurityError as error:
-        raise ExpressionError(f"{source!r} is not allowed: {error}") from None
+        raise ExpressionError(f"{_quote(source)} is not allowed: {error}") from None
     except TemplateError as error:
-        raise ExpressionError(f"{source!r} failed: {error.message}") from None
+        raise ExpressionError(f"{_quote(source)} failed: {error.message}") from None
     except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as error:
-        raise ExpressionError(f"{source!r} failed: {error}") from None
+        raise ExpressionError(f"{_quote(source)} failed: {error}") from None
 
 
 def render(value: str, context: Mapping[str, Any]) -> Any:
@@ -245,3 +252,8 @@ def truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in {"", "0", "false", "no", "off", "null", "none"}
     return bool(value)
+
+
+def _quote(source: str) -> str:
+    """The expression as messages show it: quoted, and shortened when long."""
+    return repr(source if len(source) <= 80 else source[:77] + "...")
