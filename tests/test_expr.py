@@ -165,3 +165,11 @@ def test_truthy_reads_yaml_like_strings(value: Any, expected: bool) -> None:
 def test_references_refuse_anything_of_a_stage_but_its_outputs(source: str) -> None:
     with pytest.raises(expr.ExpressionError, match=r"only stages.<id>.outputs.<name>"):
         list(expr.references(source))
+
+
+def test_an_expression_longer_than_the_limit_is_refused() -> None:
+    source = " ~ ".join(["'a' * 100000"] * 400)  # would build 40 MB of text
+    with pytest.raises(expr.ExpressionError, match="characters long; the limit is 2000"):
+        expr.parse(source)
+    with pytest.raises(expr.ExpressionError, match="the limit is 2000"):
+        expr.evaluate(source, CONTEXT)
