@@ -251,6 +251,8 @@ class ServiceManager:
                 env=job_env(),
             )
         deployment.processes.append(process)
+        if deployment.stopping.is_set():  # stopped (deleted, expired) while this replica was being spawned
+            _terminate(process)
         assert process.stdout is not None
         first: list[bytes] = []
         threading.Thread(target=_drain, args=(process.stdout, log_path, first), daemon=True).start()
@@ -282,7 +284,7 @@ class _DeployError(Exception):
 
 def _drain(stream: IO[bytes], log_path: Path, first: list[bytes]) -> None:
     """Hand the first stdout line over, then copy the rest to the replica's log so the pipe never fills."""
-    with contextlib.suppress(ValueError, OSError):
+    with stream, contextlib.suppress(ValueError, OSError):
         line = stream.readline()
         first.append(line or b"")
         with log_path.open("ab") as sink:
