@@ -21,7 +21,7 @@ MARKDOWN_LIMIT = 65_535
 
 
 def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
-    stages = []
+    stages: list[dict[str, Any]] = []
     for stage_id in dag.topological(pipeline.graph):
         stage = pipeline.stages[stage_id]
         record = state.stages.get(stage_id)
