@@ -27,8 +27,8 @@ def as_text(plan: Plan, *, verbose: bool = False) -> str:
         if stage.action == UP_TO_DATE and not verbose:
             continue
         lines.append(f"  {MARKS[stage.action]} {stage.stage_id} ({stage.type}): {stage.action}")
-        lines.append(f"      {stage.summary}")
-        lines.extend(f"      because {reason}" for reason in stage.reasons)
+        lines.append(f"      {_line(stage.summary)}")
+        lines.extend(f"      because {_line(reason)}" for reason in stage.reasons)
         if stage.cost:
             lines.append(f"      cost: {stage.cost}")
     hidden = plan.count(UP_TO_DATE) if not verbose else 0
@@ -125,6 +125,11 @@ def _row(stage: StagePlan) -> str:
     return f"| {MARKS[stage.action]} | `{stage.stage_id}` | {stage.type} | {stage.action} | {_cell(why)} |"
 
 
+def _line(text: str) -> str:
+    """Text on one line: a multi-line expression in a summary would break the layout."""
+    return " ".join(text.split())
+
+
 def _cell(text: str) -> str:
-    text = text.replace("|", "\\|").replace("\n", " ")
+    text = _line(text).replace("|", "\\|")
     return text if len(text) <= 300 else text[:297] + "..."
