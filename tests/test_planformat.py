@@ -120,3 +120,15 @@ def test_a_field_holding_backticks_cannot_close_the_code_block() -> None:
     assert "````json\n" in markdown
     block = markdown.split("````json\n", 1)[1].split("\n````\n", 1)[0]
     assert json.loads(block) == fields
+
+
+def test_a_multi_line_summary_is_shown_on_one_line() -> None:
+    summary = "deploy ${{ 'a'\n      if x else 'b' }}"
+    stage = StagePlan("s", "deploy", RUN, ("because\n   of this",), summary, {}, None, ())
+    plan = Plan("p", "p.yaml", "local", "s.json", (stage,))
+    assert "      deploy ${{ 'a' if x else 'b' }}\n      because because of this\n" in planformat.as_text(
+        plan
+    )
+    markdown = planformat.as_markdown(plan)
+    assert "| because of this |" in markdown
+    assert "**s**: deploy ${{ 'a' if x else 'b' }}" in markdown
