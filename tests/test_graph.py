@@ -105,3 +105,17 @@ def test_state_option_colours_from_that_state_file(
     text = graph(capsys, str(after_failed_run), "--state", str(tmp_path / "empty.state.json"))
     assert "classDef" not in text
     assert "<i>" not in text
+
+
+def test_needs_and_expression_references_are_edges_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\nname: edges\nstages:\n"
+        "  a: {type: model, version_id: amv-1}\n"
+        "  b: {type: model, version_id: amv-2, needs: [a]}\n"
+        "  c: {type: model, version_id: '${{ stages.b.outputs.version_id }}'}\n",
+    )
+    text = graph(capsys, str(path), "--format", "dot")
+    assert set(re.findall(r'^\s+"(\w+)" -> "(\w+)";$', text, re.MULTILINE)) == {("a", "b"), ("b", "c")}
