@@ -178,6 +178,12 @@ def validate(pipelines: tuple[Path, ...], fmt: str) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when nothing would run, 2 when some stage would (run, re-run, resume), 1 when a stage "
+    "would fail at once — as terraform plan -detailed-exitcode does.",
+)
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -187,6 +193,7 @@ def plan(
     force: tuple[str, ...],
     state_path: Path | None,
     fmt: str,
+    detailed_exitcode: bool,
 ) -> None:
     """Show what a run of PIPELINE would do per stage, changing nothing."""
     from runner import planformat
@@ -203,6 +210,13 @@ def plan(
         click.echo(planformat.as_markdown(result), nl=False)
     else:
         click.echo(planformat.as_text(result, verbose=ctx.obj["verbose"]), nl=False)
+    if detailed_exitcode:
+        from runner.plan import INVALID, WILL_RUN
+
+        if result.count(INVALID):
+            raise SystemExit(1)
+        if any(stage.action in WILL_RUN for stage in result.stages):
+            raise SystemExit(2)
 
 
 @cli.command()

@@ -20,6 +20,19 @@ from runner.stages import STAGE_TYPES
 REDACTED = "***"
 
 
+class _Environment(dict[str, str | None]):
+    """The allow-listed environment as expressions see it: reading a variable that is not set is an error.
+
+    (An empty string in its place would let ``if: ${{ env.RELEASE }}`` quietly close a gate.)
+    """
+
+    def __getitem__(self, name: str) -> str | None:
+        value = super().__getitem__(name)
+        if value is None:
+            raise expr.ExpressionError(f"the environment variable {name} is not set")
+        return value
+
+
 class InputError(Exception):
     """A stage's inputs cannot be resolved: an expression failed (message carries its location)."""
 
@@ -43,7 +56,7 @@ class Inputs:
     def context(self, upstream: Mapping[str, Upstream]) -> dict[str, Any]:
         return {
             "vars": self.pipeline.vars,
-            "env": self.env,
+            "env": _Environment(self.env),
             "stages": {stage_id: {"outputs": up.outputs} for stage_id, up in upstream.items()},
         }
 

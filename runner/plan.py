@@ -134,13 +134,14 @@ def _plan_stage(
         later = _known_after(str(error), pending)
         if later is None:
             return result(INVALID, str(error))
-        return result(
-            RERUN if last else RUN, f"upstream stage {later} will run first; the rest is known then"
-        )
+        shown = _known_later(stage, inputs, upstream, later)
+        if not last:
+            return result(RUN, "it has not run yet", fields=shown)
+        return result(RERUN, f"upstream stage {later} will run first; the rest is known then", fields=shown)
     if not is_open:
         return result(GATED, reason, fields=fields)
     if pending:
-        why = f"upstream stage {pending[0]} will run first"
+        why = f"upstream stage {pending[0]} will run first" if last else "it has not run yet"
         return result(RERUN if last else RUN, why, fields=fields)
     material = inputs.material(stage, fields, upstream)
     fingerprint = digest(material)
@@ -171,6 +172,20 @@ class _UnknownOutputs(dict[str, Any]):
 
     def __contains__(self, key: object) -> bool:
         return True
+
+
+def _known_later(
+    stage: StageSpec, inputs: Inputs, upstream: Mapping[str, Upstream], later: str
+) -> dict[str, Any]:
+    """The stage's fields with what only a run can tell shown as such, like Terraform's "(known after apply)"."""
+    failed: list[tuple[str | int, ...]] = []
+    fields = expr.resolve(stage.fields, inputs.context(upstream), lambda path, _: failed.append(path))
+    for path in failed:
+        holder: Any = fields
+        for key in path[:-1]:
+            holder = holder[key]
+        holder[path[-1]] = f"(known after {later} runs)"
+    return dict(fields)
 
 
 def _known_after(message: str, pending: list[str]) -> str | None:

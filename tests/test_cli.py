@@ -302,3 +302,26 @@ def test_a_bug_is_reported_in_one_line_without_traceback_unless_verbose(
     assert "internal error: RuntimeError: boom. Re-run with -v for the traceback and report it." in err
     with pytest.raises(RuntimeError, match="boom"):
         main(["-v", "validate", path])
+
+
+def test_plan_detailed_exitcode_says_whether_anything_would_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: ClosingFake
+) -> None:
+    path = write(tmp_path)
+    assert qfrun(capsys, "plan", str(path), "--detailed-exitcode")[0] == 2  # never ran: changes
+    assert qfrun(capsys, str(path))[0] == 0
+    assert qfrun(capsys, "plan", str(path), "--detailed-exitcode")[0] == 0  # all up to date
+    assert qfrun(capsys, "plan", str(path))[0] == 0  # without the flag, always 0
+
+
+def test_an_unset_allow_listed_env_variable_fails_the_stage_that_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: ClosingFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QFRUN_TEST_TAG", raising=False)
+    text = DEMO.replace("vars:\n", "env: [QFRUN_TEST_TAG]\nvars:\n").replace(
+        'content: "2+3=?"', 'content: "${{ env.QFRUN_TEST_TAG }}"'
+    )
+    path = write(tmp_path, text)
+    code, _, err = qfrun(capsys, str(path))
+    assert code == 1
+    assert "the environment variable QFRUN_TEST_TAG is not set" in err

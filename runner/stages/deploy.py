@@ -54,7 +54,7 @@ class DeployStage:
             f"deploy {spec['model']} as {service['service_type']} service {service['name']} "
             f"(endpoint {service['endpoint_suffix']}, {service['pool_type']} pool){smoke}",
             cost=f"{replicas} replica{'s' if replicas != 1 else ''} x {hours} h = "
-            f"{replicas * hours} replica-hours",
+            f"{replicas * hours} replica-hour{'s' if replicas * hours != 1 else ''}",
         )
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
