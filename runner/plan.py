@@ -177,7 +177,7 @@ class _UnknownOutputs(dict[str, Any]):
 def _known_later(
     stage: StageSpec, inputs: Inputs, upstream: Mapping[str, Upstream], later: str
 ) -> dict[str, Any]:
-    """The stage's fields with what only a run can tell shown as such, like Terraform's "(known after apply)"."""
+    """The fields with what only a run can tell marked so, like Terraform's "(known after apply)"."""
     failed: list[tuple[str | int, ...]] = []
     fields = expr.resolve(stage.fields, inputs.context(upstream), lambda path, _: failed.append(path))
     for path in failed:
