@@ -177,11 +177,10 @@ def default_report_folder(pipeline: Pipeline, state: StateFile) -> Path:
     return state.path.parent / "reports" / pipeline.name
 
 
-def write_reports(pipeline: Pipeline, state: StateFile, folder: Path) -> list[Path]:
+def write_reports(report: Mapping[str, Any], folder: Path) -> list[Path]:
     """Write report.json, report.md and report.html into ``folder`` (each replaced atomically)."""
     from runner.reporthtml import as_html
 
-    report = build_report(pipeline, state)
     folder.mkdir(parents=True, exist_ok=True)  # a folder the user names gets no .gitignore of ours
     written = []
     for name, text in (

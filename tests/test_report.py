@@ -31,7 +31,9 @@ def test_the_html_page_is_self_contained_and_shows_every_stage(tmp_path: Path) -
     path = write(tmp_path)
     _, state, _ = run(path, FakePlatform())
     html_path = next(
-        p for p in write_reports(load_pipeline(path), state, tmp_path / "out") if p.suffix == ".html"
+        p
+        for p in write_reports(build_report(load_pipeline(path), state), tmp_path / "out")
+        if p.suffix == ".html"
     )
     html = html_path.read_text()
     assert "<script" not in html

@@ -19,11 +19,12 @@ import click
 def report(pipeline: Path, state_path: Path | None, out: Path | None) -> None:
     """Write the report of PIPELINE's runs: a self-contained HTML page, report.md and report.json."""
     from runner.plan import default_state_path
-    from runner.report import default_report_folder, write_reports
+    from runner.report import build_report, default_report_folder, write_reports
     from runner.spec import load_pipeline
     from runner.state import StateFile
 
     loaded = load_pipeline(pipeline, check_files=False)
     state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
-    for path in write_reports(loaded, state, out or default_report_folder(loaded, state)):
+    folder = out or default_report_folder(loaded, state)
+    for path in write_reports(build_report(loaded, state), folder):
         click.echo(str(path))

@@ -24,7 +24,7 @@ from runner.executor import (
 from runner.lock import RunLock
 from runner.plan import default_state_path, make_plan
 from runner.progress import LiveProgress, PlainProgress
-from runner.report import default_report_folder, write_reports
+from runner.report import build_report, default_report_folder, write_reports
 from runner.spec import Pipeline, StageSpec, load_pipeline
 from runner.state import StateFile
 
@@ -62,10 +62,20 @@ def run_pipeline(
             finally:
                 observer.close()
                 platform.close()
-            reports = write_reports(pipeline, state, default_report_folder(pipeline, state))
+            report = build_report(pipeline, state)
+            reports = write_reports(report, default_report_folder(pipeline, state))
         finally:
             state.close()
     lines, code = _conclude(summary, state_file)
+    for service in report["services"]:
+        lines += (
+            [
+                f"Service {service['stage']} answers at {service['url'] or service['endpoint']}; try:",
+                f"  {service['curl']}",
+            ]
+            if service["curl"]
+            else []
+        )
     return [*lines, f"Report: {reports[-1]}"], code
 
 
