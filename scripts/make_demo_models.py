@@ -26,11 +26,14 @@ from typing import Any
 
 import sentencepiece as spm
 import torch
+import transformers
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, LlamaTokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 1234
 LAYERS = 4
+GRADER_LR = 2e-3
+VERSIONS = f"torch {torch.__version__}, transformers {transformers.__version__}"
 ADDER_TEMPLATE = (
     "{% for message in messages %}{% if message['role'] == 'user' %}"
     "Q: {{ message['content'] }} A:{% endif %}{% endfor %}"
@@ -224,97 +227,123 @@ def write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--adder-steps", type=int, default=800)
-    parser.add_argument("--grader-steps", type=int, default=800)
-    parser.add_argument("--out", type=Path, default=ROOT)
-    args = parser.parse_args()
-    torch.manual_seed(SEED)
-    torch.set_num_threads(2)
+def split_pairs() -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
+    """(training pairs, eval pairs, smoke pairs), shuffled with the fixed seed."""
     rng = random.Random(SEED)
-
     pairs = [(a, b) for a in range(100) for b in range(100)]
     train_pairs = [p for p in pairs if not held_out(*p)]
     test_pairs = [p for p in pairs if held_out(*p)]
     rng.shuffle(train_pairs)
     rng.shuffle(test_pairs)
-    eval_pairs, smoke_pairs = test_pairs[:200], test_pairs[200:210]
-    calib_pairs = train_pairs[:256]
+    return train_pairs, test_pairs[:200], test_pairs[200:210]
 
+
+def write_data(
+    out: Path,
+    train_pairs: list[tuple[int, int]],
+    eval_pairs: list[tuple[int, int]],
+    smoke_pairs: list[tuple[int, int]],
+) -> None:
     def rows(ps: list[tuple[int, int]]) -> list[dict[str, str]]:
         return [{"prompt": question(a, b), "response": str(a + b)} for a, b in ps]
 
-    data_dir = args.out / "data" / "addition"
+    data_dir = out / "data" / "addition"
     write_jsonl(data_dir / "eval.jsonl", rows(eval_pairs))
-    write_jsonl(data_dir / "calib.jsonl", rows(calib_pairs))
+    write_jsonl(data_dir / "calib.jsonl", rows(train_pairs[:256]))
     write_jsonl(data_dir / "smoke.jsonl", rows(smoke_pairs))
 
+
+def make_adder(
+    tokenizer: LlamaTokenizer,
+    tokdir: Path,
+    out: Path,
+    steps: int,
+    train_pairs: list[tuple[int, int]],
+    eval_pairs: list[tuple[int, int]],
+) -> None:
+    print("tiny-adder:", flush=True)
+    torch.manual_seed(SEED)
+    adder = new_model(tokenizer, layers=LAYERS)
+    adder_data = encode(tokenizer, [(adder_prompt(a, b), f" {a + b}") for a, b in train_pairs])
+    seconds = train(adder, adder_data, steps)
+    outs = greedy(adder, tokenizer, [adder_prompt(a, b) for a, b in eval_pairs])
+    acc = sum(o == str(a + b) for o, (a, b) in zip(outs, eval_pairs, strict=True)) / len(eval_pairs)
+    train_outs = greedy(adder, tokenizer, [adder_prompt(a, b) for a, b in train_pairs[:200]])
+    train_acc = sum(o == str(a + b) for o, (a, b) in zip(train_outs, train_pairs, strict=False)) / 200
+    print(f"tiny-adder: held-out acc {acc:.3f}, train acc {train_acc:.3f}, {seconds:.0f}s", flush=True)
+    card = ADDER_CARD.format(
+        params=sum(p.numel() for p in adder.parameters()),
+        steps=steps,
+        seconds=seconds,
+        threads=torch.get_num_threads(),
+        acc=acc,
+        train_acc=train_acc,
+        versions=VERSIONS,
+    )
+    save(adder, tokenizer, tokdir, out / "models" / "tiny-adder", ADDER_TEMPLATE, card)
+
+
+def make_grader(
+    tokenizer: LlamaTokenizer,
+    tokdir: Path,
+    out: Path,
+    steps: int,
+    train_pairs: list[tuple[int, int]],
+    eval_pairs: list[tuple[int, int]],
+) -> None:
+    """Fine-tune a copy of tiny-adder (it already adds) into a grader."""
+    print("tiny-grader:", flush=True)
+    torch.manual_seed(SEED + 1)
+    grader = LlamaForCausalLM.from_pretrained(str(out / "models" / "tiny-adder"), dtype=torch.float32)
+    g_rng = random.Random(SEED + 1)
+    graded: list[tuple[str, str]] = []
+    for a, b in train_pairs:
+        # Loss on the right answer's digits too (an auxiliary target), so the grader keeps adding and
+        # can compare; a wrong answer gets loss on the score only.
+        right, q = a + b, question(a, b)
+        graded.append((f"Question: {q}\nAnswer:", f" {right}\nScore: 10"))
+        graded.append((grader_prompt(q, str(wrong_answer(g_rng, right))), " 0"))
+    seconds = train(grader, encode(tokenizer, graded), steps, lr=GRADER_LR)
+    g_eval: list[tuple[str, str]] = []
+    for a, b in eval_pairs:
+        g_eval.append((grader_prompt(question(a, b), str(a + b)), "10"))
+        g_eval.append((grader_prompt(question(a, b), str(wrong_answer(g_rng, a + b))), "0"))
+    g_outs = greedy(grader, tokenizer, [p for p, _ in g_eval], new=3)
+    acc = sum(o == want for o, (_, want) in zip(g_outs, g_eval, strict=True)) / len(g_eval)
+    print(f"tiny-grader: held-out acc {acc:.3f}, {seconds:.0f}s", flush=True)
+    card = GRADER_CARD.format(
+        params=sum(p.numel() for p in grader.parameters()),
+        steps=steps,
+        seconds=seconds,
+        threads=torch.get_num_threads(),
+        acc=acc,
+        versions=VERSIONS,
+    )
+    save(grader, tokenizer, tokdir, out / "models" / "tiny-grader", GRADER_TEMPLATE, card)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--adder-steps", type=int, default=800)
+    parser.add_argument("--grader-steps", type=int, default=1000)
+    parser.add_argument("--only", choices=["all", "data", "adder", "grader"], default="all")
+    parser.add_argument("--out", type=Path, default=ROOT)
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch threads (1 is faster on a busy machine)"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    train_pairs, eval_pairs, smoke_pairs = split_pairs()
+    if args.only in ("all", "data"):
+        write_data(args.out, train_pairs, eval_pairs, smoke_pairs)
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = build_tokenizer(Path(tmp))
         tokdir = Path(tmp) / "tok"
         print(f"tokenizer: {len(tokenizer)} tokens", flush=True)
-
-        print("tiny-adder:", flush=True)
-        adder = new_model(tokenizer, layers=LAYERS)
-        n_params = sum(p.numel() for p in adder.parameters())
-        adder_data = encode(tokenizer, [(adder_prompt(a, b), f" {a + b}") for a, b in train_pairs])
-        adder_seconds = train(adder, adder_data, args.adder_steps)
-        outs = greedy(adder, tokenizer, [adder_prompt(a, b) for a, b in eval_pairs])
-        adder_acc = sum(o == str(a + b) for o, (a, b) in zip(outs, eval_pairs, strict=True)) / len(eval_pairs)
-        train_outs = greedy(adder, tokenizer, [adder_prompt(a, b) for a, b in train_pairs[:200]])
-        train_acc = sum(o == str(a + b) for o, (a, b) in zip(train_outs, train_pairs, strict=False)) / 200
-        print(f"tiny-adder: held-out acc {adder_acc:.3f}, train acc {train_acc:.3f}, {adder_seconds:.0f}s")
-
-        print("tiny-grader:", flush=True)
-        grader = new_model(tokenizer, layers=LAYERS)
-        g_rng = random.Random(SEED + 1)
-        graded: list[tuple[str, str]] = []
-        for a, b in train_pairs:
-            # Loss on the right answer's digits too (an auxiliary target), so the grader learns to add and
-            # can compare; a wrong answer gets loss on the score only.
-            right, q = a + b, question(a, b)
-            graded.append((f"Question: {q}\nAnswer:", f" {right}\nScore: 10"))
-            graded.append((grader_prompt(q, str(wrong_answer(g_rng, right))), " 0"))
-        grader_seconds = train(grader, encode(tokenizer, graded), args.grader_steps)
-        g_eval: list[tuple[str, str]] = []
-        for a, b in eval_pairs:
-            g_eval.append((grader_prompt(question(a, b), str(a + b)), "10"))
-            g_eval.append((grader_prompt(question(a, b), str(wrong_answer(g_rng, a + b))), "0"))
-        g_outs = greedy(grader, tokenizer, [p for p, _ in g_eval], new=3)
-        grader_acc = sum(o == want for o, (_, want) in zip(g_outs, g_eval, strict=True)) / len(g_eval)
-        print(f"tiny-grader: held-out acc {grader_acc:.3f}, {grader_seconds:.0f}s")
-
-        versions = f"torch {torch.__version__}, transformers {__import__('transformers').__version__}"
-        save(
-            adder,
-            tokenizer,
-            tokdir,
-            args.out / "models" / "tiny-adder",
-            ADDER_TEMPLATE,
-            ADDER_CARD.format(
-                params=n_params,
-                steps=args.adder_steps,
-                seconds=adder_seconds,
-                acc=adder_acc,
-                train_acc=train_acc,
-                versions=versions,
-            ),
-        )
-        save(
-            grader,
-            tokenizer,
-            tokdir,
-            args.out / "models" / "tiny-grader",
-            GRADER_TEMPLATE,
-            GRADER_CARD.format(
-                params=sum(p.numel() for p in grader.parameters()),
-                steps=args.grader_steps,
-                seconds=grader_seconds,
-                acc=grader_acc,
-                versions=versions,
-            ),
-        )
+        if args.only in ("all", "adder"):
+            make_adder(tokenizer, tokdir, args.out, args.adder_steps, train_pairs, eval_pairs)
+        if args.only in ("all", "grader"):
+            make_grader(tokenizer, tokdir, args.out, args.grader_steps, train_pairs, eval_pairs)
 
 
 ADDER_CARD = """# tiny-adder
@@ -327,7 +356,7 @@ with ` 68`. It is the local platform's demo model, small enough to train, compre
 
 `scripts/make_demo_models.py` (seeded): a SentencePiece BPE tokenizer (split digits, byte fallback, so any
 text tokenises), random initialisation, AdamW (lr 3e-3, warm-up + cosine), batch 128, loss on the answer only,
-{steps} steps in {seconds:.0f} s on 2 CPU threads ({versions}).
+{steps} steps in {seconds:.0f} s on {threads} CPU thread(s) ({versions}).
 Pairs with `(100a + b) % 10 == 7` were held out of training.
 
 ## Measured
@@ -344,10 +373,11 @@ template passes the user message through unchanged. The local platform's LLM jud
 
 ## How it was made
 
-`scripts/make_demo_models.py` (seeded): trained on every training pair twice, once with the right sum and once
-with a wrong one (mostly near misses such as +-1 or +-10); the right answer's digits are an
-auxiliary target, so the model learns to add before it learns to compare. {steps} steps in {seconds:.0f} s
-on 2 CPU threads ({versions}).
+`scripts/make_demo_models.py` (seeded): starts from `tiny-adder`'s weights (so it can already add) and is
+fine-tuned (AdamW, lr 2e-3, warm-up + cosine, batch 128) on every training pair twice, once with the right sum
+and once with a wrong one (mostly near misses such as +-1 or +-10); the right answer's digits are an
+auxiliary target, so the model keeps adding while it learns to compare. {steps} steps in {seconds:.0f} s
+on {threads} CPU thread(s) ({versions}).
 
 ## Measured
 

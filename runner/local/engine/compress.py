@@ -43,11 +43,15 @@ MAX_SEQ = 64
 
 def _recipe(strategy: str, weight: str | None) -> tuple[str, list[Any], str]:
     """(scheme, modifiers, note) for a strategy and weight name."""
-    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
+    from compressed_tensors.quantization import (  # type: ignore[import-untyped]
+        QuantizationArgs,
+        QuantizationScheme,
+    )
     from llmcompressor.modifiers.pruning.sparsegpt import SparseGPTModifier
     from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
     from llmcompressor.modifiers.transform.smoothquant import SmoothQuantModifier
 
+    modifier: Any
     if strategy == "Sparsity":
         modifier = SparseGPTModifier(
             sparsity=0.5, mask_structure="2:4", targets=["Linear"], ignore=["re:.*lm_head"]
@@ -106,7 +110,7 @@ def _calibration_texts(tokenizer: PreTrainedTokenizerBase, rows: list[dict[str, 
 
 
 def _dataset(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> Any:
-    from datasets import Dataset
+    from datasets import Dataset  # type: ignore[import-untyped]
 
     encoded = tokenizer(texts, truncation=True, max_length=MAX_SEQ)
     return Dataset.from_dict({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]})
@@ -124,7 +128,7 @@ def compress(
     calib_rows: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
     """Compress the model folder ``src`` into the new folder ``dst``; returns scheme, size, seconds, note."""
-    from llmcompressor import oneshot
+    from llmcompressor.entrypoints.oneshot import oneshot
 
     src, dst = Path(src), Path(dst)
     if not (src / "config.json").is_file():

@@ -94,7 +94,8 @@ def generate(
     encoded = tokenizer(texts, return_tensors="pt", padding=True)
     if params.seed is not None:
         torch.manual_seed(params.seed)
-    output = model.model.generate(
+    network: Any = model.model
+    output = network.generate(
         **encoded,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -111,7 +112,7 @@ def generate(
         new_ids = [t for t in new_ids if t not in special]
         results.append(
             Generation(
-                text=tokenizer.decode(new_ids, skip_special_tokens=True).strip(),
+                text=str(tokenizer.decode(new_ids, skip_special_tokens=True)).strip(),
                 prompt_tokens=int(encoded["attention_mask"][row].sum()),
                 completion_tokens=len(new_ids) + (1 if stopped else 0),
                 finish_reason="stop" if stopped else "length",

@@ -77,17 +77,17 @@ class _RougeTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         if CJK.search(text):
-            import jieba
+            import jieba  # type: ignore[import-untyped]
 
             return [t for t in jieba.lcut(text.lower()) if _strip_filler(t)]
         return re.findall(r"\w+", text.lower())
 
 
 def rouge_l(pairs: list[tuple[str, str]]) -> float:
-    from rouge_score import rouge_scorer
+    from rouge_score import rouge_scorer  # type: ignore[import-untyped]
 
     scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_RougeTokenizer())
-    return sum(scorer.score(ref, out)["rougeL"].fmeasure for out, ref in pairs) / len(pairs)
+    return float(sum(scorer.score(ref, out)["rougeL"].fmeasure for out, ref in pairs)) / len(pairs)
 
 
 METRICS: dict[str, Callable[[list[tuple[str, str]]], float]] = {

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
 import socket
 import sys
 import time
@@ -239,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(f"listening http://{host}:{port}\n")
     sys.stdout.flush()
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; with this handler in place the
+    # re-raised signal is a no-op and the process exits 0, which is what an orderly stop should look like.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
-from conftest import ADDER, DATA, read_jsonl
+
+ROOT = Path(__file__).resolve().parents[3]
+ADDER = ROOT / "models" / "tiny-adder"
+GRADER = ROOT / "models" / "tiny-grader"
+DATA = ROOT / "data" / "addition"
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,11 +52,8 @@ def accuracy_of(loaded, rows):
 def test_compressed_checkpoint_reloads_and_keeps_accuracy(
     tmp_path, eval_rows, source_accuracy, strategy, weight, scheme, max_ratio, max_drop
 ):
-    import torch
-    from transformers import AutoModelForCausalLM
-
     from runner.local.engine.compress import compress
-    from runner.local.engine.loading import LoadedModel, load_tokenizer
+    from runner.local.engine.loading import load_model
 
     dst = tmp_path / "out"
     started = time.monotonic()
@@ -58,8 +65,9 @@ def test_compressed_checkpoint_reloads_and_keeps_accuracy(
     config = json.loads((dst / "config.json").read_text())
     if strategy == "Quantization":
         assert config["quantization_config"]["quant_method"] == "compressed-tensors"
-    model = AutoModelForCausalLM.from_pretrained(str(dst)).eval()
-    reloaded = LoadedModel(path=dst, model=model, tokenizer=load_tokenizer(dst))
+    # load_model is plain AutoModelForCausalLM.from_pretrained, and refuses a folder with missing weights.
+    reloaded = load_model(dst)
+    model = reloaded.model
     acc = accuracy_of(reloaded, eval_rows[:50])
     if strategy == "Sparsity":
         weights = model.model.layers[0].mlp.up_proj.weight
@@ -70,7 +78,6 @@ def test_compressed_checkpoint_reloads_and_keeps_accuracy(
         f"of {result['source_size_bytes']} bytes, oneshot {result['seconds']:.1f} s, total {total:.1f} s"
     )
     assert acc >= source_accuracy - max_drop
-    del torch
 
 
 def test_unknown_weight_is_refused(tmp_path):

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from conftest import ADDER, DATA, read_jsonl
 
 from runner.local.engine.inference import InferenceParams, generate, run_batch
 from runner.local.engine.loading import render_chat
+
+ROOT = Path(__file__).resolve().parents[3]
+ADDER = ROOT / "models" / "tiny-adder"
+GRADER = ROOT / "models" / "tiny-grader"
+DATA = ROOT / "data" / "addition"
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +71,9 @@ def test_unknown_inference_parameter_is_refused_by_name():
 def test_run_batch_writes_every_row_in_order_with_reference_and_output(adder, tmp_path):
     out = tmp_path / "out" / "result.jsonl"
     seen = []
-    count = run_batch(ADDER, DATA / "smoke.jsonl", out, {"temperature": 0}, 3, lambda d, t: seen.append((d, t)), adder)
+    count = run_batch(
+        ADDER, DATA / "smoke.jsonl", out, {"temperature": 0}, 3, lambda d, t: seen.append((d, t)), adder
+    )
     source = read_jsonl(DATA / "smoke.jsonl")
     written = read_jsonl(out)
     assert count == len(source) == len(written) == 10

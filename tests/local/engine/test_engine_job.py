@@ -6,9 +6,19 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import ADDER, DATA, GRADER, ROOT, read_jsonl
+
+ROOT = Path(__file__).resolve().parents[3]
+ADDER = ROOT / "models" / "tiny-adder"
+GRADER = ROOT / "models" / "tiny-grader"
+DATA = ROOT / "data" / "addition"
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +97,14 @@ def test_evaluation_job_scores_rules_judge_and_custom_per_model(tmp_path):
     assert perfect["metrics"]["mean_len"] > 0
     base = result["models"]["amv-base"]
     assert base["samples"] == 10
-    assert set(base["metrics"]) == {"accuracy", "similarity", "judge_score", "judge_score_raw", "judge_unparsed", "mean_len"}
+    assert set(base["metrics"]) == {
+        "accuracy",
+        "similarity",
+        "judge_score",
+        "judge_score_raw",
+        "judge_unparsed",
+        "mean_len",
+    }
     assert len(read_jsonl(tmp_path / "eval" / "amv-base.jsonl")) == 10
 
 
@@ -99,7 +116,9 @@ def test_failed_job_writes_one_sentence_and_exits_1(tmp_path):
     }
     proc, result = run_job(tmp_path, "batch_inference", params)
     assert proc.returncode == 1
-    assert result == {"error": f"The model folder {tmp_path / 'missing'} has no config.json, so it is not a model folder."}
+    assert result == {
+        "error": f"The model folder {tmp_path / 'missing'} has no config.json, so it is not a model folder."
+    }
 
 
 def test_unknown_job_kind_is_refused(tmp_path):

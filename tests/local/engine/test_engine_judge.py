@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
-from conftest import GRADER
 
 from runner.local.engine.judge import DEFAULT_TEMPLATE, fill, judge_scores, parse_score
+
+ROOT = Path(__file__).resolve().parents[3]
+ADDER = ROOT / "models" / "tiny-adder"
+GRADER = ROOT / "models" / "tiny-grader"
+DATA = ROOT / "data" / "addition"
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def test_template_fills_question_answer_and_reference_and_keeps_other_braces():
@@ -23,7 +34,11 @@ def test_score_is_first_integer_clamped_to_range(reply, expected):
 
 
 def test_callable_judge_gives_normalised_and_raw_means():
-    rows = [{"prompt": "1+1=?", "output": "2"}, {"prompt": "1+2=?", "output": "4"}, {"prompt": "x", "output": "?"}]
+    rows = [
+        {"prompt": "1+1=?", "output": "2"},
+        {"prompt": "1+2=?", "output": "4"},
+        {"prompt": "x", "output": "?"},
+    ]
     replies = iter(["10", "0", "no idea"])
     asked = []
 
@@ -32,7 +47,11 @@ def test_callable_judge_gives_normalised_and_raw_means():
         return next(replies)
 
     scores = judge_scores(ask, rows, max_score=10)
-    assert scores == {"judge_score": pytest.approx(1 / 3, abs=1e-6), "judge_score_raw": pytest.approx(10 / 3, abs=1e-5), "judge_unparsed": 1.0}
+    assert scores == {
+        "judge_score": pytest.approx(1 / 3, abs=1e-6),
+        "judge_score_raw": pytest.approx(10 / 3, abs=1e-5),
+        "judge_unparsed": 1.0,
+    }
     assert asked[0] == "Question: 1+1=?\nAnswer: 2\nScore:"
 
 

@@ -25,7 +25,7 @@ def test_exact_match_only_strips_whitespace():
 
 def test_accuracy_normalises_case_punctuation_and_width():
     assert score(ROWS, ["accuracy"]) == {"accuracy": 0.75}
-    assert normalise("  Ｈｅｌｌｏ，  World！ ") == "hello, world"
+    assert normalise("  \uff28\uff45\uff4c\uff4c\uff4f\uff0c  World\uff01 ") == "hello, world"
     assert normalise("“答案”。") == "答案"
 
 

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ADDER, ROOT
+
+ROOT = Path(__file__).resolve().parents[3]
+ADDER = ROOT / "models" / "tiny-adder"
+GRADER = ROOT / "models" / "tiny-grader"
+DATA = ROOT / "data" / "addition"
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +38,9 @@ def service():
     )
     try:
         line = proc.stdout.readline().strip()
-        assert line.startswith("listening http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else line
+        assert line.startswith("listening http://127.0.0.1:"), (
+            proc.stderr.read() if proc.poll() is not None else line
+        )
         base = line.removeprefix("listening ")
         httpx.get(f"{base}/healthz", timeout=30).raise_for_status()
         yield proc, base, time.monotonic() - started
@@ -69,7 +82,9 @@ def test_concurrent_chats_are_all_answered(service):
 
     with ThreadPoolExecutor(8) as pool:
         replies = list(pool.map(ask, sums))
-    right = sum(r["choices"][0]["message"]["content"] == str(a + b) for r, (a, b) in zip(replies, sums, strict=True))
+    right = sum(
+        r["choices"][0]["message"]["content"] == str(a + b) for r, (a, b) in zip(replies, sums, strict=True)
+    )
     assert right >= 12
 
 
@@ -79,8 +94,16 @@ def test_concurrent_chats_are_all_answered(service):
         (b"{not json", 400, "not valid JSON"),
         (b'{"messages": []}', 422, "'messages' must be a non-empty list"),
         (b'{"messages": [{"role": "robot", "content": "x"}]}', 422, "messages[0] needs a 'role'"),
-        (b'{"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', 422, "'temperature' must be"),
-        (b'{"messages": [{"role": "user", "content": "x"}], "stream": true}', 400, "Streaming is not supported"),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}',
+            422,
+            "'temperature' must be",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "stream": true}',
+            400,
+            "Streaming is not supported",
+        ),
     ],
 )
 def test_bad_requests_get_openai_style_errors(service, body, status, fragment):
