@@ -6,15 +6,20 @@ ties so that every listing is stable, and selectors follow dbt's spelling (``x``
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Iterable, Mapping, Sequence
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from runner.errors import UsageError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def build(dependencies: Mapping[str, Iterable[str]]) -> nx.DiGraph[str]:
     """A graph with an edge upstream -> downstream for every dependency; nodes in declaration order."""
+    import networkx as nx  # here, not at the top: validate needs no graph library (see has_cycle)
+
     graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_nodes_from(dependencies)
     for stage_id, upstream in dependencies.items():
@@ -24,8 +29,25 @@ def build(dependencies: Mapping[str, Iterable[str]]) -> nx.DiGraph[str]:
     return graph
 
 
+def has_cycle(dependencies: Mapping[str, Iterable[str]]) -> bool:
+    """Whether the stages depend on each other in a circle.
+
+    The standard library's graphlib answers this without importing networkx (which costs more than the rest
+    of ``qfrun validate`` together); networkx is loaded only to describe the cycles of a file that has one.
+    """
+    try:
+        graphlib.TopologicalSorter(
+            {s: [u for u in up if u in dependencies] for s, up in dependencies.items()}
+        ).prepare()
+    except graphlib.CycleError:
+        return True
+    return False
+
+
 def cycles(graph: nx.DiGraph[str]) -> list[list[str]]:
     """Each cycle once, as the stages in it starting from the first declared, or [] for a DAG."""
+    import networkx as nx
+
     if nx.is_directed_acyclic_graph(graph):
         return []
     order = {node: index for index, node in enumerate(graph)}
@@ -40,6 +62,8 @@ def cycles(graph: nx.DiGraph[str]) -> list[list[str]]:
 
 def topological(graph: nx.DiGraph[str]) -> list[str]:
     """Stages in dependency order, ties broken by declaration order."""
+    import networkx as nx
+
     order = {node: index for index, node in enumerate(graph)}
     return list(nx.lexicographical_topological_sort(graph, key=order.__getitem__))
 
@@ -50,6 +74,8 @@ def upstream(graph: nx.DiGraph[str], stage_id: str) -> list[str]:
 
 def select(graph: nx.DiGraph[str], selectors: Sequence[str]) -> set[str]:
     """The stages named by dbt-style selectors; all stages when there are none."""
+    import networkx as nx
+
     if not selectors:
         return set(graph)
     chosen: set[str] = set()
@@ -69,6 +95,8 @@ def select(graph: nx.DiGraph[str], selectors: Sequence[str]) -> set[str]:
 
 def downstream_of(graph: nx.DiGraph[str], names: Iterable[str], option: str) -> set[str]:
     """The named stages and everything that depends on them (``--from``)."""
+    import networkx as nx
+
     chosen: set[str] = set()
     for name in names:
         check_stage(graph, name, option)

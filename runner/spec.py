@@ -8,18 +8,20 @@ expressions, local files — all reported at once, sorted, each at its line and 
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from runner import dag, expr
 from runner.errors import Issue, Location, PipelineError
 from runner.schema import schema_issues
 from runner.stages import STAGE_TYPES
 from runner.yamlio import Document, KeyPath, load_document
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 # Keys every stage has that say when and how it runs, not what it does: left out of its fingerprint.
 CONTROL_KEYS = frozenset({"type", "description", "needs", "if", "timeout_minutes"})
@@ -63,7 +65,11 @@ class Pipeline:
     env_names: tuple[str, ...]
     datasets: Mapping[str, DatasetSpec]
     stages: Mapping[str, StageSpec]
-    graph: nx.DiGraph[str] = field(repr=False)
+
+    @functools.cached_property
+    def graph(self) -> nx.DiGraph[str]:
+        """The stage graph, built when first needed (validate does without it: see dag.has_cycle)."""
+        return dag.build({stage_id: stage.upstream for stage_id, stage in self.stages.items()})
 
     @property
     def path(self) -> Path:
@@ -102,8 +108,7 @@ def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list
     if check_files:
         issues += _missing_files(document, datasets, raw_stages, folder)
 
-    graph = dag.build(dependencies)
-    for cycle in dag.cycles(graph):
+    for cycle in dag.cycles(dag.build(dependencies)) if dag.has_cycle(dependencies) else []:
         path = " -> ".join([*cycle, cycle[0]])
         issues.append(Issue(document.key_location(("stages", cycle[0])), f"stages {path} form a cycle."))
 
@@ -126,7 +131,6 @@ def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list
         env_names=env_names,
         datasets=datasets,
         stages=stages,
-        graph=graph,
     )
     return pipeline, issues
 
