@@ -14,6 +14,7 @@ Every figure is the median of several repetitions; the state file is written for
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -119,31 +120,45 @@ def validate_and_plan(folder: Path, sizes: list[int], repeat: int) -> None:
 
 
 def execute(folder: Path, sizes: list[int]) -> None:
-    print("runs of instant stages on the fake platform (max_parallel 4, state file fsync'd):")
-    per_stage = {}
-    for size in sizes:
-        run_folder = folder / f"run-{size}"
-        run_folder.mkdir()
-        path = write(run_folder, size)
-        pipeline = load_pipeline(path)
-        state = StateFile.load(run_folder / ".qfrun" / f"{pipeline.name}.state.json", pipeline.name)
-        start = time.perf_counter()
-        summary = Executor(pipeline, FakePlatform(), state, RunOptions(poll=FAST), Recorder()).run()
-        state.close()
-        elapsed = time.perf_counter() - start
-        assert not summary.failed, summary.failed[:3]
-        per_stage[size] = elapsed / len(pipeline.stages)
-        print(
-            f"  {len(pipeline.stages):>5} stages: {elapsed:6.2f} s = "
-            f"{per_stage[size] * 1000:.2f} ms per stage "
-            "(target <= 2 ms)"
-        )
-    if len(sizes) > 1:
-        small, large = sizes[0], sizes[-1]
-        print(
-            f"  growth: per-stage cost at {large} / at {small} = {per_stage[large] / per_stage[small]:.2f} "
-            "(1.0 is linear)"
-        )
+    """Runs of instant stages, twice: as users get them (fsync'd state), and qfrun's own cost (no fsync)."""
+    fsync_ms = median_time(partial(fsync_once, folder), 50) * 1000
+    print(
+        "runs of instant stages on the fake platform (max_parallel 4); "
+        f"one fsync here costs {fsync_ms:.2f} ms:"
+    )
+    for sync in (True, False):
+        per_stage = {}
+        for size in sizes:
+            run_folder = folder / f"run-{size}-{sync}"
+            run_folder.mkdir()
+            path = write(run_folder, size)
+            pipeline = load_pipeline(path)
+            state_file = run_folder / ".qfrun" / f"{pipeline.name}.state.json"
+            state = StateFile.load(state_file, pipeline.name, sync=sync)
+            start = time.perf_counter()
+            summary = Executor(pipeline, FakePlatform(), state, RunOptions(poll=FAST), Recorder()).run()
+            state.close()
+            elapsed = time.perf_counter() - start
+            assert not summary.failed, summary.failed[:3]
+            per_stage[size] = elapsed / len(pipeline.stages)
+            label = "state fsync'd " if sync else "without fsync "
+            print(
+                f"  {label} {len(pipeline.stages):>5} stages: {elapsed:6.2f} s = "
+                f"{per_stage[size] * 1000:.2f} ms per stage (target <= 2 ms)"
+            )
+        if len(sizes) > 1:
+            small, large = sizes[0], sizes[-1]
+            growth = per_stage[large] / per_stage[small]
+            print(
+                f"  growth of the per-stage cost from {small} to {large} stages: {growth:.2f} (1.0 is linear)"
+            )
+
+
+def fsync_once(folder: Path) -> None:
+    with (folder / "fsync-probe").open("ab") as stream:
+        stream.write(b"x" * 200 + b"\n")
+        stream.flush()
+        os.fsync(stream.fileno())
 
 
 def main() -> None:
