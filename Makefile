@@ -1,43 +1,53 @@
-# One command for everything a change must pass: `make check` (lint, types, tests).
-PYTHON ?= .venv/bin/python
+# `make demo` takes a fresh machine with Python 3.11 to a finished quickstart; `make check` is what every change
+# must pass (lint, types, tests). Both install what they need into .venv first.
+PYTHON ?= $(VENV)/bin/python
 VENV ?= .venv
+STAMP := $(VENV)/.installed
 
-.PHONY: install fmt lint typecheck test test-fast check bench models serve clean
+.PHONY: install demo fmt lint typecheck test test-fast check bench models serve clean
 
-install:  ## a development environment in .venv (torch first: the CPU build, or pip pulls CUDA wheels)
+# torch first, pinned to its CPU build: anything else makes pip pull gigabytes of CUDA wheels.
+$(STAMP): setup.cfg pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet torch==2.13.0
 	echo "torch==2.13.0" > $(VENV)/constraints.txt
 	$(PYTHON) -m pip install --quiet -c $(VENV)/constraints.txt -e ".[local,dev]"
+	touch $(STAMP)
 
-fmt:
+install: $(STAMP)  ## the virtualenv with qfrun, the local platform's runtime and the dev tools
+
+demo: install  ## start the local platform and run the quickstart pipeline end to end
+	$(VENV)/bin/qfrun platform start
+	$(VENV)/bin/qfrun pipelines/quickstart.yaml
+
+fmt: install
 	$(PYTHON) -m ruff format runner tests bench scripts
 	$(PYTHON) -m ruff check --fix runner tests bench scripts
 
-lint:
+lint: install
 	$(PYTHON) -m ruff format --check runner tests bench scripts
 	$(PYTHON) -m ruff check runner tests bench scripts
 
-typecheck:
+typecheck: install
 	$(PYTHON) -m mypy
 
-test:  ## the README's test command
+test: install  ## the README's test command
 	$(PYTHON) -m pytest -q
 
-test-fast:  ## without the tests that load the model runtime or start processes
+test-fast: install  ## without the tests that load the model runtime or start processes
 	$(PYTHON) -m pytest -q -m "not slow"
 
 check: lint typecheck test
 
-bench:
+bench: install
 	$(PYTHON) bench/runner_bench.py
 
-models:  ## retrain the committed demo models and data (deterministic; about 3 minutes on 2 cores)
+models: install  ## retrain the committed demo models and data (deterministic; a few minutes on 2 cores)
 	$(PYTHON) scripts/make_demo_models.py
 
-serve:
-	$(PYTHON) -m runner platform serve
+serve: install
+	$(VENV)/bin/qfrun platform serve
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache bench/out pipelines/.qfrun
