@@ -32,6 +32,7 @@ import uvicorn
 from runner import __version__
 from runner.errors import PlatformError, PlatformUnavailable
 from runner.local.home import Home, write_json_atomic
+from runner.local.workers import pid_alive
 
 TOKEN_ENV = "QFRUN_LOCAL_TOKEN"
 START_TIMEOUT = 20.0
@@ -134,19 +135,6 @@ def _read_info(home: Home) -> dict[str, Any] | None:
     return info if isinstance(info, dict) and isinstance(info.get("pid"), int) else None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    return True
-
-
 def _healthy(url: str) -> bool:
     try:
         return httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200
@@ -159,7 +147,7 @@ def status(home: Home) -> Status | None:
     info = _read_info(home)
     if info is None:
         return None
-    if not _alive(info["pid"]):
+    if not pid_alive(info["pid"]):
         _remove_info(home, info["pid"])
         child = _STARTED.pop(info["pid"], None)
         if child is not None:
@@ -222,7 +210,7 @@ def start(home: Home, token: str | None = None) -> Endpoint:
 def stop(home: Home) -> bool:
     """Stop the running platform of ``home`` (SIGTERM, then SIGKILL after 30 s); False when none ran."""
     info = _read_info(home)
-    if info is None or not _alive(info["pid"]):
+    if info is None or not pid_alive(info["pid"]):
         if info is not None:
             _remove_info(home, info["pid"])
         return False
@@ -230,9 +218,9 @@ def stop(home: Home) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.1)
-    if _alive(pid):
+    if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     child = _STARTED.pop(pid, None)

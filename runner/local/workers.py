@@ -274,6 +274,21 @@ def _kill_orphan(pid: int, task_id: str) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
         for _ in range(50):
-            if not Path(f"/proc/{pid}").exists():
+            if not pid_alive(pid):
                 return
             time.sleep(0.1)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie (an orphan's zombie may never be reaped here)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
