@@ -37,6 +37,8 @@ TOKENIZER_FILES = (
     "README.md",
 )
 QUANT_WEIGHTS = ("INT8-PTQ", "W8A16C16", "W4A16C16")
+# The pipeline writes strategies in lower case, the platform API capitalised: accept both.
+STRATEGIES = {"quantization": "Quantization", "sparsity": "Sparsity"}
 MAX_CALIBRATION = 256
 MAX_SEQ = 64
 
@@ -131,6 +133,7 @@ def compress(
     from llmcompressor.entrypoints.oneshot import oneshot
 
     src, dst = Path(src), Path(dst)
+    strategy = STRATEGIES.get(strategy.lower(), strategy)
     if not (src / "config.json").is_file():
         raise FileNotFoundError(f"The model folder {src} has no config.json, so it cannot be compressed.")
     if strategy == "Sparsity" and weight:

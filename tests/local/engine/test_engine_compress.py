@@ -28,8 +28,8 @@ pytestmark = [
 
 SCHEMES = [
     # (strategy, weight, scheme, max size ratio, max accuracy drop)
-    ("Quantization", "INT8-PTQ", "W8A8", 0.35, 0.06),
-    ("Quantization", "W8A16C16", "W8A16", 0.35, 0.06),
+    ("Quantization", "INT8-PTQ", "W8A8", 0.40, 0.06),
+    ("Quantization", "W8A16C16", "W8A16", 0.40, 0.06),
     ("Quantization", "W4A16C16", "W4A16", 0.25, 0.06),
     ("Sparsity", None, "2:4 sparse (SparseGPT)", 1.01, 0.50),
 ]

@@ -125,3 +125,23 @@ def test_unknown_job_kind_is_refused(tmp_path):
     proc, result = run_job(tmp_path, "training", {})
     assert proc.returncode == 1
     assert "The job kind 'training' is unknown" in result["error"]
+
+
+def test_compression_job_writes_a_reloadable_checkpoint_and_its_record(tmp_path):
+    out = tmp_path / "w8"
+    params = {
+        "model_dir": str(ADDER),
+        "output_dir": str(out),
+        "strategy": "quantization",
+        "weight": "W8A16C16",
+        "calib_path": str(DATA / "calib.jsonl"),
+    }
+    proc, result = run_job(tmp_path, "compression", params)
+    assert proc.returncode == 0, proc.stderr
+    assert result["scheme"] == "W8A16"
+    assert result["size_bytes"] < result["source_size_bytes"] / 2
+    assert result["calibration_samples"] == 256
+    assert "W8A16" in result["recipe"]
+    assert (out / "model.safetensors").is_file()
+    assert (out / "tokenizer_config.json").is_file()
+    assert json.loads((tmp_path / "work" / "progress.json").read_text()) == {"done": 1, "total": 1}
