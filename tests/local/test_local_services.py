@@ -77,6 +77,27 @@ def test_service_answers_both_chat_paths_and_stops_on_delete(platform_api, platf
         )
     assert all(answer.status_code == 200 for answer in answers)
 
+    # A deployed service can be the LLM judge of an evaluation (the job asks it over HTTP).
+    results = platform_api.upload("judged", '{"prompt": "2+3=?", "response": "5", "prediction": "5"}\n')
+    judged = {
+        "taskName": "qfrun-et-judge",
+        "evalObjectType": "ResultDataset",
+        "evalObjectConfig": {"resultDatasetIds": {model["modelId"]: results["versionId"]}},
+        "evalConfig": {"evaluators": [{"kind": "llm_judge", "judge_endpoint": "adder", "max_score": 100}]},
+    }
+    eval_id = platform_api.call("eval", "CreateEvalTask", judged)["taskId"]
+    scored = platform_api.wait(
+        lambda: (
+            (e := platform_api.call("eval", "DescribeEvalTask", {"taskId": eval_id}))["status"]
+            not in ("Pending", "Doing")
+            and e
+        ),
+        timeout=60,
+    )
+    assert scored["status"] == "Done", scored["failedReason"]
+    (report,) = platform_api.call("eval", "DescribeEvalTaskReport", {"taskId": eval_id})["reports"]
+    assert "judge_score" in report["metrics"]
+
     conflict = platform_api.post(
         "/v2/service?Action=CreateService",
         {"name": "other", "modelId": model["modelId"], "urlSuffix": "adder"},

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow
+GRADER = Path(__file__).resolve().parents[2] / "models" / "tiny-grader"
 
 
 def _jsonl(rows):
@@ -51,11 +53,16 @@ def test_batch_inference_runs_to_done_and_exports_ordered_result_rows(platform_a
     correct = sum(row["prediction"].strip() == row["response"] for row in results)
     assert correct / len(results) >= 0.7
 
+    grader = platform_api.call("model", "ImportLocalModel", {"name": "tiny-grader", "path": str(GRADER)})
+    evaluators = [
+        {"kind": "rule", "accuracy": True, "similarity": True},
+        {"kind": "llm_judge", "judge_version_id": grader["modelId"], "max_score": 10},
+    ]
     evaluation = {
         "taskName": "qfrun-et-1",
         "evalObjectType": "ResultDataset",
         "evalObjectConfig": {"resultDatasetIds": {model["modelId"]: done["outputDatasetId"]}},
-        "evalConfig": {"evaluators": [{"kind": "rule", "accuracy": True, "similarity": True}]},
+        "evalConfig": {"evaluators": evaluators},
     }
     eval_id = platform_api.call("eval", "CreateEvalTask", evaluation)["taskId"]
     scored = platform_api.wait(
@@ -68,6 +75,7 @@ def test_batch_inference_runs_to_done_and_exports_ordered_result_rows(platform_a
     assert entry["sampleCount"] == 40
     assert entry["metrics"]["accuracy"] == pytest.approx(correct / 40)
     assert 0 < entry["metrics"]["similarity"] <= 1
+    assert 0.5 <= entry["metrics"]["judge_score"] <= 1  # the grader asked about (mostly right) answers
 
 
 def test_evaluation_of_a_model_version_infers_inside_the_job(platform_api, adder_dir, addition_rows):
