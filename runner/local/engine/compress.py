@@ -15,9 +15,9 @@ layers on the fly), so the rest of the engine needs nothing special for compress
 
 from __future__ import annotations
 
-import logging
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,14 @@ def _dataset(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> Any:
     return Dataset.from_dict({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]})
 
 
+def _quiet_llmcompressor() -> None:
+    """llmcompressor logs every layer through loguru; a task's log needs only warnings and errors."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+
+
 def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
@@ -143,7 +151,7 @@ def compress(
     tokenizer = load_tokenizer(src)
     texts = _calibration_texts(tokenizer, calib_rows)
     model = AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.float32)
-    logging.getLogger("llmcompressor").setLevel(logging.WARNING)
+    _quiet_llmcompressor()
     start = time.monotonic()
     oneshot(
         model=model,
