@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.local.services import HOUR_ENV
+from runner.local.store import Store
 
 pytestmark = pytest.mark.slow
 CHAT = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/"
@@ -105,8 +106,6 @@ def test_service_answers_both_chat_paths_and_stops_on_delete(platform_api, platf
     assert conflict.status_code == 409
     assert conflict.json()["code"] == "Conflict"
 
-    from runner.local.store import Store
-
     pids = [replica["pid"] for replica in Store(platform_home.db_path).service(service_id).replicas]
     assert len(pids) == 2
     platform_api.call("service", "DeleteService", {"serviceId": service_id})
@@ -118,14 +117,24 @@ def test_service_answers_both_chat_paths_and_stops_on_delete(platform_api, platf
     assert gone.json()["error_code"] == 336005
 
 
-def test_service_expires_when_its_hours_end(platform_home, serve_platform, adder_dir, monkeypatch):
-    monkeypatch.setenv(HOUR_ENV, "15")
+def test_a_service_is_redeployed_after_a_restart_and_still_expires_at_its_term(
+    platform_home, serve_platform, adder_dir, monkeypatch
+):
+    monkeypatch.setenv(HOUR_ENV, "30")
     with serve_platform(platform_home) as api:
         model = api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
         service_id = _create(api, model, "qfrun-svc-2", "short", hours=1)
-        serving = api.wait(_settled(api, service_id), timeout=15)
+        serving = api.wait(_settled(api, service_id), timeout=20)
         assert serving["runStatus"] == "Serving", serving["failedReason"]
-        expired = api.wait(_settled(api, service_id, leaving=("Deploying", "Serving")), timeout=30)
+        old_pids = [replica["pid"] for replica in Store(platform_home.db_path).service(service_id).replicas]
+    assert not any(_alive(pid) for pid in old_pids)  # a stopping platform stops its replicas
+    with serve_platform(platform_home) as api:
+        again = api.wait(_settled(api, service_id), timeout=20)
+        assert again["runStatus"] == "Serving", again["failedReason"]
+        assert again["expireTime"] == serving["expireTime"]
+        response = api.post(CHAT + "short", {"messages": [{"role": "user", "content": "1+1=?"}]})
+        assert response.status_code == 200, response.text
+        expired = api.wait(_settled(api, service_id, leaving=("Deploying", "Serving")), timeout=40)
         assert expired["runStatus"] == "Expired"
         assert "term ended" in expired["failedReason"]
         response = api.post(CHAT + "short", {"messages": [{"role": "user", "content": "1+1=?"}]})

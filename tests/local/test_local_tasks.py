@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from runner.local.store import Store
+from runner.local.workers import pid_alive
+
 pytestmark = pytest.mark.slow
 GRADER = Path(__file__).resolve().parents[2] / "models" / "tiny-grader"
 
@@ -126,3 +129,31 @@ def test_compression_registers_a_smaller_version_with_its_lineage(platform_api, 
     assert version["details"]["weight"] == "W8A16C16"
     assert version["details"]["seconds"] is not None
     assert version["sizeBytes"] < source["sizeBytes"]
+
+
+def test_stopping_a_running_batch_inference_ends_its_job(
+    platform_api, platform_home, adder_dir, addition_rows
+):
+    model = platform_api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
+    dataset = platform_api.upload("eval200", _jsonl(addition_rows(200)))
+    create = {
+        "name": "qfrun-bi-stop",
+        "modelId": model["modelId"],
+        "inputDatasetId": dataset["versionId"],
+        "batchSize": 1,
+    }
+    task_id = platform_api.call("batchinference", "CreateBatchInferenceTask", create)["taskId"]
+    describe = {"taskId": task_id}
+    platform_api.wait(
+        lambda: platform_api.call("batchinference", "DescribeBatchInferenceTask", describe)["progress"] > 0
+    )
+    pid = Store(platform_home.db_path).task(task_id).worker_pid
+    assert pid is not None
+    platform_api.call("batchinference", "StopBatchInferenceTask", describe)
+    stopped = platform_api.call("batchinference", "DescribeBatchInferenceTask", describe)
+    assert stopped["runStatus"] == "Stopped"
+    assert stopped["failedReason"] == "The task was stopped on request."
+    platform_api.wait(lambda: not pid_alive(pid), timeout=10)
+    platform_api.call(
+        "batchinference", "StopBatchInferenceTask", describe
+    )  # stopping a stopped task is no error
