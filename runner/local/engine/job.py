@@ -177,7 +177,7 @@ def evaluation(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
                 int(params.get("batch_size") or 64),
                 _progress_writer(progress, position * per_model, total),
             )
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = read_rows(path)
         results[version] = {
             "metrics": apply_evaluators(rows, evaluators),
             "samples": len(rows),
@@ -210,8 +210,6 @@ def describe(error: BaseException) -> str:
     """One sentence for the worker: the engine's own messages as they are, system errors with their file."""
     if isinstance(error, OSError) and error.filename:
         return f"The job could not use the file {error.filename}: {error.strerror or error}."
-    if isinstance(error, json.JSONDecodeError):
-        return f"The job spec is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
     message = str(error).strip() or type(error).__name__
     return message if message.endswith(".") else f"{message}."
 
@@ -227,7 +225,13 @@ def run_spec(spec_path: Path) -> tuple[Path | None, dict[str, Any], int]:
     """Run one spec; returns (result file, result, exit code). Never raises for a job's own failure."""
     result_file: Path | None = None
     try:
-        spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+        try:
+            spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"The job spec {spec_path} is not valid JSON (line {error.lineno}, column {error.colno}: "
+                f"{error.msg})."
+            ) from None
         if not isinstance(spec, dict):
             raise ValueError(f"The job spec {spec_path} is not a JSON object.")
         workdir = Path(_require(spec, "workdir", "job spec"))

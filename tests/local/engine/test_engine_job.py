@@ -145,3 +145,18 @@ def test_compression_job_writes_a_reloadable_checkpoint_and_its_record(tmp_path)
     assert (out / "model.safetensors").is_file()
     assert (out / "tokenizer_config.json").is_file()
     assert json.loads((tmp_path / "work" / "progress.json").read_text()) == {"done": 1, "total": 1}
+
+
+def test_spec_that_is_not_json_is_reported_with_its_position(tmp_path):
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text('{"kind": "evaluation",', encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "runner.local.engine.job", str(spec_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert f"The job spec {spec_path} is not valid JSON (line 1" in proc.stderr
