@@ -56,6 +56,11 @@ def test_service_answers_both_chat_paths_and_stops_on_delete(platform_api, platf
     assert service["runStatus"] == "Serving", service["failedReason"]
     assert service["url"] == f"{platform_api.url}{CHAT}adder"
     assert service["replicasCount"] == 2
+    listed = platform_api.call(
+        "service", "DescribeServices", {"name": "qfrun-svc-1", "runStatus": ["Serving"]}
+    )
+    assert [item["serviceId"] for item in listed["serviceList"]] == [service_id]
+    assert platform_api.call("service", "DescribeServices", {"runStatus": ["Expired"]})["serviceList"] == []
 
     response = platform_api.post(CHAT + "adder", {"messages": [{"role": "user", "content": "2+3=?"}]})
     assert response.status_code == 200, response.text
