@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ class Status:
 class _Server(uvicorn.Server):
     """uvicorn's server, writing ``platform.json`` once it has started (the app's lifespan ran)."""
 
-    def __init__(self, config: uvicorn.Config, on_started: Any) -> None:
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
         super().__init__(config)
         self._on_started = on_started
 
@@ -77,8 +78,17 @@ class _Server(uvicorn.Server):
             self._on_started()
 
 
-def serve(home: Home, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> None:
-    """Serve the platform in this process until SIGINT/SIGTERM; ``platform.json`` lives as long as it does."""
+def serve(
+    home: Home,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the platform in this process until SIGINT/SIGTERM; ``platform.json`` lives as long as it does.
+
+    ``on_ready(url)`` is called once the platform answers (the CLI tells the user where it is).
+    """
     from runner.local.app import create_app
 
     if host not in LOOPBACK:
@@ -111,7 +121,13 @@ def serve(home: Home, host: str = "127.0.0.1", port: int = 0, token: str | None 
             "token_required": token is not None,
         }
         config = uvicorn.Config(create_app(home, token), log_level="info", lifespan="on", access_log=False)
-        server = _Server(config, lambda: write_json_atomic(home.info_path, info))
+
+        def started() -> None:
+            write_json_atomic(home.info_path, info)
+            if on_ready is not None:
+                on_ready(url)
+
+        server = _Server(config, started)
         try:
             server.run(sockets=[sock])
         finally:
