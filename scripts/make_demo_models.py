@@ -101,11 +101,23 @@ def build_tokenizer(workdir: Path) -> LlamaTokenizer:
     )
     tokdir = workdir / "tok"
     tokdir.mkdir()
-    shutil.copy(f"{prefix}.model", tokdir / "tokenizer.model")
+    (tokdir / "tokenizer.model").write_bytes(without_paths(Path(f"{prefix}.model").read_bytes()))
     tokenizer = LlamaTokenizer.from_pretrained(str(tokdir))
     tokenizer.pad_token = tokenizer.unk_token
     tokenizer.padding_side = "left"
     return tokenizer
+
+
+def without_paths(model: bytes) -> bytes:
+    """The SentencePiece model with the temporary training paths blanked, so reruns give identical bytes."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(model)
+    del proto.trainer_spec.input[:]
+    proto.trainer_spec.input.append("corpus.txt")
+    proto.trainer_spec.model_prefix = "sp"
+    return bytes(proto.SerializeToString())
 
 
 @dataclass

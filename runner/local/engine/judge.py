@@ -7,6 +7,7 @@ folder, which is asked in batches. Scores are parsed as the first integer in the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,7 +37,9 @@ def parse_score(reply: str, max_score: float) -> float | None:
     return float(min(max(int(found.group()), 0), max_score))
 
 
+@functools.lru_cache(maxsize=2)
 def _model_asker(model_dir: Path) -> Callable[[list[str]], list[str]]:
+    """A batch asker over a grader folder, loaded once per process (an evaluation judges several models)."""
     from runner.local.engine.inference import InferenceParams, generate
     from runner.local.engine.loading import load_model
 
