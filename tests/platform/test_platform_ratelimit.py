@@ -93,5 +93,8 @@ def test_every_client_request_takes_a_slot_so_fifty_polling_threads_stay_under_r
     client.close()
     stamps.sort()
     assert len(stamps) == 100
-    worst = max(sum(1 for t in stamps[i:] if t - start < 1.0) for i, start in enumerate(stamps))
+    # The handler stamps a request a little after its slot was taken, and on a loaded machine that delay
+    # varies, so two slots 1.0 s apart can be stamped closer: windows of 0.9 s leave room for that jitter
+    # while a bucket that let the 50 threads through unpaced (100 requests in a moment) still fails.
+    worst = max(sum(1 for t in stamps[i:] if t - start < 0.9) for i, start in enumerate(stamps))
     assert worst <= rate + 1
