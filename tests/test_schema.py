@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -527,16 +526,9 @@ def big_pipeline(stages: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_large_pipeline_validates_faster_than_the_yaml_parse() -> None:
-    text = big_pipeline(1000)
-    doc = load_document("big.yaml", text=text)
-    schema_issues(doc)  # builds and caches the validator
-    started = time.perf_counter()
-    yaml.safe_load(text)
-    parse_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    assert schema_issues(doc) == []
-    assert time.perf_counter() - started < 2 * parse_seconds
+def test_a_large_valid_pipeline_has_no_issues() -> None:
+    # How fast this is, against the YAML parse, is measured by bench/runner_bench.py, not asserted here.
+    assert schema_issues(load_document("big.yaml", text=big_pipeline(1000))) == []
 
 
 def test_error_deep_in_a_large_pipeline_is_located() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -226,14 +225,13 @@ def test_merge_of_a_scalar_is_reported() -> None:
     ]
 
 
-def test_alias_bomb_is_refused_quickly() -> None:
+def test_alias_bomb_is_refused_before_it_expands() -> None:
+    # A billion values if expanded: a guard that did not work would exhaust memory, not return a message.
     lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
     for level in "bcdefghi":
         previous = chr(ord(level) - 1)
         lines.append(f"{level}: &{level} [{', '.join([f'*{previous}'] * 10)}]")
-    started = time.perf_counter()
     (message,) = messages("\n".join(lines) + "\n")
-    assert time.perf_counter() - started < 2.0
     assert (
         "aliases expand to more than 100,000 values by here; the file is refused as an alias bomb." in message
     )
@@ -374,19 +372,12 @@ def generated_pipeline(stages: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_large_pipeline_loads_no_slower_than_twice_safe_load() -> None:
+def test_a_large_pipeline_loads_to_the_same_data_as_safe_load_with_positions() -> None:
+    # How fast this is, against yaml.safe_load, is measured by bench/runner_bench.py, not asserted here.
     text = generated_pipeline(300)
-    started = time.perf_counter()
-    expected = yaml.safe_load(text)
-    safe_load_seconds = time.perf_counter() - started
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        doc = load_document("big.yaml", text=text)
-        timings.append(time.perf_counter() - started)
-    assert doc.data == expected
+    doc = load_document("big.yaml", text=text)
+    assert doc.data == yaml.safe_load(text)
     assert doc.location(("stages", "s299", "service", "hours")) == Location("big.yaml", 5 + 299 * 13 + 10, 14)
-    assert min(timings) < 2 * safe_load_seconds
 
 
 def test_pure_python_loader_gives_the_same_positions_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
