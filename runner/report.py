@@ -53,7 +53,8 @@ def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
         "run": state.runs[-1].to_json() if state.runs else None,
         "stages": stages,
         "edges": [list(edge) for edge in pipeline.graph.edges],
-        "evaluations": _evaluations(stages),
+        "evaluations": (evaluations := _evaluations(stages)),
+        "comparison": _comparison(evaluations),
         "models": _models(stages, by_id),
         "services": _services(stages),
     }
@@ -84,6 +85,17 @@ def _evaluations(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         samples = {model_stage: result.get("samples") for model_stage, result in models.items()}
         found.append({"stage": stage["id"], "metrics": metrics, "samples": samples})
     return found
+
+
+def _comparison(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every model's metrics side by side across evaluations (the base in one, compressed ones in another)."""
+    metrics: dict[str, dict[str, float]] = {}
+    samples: dict[str, Any] = {}
+    for evaluation in evaluations:
+        for name, values in evaluation["metrics"].items():
+            metrics.setdefault(name, {}).update(values)
+        samples.update(evaluation["samples"])
+    return {"stage": "all evaluations", "metrics": metrics, "samples": samples}
 
 
 def _models(stages: list[dict[str, Any]], by_id: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:

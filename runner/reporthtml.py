@@ -35,6 +35,7 @@ code, pre { font-family: ui-monospace, Menlo, monospace; font-size: .85rem }
 pre { background: #f5f5f5; padding: .6rem; overflow-x: auto }
 svg text { font: 12px system-ui, sans-serif }
 .err { color: #c62828 }
+td code, td:nth-child(4) { white-space: nowrap }
 """
 
 
@@ -57,6 +58,8 @@ def as_html(report: Mapping[str, Any]) -> str:
         _dag(report["stages"], report["edges"]),
         _stage_table(report["stages"]),
     ]
+    if len(report["evaluations"]) > 1:
+        parts += ["<h2>Metrics across models</h2>", _metric_chart(report["comparison"])]
     for evaluation in report["evaluations"]:
         parts.append(f"<h2>Evaluation: {escape(evaluation['stage'])}</h2>")
         parts.append(_metric_chart(evaluation))
@@ -104,9 +107,14 @@ def _outputs_line(outputs: Mapping[str, Any]) -> str:
         if outputs.get(key) not in (None, ""):
             shown.append(f"{key} {outputs[key]}")
     metrics = outputs.get("metrics")
-    if isinstance(metrics, Mapping):
+    if isinstance(metrics, Mapping) and metrics:
         shown += [f"{name} {value:.3g}" for name, value in metrics.items() if isinstance(value, int | float)]
-    return ", ".join(shown)
+    elif isinstance(outputs.get("models"), Mapping):  # several models scored: one group per model
+        for model, result in outputs["models"].items():
+            values = (result or {}).get("metrics") or {}
+            scores = ", ".join(f"{k} {v:.3g}" for k, v in values.items() if isinstance(v, int | float))
+            shown.append(f"{model}: {scores}")
+    return "; ".join(shown) if outputs.get("models") and not outputs.get("metrics") else ", ".join(shown)
 
 
 def _dag(stages: list[Mapping[str, Any]], edges: list[list[str]]) -> str:
@@ -159,7 +167,7 @@ def _metric_chart(evaluation: Mapping[str, Any]) -> str:
     models = sorted({m for values in metrics.values() for m in values})
     if not metrics:
         return "<p>No metrics were recorded.</p>"
-    bar, gap, top, chart_h = 28, 36, 20, 180
+    bar, gap, top, chart_h = 44, 40, 20, 180
     group_w = len(models) * bar + gap
     width = max(360, len(metrics) * group_w + 60)
     scale = max([1.0] + [v for values in metrics.values() for v in values.values()])
