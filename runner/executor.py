@@ -332,37 +332,31 @@ class Executor:
     # -- settling -----------------------------------------------------------------------------------
     def _succeed(self, stage_id: str, fingerprint: str, outputs: Mapping[str, Any], outcome: str) -> None:
         self._upstream[stage_id] = Upstream(fingerprint, outputs)
-        self._settled[stage_id] = StageOutcome(stage_id, outcome)
-        self.observer.stage_finished(stage_id, outcome, "")
+        self._settle(StageOutcome(stage_id, outcome))
 
     def _skip(self, stage_id: str, reason: str) -> None:
-        record = self.state.stages.get(stage_id) or StageRecord()
-        self._save(
-            stage_id,
-            replace(
-                record, status=StageStatus.SKIPPED, reason=reason, run_id=self.run_id, finished_at=utc_now()
-            ),
-        )
-        self._settled[stage_id] = StageOutcome(stage_id, SKIPPED, reason)
-        self.observer.stage_finished(stage_id, SKIPPED, reason)
+        self._end_without_running(stage_id, StageStatus.SKIPPED, reason=reason, error="")
+        self._settle(StageOutcome(stage_id, SKIPPED, reason))
 
     def _fail_now(self, stage_id: str, message: str) -> None:
-        record = self.state.stages.get(stage_id) or StageRecord()
-        self._save(
-            stage_id,
-            replace(
-                record, status=StageStatus.FAILED, error=message, run_id=self.run_id, finished_at=utc_now()
-            ),
-        )
-        self._settled[stage_id] = StageOutcome(stage_id, FAILED, message)
-        self._failed = True
-        self.observer.stage_finished(stage_id, FAILED, message)
+        """A stage that fails before it starts (an expression in its fields failed)."""
+        self._end_without_running(stage_id, StageStatus.FAILED, reason="", error=message)
+        self._settle(StageOutcome(stage_id, FAILED, message))
 
     def _fail(self, stage_run: StageRun, message: str, *, platform_error: bool = False) -> None:
         stage_run.update(status=StageStatus.FAILED, error=message, finished_at=utc_now())
-        self._settled[stage_run.stage_id] = StageOutcome(stage_run.stage_id, FAILED, message, platform_error)
-        self._failed = True
-        self.observer.stage_finished(stage_run.stage_id, FAILED, message)
+        self._settle(StageOutcome(stage_run.stage_id, FAILED, message, platform_error))
+
+    def _end_without_running(self, stage_id: str, status: StageStatus, **fields: str) -> None:
+        record = self.state.stages.get(stage_id) or StageRecord()
+        self._save(
+            stage_id, replace(record, status=status, run_id=self.run_id, finished_at=utc_now(), **fields)
+        )
+
+    def _settle(self, outcome: StageOutcome) -> None:
+        self._settled[outcome.stage_id] = outcome
+        self._failed = self._failed or outcome.outcome == FAILED
+        self.observer.stage_finished(outcome.stage_id, outcome.outcome, outcome.message)
 
     def _save(self, stage_id: str, record: StageRecord, durable: bool = True) -> None:
         self.state.record(stage_id, record, durable=durable)  # thread-safe: StateFile serialises writers
