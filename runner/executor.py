@@ -347,11 +347,12 @@ class Executor:
         stage_run.update(status=StageStatus.FAILED, error=message, finished_at=utc_now())
         self._settle(StageOutcome(stage_run.stage_id, FAILED, message, platform_error))
 
-    def _end_without_running(self, stage_id: str, status: StageStatus, **fields: str) -> None:
+    def _end_without_running(self, stage_id: str, status: StageStatus, *, reason: str, error: str) -> None:
         record = self.state.stages.get(stage_id) or StageRecord()
-        self._save(
-            stage_id, replace(record, status=status, run_id=self.run_id, finished_at=utc_now(), **fields)
+        ended = replace(
+            record, status=status, reason=reason, error=error, run_id=self.run_id, finished_at=utc_now()
         )
+        self._save(stage_id, ended)
 
     def _settle(self, outcome: StageOutcome) -> None:
         self._settled[outcome.stage_id] = outcome
