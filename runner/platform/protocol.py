@@ -70,7 +70,7 @@ class TaskRequest:
     """Everything needed to create a task; ``params`` holds the kind's resolved fields.
 
     Parameter keys by kind (all values JSON):
-      BATCH_INFERENCE: model_version_id, dataset_id, inference_params{temperature, top_p, max_output_tokens, ...}
+      BATCH_INFERENCE: model_version_id, dataset_id, inference_params{temperature, top_p, ...}, batch_size
       EVALUATION: model_version_ids[], dataset_id, evaluators[] (see schemas/pipeline.schema.json),
                   result_dataset_ids{version_id: dataset_id} when scoring earlier inference results
       COMPRESSION: model_version_id, strategy ("Quantization"|"Sparsity"), weight ("INT8-PTQ"|...|None),
