@@ -14,11 +14,10 @@ import difflib
 import functools
 import importlib.resources
 import json
-import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from runner.errors import Issue, Location
+from runner.schemacheck import Check, compile_check
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from runner.yamlio import Document, KeyPath
 
 FORMAT_VERSION: Final = 1
-_Check = Callable[[Any], bool]
 _EXPRESSION_REF: Final = {"$ref": "#/$defs/expression"}
 _CREDENTIAL_HINT: Final = "is a credential; expressions may never read credentials, so env cannot list it"
 _KEY_NAMES: Final = {"stages": "stage id", "datasets": "dataset id", "vars": "variable name"}
@@ -87,8 +85,8 @@ def _validator() -> Draft202012Validator:
 
 
 @functools.cache
-def _is_valid() -> _Check:
-    return _compile(_inlined_schema())
+def _is_valid() -> Check:
+    return compile_check(_inlined_schema())
 
 
 def _inline(node: Any, root: dict[str, Any]) -> Any:
@@ -381,159 +379,3 @@ def _type_name(value: Any, *, with_value: bool = False) -> str:
     else:
         return "a list" if isinstance(value, list) else "a mapping"
     return f"{name} {value_text(value)}" if with_value else name
-
-
-# A yes/no check of the subset of Draft 2020-12 that pipeline.schema.json uses, compiled to closures.
-# jsonschema stays the authority: any "no" is re-validated by it for the worded errors, and a test
-# compares both on many mutated documents. Keywords outside the subset fail loudly at compile time.
-_ANNOTATIONS: Final = frozenset(
-    {"$schema", "$id", "$comment", "title", "description", "examples", "default", "format"}
-)
-_TYPES: Final[dict[str, _Check]] = {
-    "null": lambda value: value is None,
-    "boolean": lambda value: isinstance(value, bool),
-    "integer": lambda value: (
-        (isinstance(value, int) and not isinstance(value, bool))
-        or (isinstance(value, float) and value.is_integer())
-    ),
-    "number": lambda value: isinstance(value, int | float) and not isinstance(value, bool),
-    "string": lambda value: isinstance(value, str),
-    "array": lambda value: isinstance(value, list),
-    "object": lambda value: isinstance(value, dict),
-}
-
-
-def _equal(one: Any, two: Any) -> bool:
-    """jsonschema's equality: booleans are not numbers, containers compare item by item."""
-    if isinstance(one, bool) or isinstance(two, bool):
-        return type(one) is type(two) and one == two
-    if isinstance(one, list) and isinstance(two, list):
-        return len(one) == len(two) and all(_equal(a, b) for a, b in zip(one, two, strict=True))
-    if isinstance(one, dict) and isinstance(two, dict):
-        return one.keys() == two.keys() and all(_equal(one[key], two[key]) for key in one)
-    return bool(one == two)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-_BOUNDS: Final[dict[str, Callable[[Any, Any], bool]]] = {
-    "minimum": lambda value, bound: bool(value >= bound),
-    "maximum": lambda value, bound: bool(value <= bound),
-    "exclusiveMinimum": lambda value, bound: bool(value > bound),
-}
-
-
-def _always(result: bool) -> _Check:
-    return lambda value: result
-
-
-def _bounded(test: Callable[[Any, Any], bool], bound: Any) -> _Check:
-    return lambda value: not _is_number(value) or test(value, bound)
-
-
-def _combined(parts: list[_Check], combine: Callable[[Any], bool]) -> _Check:
-    return lambda value: combine(part(value) for part in parts)
-
-
-def _compile(schema: Any) -> _Check:
-    if schema is True or schema is False:
-        return _always(bool(schema))
-    checks: list[_Check] = []
-    rest = dict(schema)
-    for key in _ANNOTATIONS:
-        rest.pop(key, None)
-    if "type" in rest:
-        names = rest.pop("type")
-        types = [_TYPES[name] for name in (names if isinstance(names, list) else [names])]
-        checks.append(lambda value: any(check(value) for check in types))
-    if "enum" in rest:
-        options = rest.pop("enum")
-        checks.append(lambda value: any(_equal(value, option) for option in options))
-    if "const" in rest:
-        constant = rest.pop("const")
-        checks.append(lambda value: _equal(value, constant))
-    for key, test in _BOUNDS.items():
-        if key in rest:
-            checks.append(_bounded(test, rest.pop(key)))
-    if "pattern" in rest:
-        search = re.compile(rest.pop("pattern")).search
-        checks.append(lambda value: not isinstance(value, str) or search(value) is not None)
-    if "minLength" in rest:
-        least = rest.pop("minLength")
-        checks.append(lambda value: not isinstance(value, str) or len(value) >= least)
-    checks += _compile_array(rest)
-    checks += _compile_object(rest)
-    for key, combine in (("allOf", all), ("anyOf", any)):
-        if key in rest:
-            checks.append(_combined([_compile(sub) for sub in rest.pop(key)], combine))
-    if "oneOf" in rest:
-        options_ = [_compile(sub) for sub in rest.pop("oneOf")]
-        checks.append(lambda value: sum(1 for option in options_ if option(value)) == 1)
-    if "not" in rest:
-        negated = _compile(rest.pop("not"))
-        checks.append(lambda value: not negated(value))
-    if "if" in rest:
-        condition = _compile(rest.pop("if"))
-        then, otherwise = _compile(rest.pop("then", True)), _compile(rest.pop("else", True))
-        checks.append(lambda value: then(value) if condition(value) else otherwise(value))
-    if rest:
-        raise ValueError(f"the fast schema check does not know the keywords {sorted(rest)}")
-    return lambda value: all(check(value) for check in checks)
-
-
-def _compile_array(rest: dict[str, Any]) -> list[_Check]:
-    checks: list[_Check] = []
-    if "items" in rest:
-        item = _compile(rest.pop("items"))
-        checks.append(lambda value: not isinstance(value, list) or all(item(entry) for entry in value))
-    if "minItems" in rest:
-        least = rest.pop("minItems")
-        checks.append(lambda value: not isinstance(value, list) or len(value) >= least)
-    if rest.pop("uniqueItems", False):
-        checks.append(
-            lambda value: (
-                not isinstance(value, list)
-                or not any(_equal(a, b) for index, a in enumerate(value) for b in value[index + 1 :])
-            )
-        )
-    return checks
-
-
-def _compile_object(rest: dict[str, Any]) -> list[_Check]:
-    checks: list[_Check] = []
-    properties = {key: _compile(sub) for key, sub in rest.pop("properties", {}).items()}
-    if properties:
-        checks.append(
-            lambda value: (
-                not isinstance(value, dict)
-                or all(check(value[key]) for key, check in properties.items() if key in value)
-            )
-        )
-    if "additionalProperties" in rest:
-        extra = _compile(rest.pop("additionalProperties"))
-        checks.append(
-            lambda value: (
-                not isinstance(value, dict)
-                or all(extra(item) for key, item in value.items() if key not in properties)
-            )
-        )
-    if "propertyNames" in rest:
-        name = _compile(rest.pop("propertyNames"))
-        checks.append(lambda value: not isinstance(value, dict) or all(name(key) for key in value))
-    if "required" in rest:
-        needed = rest.pop("required")
-        checks.append(lambda value: not isinstance(value, dict) or all(key in value for key in needed))
-    if "minProperties" in rest:
-        least = rest.pop("minProperties")
-        checks.append(lambda value: not isinstance(value, dict) or len(value) >= least)
-    if "dependentSchemas" in rest:
-        dependent = {key: _compile(sub) for key, sub in rest.pop("dependentSchemas").items()}
-        checks.append(
-            lambda value: (
-                not isinstance(value, dict)
-                or all(check(value) for key, check in dependent.items() if key in value)
-            )
-        )
-    return checks

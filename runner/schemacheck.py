@@ -1,0 +1,172 @@
+"""A yes/no check of the subset of Draft 2020-12 that pipeline.schema.json uses, compiled to closures.
+
+``qfrun validate`` on a valid file should not pay for importing jsonschema (more than the rest of the command
+together). jsonschema stays the authority: runner.schema re-validates any "no" with it for the worded errors,
+and a test compares both on many mutated documents. Keywords outside the subset fail loudly at compile time,
+so a schema change can never make this check pass files silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Final
+
+Check = Callable[[Any], bool]
+
+_ANNOTATIONS: Final = frozenset(
+    {"$schema", "$id", "$comment", "title", "description", "examples", "default", "format"}
+)
+_TYPES: Final[dict[str, Check]] = {
+    "null": lambda value: value is None,
+    "boolean": lambda value: isinstance(value, bool),
+    "integer": lambda value: (
+        (isinstance(value, int) and not isinstance(value, bool))
+        or (isinstance(value, float) and value.is_integer())
+    ),
+    "number": lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+    "string": lambda value: isinstance(value, str),
+    "array": lambda value: isinstance(value, list),
+    "object": lambda value: isinstance(value, dict),
+}
+
+
+def _equal(one: Any, two: Any) -> bool:
+    """jsonschema's equality: booleans are not numbers, containers compare item by item."""
+    if isinstance(one, bool) or isinstance(two, bool):
+        return type(one) is type(two) and one == two
+    if isinstance(one, list) and isinstance(two, list):
+        return len(one) == len(two) and all(_equal(a, b) for a, b in zip(one, two, strict=True))
+    if isinstance(one, dict) and isinstance(two, dict):
+        return one.keys() == two.keys() and all(_equal(one[key], two[key]) for key in one)
+    return bool(one == two)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_BOUNDS: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "minimum": lambda value, bound: bool(value >= bound),
+    "maximum": lambda value, bound: bool(value <= bound),
+    "exclusiveMinimum": lambda value, bound: bool(value > bound),
+}
+
+
+def _always(result: bool) -> Check:
+    return lambda value: result
+
+
+def _bounded(test: Callable[[Any, Any], bool], bound: Any) -> Check:
+    return lambda value: not _is_number(value) or test(value, bound)
+
+
+def _combined(parts: list[Check], combine: Callable[[Any], bool]) -> Check:
+    return lambda value: combine(part(value) for part in parts)
+
+
+def compile_check(schema: Any) -> Check:
+    """A function that says whether a document satisfies ``schema`` (no references: inline them first)."""
+    return _compile(schema)
+
+
+def _compile(schema: Any) -> Check:
+    if schema is True or schema is False:
+        return _always(bool(schema))
+    checks: list[Check] = []
+    rest = dict(schema)
+    for key in _ANNOTATIONS:
+        rest.pop(key, None)
+    if "type" in rest:
+        names = rest.pop("type")
+        types = [_TYPES[name] for name in (names if isinstance(names, list) else [names])]
+        checks.append(lambda value: any(check(value) for check in types))
+    if "enum" in rest:
+        options = rest.pop("enum")
+        checks.append(lambda value: any(_equal(value, option) for option in options))
+    if "const" in rest:
+        constant = rest.pop("const")
+        checks.append(lambda value: _equal(value, constant))
+    for key, test in _BOUNDS.items():
+        if key in rest:
+            checks.append(_bounded(test, rest.pop(key)))
+    if "pattern" in rest:
+        search = re.compile(rest.pop("pattern")).search
+        checks.append(lambda value: not isinstance(value, str) or search(value) is not None)
+    if "minLength" in rest:
+        least = rest.pop("minLength")
+        checks.append(lambda value: not isinstance(value, str) or len(value) >= least)
+    checks += _compile_array(rest)
+    checks += _compile_object(rest)
+    for key, combine in (("allOf", all), ("anyOf", any)):
+        if key in rest:
+            checks.append(_combined([_compile(sub) for sub in rest.pop(key)], combine))
+    if "oneOf" in rest:
+        options_ = [_compile(sub) for sub in rest.pop("oneOf")]
+        checks.append(lambda value: sum(1 for option in options_ if option(value)) == 1)
+    if "not" in rest:
+        negated = _compile(rest.pop("not"))
+        checks.append(lambda value: not negated(value))
+    if "if" in rest:
+        condition = _compile(rest.pop("if"))
+        then, otherwise = _compile(rest.pop("then", True)), _compile(rest.pop("else", True))
+        checks.append(lambda value: then(value) if condition(value) else otherwise(value))
+    if rest:
+        raise ValueError(f"the fast schema check does not know the keywords {sorted(rest)}")
+    return lambda value: all(check(value) for check in checks)
+
+
+def _compile_array(rest: dict[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+    if "items" in rest:
+        item = _compile(rest.pop("items"))
+        checks.append(lambda value: not isinstance(value, list) or all(item(entry) for entry in value))
+    if "minItems" in rest:
+        least = rest.pop("minItems")
+        checks.append(lambda value: not isinstance(value, list) or len(value) >= least)
+    if rest.pop("uniqueItems", False):
+        checks.append(
+            lambda value: (
+                not isinstance(value, list)
+                or not any(_equal(a, b) for index, a in enumerate(value) for b in value[index + 1 :])
+            )
+        )
+    return checks
+
+
+def _compile_object(rest: dict[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+    properties = {key: _compile(sub) for key, sub in rest.pop("properties", {}).items()}
+    if properties:
+        checks.append(
+            lambda value: (
+                not isinstance(value, dict)
+                or all(check(value[key]) for key, check in properties.items() if key in value)
+            )
+        )
+    if "additionalProperties" in rest:
+        extra = _compile(rest.pop("additionalProperties"))
+        checks.append(
+            lambda value: (
+                not isinstance(value, dict)
+                or all(extra(item) for key, item in value.items() if key not in properties)
+            )
+        )
+    if "propertyNames" in rest:
+        name = _compile(rest.pop("propertyNames"))
+        checks.append(lambda value: not isinstance(value, dict) or all(name(key) for key in value))
+    if "required" in rest:
+        needed = rest.pop("required")
+        checks.append(lambda value: not isinstance(value, dict) or all(key in value for key in needed))
+    if "minProperties" in rest:
+        least = rest.pop("minProperties")
+        checks.append(lambda value: not isinstance(value, dict) or len(value) >= least)
+    if "dependentSchemas" in rest:
+        dependent = {key: _compile(sub) for key, sub in rest.pop("dependentSchemas").items()}
+        checks.append(
+            lambda value: (
+                not isinstance(value, dict)
+                or all(check(value) for key, check in dependent.items() if key in value)
+            )
+        )
+    return checks
