@@ -69,7 +69,10 @@ def bleu(pairs: list[tuple[str, str]]) -> float:
     outputs = [out.strip() for out, _ in pairs]
     refs = [ref.strip() for _, ref in pairs]
     tokenize = "zh" if any(CJK.search(r) for r in refs) else "13a"
-    return float(sacrebleu.corpus_bleu(outputs, [refs], tokenize=tokenize).score) / 100
+    # effective_order: n-gram orders longer than the answers are left out, so short exact answers ("68")
+    # score 1.0 instead of 0.0 (plain 4-gram BLEU of one-token answers is always 0).
+    scorer = sacrebleu.metrics.BLEU(tokenize=tokenize, effective_order=True)
+    return float(scorer.corpus_score(outputs, [refs]).score) / 100
 
 
 class _RougeTokenizer:

@@ -40,6 +40,11 @@ def test_bleu_is_corpus_bleu_over_100():
     assert score([{"output": "dog", "response": "the cat sat on the mat"}], ["bleu"])["bleu"] == 0.0
 
 
+def test_bleu_of_short_exact_answers_is_one_not_zero():
+    rows = [{"output": "68", "response": "68"}, {"output": "104", "response": "104"}]
+    assert score(rows, ["bleu"]) == {"bleu": pytest.approx(1.0)}
+
+
 def test_rouge_l_uses_word_lcs_and_segments_chinese():
     rows = [{"output": "the cat sat", "response": "the cat sat on the mat"}]
     # LCS 3 words: precision 3/3, recall 3/6 -> F1 = 2/3
