@@ -71,7 +71,7 @@ def bleu(pairs: list[tuple[str, str]]) -> float:
     tokenize = "zh" if any(CJK.search(r) for r in refs) else "13a"
     # effective_order: n-gram orders longer than the answers are left out, so short exact answers ("68")
     # score 1.0 instead of 0.0 (plain 4-gram BLEU of one-token answers is always 0).
-    scorer = sacrebleu.metrics.BLEU(tokenize=tokenize, effective_order=True)
+    scorer = sacrebleu.BLEU(tokenize=tokenize, effective_order=True)
     return float(scorer.corpus_score(outputs, [refs]).score) / 100
 
 
