@@ -39,8 +39,9 @@ def render(schema: dict[str, Any]) -> str:
     lines = [
         "# Pipeline format 1: field reference",
         "",
-        "Generated from `schemas/pipeline.schema.json` by `scripts/format_reference.py`; a test fails when the two",
-        "differ. Where a number, boolean or choice is expected, a whole `${{ ... }}` expression may stand instead.",
+        "Generated from `schemas/pipeline.schema.json` by `scripts/format_reference.py`; a test fails when",
+        "the two differ. Where a number, boolean or choice is expected, a whole `${{ ... }}` expression may",
+        "stand instead.",
         "",
     ]
     for title, name in SECTIONS:
