@@ -40,8 +40,15 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 30.0
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 log = logging.getLogger(__name__)
-# Servers this process started: kept so they are reaped by ``stop`` (not left as zombies or warned about).
-_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+# A detached start: a short-lived launcher starts the server in a session of its own and exits, so the server
+# is never this process's child — never left a zombie while qfrun runs on, never a "still running" subprocess.
+_LAUNCHER = (
+    "import subprocess, sys\n"
+    "with open(sys.argv[1], 'ab') as sink:\n"
+    "    server = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,\n"
+    "                              start_new_session=True)\n"
+    "print(server.pid)\n"
+)
 
 
 @dataclass(frozen=True)
@@ -165,9 +172,6 @@ def status(home: Home) -> Status | None:
         return None
     if not pid_alive(info["pid"]):
         _remove_info(home, info["pid"])
-        child = _STARTED.pop(info["pid"], None)
-        if child is not None:
-            child.wait(5)
         return None
     url = str(info.get("url", ""))
     return Status(
@@ -191,36 +195,43 @@ def start(home: Home, token: str | None = None) -> Endpoint:
         env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
         if token:
             env[TOKEN_ENV] = token
-        with home.log_path.open("ab") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "runner.local.daemon", "serve", "--home", str(home.root)],
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=sink,
-                env=env,
-                start_new_session=True,
-            )
-        _STARTED[process.pid] = process
+        pid = _launch(
+            [sys.executable, "-m", "runner.local.daemon", "serve", "--home", str(home.root)], home, env
+        )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                _STARTED.pop(process.pid, None)
+            if not pid_alive(pid):
                 raise PlatformUnavailable(
-                    f"The local platform for {home.root} exited with status {process.returncode} while "
-                    f"starting; see {home.log_path}: {_log_tail(home.log_path)}"
+                    f"The local platform for {home.root} exited while starting; see {home.log_path}: "
+                    f"{_log_tail(home.log_path)}"
                 )
             info = _read_info(home)
-            if info is not None and info["pid"] == process.pid and _healthy(str(info["url"])):
+            if info is not None and info["pid"] == pid and _healthy(str(info["url"])):
                 return Endpoint(str(info["url"]), token)
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
-        _STARTED.pop(process.pid, None)
+            os.killpg(pid, signal.SIGKILL)
         raise PlatformUnavailable(
             f"The local platform for {home.root} did not answer within {START_TIMEOUT:.0f} s; "
             f"see {home.log_path}."
         )
+
+
+def _launch(command: list[str], home: Home, env: dict[str, str]) -> int:
+    """Start ``command`` detached (see _LAUNCHER), its output appended to the platform log; its pid."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, str(home.log_path), *command],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0 or not done.stdout.strip().isdigit():
+        raise PlatformUnavailable(
+            f"The local platform for {home.root} could not be started: {done.stderr.strip()[-300:]}"
+        )
+    return int(done.stdout)
 
 
 def stop(home: Home) -> bool:
@@ -239,9 +250,6 @@ def stop(home: Home) -> bool:
     if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    child = _STARTED.pop(pid, None)
-    if child is not None:
-        child.wait(5)
     _remove_info(home, pid)
     return True
 
