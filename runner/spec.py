@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,15 @@ def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list
         for stage_id, body in raw_stages.items()
     }
     platform = data.get("platform", "local")
+    kind = (
+        platform
+        if isinstance(platform, str)
+        else platform.get("kind")
+        if isinstance(platform, Mapping)
+        else None
+    )
+    if kind == "qianfan":
+        issues += _qianfan_issues(document, raw_stages, datasets)
     pipeline = Pipeline(
         document=document,
         name=str(data.get("name")),
@@ -266,6 +276,42 @@ def _expressions(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str | Non
             yield from _expressions(item, (*path, index))
 
 
+def _qianfan_issues(
+    document: Document, stages: Mapping[str, Mapping[str, Any]], datasets: Mapping[str, DatasetSpec]
+) -> Iterator[Issue]:
+    """What only the local platform can do: Qianfan reads models, datasets and batch input from storage."""
+    for dataset_id, dataset in datasets.items():
+        if dataset.path is not None:
+            key_path = ("datasets", dataset_id, "path")
+            yield Issue(
+                document.location(key_path),
+                (
+                    f"{_dotted(key_path)}: Qianfan cannot read a local file; upload it to Qianfan and "
+                    "name it with qianfan_dataset_id."
+                ),
+            )
+    for stage_id, body in stages.items():
+        if body.get("type") == "model" and "import" in body:
+            key_path = ("stages", stage_id, "import")
+            yield Issue(
+                document.location(key_path),
+                (
+                    f"{_dotted(key_path)}: importing a local folder works on the local platform only; "
+                    "on Qianfan name an existing model version with version_id."
+                ),
+            )
+        if body.get("type") == "infer":
+            missing = [key for key in ("input_bos_uri", "output_bos_uri") if key not in body]
+            if missing:
+                yield Issue(
+                    document.key_location(("stages", stage_id)),
+                    (
+                        f"stages.{stage_id}: batch inference on Qianfan reads and writes BOS storage; add "
+                        f"{' and '.join(missing)}."
+                    ),
+                )
+
+
 def _evaluator_issues(document: Document, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
     from runner.stages.evaluate import RULE_METRICS
 
@@ -294,8 +340,8 @@ def _missing_files(
             yield Issue(
                 document.location(key_path),
                 (
-                    f"{_dotted(key_path)}: the file {dataset.path} does not exist (paths are relative to the "
-                    f"pipeline's folder)."
+                    f"{_dotted(key_path)}: the file {os.path.normpath(dataset.path)} does not exist "
+                    "(paths are relative to the pipeline's folder)."
                 ),
             )
     for stage_id, body in stages.items():
@@ -305,8 +351,8 @@ def _missing_files(
             yield Issue(
                 document.location(key_path),
                 (
-                    f"{_dotted(key_path)}: the model folder {folder / folder_name} does not exist (paths are "
-                    f"relative to the pipeline's folder)."
+                    f"{_dotted(key_path)}: the model folder {os.path.normpath(folder / folder_name)} "
+                    "does not exist (paths are relative to the pipeline's folder)."
                 ),
             )
 

@@ -278,7 +278,15 @@ def test_cost_bearing_run_on_qianfan_without_a_terminal_needs_yes_and_exits_2(
     tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
-    path = write(tmp_path, DEMO.replace("name: demo\n", "name: demo\nplatform: qianfan\n"))
+    on_qianfan = (
+        DEMO.replace("name: demo\n", "name: demo\nplatform: qianfan\n")
+        .replace("qa: {path: qa.jsonl}", "qa: {qianfan_dataset_id: ds-qa}")
+        .replace(
+            "    params: {temperature: 0.1}",
+            "    params: {temperature: 0.1}\n    input_bos_uri: bos:/b/in/\n    output_bos_uri: bos:/b/out/",
+        )
+    )
+    path = write(tmp_path, on_qianfan)
     code, _, err = qfrun(capsys, "run", str(path))
     assert code == 2
     assert "serve: 2 replicas x 3 h = 6 replica-hours" in err

@@ -231,3 +231,21 @@ def test_a_platform_error_on_create_fails_the_stage_and_is_marked_as_a_platform_
         "kind": TaskKind.COMPRESSION.value,
         "name": state.stages["w4"].intent["name"],
     }  # type: ignore[index]
+
+
+def test_infer_passes_bos_locations_to_the_task_and_reports_where_the_results_went(tmp_path: Path) -> None:
+    text = DEMO.replace(
+        "    params: {temperature: 0.1}",
+        "    params: {temperature: 0.1}\n    input_bos_uri: bos:/b/in/\n    output_bos_uri: bos:/b/out/",
+    )
+    result = {"output_bos_uri": "bos:/b/out/task-1/", "rows": 10}
+    platform = FakePlatform(scripts={"base_infer": Script(result=result)})
+    _, state, _ = run(write(tmp_path, text), platform, select=("+base_infer",))
+    (task,) = [t for t in platform.tasks.values() if t["kind"] == "batch_inference"]
+    assert (task["params"]["input_bos_uri"], task["params"]["output_bos_uri"]) == (
+        "bos:/b/in/",
+        "bos:/b/out/",
+    )
+    outputs = state.stages["base_infer"].outputs
+    assert outputs["output_bos_uri"] == "bos:/b/out/task-1/"
+    assert outputs["result_dataset_id"] is None

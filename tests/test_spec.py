@@ -258,3 +258,23 @@ def test_an_unclosed_expression_is_reported(tmp_path: Path, capsys: pytest.Captu
         (5, "stages.m.version_id: a `${{` is not closed by `}}`."),
         (6, "stages.n.version_id: a `${{` is not closed by `}}`."),
     ]
+
+
+def test_a_qianfan_pipeline_is_told_what_only_the_local_platform_can_do(tmp_path: Path) -> None:
+    (tmp_path / "models" / "m").mkdir(parents=True)
+    (tmp_path / "x.jsonl").write_text("{}\n")
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "version: 1\nname: qf\nplatform: qianfan\ndatasets:\n  local: {path: x.jsonl}\nstages:\n"
+        "  m: {type: model, import: models/m}\n"
+        "  i: {type: infer, model: m, dataset: local, output_bos_uri: 'bos:/b/out/'}\n"
+    )
+    with pytest.raises(PipelineError) as caught:
+        load_pipeline(path)
+    assert [str(issue) for issue in caught.value.issues] == [
+        f"{path}:5:17: datasets.local.path: Qianfan cannot read a local file; upload it to Qianfan and "
+        "name it with qianfan_dataset_id.",
+        f"{path}:7:28: stages.m.import: importing a local folder works on the local platform only; "
+        "on Qianfan name an existing model version with version_id.",
+        f"{path}:8:3: stages.i: batch inference on Qianfan reads and writes BOS storage; add input_bos_uri.",
+    ]

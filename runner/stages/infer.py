@@ -45,12 +45,17 @@ class InferStage:
             "dataset_id": dataset.dataset_id,
             "inference_params": inference_params(spec),
         }
-        if "batch_size" in spec:
-            params["batch_size"] = spec["batch_size"]
+        for key in ("batch_size", "input_bos_uri", "output_bos_uri"):
+            if key in spec:
+                params[key] = spec[key]
         info = ctx.run_task(TaskKind.BATCH_INFERENCE, params)
-        return {
+        outputs = {
             "task_id": info.ref.task_id,
-            "result_dataset_id": info.result["result_dataset_id"],
+            # the local platform registers the results as a dataset; Qianfan writes them to BOS
+            "result_dataset_id": info.result.get("result_dataset_id"),
             "rows": info.result.get("rows", info.rows_total),
             "model_version_id": version_id,
         }
+        if info.result.get("output_bos_uri"):
+            outputs["output_bos_uri"] = info.result["output_bos_uri"]
+        return outputs
