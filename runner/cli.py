@@ -20,7 +20,6 @@ from runner import __version__
 from runner.errors import InterruptedRun, PipelineError, QfrunError, RunFailedError
 
 F = TypeVar("F", bound=Callable[..., Any])
-COMMANDS = ("run", "validate", "plan", "status", "graph", "schema", "report", "platform")
 
 
 class DefaultRun(click.Group):
