@@ -72,9 +72,10 @@ def _inference_params(body: Body, key: str) -> dict[str, Any]:
     params = body.obj(key).data
     for name, value in params.items():
         kinds = _INFERENCE_TYPES.get(name)
-        if kinds is not None and (
-            not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool))
-        ):
+        if kinds is None:  # refused here, with the names it takes, rather than by the job minutes later
+            known = ", ".join(sorted(_INFERENCE_TYPES))
+            raise invalid(f"{body.where}: {key}.{name} is not an inference parameter; use {known}.")
+        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
             raise invalid(f"{body.where}: {key}.{name} must be a {'boolean' if bool in kinds else 'number'}.")
     return dict(params)
 

@@ -167,6 +167,13 @@ def test_task_creates_validate_their_fields(platform_api, tmp_path: Path, fake_m
         "InvalidParameter",
     )
     assert "temperature must be a number" in message
+    bad_params["inferenceParams"] = {"temprature": 0.5}
+    message = _error(
+        platform_api.post("/v2/batchinference?Action=CreateBatchInferenceTask", bad_params),
+        400,
+        "InvalidParameter",
+    )
+    assert "temprature is not an inference parameter; use do_sample, max_output_tokens" in message
     no_metric = {
         "taskName": "e",
         "evalObjectType": "ModelVersion",
