@@ -14,7 +14,7 @@ from typing import Any
 
 from runner.local.api_common import Body, Context, invalid, not_found
 from runner.local.jobspec import read_rows
-from runner.local.store import DatasetRow, new_id
+from runner.local.rows import DatasetRow, new_id
 
 MAX_CONTENT_BYTES = 64 * 1024 * 1024
 

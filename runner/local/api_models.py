@@ -13,7 +13,7 @@ from typing import Any
 
 from runner.local.api_common import Body, Context, invalid, not_found
 from runner.local.home import tree_digest
-from runner.local.store import VersionRow, new_id
+from runner.local.rows import VersionRow, new_id
 
 
 def describe_version(ctx: Context, version: VersionRow) -> dict[str, Any]:

@@ -15,8 +15,8 @@ import httpx
 
 from runner.local.api_common import ApiError, Body, Context, invalid, not_found, page
 from runner.local.api_models import version_or_404
+from runner.local.rows import SERVING, DuplicateName, ServiceRow, new_id
 from runner.local.services import hour_seconds, iso
-from runner.local.store import SERVING, DuplicateName, ServiceRow, new_id
 
 _SUFFIX = re.compile(r"^[a-z0-9_]{1,30}$")
 _SERVICE_TYPES = ("Chat", "Completion", "Embedding", "Text2Image")

@@ -15,7 +15,7 @@ from runner.local.api_common import Body, Context, invalid, not_found, page
 from runner.local.api_datasets import dataset_or_404
 from runner.local.api_models import version_or_404
 from runner.local.jobspec import BATCH_INFERENCE, COMPRESSION, EVALUATION
-from runner.local.store import DuplicateName, TaskRow, new_id
+from runner.local.rows import DuplicateName, TaskRow, new_id
 
 _WORDS = {
     BATCH_INFERENCE: ("Pending", "Running", "Done", "Failed", "Stopped"),

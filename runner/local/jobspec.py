@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.local.home import Home, file_digest, tree_digest
-from runner.local.store import LIVE_SERVICE_STATUSES, SERVING, Store, TaskRow, VersionRow, new_id
+from runner.local.rows import LIVE_SERVICE_STATUSES, SERVING, TaskRow, VersionRow, new_id
+from runner.local.store import Store
 
 BATCH_INFERENCE = "batch_inference"
 EVALUATION = "evaluation"

@@ -27,7 +27,7 @@ from typing import IO
 import httpx
 
 from runner.local.home import Home
-from runner.local.store import (
+from runner.local.rows import (
     DEPLOY_FAILED,
     DEPLOYING,
     EXPIRED,
@@ -35,8 +35,8 @@ from runner.local.store import (
     SERVICE_STOPPED,
     SERVING,
     ServiceRow,
-    Store,
 )
+from runner.local.store import Store
 from runner.local.workers import job_env
 
 log = logging.getLogger(__name__)

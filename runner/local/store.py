@@ -9,15 +9,27 @@ back as frozen dataclasses with their JSON columns decoded.
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from runner.local.rows import (
+    DEPLOYING,
+    LIVE_SERVICE_STATUSES,
+    PENDING,
+    DatasetRow,
+    DuplicateName,
+    ModelRow,
+    ServiceRow,
+    StoreError,
+    TaskRow,
+    VersionRow,
+    new_id,
+    now_iso,
+)
 
 SCHEMA_VERSION = 1
 
@@ -82,107 +94,6 @@ CREATE TABLE IF NOT EXISTS services (
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
 CREATE INDEX IF NOT EXISTS services_suffix ON services (endpoint_suffix);
 """
-
-# Task statuses inside the store (the API maps them to each resource's Qianfan words).
-PENDING = "pending"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-STOPPED = "stopped"
-ACTIVE_TASK_STATUSES = (PENDING, RUNNING)
-
-# Service statuses, already the Qianfan words.
-DEPLOYING = "Deploying"
-SERVING = "Serving"
-DEPLOY_FAILED = "DeployFailed"
-EXPIRED = "Expired"
-SERVICE_STOPPED = "Stopped"
-LIVE_SERVICE_STATUSES = (DEPLOYING, SERVING)
-
-
-class StoreError(Exception):
-    """The store cannot be used (a newer schema, a broken file)."""
-
-
-class DuplicateName(StoreError):
-    """A task or service with that name already exists."""
-
-
-def now_iso() -> str:
-    """UTC now as ``2026-11-25T16:37:10Z``, the timestamp shape of Qianfan's responses."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def new_id(prefix: str) -> str:
-    """A Qianfan-like id: ``<prefix>-`` and 12 lowercase hex characters."""
-    return f"{prefix}-{secrets.token_hex(6)}"
-
-
-@dataclass(frozen=True)
-class ModelRow:
-    id: str
-    name: str
-    created_at: str
-
-
-@dataclass(frozen=True)
-class VersionRow:
-    id: str
-    model_id: str
-    version: int
-    path: str
-    content_hash: str
-    size_bytes: int
-    source: str
-    details: dict[str, Any]
-    created_at: str
-
-
-@dataclass(frozen=True)
-class DatasetRow:
-    """A dataset version (``dsv-``) of the dataset (``ds-``) named ``name``: one stored JSONL file."""
-
-    id: str
-    dataset_id: str
-    name: str
-    path: str
-    sha256: str
-    rows: int
-    size_bytes: int
-    source: str
-    created_at: str
-
-
-@dataclass(frozen=True)
-class TaskRow:
-    id: str
-    kind: str
-    name: str
-    status: str
-    params: dict[str, Any]
-    progress_done: int | None
-    progress_total: int | None
-    result: dict[str, Any]
-    message: str
-    worker_pid: int | None
-    created_at: str
-    updated_at: str
-
-
-@dataclass(frozen=True)
-class ServiceRow:
-    id: str
-    name: str
-    endpoint_suffix: str
-    model_version_id: str
-    status: str
-    params: dict[str, Any]
-    replicas: list[dict[str, Any]]
-    message: str
-    expires_at: str | None
-    created_at: str
-    updated_at: str
-
 
 _UPDATABLE = {
     "tasks": frozenset(

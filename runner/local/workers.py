@@ -28,7 +28,8 @@ from typing import Any
 
 from runner.local import jobspec
 from runner.local.home import Home, write_json_atomic
-from runner.local.store import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, Store, TaskRow
+from runner.local.rows import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, TaskRow
+from runner.local.store import Store
 
 log = logging.getLogger(__name__)
 

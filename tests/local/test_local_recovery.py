@@ -9,7 +9,8 @@ import signal
 import pytest
 
 from runner.local import daemon
-from runner.local.store import RUNNING, Store
+from runner.local.rows import RUNNING
+from runner.local.store import Store
 
 
 def _jsonl(rows):

@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from runner.local.home import Home, tree_digest
-from runner.local.store import FAILED, PENDING, RUNNING, DuplicateName, Store, StoreError
+from runner.local.rows import FAILED, PENDING, RUNNING, DuplicateName, StoreError
+from runner.local.store import Store
 
 
 def test_a_store_written_by_a_newer_qfrun_is_refused_with_a_sentence(tmp_path):

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from runner.local.home import Home
-from runner.local.store import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, Store
+from runner.local.rows import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED
+from runner.local.store import Store
 from runner.local.workers import INTERRUPTED, TaskRunner
 
 pytestmark = pytest.mark.slow  # starts (stand-in) job processes
