@@ -128,7 +128,6 @@ def _plan_stage(
     unknown = {u: Upstream("", _UnknownOutputs(u)) for u in pending}
     upstream = {**context_upstream, **unknown}
     try:
-        is_open, reason = inputs.gate(stage, upstream)
         fields = inputs.resolve(stage, upstream)
     except InputError as error:
         later = _known_after(str(error), pending)
@@ -138,10 +137,22 @@ def _plan_stage(
         if not last:
             return result(RUN, "it has not run yet", fields=shown)
         return result(RERUN, f"upstream stage {later} will run first; the rest is known then", fields=shown)
+    gate_note: tuple[str, ...] = ()
+    try:
+        is_open, reason = inputs.gate(stage, upstream)
+    except InputError as error:
+        later = _known_after(str(error), pending)
+        if later is None:
+            return result(INVALID, str(error))
+        is_open, gate_note = True, (f"if its if: is still true after {later} runs",)
     if not is_open:
         return result(GATED, reason, fields=fields)
-    if pending:
-        why = f"upstream stage {pending[0]} will run first" if last else "it has not run yet"
+    # Like the executor: only the stages whose outputs the fields consume count; one that merely gates this
+    # stage (if:) or orders it (needs:) may re-run without making this one re-run.
+    consumed = {ref.stage_id for ref in stage_type.stage_refs(fields)}
+    waiting = [u for u in pending if u in consumed]
+    if waiting:
+        why = f"upstream stage {waiting[0]} will run first" if last else "it has not run yet"
         return result(RERUN if last else RUN, why, fields=fields)
     material = inputs.material(stage, fields, upstream)
     fingerprint = digest(material)
@@ -152,7 +163,7 @@ def _plan_stage(
         return result(RERUN if last else RUN, "forced", fields=fields)
     if last and last.get("fingerprint") == fingerprint:
         known[stage.id] = Upstream(fingerprint, last["outputs"])
-        return result(UP_TO_DATE, fields=fields)
+        return result(UP_TO_DATE, *gate_note, fields=fields)
     if last:
         return result(RERUN, *changes(last.get("inputs", {}), material), fields=fields)
     if record and record.error:
