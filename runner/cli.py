@@ -115,18 +115,12 @@ def run(
 ) -> None:
     """Run PIPELINE; re-running the same command resumes where it stopped."""
     from runner.commands.run import run_pipeline
+    from runner.executor import RunOptions
 
+    command = " ".join(["qfrun", *ctx.obj.get("argv", sys.argv[1:])])
+    options = RunOptions(select, from_stages, force, keep_going, max_parallel, command=command)
     summary_lines, code = run_pipeline(
-        pipeline,
-        select=select,
-        from_stages=from_stages,
-        force=force,
-        state_path=state_path,
-        keep_going=keep_going,
-        max_parallel=max_parallel,
-        yes=yes,
-        verbose=ctx.obj["verbose"],
-        command=" ".join(["qfrun", *ctx.obj.get("argv", sys.argv[1:])]),
+        pipeline, options, state_path=state_path, yes=yes, verbose=ctx.obj["verbose"]
     )
     for line in summary_lines:
         click.echo(line, err=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -30,32 +31,22 @@ from runner.state import StateFile
 
 
 def run_pipeline(
-    path: Path,
-    *,
-    select: tuple[str, ...],
-    from_stages: tuple[str, ...],
-    force: tuple[str, ...],
-    state_path: Path | None,
-    keep_going: bool,
-    max_parallel: int,
-    yes: bool,
-    verbose: bool,
-    command: str,
+    path: Path, options: RunOptions, *, state_path: Path | None, yes: bool, verbose: bool
 ) -> tuple[list[str], int]:
     """Run the pipeline; returns the summary lines and the exit code (errors raise QfrunError)."""
     pipeline = load_pipeline(path)
     state_file = state_path or default_state_path(pipeline)
-    with RunLock(state_file, command=command, pipeline=pipeline.name):
+    with RunLock(state_file, command=options.command, pipeline=pipeline.name):
         state = StateFile.load(state_file, pipeline.name)
         try:
             kind = pipeline.platform.get("kind", "local")
             if kind == "qianfan" and not yes:
-                _confirm_costs(pipeline, state, select, from_stages, force)
+                _confirm_costs(pipeline, state, options)
             from runner.connect import open_platform
 
             platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
-            poll = PollPolicy(maximum=1.0) if kind == "local" else PollPolicy()
-            options = RunOptions(select, from_stages, force, keep_going, max_parallel, poll, command)
+            # The local platform is on this machine: a finished task is noticed within a second.
+            options = replace(options, poll=PollPolicy(maximum=1.0) if kind == "local" else PollPolicy())
             observer = _observer(pipeline.stages, verbose)
             try:
                 summary = Executor(pipeline, platform, state, options, observer).run()
@@ -86,14 +77,10 @@ def _observer(stages: Mapping[str, StageSpec], verbose: bool) -> LiveProgress | 
     return PlainProgress(stream, verbose=verbose)
 
 
-def _confirm_costs(
-    pipeline: Pipeline,
-    state: StateFile,
-    select: tuple[str, ...],
-    from_stages: tuple[str, ...],
-    force: tuple[str, ...],
-) -> None:
-    plan = make_plan(pipeline, state, select=select, from_stages=from_stages, force=force)
+def _confirm_costs(pipeline: Pipeline, state: StateFile, options: RunOptions) -> None:
+    plan = make_plan(
+        pipeline, state, select=options.select, from_stages=options.from_stages, force=options.force
+    )
     if not plan.costs or not sys.stdin.isatty():
         if plan.costs:
             raise UsageError(
