@@ -24,7 +24,7 @@ Every ``str(error)`` is a complete sentence a user can act on; it never contains
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -85,11 +85,6 @@ class PipelineSchemaError(PipelineError):
 
 class PipelineGraphError(PipelineError):
     """References, cycles or expressions are wrong."""
-
-
-def merge_pipeline_errors(errors: Sequence[PipelineError]) -> PipelineError:
-    """Combine the issues of several errors into one, as ``validate`` reports them all at once."""
-    return PipelineError(issue for error in errors for issue in error.issues)
 
 
 class StateError(QfrunError):

@@ -346,7 +346,11 @@ def _missing_files(
             )
     for stage_id, body in stages.items():
         folder_name = body.get("import") if body.get("type") == "model" else None
-        if isinstance(folder_name, str) and "${{" not in folder_name and not (folder / folder_name).is_dir():
+        if (
+            isinstance(folder_name, str)
+            and not expr.contains_expression(folder_name)
+            and not (folder / folder_name).is_dir()
+        ):
             key_path = ("stages", stage_id, "import")
             yield Issue(
                 document.location(key_path),

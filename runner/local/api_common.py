@@ -46,6 +46,13 @@ def not_found(message: str) -> ApiError:
     return ApiError(404, NOT_FOUND, message)
 
 
+def found(row: T | None, what: str, row_id: str) -> T:
+    """``row``, or the platform's 404 that names what was asked for ("The service 'svc-1' does not ...")."""
+    if row is None:
+        raise not_found(f"The {what} {row_id!r} does not exist on this platform.")
+    return row
+
+
 @dataclass
 class Context:
     """The running platform as handlers see it."""

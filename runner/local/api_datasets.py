@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runner.local.api_common import Body, Context, invalid, not_found
+from runner.local.api_common import Body, Context, found, invalid
 from runner.local.jobspec import read_rows
 from runner.local.rows import DatasetRow, new_id
 
@@ -33,10 +33,7 @@ def describe(dataset: DatasetRow) -> dict[str, Any]:
 
 
 def dataset_or_404(ctx: Context, version_id: str) -> DatasetRow:
-    dataset = ctx.store.dataset(version_id)
-    if dataset is None:
-        raise not_found(f"The dataset version {version_id!r} does not exist on this platform.")
-    return dataset
+    return found(ctx.store.dataset(version_id), "dataset version", version_id)
 
 
 def check_rows(text: str) -> int:

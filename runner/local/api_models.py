@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from runner.local.api_common import Body, Context, invalid, not_found
+from runner.local.api_common import Body, Context, found, invalid
 from runner.local.home import tree_digest
 from runner.local.rows import VersionRow, new_id
 
@@ -38,10 +38,7 @@ def describe_version(ctx: Context, version: VersionRow) -> dict[str, Any]:
 
 
 def version_or_404(ctx: Context, version_id: str) -> VersionRow:
-    version = ctx.store.version(version_id)
-    if version is None:
-        raise not_found(f"The model version {version_id!r} does not exist on this platform.")
-    return version
+    return found(ctx.store.version(version_id), "model version", version_id)
 
 
 def describe_model(ctx: Context, body: Body) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from runner.local.api_common import ApiError, Body, Context, invalid, not_found, page
+from runner.local.api_common import ApiError, Body, Context, found, invalid, page
 from runner.local.api_models import version_or_404
 from runner.local.rows import SERVING, DuplicateName, ServiceRow, new_id
 from runner.local.services import hour_seconds, iso
@@ -43,10 +43,7 @@ def describe(service: ServiceRow, base_url: str = "") -> dict[str, Any]:
 
 
 def _service(ctx: Context, service_id: str) -> ServiceRow:
-    service = ctx.store.service(service_id)
-    if service is None:
-        raise not_found(f"The service {service_id!r} does not exist on this platform.")
-    return service
+    return found(ctx.store.service(service_id), "service", service_id)
 
 
 def create_service(ctx: Context, body: Body) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from runner.local.api_common import Body, Context, invalid, not_found, page
+from runner.local.api_common import Body, Context, found, invalid, page
 from runner.local.api_datasets import dataset_or_404
 from runner.local.api_models import version_or_404
 from runner.local.jobspec import BATCH_INFERENCE, COMPRESSION, EVALUATION
@@ -63,9 +63,7 @@ def _create(ctx: Context, kind: str, name: str, build: Callable[[], dict[str, An
 
 def _task(ctx: Context, kind: str, task_id: str) -> TaskRow:
     task = ctx.store.task(task_id)
-    if task is None or task.kind != kind:
-        raise not_found(f"The {_NOUN[kind]} {task_id!r} does not exist on this platform.")
-    return task
+    return found(task if task is not None and task.kind == kind else None, _NOUN[kind], task_id)
 
 
 def _inference_params(body: Body, key: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from runner.expr import contains_expression
 from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind
 
 KeyPath = tuple[str | int, ...]
@@ -93,7 +94,7 @@ class StageType(Protocol):
 def single_ref(spec: Mapping[str, Any], key: str, allowed: frozenset[str]) -> Iterator[StageRef]:
     """A reference held by a plain field, skipped when absent or still an unresolved expression."""
     value = spec.get(key)
-    if isinstance(value, str) and "${{" not in value:
+    if isinstance(value, str) and not contains_expression(value):
         yield StageRef((key,), value, allowed)
 
 
@@ -101,13 +102,13 @@ def list_refs(spec: Mapping[str, Any], key: str, allowed: frozenset[str]) -> Ite
     values = spec.get(key)
     if isinstance(values, list):
         for index, value in enumerate(values):
-            if isinstance(value, str) and "${{" not in value:
+            if isinstance(value, str) and not contains_expression(value):
                 yield StageRef((key, index), value, allowed)
 
 
 def single_dataset(spec: Mapping[str, Any], key: str = "dataset") -> Iterator[DatasetRef]:
     value = spec.get(key)
-    if isinstance(value, str) and "${{" not in value:
+    if isinstance(value, str) and not contains_expression(value):
         yield DatasetRef((key,), value)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from runner.expr import contains_expression
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
     MODEL_PRODUCERS,
@@ -37,7 +38,7 @@ class EvaluateStage:
         yield from list_refs(spec, "infer", frozenset({"infer"}))
         for index, evaluator in enumerate(spec.get("evaluators") or []):
             judge = evaluator.get("judge") if isinstance(evaluator, Mapping) else None
-            if isinstance(judge, str) and "${{" not in judge:
+            if isinstance(judge, str) and not contains_expression(judge):
                 yield StageRef(("evaluators", index, "judge"), judge, JUDGE_PRODUCERS)
 
     def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
