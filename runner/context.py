@@ -12,6 +12,7 @@ after a failure keeps a task that succeeded (a service whose smoke test failed i
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -40,9 +41,20 @@ class PollPolicy:
 
 
 def task_name(pipeline: str, stage_id: str, fingerprint: str, attempt: int) -> str:
-    """The deterministic name a task is created under (and found again by): stable per attempt."""
-    safe = re.sub(r"[^A-Za-z0-9_-]", "-", f"{pipeline[:24]}-{stage_id[:24]}")
-    return f"qfrun-{safe}-{fingerprint[:12]}-{attempt}"
+    """The deterministic name a task is created under (and found again by): stable per attempt.
+
+    Qianfan takes names of 2 to 20 characters for batch inference and services [B2][S1], so the name is a
+    short slug of the stage plus a digest of the full intent (``intent_key``), which goes into the task's
+    ``description`` where a person can read it.
+    """
+    digest = hashlib.sha256(intent_key(pipeline, stage_id, fingerprint, attempt).encode()).hexdigest()
+    slug = re.sub(r"[^a-z0-9]", "", stage_id.lower())[:6] or "stage"
+    return f"qf-{slug}-{digest[:10]}"
+
+
+def intent_key(pipeline: str, stage_id: str, fingerprint: str, attempt: int) -> str:
+    """Everything a task name stands for, written into the task's description."""
+    return f"qfrun {pipeline}/{stage_id} fingerprint {fingerprint[:16]} attempt {attempt}"
 
 
 class StageRun:
@@ -147,7 +159,8 @@ class StageRun:
             self._pipeline, self._stage_id, self.record.fingerprint, self.record.attempt
         )
         self.update(intent={"kind": kind.value, "name": name})
-        ref = self._platform.create_task(TaskRequest(kind, name, dict(params)))
+        key = intent_key(self._pipeline, self._stage_id, self.record.fingerprint, self.record.attempt)
+        ref = self._platform.create_task(TaskRequest(kind, name, {"description": key, **params}))
         self.update(status=StageStatus.SUBMITTED, task=_task(ref))
         self.log(f"created {kind.value.replace('_', ' ')} task {ref.task_id}")
         return ref

@@ -70,7 +70,7 @@ class FakePlatform:
         return list(self.data["creates"])
 
     def created_for(self, stage_id: str) -> list[str]:
-        return [name for name in self.created if _stage_of(name) == stage_id]
+        return [name for name in self.created if self.data.get("stages", {}).get(name) == stage_id]
 
     @property
     def events(self) -> list[tuple[str, str]]:
@@ -104,7 +104,8 @@ class FakePlatform:
         return None
 
     def create_task(self, request: TaskRequest) -> TaskRef:
-        script = self.scripts.get(_stage_of(request.name), Script())
+        stage = _stage_of(request)
+        script = self.scripts.get(stage, Script())
         if script.create_error is not None:
             raise script.create_error
         with self._lock:
@@ -112,10 +113,12 @@ class FakePlatform:
             self.data["tasks"][task_id] = {
                 "kind": request.kind.value,
                 "name": request.name,
+                "stage": stage,
                 "params": dict(request.params),
             }
             self.data["creates"].append(request.name)
-            self.data["events"].append(["create", _stage_of(request.name)])
+            self.data.setdefault("stages", {})[request.name] = stage
+            self.data["events"].append(["create", stage])
             self._save()
         if self.on_create is not None:
             self.on_create(request)
@@ -126,7 +129,7 @@ class FakePlatform:
             task = self.data["tasks"].get(ref.task_id)
             if task is None:
                 raise PlatformNotFound(f"there is no task {ref.task_id}", platform="fake", status=404)
-            script = self.scripts.get(_stage_of(task["name"]), Script())
+            script = self.scripts.get(task["stage"], Script())
             polls = self.data["polls"].get(ref.task_id, 0) + 1
             self.data["polls"][ref.task_id] = polls
             if task.get("cancelled"):
@@ -136,7 +139,7 @@ class FakePlatform:
             if "final" in task:  # a finished task stays as it finished, whatever the scripts say now
                 status, message, result = task["final"]
                 return TaskInfo(ref, TaskStatus(status), script.rows, script.rows, message, result)
-            self.data["events"].append(["done", _stage_of(task["name"])])
+            self.data["events"].append(["done", task["stage"]])
             result = {}
             if script.outcome is TaskStatus.SUCCEEDED:
                 result = dict(script.result) if script.result is not None else _result(ref, task, script)
@@ -158,10 +161,11 @@ class FakePlatform:
         return ChatReply(self.replies.get(endpoint, "5"))
 
 
-def _stage_of(task_name: str) -> str:
-    """The stage id inside a task name ``qfrun-<pipeline>-<stage>-<fingerprint>-<attempt>``."""
-    parts = task_name.split("-")
-    return "-".join(parts[2:-2]) if len(parts) >= 5 else task_name
+def _stage_of(request: TaskRequest) -> str:
+    """The stage id in a task's description ``qfrun <pipeline>/<stage> fingerprint ...`` (the name is a
+    digest of it, short enough for Qianfan's 20 characters)."""
+    words = str(request.params.get("description", "")).split()
+    return words[1].split("/", 1)[1] if len(words) > 1 and "/" in words[1] else request.name
 
 
 def _result(ref: TaskRef, task: Mapping[str, Any], script: Script) -> dict[str, Any]:

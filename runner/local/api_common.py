@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from runner.platform import wire
+
 if TYPE_CHECKING:
     from runner.local.home import Home
     from runner.local.services import ServiceManager
@@ -23,9 +25,11 @@ T = TypeVar("T")
 INVALID = "InvalidParameter"
 NOT_FOUND = "ResourceNotFound"
 CONFLICT = "Conflict"
-UNAUTHORIZED = "Unauthorized"
+UNAUTHORIZED = "AccessDenied"  # the documented console code for refused credentials [B7]
 INTERNAL = "InternalError"
-MAX_KEYS = 1000
+
+NO_RESULT: Any = object()
+"""What a handler returns for an action that answers only ``{"requestId"}`` (CancelModelCompTask [C4])."""
 
 
 class ApiError(Exception):
@@ -147,24 +151,32 @@ def _json_type(value: Any) -> str:
 def page(
     body: Body, items: Sequence[T], item_id: Callable[[T], str], render: Callable[[T], Any], key: str
 ) -> dict[str, Any]:
-    """One page of a list action: items after ``marker``, at most ``maxKeys``, with ``nextMarker``."""
+    """One page of a list action, as Qianfan pages [M3][B6]: ``maxKeys`` (default 10, above 100 read as
+    100) items starting *at* ``marker`` (an id of the list), ``pageInfo.nextMarker`` the first id of the next
+    page, present only when ``isTruncated``; ``pageReverse`` lists newest first."""
     marker = body.opt_text("marker") or ""
-    max_keys = body.opt_integer("maxKeys", 100, low=1, high=MAX_KEYS) or 100
+    max_keys = min(
+        body.opt_integer("maxKeys", wire.DEFAULT_MAX_KEYS, low=1) or wire.DEFAULT_MAX_KEYS, wire.MAX_KEYS
+    )
+    reverse = body.data.get("pageReverse")
+    if reverse is not None and not isinstance(reverse, bool):
+        raise invalid(f"{body.where}: pageReverse must be a boolean.")
+    ordered = list(reversed(items)) if reverse else list(items)
     start = 0
     if marker:
-        ids = [item_id(item) for item in items]
+        ids = [item_id(item) for item in ordered]
         if marker not in ids:
             raise invalid(f"{body.where}: the marker {marker!r} is not an id of this list.")
-        start = ids.index(marker) + 1
-    chosen = list(items[start : start + max_keys])
-    truncated = start + max_keys < len(items)
-    return {
-        key: [render(item) for item in chosen],
-        "marker": marker,
-        "nextMarker": item_id(chosen[-1]) if truncated and chosen else "",
-        "isTruncated": truncated,
-        "maxKeys": max_keys,
-    }
+        start = ids.index(marker)
+    chosen = ordered[start : start + max_keys]
+    following = ordered[start + max_keys : start + max_keys + 1]
+    return wire.page_result(
+        key,
+        [render(item) for item in chosen],
+        marker=marker,
+        max_keys=max_keys,
+        next_marker=item_id(following[0]) if following else None,
+    )
 
 
 Handler = Callable[[Context, Body], Any]

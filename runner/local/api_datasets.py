@@ -20,15 +20,22 @@ MAX_CONTENT_BYTES = 64 * 1024 * 1024
 
 
 def describe(dataset: DatasetRow) -> dict[str, Any]:
+    """The DescribeDatasetVersion result [D3]: a version ``ds-`` of a dataset ``dg-``.
+
+    Fields after ``dataFormat`` are not captured in the official page; ``importStatus`` uses the documented
+    import words [D6] and ``sampleCount`` the import task's name for the row count [D6].
+    """
     return {
-        "versionId": dataset.id,
         "datasetId": dataset.dataset_id,
+        "versionId": dataset.id,
+        "versionNumber": 1,
         "datasetName": dataset.name,
-        "entityCount": dataset.rows,
-        "sha256": dataset.sha256,
-        "sizeBytes": dataset.size_bytes,
-        "importStatus": "Ready",
+        "dataFormat": "PromptResponse",
+        "importStatus": "ImportFinished",
+        "sampleCount": dataset.rows,
         "createTime": dataset.created_at,
+        "sha256": dataset.sha256,  # local additions
+        "sizeBytes": dataset.size_bytes,
     }
 
 

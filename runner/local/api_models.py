@@ -14,26 +14,34 @@ from typing import Any
 from runner.local.api_common import Body, Context, found, invalid
 from runner.local.home import tree_digest
 from runner.local.rows import VersionRow, new_id
+from runner.platform import wire
 
 
 def describe_version(ctx: Context, version: VersionRow) -> dict[str, Any]:
-    """The DescribeModel result of a version (also what ImportLocalModel returns)."""
+    """The DescribeModel result of a version [M2] (also what ImportLocalModel returns).
+
+    ``sizeBytes`` and ``details`` are local additions; ``sourceInfo``'s sub-field names are not captured in
+    the official page, so ``sourceType`` (and the task id it came from) are the names chosen here.
+    """
     model = ctx.store.model(version.model_id)
     name = model.name if model is not None else ""
     compressed = version.source.startswith("compression:")
+    source: dict[str, Any] = {"sourceType": "Acceleration" if compressed else "Import"}
+    if compressed:
+        source["taskId"] = version.source.split(":", 1)[1]
     return {
         "modelId": version.id,
         "modelSetId": version.model_id,
-        "modelSetName": name,
-        "modelName": name,
-        "version": str(version.version),
-        "sourceType": "Compress" if compressed else "Import",
-        "source": version.source,
-        "state": "Ready",
+        "modelName": name,  # a version takes its model's name locally
+        "status": wire.MODEL_STATUS_READY,
+        "sourceInfo": source,
+        "modelApplicationType": "chat",
         "isSupportModelComp": True,
+        "createTime": version.created_at,
+        "modifyTime": version.created_at,
+        "version": str(version.version),  # local additions from here on
         "sizeBytes": version.size_bytes,
         "details": version.details,
-        "createTime": version.created_at,
     }
 
 

@@ -1,8 +1,10 @@
 """Task actions: batch inference (/v2/batchinference), evaluation (/v2/eval), compression (/v2/model).
 
-Every create is idempotent by name (a second create with a known name returns the existing task), checks
-every id it names before accepting (an unknown id is a 404, a bad value a 400), stores the task as pending and
-hands it to the task runner. Status words are each resource's own Qianfan words (docs/platform-api.md §2).
+The requests and answers are Qianfan's documented shapes (``runner.platform.wire`` holds the names; source
+keys like [B2] resolve in docs/platform-api.md). Every create is idempotent by name (a second create with a
+known name returns the existing task: a local guarantee, Qianfan documents none), checks every id it names
+before accepting (an unknown id is a 404, a bad value a 400), stores the task as pending and hands it to the
+task runner.
 """
 
 from __future__ import annotations
@@ -11,24 +13,26 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from runner.local.api_common import Body, Context, found, invalid, page
+from runner.local.api_common import NO_RESULT, Body, Context, found, invalid, page
 from runner.local.api_datasets import dataset_or_404
 from runner.local.api_models import version_or_404
 from runner.local.jobspec import BATCH_INFERENCE, COMPRESSION, EVALUATION
 from runner.local.rows import DuplicateName, TaskRow, new_id
+from runner.platform import wire
+from runner.platform.protocol import TaskKind, TaskStatus
 
-_WORDS = {
-    BATCH_INFERENCE: ("Pending", "Running", "Done", "Failed", "Stopped"),
-    EVALUATION: ("Pending", "Doing", "Done", "Failed", "Stopped"),
-    COMPRESSION: ("creating", "running", "succeeded", "failed", "stopped"),
+_KIND = {
+    BATCH_INFERENCE: TaskKind.BATCH_INFERENCE,
+    EVALUATION: TaskKind.EVALUATION,
+    COMPRESSION: TaskKind.COMPRESSION,
 }
-_STATUSES = ("pending", "running", "succeeded", "failed", "stopped")
-_PREFIX = {BATCH_INFERENCE: "bi", EVALUATION: "et", COMPRESSION: "mct"}
+_PREFIX = {BATCH_INFERENCE: "infer", EVALUATION: "ame", COMPRESSION: "amva"}  # as Qianfan's ids [B4][E2][C2]
 _NOUN = {
     BATCH_INFERENCE: "batch inference task",
     EVALUATION: "evaluation task",
     COMPRESSION: "compression task",
 }
+# Qianfan's chat parameters [S7][E1] plus the local engine's own (max_output_tokens, do_sample, seed).
 _INFERENCE_TYPES: dict[str, tuple[type, ...]] = {
     "temperature": (int, float),
     "top_p": (int, float),
@@ -38,12 +42,15 @@ _INFERENCE_TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,),
     "penalty_score": (int, float),
 }
-_RULE_METRICS = ("accuracy", "similarity", "bleu", "rouge_l", "exact_match")
+_SCORE_MODES = (*wire.RULE_SCORE_MODES, "bleu", "rouge_l", "exact_match")  # the last three: local
+_EVAL_MODES = ("rule", "model", "rule,model")  # `manual` is documented but not run locally [E1]
 _FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_NAME_LENGTH = (2, 20)  # batch inference task names [B2]
 
 
 def wire_status(kind: str, status: str) -> str:
-    return _WORDS[kind][_STATUSES.index(status)]
+    """The documented status word of a task kind for a store status (``pending`` -> ``Queuing`` ...)."""
+    return wire.KIND_API[_KIND[kind]].status_word(TaskStatus(status))
 
 
 def _create(ctx: Context, kind: str, name: str, build: Callable[[], dict[str, Any]]) -> TaskRow:
@@ -78,53 +85,74 @@ def _inference_params(body: Body, key: str) -> dict[str, Any]:
     return dict(params)
 
 
-def _listing(ctx: Context, kind: str, body: Body, name_key: str, render: Callable[[TaskRow], Any]) -> Any:
-    name = body.opt_text(name_key)
-    statuses = body.texts("runStatus")
-    tasks = [
-        task
-        for task in ctx.store.tasks(kind)
-        if (name is None or task.name == name)
-        and (not statuses or wire_status(kind, task.status) in statuses)
-        and (body.opt_text("sourceModelId") in (None, task.params.get("model_version_id")))
-    ]
-    return page(body, tasks, lambda task: task.id, render, "taskList")
+def _listing(
+    ctx: Context, kind: str, body: Body, keep: Callable[[TaskRow], bool], render: Callable[[TaskRow], Any]
+) -> Any:
+    api = wire.KIND_API[_KIND[kind]]
+    tasks = [task for task in ctx.store.tasks(kind) if keep(task)]
+    return page(body, tasks, lambda task: task.id, render, api.list_field)
 
 
-def _stop(ctx: Context, kind: str, key: str, body: Body) -> dict[str, Any]:
-    ctx.runner.cancel(_task(ctx, kind, body.text(key)).id)
-    return {}
+def _stop(ctx: Context, kind: str, body: Body) -> None:
+    api = wire.KIND_API[_KIND[kind]]
+    ctx.runner.cancel(_task(ctx, kind, body.text(api.request_id_field)).id)
 
 
-# -- batch inference -----------------------------------------------------------------------------------------
+def _failure(task: TaskRow) -> str:
+    return task.message if task.status in ("failed", "stopped") else ""
+
+
+# -- batch inference [B1][B2][B4][B6][B7] ------------------------------------------------------------------
 def _describe_batch(task: TaskRow) -> dict[str, Any]:
-    return {
+    params = task.params
+    result: dict[str, Any] = {
         "taskId": task.id,
         "name": task.name,
+        "description": params.get("description", ""),
+        "modelId": params.get("model_version_id", ""),
+        "inferenceParams": params.get("inference_params") or {},
         "runStatus": wire_status(BATCH_INFERENCE, task.status),
         "progress": task.progress_done or 0,
-        "totalCount": task.progress_total or 0,
-        "failedReason": task.message if task.status in ("failed", "stopped") else "",
-        "outputDatasetId": task.result.get("result_dataset_id", ""),
-        "modelId": task.params.get("model_version_id", ""),
-        "inputDatasetId": task.params.get("dataset_id", ""),
+        "totalCount": task.progress_total or 0,  # (name not captured [B5]): local
+        "inputDatasetId": params.get("dataset_id", ""),  # local
+        "outputDatasetId": task.result.get("result_dataset_id", ""),  # local
         "createTime": task.created_at,
-        "updateTime": task.updated_at,
     }
+    if task.status == "failed":
+        result["errorCode"] = 500
+        result["errorReason"] = task.message
+    elif task.status == "stopped":
+        result["errorReason"] = task.message
+    if task.status in ("succeeded", "failed", "stopped"):
+        result["finishTime"] = task.updated_at
+    return result
 
 
 def create_batch(ctx: Context, body: Body) -> dict[str, Any]:
+    name = body.text("name")
+    low, high = _NAME_LENGTH
+    if not low <= len(name) <= high:
+        raise invalid(f"{body.where}: name must have {low} to {high} characters, not {len(name)}.")
+
     def build() -> dict[str, Any]:
+        if body.opt_text("endpoint") is not None:
+            raise invalid(
+                f"{body.where}: the local platform runs model versions; name one with modelId, not endpoint."
+            )
         version = version_or_404(ctx, body.text("modelId"))
-        dataset = dataset_or_404(ctx, body.text("inputDatasetId"))
+        dataset_id = body.opt_text("inputDatasetId")
+        if dataset_id is None:
+            raise invalid(f"{body.where} needs inputDatasetId: the dataset version to infer on.")
+        dataset = dataset_or_404(ctx, dataset_id)
         return {
             "model_version_id": version.id,
             "dataset_id": dataset.id,
             "inference_params": _inference_params(body, "inferenceParams"),
             "batch_size": body.opt_integer("batchSize", low=1, high=1024),
+            "description": body.opt_text("description") or "",
         }
 
-    return {"taskId": _create(ctx, BATCH_INFERENCE, body.text("name"), build).id}
+    return {"taskId": _create(ctx, BATCH_INFERENCE, name, build).id}
 
 
 def describe_batch(ctx: Context, body: Body) -> dict[str, Any]:
@@ -132,138 +160,224 @@ def describe_batch(ctx: Context, body: Body) -> dict[str, Any]:
 
 
 def list_batch(ctx: Context, body: Body) -> Any:
-    return _listing(ctx, BATCH_INFERENCE, body, "name", _describe_batch)
+    statuses = body.texts("runStatus")
+    return _listing(
+        ctx,
+        BATCH_INFERENCE,
+        body,
+        lambda task: not statuses or wire_status(BATCH_INFERENCE, task.status) in statuses,
+        _describe_batch,
+    )
 
 
-def stop_batch(ctx: Context, body: Body) -> dict[str, Any]:
-    return _stop(ctx, BATCH_INFERENCE, "taskId", body)
+def stop_batch(ctx: Context, body: Body) -> bool:
+    _stop(ctx, BATCH_INFERENCE, body)
+    return True  # `result: true` [B7]
 
 
-# -- evaluation ----------------------------------------------------------------------------------------------
+# -- evaluation [E1][E2][E3][E4][E5] -----------------------------------------------------------------------
 def _describe_eval(task: TaskRow) -> dict[str, Any]:
     return {
         "taskId": task.id,
         "taskName": task.name,
-        "status": wire_status(EVALUATION, task.status),
-        "failedReason": task.message if task.status in ("failed", "stopped") else "",
-        "progress": task.progress_done or 0,
-        "totalCount": task.progress_total or 0,
+        "description": task.params.get("description", ""),
+        "evalType": "auto",
+        "state": wire_status(EVALUATION, task.status),
+        "failedReason": _failure(task),  # local
+        "progress": task.progress_done or 0,  # local
+        "totalCount": task.progress_total or 0,  # local
         "createTime": task.created_at,
-        "updateTime": task.updated_at,
+    }
+
+
+def _eval_objects(ctx: Context, body: Body) -> dict[str, Any]:
+    """The models (and the dataset version) or the inference result sets that ``evalObjectConfig`` names."""
+    object_type = body.choice("evalObjectType", ("model", "inferDataset"))
+    config = body.obj("evalObjectConfig", required=True)
+    if object_type == "model":
+        model_config = config.obj("evalModelConfig", required=True)
+        dataset = dataset_or_404(ctx, model_config.text("versionId"))
+        model_config.choice("storageType", ("sysStorage", "BOS"), required=False)
+        entries = model_config.array("evalModelConfigList", required=True)
+        versions, templates, params = [], set(), {}
+        for index, raw in enumerate(entries):
+            entry = Body(
+                raw if isinstance(raw, dict) else {}, f"{model_config.where}.evalModelConfigList[{index}]"
+            )
+            if not isinstance(raw, dict):
+                raise invalid(f"{entry.where} must be an object.")
+            versions.append(version_or_404(ctx, entry.text("modelId")).id)
+            template = entry.text("promptTemplate")
+            if "{input}" not in template:
+                raise invalid(f"{entry.where}: promptTemplate must contain {{input}}.")
+            templates.add(template)
+            params = _inference_params(entry, "params")
+        if not 1 <= len(versions) <= 5:
+            raise invalid(
+                f"{model_config.where}: evalModelConfigList must name 1 to 5 models, not {len(versions)}."
+            )
+        if len(templates) > 1:
+            raise invalid(
+                f"{model_config.where}: the local platform takes one promptTemplate for all models."
+            )
+        return {
+            "model_version_ids": versions,
+            "dataset_id": dataset.id,
+            "result_dataset_ids": {},
+            "inference_params": params,
+            "prompt_template": templates.pop(),
+        }
+    infer_config = config.obj("evalInferDatasetConfig", required=True)
+    results: dict[str, str] = {}
+    for index, raw in enumerate(infer_config.array("evalInferDatasetConfigList", required=True)):
+        entry = Body(
+            raw if isinstance(raw, dict) else {}, f"{infer_config.where}.evalInferDatasetConfigList[{index}]"
+        )
+        if not isinstance(raw, dict):
+            raise invalid(f"{entry.where} must be an object.")
+        dataset = dataset_or_404(ctx, entry.text("inferDatasetId"))
+        named = entry.opt_text("modelId")  # local: Qianfan reads the version from the result set itself
+        producer = ctx.store.task(dataset.source) if named is None else None
+        version_id = named or (producer.params.get("model_version_id") if producer is not None else None)
+        if not isinstance(version_id, str):
+            raise invalid(f"{entry.where}: {dataset.id} is not the result set of a batch inference task.")
+        results[version_or_404(ctx, version_id).id] = dataset.id
+    if not 1 <= len(results) <= 5:
+        raise invalid(f"{infer_config.where}: evalInferDatasetConfigList must name 1 to 5 result sets.")
+    return {
+        "model_version_ids": list(results),
+        "dataset_id": None,
+        "result_dataset_ids": results,
+        "inference_params": {},
+        "prompt_template": "{input}",
     }
 
 
 def _evaluators(ctx: Context, body: Body) -> list[dict[str, Any]]:
-    evaluators = body.obj("evalConfig", required=True).array("evaluators", required=True)
-    if not evaluators:
-        raise invalid(f"{body.where}: evalConfig.evaluators must name at least one evaluator.")
-    for index, evaluator in enumerate(evaluators):
-        where = f"{body.where}: evalConfig.evaluators[{index}]"
-        if not isinstance(evaluator, dict):
-            raise invalid(f"{where} must be an object.")
-        kind = evaluator.get("kind")
-        if kind == "rule":
-            if not any(evaluator.get(metric) is True for metric in _RULE_METRICS):
-                raise invalid(f"{where} turns on none of the metrics {', '.join(_RULE_METRICS)}.")
-        elif kind == "llm_judge":
-            if isinstance(evaluator.get("judge_version_id"), str):
-                version_or_404(ctx, evaluator["judge_version_id"])
-            elif not isinstance(evaluator.get("judge_endpoint"), str):
-                raise invalid(f"{where} needs 'judge_version_id' or 'judge_endpoint' (a string).")
-        elif kind == "custom":
-            if not isinstance(evaluator.get("function"), str) or not _FUNCTION.match(evaluator["function"]):
-                raise invalid(f"{where} needs 'function' written as 'module:function'.")
+    """``evalConfig`` [E1] as the engine's evaluator list."""
+    config = body.obj("evalConfig", required=True)
+    mode = config.choice("evalMode", (*_EVAL_MODES, "manual"))
+    if mode == "manual" or mode is None:
+        raise invalid(
+            f"{config.where}: the local platform runs the modes {', '.join(_EVAL_MODES)}, not manual."
+        )
+    evaluators: list[dict[str, Any]] = []
+    rule = config.obj("autoRuleEvalConfig")
+    modes = rule.texts("scoreModes")
+    for name in modes:
+        if name not in _SCORE_MODES:
+            raise invalid(f"{rule.where}: scoreModes has {name!r}; the modes are {', '.join(_SCORE_MODES)}.")
+    custom = config.obj("customEvalConfig").texts("functions")
+    for function in custom:
+        if not _FUNCTION.match(function):
+            raise invalid(
+                f"{config.where}.customEvalConfig: the function {function!r} is not 'module:function'."
+            )
+    if "rule" in mode.split(","):
+        if not modes and not custom:
+            raise invalid(f"{config.where}: evalMode {mode!r} needs autoRuleEvalConfig.scoreModes.")
+        if modes:
+            evaluators.append({"kind": "rule", **{name: True for name in modes}})
+        evaluators.extend({"kind": "custom", "function": function} for function in custom)
+    if "model" in mode.split(","):
+        judge = config.obj("autoModelEvalConfig", required=True)
+        entry: dict[str, Any] = {"kind": "llm_judge"}
+        if judge.opt_text("apiName") is not None:
+            entry["judge_endpoint"] = judge.text("apiName")
+        elif judge.opt_text("modelId") is not None:
+            entry["judge_version_id"] = version_or_404(ctx, judge.text("modelId")).id
         else:
-            raise invalid(f"{where} has kind {kind!r}; the kinds are rule, llm_judge and custom.")
+            raise invalid(f"{judge.where} needs apiName (a deployed service) or modelId (a model version).")
+        if judge.opt_text("prompt") is not None:
+            entry["prompt"] = judge.text("prompt")
+        if judge.data.get("maxScore") is not None:
+            entry["max_score"] = judge.integer("maxScore", low=1, high=100)
+        evaluators.append(entry)
     return evaluators
 
 
-def create_eval(ctx: Context, body: Body) -> dict[str, Any]:
+def create_eval(ctx: Context, body: Body) -> str:
     def build() -> dict[str, Any]:
-        object_type = body.choice("evalObjectType", ("ModelVersion", "ResultDataset"))
-        config = body.obj("evalObjectConfig", required=True)
-        versions = config.texts("modelVersionIds")
-        results = config.obj("resultDatasetIds").data
-        dataset_id = config.opt_text("datasetId")
-        if object_type == "ModelVersion":
-            if not versions:
-                raise invalid(f"{config.where}: modelVersionIds must name at least one model version.")
-            if dataset_id is None:
-                raise invalid(f"{config.where} needs datasetId to infer on before scoring.")
-        elif not results:
-            raise invalid(f"{config.where}: resultDatasetIds must map at least one version to a dataset.")
-        for version_id in versions:
-            if version_id not in results:
-                version_or_404(ctx, version_id)
-        for version_id, result_id in results.items():
-            if not isinstance(result_id, str):
-                raise invalid(f"{config.where}: resultDatasetIds.{version_id} must be a dataset version id.")
-            dataset_or_404(ctx, result_id)
-        if dataset_id is not None:
-            dataset_or_404(ctx, dataset_id)
         return {
-            "model_version_ids": versions or list(results),
-            "dataset_id": dataset_id,
-            "result_dataset_ids": dict(results),
+            **_eval_objects(ctx, body),
             "evaluators": _evaluators(ctx, body),
-            "inference_params": _inference_params(config, "inferenceParams"),
+            "eval_mode": body.obj("evalConfig", required=True).text("evalMode"),
+            "description": body.opt_text("description") or "",
         }
 
-    return {"taskId": _create(ctx, EVALUATION, body.text("taskName"), build).id}
+    return _create(ctx, EVALUATION, body.text("taskName"), build).id  # the id is the result [E2]
 
 
 def describe_eval(ctx: Context, body: Body) -> dict[str, Any]:
     return _describe_eval(_task(ctx, EVALUATION, body.text("taskId")))
 
 
-def eval_report(ctx: Context, body: Body) -> dict[str, Any]:
+def eval_report(ctx: Context, body: Body) -> list[dict[str, Any]]:
     task = _task(ctx, EVALUATION, body.text("taskId"))
-    reports = [
-        {
-            "modelVersionId": version_id,
-            "metrics": entry.get("metrics", {}),
-            "sampleCount": entry.get("samples", 0),
-        }
+    results = task.params.get("result_dataset_ids") or {}
+    return [
+        wire.report_entry(
+            task.id,
+            task.name,
+            version_id,
+            entry.get("metrics", {}),
+            object_type="inferDataset" if results else "model",
+            eval_mode=str(task.params.get("eval_mode", "rule")),
+            infer_dataset_id=str(results.get(version_id, "")),
+            samples=entry.get("samples"),
+        )
         for version_id, entry in (task.result.get("models") or {}).items()
     ]
-    return {"taskId": task.id, "status": wire_status(EVALUATION, task.status), "reports": reports}
 
 
 def list_eval(ctx: Context, body: Body) -> Any:
-    return _listing(ctx, EVALUATION, body, "keyFilter", _describe_eval)
+    body.choice("evalType", ("manual", "auto"))  # required [E3]
+    key = body.opt_text("keyFilter") or ""
+    manual = body.text("evalType") == "manual"
+
+    def keep(task: TaskRow) -> bool:  # fuzzy on name and id, exact on a model version id [E3]
+        versions = task.params.get("model_version_ids") or []
+        return not manual and (key in task.name or key in task.id or key in versions)
+
+    return _listing(ctx, EVALUATION, body, keep, _describe_eval)
 
 
 def stop_eval(ctx: Context, body: Body) -> dict[str, Any]:
-    return _stop(ctx, EVALUATION, "taskId", body)
+    _stop(ctx, EVALUATION, body)
+    return {}  # `result: {}` [E5]
 
 
-# -- compression ---------------------------------------------------------------------------------------------
+# -- compression [C1][C2][C3][C4] ------------------------------------------------------------------------
 def _describe_comp(task: TaskRow) -> dict[str, Any]:
     result = task.result
+    params = task.params
+    config = {"strategy": params.get("strategy", "")}
+    if params.get("weight"):
+        config["weight"] = params["weight"]
     return {
-        "modelCompTaskId": task.id,
+        "id": task.id,
         "name": task.name,
+        "description": params.get("description", ""),
         "status": wire_status(COMPRESSION, task.status),
-        "failedReason": task.message if task.status in ("failed", "stopped") else "",
-        "sourceModelId": task.params.get("model_version_id", ""),
-        "strategy": task.params.get("strategy", ""),
-        "weight": task.params.get("weight"),
-        "modelId": result.get("version_id", ""),
-        "modelSetId": result.get("model_id", ""),
+        "failedReason": _failure(task),
+        "sourceModelId": params.get("model_version_id", ""),
+        "modelId": result.get("version_id", "") if task.status == "succeeded" else "",
+        "config": config,
+        "createTime": task.created_at,
+        "finishTime": task.updated_at if task.status in ("succeeded", "failed", "stopped") else "",
+        "modelSetId": result.get("model_id", ""),  # local additions from here on
         "sizeBytes": result.get("size_bytes"),
         "scheme": result.get("scheme"),
         "seconds": result.get("seconds"),
         "note": result.get("note", ""),
-        "createTime": task.created_at,
-        "updateTime": task.updated_at,
     }
 
 
 def create_comp(ctx: Context, body: Body) -> str:
     def build() -> dict[str, Any]:
         version = version_or_404(ctx, body.text("sourceModelId"))
-        model_set = body.opt_text("modelSetId")
-        if model_set is not None and model_set != version.model_id:
+        model_set = body.text("modelSetId")
+        if model_set != version.model_id:
             raise invalid(
                 f"{body.where}: model version {version.id} belongs to {version.model_id}, not {model_set}."
             )
@@ -274,7 +388,7 @@ def create_comp(ctx: Context, body: Body) -> str:
             raise invalid(f"{config.where}: Quantization needs weight (INT8-PTQ, W8A16C16 or W4A16C16).")
         if strategy == "Sparsity" and weight is not None:
             raise invalid(f"{config.where}: Sparsity takes no weight, but {weight!r} was given.")
-        dataset_id = config.opt_text("datasetId")
+        dataset_id = config.opt_text("datasetId")  # local: calibration data
         if dataset_id is not None:
             dataset_or_404(ctx, dataset_id)
         return {
@@ -282,10 +396,10 @@ def create_comp(ctx: Context, body: Body) -> str:
             "strategy": strategy,
             "weight": weight,
             "dataset_id": dataset_id,
-            "name": body.opt_text("outputModelName"),
+            "description": body.opt_text("description") or "",
         }
 
-    return _create(ctx, COMPRESSION, body.text("name"), build).id
+    return _create(ctx, COMPRESSION, body.text("name"), build).id  # the id is the result [C2]
 
 
 def describe_comp(ctx: Context, body: Body) -> dict[str, Any]:
@@ -293,11 +407,19 @@ def describe_comp(ctx: Context, body: Body) -> dict[str, Any]:
 
 
 def list_comp(ctx: Context, body: Body) -> Any:
-    return _listing(ctx, COMPRESSION, body, "name", _describe_comp)
+    source = body.opt_text("sourceModelId")
+    return _listing(
+        ctx,
+        COMPRESSION,
+        body,
+        lambda task: source is None or task.params.get("model_version_id") == source,
+        _describe_comp,
+    )
 
 
-def cancel_comp(ctx: Context, body: Body) -> dict[str, Any]:
-    return _stop(ctx, COMPRESSION, "modelCompTaskId", body)
+def cancel_comp(ctx: Context, body: Body) -> Any:
+    _stop(ctx, COMPRESSION, body)
+    return NO_RESULT  # only `requestId` [C4]
 
 
 BATCH_ACTIONS = {
@@ -312,7 +434,6 @@ EVAL_ACTIONS = {
     "DescribeEvalTaskReport": eval_report,
     "DescribeEvalTasks": list_eval,
     "StopEvalTask": stop_eval,
-    "DeleteEvalTask": stop_eval,
 }
 COMPRESSION_ACTIONS = {
     "CreateModelCompTask": create_comp,

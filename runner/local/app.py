@@ -31,6 +31,7 @@ from runner.local import api_datasets, api_models, api_services, api_tasks
 from runner.local.api_common import (
     INTERNAL,
     INVALID,
+    NO_RESULT,
     NOT_FOUND,
     UNAUTHORIZED,
     ApiError,
@@ -130,6 +131,8 @@ def create_app(home: Home | Path, token: str | None = None) -> Starlette:
             log.exception("%s failed (request id %s)", where, request_id)
             message = f"{where} failed inside the local platform; see its log (request id {request_id})."
             return _error(request_id, ApiError(500, INTERNAL, message))
+        if result is NO_RESULT:
+            return _reply(request_id, {"requestId": request_id})
         return _reply(request_id, {"requestId": request_id, "result": result})
 
     async def chat(request: Request) -> Response:

@@ -186,12 +186,27 @@ def _prepare_eval(store: Store, task: TaskRow, workdir: Path) -> Prepared:
     dataset_id = params.get("dataset_id")
     job = {
         "models": models,
-        "dataset_path": str(_dataset_path(store, dataset_id, task)) if dataset_id else None,
+        "dataset_path": str(_templated(store, dataset_id, task, workdir)) if dataset_id else None,
         "evaluators": [_evaluator(store, evaluator, task) for evaluator in params.get("evaluators") or []],
         "inference_params": dict(params.get("inference_params") or {}),
         "output_dir": str(workdir / "out"),
     }
     return Prepared(_spec(EVALUATION, workdir, job))
+
+
+def _templated(store: Store, dataset_id: Any, task: TaskRow, workdir: Path) -> Path:
+    """The evaluation's dataset with each prompt put into the task's ``promptTemplate`` at ``{input}``."""
+    source = _dataset_path(store, dataset_id, task)
+    template = str(task.params.get("prompt_template") or "{input}")
+    if template == "{input}":
+        return source
+    target = workdir / "prompts.jsonl"
+    with target.open("w", encoding="utf-8") as out:
+        for line in read_rows(source):
+            row = json.loads(line)
+            row["prompt"] = template.replace("{input}", str(row.get("prompt", "")))
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return target
 
 
 def _engine_rows(store: Store, dataset_id: Any, task: TaskRow, workdir: Path, version_id: str) -> Path:

@@ -262,8 +262,8 @@ class Store:
             ).fetchone()
             if row is None:
                 same_name = db.execute("SELECT dataset_id FROM datasets WHERE name = ?", (name,)).fetchone()
-                dataset_id = same_name[0] if same_name is not None else new_id("ds")
-                version_id = new_id("dsv")
+                dataset_id = same_name[0] if same_name is not None else new_id("dg")
+                version_id = new_id("ds")
                 db.execute(
                     "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (version_id, dataset_id, name, path, sha256, rows, size_bytes, source, now_iso()),

@@ -36,7 +36,7 @@ from runner.platform.settings import PlatformSettings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LIST_PAGE_SIZE = 100
-MAX_LIST_PAGES = 100
+MAX_LIST_PAGES = 1000  # 100,000 tasks: past that, refuse rather than risk a duplicate
 
 
 class PlatformClient:
@@ -117,31 +117,40 @@ class PlatformClient:
     # -- tasks -----------------------------------------------------------------------------------
 
     def find_task(self, kind: TaskKind, name: str) -> TaskRef | None:
+        """The task named ``name``, looked for on every page of the kind's list.
+
+        Qianfan's lists filter by name fuzzily or not at all [B6][C3][E3], so the lookup pages through to the
+        end and matches the name exactly; a task on page 2 is found like one on page 1.
+        """
         api = wire.KIND_API[kind]
         marker: str | None = None
         for _ in range(MAX_LIST_PAGES):
-            body: dict[str, Any] = {api.list_filter: name, "maxKeys": LIST_PAGE_SIZE}
-            if marker:
-                body["marker"] = marker
+            body = wire.list_body(kind, name, marker=marker, max_keys=LIST_PAGE_SIZE)
             reply = self._http.console(api.route, api.list, body)
-            items, next_marker = self._parse(reply, wire.list_page, kind, reply.body["result"])
+            items, next_marker = self._parse(
+                reply, wire.list_page, kind, reply.body["result"], LIST_PAGE_SIZE
+            )
             for item in items:
                 if item.get(api.name_field) == name:
                     task_id = self._parse(
-                        reply, wire.req_str, item, api.id_field, f"result.{api.list_field}[]"
+                        reply, wire.req_str, item, api.result_id_field, f"result.{api.list_field}[]"
                     )
                     return TaskRef(kind, task_id, name)
             if not next_marker or next_marker == marker:
                 return None
             marker = next_marker
-        return None
+        raise PlatformStatusError(
+            f"the {api.list} list has more than {MAX_LIST_PAGES * LIST_PAGE_SIZE} entries; qfrun stops "
+            f"looking for the task {name} there rather than risk creating it twice",
+            platform=self.display_name,
+        )
 
     def create_task(self, request: TaskRequest) -> TaskRef:
         api = wire.KIND_API[request.kind]
         model_set_id = ""
         if request.kind in (TaskKind.COMPRESSION, TaskKind.SERVICE):
             model_set_id = self.describe_model_version(str(request.params["model_version_id"])).model_id
-        body = wire.create_body(request, model_set_id=model_set_id)
+        body = wire.create_body(request, model_set_id=model_set_id, local=self.settings.kind == "local")
         attempt = 0
         while True:
             try:
@@ -165,7 +174,7 @@ class PlatformClient:
 
     def describe_task(self, ref: TaskRef) -> TaskInfo:
         api = wire.KIND_API[ref.kind]
-        reply = self._http.console(api.route, api.describe, {api.id_field: ref.task_id})
+        reply = self._http.console(api.route, api.describe, {api.request_id_field: ref.task_id})
         result = reply.body["result"]
         status = self._parse(reply, lambda: wire.status_of(ref.kind, wire.obj(result, "result")))
         if ref.kind is TaskKind.EVALUATION and status is TaskStatus.SUCCEEDED:
@@ -175,11 +184,17 @@ class PlatformClient:
         return self._parse(reply, wire.task_info, ref.kind, ref, result)
 
     def cancel_task(self, ref: TaskRef) -> None:
+        """Stop a task: StopBatchInferenceTask answers a bool [B7], StopEvalTask ``{}`` [E5] and
+        CancelModelCompTask no ``result`` at all [C4]."""
         api = wire.KIND_API[ref.kind]
-        action = api.cancel
-        if ref.kind is TaskKind.EVALUATION and self.settings.kind == "qianfan":
-            action = wire.QIANFAN_EVAL_CANCEL_ACTION
-        self._http.console(api.route, action, {api.id_field: ref.task_id})
+        reply = self._http.console(
+            api.route, api.cancel, {api.request_id_field: ref.task_id}, result_required=False
+        )
+        if reply.body.get("result") is False:
+            raise PlatformStatusError(
+                f"{api.cancel} answered false for the task {ref.task_id}: the platform did not stop it",
+                platform=self.display_name,
+            )
 
     # -- services --------------------------------------------------------------------------------
 

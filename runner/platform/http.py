@@ -137,8 +137,17 @@ class PlatformHttp:
 
     # -- public calls -------------------------------------------------------------------------------
 
-    def console(self, route: str, action: str, body: Mapping[str, Any], *, create: bool = False) -> Reply:
-        """``POST /v2/{route}?Action={action}``; the reply's body is known to hold ``result``."""
+    def console(
+        self,
+        route: str,
+        action: str,
+        body: Mapping[str, Any],
+        *,
+        create: bool = False,
+        result_required: bool = True,
+    ) -> Reply:
+        """``POST /v2/{route}?Action={action}``; the reply's body holds ``result`` unless the action is one
+        that answers only ``{"requestId"}`` (``result_required=False``, e.g. CancelModelCompTask [C4])."""
         path = f"/v2/{route}"
         reply = self._call(
             f"{self.settings.console_base_url}{path}",
@@ -147,7 +156,7 @@ class PlatformHttp:
             {"Action": action},
             create,
         )
-        if "result" not in reply.body:
+        if result_required and "result" not in reply.body:
             raise self.protocol_error(reply, "the field 'result' is missing from the response")
         return reply
 

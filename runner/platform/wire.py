@@ -1,13 +1,19 @@
-"""The wire shapes of docs/platform-api.md: request bodies out, typed protocol values in.
+"""Qianfan's documented console API as data: actions, field names, status words, paging and result shapes.
 
-Everything that knows a JSON field name lives here, so the client reads like the protocol and a change of
-the contract is one edit. Parsers raise ``WireError`` naming the field (``result.runStatus``); the client
-turns it into a ``PlatformProtocolError`` with the request's coordinates.
+This is the one module that knows a JSON field name of the console API, and both sides import it: the
+client (``runner.platform.client``) builds requests and parses answers with it, and the local platform
+(``runner.local``) renders its answers with the same tables, so the two cannot drift apart. Every fact
+comes from ``shared/reference/qianfan-official-api.md``; the source keys in brackets (``[B4]``) resolve
+there and in ``docs/platform-api.md``. Where the official pages leave a name uncaptured, the name chosen
+is marked "(name not captured)" and the reader accepts the alternatives named next to it.
+
+Parsers raise ``WireError`` naming the field (``result.runStatus``); the client turns it into a
+``PlatformProtocolError`` with the request's coordinates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,117 +33,157 @@ class WireError(Exception):
     """A response that does not have the documented shape; the message names the field."""
 
 
+# -- paging [M3][B6][C3][E3] --------------------------------------------------------------------------
+DEFAULT_MAX_KEYS = 10  # "默认值是10"
+MAX_KEYS = 100  # "如果指定的值大于100,按100操作": larger values are read as 100
+
+
+def page_result(
+    list_field: str, items: Sequence[Any], *, marker: str, max_keys: int, next_marker: str | None
+) -> dict[str, Any]:
+    """A list action's ``result``: the items and ``pageInfo`` (``nextMarker`` only when truncated)."""
+    info: dict[str, Any] = {"marker": marker, "maxKeys": max_keys, "isTruncated": next_marker is not None}
+    if next_marker is not None:
+        info["nextMarker"] = next_marker
+    return {list_field: list(items), "pageInfo": info}
+
+
+# -- task kinds -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class KindApi:
-    """The actions and field names of one task kind."""
+    """The actions, field names and status words of one task kind."""
 
     route: str
     create: str
     describe: str
     list: str
     cancel: str
-    id_field: str  # in describe requests and results
-    name_field: str  # the deterministic name, in create requests and list items
-    list_field: str  # the array in list results
-    list_filter: str  # the request field that filters a list by name
+    request_id_field: str  # names the task in describe and cancel requests
+    result_id_field: str  # names the task in describe results and list items
+    name_field: str  # the task's name, in create requests and list items
+    list_field: str  # the array of a list result
+    list_filter: str | None  # the request field that narrows a list by name (fuzzy), if any
+    list_fixed: Mapping[str, Any]  # fields a list request must carry
     status_field: str
+    status_words: Mapping[str, TaskStatus]  # every documented word, spelt as documented
 
+    def status_word(self, status: TaskStatus) -> str:
+        """The first documented word for ``status`` (what the local platform answers)."""
+        return next(word for word, value in self.status_words.items() if value is status)
+
+
+_P, _R, _S, _F, _X = (
+    TaskStatus.PENDING,
+    TaskStatus.RUNNING,
+    TaskStatus.SUCCEEDED,
+    TaskStatus.FAILED,
+    TaskStatus.STOPPED,
+)
 
 KIND_API: Mapping[TaskKind, KindApi] = {
+    # [B2][B4][B6][B7]: `Expired` is a run that passed its completion window, so it failed.
     TaskKind.BATCH_INFERENCE: KindApi(
-        "batchinference",
-        "CreateBatchInferenceTask",
-        "DescribeBatchInferenceTask",
-        "DescribeBatchInferenceTasks",
-        "StopBatchInferenceTask",
-        "taskId",
-        "name",
-        "taskList",
-        "name",
-        "runStatus",
+        route="batchinference",
+        create="CreateBatchInferenceTask",
+        describe="DescribeBatchInferenceTask",
+        list="DescribeBatchInferenceTasks",
+        cancel="StopBatchInferenceTask",
+        request_id_field="taskId",
+        result_id_field="taskId",
+        name_field="name",
+        list_field="taskList",
+        list_filter=None,  # no name filter is documented: page through everything [B6]
+        list_fixed={},
+        status_field="runStatus",
+        status_words={
+            "Queuing": _P,
+            "Running": _R,
+            "Stopping": _R,
+            "Done": _S,
+            "Failed": _F,
+            "Expired": _F,
+            "Stopped": _X,
+        },
     ),
+    # [E1][E2][E3][E5]: `Successed` is Qianfan's spelling; `Failed` means some or all sub-tasks failed.
     TaskKind.EVALUATION: KindApi(
-        "eval",
-        "CreateEvalTask",
-        "DescribeEvalTask",
-        "DescribeEvalTasks",
-        "StopEvalTask",
-        "taskId",
-        "taskName",
-        "taskList",
-        "keyFilter",
-        "status",
+        route="eval",
+        create="CreateEvalTask",
+        describe="DescribeEvalTask",
+        list="DescribeEvalTasks",
+        cancel="StopEvalTask",
+        request_id_field="taskId",
+        result_id_field="taskId",
+        name_field="taskName",
+        list_field="evalTaskList",  # [E3] (ai.baidu.com/ai-doc/WENXINWORKSHOP/pm17hb7di, result table)
+        list_filter="keyFilter",  # fuzzy on name and id [E3]
+        list_fixed={"evalType": "auto"},  # required [E3]; qfrun's evaluations are automatic
+        status_field="state",
+        status_words={
+            "Queued": _P,
+            "Running": _R,
+            "RunningWithManualBegin": _R,
+            "RunningWithMetricsCalculating": _R,
+            "Stopping": _R,
+            "Successed": _S,
+            "Failed": _F,
+            "Stopped": _X,
+        },
     ),
+    # [C1][C2][C3][C4]
     TaskKind.COMPRESSION: KindApi(
-        "model",
-        "CreateModelCompTask",
-        "DescribeModelCompTask",
-        "DescribeModelCompTasks",
-        "CancelModelCompTask",
-        "modelCompTaskId",
-        "name",
-        "taskList",
-        "name",
-        "status",
+        route="model",
+        create="CreateModelCompTask",
+        describe="DescribeModelCompTask",
+        list="DescribeModelCompTasks",
+        cancel="CancelModelCompTask",
+        request_id_field="modelCompTaskId",
+        result_id_field="id",
+        name_field="name",
+        list_field="modelCompTaskList",
+        list_filter=None,  # only sourceModelId narrows the list [C3]
+        list_fixed={},
+        status_field="status",
+        status_words={
+            "creating": _P,
+            "running": _R,
+            "stopping": _R,
+            "succeeded": _S,
+            "failed": _F,
+            "stopped": _X,
+        },
     ),
     TaskKind.SERVICE: KindApi(
-        "service",
-        "CreateService",
-        "DescribeService",
-        "DescribeServices",
-        "DeleteService",
-        "serviceId",
-        "name",
-        "serviceList",
-        "name",
-        "runStatus",
+        route="service",
+        create="CreateService",
+        describe="DescribeService",
+        list="DescribeServices",
+        cancel="DeleteService",
+        request_id_field="serviceId",
+        result_id_field="serviceId",
+        name_field="name",
+        list_field="serviceList",
+        list_filter="name",
+        list_fixed={},
+        status_field="runStatus",
+        status_words={
+            "New": _P,
+            "Deploying": _R,
+            "Serving": _S,
+            "Failed": _F,
+            "Stopped": _X,
+        },
     ),
 }
 EVAL_REPORT_ACTION = "DescribeEvalTaskReport"
-QIANFAN_EVAL_CANCEL_ACTION = "DeleteEvalTask"
 
-_STATUS_WORDS: Mapping[TaskKind, Mapping[str, TaskStatus]] = {
-    TaskKind.BATCH_INFERENCE: {
-        "pending": TaskStatus.PENDING,
-        "creating": TaskStatus.PENDING,
-        "running": TaskStatus.RUNNING,
-        "stopping": TaskStatus.RUNNING,
-        "done": TaskStatus.SUCCEEDED,
-        "failed": TaskStatus.FAILED,
-        "stopped": TaskStatus.STOPPED,
-    },
-    TaskKind.EVALUATION: {
-        "pending": TaskStatus.PENDING,
-        "doing": TaskStatus.RUNNING,
-        "doingwithmanualbegin": TaskStatus.RUNNING,
-        "stopping": TaskStatus.RUNNING,
-        "done": TaskStatus.SUCCEEDED,
-        "partlydone": TaskStatus.FAILED,
-        "failed": TaskStatus.FAILED,
-        "stopped": TaskStatus.STOPPED,
-    },
-    TaskKind.COMPRESSION: {
-        "creating": TaskStatus.PENDING,
-        "running": TaskStatus.RUNNING,
-        "stopping": TaskStatus.RUNNING,
-        "succeeded": TaskStatus.SUCCEEDED,
-        "failed": TaskStatus.FAILED,
-        "stopped": TaskStatus.STOPPED,
-    },
-    TaskKind.SERVICE: {
-        "new": TaskStatus.PENDING,
-        "deploying": TaskStatus.RUNNING,
-        "serving": TaskStatus.SUCCEEDED,
-        "done": TaskStatus.SUCCEEDED,
-        "failed": TaskStatus.FAILED,
-        "deployfailed": TaskStatus.FAILED,
-        "stopped": TaskStatus.STOPPED,
-        "expired": TaskStatus.STOPPED,
-        "deleted": TaskStatus.STOPPED,
-    },
-}
+# qfrun's metric names -> the names in DescribeEvalTaskReport's ``effectMetric`` [E4] (key names not
+# captured in v2; these are the SDK fixture's keys). Names not listed travel as they are.
+METRIC_WIRE_NAMES: Mapping[str, str] = {"bleu": "bleu4", "judge_score": "avgJudgeScore"}
+_METRIC_NAMES = {wire: name for name, wire in METRIC_WIRE_NAMES.items()}
+RULE_SCORE_MODES = ("similarity", "accuracy")  # the documented rule score modes [E11]
 
-# -- field access ----------------------------------------------------------------------------------
+# -- field access -----------------------------------------------------------------------------------------
 
 
 def obj(value: Any, where: str) -> Mapping[str, Any]:
@@ -165,7 +211,7 @@ def opt_str(data: Mapping[str, Any], key: str, where: str = "result") -> str:
 
 def opt_int(data: Mapping[str, Any], key: str, where: str = "result") -> int | None:
     value = data.get(key)
-    if value is None:
+    if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise WireError(f"the field '{where}.{key}' should be an integer, not {type(value).__name__}")
@@ -176,95 +222,200 @@ def opt_int(data: Mapping[str, Any], key: str, where: str = "result") -> int | N
 
 
 def status_of(kind: TaskKind, data: Mapping[str, Any]) -> TaskStatus:
-    field = KIND_API[kind].status_field
-    word = req_str(data, field)
-    try:
-        return _STATUS_WORDS[kind][word.lower()]
-    except KeyError:
-        raise WireError(f"the field 'result.{field}' has the unknown status {word!r}") from None
+    """The status a describe result names, from the kind's documented words (matched case-insensitively)."""
+    api = KIND_API[kind]
+    word = req_str(data, api.status_field)
+    for known, status in api.status_words.items():
+        if known.lower() == word.lower():
+            return status
+    words = ", ".join(api.status_words)
+    raise WireError(f"the field 'result.{api.status_field}' has the unknown status {word!r} (known: {words})")
 
 
-# -- models and datasets ---------------------------------------------------------------------------
+# -- models and datasets [M2][D3] ------------------------------------------------------------------
+MODEL_STATUS_READY = "Ready"
+MODEL_STATUS_WORDS = ("Ready", "Creating", "Fail")  # DescribeModel `status` [M2]
 
 
 def model_version(result: Any) -> ModelVersion:
+    """A DescribeModel result [M2]. ``sizeBytes`` and ``details`` are local-platform additions."""
     data = obj(result, "result")
     details: dict[str, Any] = dict(obj(data.get("details") or {}, "result.details"))
-    for key in ("state", "isSupportModelComp", "modelName"):
+    status = opt_str(data, "status")
+    if status and status not in MODEL_STATUS_WORDS:
+        raise WireError(
+            f"the field 'result.status' has the unknown status {status!r} "
+            f"(known: {', '.join(MODEL_STATUS_WORDS)})"
+        )
+    for key in ("status", "isSupportModelComp", "modelName", "model"):
         if key in data:
             details.setdefault(key, data[key])
+    source = obj(data.get("sourceInfo") or {}, "result.sourceInfo")
+    source_type = opt_str(source, "sourceType", "result.sourceInfo")  # (name not captured)
     return ModelVersion(
         version_id=req_str(data, "modelId"),
         model_id=req_str(data, "modelSetId"),
-        name=opt_str(data, "modelSetName") or opt_str(data, "modelName"),
+        name=opt_str(data, "modelName"),
         version=opt_str(data, "version"),
         size_bytes=opt_int(data, "sizeBytes"),
-        source=opt_str(data, "source") or opt_str(data, "sourceType").lower(),
+        source=source_type.lower(),
         details=details,
     )
 
 
 def dataset(result: Any) -> Dataset:
+    """A DescribeDatasetVersion result [D3]; the row count is ``sampleCount`` or the v1 ``entityCount``."""
     data = obj(result, "result")
+    rows = opt_int(data, "sampleCount")
     return Dataset(
         dataset_id=req_str(data, "versionId"),
         name=req_str(data, "datasetName"),
-        rows=opt_int(data, "entityCount"),
+        rows=rows if rows is not None else opt_int(data, "entityCount"),
         sha256=opt_str(data, "sha256") or None,
     )
 
 
-# -- tasks -----------------------------------------------------------------------------------------
+# -- creates ---------------------------------------------------------------------------------------------
 
 
-def create_body(request: TaskRequest, *, model_set_id: str = "") -> dict[str, Any]:
-    """The body of the create action for ``request`` (``model_set_id`` for compression and services)."""
+def create_body(request: TaskRequest, *, model_set_id: str = "", local: bool = False) -> dict[str, Any]:
+    """The body of the create action for ``request``.
+
+    ``model_set_id`` is needed for compression and services; ``local`` adds the local platform's documented
+    extensions (fields Qianfan does not take), which are never sent to Qianfan.
+    """
     p = request.params
-    description = f"qfrun task {request.name}"
+    description = str(p.get("description") or f"qfrun {request.name}")
     if request.kind is TaskKind.BATCH_INFERENCE:
-        body: dict[str, Any] = {
-            "name": request.name,
-            "description": description,
-            "modelId": p["model_version_id"],
-            "inferenceParams": dict(p.get("inference_params") or {}),
-        }
-        if p.get("dataset_id"):
-            body["inputDatasetId"] = p["dataset_id"]
-        if p.get("batch_size") is not None:
-            body["batchSize"] = p["batch_size"]
-        if p.get("input_bos_uri") and p.get("output_bos_uri"):
-            body["inputBosUri"], body["outputBosUri"] = p["input_bos_uri"], p["output_bos_uri"]
-        return body
+        return _batch_body(request, description, local)
     if request.kind is TaskKind.EVALUATION:
-        scored = bool(p.get("result_dataset_ids"))
-        return {
-            "taskName": request.name,
-            "description": description,
-            "evalObjectType": "ResultDataset" if scored else "ModelVersion",
-            "evalObjectConfig": {
-                "modelVersionIds": list(p.get("model_version_ids") or []),
-                "datasetId": p.get("dataset_id"),
-                "resultDatasetIds": dict(p.get("result_dataset_ids") or {}),
-                "inferenceParams": dict(p.get("inference_params") or {}),
-            },
-            "evalConfig": {"evaluators": [dict(e) for e in p.get("evaluators") or []]},
-        }
+        return _eval_body(request, description, local)
     if request.kind is TaskKind.COMPRESSION:
         config: dict[str, Any] = {"strategy": p["strategy"]}
         if p.get("weight"):
             config["weight"] = p["weight"]
-        if p.get("dataset_id"):
-            config["datasetId"] = p["dataset_id"]
-        body = {
+        if local and p.get("dataset_id"):
+            config["datasetId"] = p["dataset_id"]  # local: calibration data
+        return {
             "name": request.name,
+            "description": description,
             "sourceModelId": p["model_version_id"],
             "modelSetId": model_set_id,
             "config": config,
-            "description": description,
         }
-        if p.get("name"):
-            body["outputModelName"] = p["name"]
-        return body
+    if request.kind is TaskKind.SERVICE:
+        return _service_body(request, description, model_set_id)
+    raise WireError(f"no create body is defined for the task kind {request.kind.value!r}")
+
+
+def _batch_body(request: TaskRequest, description: str, local: bool) -> dict[str, Any]:
+    """CreateBatchInferenceTask [B1][B2]: exactly one of endpoint/modelId; BOS directories in and out."""
+    p = request.params
+    body: dict[str, Any] = {
+        "name": request.name,
+        "description": description,
+        "inferenceParams": dict(p.get("inference_params") or {}),
+    }
+    if p.get("endpoint"):
+        body["endpoint"] = p["endpoint"]
+    else:
+        body["modelId"] = p["model_version_id"]
+    if p.get("input_bos_uri"):
+        body["inputBosUri"] = p["input_bos_uri"]
+        body["outputBosUri"] = p["output_bos_uri"]
+    if local:
+        if p.get("dataset_id"):
+            body["inputDatasetId"] = p["dataset_id"]  # local: a dataset version instead of BOS
+        if p.get("batch_size") is not None:
+            body["batchSize"] = p["batch_size"]
+    return body
+
+
+def _eval_body(request: TaskRequest, description: str, local: bool) -> dict[str, Any]:
+    """CreateEvalTask [E1]: models on a dataset version, or earlier inference results; rule and judge."""
+    p = request.params
+    results: Mapping[str, str] = p.get("result_dataset_ids") or {}
+    params = dict(p.get("inference_params") or {})
+    template = str(p.get("prompt_template") or "{input}")
+    object_config: dict[str, Any]
+    if results:
+        items: list[dict[str, Any]] = []
+        for version_id, dataset_id in results.items():
+            item: dict[str, Any] = {"inferDatasetId": dataset_id}
+            if local:
+                item["modelId"] = version_id  # local: which version produced the result set
+            items.append(item)
+        object_config = {"evalInferDatasetConfig": {"evalInferDatasetConfigList": items}}
+    else:
+        entries = []
+        for version_id in p.get("model_version_ids") or []:
+            entry: dict[str, Any] = {"modelId": version_id, "promptTemplate": template}
+            if params:
+                entry["params"] = params  # hyper-parameter object (name not captured; v1 calls it params)
+            entries.append(entry)
+        object_config = {
+            "evalModelConfig": {
+                "versionId": p["dataset_id"],
+                "storageType": "sysStorage",
+                "evalModelConfigList": entries,
+            }
+        }
+    return {
+        "taskName": request.name,
+        "description": description,
+        "evalObjectType": "inferDataset" if results else "model",
+        "evalObjectConfig": object_config,
+        "evalConfig": eval_config(p.get("evaluators") or [], local=local),
+    }
+
+
+def eval_config(evaluators: Sequence[Mapping[str, Any]], *, local: bool) -> dict[str, Any]:
+    """``evalConfig`` [E1][E11] from qfrun's evaluators.
+
+    Rule metrics become ``autoRuleEvalConfig.scoreModes`` and a judge ``autoModelEvalConfig.apiName``
+    (a deployed service's API name). Both config names after ``evalMode`` are "name not captured" on the
+    official page except ``autoModelEvalConfig``; ``autoRuleEvalConfig`` follows its pattern and
+    ``scoreModes`` is the v1 name of the same list. The local platform also takes the metrics ``bleu``,
+    ``rouge_l`` and ``exact_match``, a judge by model version (``autoModelEvalConfig.modelId``) and custom
+    scorers (``customEvalConfig.functions``).
+    """
+    modes: list[str] = []
+    config: dict[str, Any] = {}
+    for evaluator in evaluators:
+        kind = evaluator.get("kind")
+        if kind == "rule":
+            metrics = [
+                name
+                for name in ("accuracy", "similarity", "bleu", "rouge_l", "exact_match")
+                if evaluator.get(name)
+            ]
+            rule = config.setdefault("autoRuleEvalConfig", {"scoreModes": []})
+            rule["scoreModes"].extend(name for name in metrics if name not in rule["scoreModes"])
+            if "rule" not in modes:
+                modes.append("rule")
+        elif kind == "llm_judge":
+            judge: dict[str, Any] = {}
+            if evaluator.get("judge_endpoint"):
+                judge["apiName"] = evaluator["judge_endpoint"]
+            elif evaluator.get("judge_version_id"):
+                judge["modelId"] = evaluator["judge_version_id"]
+            for key, wire_key in (("prompt", "prompt"), ("max_score", "maxScore")):
+                if local and evaluator.get(key) is not None:
+                    judge[wire_key] = evaluator[key]
+            config["autoModelEvalConfig"] = judge
+            if "model" not in modes:
+                modes.append("model")
+        elif kind == "custom":
+            custom = config.setdefault("customEvalConfig", {"functions": []})
+            custom["functions"].append(evaluator["function"])
+            if "rule" not in modes:
+                modes.append("rule")
+    order = {"rule": 0, "model": 1, "manual": 2}
+    return {"evalMode": ",".join(sorted(modes, key=order.__getitem__)), **config}
+
+
+def _service_body(request: TaskRequest, description: str, model_set_id: str) -> dict[str, Any]:
+    p = request.params
     return {
         "name": request.name,
         "modelId": p["model_version_id"],
@@ -286,24 +437,66 @@ def _service_type(value: str) -> str:
 
 
 def created_id(kind: TaskKind, result: Any) -> str:
-    """The new task's id: compression answers with a bare string, the others with an object."""
-    field = KIND_API[kind].id_field
-    if kind is TaskKind.COMPRESSION and isinstance(result, str) and result:
-        return result
-    return req_str(obj(result, "result"), field)
+    """The new task's id: a bare string for evaluation [E2] and compression [C2], ``result.taskId`` for
+    batch inference [B4], ``result.serviceId`` for a service [S2]."""
+    field = KIND_API[kind].result_id_field
+    if kind in (TaskKind.EVALUATION, TaskKind.COMPRESSION):
+        if isinstance(result, str) and result:
+            return result
+        if isinstance(result, Mapping):  # tolerated: an object naming the id
+            return req_str(result, field if field in result else "taskId")
+        raise WireError(
+            f"the field 'result' should be the new task's id (a string), not {type(result).__name__}"
+        )
+    return req_str(obj(result, "result"), "taskId" if kind is TaskKind.BATCH_INFERENCE else field)
 
 
-def list_page(kind: TaskKind, result: Any) -> tuple[list[Mapping[str, Any]], str | None]:
-    """The items of one list page and the marker of the next page (None on the last page)."""
+# -- lists -----------------------------------------------------------------------------------------------
+
+
+def list_body(kind: TaskKind, name: str, *, marker: str | None, max_keys: int = MAX_KEYS) -> dict[str, Any]:
+    api = KIND_API[kind]
+    body: dict[str, Any] = {**api.list_fixed, "maxKeys": max_keys}
+    if api.list_filter:
+        body[api.list_filter] = name
+    if marker:
+        body["marker"] = marker
+    return body
+
+
+def list_page(
+    kind: TaskKind, result: Any, max_keys: int = MAX_KEYS
+) -> tuple[list[Mapping[str, Any]], str | None]:
+    """The items of one list page and the marker of the next page (None on the last page).
+
+    Paging lives in ``result.pageInfo`` [M3][B6]; ``nextMarker`` counts only when ``isTruncated`` is true.
+    A page without ``pageInfo`` is read as the last one only when it is not full: a full page whose
+    successor cannot be named would make an exactly-once lookup miss a task.
+    """
     data = obj(result, "result")
     api = KIND_API[kind]
-    items = data.get(api.list_field) or []
+    items = data.get(api.list_field)
+    if items is None:
+        items = []
     if not isinstance(items, list):
         raise WireError(f"the field 'result.{api.list_field}' should be an array, not {type(items).__name__}")
     parsed = [obj(item, f"result.{api.list_field}[{i}]") for i, item in enumerate(items)]
-    truncated = data.get("isTruncated") is True
-    next_marker = opt_str(data, "nextMarker") if truncated else ""
-    return parsed, next_marker or None
+    if "pageInfo" not in data:
+        if len(parsed) >= max_keys:
+            raise WireError(
+                "the field 'result.pageInfo' is missing from a full page, so the next page is unknown"
+            )
+        return parsed, None
+    info = obj(data["pageInfo"], "result.pageInfo")
+    truncated = info.get("isTruncated")
+    if not isinstance(truncated, bool):
+        raise WireError("the field 'result.pageInfo.isTruncated' should be a boolean")
+    if not truncated:
+        return parsed, None
+    return parsed, req_str(info, "nextMarker", "result.pageInfo")
+
+
+# -- describes -------------------------------------------------------------------------------------------
 
 
 def task_info(kind: TaskKind, ref: TaskRef, result: Any, report: Any = None) -> TaskInfo:
@@ -311,17 +504,21 @@ def task_info(kind: TaskKind, ref: TaskRef, result: Any, report: Any = None) -> 
     data = obj(result, "result")
     status = status_of(kind, data)
     done = opt_int(data, "progress")
-    total = opt_int(data, "totalCount") or None  # 0 means "not known yet": a dataset has at least one row
+    total = opt_int(data, "totalCount") or None  # (name not captured [B5]); 0 means "not known yet"
     message = opt_str(data, "failedReason")
     outcome: dict[str, Any] = {}
     if kind is TaskKind.BATCH_INFERENCE:
+        message = _batch_message(data, status)
         if status is TaskStatus.SUCCEEDED:
-            outcome = {
-                "result_dataset_id": req_str(data, "outputDatasetId"),
-                "rows": total if total is not None else done,
-            }
+            outcome = {"rows": total if total is not None else done}
+            if data.get("outputDatasetId"):  # local: results are also a dataset version
+                outcome["result_dataset_id"] = opt_str(data, "outputDatasetId")
             if data.get("outputBosUri"):
                 outcome["output_bos_uri"] = opt_str(data, "outputBosUri")
+                outcome["output_dir"] = opt_str(data, "outputDir")  # (SDK fixture name [B5])
+            for key, wire_key in (("input_tokens", "inputTokenUsage"), ("output_tokens", "outputTokenUsage")):
+                if data.get(wire_key) is not None:
+                    outcome[key] = opt_int(data, wire_key)
     elif kind is TaskKind.EVALUATION:
         if status is TaskStatus.SUCCEEDED and report is not None:
             outcome = {"models": eval_report(report)}
@@ -329,10 +526,10 @@ def task_info(kind: TaskKind, ref: TaskRef, result: Any, report: Any = None) -> 
         if status is TaskStatus.SUCCEEDED:
             outcome = {
                 "version_id": req_str(data, "modelId"),
-                "model_id": opt_str(data, "modelSetId") or None,
-                "size_bytes": opt_int(data, "sizeBytes"),
-                "scheme": opt_str(data, "scheme") or None,
-                "seconds": data.get("seconds"),
+                "model_id": opt_str(data, "modelSetId") or None,  # local addition
+                "size_bytes": opt_int(data, "sizeBytes"),  # local addition
+                "scheme": opt_str(data, "scheme") or None,  # local addition
+                "seconds": data.get("seconds"),  # local addition
             }
     else:
         outcome = {
@@ -345,27 +542,69 @@ def task_info(kind: TaskKind, ref: TaskRef, result: Any, report: Any = None) -> 
     return TaskInfo(ref, status, rows_done=done, rows_total=total, message=message, result=outcome)
 
 
+def _batch_message(data: Mapping[str, Any], status: TaskStatus) -> str:
+    """``errorReason`` (and ``errorCode``) of a failed batch task [B4]; what `Expired` means."""
+    reason = opt_str(data, "errorReason") or opt_str(data, "failedReason")
+    code = opt_int(data, "errorCode")
+    if reason and code is not None:
+        reason = f"{reason} (error code {code})"
+    if not reason and opt_str(data, "runStatus").lower() == "expired":
+        reason = "the task ran past its completion window (Expired)"
+    return reason if status is not TaskStatus.SUCCEEDED else ""
+
+
 def eval_report(result: Any) -> dict[str, Any]:
-    """``{version_id: {metrics: {name: float}, samples: int}}`` from DescribeEvalTaskReport."""
-    data = obj(result, "result")
-    reports = data.get("reports")
-    if not isinstance(reports, list):
-        raise WireError("the field 'result.reports' should be an array")
+    """``{version_id: {metrics: {name: float}, samples: int | None}}`` from DescribeEvalTaskReport [E4].
+
+    ``result`` is a list with one entry per sub-task (``modelId`` is the model *version* id). Only numeric
+    ``effectMetric`` values are metrics (the report also carries distributions); Qianfan's names are mapped
+    back to qfrun's (``bleu4`` -> ``bleu``, ``avgJudgeScore`` -> ``judge_score``).
+    """
+    if not isinstance(result, list):
+        raise WireError(
+            f"the field 'result' of the evaluation report should be an array, not {type(result).__name__}"
+        )
     models: dict[str, Any] = {}
-    for index, item in enumerate(reports):
-        where = f"result.reports[{index}]"
+    for index, item in enumerate(result):
+        where = f"result[{index}]"
         entry = obj(item, where)
-        metrics = obj(entry.get("metrics"), f"{where}.metrics")
+        metrics = obj(entry.get("effectMetric") or {}, f"{where}.effectMetric")
         values: dict[str, float] = {}
         for name, value in metrics.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise WireError(f"the field '{where}.metrics.{name}' should be a number")
-            values[str(name)] = float(value)
-        models[req_str(entry, "modelVersionId", where)] = {
-            "metrics": values,
-            "samples": opt_int(entry, "sampleCount", where),
-        }
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                values[_METRIC_NAMES.get(str(name), str(name))] = float(value)
+        version_id = req_str(entry, "modelId", where)
+        known = models.setdefault(
+            version_id, {"metrics": {}, "samples": opt_int(entry, "sampleCount", where)}
+        )
+        known["metrics"].update(values)
     return models
+
+
+def report_entry(
+    task_id: str,
+    task_name: str,
+    version_id: str,
+    metrics: Mapping[str, float],
+    *,
+    object_type: str,
+    eval_mode: str,
+    infer_dataset_id: str = "",
+    samples: int | None = None,
+) -> dict[str, Any]:
+    """One DescribeEvalTaskReport item [E4], as the local platform answers it (``sampleCount`` is local)."""
+    entry: dict[str, Any] = {
+        "taskId": task_id,
+        "taskName": task_name,
+        "modelId": version_id,
+        "inferDatasetId": infer_dataset_id,
+        "evalObjectType": object_type,
+        "evalMode": eval_mode,
+        "effectMetric": {METRIC_WIRE_NAMES.get(name, name): value for name, value in metrics.items()},
+    }
+    if samples is not None:
+        entry["sampleCount"] = samples
+    return entry
 
 
 def chat_reply(body: Mapping[str, Any], request_id: str | None) -> ChatReply:

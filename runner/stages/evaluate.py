@@ -71,6 +71,7 @@ class EvaluateStage:
                 by_version[model_version_of(ctx, stage_id)] = stage_id
             params["dataset_id"] = ctx.dataset(spec["dataset"]).dataset_id
         params["model_version_ids"] = list(by_version)
+        params["prompt_template"] = spec.get("prompt_template", "{input}")
         params["evaluators"] = [resolve_evaluator(ctx, e) for e in spec["evaluators"]]
         info = ctx.run_task(TaskKind.EVALUATION, params)
         per_model = info.result.get("models", {})

@@ -22,17 +22,20 @@ SECRETS = (AK, SK, TOKEN)
 
 Fault = Callable[[httpx.Request], httpx.Response]
 
+# Written from shared/reference/qianfan-official-api.md, not from runner.platform.wire, so that the client is
+# checked against the documented shapes: (id prefix, list field, name field) [B6][E3][C3][S3].
 LIST_ACTIONS = {
-    "DescribeBatchInferenceTasks": ("bi", "taskList", "name", "name"),
-    "DescribeEvalTasks": ("et", "taskList", "keyFilter", "taskName"),
-    "DescribeModelCompTasks": ("mct", "taskList", "name", "name"),
-    "DescribeServices": ("svc", "serviceList", "name", "name"),
+    "DescribeBatchInferenceTasks": ("infer", "taskList", "name"),
+    "DescribeEvalTasks": ("ame", "evalTaskList", "taskName"),
+    "DescribeModelCompTasks": ("amva", "modelCompTaskList", "name"),
+    "DescribeServices": ("svco", "serviceList", "name"),
 }
+# (id prefix, id field in describe results, name field, status field, first status word) [B4][E2][C2][S2]
 CREATE_ACTIONS = {
-    "CreateBatchInferenceTask": ("bi", "taskId", "name"),
-    "CreateEvalTask": ("et", "taskId", "taskName"),
-    "CreateModelCompTask": ("mct", "modelCompTaskId", "name"),
-    "CreateService": ("svc", "serviceId", "name"),
+    "CreateBatchInferenceTask": ("infer", "taskId", "name", "runStatus", "Queuing"),
+    "CreateEvalTask": ("ame", "taskId", "taskName", "state", "Queued"),
+    "CreateModelCompTask": ("amva", "id", "name", "status", "creating"),
+    "CreateService": ("svco", "serviceId", "name", "runStatus", "New"),
 }
 
 
@@ -74,29 +77,31 @@ class FakePlatform:
 
     def _answer(self, action: str, body: dict[str, Any]) -> httpx.Response:
         if action in CREATE_ACTIONS:
-            prefix, id_field, name_field = CREATE_ACTIONS[action]
+            prefix, id_field, name_field, status_field, word = CREATE_ACTIONS[action]
             task_id = f"{prefix}-{next(self._ids)}"
-            status = {"bi": "Running", "et": "Doing", "mct": "running", "svc": "Deploying"}[prefix]
-            status_field = "status" if prefix in ("et", "mct") else "runStatus"
-            self.tasks[task_id] = {id_field: task_id, name_field: body[name_field], status_field: status}
-            return self._ok(task_id if prefix == "mct" else {id_field: task_id})
+            self.tasks[task_id] = {id_field: task_id, name_field: body[name_field], status_field: word}
+            if prefix in ("ame", "amva"):
+                return self._ok(task_id)  # the id is the result [E2][C2]
+            return self._ok({"taskId": task_id} if prefix == "infer" else {id_field: task_id})
         if action in LIST_ACTIONS:
-            prefix, list_field, filter_field, name_field = LIST_ACTIONS[action]
+            prefix, list_field, name_field = LIST_ACTIONS[action]
             items = [
                 t
                 for task_id, t in self.tasks.items()
-                if task_id.startswith(prefix + "-") and t.get(name_field) == body.get(filter_field)
+                if task_id.startswith(prefix + "-")
+                and (action != "DescribeEvalTasks" or body.get("keyFilter", "") in t.get(name_field, ""))
             ]
             start = int(body.get("marker") or 0)
             page = items[start : start + self.page_size]
             more = start + self.page_size < len(items)
-            return self._ok(
-                {
-                    list_field: page,
-                    "isTruncated": more,
-                    "nextMarker": str(start + self.page_size) if more else "",
-                }
-            )
+            info: dict[str, Any] = {
+                "marker": body.get("marker", ""),
+                "maxKeys": self.page_size,
+                "isTruncated": more,
+            }
+            if more:
+                info["nextMarker"] = str(start + self.page_size)
+            return self._ok({list_field: page, "pageInfo": info})
         if action.startswith("Describe") and action != "DescribeEvalTaskReport":
             key = next(iter(body.values()), "")
             table = {"DescribeModel": self.models, "DescribeDatasetVersion": self.datasets}.get(
@@ -113,7 +118,11 @@ class FakePlatform:
             return self._ok(
                 {"versionId": body["versionId"], "entityCount": 1, "content": '{"prompt": "p"}\n'}
             )
-        if action.startswith(("Stop", "Cancel", "Delete")):
+        if action == "StopBatchInferenceTask":
+            return self._ok(True)  # [B7]
+        if action in ("CancelModelCompTask", "DeleteModelCompTask"):
+            return httpx.Response(200, json={"requestId": f"req-{next(self._ids)}"})  # no result [C4]
+        if action.startswith(("Stop", "Release")):
             return self._ok({})
         if "chat" in action or action.startswith("qa"):
             return httpx.Response(

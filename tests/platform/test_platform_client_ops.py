@@ -6,29 +6,32 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
-from runner.errors import PlatformNotFound, PlatformStatusError
+from runner.errors import PlatformNotFound, PlatformProtocolError, PlatformStatusError
 from runner.platform.protocol import ChatMessage, Platform, TaskKind, TaskRef, TaskRequest, TaskStatus
 
 if TYPE_CHECKING:
     from conftest import Harness
 
+# DescribeModel's documented fields [M2], plus the local platform's sizeBytes and details.
 MODEL = {
-    "modelId": "amv-1",
     "modelSetId": "am-1",
-    "modelSetName": "tiny-qa",
-    "version": "1",
-    "sourceType": "Import",
-    "state": "Ready",
+    "modelId": "amv-1",
+    "status": "Ready",
+    "modelName": "tiny-qa",
+    "sourceInfo": {"sourceType": "Import"},
+    "modelApplicationType": "chat",
+    "isSupportModelComp": True,
     "sizeBytes": 4500000,
     "details": {"scheme": "fp32"},
 }
 DATASET = {
-    "versionId": "dsv-1",
-    "datasetId": "ds-1",
+    "versionId": "ds-1",
+    "datasetId": "dg-1",
     "datasetName": "qa_eval",
-    "entityCount": 20,
+    "sampleCount": 20,
     "sha256": "ab",
 }
 
@@ -45,7 +48,7 @@ def test_describe_model_version_completes_the_model_set_id(harness: Harness) -> 
     assert version.size_bytes == 4500000
     assert version.source == "import"
     assert version.details["scheme"] == "fp32"
-    assert version.details["state"] == "Ready"
+    assert version.details["status"] == "Ready"
     assert harness.fake.bodies == [("DescribeModel", {"modelId": "amv-1"})]
     request = harness.fake.requests[0]
     assert request.method == "POST"
@@ -61,12 +64,12 @@ def test_import_model_sends_name_and_path(harness: Harness) -> None:
 
 
 def test_ensure_dataset_uploads_the_file_content_with_its_hash(harness: Harness, tmp_path: Path) -> None:
-    harness.fake.datasets["dsv-1"] = DATASET
+    harness.fake.datasets["ds-1"] = DATASET
     path = tmp_path / "qa.jsonl"
     path.write_text('{"prompt": "Q: 1+1=? A:", "response": " 2"}\n', encoding="utf-8")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     dataset = harness.client.ensure_dataset(name="qa_eval", path=str(path), sha256=digest)
-    assert (dataset.dataset_id, dataset.name, dataset.rows, dataset.sha256) == ("dsv-1", "qa_eval", 20, "ab")
+    assert (dataset.dataset_id, dataset.name, dataset.rows, dataset.sha256) == ("ds-1", "qa_eval", 20, "ab")
     action, body = harness.fake.bodies[0]
     assert action == "ImportLocalDataset"
     assert body == {"name": "qa_eval", "sha256": digest, "content": path.read_text(encoding="utf-8")}
@@ -79,10 +82,10 @@ def test_an_unreadable_dataset_file_is_a_sentence_naming_it(harness: Harness, tm
 
 
 def test_describe_and_export_dataset(harness: Harness) -> None:
-    harness.fake.datasets["dsv-1"] = DATASET
-    assert harness.client.describe_dataset("dsv-1").rows == 20
-    assert harness.client.export_dataset("dsv-1", limit=5) == '{"prompt": "p"}\n'
-    assert harness.fake.bodies[-1] == ("ExportDatasetVersion", {"versionId": "dsv-1", "limit": 5})
+    harness.fake.datasets["ds-1"] = DATASET
+    assert harness.client.describe_dataset("ds-1").rows == 20
+    assert harness.client.export_dataset("ds-1", limit=5) == '{"prompt": "p"}\n'
+    assert harness.fake.bodies[-1] == ("ExportDatasetVersion", {"versionId": "ds-1", "limit": 5})
 
 
 def test_local_only_operations_are_refused_on_qianfan_with_what_to_do(qianfan_harness: Harness) -> None:
@@ -93,79 +96,136 @@ def test_local_only_operations_are_refused_on_qianfan_with_what_to_do(qianfan_ha
     assert qianfan_harness.fake.requests == []
 
 
-def test_create_batch_inference_sends_the_documented_fields(harness: Harness) -> None:
+def test_create_batch_inference_sends_the_documented_fields(qianfan_harness: Harness) -> None:
     request = TaskRequest(
         TaskKind.BATCH_INFERENCE,
-        "qa-base_infer-1a2b",
+        "qf-infer-1a2b3c4d5e",
         {
             "model_version_id": "amv-1",
-            "dataset_id": "dsv-1",
-            "inference_params": {"temperature": 0.1},
+            "inference_params": {"temperature": 0.9, "top_p": 0.3},
+            "input_bos_uri": "bos:/bucket/in/",
+            "output_bos_uri": "bos:/bucket/out/",
+            "dataset_id": "ds-1",
             "batch_size": 8,
+            "description": "qfrun qa/infer",
         },
     )
-    ref = harness.client.create_task(request)
-    assert ref == TaskRef(TaskKind.BATCH_INFERENCE, ref.task_id, "qa-base_infer-1a2b")
-    assert ref.task_id.startswith("bi-")
-    assert harness.fake.bodies == [
+    ref = qianfan_harness.client.create_task(request)
+    assert ref == TaskRef(TaskKind.BATCH_INFERENCE, ref.task_id, "qf-infer-1a2b3c4d5e")
+    assert ref.task_id.startswith("infer-")
+    # [B1]'s example body, with a model version instead of a preset endpoint; no local-only field
+    assert qianfan_harness.fake.bodies == [
         (
             "CreateBatchInferenceTask",
             {
-                "name": "qa-base_infer-1a2b",
-                "description": "qfrun task qa-base_infer-1a2b",
+                "name": "qf-infer-1a2b3c4d5e",
+                "description": "qfrun qa/infer",
                 "modelId": "amv-1",
-                "inferenceParams": {"temperature": 0.1},
-                "inputDatasetId": "dsv-1",
-                "batchSize": 8,
+                "inferenceParams": {"temperature": 0.9, "top_p": 0.3},
+                "inputBosUri": "bos:/bucket/in/",
+                "outputBosUri": "bos:/bucket/out/",
             },
         )
     ]
 
 
+def test_the_local_platform_gets_its_dataset_extension(harness: Harness) -> None:
+    request = TaskRequest(
+        TaskKind.BATCH_INFERENCE,
+        "qf-infer-1",
+        {"model_version_id": "amv-1", "dataset_id": "ds-1", "batch_size": 8},
+    )
+    harness.client.create_task(request)
+    body = harness.fake.bodies[0][1]
+    assert (body["inputDatasetId"], body["batchSize"]) == ("ds-1", 8)
+
+
+def test_create_evaluation_of_models_sends_the_documented_shape(qianfan_harness: Harness) -> None:
+    request = TaskRequest(
+        TaskKind.EVALUATION,
+        "qf-eval-9",
+        {
+            "model_version_ids": ["amv-1", "amv-2"],
+            "dataset_id": "ds-7",
+            "inference_params": {"temperature": 0.5},
+            "prompt_template": "Answer: {input}",
+            "evaluators": [
+                {"kind": "rule", "accuracy": True, "similarity": True},
+                {"kind": "llm_judge", "judge_endpoint": "ernie-judge"},
+            ],
+        },
+    )
+    task_id = qianfan_harness.client.create_task(request).task_id
+    assert task_id.startswith("ame-")  # the result is the id itself [E2]
+    action, body = qianfan_harness.fake.bodies[0]
+    assert action == "CreateEvalTask"
+    assert body["evalObjectType"] == "model"
+    assert body["evalObjectConfig"] == {
+        "evalModelConfig": {
+            "versionId": "ds-7",
+            "storageType": "sysStorage",
+            "evalModelConfigList": [
+                {"modelId": "amv-1", "promptTemplate": "Answer: {input}", "params": {"temperature": 0.5}},
+                {"modelId": "amv-2", "promptTemplate": "Answer: {input}", "params": {"temperature": 0.5}},
+            ],
+        }
+    }
+    assert body["evalConfig"] == {
+        "evalMode": "rule,model",
+        "autoRuleEvalConfig": {"scoreModes": ["accuracy", "similarity"]},
+        "autoModelEvalConfig": {"apiName": "ernie-judge"},
+    }
+
+
 def test_create_evaluation_of_earlier_results(harness: Harness) -> None:
     request = TaskRequest(
         TaskKind.EVALUATION,
-        "qa-eval-9",
+        "qf-eval-9",
         {
             "model_version_ids": ["amv-1"],
             "dataset_id": None,
-            "result_dataset_ids": {"amv-1": "dsv-7"},
+            "result_dataset_ids": {"amv-1": "ds-7"},
             "inference_params": {},
-            "evaluators": [{"kind": "rule", "accuracy": True, "similarity": True}],
+            "evaluators": [{"kind": "rule", "accuracy": True}],
         },
     )
     harness.client.create_task(request)
     action, body = harness.fake.bodies[0]
     assert action == "CreateEvalTask"
-    assert body["taskName"] == "qa-eval-9"
-    assert body["evalObjectType"] == "ResultDataset"
-    assert body["evalObjectConfig"]["resultDatasetIds"] == {"amv-1": "dsv-7"}
-    assert body["evalConfig"] == {"evaluators": [{"kind": "rule", "accuracy": True, "similarity": True}]}
+    assert body["taskName"] == "qf-eval-9"
+    assert body["evalObjectType"] == "inferDataset"
+    assert body["evalObjectConfig"] == {
+        "evalInferDatasetConfig": {
+            "evalInferDatasetConfigList": [{"inferDatasetId": "ds-7", "modelId": "amv-1"}]
+        }
+    }
+    assert body["evalConfig"] == {"evalMode": "rule", "autoRuleEvalConfig": {"scoreModes": ["accuracy"]}}
 
 
-def test_create_compression_looks_up_the_model_set_and_accepts_a_bare_id(harness: Harness) -> None:
-    harness.fake.models["amv-1"] = MODEL
+def test_create_compression_looks_up_the_model_set_and_reads_the_bare_id(qianfan_harness: Harness) -> None:
+    qianfan_harness.fake.models["amv-1"] = MODEL
     request = TaskRequest(
         TaskKind.COMPRESSION,
-        "qa-w4-3",
+        "qf-w4-3",
         {
             "model_version_id": "amv-1",
             "strategy": "Quantization",
             "weight": "W4A16C16",
-            "dataset_id": "dsv-1",
+            "dataset_id": "ds-1",
+            "description": "qfrun qa/w4",
         },
     )
-    ref = harness.client.create_task(request)
-    assert ref.task_id.startswith("mct-")
-    assert harness.fake.bodies[0] == ("DescribeModel", {"modelId": "amv-1"})
-    assert harness.fake.bodies[1] == (
+    ref = qianfan_harness.client.create_task(request)
+    assert ref.task_id.startswith("amva-")
+    assert qianfan_harness.fake.bodies[0] == ("DescribeModel", {"modelId": "amv-1"})
+    assert qianfan_harness.fake.bodies[1] == (  # [C1]'s fields; the calibration set is local-only
         "CreateModelCompTask",
         {
-            "name": "qa-w4-3",
+            "name": "qf-w4-3",
+            "description": "qfrun qa/w4",
             "sourceModelId": "amv-1",
             "modelSetId": "am-1",
-            "config": {"strategy": "Quantization", "weight": "W4A16C16", "datasetId": "dsv-1"},
-            "description": "qfrun task qa-w4-3",
+            "config": {"strategy": "Quantization", "weight": "W4A16C16"},
         },
     )
 
@@ -202,76 +262,112 @@ def test_create_service_sends_resource_and_billing(harness: Harness) -> None:
 
 @pytest.mark.parametrize(
     ("word", "status"),
-    [
-        ("Pending", TaskStatus.PENDING),
+    [  # every documented runStatus word [B4]
+        ("Queuing", TaskStatus.PENDING),
         ("Running", TaskStatus.RUNNING),
+        ("Stopping", TaskStatus.RUNNING),
         ("Done", TaskStatus.SUCCEEDED),
         ("Failed", TaskStatus.FAILED),
+        ("Expired", TaskStatus.FAILED),
         ("Stopped", TaskStatus.STOPPED),
     ],
 )
 def test_batch_inference_status_words_are_normalised(harness: Harness, word: str, status: TaskStatus) -> None:
-    harness.fake.tasks["bi-1"] = {
-        "taskId": "bi-1",
+    harness.fake.tasks["infer-1"] = {
+        "taskId": "infer-1",
         "runStatus": word,
         "progress": 3,
         "totalCount": 10,
-        "outputDatasetId": "dsv-9",
-        "failedReason": "out of memory" if word == "Failed" else "",
+        "outputBosUri": "bos:/b/out/",
+        "outputDir": "abcdefghijklmnopqrstuvwx",
+        "outputDatasetId": "ds-9",
+        **({"errorCode": 17, "errorReason": "out of quota"} if word == "Failed" else {}),
     }
-    info = harness.client.describe_task(TaskRef(TaskKind.BATCH_INFERENCE, "bi-1", "n"))
+    info = harness.client.describe_task(TaskRef(TaskKind.BATCH_INFERENCE, "infer-1", "n"))
     assert info.status is status
     assert (info.rows_done, info.rows_total) == (3, 10)
     if status is TaskStatus.SUCCEEDED:
-        assert info.result == {"result_dataset_id": "dsv-9", "rows": 10}
-    if status is TaskStatus.FAILED:
-        assert info.message == "out of memory"
-    assert harness.fake.bodies == [("DescribeBatchInferenceTask", {"taskId": "bi-1"})]
+        assert info.result == {
+            "result_dataset_id": "ds-9",
+            "rows": 10,
+            "output_bos_uri": "bos:/b/out/",
+            "output_dir": "abcdefghijklmnopqrstuvwx",
+        }
+    if word == "Failed":
+        assert info.message == "out of quota (error code 17)"
+    if word == "Expired":
+        assert "completion window" in info.message
+    assert harness.fake.bodies == [("DescribeBatchInferenceTask", {"taskId": "infer-1"})]
 
 
-def test_a_finished_evaluation_reads_its_report_with_sample_counts(harness: Harness) -> None:
-    harness.fake.tasks["et-1"] = {
-        "taskId": "et-1",
+def test_an_unknown_status_word_is_a_protocol_error_naming_field_and_value(harness: Harness) -> None:
+    harness.fake.tasks["infer-1"] = {"taskId": "infer-1", "runStatus": "Pending"}
+    with pytest.raises(PlatformProtocolError, match=r"result\.runStatus.*'Pending'.*Queuing"):
+        harness.client.describe_task(TaskRef(TaskKind.BATCH_INFERENCE, "infer-1", "n"))
+
+
+def test_a_finished_evaluation_reads_its_report_list(harness: Harness) -> None:
+    harness.fake.tasks["ame-1"] = {
+        "taskId": "ame-1",
         "taskName": "n",
-        "status": "Done",
-        "progress": 20,
-        "totalCount": 20,
+        "evalType": "auto",
+        "state": "Successed",
     }
-    harness.fake.reports["et-1"] = {
-        "taskId": "et-1",
-        "reports": [
-            {"modelVersionId": "amv-1", "metrics": {"accuracy": 0.9, "similarity": 1}, "sampleCount": 20}
-        ],
-    }
-    info = harness.client.describe_task(TaskRef(TaskKind.EVALUATION, "et-1", "n"))
+    harness.fake.reports["ame-1"] = [  # one entry per sub-task [E4]
+        {
+            "taskId": "ame-1",
+            "taskName": "n",
+            "modelId": "amv-1",
+            "inferDatasetId": "",
+            "evalObjectType": "model",
+            "evalMode": "rule,model",
+            "effectMetric": {
+                "accuracy": 0.9,
+                "bleu4": 0.5,
+                "avgJudgeScore": 4,
+                "scoreDistribution": {"1": 2},
+            },
+        }
+    ]
+    info = harness.client.describe_task(TaskRef(TaskKind.EVALUATION, "ame-1", "n"))
     assert info.status is TaskStatus.SUCCEEDED
     assert info.result == {
-        "models": {"amv-1": {"metrics": {"accuracy": 0.9, "similarity": 1.0}, "samples": 20}}
+        "models": {"amv-1": {"metrics": {"accuracy": 0.9, "bleu": 0.5, "judge_score": 4.0}, "samples": None}}
     }
     assert harness.fake.actions() == ["DescribeEvalTask", "DescribeEvalTaskReport"]
 
 
-def test_a_running_evaluation_costs_one_request_and_partly_done_is_a_failure(harness: Harness) -> None:
-    harness.fake.tasks["et-1"] = {"taskId": "et-1", "status": "Doing"}
-    assert (
-        harness.client.describe_task(TaskRef(TaskKind.EVALUATION, "et-1", "n")).status is TaskStatus.RUNNING
-    )
-    harness.fake.tasks["et-1"] = {"taskId": "et-1", "status": "PartlyDone"}
-    assert harness.client.describe_task(TaskRef(TaskKind.EVALUATION, "et-1", "n")).status is TaskStatus.FAILED
-    assert harness.fake.actions() == ["DescribeEvalTask", "DescribeEvalTask"]
+@pytest.mark.parametrize(
+    ("word", "status"),
+    [  # every documented state word [E2]
+        ("Queued", TaskStatus.PENDING),
+        ("Running", TaskStatus.RUNNING),
+        ("RunningWithManualBegin", TaskStatus.RUNNING),
+        ("RunningWithMetricsCalculating", TaskStatus.RUNNING),
+        ("Stopping", TaskStatus.RUNNING),
+        ("Failed", TaskStatus.FAILED),
+        ("Stopped", TaskStatus.STOPPED),
+    ],
+)
+def test_evaluation_state_words_cost_one_request(harness: Harness, word: str, status: TaskStatus) -> None:
+    harness.fake.tasks["ame-1"] = {"taskId": "ame-1", "state": word}
+    assert harness.client.describe_task(TaskRef(TaskKind.EVALUATION, "ame-1", "n")).status is status
+    assert harness.fake.actions() == ["DescribeEvalTask"]
 
 
 def test_a_succeeded_compression_names_the_new_version(harness: Harness) -> None:
-    harness.fake.tasks["mct-1"] = {
-        "modelCompTaskId": "mct-1",
+    harness.fake.tasks["amva-1"] = {  # [C2]'s fields, plus the local platform's additions
+        "id": "amva-1",
+        "name": "n",
         "status": "succeeded",
+        "sourceModelId": "amv-1",
         "modelId": "amv-2",
         "modelSetId": "am-1",
         "sizeBytes": 1200000,
         "scheme": "W4A16",
         "seconds": 12.5,
     }
-    info = harness.client.describe_task(TaskRef(TaskKind.COMPRESSION, "mct-1", "n"))
+    info = harness.client.describe_task(TaskRef(TaskKind.COMPRESSION, "amva-1", "n"))
     assert info.status is TaskStatus.SUCCEEDED
     assert info.result == {
         "version_id": "amv-2",
@@ -280,6 +376,7 @@ def test_a_succeeded_compression_names_the_new_version(harness: Harness) -> None
         "scheme": "W4A16",
         "seconds": 12.5,
     }
+    assert harness.fake.bodies == [("DescribeModelCompTask", {"modelCompTaskId": "amva-1"})]
 
 
 @pytest.mark.parametrize(
@@ -288,57 +385,80 @@ def test_a_succeeded_compression_names_the_new_version(harness: Harness) -> None
         ("New", TaskStatus.PENDING),
         ("Deploying", TaskStatus.RUNNING),
         ("Serving", TaskStatus.SUCCEEDED),
-        ("DeployFailed", TaskStatus.FAILED),
-        ("Expired", TaskStatus.STOPPED),
+        ("Failed", TaskStatus.FAILED),
+        ("Stopped", TaskStatus.STOPPED),
     ],
 )
 def test_service_status_and_result(harness: Harness, word: str, status: TaskStatus) -> None:
-    harness.fake.tasks["svc-1"] = {
-        "serviceId": "svc-1",
+    harness.fake.tasks["svco-1"] = {
+        "serviceId": "svco-1",
         "runStatus": word,
         "urlSuffix": "qa_w4",
         "url": "http://platform.test/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/qa_w4",
         "replicasCount": 1,
         "expireTime": "2026-11-25T18:00:00Z",
     }
-    info = harness.client.describe_task(TaskRef(TaskKind.SERVICE, "svc-1", "n"))
+    info = harness.client.describe_task(TaskRef(TaskKind.SERVICE, "svco-1", "n"))
     assert info.status is status
     assert info.result["endpoint"] == "qa_w4"
-    assert info.result["service_id"] == "svc-1"
+    assert info.result["service_id"] == "svco-1"
     assert info.result["expires_at"] == "2026-11-25T18:00:00Z"
 
 
 def test_find_task_pages_through_the_list_and_matches_the_name_exactly(harness: Harness) -> None:
     for index in range(5):
-        harness.fake.tasks[f"bi-{index}"] = {"taskId": f"bi-{index}", "name": "other", "runStatus": "Done"}
-    harness.fake.tasks["bi-9"] = {"taskId": "bi-9", "name": "wanted", "runStatus": "Done"}
-    harness.fake.tasks["svc-9"] = {"serviceId": "svc-9", "name": "wanted", "runStatus": "Serving"}
+        harness.fake.tasks[f"infer-{index}"] = {
+            "taskId": f"infer-{index}",
+            "name": "other",
+            "runStatus": "Done",
+        }
+    harness.fake.tasks["infer-9"] = {"taskId": "infer-9", "name": "wanted", "runStatus": "Done"}
+    harness.fake.tasks["svco-9"] = {"serviceId": "svco-9", "name": "wanted", "runStatus": "Serving"}
     assert harness.client.find_task(TaskKind.BATCH_INFERENCE, "wanted") == TaskRef(
-        TaskKind.BATCH_INFERENCE, "bi-9", "wanted"
+        TaskKind.BATCH_INFERENCE, "infer-9", "wanted"
     )
+    # no name filter exists for batch inference [B6]: every page is read, 2 items at a time
+    assert [body for action, body in harness.fake.bodies] == [
+        {"maxKeys": 100},
+        {"maxKeys": 100, "marker": "2"},
+        {"maxKeys": 100, "marker": "4"},
+    ]
     assert harness.client.find_task(TaskKind.SERVICE, "wanted") == TaskRef(
-        TaskKind.SERVICE, "svc-9", "wanted"
+        TaskKind.SERVICE, "svco-9", "wanted"
     )
     assert harness.client.find_task(TaskKind.EVALUATION, "wanted") is None
     assert harness.client.find_task(TaskKind.COMPRESSION, "wanted") is None
 
 
-def test_find_task_follows_the_next_marker(harness: Harness) -> None:
+def test_find_task_matches_exactly_what_a_fuzzy_filter_returns(harness: Harness) -> None:
     harness.fake.page_size = 1
-    for index in range(3):
-        harness.fake.tasks[f"et-{index}"] = {"taskId": f"et-{index}", "taskName": "same", "status": "Done"}
+    harness.fake.tasks["ame-1"] = {"taskId": "ame-1", "taskName": "same-but-longer", "state": "Successed"}
+    harness.fake.tasks["ame-2"] = {"taskId": "ame-2", "taskName": "same", "state": "Successed"}
     assert harness.client.find_task(TaskKind.EVALUATION, "same") == TaskRef(
-        TaskKind.EVALUATION, "et-0", "same"
+        TaskKind.EVALUATION, "ame-2", "same"
     )
-    assert harness.fake.bodies[0] == ("DescribeEvalTasks", {"keyFilter": "same", "maxKeys": 100})
+    # evalType is required [E3]; keyFilter is fuzzy, so the client still compares names itself
+    assert harness.fake.bodies[0] == (
+        "DescribeEvalTasks",
+        {"evalType": "auto", "maxKeys": 100, "keyFilter": "same"},
+    )
 
 
 def test_find_task_reads_later_pages(harness: Harness) -> None:
     harness.fake.page_size = 1
-    harness.fake.tasks["mct-1"] = {"modelCompTaskId": "mct-1", "name": "a", "status": "running"}
-    harness.fake.tasks["mct-2"] = {"modelCompTaskId": "mct-2", "name": "a", "status": "running"}
-    harness.fake.tasks["mct-1"]["name"] = "a-different"  # only the second page holds the name now
-    assert harness.client.find_task(TaskKind.COMPRESSION, "a") == TaskRef(TaskKind.COMPRESSION, "mct-2", "a")
+    harness.fake.tasks["amva-1"] = {"id": "amva-1", "name": "a-different", "status": "running"}
+    harness.fake.tasks["amva-2"] = {"id": "amva-2", "name": "a", "status": "running"}
+    assert harness.client.find_task(TaskKind.COMPRESSION, "a") == TaskRef(TaskKind.COMPRESSION, "amva-2", "a")
+
+
+def test_a_full_page_without_page_info_is_a_protocol_error(harness: Harness) -> None:
+    def flat(request: httpx.Request) -> httpx.Response:
+        items = [{"taskId": f"infer-{i}", "name": "x"} for i in range(100)]
+        return httpx.Response(200, json={"requestId": "r", "result": {"taskList": items}})
+
+    harness.fake.faults["DescribeBatchInferenceTasks"] = [flat]
+    with pytest.raises(PlatformProtocolError, match=r"result\.pageInfo"):
+        harness.client.find_task(TaskKind.BATCH_INFERENCE, "wanted")
 
 
 @pytest.mark.parametrize(
@@ -347,18 +467,22 @@ def test_find_task_reads_later_pages(harness: Harness) -> None:
         (TaskKind.BATCH_INFERENCE, "StopBatchInferenceTask", "taskId"),
         (TaskKind.EVALUATION, "StopEvalTask", "taskId"),
         (TaskKind.COMPRESSION, "CancelModelCompTask", "modelCompTaskId"),
-        (TaskKind.SERVICE, "DeleteService", "serviceId"),
     ],
 )
-def test_cancel_task_uses_the_kinds_action(harness: Harness, kind: TaskKind, action: str, field: str) -> None:
-    harness.client.cancel_task(TaskRef(kind, "x-1", "n"))
-    assert harness.fake.bodies == [(action, {field: "x-1"})]
-
-
-def test_cancelling_an_evaluation_on_qianfan_deletes_it(qianfan_harness: Harness) -> None:
-    qianfan_harness.client.cancel_task(TaskRef(TaskKind.EVALUATION, "et-1", "n"))
-    assert qianfan_harness.fake.bodies == [("DeleteEvalTask", {"taskId": "et-1"})]
+def test_cancel_task_uses_the_kinds_action_and_its_result_shape(
+    qianfan_harness: Harness, kind: TaskKind, action: str, field: str
+) -> None:
+    qianfan_harness.client.cancel_task(TaskRef(kind, "x-1", "n"))  # true, {} and no result at all
+    assert qianfan_harness.fake.bodies == [(action, {field: "x-1"})]
     assert qianfan_harness.fake.requests[0].headers["Authorization"].startswith("bce-auth-v1/")
+
+
+def test_a_stop_answered_false_is_an_error(harness: Harness) -> None:
+    harness.fake.faults["StopBatchInferenceTask"] = [
+        lambda request: httpx.Response(200, json={"requestId": "r", "result": False})
+    ]
+    with pytest.raises(PlatformStatusError, match="did not stop it"):
+        harness.client.cancel_task(TaskRef(TaskKind.BATCH_INFERENCE, "infer-1", "n"))
 
 
 def test_chat_posts_messages_to_the_endpoint_and_reads_usage(harness: Harness) -> None:
@@ -379,7 +503,7 @@ def test_chat_on_qianfan_goes_to_the_inference_base(qianfan_harness: Harness) ->
 
 def test_an_unknown_task_is_not_found(harness: Harness) -> None:
     with pytest.raises(PlatformNotFound, match="DescribeService -> 404"):
-        harness.client.describe_task(TaskRef(TaskKind.SERVICE, "svc-x", "n"))
+        harness.client.describe_task(TaskRef(TaskKind.SERVICE, "svco-x", "n"))
 
 
 def test_the_local_token_is_sent_as_a_bearer_header(harness: Harness) -> None:
@@ -389,8 +513,13 @@ def test_the_local_token_is_sent_as_a_bearer_header(harness: Harness) -> None:
 
 
 def test_an_unknown_total_is_none_not_zero(harness: Harness) -> None:
-    harness.fake.tasks["bi-1"] = {"taskId": "bi-1", "runStatus": "Pending", "progress": 0, "totalCount": 0}
-    info = harness.client.describe_task(TaskRef(TaskKind.BATCH_INFERENCE, "bi-1", "n"))
+    harness.fake.tasks["infer-1"] = {
+        "taskId": "infer-1",
+        "runStatus": "Queuing",
+        "progress": 0,
+        "totalCount": 0,
+    }
+    info = harness.client.describe_task(TaskRef(TaskKind.BATCH_INFERENCE, "infer-1", "n"))
     assert (info.rows_done, info.rows_total) == (0, None)
 
 

@@ -86,7 +86,7 @@ def test_dataset_upload_is_idempotent_and_reads_back(live: Live) -> None:
     again = live.client.ensure_dataset(name="qa_eval", path=str(path), sha256=digest)
     assert first == again
     assert (first.name, first.rows, first.sha256) == ("qa_eval", 3, digest)
-    assert first.dataset_id.startswith("dsv-")
+    assert first.dataset_id.startswith("ds-")
     assert live.client.describe_dataset(first.dataset_id) == first
     assert live.client.export_dataset(first.dataset_id, limit=1).count("\n") == 1
 
