@@ -96,7 +96,8 @@ def test_a_failed_stage_retries_on_the_next_run_with_a_new_task(tmp_path: Path) 
     assert first != second
     assert state.stages["w4"].attempt == 2
     described = {task["name"]: task["params"]["description"] for task in platform.data["tasks"].values()}
-    assert described[second].endswith("attempt 2") and described[first].endswith("attempt 1")
+    assert described[second].endswith("attempt 2")
+    assert described[first].endswith("attempt 1")
     assert all(2 <= len(name) <= 20 for name in (first, second))  # Qianfan's name limit [B2][S1]
 
 
