@@ -300,6 +300,8 @@ def _qianfan_issues(
                     "on Qianfan name an existing model version with version_id."
                 ),
             )
+        if body.get("type") == "evaluate":
+            yield from _qianfan_evaluator_issues(document, stages, stage_id, body)
         if body.get("type") == "infer":
             missing = [key for key in ("input_bos_uri", "output_bos_uri") if key not in body]
             if missing:
@@ -308,6 +310,50 @@ def _qianfan_issues(
                     (
                         f"stages.{stage_id}: batch inference on Qianfan reads and writes BOS storage; add "
                         f"{' and '.join(missing)}."
+                    ),
+                )
+
+
+QIANFAN_RULE_METRICS = ("accuracy", "similarity")  # the documented rule score modes [E11]
+
+
+def _qianfan_evaluator_issues(
+    document: Document, stages: Mapping[str, Mapping[str, Any]], stage_id: str, body: Mapping[str, Any]
+) -> Iterator[Issue]:
+    """Evaluators Qianfan's CreateEvalTask cannot express [E1]: local metrics, custom scorers, a judge model."""
+    for index, evaluator in enumerate(body.get("evaluators") or []):
+        if not isinstance(evaluator, Mapping):
+            continue
+        key_path: tuple[str | int, ...] = ("stages", stage_id, "evaluators", index)
+        kind = evaluator.get("kind")
+        if kind == "rule":
+            for metric in ("bleu", "rouge_l", "exact_match"):
+                if evaluator.get(metric) is True:
+                    yield Issue(
+                        document.location((*key_path, metric)),
+                        (
+                            f"{_dotted((*key_path, metric))}: Qianfan's rule evaluation scores only "
+                            f"{' and '.join(QIANFAN_RULE_METRICS)}; {metric} works on the local platform only."
+                        ),
+                    )
+        elif kind == "custom":
+            yield Issue(
+                document.location(key_path),
+                (
+                    f"{_dotted(key_path)}: a custom scorer runs on the local platform only; Qianfan's "
+                    "evaluation takes rule metrics and an LLM judge."
+                ),
+            )
+        elif kind == "llm_judge":
+            judge = evaluator.get("judge")
+            judge_type = stages.get(judge, {}).get("type") if isinstance(judge, str) else None
+            if judge_type is not None and judge_type != "deploy":
+                yield Issue(
+                    document.location((*key_path, "judge")),
+                    (
+                        f"{_dotted((*key_path, 'judge'))}: on Qianfan the judge is a deployed service "
+                        f"(autoModelEvalConfig.apiName), so name a deploy stage, not the {judge_type} stage "
+                        f"{judge!r}."
                     ),
                 )
 

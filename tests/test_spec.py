@@ -278,3 +278,41 @@ def test_a_qianfan_pipeline_is_told_what_only_the_local_platform_can_do(tmp_path
         "on Qianfan name an existing model version with version_id.",
         f"{path}:8:3: stages.i: batch inference on Qianfan reads and writes BOS storage; add input_bos_uri.",
     ]
+
+
+def test_a_qianfan_evaluation_is_told_which_evaluators_only_the_local_platform_runs(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "version: 1\nname: qf\nplatform: qianfan\ndatasets:\n  d: {qianfan_dataset_id: ds-1}\nstages:\n"
+        "  m: {type: model, version_id: amv-1}\n"
+        "  e:\n    type: evaluate\n    models: [m]\n    dataset: d\n    evaluators:\n"
+        "      - {kind: rule, accuracy: true, bleu: true}\n"
+        "      - {kind: custom, function: 'evals:score'}\n"
+        "      - {kind: llm_judge, judge: m}\n"
+    )
+    with pytest.raises(PipelineError) as caught:
+        load_pipeline(path)
+    assert [str(issue) for issue in caught.value.issues] == [
+        f"{path}:13:44: stages.e.evaluators.0.bleu: Qianfan's rule evaluation scores only accuracy and "
+        "similarity; bleu works on the local platform only.",
+        f"{path}:14:9: stages.e.evaluators.1: a custom scorer runs on the local platform only; Qianfan's "
+        "evaluation takes rule metrics and an LLM judge.",
+        f"{path}:15:34: stages.e.evaluators.2.judge: on Qianfan the judge is a deployed service "
+        "(autoModelEvalConfig.apiName), so name a deploy stage, not the model stage 'm'.",
+    ]
+
+
+def test_a_prompt_template_without_input_is_refused_with_its_position(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "version: 1\nname: qf\nplatform: qianfan\ndatasets:\n  d: {qianfan_dataset_id: ds-1}\nstages:\n"
+        "  m: {type: model, version_id: amv-1}\n"
+        "  e: {type: evaluate, models: [m], dataset: d, prompt_template: 'Answer: {question}',\n"
+        "      evaluators: [{kind: rule, accuracy: true}]}\n"
+    )
+    with pytest.raises(PipelineError) as caught:
+        load_pipeline(path)
+    assert [str(issue) for issue in caught.value.issues] == [
+        f"{path}:8:65: stages.e.prompt_template: 'Answer: {{question}}' is not valid: a prompt template must "
+        "contain {input}, where each prompt goes (Qianfan's rule)."
+    ]
