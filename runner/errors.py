@@ -152,6 +152,11 @@ class PlatformRateLimited(PlatformError):
     """The platform kept refusing for rate limits after every retry."""
 
 
+class PlatformQueueFull(PlatformRateLimited):
+    """The account runs as many tasks of a kind as it may (TaskRunningNumberExceedLimit: 20 batch
+    inference tasks [B1]); a create waits for one to end instead of failing."""
+
+
 class PlatformServerError(PlatformError):
     """The platform failed on its side (5xx, server busy)."""
 

@@ -320,7 +320,7 @@ QIANFAN_RULE_METRICS = ("accuracy", "similarity")  # the documented rule score m
 def _qianfan_evaluator_issues(
     document: Document, stages: Mapping[str, Mapping[str, Any]], stage_id: str, body: Mapping[str, Any]
 ) -> Iterator[Issue]:
-    """Evaluators Qianfan's CreateEvalTask cannot express [E1]: local metrics, custom scorers, a judge model."""
+    """Evaluators Qianfan's CreateEvalTask cannot express [E1]: local metrics, custom scorers, a judge."""
     for index, evaluator in enumerate(body.get("evaluators") or []):
         if not isinstance(evaluator, Mapping):
             continue
@@ -333,7 +333,8 @@ def _qianfan_evaluator_issues(
                         document.location((*key_path, metric)),
                         (
                             f"{_dotted((*key_path, metric))}: Qianfan's rule evaluation scores only "
-                            f"{' and '.join(QIANFAN_RULE_METRICS)}; {metric} works on the local platform only."
+                            f"{' and '.join(QIANFAN_RULE_METRICS)}; {metric} works on the local platform "
+                            "only."
                         ),
                     )
         elif kind == "custom":

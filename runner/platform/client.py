@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from runner.errors import PlatformStatusError
+from runner.errors import PlatformQueueFull, PlatformStatusError
 from runner.platform import wire
 from runner.platform.http import AmbiguousCreate, PlatformHttp, Reply
 from runner.platform.protocol import (
@@ -36,6 +36,8 @@ from runner.platform.settings import PlatformSettings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LIST_PAGE_SIZE = 100
+QUEUE_WAIT_S = 30.0  # between creates refused because the account's task slots are full
+QUEUE_WAIT_LIMIT_S = 24 * 3600.0  # a batch task runs at most 24 h [B2], so one slot frees within that
 MAX_LIST_PAGES = 1000  # 100,000 tasks: past that, refuse rather than risk a duplicate
 
 
@@ -152,9 +154,19 @@ class PlatformClient:
             model_set_id = self.describe_model_version(str(request.params["model_version_id"])).model_id
         body = wire.create_body(request, model_set_id=model_set_id, local=self.settings.kind == "local")
         attempt = 0
+        waited = 0.0
         while True:
             try:
                 reply = self._http.console(api.route, api.create, body, create=True)
+            except PlatformQueueFull as full:
+                if waited >= QUEUE_WAIT_LIMIT_S:
+                    raise
+                log.warning(
+                    "waiting: %s; qfrun tries to create %s again in %.0f s.", full, request.name, QUEUE_WAIT_S
+                )
+                self._http.pause(QUEUE_WAIT_S)
+                waited += QUEUE_WAIT_S
+                continue
             except AmbiguousCreate as ambiguous:
                 log.warning(
                     "%s; looking the task up by its name %s before creating it again.",

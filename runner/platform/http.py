@@ -24,6 +24,7 @@ from runner.errors import (
     PlatformError,
     PlatformNotFound,
     PlatformProtocolError,
+    PlatformQueueFull,
     PlatformRateLimited,
     PlatformServerError,
     PlatformStatusError,
@@ -48,6 +49,7 @@ SERVER_CODES: frozenset[int | str] = frozenset(
 AUTH_CODES: frozenset[int | str] = frozenset(
     {6, 13, 14, 336004, "AccessDenied", "Unauthorized", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 )
+QUEUE_FULL_CODE = "TaskRunningNumberExceedLimit"  # 20 queued or running batch inference tasks [B1]
 TOKEN_CODES: frozenset[int | str] = frozenset({110, 111})
 NOT_FOUND_CODES: frozenset[int | str] = frozenset({336005, "ResourceNotFound", "NotFound", "NoSuchResource"})
 
@@ -300,6 +302,10 @@ class PlatformHttp:
             "request_id": request_id,
             "code": code,
         }
+        if code == QUEUE_FULL_CODE:
+            return _Failure(
+                PlatformQueueFull(f"the account runs as many tasks as it may ({detail})", **common), NO_RETRY
+            )
         if code in TOKEN_CODES:
             return _Failure(PlatformAuthError(f"the access token was refused ({detail})", **common), REFRESH)
         if code in RATE_CODES or (code not in SERVER_CODES and status == 429):

@@ -163,7 +163,11 @@ def settings_from_pipeline(
 
 
 def qianfan_credentials(env: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Credentials:
-    """Qianfan credentials from the environment, or an error naming the variables to set."""
+    """Qianfan credentials from the environment, or an error naming the variables to set.
+
+    Every console page documents only AK/SK signing (bce-auth-v1) [B4][C1][S1][M2]; a bearer token is
+    documented for inference only [S8], so it cannot stand in for the keys.
+    """
     ak = env.get(ENV_ACCESS_KEY, "").strip()
     sk = env.get(ENV_SECRET_KEY, "").strip()
     token = env.get(ENV_BEARER_TOKEN, "").strip()
@@ -171,13 +175,21 @@ def qianfan_credentials(env: Mapping[str, str], environ: Mapping[str, str] | Non
         missing = ENV_SECRET_KEY if ak else ENV_ACCESS_KEY
         raise PlatformAuthError(
             f"Qianfan credentials are incomplete: {missing} is not set; set both {ENV_ACCESS_KEY} and "
-            f"{ENV_SECRET_KEY}, or {ENV_BEARER_TOKEN}",
+            f"{ENV_SECRET_KEY}",
             platform="qianfan",
         )
-    if not (ak or token):
+    if not ak:
+        also = []
+        if token:
+            also.append(f"{ENV_BEARER_TOKEN} is set, but Qianfan takes a bearer token for inference only")
+        if env.get("QIANFAN_AK") or env.get("QIANFAN_SK"):
+            also.append(
+                "QIANFAN_AK/QIANFAN_SK are an application's keys for the inference API, not the console's"
+            )
+        why = f" ({'; '.join(also)})" if also else ""
         raise PlatformAuthError(
-            f"no Qianfan credentials are set; set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} "
-            f"(or {ENV_BEARER_TOKEN}) in the environment",
+            f"no Qianfan console credentials are set{why}; set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} (the "
+            "account's access key pair, which signs every console request) in the environment",
             platform="qianfan",
         )
     return Credentials(

@@ -146,3 +146,22 @@ def test_a_failing_lookup_after_an_ambiguous_create_is_reported(harness: Harness
     with pytest.raises(PlatformServerError):
         harness.client.create_task(INFER)
     assert creates(harness.fake) == 1
+
+
+def test_a_full_task_queue_makes_the_create_wait_not_fail(qianfan_harness: Harness) -> None:
+    """TaskRunningNumberExceedLimit (20 batch tasks per account [B1]) is waited out, then the create goes."""
+
+    def full(request: httpx.Request) -> httpx.Response:
+        body = {"requestId": "r", "code": "TaskRunningNumberExceedLimit", "message": "too many running tasks"}
+        return httpx.Response(400, json=body)
+
+    qianfan_harness.fake.faults["CreateBatchInferenceTask"] = [full, full]
+    request = TaskRequest(
+        TaskKind.BATCH_INFERENCE,
+        "qf-infer-0123456789",
+        {"model_version_id": "amv-1", "input_bos_uri": "bos:/b/in/", "output_bos_uri": "bos:/b/out/"},
+    )
+    ref = qianfan_harness.client.create_task(request)
+    assert ref.task_id.startswith("infer-")
+    assert qianfan_harness.sleeps == [30.0, 30.0]
+    assert qianfan_harness.fake.actions().count("CreateBatchInferenceTask") == 3

@@ -44,7 +44,7 @@ def test_qianfan_reads_keys_and_base_url_overrides_from_the_environment() -> Non
 
 
 def test_qianfan_defaults_to_the_official_base_urls() -> None:
-    settings = settings_from_pipeline("qianfan", environ={"QIANFAN_BEARER_TOKEN": TOKEN})
+    settings = settings_from_pipeline("qianfan", environ={"QIANFAN_ACCESS_KEY": AK, "QIANFAN_SECRET_KEY": SK})
     assert settings.console_base_url == "https://qianfan.baidubce.com"
     assert settings.inference_base_url == "https://aip.baidubce.com"
 
@@ -55,8 +55,18 @@ def test_missing_qianfan_credentials_name_the_variables_not_values() -> None:
     text = str(caught.value)
     assert "QIANFAN_ACCESS_KEY" in text
     assert "QIANFAN_SECRET_KEY" in text
-    assert "QIANFAN_BEARER_TOKEN" in text
     assert TOKEN not in text
+
+
+def test_a_bearer_token_alone_is_refused_for_the_console_which_takes_only_signed_requests() -> None:
+    environ = {"QIANFAN_BEARER_TOKEN": TOKEN, "QIANFAN_AK": "app-key", "QIANFAN_SK": "app-secret"}
+    with pytest.raises(PlatformAuthError) as caught:
+        settings_from_pipeline("qianfan", environ=environ)
+    text = str(caught.value)
+    assert "QIANFAN_BEARER_TOKEN is set, but Qianfan takes a bearer token for inference only" in text
+    assert "QIANFAN_AK/QIANFAN_SK are an application's keys" in text
+    assert TOKEN not in text
+    assert "app-secret" not in text
 
 
 def test_half_a_key_pair_names_the_missing_variable_and_hides_the_other() -> None:
