@@ -133,6 +133,8 @@ def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list
     )
     if kind == "qianfan":
         issues += _qianfan_issues(document, raw_stages, datasets)
+    else:
+        issues += _local_issues(document, raw_stages)
     pipeline = Pipeline(
         document=document,
         name=str(data.get("name")),
@@ -191,6 +193,17 @@ def _check_stage(
                             f"{_dotted((*where, *ref.path))}: {ref.stage_id!r} is "
                             f"{_article(target.get('type'))} stage, "
                             f"but this field takes {_article(accepted)} stage."
+                        ),
+                    )
+                )
+            elif "endpoint" in target and not (body.get("type") == "infer" and ref.path == ("model",)):
+                issues.append(
+                    Issue(
+                        at,
+                        (
+                            f"{_dotted((*where, *ref.path))}: {ref.stage_id!r} names a preset endpoint, "
+                            "which only batch inference takes; evaluate, compress and deploy need a model "
+                            "version (version_id)."
                         ),
                     )
                 )
@@ -312,6 +325,20 @@ def _qianfan_issues(
                         f"{' and '.join(missing)}."
                     ),
                 )
+
+
+def _local_issues(document: Document, stages: Mapping[str, Mapping[str, Any]]) -> Iterator[Issue]:
+    """What only Qianfan has: its preset models."""
+    for stage_id, body in stages.items():
+        if body.get("type") == "model" and "endpoint" in body:
+            key_path = ("stages", stage_id, "endpoint")
+            yield Issue(
+                document.location(key_path),
+                (
+                    f"{_dotted(key_path)}: preset model endpoints exist on Qianfan only; the local platform "
+                    "runs model versions (import: or version_id:)."
+                ),
+            )
 
 
 QIANFAN_RULE_METRICS = ("accuracy", "similarity")  # the documented rule score modes [E11]

@@ -266,11 +266,11 @@ def test_pipeline_level_errors_read_well(text: str, expected: list[str]) -> None
             "stages.s.type: 'modle' is not one of model, infer, evaluate, compress, deploy; "
             "did you mean 'model'?",
         ),
-        ("type: model", None, "stages.s: needs exactly one of 'version_id' or 'import'."),
+        ("type: model", None, "stages.s: needs exactly one of 'version_id', 'import' or 'endpoint'."),
         (
             "type: model, version_id: a, import: b",
             None,
-            "stages.s: give only one of 'version_id' or 'import', not both.",
+            "stages.s: give only one of 'version_id', 'import' or 'endpoint', not several.",
         ),
         ("type: model, version_id: a, needs: [b, b]", "[b", "stages.s.needs: lists b more than once."),
         (
@@ -488,7 +488,7 @@ def test_issues_are_issue_objects_with_locations() -> None:
 def test_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
     (message,) = issues_of(stage("type: model, version_id: v, colour: red"))
     assert message == (
-        "p.yaml:4:35: stages.s: unknown key 'colour'; allowed keys are description, if, import, name, needs, "
+        "p.yaml:4:35: stages.s: unknown key 'colour'; allowed keys are description, endpoint, if, import, name, needs, "
         "timeout_minutes, type, version_id."
     )
 

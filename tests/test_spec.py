@@ -316,3 +316,26 @@ def test_a_prompt_template_without_input_is_refused_with_its_position(tmp_path: 
         f"{path}:8:65: stages.e.prompt_template: 'Answer: {{question}}' is not valid: a prompt template must "
         "contain {input}, where each prompt goes (Qianfan's rule)."
     ]
+
+
+def test_a_preset_endpoint_feeds_batch_inference_only_and_exists_on_qianfan_only(tmp_path: Path) -> None:
+    body = (
+        "datasets:\n  d: {qianfan_dataset_id: ds-1}\nstages:\n"
+        "  ernie: {type: model, endpoint: ernie-x1-turbo-32k}\n"
+        "  i: {type: infer, model: ernie, dataset: d, input_bos_uri: 'bos:/b/in/', output_bos_uri: 'bos:/b/o/'}\n"
+        "  w4: {type: compress, model: ernie, strategy: quantization, weight: W4A16C16}\n"
+    )
+    cloud, local = tmp_path / "cloud.yaml", tmp_path / "local.yaml"
+    cloud.write_text("version: 1\nname: qf\nplatform: qianfan\n" + body)
+    local.write_text("version: 1\nname: qf\nplatform: local\n" + body)
+    with pytest.raises(PipelineError) as caught:
+        load_pipeline(cloud)
+    assert [str(issue) for issue in caught.value.issues] == [
+        f"{cloud}:9:31: stages.w4.model: 'ernie' names a preset endpoint, which only batch inference takes; "
+        "evaluate, compress and deploy need a model version (version_id).",
+    ]
+    with pytest.raises(PipelineError) as caught:
+        load_pipeline(local)
+    assert f"{local}:7:34: stages.ernie.endpoint: preset model endpoints exist on Qianfan only" in str(
+        caught.value.issues[0]
+    )

@@ -17,7 +17,6 @@ from runner.stages.base import (
     StageRef,
     describe_params,
     inference_params,
-    model_version_of,
     single_dataset,
     single_ref,
 )
@@ -38,13 +37,17 @@ class InferStage:
         return PlanDetail(f"batch inference of {spec['model']} on dataset {spec['dataset']}{extra}")
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
-        version_id = model_version_of(ctx, spec["model"])
+        upstream = ctx.upstream_outputs(spec["model"])
+        version_id = str(upstream["version_id"]) if "version_id" in upstream else None
         dataset = ctx.dataset(spec["dataset"])
         params: dict[str, Any] = {
-            "model_version_id": version_id,
             "dataset_id": dataset.dataset_id,
             "inference_params": inference_params(spec),
         }
+        if version_id is None:  # a preset model, named by its endpoint [B2]
+            params["endpoint"] = upstream["endpoint"]
+        else:
+            params["model_version_id"] = version_id
         for key in ("batch_size", "input_bos_uri", "output_bos_uri"):
             if key in spec:
                 params[key] = spec[key]
