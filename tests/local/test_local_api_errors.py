@@ -73,10 +73,10 @@ def test_unknown_ids_are_resource_not_found(platform_api, route: str, action: st
 def test_token_is_required_when_set_and_compared_exactly(platform_home: Home, serve_platform):
     with serve_platform(platform_home, token="s3cret-token") as api:
         assert "bearer token" in _error(
-            api.post("/v2/model?Action=DescribeModel", {}, token=""), 401, "Unauthorized"
+            api.post("/v2/model?Action=DescribeModel", {}, token=""), 401, "AccessDenied"
         )
         response = api.post("/v2/model?Action=DescribeModel", {"modelId": "amv-x"}, token="s3cret-tokeN")
-        message = _error(response, 401, "Unauthorized")
+        message = _error(response, 401, "AccessDenied")
         assert "s3cret" not in message
         response = api.post("/v2/model?Action=DescribeModel", {"modelId": "amv-x"})
         _error(response, 404, "ResourceNotFound")
