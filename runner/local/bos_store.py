@@ -16,6 +16,7 @@ import base64
 import hashlib
 import os
 import re
+import secrets
 import sqlite3
 import time
 import uuid
@@ -89,10 +90,28 @@ class BosUri:
     def __str__(self) -> str:
         return f"bos:/{self.bucket}/{self.key}"
 
+    @property
+    def folder(self) -> str:
+        """The key taken as a folder: ending in ``/``, or empty for the whole bucket."""
+        return self.key if not self.key or self.key.endswith("/") else self.key + "/"
+
     def child(self, name: str) -> BosUri:
         """The location ``name`` under this one taken as a folder."""
-        base = self.key if not self.key or self.key.endswith("/") else self.key + "/"
-        return BosUri(self.bucket, base + name)
+        return BosUri(self.bucket, self.folder + name)
+
+
+TASK_DIR_LENGTH = 24
+_TASK_DIR_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def task_output_uri(output: BosUri) -> BosUri:
+    """A fresh ``<outputBosUri>/<24 random characters>/`` folder for one task's results.
+
+    Qianfan's batch inference writes each task's output into such a sub-directory of ``outputBosUri``
+    (qianfan-official-api.md §2.1).
+    """
+    name = "".join(secrets.choice(_TASK_DIR_ALPHABET) for _ in range(TASK_DIR_LENGTH))
+    return output.child(name + "/")
 
 
 def parse_bos_uri(text: str) -> BosUri:
@@ -532,6 +551,18 @@ class ObjectStore:
             truncated,
             last if truncated else "",
         )
+
+    def files_in(self, folder: BosUri) -> tuple[ObjectInfo, ...]:
+        """The objects directly in a folder, as batch inference reads ``inputBosUri``: nothing from
+        sub-folders, no folder markers (keys ending in ``/``)."""
+        found: tuple[ObjectInfo, ...] = ()  # not list[...]: the method list() shadows the builtin here
+        marker = ""
+        while True:
+            page = self.list(folder.bucket, prefix=folder.folder, marker=marker, delimiter="/")
+            found += tuple(info for info in page.contents if not info.key.endswith("/"))
+            if not page.is_truncated:
+                return found
+            marker = page.next_marker
 
     def iter_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under ``prefix``, page by page."""

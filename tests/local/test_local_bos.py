@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from runner.errors import PlatformError
 from runner.local.access import LocalKeys
 from runner.local.bos_store import (
     DEFAULT_BUCKET,
@@ -26,6 +27,7 @@ from runner.local.bos_store import (
     ObjectStore,
     check_key,
     parse_bos_uri,
+    task_output_uri,
 )
 from runner.local.home import Home
 from runner.platform.auth import BceSigner
@@ -246,6 +248,39 @@ def test_the_python_api_and_the_http_api_share_one_store(platform_home: Home, bo
     bos.put(f"/{BUCKET}/in/2.jsonl", content=b"b\n")
     assert [o.key for o in objects.iter_objects(BUCKET, "in/")] == ["in/1.jsonl", "in/2.jsonl"]
     assert objects.read_uri(BosUri(BUCKET, "in/2.jsonl")) == b"b\n"
+
+
+def test_files_in_a_folder_leave_out_sub_folders_and_markers_and_task_dirs_are_fresh(
+    platform_home: Home,
+) -> None:
+    objects = ObjectStore.for_home(platform_home)
+    for key in ["in/", "in/1.jsonl", "in/2.txt", "in/sub/3.jsonl", "input-other/4.jsonl"]:
+        objects.put(BUCKET, key, b"{}\n")
+    folder = parse_bos_uri("bos:/qfrun-local/in")
+    assert [o.key for o in objects.files_in(folder)] == ["in/1.jsonl", "in/2.txt"]
+    first = task_output_uri(parse_bos_uri("bos:/qfrun-local/out/"))
+    second = task_output_uri(parse_bos_uri("bos:/qfrun-local/out"))
+    assert first != second
+    for uri in (first, second):
+        name = uri.key.removeprefix("out/").removesuffix("/")
+        assert len(name) == 24
+        assert name.isalnum()
+        assert name.lower() == name
+        assert str(uri) == f"bos:/qfrun-local/out/{name}/"
+
+
+def test_a_half_configured_key_pair_names_the_missing_variable() -> None:
+    assert LocalKeys.from_env({}) is None
+    assert LocalKeys.from_env({"QFRUN_LOCAL_ACCESS_KEY": "a", "QFRUN_LOCAL_SECRET_KEY": "s"}) == LocalKeys(
+        "a", "s"
+    )
+    with pytest.raises(PlatformError) as caught:
+        LocalKeys.from_env({"QFRUN_LOCAL_ACCESS_KEY": "a"})
+    assert str(caught.value) == (
+        "The local platform's key pair is incomplete: QFRUN_LOCAL_SECRET_KEY is not set; set both "
+        "QFRUN_LOCAL_ACCESS_KEY and QFRUN_LOCAL_SECRET_KEY, or neither."
+    )
+    assert "sk-very-secret" not in repr(LocalKeys("ak-x", "sk-very-secret"))
 
 
 @pytest.mark.parametrize(
