@@ -379,6 +379,23 @@ def test_console_and_chat_need_a_valid_signature_too(signed_api: Any) -> None:
         assert good.post(describe, json={"modelId": "amv-x"}).json()["code"] == "ResourceNotFound"
 
 
+@pytest.mark.slow
+def test_a_background_platform_takes_its_key_pair_from_the_environment(
+    platform_home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.local import daemon
+
+    monkeypatch.setenv("QFRUN_LOCAL_ACCESS_KEY", AK)
+    monkeypatch.setenv("QFRUN_LOCAL_SECRET_KEY", SK)
+    endpoint = daemon.start(platform_home)
+    try:
+        assert httpx.get(f"{endpoint.url}/{BUCKET}", timeout=30).status_code == 401
+        with _signed(endpoint.url) as good:
+            assert good.put(f"/{BUCKET}/from-daemon", content=b"ok").status_code == 200
+    finally:
+        daemon.stop(platform_home)
+
+
 # -- the oracle: Baidu's own BOS SDK ---------------------------------------------------------------------
 
 
