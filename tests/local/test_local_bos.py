@@ -428,6 +428,12 @@ def test_baidus_bos_client_puts_heads_lists_gets_and_deletes_on_the_local_platfo
     assert client.get_object_as_string(BUCKET, "input/批量 a.jsonl") == data
     assert client.get_object_as_string(BUCKET, "input/批量 a.jsonl", range=[0, 5]) == data[:6]
     assert BUCKET in [b.name for b in client.list_buckets().buckets]
+    client.create_bucket("oracle-bucket")
+    assert client.does_bucket_exist("oracle-bucket") is True
+    client.delete_bucket("oracle-bucket")
+    assert client.does_bucket_exist("oracle-bucket") is False
+    client.put_object_from_string(BUCKET, "meta.txt", "m", user_metadata={"source": "qfrun"})
+    assert client.get_object_meta_data(BUCKET, "meta.txt").metadata.bce_meta_source == "qfrun"
     client.delete_object(BUCKET, "input/b.jsonl")
     assert [o.key for o in client.list_all_objects(BUCKET, prefix="input/")] == ["input/批量 a.jsonl"]
 
