@@ -18,10 +18,12 @@ def platform() -> None:
 )
 def serve(port: int) -> None:
     """Serve the local platform in the foreground (Ctrl-C stops it)."""
+    from runner.local.access import LocalKeys
     from runner.local.daemon import serve as serve_platform
     from runner.local.home import Home
 
-    serve_platform(Home.default(), port=port, token=os.environ.get("QFRUN_LOCAL_TOKEN") or None)
+    token = os.environ.get("QFRUN_LOCAL_TOKEN") or None
+    serve_platform(Home.default(), port=port, token=token, keys=LocalKeys.from_env(os.environ))
 
 
 @platform.command()

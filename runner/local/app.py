@@ -4,12 +4,13 @@
 are ``POST /v2/{route}?Action=Name`` dispatched to the handler tables of the ``api_*`` modules; every answer
 carries a request id (body ``requestId`` and header ``X-Bce-Request-Id``); every refusal is Qianfan's error
 JSON with its HTTP status, never a 500 for a bad request. With a token, each request must send
-``Authorization: Bearer <token>`` (compared in constant time); ``/healthz`` stays open for ``start``.
+``Authorization: Bearer <token>`` (compared in constant time); with an AK/SK pair, a bce-auth-v1 signature
+(``runner.local.access``); ``/healthz`` stays open for ``start``. Any other GET/PUT/HEAD/DELETE path is the
+BOS object API of ``runner.local.bos``.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -28,18 +29,20 @@ from starlette.routing import Route
 
 from runner import __version__
 from runner.local import api_datasets, api_models, api_services, api_tasks
+from runner.local.access import DENIED, Gate, LocalKeys
 from runner.local.api_common import (
     INTERNAL,
     INVALID,
     NO_RESULT,
     NOT_FOUND,
-    UNAUTHORIZED,
     ApiError,
     Body,
     Context,
     Handler,
 )
 from runner.local.api_services import ChatError, chat_request, forward, live_replica, qianfan_reply
+from runner.local.bos import BosApi
+from runner.local.bos_store import ObjectStore
 from runner.local.home import Home
 from runner.local.services import ServiceManager
 from runner.local.store import Store
@@ -67,14 +70,6 @@ def _error(request_id: str, error: ApiError) -> JSONResponse:
     return _reply(request_id, body, error.status)
 
 
-def _authorized(request: Request, token: str | None) -> bool:
-    if token is None:
-        return True
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
-
-
 async def _json_body(request: Request, where: str) -> Any:
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
@@ -89,10 +84,15 @@ async def _json_body(request: Request, where: str) -> Any:
         raise ApiError(400, INVALID, f"{where}: the body is not valid JSON ({exc}).") from exc
 
 
-def create_app(home: Home | Path, token: str | None = None) -> Starlette:
-    """The platform app over ``home`` (a Home or its folder); tasks and services live with its lifespan."""
+def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | None = None) -> Starlette:
+    """The platform app over ``home`` (a Home or its folder); tasks and services live with its lifespan.
+
+    With ``keys``, every request must be signed with that AK/SK pair (or carry ``token`` when set).
+    """
     home = home if isinstance(home, Home) else Home(Path(home))
     home.ensure()
+    gate = Gate(token, keys)
+    bos = BosApi(ObjectStore.for_home(home), gate)
     store = Store(home.db_path)
     ctx = Context(
         home=home, store=store, runner=TaskRunner(home, store), services=ServiceManager(home, store)
@@ -109,8 +109,9 @@ def create_app(home: Home | Path, token: str | None = None) -> Starlette:
         action = request.query_params.get("Action", "")
         where = f"{action or 'the request'} on /v2/{route}"
         try:
-            if not _authorized(request, token):
-                raise ApiError(401, UNAUTHORIZED, "The request needs the platform's bearer token.")
+            refusal = gate.check(request)
+            if refusal is not None:
+                raise ApiError(refusal.status, DENIED, refusal.message)
             learn_url(request)
             actions = ROUTES.get(route)
             if actions is None:
@@ -139,8 +140,9 @@ def create_app(home: Home | Path, token: str | None = None) -> Starlette:
         request_id = str(uuid.uuid4())
         suffix = request.path_params["suffix"]
         try:
-            if not _authorized(request, token):
-                raise ChatError(401, 13, "The request needs the platform's bearer token.")
+            refusal = gate.check(request)
+            if refusal is not None:
+                raise ChatError(refusal.status, 13, refusal.message)
             try:
                 data = await _json_body(request, f"chat on {suffix}")
             except ApiError as exc:
@@ -156,8 +158,9 @@ def create_app(home: Home | Path, token: str | None = None) -> Starlette:
     async def openai_chat(request: Request) -> Response:
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         try:
-            if not _authorized(request, token):
-                raise ChatError(401, 13, "The request needs the platform's bearer token.")
+            refusal = gate.check(request)
+            if refusal is not None:
+                raise ChatError(refusal.status, 13, refusal.message)
             try:
                 data = await _json_body(request, "/v1/chat/completions")
             except ApiError as exc:
@@ -198,6 +201,7 @@ def create_app(home: Home | Path, token: str | None = None) -> Starlette:
         Route("/v2/{route}", console, methods=["POST"]),
         Route(api_services.CHAT_PATH + "{suffix}", chat, methods=["POST"]),
         Route("/v1/chat/completions", openai_chat, methods=["POST"]),
+        *bos.routes(),  # last: GET/PUT/HEAD/DELETE on any other path is BOS's
     ]
 
     async def unknown_path(request: Request, exc: Exception) -> Response:
@@ -210,4 +214,5 @@ def create_app(home: Home | Path, token: str | None = None) -> Starlette:
         routes=routes, lifespan=lifespan, exception_handlers={404: unknown_path, 405: unknown_path}
     )
     app.state.context = ctx
+    app.state.objects = bos.objects
     return app

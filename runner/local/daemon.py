@@ -32,6 +32,7 @@ import uvicorn
 
 from runner import __version__
 from runner.errors import PlatformError, PlatformUnavailable
+from runner.local.access import LocalKeys
 from runner.local.home import Home, write_json_atomic
 from runner.local.workers import pid_alive
 
@@ -91,6 +92,7 @@ def serve(
     port: int = 0,
     token: str | None = None,
     on_ready: Callable[[str], None] | None = None,
+    keys: LocalKeys | None = None,
 ) -> None:
     """Serve the platform in this process until SIGINT/SIGTERM; ``platform.json`` lives as long as it does.
 
@@ -127,7 +129,9 @@ def serve(
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "token_required": token is not None,
         }
-        config = uvicorn.Config(create_app(home, token), log_level="info", lifespan="on", access_log=False)
+        config = uvicorn.Config(
+            create_app(home, token, keys), log_level="info", lifespan="on", access_log=False
+        )
 
         def started() -> None:
             write_json_atomic(home.info_path, info)
@@ -283,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     home = Home(args.home.resolve()) if args.home else Home.default()
     try:
-        serve(home, port=args.port, token=os.environ.get(TOKEN_ENV) or None)
+        keys = LocalKeys.from_env(os.environ)
+        serve(home, port=args.port, token=os.environ.get(TOKEN_ENV) or None, keys=keys)
     except PlatformError as exc:
         log.error("%s", exc)
         return 1

@@ -50,6 +50,11 @@ class Home:
         return self.root / "services"
 
     @property
+    def bos_dir(self) -> Path:
+        """The object store (runner.local.bos_store) behind the platform's BOS API."""
+        return self.root / "bos"
+
+    @property
     def db_path(self) -> Path:
         return self.root / "platform.sqlite3"
 

@@ -223,8 +223,9 @@ class TaskRunner:
 
 
 def job_env() -> dict[str, str]:
-    """The environment of engine processes: the platform's, without its token (they never call it)."""
-    env = {key: value for key, value in os.environ.items() if key != "QFRUN_LOCAL_TOKEN"}
+    """The environment of engine processes: the platform's, without its token or keys (they never call it)."""
+    secret = {"QFRUN_LOCAL_TOKEN", "QFRUN_LOCAL_ACCESS_KEY", "QFRUN_LOCAL_SECRET_KEY"}
+    env = {key: value for key, value in os.environ.items() if key not in secret}
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

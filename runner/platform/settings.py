@@ -22,6 +22,12 @@ ENV_BEARER_TOKEN = "QIANFAN_BEARER_TOKEN"
 ENV_CONSOLE_BASE_URL = "QIANFAN_CONSOLE_API_BASE_URL"
 ENV_INFERENCE_BASE_URL = "QIANFAN_BASE_URL"
 ENV_LOCAL_TOKEN = "QFRUN_LOCAL_TOKEN"
+ENV_LOCAL_ACCESS_KEY = "QFRUN_LOCAL_ACCESS_KEY"
+ENV_LOCAL_SECRET_KEY = "QFRUN_LOCAL_SECRET_KEY"
+ENV_BOS_ENDPOINT = "QIANFAN_BOS_ENDPOINT"
+ENV_BOS_BUCKET = "QIANFAN_BOS_BUCKET"
+# The bucket the local platform creates at its first start; local uploads and task outputs go there.
+LOCAL_BOS_BUCKET = "qfrun-local"
 
 DEFAULT_CONSOLE_BASE_URL = "https://qianfan.baidubce.com"
 DEFAULT_INFERENCE_BASE_URL = "https://aip.baidubce.com"
@@ -89,6 +95,14 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class BosSettings:
+    """Where qfrun keeps its files in BOS: the endpoint (``https://bj.bcebos.com``) and one bucket."""
+
+    endpoint: str
+    bucket: str
+
+
+@dataclass(frozen=True)
 class PlatformSettings:
     """Everything the HTTP client needs to reach one platform."""
 
@@ -104,6 +118,7 @@ class PlatformSettings:
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
     sign_expiration_s: int = 300
+    bos: BosSettings | None = None
 
     @property
     def display_name(self) -> str:
@@ -146,7 +161,15 @@ def settings_from_pipeline(
                 "or let `qfrun run` start it"
             )
         token = env.get(ENV_LOCAL_TOKEN, "").strip()
-        creds = Credentials(bearer_token=token, bearer_env=ENV_LOCAL_TOKEN, environ=environ)
+        # A local platform started with QFRUN_LOCAL_ACCESS_KEY/SECRET_KEY verifies signatures; sign alike.
+        creds = Credentials(
+            access_key=env.get(ENV_LOCAL_ACCESS_KEY, "").strip(),
+            secret_key=env.get(ENV_LOCAL_SECRET_KEY, "").strip(),
+            bearer_token=token,
+            bearer_env=ENV_LOCAL_TOKEN,
+            environ=environ,
+        )
+        tuning["bos"] = bos_settings(spec.get("bos"), {}, BosSettings(base, LOCAL_BOS_BUCKET))
         # The local platform has no quota to protect: Qianfan's budget of 10 requests a second would only
         # throttle its chat services (measured: 8 concurrent chats capped at 10 req/s, no faster than 1).
         tuning.setdefault("rps", LOCAL_RPS)
@@ -157,9 +180,41 @@ def settings_from_pipeline(
             (env.get(ENV_CONSOLE_BASE_URL) or DEFAULT_CONSOLE_BASE_URL).rstrip("/"),
             (env.get(ENV_INFERENCE_BASE_URL) or DEFAULT_INFERENCE_BASE_URL).rstrip("/"),
             qianfan_credentials(env, environ),
+            bos=bos_settings(spec.get("bos"), env, None),
             **tuning,
         )
     raise PlatformError(f"the platform kind {kind!r} is unknown; use 'local' or 'qianfan'")
+
+
+def bos_settings(value: Any, env: Mapping[str, str], default: BosSettings | None) -> BosSettings | None:
+    """BOS settings from a pipeline's ``platform.bos`` mapping, else the environment, else ``default``.
+
+    Each of ``endpoint`` and ``bucket`` comes from the mapping when it names it, else from
+    ``QIANFAN_BOS_ENDPOINT`` / ``QIANFAN_BOS_BUCKET``, else from ``default``; a half-known pair is an error.
+    """
+    if value is not None and not isinstance(value, Mapping):
+        raise PlatformError(
+            f"the platform setting bos must be a mapping of endpoint and bucket, not {value!r}"
+        )
+    spec: Mapping[str, Any] = value or {}
+    fields: dict[str, str] = {}
+    for name, variable in (("endpoint", ENV_BOS_ENDPOINT), ("bucket", ENV_BOS_BUCKET)):
+        given = spec.get(name, env.get(variable, ""))
+        if not isinstance(given, str):
+            raise PlatformError(f"the platform setting bos.{name} must be a string, not {given!r}")
+        fields[name] = given.strip()
+    endpoint = fields["endpoint"].rstrip("/") or (default.endpoint if default else "")
+    bucket = fields["bucket"] or (default.bucket if default else "")
+    if not (endpoint or bucket):
+        return None
+    if not (endpoint and bucket):
+        missing = "endpoint" if bucket else "bucket"
+        variable = ENV_BOS_ENDPOINT if bucket else ENV_BOS_BUCKET
+        raise PlatformError(
+            f"the BOS {missing} is not set; set platform.bos.{missing} in the pipeline or {variable} "
+            "in the environment"
+        )
+    return BosSettings(endpoint, bucket)
 
 
 def qianfan_credentials(env: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Credentials:

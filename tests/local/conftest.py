@@ -22,6 +22,7 @@ import httpx
 import pytest
 import uvicorn
 
+from runner.local.access import LocalKeys
 from runner.local.app import create_app
 from runner.local.home import Home
 
@@ -36,6 +37,7 @@ class Api:
 
     url: str
     token: str | None = None
+    app: Any = None  # the served Starlette app, for tests that reach into app.state
 
     def post(self, path: str, body: Any = None, *, token: str | None = None, **kwargs: Any) -> httpx.Response:
         bearer = token if token is not None else self.token
@@ -69,12 +71,13 @@ class Api:
 
 
 @contextmanager
-def serve_in_thread(home: Home, token: str | None = None) -> Iterator[Api]:
-    """Serve ``create_app(home, token)`` on a free loopback port until the block ends (lifespan included)."""
+def serve_in_thread(home: Home, token: str | None = None, keys: LocalKeys | None = None) -> Iterator[Api]:
+    """Serve ``create_app(home, token, keys)`` on a free loopback port until the block ends (lifespan too)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(home, token), log_level="warning", lifespan="on"))
+    app = create_app(home, token, keys)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -83,7 +86,7 @@ def serve_in_thread(home: Home, token: str | None = None) -> Iterator[Api]:
             assert thread.is_alive(), "the platform's server thread ended while starting"
             assert time.monotonic() < deadline, "the platform did not start within 20 s"
             time.sleep(0.01)
-        yield Api(f"http://127.0.0.1:{port}", token)
+        yield Api(f"http://127.0.0.1:{port}", token, app)
     finally:
         server.should_exit = True
         thread.join(60)

@@ -1,0 +1,103 @@
+"""Who may call the local platform: a bearer token, a bce-auth-v1 key pair, both, or anyone.
+
+With neither configured the platform is open (it listens on 127.0.0.1 only). With a key pair
+(``QFRUN_LOCAL_ACCESS_KEY`` / ``QFRUN_LOCAL_SECRET_KEY`` in the server's environment) every console, chat
+and BOS request must carry a valid bce-auth-v1 signature, as Qianfan and BOS demand; with a token, the
+bearer token is accepted as well. The gate answers with a ``Refusal`` and each API renders it in its own
+error shape.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from runner.errors import PlatformError
+from runner.platform.auth import AUTH_VERSION, SignatureRefused, verify_authorization
+from runner.platform.settings import ENV_LOCAL_ACCESS_KEY as ACCESS_KEY_ENV
+from runner.platform.settings import ENV_LOCAL_SECRET_KEY as SECRET_KEY_ENV
+
+DENIED = "AccessDenied"
+
+
+@dataclass(frozen=True)
+class LocalKeys:
+    """The one AK/SK pair the local platform accepts signatures from (the secret hidden from repr)."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> LocalKeys | None:
+        """The pair from the environment, None when neither is set, an error when only one is."""
+        ak = environ.get(ACCESS_KEY_ENV, "").strip()
+        sk = environ.get(SECRET_KEY_ENV, "").strip()
+        if bool(ak) != bool(sk):
+            missing = SECRET_KEY_ENV if ak else ACCESS_KEY_ENV
+            raise PlatformError(
+                f"The local platform's key pair is incomplete: {missing} is not set; set both "
+                f"{ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or neither."
+            )
+        return cls(ak, sk) if ak else None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request was not let in: HTTP status, BCE error code and a sentence without any credential."""
+
+    status: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Checks one request's ``Authorization`` against the configured token and key pair."""
+
+    token: str | None = field(default=None, repr=False)
+    keys: LocalKeys | None = None
+    clock: Callable[[], float] = time.time
+
+    def check(self, request: Request) -> Refusal | None:
+        """None when the request may proceed, else the refusal to send."""
+        if self.token is None and self.keys is None:
+            return None
+        header = request.headers.get("authorization", "").strip()
+        scheme, _, value = header.partition(" ")
+        if self.token is not None and scheme.lower() == "bearer":
+            if hmac.compare_digest(value.strip().encode(), self.token.encode()):
+                return None
+            return Refusal(401, DENIED, "The bearer token is not the platform's token.")
+        if header.startswith(AUTH_VERSION + "/"):
+            return self._signed(request, header)
+        return Refusal(401, DENIED, f"The request needs {self._wanted()} in its Authorization header.")
+
+    def _signed(self, request: Request, header: str) -> Refusal | None:
+        if self.keys is None:
+            return Refusal(
+                403, DENIED, "This platform has no AK/SK configured; send the platform's bearer token."
+            )
+        try:
+            verify_authorization(
+                header,
+                access_key=self.keys.access_key,
+                secret_key=self.keys.secret_key,
+                method=request.method,
+                # The decoded path straight from the scope: request.url.path would cut a key at "#" or "?".
+                path=request.scope["path"],
+                query=request.query_params.multi_items(),
+                headers=dict(request.headers.items()),
+                now_s=self.clock(),
+            )
+        except SignatureRefused as refused:
+            return Refusal(403, refused.code, refused.message)
+        return None
+
+    def _wanted(self) -> str:
+        if self.keys is not None and self.token is not None:
+            return "a bce-auth-v1 signature or the platform's bearer token"
+        return "a bce-auth-v1 signature" if self.keys is not None else "the platform's bearer token"
