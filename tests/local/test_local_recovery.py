@@ -29,12 +29,12 @@ def test_interrupted_evaluation_is_failed_with_the_reason(
         "dataset_id": dataset["versionId"],
         "evaluators": [{"kind": "rule", "accuracy": True}],
     }
-    store.create_task(task_id="et-interrupted", kind="evaluation", name="e", params=params)
-    store.update_task("et-interrupted", status=RUNNING, progress_done=0, progress_total=1)
+    store.create_task(task_id="ame-interrupted", kind="evaluation", name="e", params=params)
+    store.update_task("ame-interrupted", status=RUNNING, progress_done=0, progress_total=1)
     store.close()
     with serve_platform(platform_home) as api:
-        task = api.call("eval", "DescribeEvalTask", {"taskId": "et-interrupted"})
-    assert task["status"] == "Failed"
+        task = api.call("eval", "DescribeEvalTask", {"taskId": "ame-interrupted"})
+    assert task["state"] == "Failed"
     assert "interrupted by a platform restart" in task["failedReason"]
 
 
@@ -49,21 +49,23 @@ def test_batch_inference_resumes_after_the_rows_it_wrote(
     # What a platform killed after 10 rows leaves: a running task, the job's partial output, a torn line.
     store = Store(platform_home.db_path)
     params = {"model_version_id": model["modelId"], "dataset_id": dataset["versionId"], "batch_size": 8}
-    store.create_task(task_id="bi-interrupted", kind="batch_inference", name="b", params=params)
-    store.update_task("bi-interrupted", status=RUNNING, progress_done=10, progress_total=30, worker_pid=None)
+    store.create_task(task_id="infer-interrupted", kind="batch_inference", name="b", params=params)
+    store.update_task(
+        "infer-interrupted", status=RUNNING, progress_done=10, progress_total=30, worker_pid=None
+    )
     store.close()
     written = [{"prompt": row["prompt"], "response": row["response"], "output": "kept"} for row in rows[:10]]
-    workdir = platform_home.task_dir("bi-interrupted")
+    workdir = platform_home.task_dir("infer-interrupted")
     workdir.mkdir(parents=True)
     (workdir / "part.jsonl").write_text(_jsonl(written) + '{"prompt": "torn', encoding="utf-8")
     with serve_platform(platform_home) as api:
         done = api.wait(
             lambda: (
-                _describe(api, "bi-interrupted")["runStatus"] != "Running"
-                and _describe(api, "bi-interrupted")
+                _describe(api, "infer-interrupted")["runStatus"] != "Running"
+                and _describe(api, "infer-interrupted")
             )
         )
-        assert done["runStatus"] == "Done", done["failedReason"]
+        assert done["runStatus"] == "Done", done.get("errorReason")
         assert (done["progress"], done["totalCount"]) == (30, 30)
         exported = api.call("dataset", "ExportDatasetVersion", {"versionId": done["outputDatasetId"]})
     results = [json.loads(line) for line in exported["content"].splitlines()]
@@ -82,7 +84,7 @@ def test_a_killed_platform_resumes_its_batch_inference_on_start(
         model = api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
         dataset = api.upload("d200", _jsonl(rows))
         create = {
-            "name": "b",
+            "name": "resumed",
             "modelId": model["modelId"],
             "inputDatasetId": dataset["versionId"],
             "batchSize": 4,
@@ -96,7 +98,7 @@ def test_a_killed_platform_resumes_its_batch_inference_on_start(
         task = api.wait(
             lambda: _describe(api, task_id)["runStatus"] != "Running" and _describe(api, task_id), timeout=120
         )
-        assert task["runStatus"] == "Done", task["failedReason"]
+        assert task["runStatus"] == "Done", task.get("errorReason")
         assert task["progress"] == 96
         exported = api.call("dataset", "ExportDatasetVersion", {"versionId": task["outputDatasetId"]})
         prompts = [json.loads(line)["prompt"] for line in exported["content"].splitlines()]

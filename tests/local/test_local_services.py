@@ -87,22 +87,30 @@ def test_service_answers_both_chat_paths_and_stops_on_delete(platform_api, platf
     results = platform_api.upload("judged", '{"prompt": "2+3=?", "response": "5", "prediction": "5"}\n')
     judged = {
         "taskName": "qfrun-et-judge",
-        "evalObjectType": "ResultDataset",
-        "evalObjectConfig": {"resultDatasetIds": {model["modelId"]: results["versionId"]}},
-        "evalConfig": {"evaluators": [{"kind": "llm_judge", "judge_endpoint": "adder", "max_score": 100}]},
+        "evalObjectType": "inferDataset",
+        "evalObjectConfig": {
+            "evalInferDatasetConfig": {
+                # an uploaded result set names its model (local: Qianfan reads it from the set itself)
+                "evalInferDatasetConfigList": [
+                    {"inferDatasetId": results["versionId"], "modelId": model["modelId"]}
+                ]
+            }
+        },
+        "evalConfig": {"evalMode": "model", "autoModelEvalConfig": {"apiName": "adder", "maxScore": 100}},
     }
-    eval_id = platform_api.call("eval", "CreateEvalTask", judged)["taskId"]
+    eval_id = platform_api.call("eval", "CreateEvalTask", judged)
     scored = platform_api.wait(
         lambda: (
-            (e := platform_api.call("eval", "DescribeEvalTask", {"taskId": eval_id}))["status"]
-            not in ("Pending", "Doing")
+            (e := platform_api.call("eval", "DescribeEvalTask", {"taskId": eval_id}))["state"]
+            not in ("Queued", "Running")
             and e
         ),
         timeout=60,
     )
-    assert scored["status"] == "Done", scored["failedReason"]
-    (report,) = platform_api.call("eval", "DescribeEvalTaskReport", {"taskId": eval_id})["reports"]
-    assert "judge_score" in report["metrics"]
+    assert scored["state"] == "Successed", scored["failedReason"]
+    (report,) = platform_api.call("eval", "DescribeEvalTaskReport", {"taskId": eval_id})
+    assert (report["modelId"], report["evalMode"]) == (model["modelId"], "model")
+    assert "avgJudgeScore" in report["effectMetric"]
 
     conflict = platform_api.post(
         "/v2/service?Action=CreateService",

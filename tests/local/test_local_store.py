@@ -58,16 +58,16 @@ def test_the_same_content_in_a_model_set_is_one_version_and_numbers_grow(tmp_pat
 
 def test_task_names_are_unique_per_kind_and_updates_can_be_guarded(tmp_path):
     store = Store(tmp_path / "p.sqlite3")
-    store.create_task(task_id="bi-1", kind="batch_inference", name="n", params={"a": 1})
-    store.create_task(task_id="et-1", kind="evaluation", name="n", params={})
+    store.create_task(task_id="infer-1", kind="batch_inference", name="n", params={"a": 1})
+    store.create_task(task_id="ame-1", kind="evaluation", name="n", params={})
     with pytest.raises(DuplicateName, match="already exists"):
-        store.create_task(task_id="bi-2", kind="batch_inference", name="n", params={})
-    assert store.update_task("bi-1", only_if=(PENDING,), status=RUNNING)
-    assert not store.update_task("bi-1", only_if=(PENDING,), status=FAILED)
-    assert store.task("bi-1").status == RUNNING
-    assert [task.id for task in store.tasks(statuses=(PENDING, RUNNING))] == ["bi-1", "et-1"]
+        store.create_task(task_id="infer-2", kind="batch_inference", name="n", params={})
+    assert store.update_task("infer-1", only_if=(PENDING,), status=RUNNING)
+    assert not store.update_task("infer-1", only_if=(PENDING,), status=FAILED)
+    assert store.task("infer-1").status == RUNNING
+    assert [task.id for task in store.tasks(statuses=(PENDING, RUNNING))] == ["infer-1", "ame-1"]
     with pytest.raises(ValueError, match="no updatable column"):
-        store.update_task("bi-1", kind="x")
+        store.update_task("infer-1", kind="x")
 
 
 def test_each_thread_writes_through_its_own_connection(tmp_path):
@@ -76,7 +76,7 @@ def test_each_thread_writes_through_its_own_connection(tmp_path):
 
     def create(index: int) -> None:
         try:
-            store.create_task(task_id=f"bi-{index}", kind="batch_inference", name=f"t{index}", params={})
+            store.create_task(task_id=f"infer-{index}", kind="batch_inference", name=f"t{index}", params={})
         except Exception as exc:  # noqa: BLE001 - collected for the assertion below
             errors.append(exc)
 

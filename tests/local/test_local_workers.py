@@ -81,7 +81,7 @@ def setup(tmp_path):
 def _submit(store, runner, dataset_id, mode, name=None):
     params = {"model_version_id": f"amv-{mode}", "dataset_id": dataset_id}
     task = store.create_task(
-        task_id=f"bi-{name or mode}", kind="batch_inference", name=name or mode, params=params
+        task_id=f"infer-{name or mode}", kind="batch_inference", name=name or mode, params=params
     )
     runner.submit(task.id)
     return task.id
@@ -138,36 +138,36 @@ def test_one_job_runs_at_a_time_and_a_queued_task_can_be_stopped(setup):
 def test_recover_resumes_batch_inference_and_fails_other_running_kinds(setup):
     home, store, runner, dataset_id = setup
     params = {"model_version_id": "amv-ok", "dataset_id": dataset_id}
-    store.create_task(task_id="bi-resume", kind="batch_inference", name="r", params=params)
-    store.update_task("bi-resume", status=RUNNING)
-    workdir = home.task_dir("bi-resume")
+    store.create_task(task_id="infer-resume", kind="batch_inference", name="r", params=params)
+    store.update_task("infer-resume", status=RUNNING)
+    workdir = home.task_dir("infer-resume")
     workdir.mkdir(parents=True)
     kept = [
         {"prompt": "0+1=?", "response": "1", "output": "earlier"},
         {"prompt": "1+1=?", "response": "2", "output": "earlier"},
     ]
     (workdir / "part.jsonl").write_text("".join(json.dumps(row) + "\n" for row in kept) + '{"prompt"')
-    store.create_task(task_id="mct-x", kind="compression", name="c", params={"model_version_id": "amv-ok"})
-    store.update_task("mct-x", status=RUNNING)
-    store.create_task(task_id="bi-queued", kind="batch_inference", name="q", params=params)
+    store.create_task(task_id="amva-x", kind="compression", name="c", params={"model_version_id": "amv-ok"})
+    store.update_task("amva-x", status=RUNNING)
+    store.create_task(task_id="infer-queued", kind="batch_inference", name="q", params=params)
     runner.recover()
-    assert store.task("mct-x").status == FAILED
-    assert store.task("mct-x").message == INTERRUPTED
-    resumed = _settle(store, "bi-resume")
+    assert store.task("amva-x").status == FAILED
+    assert store.task("amva-x").message == INTERRUPTED
+    resumed = _settle(store, "infer-resume")
     assert resumed.status == SUCCEEDED, resumed.message
     rows = [
         json.loads(line)
         for line in Path(store.dataset(resumed.result["result_dataset_id"]).path).read_text().splitlines()
     ]
     assert [row["prediction"] for row in rows] == ["earlier", "earlier", "ok", "ok", "ok"]
-    assert _settle(store, "bi-queued").status == SUCCEEDED
+    assert _settle(store, "infer-queued").status == SUCCEEDED
 
 
 def test_a_task_naming_a_missing_version_fails_with_a_sentence(setup):
     _, store, runner, dataset_id = setup
     params = {"model_version_id": "amv-gone", "dataset_id": dataset_id}
-    store.create_task(task_id="bi-gone", kind="batch_inference", name="g", params=params)
-    runner.submit("bi-gone")
-    task = _settle(store, "bi-gone")
+    store.create_task(task_id="infer-gone", kind="batch_inference", name="g", params=params)
+    runner.submit("infer-gone")
+    task = _settle(store, "infer-gone")
     assert task.status == FAILED
-    assert task.message == "Task bi-gone names model version 'amv-gone', which does not exist."
+    assert task.message == "Task infer-gone names model version 'amv-gone', which does not exist."
