@@ -13,9 +13,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from runner.local import batch_io
 from runner.local.api_common import NO_RESULT, Body, Context, found, invalid, page
 from runner.local.api_datasets import dataset_or_404
 from runner.local.api_models import version_or_404
+from runner.local.bos_store import BosError, ObjectStore
 from runner.local.jobspec import BATCH_INFERENCE, COMPRESSION, EVALUATION
 from runner.local.rows import DuplicateName, TaskRow, new_id
 from runner.platform import wire
@@ -114,10 +116,14 @@ def _describe_batch(task: TaskRow) -> dict[str, Any]:
         "runStatus": wire_status(BATCH_INFERENCE, task.status),
         "progress": task.progress_done or 0,
         "totalCount": task.progress_total or 0,  # (name not captured [B5]): local
-        "inputDatasetId": params.get("dataset_id", ""),  # local
+        "inputBosUri": params.get("input_bos_uri") or "",
+        "outputBosUri": params.get("output_bos_uri") or "",
+        "inputDatasetId": params.get("dataset_id") or "",  # local
         "outputDatasetId": task.result.get("result_dataset_id", ""),  # local
         "createTime": task.created_at,
     }
+    if task.result.get("output_dir"):
+        result["outputDir"] = task.result["output_dir"]  # (the SDK fixture's name [B5])
     if task.status == "failed":
         result["errorCode"] = 500
         result["errorReason"] = task.message
@@ -140,19 +146,43 @@ def create_batch(ctx: Context, body: Body) -> dict[str, Any]:
                 f"{body.where}: the local platform runs model versions; name one with modelId, not endpoint."
             )
         version = version_or_404(ctx, body.text("modelId"))
-        dataset_id = body.opt_text("inputDatasetId")
-        if dataset_id is None:
-            raise invalid(f"{body.where} needs inputDatasetId: the dataset version to infer on.")
-        dataset = dataset_or_404(ctx, dataset_id)
+        input_uri, output_uri = body.opt_text("inputBosUri"), body.opt_text("outputBosUri")
+        dataset_id = body.opt_text(
+            "inputDatasetId"
+        )  # local: a dataset version, or the references of BOS input
+        if input_uri is None and dataset_id is None:
+            raise invalid(
+                f"{body.where} needs inputBosUri and outputBosUri: the BOS folders to read and write."
+            )
+        if (input_uri is None) != (output_uri is None):
+            raise invalid(f"{body.where} needs both inputBosUri and outputBosUri, or neither.")
+        if input_uri is not None and output_uri is not None:
+            _check_batch_folders(ctx, body, input_uri, output_uri)
         return {
             "model_version_id": version.id,
-            "dataset_id": dataset.id,
+            "dataset_id": dataset_or_404(ctx, dataset_id).id if dataset_id is not None else None,
+            "input_bos_uri": input_uri,
+            "output_bos_uri": output_uri,
             "inference_params": _inference_params(body, "inferenceParams"),
             "batch_size": body.opt_integer("batchSize", low=1, high=1024),
             "description": body.opt_text("description") or "",
         }
 
     return {"taskId": _create(ctx, BATCH_INFERENCE, name, build).id}
+
+
+def _check_batch_folders(ctx: Context, body: Body, input_uri: str, output_uri: str) -> None:
+    """Refuse at create what the job would fail on later: unreadable input, a missing output bucket."""
+    objects = ObjectStore.for_home(ctx.home)
+    try:
+        batch_io.read_input(objects, input_uri)
+        output = batch_io.uri(output_uri, "outputBosUri")
+    except batch_io.BatchInputError as exc:
+        raise invalid(f"{body.where}: {exc}") from None
+    try:
+        objects.bucket(output.bucket)
+    except BosError as exc:
+        raise invalid(f"{body.where}: outputBosUri {output_uri}: {exc.message}") from None
 
 
 def describe_batch(ctx: Context, body: Body) -> dict[str, Any]:
@@ -199,7 +229,9 @@ def _eval_objects(ctx: Context, body: Body) -> dict[str, Any]:
         dataset = dataset_or_404(ctx, model_config.text("versionId"))
         model_config.choice("storageType", ("sysStorage", "BOS"), required=False)
         entries = model_config.array("evalModelConfigList", required=True)
-        versions, templates, params = [], set(), {}
+        versions: list[str] = []
+        templates: set[str] = set()
+        params: dict[str, Any] = {}
         for index, raw in enumerate(entries):
             entry = Body(
                 raw if isinstance(raw, dict) else {}, f"{model_config.where}.evalModelConfigList[{index}]"
@@ -211,7 +243,10 @@ def _eval_objects(ctx: Context, body: Body) -> dict[str, Any]:
             if "{input}" not in template:
                 raise invalid(f"{entry.where}: promptTemplate must contain {{input}}.")
             templates.add(template)
-            params = _inference_params(entry, "params")
+            given = _inference_params(entry, "params")
+            if versions[1:] and given != params:
+                raise invalid(f"{entry.where}: the local platform takes the same params for all models.")
+            params = given
         if not 1 <= len(versions) <= 5:
             raise invalid(
                 f"{model_config.where}: evalModelConfigList must name 1 to 5 models, not {len(versions)}."
@@ -273,6 +308,10 @@ def _evaluators(ctx: Context, body: Body) -> list[dict[str, Any]]:
             raise invalid(
                 f"{config.where}.customEvalConfig: the function {function!r} is not 'module:function'."
             )
+    if "rule" not in mode.split(",") and (modes or custom):
+        raise invalid(
+            f"{config.where}: evalMode {mode!r} runs no rule, so it takes no scoreModes or functions."
+        )
     if "rule" in mode.split(","):
         if not modes and not custom:
             raise invalid(f"{config.where}: evalMode {mode!r} needs autoRuleEvalConfig.scoreModes.")

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.local import batch_io
+from runner.local.bos_store import ObjectStore
 from runner.local.home import Home, file_digest, tree_digest
 from runner.local.rows import LIVE_SERVICE_STATUSES, SERVING, TaskRow, VersionRow, new_id
 from runner.local.store import Store
@@ -41,7 +43,7 @@ class Prepared:
 
 def prepare(home: Home, store: Store, task: TaskRow, workdir: Path) -> Prepared:
     if task.kind == BATCH_INFERENCE:
-        return _prepare_batch(store, task, workdir)
+        return _prepare_batch(home, store, task, workdir)
     if task.kind == EVALUATION:
         return _prepare_eval(store, task, workdir)
     if task.kind == COMPRESSION:
@@ -110,12 +112,25 @@ def merge_partial_output(workdir: Path) -> int:
     return len(read_rows(output)) if output.exists() else 0
 
 
-def _prepare_batch(store: Store, task: TaskRow, workdir: Path) -> Prepared:
+def _prepare_batch(home: Home, store: Store, task: TaskRow, workdir: Path) -> Prepared:
     params = task.params
     version = _version(store, params["model_version_id"], task)
-    rows = read_rows(_dataset_path(store, params["dataset_id"], task))
+    files: list[batch_io.InputFile] = []
+    if params.get("input_bos_uri"):  # the documented input: a BOS folder of {id, query} lines [B2]
+        try:
+            files = batch_io.read_input(ObjectStore.for_home(home), str(params["input_bos_uri"]))
+        except batch_io.BatchInputError as exc:
+            raise JobSetupError(f"Task {task.id} cannot read its input: {exc}") from None
+        references = (
+            [json.loads(row) for row in read_rows(_dataset_path(store, params["dataset_id"], task))]
+            if params.get("dataset_id")
+            else []
+        )
+        rows = [json.dumps(row, ensure_ascii=False) for row in batch_io.engine_rows(files, references)]
+    else:  # local-only: a dataset version
+        rows = read_rows(_dataset_path(store, params["dataset_id"], task))
     done = merge_partial_output(workdir)
-    extra = {"total": len(rows)}
+    extra: dict[str, Any] = {"total": len(rows), "files": files}
     if done >= len(rows):
         return Prepared(None, done, extra)
     source = workdir / "input.jsonl"
@@ -139,10 +154,16 @@ def _finish_batch(home: Home, store: Store, task: TaskRow, prepared: Prepared) -
             f"for {prepared.extra['total']} input rows."
         )
     version_id = str(task.params["model_version_id"])
+    results = [json.loads(line) for line in read_rows(workdir / "output.jsonl")]
+    outcome: dict[str, Any] = {"rows": done}
+    if task.params.get("output_bos_uri"):
+        folder = batch_io.write_output(
+            ObjectStore.for_home(home), str(task.params["output_bos_uri"]), prepared.extra["files"], results
+        )
+        outcome["output_dir"] = folder.folder.rstrip("/").rsplit("/", 1)[-1]
     converted = workdir / "result.jsonl"
     with converted.open("w", encoding="utf-8") as out:
-        for line in read_rows(workdir / "output.jsonl"):
-            row = json.loads(line)
+        for row in results:
             record = {"prompt": row.get("prompt", "")}
             if row.get("response") is not None:
                 record["response"] = row["response"]
@@ -150,7 +171,7 @@ def _finish_batch(home: Home, store: Store, task: TaskRow, prepared: Prepared) -
             record["model_version_id"] = version_id
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     dataset = store_file_as_dataset(home, store, converted, name=f"{task.name}-result", source=task.id)
-    return {"result_dataset_id": dataset.id, "rows": done}
+    return {**outcome, "result_dataset_id": dataset.id}
 
 
 def store_file_as_dataset(home: Home, store: Store, path: Path, *, name: str, source: str) -> Any:

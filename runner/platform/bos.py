@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import random
 import time
@@ -39,6 +40,8 @@ from runner.platform.settings import ENV_BOS_BUCKET, ENV_BOS_ENDPOINT, BosSettin
 log = logging.getLogger(__name__)
 
 DATASETS_PREFIX = "qfrun/datasets"
+BATCH_INPUT_PREFIX = "qfrun/batch-input"
+BATCH_OUTPUT_PREFIX = "qfrun/batch-output"
 OCTET_STREAM = "application/octet-stream"
 MAX_RETRY_AFTER_S = 120.0
 E = TypeVar("E", bound=PlatformError)
@@ -175,19 +178,48 @@ class BosClient:
         The key names the content, so an object already there with the file's MD5 as ETag is this file:
         the upload is skipped, and a re-run uploads nothing.
         """
-        bucket = self.bos.bucket
-        key = self.dataset_key(path, sha256)
-        uri = f"bos:/{bucket}/{key}"
         data = path.read_bytes()
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha256:
             raise PlatformError(f"{path} changed since it was hashed: its sha256 is {actual}, not {sha256}")
+        return self.put_once(self.dataset_key(path, sha256), data, what=str(path))
+
+    def upload_batch_input(self, text: str, sha256: str, *, where: str) -> tuple[str, int]:
+        """The dataset as batch inference reads it [B2]: ``{"id", "query"}`` lines, one per row's
+        ``prompt``, in a folder of its own named by the dataset's hash. Returns the folder's
+        ``bos:/bucket/folder/`` and the number of rows."""
+        lines: list[str] = []
+        for number, raw in enumerate(text.splitlines(), start=1):
+            if raw.strip():
+                try:
+                    row = json.loads(raw)
+                except ValueError:
+                    raise PlatformError(f"{where} line {number} is not a JSON object") from None
+                if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
+                    raise PlatformError(f"{where} line {number} has no 'prompt' (a string) to infer on")
+                lines.append(
+                    json.dumps({"id": str(len(lines) + 1), "query": row["prompt"]}, ensure_ascii=False)
+                )
+        folder = f"{BATCH_INPUT_PREFIX}/{sha256}/"
+        self.put_once(
+            folder + "input.jsonl", ("\n".join(lines) + "\n").encode("utf-8"), what=f"{where} (batch input)"
+        )
+        return f"bos:/{self.bos.bucket}/{folder}", len(lines)
+
+    def output_folder(self) -> str:
+        """Where qfrun's batch inference tasks write: each task gets its own sub-folder there [B2]."""
+        return f"bos:/{self.bos.bucket}/{BATCH_OUTPUT_PREFIX}/"
+
+    def put_once(self, key: str, data: bytes, *, what: str) -> str:
+        """Put ``data`` at ``key`` of the configured bucket unless an object with its MD5 is there."""
+        bucket = self.bos.bucket
+        uri = f"bos:/{bucket}/{key}"
         existing = self.head_object(bucket, key)
         if existing is not None and existing.etag == hashlib.md5(data, usedforsecurity=False).hexdigest():
-            log.info("%s is already at %s; not uploading it again.", path, uri)
+            log.info("%s is already at %s; not uploading it again.", what, uri)
             return uri
         self.put_object(bucket, key, data, content_type="application/jsonl")
-        log.info("Uploaded %s (%d bytes) to %s.", path, len(data), uri)
+        log.info("Uploaded %s (%d bytes) to %s.", what, len(data), uri)
         return uri
 
     # -- the loop --------------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ when a create's outcome is unknown, the task is looked up by its deterministic n
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -17,6 +19,7 @@ import httpx
 
 from runner.errors import PlatformQueueFull, PlatformStatusError
 from runner.platform import wire
+from runner.platform.bos import BosClient
 from runner.platform.http import AmbiguousCreate, PlatformHttp, Reply
 from runner.platform.protocol import (
     JSON,
@@ -55,6 +58,7 @@ class PlatformClient:
         self.settings = settings
         extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
         self._http = PlatformHttp(settings, transport=transport, bucket=bucket, **extra)
+        self._transport = transport
 
     @property
     def display_name(self) -> str:
@@ -86,19 +90,29 @@ class PlatformClient:
         return self._parse(reply, wire.model_version, reply.body["result"])
 
     def ensure_dataset(self, *, name: str, path: str, sha256: str) -> Dataset:
-        self._local_only(
-            f"uploading the local file {path} (Qianfan needs BOS storage for that)",
-            "an existing dataset version (qianfan_dataset_id: dsv-...)",
-        )
+        """Upload a local JSONL file: to BOS as batch inference's input on both platforms [B2], and on the
+        local platform also as a dataset version (ImportLocalDataset, local-only) for its evaluations."""
         try:
             content = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise PlatformStatusError(
                 f"the dataset file {path} cannot be read for upload: {exc}", platform=self.display_name
             ) from None
+        actual = hashlib.sha256(content.encode("utf-8")).hexdigest()
+        if actual != sha256:
+            raise PlatformStatusError(
+                f"the dataset file {path} changed while qfrun read it (sha256 {actual}, not {sha256}); "
+                "run again",
+                platform=self.display_name,
+            )
+        with BosClient(self.settings, transport=self._transport) as bos:
+            batch_input, rows = bos.upload_batch_input(content, sha256, where=path)
+        if self.settings.kind != "local":
+            return Dataset(dataset_id="", name=name, rows=rows, sha256=sha256, batch_input_uri=batch_input)
         body = {"name": name, "sha256": sha256, "content": content}
         reply = self._http.console("dataset", "ImportLocalDataset", body)
-        return self._parse(reply, wire.dataset, reply.body["result"])
+        dataset = self._parse(reply, wire.dataset, reply.body["result"])
+        return replace(dataset, batch_input_uri=batch_input)
 
     def describe_dataset(self, dataset_id: str) -> Dataset:
         reply = self._http.console("dataset", "DescribeDatasetVersion", {"versionId": dataset_id})
@@ -152,6 +166,11 @@ class PlatformClient:
         model_set_id = ""
         if request.kind in (TaskKind.COMPRESSION, TaskKind.SERVICE):
             model_set_id = self.describe_model_version(str(request.params["model_version_id"])).model_id
+        if request.kind is TaskKind.BATCH_INFERENCE and request.params.get("input_bos_uri"):
+            if not request.params.get("output_bos_uri"):
+                with BosClient(self.settings, transport=self._transport) as bos:
+                    output = bos.output_folder()
+                request = replace(request, params={**request.params, "output_bos_uri": output})
         body = wire.create_body(request, model_set_id=model_set_id, local=self.settings.kind == "local")
         attempt = 0
         waited = 0.0

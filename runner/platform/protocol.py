@@ -63,6 +63,7 @@ class Dataset:
     name: str
     rows: int | None = None
     sha256: str | None = None  # content hash of a local file uploaded by qfrun
+    batch_input_uri: str | None = None  # the rows as batch inference reads them: a BOS folder [B2]
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,11 @@ class Platform(Protocol):
         ...
 
     def ensure_dataset(self, *, name: str, path: str, sha256: str) -> Dataset:
-        """Upload a local JSONL file once per content hash and return the platform's dataset."""
+        """Upload a local JSONL file once per content hash and return the platform's dataset.
+
+        Its ``batch_input_uri`` is the BOS folder batch inference reads; on Qianfan that is all there is
+        (``dataset_id`` is empty: an evaluation there names a dataset version of the console instead).
+        """
         ...
 
     def describe_dataset(self, dataset_id: str) -> Dataset: ...

@@ -51,14 +51,17 @@ class InferStage:
         for key in ("batch_size", "input_bos_uri", "output_bos_uri"):
             if key in spec:
                 params[key] = spec[key]
+        if "input_bos_uri" not in params and dataset.batch_input_uri:
+            params["input_bos_uri"] = dataset.batch_input_uri  # the platform fills in its output folder
         info = ctx.run_task(TaskKind.BATCH_INFERENCE, params)
         outputs = {
             "task_id": info.ref.task_id,
-            # the local platform registers the results as a dataset; Qianfan writes them to BOS
+            # both write the results to BOS; the local platform also registers them as a dataset
             "result_dataset_id": info.result.get("result_dataset_id"),
             "rows": info.result.get("rows", info.rows_total),
             "model_version_id": version_id,
         }
-        if info.result.get("output_bos_uri"):
-            outputs["output_bos_uri"] = info.result["output_bos_uri"]
+        for key in ("output_bos_uri", "output_dir"):
+            if info.result.get(key):
+                outputs[key] = info.result[key]
         return outputs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ import pytest
 
 from runner.platform.client import PlatformClient
 from runner.platform.ratelimit import TokenBucket
-from runner.platform.settings import Credentials, PlatformSettings
+from runner.platform.settings import BosSettings, Credentials, PlatformSettings
 
 AK = "AKtestAccessKey0123456789abcdef"
 SK = "SKtestSecretKey0123456789abcdef"
@@ -49,6 +50,8 @@ class FakePlatform:
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     requests: list[httpx.Request] = field(default_factory=list)
+    objects: dict[str, bytes] = field(default_factory=dict)  # BOS: path -> bytes
+    puts: list[str] = field(default_factory=list)
     bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     page_size: int = 2
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -57,6 +60,8 @@ class FakePlatform:
         return [action for action, _ in self.bodies]
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.method in ("HEAD", "PUT", "GET"):
+            return self._object(request)
         self.requests.append(request)
         action = request.url.params.get("Action") or request.url.path.rsplit("/", 1)[-1]
         body = json.loads(request.content or b"{}")
@@ -66,6 +71,19 @@ class FakePlatform:
             fault = script.pop(0)
             return fault(request)
         return self._answer(action, body)
+
+    def _object(self, request: httpx.Request) -> httpx.Response:
+        """BOS's object calls (``/{bucket}/{key}``): kept in ``objects``, ETag the MD5 of the bytes."""
+        path = request.url.path
+        if request.method == "PUT":
+            self.objects[path] = request.content
+            self.puts.append(path)
+            return httpx.Response(200, headers={"ETag": f'"{hashlib.md5(request.content).hexdigest()}"'})
+        if path not in self.objects:
+            return httpx.Response(404, json={"code": "NoSuchKey", "message": "no such key", "requestId": "r"})
+        data = self.objects[path]
+        headers = {"ETag": f'"{hashlib.md5(data).hexdigest()}"', "Content-Length": str(len(data))}
+        return httpx.Response(200, headers=headers, content=b"" if request.method == "HEAD" else data)
 
     def _ok(self, result: Any) -> httpx.Response:
         return httpx.Response(200, json={"requestId": f"req-{next(self._ids)}", "result": result})
@@ -147,6 +165,7 @@ def make_settings(kind: str = "local", *, max_retries: int = 3, signing: bool = 
         base if kind == "local" else "https://aip.test",
         creds,
         rps=1000.0,
+        bos=BosSettings(base if kind == "local" else "https://bos.test", "qfrun-bucket"),
         max_retries=max_retries,
         backoff_base_s=0.01,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,9 +92,33 @@ def test_describe_and_export_dataset(harness: Harness) -> None:
 def test_local_only_operations_are_refused_on_qianfan_with_what_to_do(qianfan_harness: Harness) -> None:
     with pytest.raises(PlatformStatusError, match="works only on the local platform; on Qianfan name"):
         qianfan_harness.client.import_model(name="m", path="/m")
-    with pytest.raises(PlatformStatusError, match="qianfan_dataset_id"):
-        qianfan_harness.client.ensure_dataset(name="d", path="/d.jsonl", sha256="0")
     assert qianfan_harness.fake.requests == []
+
+
+def test_on_qianfan_a_dataset_becomes_batch_input_in_bos_uploaded_once(
+    qianfan_harness: Harness, tmp_path: Path
+) -> None:
+    path = tmp_path / "qa.jsonl"
+    path.write_text('{"prompt": "1+1=?", "response": "2"}\n\n{"prompt": "2+2=?"}\n', encoding="utf-8")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    first = qianfan_harness.client.ensure_dataset(name="qa", path=str(path), sha256=digest)
+    again = qianfan_harness.client.ensure_dataset(name="qa", path=str(path), sha256=digest)
+    assert first == again
+    assert first.batch_input_uri == f"bos:/qfrun-bucket/qfrun/batch-input/{digest}/"
+    assert (first.dataset_id, first.rows) == ("", 2)
+    key = f"/qfrun-bucket/qfrun/batch-input/{digest}/input.jsonl"
+    assert qianfan_harness.fake.puts == [key]  # the second call found it by its MD5 and sent nothing
+    lines = [json.loads(line) for line in qianfan_harness.fake.objects[key].decode().splitlines()]
+    assert lines == [{"id": "1", "query": "1+1=?"}, {"id": "2", "query": "2+2=?"}]  # [B2]/[B8]'s input lines
+    assert qianfan_harness.fake.requests == []  # no console call: Qianfan's batch input is BOS only
+
+
+def test_a_batch_task_without_an_output_folder_gets_qfruns(qianfan_harness: Harness) -> None:
+    request = TaskRequest(
+        TaskKind.BATCH_INFERENCE, "qf-infer-1", {"model_version_id": "amv-1", "input_bos_uri": "bos:/b/in/"}
+    )
+    qianfan_harness.client.create_task(request)
+    assert qianfan_harness.fake.bodies[0][1]["outputBosUri"] == "bos:/qfrun-bucket/qfrun/batch-output/"
 
 
 def test_create_batch_inference_sends_the_documented_fields(qianfan_harness: Harness) -> None:
