@@ -488,8 +488,8 @@ def test_issues_are_issue_objects_with_locations() -> None:
 def test_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
     (message,) = issues_of(stage("type: model, version_id: v, colour: red"))
     assert message == (
-        "p.yaml:4:35: stages.s: unknown key 'colour'; allowed keys are description, endpoint, if, import, name, "
-        "needs, timeout_minutes, type, version_id."
+        "p.yaml:4:35: stages.s: unknown key 'colour'; allowed keys are description, endpoint, if, import, "
+        "name, needs, timeout_minutes, type, version_id."
     )
 
 

@@ -322,7 +322,7 @@ def test_a_preset_endpoint_feeds_batch_inference_only_and_exists_on_qianfan_only
     body = (
         "datasets:\n  d: {qianfan_dataset_id: ds-1}\nstages:\n"
         "  ernie: {type: model, endpoint: ernie-x1-turbo-32k}\n"
-        "  i: {type: infer, model: ernie, dataset: d, input_bos_uri: 'bos:/b/i/', output_bos_uri: 'bos:/o/'}\n"
+        "  i: {type: infer, model: ernie, dataset: d, input_bos_uri: 'bos:/b/i/', output_bos_uri: 'bos:/o'}\n"
         "  w4: {type: compress, model: ernie, strategy: quantization, weight: W4A16C16}\n"
     )
     cloud, local = tmp_path / "cloud.yaml", tmp_path / "local.yaml"
