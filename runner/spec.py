@@ -292,20 +292,11 @@ def _expressions(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str | Non
 def _qianfan_issues(
     document: Document, stages: Mapping[str, Mapping[str, Any]], datasets: Mapping[str, DatasetSpec]
 ) -> Iterator[Issue]:
-    """What only the local platform can do: Qianfan reads models, datasets and batch input from storage."""
-    for dataset_id, dataset in datasets.items():
-        if dataset.path is not None:
-            key_path = ("datasets", dataset_id, "path")
-            yield Issue(
-                document.location(key_path),
-                (
-                    f"{_dotted(key_path)}: Qianfan cannot read a local file; upload it to Qianfan and "
-                    "name it with qianfan_dataset_id."
-                ),
-            )
+    """What only the local platform can do: Qianfan reads models and batch input from BOS storage and
+    evaluates dataset versions of its console [B2][E1]."""
     for stage_id, body in stages.items():
         if body.get("type") == "model" and "import" in body:
-            key_path = ("stages", stage_id, "import")
+            key_path: tuple[str | int, ...] = ("stages", stage_id, "import")
             yield Issue(
                 document.location(key_path),
                 (
@@ -315,14 +306,26 @@ def _qianfan_issues(
             )
         if body.get("type") == "evaluate":
             yield from _qianfan_evaluator_issues(document, stages, stage_id, body)
-        if body.get("type") == "infer":
-            missing = [key for key in ("input_bos_uri", "output_bos_uri") if key not in body]
-            if missing:
+        named = body.get("dataset")
+        dataset = datasets.get(named) if isinstance(named, str) else None
+        if body.get("type") == "evaluate" and dataset is not None and dataset.path is not None:
+            key_path = ("stages", stage_id, "dataset")
+            yield Issue(
+                document.location(key_path),
+                (
+                    f"{_dotted(key_path)}: an evaluation on Qianfan reads a dataset version of its "
+                    f"console (evalModelConfig.versionId); give the dataset {dataset.id!r} a "
+                    "qianfan_dataset_id (a local file goes to BOS for batch inference only)."
+                ),
+            )
+        if body.get("type") == "infer" and dataset is not None and dataset.path is None:
+            if "input_bos_uri" not in body:
                 yield Issue(
                     document.key_location(("stages", stage_id)),
                     (
-                        f"stages.{stage_id}: batch inference on Qianfan reads and writes BOS storage; add "
-                        f"{' and '.join(missing)}."
+                        f"stages.{stage_id}: batch inference on Qianfan reads its input from BOS; the "
+                        f"dataset {dataset.id!r} is a console dataset, so add input_bos_uri (the BOS "
+                        "folder of its {id, query} lines), or use a local file, which qfrun uploads."
                     ),
                 )
 

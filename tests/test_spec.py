@@ -265,18 +265,25 @@ def test_a_qianfan_pipeline_is_told_what_only_the_local_platform_can_do(tmp_path
     (tmp_path / "x.jsonl").write_text("{}\n")
     path = tmp_path / "p.yaml"
     path.write_text(
-        "version: 1\nname: qf\nplatform: qianfan\ndatasets:\n  local: {path: x.jsonl}\nstages:\n"
+        "version: 1\nname: qf\nplatform: qianfan\ndatasets:\n  local: {path: x.jsonl}\n"
+        "  console: {qianfan_dataset_id: ds-1}\nstages:\n"
         "  m: {type: model, import: models/m}\n"
-        "  i: {type: infer, model: m, dataset: local, output_bos_uri: 'bos:/b/out/'}\n"
+        "  v: {type: model, version_id: amv-1}\n"
+        "  i: {type: infer, model: v, dataset: local}\n"
+        "  j: {type: infer, model: v, dataset: console, output_bos_uri: 'bos:/b/out/'}\n"
+        "  e: {type: evaluate, models: [v], dataset: local, evaluators: [{kind: rule, accuracy: true}]}\n"
     )
     with pytest.raises(PipelineError) as caught:
         load_pipeline(path)
-    assert [str(issue) for issue in caught.value.issues] == [
-        f"{path}:5:17: datasets.local.path: Qianfan cannot read a local file; upload it to Qianfan and "
-        "name it with qianfan_dataset_id.",
-        f"{path}:7:28: stages.m.import: importing a local folder works on the local platform only; "
+    assert [str(issue) for issue in caught.value.issues] == [  # a local file for batch inference is fine
+        f"{path}:8:28: stages.m.import: importing a local folder works on the local platform only; "
         "on Qianfan name an existing model version with version_id.",
-        f"{path}:8:3: stages.i: batch inference on Qianfan reads and writes BOS storage; add input_bos_uri.",
+        f"{path}:11:3: stages.j: batch inference on Qianfan reads its input from BOS; the dataset "
+        "'console' is a console dataset, so add input_bos_uri (the BOS folder of its {id, query} lines), or "
+        "use a local file, which qfrun uploads.",
+        f"{path}:12:45: stages.e.dataset: an evaluation on Qianfan reads a dataset version of its console "
+        "(evalModelConfig.versionId); give the dataset 'local' a qianfan_dataset_id (a local file goes to "
+        "BOS for batch inference only).",
     ]
 
 
