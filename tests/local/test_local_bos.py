@@ -432,8 +432,9 @@ def test_baidus_bos_client_puts_heads_lists_gets_and_deletes_on_the_local_platfo
     assert client.does_bucket_exist("oracle-bucket") is True
     client.delete_bucket("oracle-bucket")
     assert client.does_bucket_exist("oracle-bucket") is False
-    client.put_object_from_string(BUCKET, "meta.txt", "m", user_metadata={"source": "qfrun"})
-    assert client.get_object_meta_data(BUCKET, "meta.txt").metadata.bce_meta_source == "qfrun"
+    client.put_object_from_string(BUCKET, "meta.txt", "m", user_metadata={"source": "qfrun", "note": "模型"})
+    metadata = client.get_object_meta_data(BUCKET, "meta.txt").metadata
+    assert (metadata.bce_meta_source, metadata.bce_meta_note) == ("qfrun", "模型")
     client.delete_object(BUCKET, "input/b.jsonl")
     assert [o.key for o in client.list_all_objects(BUCKET, prefix="input/")] == ["input/批量 a.jsonl"]
 
