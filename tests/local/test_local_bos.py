@@ -425,6 +425,7 @@ def test_baidus_bos_client_puts_heads_lists_gets_and_deletes_on_the_local_platfo
     assert listed.is_truncated is True
     every = [o.key for o in client.list_all_objects(BUCKET, prefix="input/")]
     assert every == ["input/b.jsonl", "input/批量 a.jsonl"]
+    assert [o.key for o in client.list_objects(BUCKET, prefix="input/批").contents] == ["input/批量 a.jsonl"]
     assert client.get_object_as_string(BUCKET, "input/批量 a.jsonl") == data
     assert client.get_object_as_string(BUCKET, "input/批量 a.jsonl", range=[0, 5]) == data[:6]
     assert BUCKET in [b.name for b in client.list_buckets().buckets]
