@@ -24,6 +24,16 @@ from runner.platform.settings import ENV_LOCAL_SECRET_KEY as SECRET_KEY_ENV
 DENIED = "AccessDenied"
 
 
+def header_text(value: str) -> str:
+    """A header value as the client's text: Starlette decodes header bytes as latin-1, but BCE clients send
+    (and sign) UTF-8, so a value such as ``x-bce-meta-note: 模型`` is decoded again; bytes that are not UTF-8
+    stay as they came."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 @dataclass(frozen=True)
 class LocalKeys:
     """The one AK/SK pair the local platform accepts signatures from (the secret hidden from repr)."""
@@ -90,7 +100,7 @@ class Gate:
                 # The decoded path straight from the scope: request.url.path would cut a key at "#" or "?".
                 path=request.scope["path"],
                 query=request.query_params.multi_items(),
-                headers=dict(request.headers.items()),
+                headers={name: header_text(value) for name, value in request.headers.items()},
                 now_s=self.clock(),
             )
         except SignatureRefused as refused:

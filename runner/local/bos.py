@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-from runner.local.access import Gate
+from runner.local.access import Gate, header_text
 from runner.local.bos_store import (
     CHUNK,
     MAX_LIST_KEYS,
@@ -69,7 +69,9 @@ def _object_headers(info: ObjectInfo, request_id: str) -> dict[str, str]:
         "x-bce-storage-class": STANDARD,
         REQUEST_ID: request_id,
     }
-    headers.update({META_PREFIX + name: value for name, value in info.user_meta.items()})
+    # Starlette writes header values as latin-1; the UTF-8 bytes of the text go out as those code points.
+    wire = {META_PREFIX + name: value.encode().decode("latin-1") for name, value in info.user_meta.items()}
+    headers.update(wire)
     return headers
 
 
@@ -266,7 +268,7 @@ class BosApi:
             crc32=headers.get("x-bce-content-crc32", "").strip(),
         )
         meta = {
-            name[len(META_PREFIX) :]: value
+            name[len(META_PREFIX) :].lower(): header_text(value)
             for name, value in headers.items()
             if name.lower().startswith(META_PREFIX)
         }

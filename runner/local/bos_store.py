@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -55,7 +56,7 @@ CREATE TABLE IF NOT EXISTS objects (
     md5 TEXT NOT NULL,
     crc32 INTEGER NOT NULL,
     content_type TEXT NOT NULL,
-    meta TEXT NOT NULL,
+    meta TEXT NOT NULL,  -- x-bce-meta-* as a JSON object
     modified_at REAL NOT NULL,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
@@ -210,12 +211,11 @@ class Digests:
 
 
 def _meta_text(meta: Mapping[str, str]) -> str:
-    return "\n".join(f"{k}:{v}" for k, v in sorted(meta.items()))
+    return json.dumps(dict(meta), sort_keys=True, ensure_ascii=False)
 
 
 def _meta_from(text: str) -> dict[str, str]:
-    pairs = (line.partition(":") for line in text.splitlines() if line)
-    return {k: v for k, _, v in pairs}
+    return {str(k): str(v) for k, v in json.loads(text or "{}").items()}
 
 
 class ObjectWriter:

@@ -224,6 +224,31 @@ def test_the_size_limit_holds_for_declared_and_streamed_bodies(bos: httpx.Client
     assert list(objects.tmp_dir.iterdir()) == []
 
 
+def test_requests_the_local_bos_does_not_serve_are_refused_by_name(bos: httpx.Client) -> None:
+    assert bos.put(f"/{BUCKET}/src", content=b"x").status_code == 200
+    message = _bos_error(
+        bos.put(f"/{BUCKET}/dst", headers={"x-bce-copy-source": f"/{BUCKET}/src"}), 501, "NotImplemented"
+    )
+    assert "x-bce-copy-source" in message
+    _bos_error(bos.get(f"/{BUCKET}/src", headers={"Range": "bytes=1-2,4-5"}), 400, "InvalidArgument")
+    _bos_error(bos.get(f"/{BUCKET}", params={"delimiter": "//"}), 400, "InvalidArgument")
+    assert [c["key"] for c in bos.get(f"/{BUCKET}/").json()["contents"]] == ["src"]
+
+
+def test_an_internal_failure_is_a_500_with_the_request_id_and_no_traceback(
+    bos: httpx.Client, platform_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(platform_api.app.state.objects, "buckets", broken)
+    response = bos.get("/")
+    message = _bos_error(response, 500, "InternalError")
+    assert response.json()["requestId"] in message
+    assert "disk on fire" not in response.text
+    assert "Traceback" not in response.text
+
+
 def test_get_on_a_console_path_is_bos_and_post_elsewhere_stays_the_consoles_404(bos: httpx.Client) -> None:
     _bos_error(bos.get("/v2/model"), 400, "InvalidBucketName")
     response = bos.post("/nowhere/at-all", json={})
@@ -361,6 +386,19 @@ def test_bos_requests_need_a_valid_signature_when_keys_are_configured(signed_api
         _bos_error(stale.get(f"/{BUCKET}/k"), 403, "RequestExpired")
 
 
+def test_signatures_to_a_platform_without_keys_and_bearers_to_one_without_a_token_are_refused(
+    platform_home: Home, serve_platform: Any
+) -> None:
+    with serve_platform(platform_home, token="bearer-tok") as api, _signed(api.url) as signed:
+        message = _bos_error(signed.get(f"/{BUCKET}"), 403, "AccessDenied")
+        assert message == "This platform has no AK/SK configured; send the platform's bearer token."
+    with serve_platform(platform_home, keys=LocalKeys(AK, SK)) as api:
+        bearer = httpx.get(f"{api.url}/{BUCKET}", headers={"Authorization": "Bearer bearer-tok"})
+        assert _bos_error(bearer, 401, "AccessDenied") == (
+            "The request needs a bce-auth-v1 signature in its Authorization header."
+        )
+
+
 def test_console_and_chat_need_a_valid_signature_too(signed_api: Any) -> None:
     describe = "/v2/model?Action=DescribeModel"
     with httpx.Client(base_url=signed_api.url, timeout=30) as anonymous:
@@ -425,6 +463,7 @@ def test_baidus_bos_client_puts_heads_lists_gets_and_deletes_on_the_local_platfo
     assert listed.is_truncated is True
     every = [o.key for o in client.list_all_objects(BUCKET, prefix="input/")]
     assert every == ["input/b.jsonl", "input/批量 a.jsonl"]
+    assert [o.key for o in client.list_objects(BUCKET, prefix="input/批").contents] == ["input/批量 a.jsonl"]
     assert client.get_object_as_string(BUCKET, "input/批量 a.jsonl") == data
     assert client.get_object_as_string(BUCKET, "input/批量 a.jsonl", range=[0, 5]) == data[:6]
     assert BUCKET in [b.name for b in client.list_buckets().buckets]
@@ -432,8 +471,9 @@ def test_baidus_bos_client_puts_heads_lists_gets_and_deletes_on_the_local_platfo
     assert client.does_bucket_exist("oracle-bucket") is True
     client.delete_bucket("oracle-bucket")
     assert client.does_bucket_exist("oracle-bucket") is False
-    client.put_object_from_string(BUCKET, "meta.txt", "m", user_metadata={"source": "qfrun"})
-    assert client.get_object_meta_data(BUCKET, "meta.txt").metadata.bce_meta_source == "qfrun"
+    client.put_object_from_string(BUCKET, "meta.txt", "m", user_metadata={"source": "qfrun", "note": "模型"})
+    metadata = client.get_object_meta_data(BUCKET, "meta.txt").metadata
+    assert (metadata.bce_meta_source, metadata.bce_meta_note) == ("qfrun", "模型")
     client.delete_object(BUCKET, "input/b.jsonl")
     assert [o.key for o in client.list_all_objects(BUCKET, prefix="input/")] == ["input/批量 a.jsonl"]
 
