@@ -44,6 +44,8 @@ _PATTERN_HINTS: Final = {
     r"^[a-z0-9_]{1,30}$": "use 1 to 30 lower-case letters, digits or '_'",
     r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$": "write it as 'module:function', e.g. 'evals.arith:score'",
     r"^https?://": "give an http:// or https:// URL",
+    r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$": "a BOS bucket name has 3 to 63 lower-case letters, digits or '-', "
+    "starting and ending with a letter or digit",
     r"\{input\}": "a prompt template must contain {input}, where each prompt goes (Qianfan's rule)",
     r"^bos:/": "give a BOS location, 'bos:/bucket/path'",
 }

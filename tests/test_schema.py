@@ -218,7 +218,7 @@ def test_minimal_pipeline_is_valid() -> None:
             HEAD + "platform: {kind: qianfan, access_key: abc}\nstages: {m: {type: model, version_id: v}}\n",
             [
                 "p.yaml:3:27: platform: unknown key 'access_key'; "
-                "allowed keys are inference_url, kind, rps, url."
+                "allowed keys are bos, inference_url, kind, rps, url."
             ],
         ),
         (
