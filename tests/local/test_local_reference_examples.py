@@ -7,10 +7,12 @@ against the same pages, by raw HTTP, so neither the client nor runner.platform.w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 if TYPE_CHECKING:
@@ -190,3 +192,82 @@ def test_an_error_is_the_documented_envelope(platform_api: Api) -> None:
     body = response.json()
     assert set(body) == {"requestId", "code", "message"}
     assert body["requestId"] == response.headers["X-Bce-Request-Id"]
+
+
+def _put(api: Api, path: str, text: str) -> None:
+    response = httpx.put(api.url + path, content=text.encode(), timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def test_b1_create_batch_inference_task_example_reads_its_bos_folders(
+    platform_api: Api, ids: dict[str, str]
+) -> None:
+    # [B1]'s example body; a model version takes the place of the preset endpoint (the local platform runs
+    # versions only), and its buckets are made on the local BOS first.
+    _put(platform_api, "/sdc-default", "")
+    line = '{"id": "1", "query": "地球的自转周期是多久？"}\n'  # noqa: RUF001 - [B8]'s own input line
+    _put(platform_api, "/sdc-default/zhxxxan/input/q.jsonl", line)
+    body = {
+        "name": "eb4-job4",
+        "description": "desc",
+        "modelId": ids["model"],
+        "inferenceParams": {"temperature": 0.9, "top_p": 0.3},
+        "inputBosUri": "bos:/sdc-default/zhxxxan/input",
+        "outputBosUri": "bos:/sdc-default/zhaxxxan/output",
+    }
+    task_id = platform_api.call("batchinference", "CreateBatchInferenceTask", body)["taskId"]
+    described = platform_api.call("batchinference", "DescribeBatchInferenceTask", {"taskId": task_id})
+    assert (described["inputBosUri"], described["outputBosUri"]) == (
+        body["inputBosUri"],
+        body["outputBosUri"],
+    )
+    assert described["runStatus"] in {"Queuing", "Running", "Failed"}  # the stand-in model cannot run
+
+
+def test_b2_batch_input_the_platform_cannot_read_is_refused_at_create(
+    platform_api: Api, ids: dict[str, str]
+) -> None:
+    _put(platform_api, "/qfrun-local/in/q.jsonl", '{"id": "1"}\n')
+    body = {"name": "job", "modelId": ids["model"], "outputBosUri": "bos:/qfrun-local/out/"}
+    for uri, message in (
+        ("bos:/qfrun-local/in/", "line 1 needs a 'query'"),
+        ("bos:/qfrun-local/empty/", "holds no .jsonl or .txt file"),
+        ("bos:/nobucket/in/", "nobucket"),
+    ):
+        response = platform_api.post(
+            "/v2/batchinference?Action=CreateBatchInferenceTask", {**body, "inputBosUri": uri}
+        )
+        assert response.status_code == 400, response.text
+        assert message in response.json()["message"]
+
+
+@pytest.mark.slow
+def test_batch_inference_writes_qianfans_output_lines_to_bos(platform_api: Api, adder_dir: Path) -> None:
+    model = platform_api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
+    _put(
+        platform_api,
+        "/qfrun-local/in/a.jsonl",
+        '{"id": "x1", "query": "23+45=?"}\n{"id": "x2", "query": "1+2=?"}\n',
+    )
+    body = {
+        "name": "adder-job",
+        "modelId": model["modelId"],
+        "inferenceParams": {"temperature": 0, "max_output_tokens": 5},
+        "inputBosUri": "bos:/qfrun-local/in/",
+        "outputBosUri": "bos:/qfrun-local/out/",
+    }
+    task_id = platform_api.call("batchinference", "CreateBatchInferenceTask", body)["taskId"]
+
+    def done() -> Any:
+        result = platform_api.call("batchinference", "DescribeBatchInferenceTask", {"taskId": task_id})
+        return result if result["runStatus"] in {"Done", "Failed", "Stopped"} else None
+
+    finished = platform_api.wait(done)
+    assert finished["runStatus"] == "Done", finished.get("errorReason")
+    assert len(finished["outputDir"]) == 24  # the task's sub-directory [B2][B5]
+    response = httpx.get(f"{platform_api.url}/qfrun-local/out/{finished['outputDir']}/a.jsonl", timeout=30)
+    assert response.status_code == 200
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert [(line["id"], line["query"]) for line in lines] == [("x1", "23+45=?"), ("x2", "1+2=?")]
+    assert lines[0]["output"]["result"].strip() == "68"  # the tiny adder adds
+    assert lines[0]["output"]["object"] == "chat.completion"  # [B8]
