@@ -117,6 +117,8 @@ class PlatformClient:
     # -- tasks -----------------------------------------------------------------------------------
 
     def find_task(self, kind: TaskKind, name: str) -> TaskRef | None:
+        if kind is TaskKind.SERVICE:
+            return self._find_service(name)
         api = wire.KIND_API[kind]
         marker: str | None = None
         for _ in range(MAX_LIST_PAGES):
@@ -161,7 +163,10 @@ class PlatformClient:
                 attempt += 1
                 continue
             task_id = self._parse(reply, wire.created_id, request.kind, reply.body["result"])
-            return TaskRef(request.kind, task_id, request.name)
+            instance = ""
+            if request.kind is TaskKind.SERVICE:
+                instance = self._parse(reply, wire.service_instance_id, reply.body["result"])
+            return TaskRef(request.kind, task_id, request.name, instance)
 
     def describe_task(self, ref: TaskRef) -> TaskInfo:
         api = wire.KIND_API[ref.kind]
@@ -175,6 +180,9 @@ class PlatformClient:
         return self._parse(reply, wire.task_info, ref.kind, ref, result)
 
     def cancel_task(self, ref: TaskRef) -> None:
+        if ref.kind is TaskKind.SERVICE:
+            self._release_service(ref)
+            return
         api = wire.KIND_API[ref.kind]
         action = api.cancel
         if ref.kind is TaskKind.EVALUATION and self.settings.kind == "qianfan":
@@ -182,6 +190,50 @@ class PlatformClient:
         self._http.console(api.route, action, {api.id_field: ref.task_id})
 
     # -- services --------------------------------------------------------------------------------
+
+    def _find_service(self, intent: str) -> TaskRef | None:
+        """The service created for ``intent``: paged to the end, matched exactly on its description.
+
+        A service's ``name`` is the user's and DescribeServices filters names fuzzily [S3], so the intent
+        key in ``description`` is what identifies it; a list item without a description is described.
+        """
+        api = wire.KIND_API[TaskKind.SERVICE]
+        wanted = wire.service_description(intent)
+        marker: str | None = None
+        for _ in range(MAX_LIST_PAGES):
+            body: dict[str, Any] = {"maxKeys": LIST_PAGE_SIZE}
+            if marker:
+                body["marker"] = marker
+            reply = self._http.console(api.route, api.list, body)
+            items, next_marker = self._parse(reply, wire.service_items, reply.body["result"])
+            for item in items:
+                service_id = self._parse(reply, wire.req_str, item, api.id_field, "result.serviceList[]")
+                if "description" not in item:
+                    detail = self._http.console(api.route, api.describe, {api.id_field: service_id})
+                    item = self._parse(detail, wire.obj, detail.body["result"], "result")
+                if item.get("description") == wanted:
+                    instance = self._parse(reply, wire.opt_str, item, "instanceId", "result.serviceList[]")
+                    return TaskRef(TaskKind.SERVICE, service_id, intent, instance)
+            if not next_marker or next_marker == marker:
+                return None
+            marker = next_marker
+        return None
+
+    def _release_service(self, ref: TaskRef) -> None:
+        """ReleaseComputeUnit [S5]; the instance id comes from the create, else from DescribeService."""
+        if not ref.instance_id:
+            info = self.describe_task(ref)
+            instance = str(info.result.get("instance_id") or "") if info.result else ""
+            if not instance:
+                raise PlatformStatusError(
+                    f"the service {ref.task_id} cannot be released: the platform did not say which compute "
+                    "instance it runs on; release it in Qianfan's console",
+                    platform=self.display_name,
+                )
+            ref = TaskRef(ref.kind, ref.task_id, ref.name, instance)
+        action = wire.KIND_API[TaskKind.SERVICE].cancel
+        reply = self._http.console(wire.SERVICE_RELEASE_ROUTE, action, wire.release_body(ref))
+        self._parse(reply, wire.released, reply.body["result"])
 
     def chat(self, endpoint: str, messages: Sequence[ChatMessage], **params: JSON) -> ChatReply:
         body: dict[str, Any] = {

@@ -170,36 +170,6 @@ def test_create_compression_looks_up_the_model_set_and_accepts_a_bare_id(harness
     )
 
 
-def test_create_service_sends_resource_and_billing(harness: Harness) -> None:
-    harness.fake.models["amv-1"] = MODEL
-    params = {
-        "model_version_id": "amv-1",
-        "name": "qa",
-        "endpoint_suffix": "qa_w4",
-        "replicas": 2,
-        "pool_type": "private",
-        "service_type": "chat",
-        "hours": 3,
-    }
-    harness.client.create_task(TaskRequest(TaskKind.SERVICE, "qa-serve-5", params))
-    assert harness.fake.bodies[1] == (
-        "CreateService",
-        {
-            "name": "qa-serve-5",
-            "modelId": "amv-1",
-            "modelSetId": "am-1",
-            "urlSuffix": "qa_w4",
-            "serviceType": "Chat",
-            "resourceConfig": {"type": "private", "replicasCount": 2},
-            "billing": {
-                "paymentTiming": "Prepaid",
-                "reservation": {"reservationTimeUnit": "Hour", "reservationLength": 3},
-            },
-            "description": "qa",
-        },
-    )
-
-
 @pytest.mark.parametrize(
     ("word", "status"),
     [
@@ -282,42 +252,12 @@ def test_a_succeeded_compression_names_the_new_version(harness: Harness) -> None
     }
 
 
-@pytest.mark.parametrize(
-    ("word", "status"),
-    [
-        ("New", TaskStatus.PENDING),
-        ("Deploying", TaskStatus.RUNNING),
-        ("Serving", TaskStatus.SUCCEEDED),
-        ("DeployFailed", TaskStatus.FAILED),
-        ("Expired", TaskStatus.STOPPED),
-    ],
-)
-def test_service_status_and_result(harness: Harness, word: str, status: TaskStatus) -> None:
-    harness.fake.tasks["svc-1"] = {
-        "serviceId": "svc-1",
-        "runStatus": word,
-        "urlSuffix": "qa_w4",
-        "url": "http://platform.test/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/qa_w4",
-        "replicasCount": 1,
-        "expireTime": "2026-11-25T18:00:00Z",
-    }
-    info = harness.client.describe_task(TaskRef(TaskKind.SERVICE, "svc-1", "n"))
-    assert info.status is status
-    assert info.result["endpoint"] == "qa_w4"
-    assert info.result["service_id"] == "svc-1"
-    assert info.result["expires_at"] == "2026-11-25T18:00:00Z"
-
-
 def test_find_task_pages_through_the_list_and_matches_the_name_exactly(harness: Harness) -> None:
     for index in range(5):
         harness.fake.tasks[f"bi-{index}"] = {"taskId": f"bi-{index}", "name": "other", "runStatus": "Done"}
     harness.fake.tasks["bi-9"] = {"taskId": "bi-9", "name": "wanted", "runStatus": "Done"}
-    harness.fake.tasks["svc-9"] = {"serviceId": "svc-9", "name": "wanted", "runStatus": "Serving"}
     assert harness.client.find_task(TaskKind.BATCH_INFERENCE, "wanted") == TaskRef(
         TaskKind.BATCH_INFERENCE, "bi-9", "wanted"
-    )
-    assert harness.client.find_task(TaskKind.SERVICE, "wanted") == TaskRef(
-        TaskKind.SERVICE, "svc-9", "wanted"
     )
     assert harness.client.find_task(TaskKind.EVALUATION, "wanted") is None
     assert harness.client.find_task(TaskKind.COMPRESSION, "wanted") is None
@@ -347,7 +287,6 @@ def test_find_task_reads_later_pages(harness: Harness) -> None:
         (TaskKind.BATCH_INFERENCE, "StopBatchInferenceTask", "taskId"),
         (TaskKind.EVALUATION, "StopEvalTask", "taskId"),
         (TaskKind.COMPRESSION, "CancelModelCompTask", "modelCompTaskId"),
-        (TaskKind.SERVICE, "DeleteService", "serviceId"),
     ],
 )
 def test_cancel_task_uses_the_kinds_action(harness: Harness, kind: TaskKind, action: str, field: str) -> None:
@@ -379,7 +318,7 @@ def test_chat_on_qianfan_goes_to_the_inference_base(qianfan_harness: Harness) ->
 
 def test_an_unknown_task_is_not_found(harness: Harness) -> None:
     with pytest.raises(PlatformNotFound, match="DescribeService -> 404"):
-        harness.client.describe_task(TaskRef(TaskKind.SERVICE, "svc-x", "n"))
+        harness.client.describe_task(TaskRef(TaskKind.SERVICE, "svco-x", "n"))
 
 
 def test_the_local_token_is_sent_as_a_bearer_header(harness: Harness) -> None:
