@@ -96,6 +96,9 @@ def _compile(schema: Any) -> Check:
     if "minLength" in rest:
         least = rest.pop("minLength")
         checks.append(lambda value: not isinstance(value, str) or len(value) >= least)
+    if "maxLength" in rest:
+        most = rest.pop("maxLength")
+        checks.append(lambda value: not isinstance(value, str) or len(value) <= most)
     checks += _compile_array(rest)
     checks += _compile_object(rest)
     for key, combine in (("allOf", all), ("anyOf", any)):

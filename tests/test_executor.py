@@ -24,8 +24,23 @@ def test_stages_run_in_dependency_order_and_record_outputs(tmp_path: Path) -> No
     assert created.index("w4") < created.index("serve")
     serve = state.stages["serve"]
     assert serve.status is StageStatus.SUCCEEDED
-    assert serve.outputs["endpoint"] == "demo_w4"
-    assert serve.outputs["smoke_test"] == {"passed": 1, "total": 1}
+    assert serve.outputs == {
+        "service_id": "svc-4",
+        "url_suffix": "demo_w4",
+        "url": "http://fake/chat/demo_w4",
+        "replicas": 2,
+        "resource_type": "GPU-1-1",
+        "billing": {"payment": "prepaid", "months": 3},
+        "expires_at": "2030-01-01T00:00:00Z",
+        "smoke_test": {"passed": 1, "total": 1},
+    }
+    # The compute instance a release needs is kept with the task, so it survives a restart of qfrun.
+    assert serve.task == {
+        "kind": "service",
+        "task_id": "service-4",
+        "name": serve.task["name"],
+        "instance_id": "unit-service-4",
+    }
     assert state.stages["base_eval"].outputs["metrics"] == {"accuracy": 0.9}
     assert state.stages["w4"].outputs["source_version_id"] == "amv-base"
 
