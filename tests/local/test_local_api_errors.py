@@ -183,7 +183,7 @@ def test_task_creates_validate_their_fields(platform_api, tmp_path: Path, fake_m
     assert "turns on none" in _error(
         platform_api.post("/v2/eval?Action=CreateEvalTask", no_metric), 400, "InvalidParameter"
     )
-    bad_suffix = {"name": "s", "modelId": model["modelId"], "urlSuffix": "Bad-Suffix"}
+    bad_suffix = {"name": "svc", "modelId": model["modelId"], "urlSuffix": "Bad-Suffix"}
     assert "urlSuffix" in _error(
         platform_api.post("/v2/service?Action=CreateService", bad_suffix), 400, "InvalidParameter"
     )
