@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from fakes import FakePlatform, Script
@@ -12,6 +14,8 @@ from fakes import FakePlatform, Script
 from pipelines import DEMO, outcomes, run, write
 from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskKind, TaskStatus
+from runner.stages.base import StageContext
+from runner.stages.evaluate import resolve_evaluator
 from runner.state import StageStatus
 
 
@@ -264,3 +268,18 @@ def test_infer_passes_bos_locations_to_the_task_and_reports_where_the_results_we
     outputs = state.stages["base_infer"].outputs
     assert outputs["output_bos_uri"] == "bos:/b/out/task-1/"
     assert outputs["result_dataset_id"] is None
+
+
+@pytest.mark.parametrize("outputs", [{"url_suffix": "judge"}, {"endpoint": "judge"}])
+def test_a_deployed_judge_is_called_by_its_url_suffix_also_from_an_older_state(
+    outputs: dict[str, str],
+) -> None:
+    context = cast(
+        StageContext, SimpleNamespace(upstream_outputs=lambda stage_id: {"service_id": "s", **outputs})
+    )
+    evaluator = {"kind": "llm_judge", "judge": "serve", "prompt_template": "{input}"}
+    assert resolve_evaluator(context, evaluator) == {
+        "kind": "llm_judge",
+        "prompt_template": "{input}",
+        "judge_endpoint": "judge",
+    }
