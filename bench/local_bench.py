@@ -132,11 +132,10 @@ def service(home: Path) -> None:
     params = {
         "model_version_id": version.version_id,
         "name": "bench",
-        "endpoint_suffix": "bench",
+        "url_suffix": "bench",
         "replicas": 1,
-        "pool_type": "private",
-        "service_type": "chat",
-        "hours": 1,
+        "billing": {"payment": "postpaid", "charge": "computing_unit"},
+        "resource_type": "CPU-1-1",
     }
     _wait(client, client.create_task(TaskRequest(TaskKind.SERVICE, "bench-service", params)))
     questions = [[ChatMessage("user", row["prompt"])] for row in rows(EVAL)[:64]]

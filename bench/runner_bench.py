@@ -65,7 +65,8 @@ def pipeline_text(stages: int) -> str:
             "    type: deploy",
             f"    model: {g}_w4",
             f"    if: ${{{{ stages.{g}_eval.outputs.metrics.accuracy >= vars.min_accuracy }}}}",
-            f"    service: {{name: s{group}, endpoint_suffix: e{group}, replicas: 1, hours: 1}}",
+            f"    service: {{name: s{group}, url_suffix: e{group}, replicas: 1, "
+            "billing: {payment: postpaid, charge: tokens}}",
         ]
     return "\n".join(lines) + "\n"
 

@@ -207,8 +207,11 @@ class StageRun:
 
 
 def _ref(task: Mapping[str, str]) -> TaskRef:
-    return TaskRef(TaskKind(task["kind"]), task["task_id"], task.get("name", ""))
+    return TaskRef(TaskKind(task["kind"]), task["task_id"], task.get("name", ""), task.get("instance_id", ""))
 
 
 def _task(ref: TaskRef) -> dict[str, str]:
-    return {"kind": ref.kind.value, "task_id": ref.task_id, "name": ref.name}
+    task = {"kind": ref.kind.value, "task_id": ref.task_id, "name": ref.name}
+    if ref.instance_id:  # only services have one; older state files simply lack the key
+        task["instance_id"] = ref.instance_id
+    return task

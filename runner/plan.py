@@ -8,7 +8,7 @@ runs, so the plan says "re-run" only with the reason "upstream X will re-run".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,9 @@ RUN, RERUN, RESUME, UP_TO_DATE, GATED, BLOCKED, INVALID = (
 WILL_RUN = frozenset({RUN, RERUN, RESUME})
 # Not a stage's action: what a stage outside the selection that never succeeded means to those it feeds.
 UNAVAILABLE = "not selected and has never succeeded"
+# The local platform runs a "bought" service on this machine: the plan still shows what Qianfan would sell
+# (so a pipeline's cost is visible before it moves to the cloud) and says that here it costs nothing.
+LOCAL_COST_NOTE = "free on the local platform, which runs it on this machine"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ def make_plan(
         actions[stage_id] = stage_plan.action
         plans.append(stage_plan)
     platform = pipeline.platform.get("kind", "local")
+    if platform == "local":
+        plans = [replace(p, cost=f"{p.cost}; {LOCAL_COST_NOTE}") if p.cost else p for p in plans]
     return Plan(pipeline.name, str(pipeline.path), str(platform), str(state.path), tuple(plans))
 
 

@@ -120,21 +120,36 @@ def _services(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     for stage in stages:
         outputs = stage["outputs"]
-        if stage["type"] == "deploy" and outputs.get("endpoint"):
+        # ``endpoint`` is what state files of earlier qfrun versions call the URL suffix.
+        suffix = outputs.get("url_suffix") or outputs.get("endpoint")
+        if stage["type"] == "deploy" and suffix:
             url = outputs.get("url") or ""
             body = json.dumps({"messages": [{"role": "user", "content": "23+45=?"}]})
             found.append(
                 {
                     "stage": stage["id"],
-                    "endpoint": outputs["endpoint"],
+                    "url_suffix": suffix,
                     "url": url,
                     "replicas": outputs.get("replicas"),
-                    "hours": outputs.get("hours"),
+                    "resource_type": outputs.get("resource_type"),
+                    "billing": billing_text(outputs.get("billing"), outputs.get("expires_at")),
                     "smoke_test": outputs.get("smoke_test"),
                     "curl": f"curl -s {url} -H 'Content-Type: application/json' -d '{body}'" if url else "",
                 }
             )
     return found
+
+
+def billing_text(billing: Any, expires_at: Any = None) -> str:
+    """``prepaid for 3 months (until 2027-03-01T00:00:00Z)``, ``postpaid by tokens``, or '' when unknown."""
+    if not isinstance(billing, Mapping):
+        return ""
+    if billing.get("payment") == "prepaid":
+        months = billing.get("months")
+        until = f" (until {expires_at})" if expires_at else ""
+        return f"prepaid for {months} month{'' if months == 1 else 's'}{until}"
+    charge = {"computing_unit": "compute unit", "tokens": "tokens"}.get(str(billing.get("charge")), "")
+    return f"postpaid by {charge}" if charge else "postpaid"
 
 
 def as_markdown(report: Mapping[str, Any], *, limit: int = MARKDOWN_LIMIT) -> str:
@@ -162,7 +177,7 @@ def as_markdown(report: Mapping[str, Any], *, limit: int = MARKDOWN_LIMIT) -> st
         ]
         lines.append("")
     for service in report["services"]:
-        lines += [f"Service `{service['stage']}` answers at {service['url'] or service['endpoint']}.", ""]
+        lines += [f"Service `{service['stage']}` answers at {service['url'] or service['url_suffix']}.", ""]
     table = ["| stage | type | status | time | detail |", "|---|---|---|---|---|"]
     for stage in report["stages"]:
         detail = (stage["error"] or stage["reason"]).replace("|", "\\|").replace("\n", " ")[:200]

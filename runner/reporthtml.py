@@ -69,8 +69,10 @@ def as_html(report: Mapping[str, Any]) -> str:
         parts.append(f"<h2>Service: {escape(service['stage'])}</h2>")
         smoke = service.get("smoke_test") or {}
         parts.append(
-            f"<p>Endpoint <code>{escape(str(service['endpoint']))}</code>, "
-            f"{service.get('replicas')} replica(s) for {service.get('hours')} h; "
+            f"<p>URL suffix <code>{escape(str(service['url_suffix']))}</code>, "
+            f"{service.get('replicas')} replica(s) of "
+            f"{escape(str(service.get('resource_type') or 'any compute'))}"
+            f"{', ' + escape(service['billing']) if service.get('billing') else ''}; "
             f"smoke test {smoke.get('passed', 0)}/{smoke.get('total', 0)} passed.</p>"
         )
         if service.get("curl"):
@@ -103,7 +105,7 @@ def _stage_table(stages: list[Mapping[str, Any]]) -> str:
 
 def _outputs_line(outputs: Mapping[str, Any]) -> str:
     shown = []
-    for key in ("version_id", "result_dataset_id", "rows", "scheme", "endpoint"):
+    for key in ("version_id", "result_dataset_id", "rows", "scheme", "url_suffix"):
         if outputs.get(key) not in (None, ""):
             shown.append(f"{key} {outputs[key]}")
     metrics = outputs.get("metrics")

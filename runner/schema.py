@@ -41,13 +41,24 @@ _PATTERN_HINTS: Final = {
     r"^[A-Z_][A-Z0-9_]*$": "environment variable names use upper-case letters, digits and '_'",
     r"^[A-Za-z0-9_-]{1,64}$": _NAME_HINT.format(64),
     r"^[A-Za-z0-9_-]{1,40}$": _NAME_HINT.format(40),
-    r"^[a-z0-9_]{1,30}$": "use 1 to 30 lower-case letters, digits or '_'",
+    r"^[a-z0-9][a-z0-9_-]{0,18}[a-z0-9]$": "use 2 to 20 lower-case letters, digits, '_' or '-', "
+    "starting and ending with a letter or digit (Qianfan's rule for a URL suffix)",
     r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$": "write it as 'module:function', e.g. 'evals.arith:score'",
     r"^https?://": "give an http:// or https:// URL",
     r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$": "a BOS bucket name has 3 to 63 lower-case letters, digits or '-', "
     "starting and ending with a letter or digit",
     r"\{input\}": "a prompt template must contain {input}, where each prompt goes (Qianfan's rule)",
     r"^bos:/": "give a BOS location, 'bos:/bucket/path'",
+}
+# Keys of ``deploy.service`` that earlier formats took and Qianfan cannot buy (issue 10): the error names the
+# spelling that replaced each one instead of the generic "unknown key".
+_GONE_SERVICE_KEYS: Final = {
+    "hours": "Qianfan sells services by the month; use `billing: {payment: prepaid, months: 1}` "
+    "(or `billing: {payment: postpaid, charge: computing_unit}`)",
+    "pool_type": "Qianfan buys compute by resource type; use `resource_type:` (e.g. GPU-1-1) "
+    "and optionally `region: bj`",
+    "service_type": "every deployed service is a chat service and CreateService takes no type; remove it",
+    "endpoint_suffix": "Qianfan calls it urlSuffix; use `url_suffix:` (2 to 20 of a-z, 0-9, '_', '-')",
 }
 _TYPE_NAMES: Final = {
     "integer": "an integer",
@@ -170,6 +181,12 @@ class _Renderer:
             return f"{value_text(instance)} is not valid: {hint}."
         if validator in ("minItems", "minProperties", "minLength") and value == 1:
             return "must not be empty."
+        if validator in ("minLength", "maxLength") and isinstance(instance, str):
+            schema: Any = error.schema
+            low, high = schema.get("minLength", 0), schema.get("maxLength")
+            wanted = f"{low} to {high}" if high is not None else f"at least {low}"
+            count = f"{len(instance)} character{'' if len(instance) == 1 else 's'}"
+            return f"{value_text(instance)} has {count}; use {wanted}."
         if validator == "uniqueItems":
             repeated = sorted({str(item) for item in instance if instance.count(item) > 1})
             return f"lists {', '.join(repeated)} more than once."
@@ -193,6 +210,11 @@ class _Renderer:
         for key in instance:
             if key in allowed:
                 continue
+            gone = _GONE_SERVICE_KEYS.get(key) if path and path[-1] == "service" else None
+            if gone is not None:
+                text = f"`{key}` is gone: {gone}."
+                issues.append(self._issue(self.doc.key_location((*path, key)), path, text))
+                continue
             hint = did_you_mean(key, allowed) or f"; allowed keys are {', '.join(allowed)}"
             text = _sentence(f"unknown key '{key}'{hint}")
             issues.append(self._issue(self.doc.key_location((*path, key)), path, text))
@@ -215,18 +237,23 @@ class _Renderer:
         if "dependentSchemas" in schema_path:
             trigger = schema_path[schema_path.index("dependentSchemas") + 1]
             return f" with '{trigger}'"
-        if "then" not in schema_path:
+        branch = next((word for word in reversed(schema_path) if word in ("then", "else")), None)
+        if branch is None:
             return ""
-        at = len(schema_path) - 1 - schema_path[::-1].index("then")
+        at = len(schema_path) - 1 - schema_path[::-1].index(branch)
         container = _schema_at(schema_path[:at])
+        while isinstance(container, dict) and "if" not in container and "$ref" in container:
+            container = _pointer(pipeline_schema(), container["$ref"])
         condition = container.get("if", {}) if isinstance(container, dict) else {}
-        for name, sub in condition.get("properties", {}).items():
-            if isinstance(sub, dict) and "const" in sub:
-                value = sub["const"]
-                if name == "type":
-                    return f" for {_article(value)} {value} stage"
-                return f" when {name} is {value}"
-        return ""
+        found = _const_condition(condition)
+        if found is None:
+            return ""
+        name, value = found
+        if branch == "else":
+            return f" unless {name} is {value}"
+        if name == "type":
+            return f" for {_article(value)} {value} stage"
+        return f" when {name} is {value}"
 
     def _alternatives(self, error: ValidationError, path: KeyPath) -> list[Issue]:
         branches: list[Any] = list(_value(error))
@@ -265,6 +292,17 @@ class _Renderer:
         several = "both" if len(branches) == 2 else "several"
         text = f"needs {needs}." if error.context else f"give {only}, not {several}."
         return self._issue(self.doc.key_location(path), path, text)
+
+
+def _const_condition(condition: Any, prefix: str = "") -> tuple[str, Any] | None:
+    """The first ``name: {const: value}`` an ``if`` tests, nested names dotted (``billing.charge``)."""
+    for name, sub in (condition.get("properties", {}) if isinstance(condition, dict) else {}).items():
+        if isinstance(sub, dict) and "const" in sub:
+            return f"{prefix}{name}", sub["const"]
+        nested = _const_condition(sub, f"{prefix}{name}.")
+        if nested is not None:
+            return nested
+    return None
 
 
 def _is_expression_schema(schema: Any) -> bool:

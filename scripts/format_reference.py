@@ -28,6 +28,7 @@ SECTIONS = (
     ("Evaluator: llm_judge", "judgeEvaluator"),
     ("Evaluator: custom", "customEvaluator"),
     ("Service (`deploy.service`)", "service"),
+    ("Billing (`deploy.service.billing`)", "billing"),
     ("Smoke test (`deploy.smoke_test[]`)", "smokeTest"),
     ("Chat message", "message"),
     ("Expectation (`smoke_test[].expect`)", "expect"),

@@ -122,7 +122,9 @@ class FakePlatform:
             self._save()
         if self.on_create is not None:
             self.on_create(request)
-        return TaskRef(request.kind, task_id, request.name)
+        # A service's compute instance id, as Qianfan returns it with the service id (needed to release it).
+        instance = f"unit-{task_id}" if request.kind is TaskKind.SERVICE else ""
+        return TaskRef(request.kind, task_id, request.name, instance)
 
     def describe_task(self, ref: TaskRef) -> TaskInfo:
         with self._lock:
@@ -189,7 +191,9 @@ def _result(ref: TaskRef, task: Mapping[str, Any], script: Script) -> dict[str, 
         }
     return {
         "service_id": f"svc-{number}",
-        "endpoint": params["endpoint_suffix"],
-        "url": f"http://fake/chat/{params['endpoint_suffix']}",
+        "url_suffix": params["url_suffix"],
+        "url": f"http://fake/chat/{params['url_suffix']}",
         "replicas": params["replicas"],
+        "resource_type": params.get("resource_type"),
+        "expires_at": "2030-01-01T00:00:00Z" if params["billing"]["payment"] == "prepaid" else None,
     }

@@ -44,11 +44,23 @@ stages:
     type: deploy
     model: w4
     if: ${{ stages.base_eval.outputs.metrics.accuracy >= vars.min_accuracy }}
-    service: {name: demo, endpoint_suffix: demo_w4, replicas: 2, hours: 3}
+    service:
+      name: demo_svc
+      url_suffix: demo_w4
+      replicas: 2
+      billing: {payment: prepaid, months: 3}
+      resource_type: GPU-1-1
     smoke_test:
       - messages: [{role: user, content: "2+3=?"}]
         expect: {contains: "5"}
 """
+
+
+# What the plan says DEMO's deploy stage buys (it runs on the local platform).
+LOCAL_COST = (
+    "2 replicas of GPU-1-1, prepaid 3 months (6 replica-months); "
+    "free on the local platform, which runs it on this machine"
+)
 
 
 def write(folder: Path, text: str = DEMO, name: str = "pipeline.yaml") -> Path:

@@ -289,7 +289,8 @@ def test_cost_bearing_run_on_qianfan_without_a_terminal_needs_yes_and_exits_2(
     path = write(tmp_path, on_qianfan)
     code, _, err = qfrun(capsys, "run", str(path))
     assert code == 2
-    assert "serve: 2 replicas x 3 h = 6 replica-hours" in err
+    assert "serve: 2 replicas of GPU-1-1, prepaid 3 months (6 replica-months)" in err
+    assert "free on the local platform" not in err
     assert "pass --yes" in err
     assert platform.created == []
     code, _, _ = qfrun(capsys, "run", str(path), "--yes")

@@ -41,7 +41,12 @@ stages:
     type: deploy
     model: adder
     if: ${{{{ stages.scores.outputs.metrics.accuracy >= 0.8 }}}}
-    service: {{name: e2e, endpoint_suffix: e2e, replicas: 1, hours: 1}}
+    service:
+      name: e2e
+      url_suffix: e2e
+      replicas: 1
+      billing: {{payment: postpaid, charge: computing_unit}}
+      resource_type: CPU-1-1
     smoke_test:
       - messages: [{{role: user, content: "23+45=?"}}]
         expect: {{contains: "68"}}

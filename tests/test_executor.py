@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from fakes import FakePlatform, Script
@@ -12,6 +14,8 @@ from fakes import FakePlatform, Script
 from pipelines import DEMO, outcomes, run, write
 from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskKind, TaskStatus
+from runner.stages.base import StageContext
+from runner.stages.evaluate import resolve_evaluator
 from runner.state import StageStatus
 
 
@@ -24,8 +28,23 @@ def test_stages_run_in_dependency_order_and_record_outputs(tmp_path: Path) -> No
     assert created.index("w4") < created.index("serve")
     serve = state.stages["serve"]
     assert serve.status is StageStatus.SUCCEEDED
-    assert serve.outputs["endpoint"] == "demo_w4"
-    assert serve.outputs["smoke_test"] == {"passed": 1, "total": 1}
+    assert serve.outputs == {
+        "service_id": "svc-4",
+        "url_suffix": "demo_w4",
+        "url": "http://fake/chat/demo_w4",
+        "replicas": 2,
+        "resource_type": "GPU-1-1",
+        "billing": {"payment": "prepaid", "months": 3},
+        "expires_at": "2030-01-01T00:00:00Z",
+        "smoke_test": {"passed": 1, "total": 1},
+    }
+    # The compute instance a release needs is kept with the task, so it survives a restart of qfrun.
+    assert serve.task == {
+        "kind": "service",
+        "task_id": "service-4",
+        "name": serve.task["name"],
+        "instance_id": "unit-service-4",
+    }
     assert state.stages["base_eval"].outputs["metrics"] == {"accuracy": 0.9}
     assert state.stages["w4"].outputs["source_version_id"] == "amv-base"
 
@@ -252,3 +271,18 @@ def test_infer_passes_bos_locations_to_the_task_and_reports_where_the_results_we
     outputs = state.stages["base_infer"].outputs
     assert outputs["output_bos_uri"] == "bos:/b/out/task-1/"
     assert outputs["result_dataset_id"] is None
+
+
+@pytest.mark.parametrize("outputs", [{"url_suffix": "judge"}, {"endpoint": "judge"}])
+def test_a_deployed_judge_is_called_by_its_url_suffix_also_from_an_older_state(
+    outputs: dict[str, str],
+) -> None:
+    context = cast(
+        StageContext, SimpleNamespace(upstream_outputs=lambda stage_id: {"service_id": "s", **outputs})
+    )
+    evaluator = {"kind": "llm_judge", "judge": "serve", "prompt_template": "{input}"}
+    assert resolve_evaluator(context, evaluator) == {
+        "kind": "llm_judge",
+        "prompt_template": "{input}",
+        "judge_endpoint": "judge",
+    }

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fakes import FakePlatform
 
-from pipelines import DEMO, run, write
+from pipelines import DEMO, LOCAL_COST, run, write
 from runner.cli import main
 from runner.fingerprint import changes
 from runner.plan import BLOCKED, GATED, RERUN, RESUME, RUN, UP_TO_DATE, Plan, default_state_path, make_plan
@@ -95,14 +95,54 @@ def test_a_false_gate_with_known_outputs_is_gated_and_its_dependents_blocked(tmp
     assert reasons(plan, "after") == ("upstream stage serve is gated",)
 
 
-def test_a_deployment_shows_its_cost_in_replica_hours(
+def test_a_deployment_shows_what_it_buys_and_that_it_is_free_locally(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write(tmp_path)
     plan = plan_of(path)
-    assert [(s.stage_id, s.cost) for s in plan.costs] == [("serve", "2 replicas x 3 h = 6 replica-hours")]
+    assert [(s.stage_id, s.cost) for s in plan.costs] == [("serve", LOCAL_COST)]
     out = cli_plan(capsys, str(path))
-    assert "serve: 2 replicas x 3 h = 6 replica-hours" in out
+    assert f"serve: {LOCAL_COST}" in out
+
+
+@pytest.mark.parametrize(
+    ("service", "cost"),
+    [
+        (
+            "{name: demo, url_suffix: demo, replicas: 2, billing: {payment: prepaid, months: 3}, "
+            "resource_type: GPU-1-1, region: bj}",
+            "2 replicas of GPU-1-1 in bj, prepaid 3 months (6 replica-months)",
+        ),
+        (
+            "{name: demo, url_suffix: demo, billing: {payment: prepaid, months: 1}, resource_type: GPU-1-8}",
+            "1 replica of GPU-1-8, prepaid 1 month (1 replica-month)",
+        ),
+        (
+            "{name: demo, url_suffix: demo, billing: {payment: postpaid, charge: computing_unit}, "
+            "resource_type: CPU-1-1}",
+            "postpaid by compute unit: 1 replica of CPU-1-1, billed for its compute time while it runs",
+        ),
+        (
+            "{name: demo, url_suffix: demo, billing: {payment: postpaid, charge: tokens}}",
+            "postpaid by tokens: billed for the tokens its calls use",
+        ),
+    ],
+)
+def test_on_qianfan_the_plan_names_the_purchase_without_inventing_prices(
+    tmp_path: Path, service: str, cost: str
+) -> None:
+    text = (
+        DEMO.replace("name: demo\n", "name: demo\nplatform: qianfan\n", 1)
+        .replace("qa: {path: qa.jsonl}", "qa: {qianfan_dataset_id: ds-qa}")
+        .replace(
+            "    params: {temperature: 0.1}",
+            "    params: {temperature: 0.1}\n    input_bos_uri: bos:/b/in/\n    output_bos_uri: bos:/b/out/",
+        )
+    )
+    start = text.index("    service:\n")
+    end = text.index("    smoke_test:")
+    path = write(tmp_path, text[:start] + f"    service: {service}\n" + text[end:])
+    assert [(s.stage_id, s.cost) for s in plan_of(path).costs] == [("serve", cost)]
 
 
 def test_a_stage_with_a_task_in_flight_resumes(tmp_path: Path) -> None:

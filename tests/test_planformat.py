@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import write
+from pipelines import LOCAL_COST, write
 from runner import planformat
 from runner.plan import RUN, Plan, StagePlan, default_state_path, make_plan
 from runner.spec import load_pipeline
@@ -55,7 +55,7 @@ def test_markdown_within_the_limit_lists_every_stage_with_its_parameters(tmp_pat
         assert f"`{stage_id}`" in markdown
     assert "<details><summary>Resolved parameters</summary>" in markdown
     assert '"weight": "W4A16C16"' in markdown
-    assert "- `serve`: 2 replicas x 3 h = 6 replica-hours" in markdown
+    assert f"- `serve`: {LOCAL_COST}" in markdown
 
 
 def test_markdown_drops_details_first_when_only_they_do_not_fit(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_json_parses_and_has_every_per_stage_field(tmp_path: Path) -> None:
     for stage in data["stages"]:
         assert set(stage) == {"id", "type", "action", "reasons", "summary", "fields", "cost", "upstream"}
     serve = data["stages"][-1]
-    assert serve["cost"] == "2 replicas x 3 h = 6 replica-hours"
+    assert serve["cost"] == LOCAL_COST
     assert serve["upstream"] == ["base_eval", "w4"]
     assert serve["fields"]["service"]["replicas"] == 2
 
@@ -96,18 +96,18 @@ def test_text_headline_counts_actions_in_order(tmp_path: Path) -> None:
     text = planformat.as_text(plan_of(write(tmp_path)))
     assert text.startswith("Plan for demo on local: 5 run.\n")
     assert "  + serve (deploy): run" in text
-    assert "cost: 2 replicas x 3 h = 6 replica-hours" in text
+    assert f"cost: {LOCAL_COST}" in text
 
 
 def test_markdown_of_5000_deployments_fits_although_every_one_bears_a_cost() -> None:
-    cost = "2 replicas x 3 h = 6 replica-hours"
+    cost = "2 replicas of GPU-1-1, prepaid 3 months (6 replica-months)"
     stages = tuple(
         StagePlan(f"deploy_{index}", "deploy", RUN, ("it has not run yet",), "deploy", {}, cost, ())
         for index in range(5_000)
     )
     markdown = planformat.as_markdown(Plan("p", "p.yaml", "qianfan", "s.json", stages))
     assert len(markdown) <= planformat.MARKDOWN_LIMIT
-    assert "- `deploy_0`: 2 replicas x 3 h = 6 replica-hours" in markdown
+    assert f"- `deploy_0`: {cost}" in markdown
     assert "more (`qfrun plan` lists them all)" in markdown
     assert "| + | `deploy_0` | deploy | run |" in markdown
     assert "too large for one comment" in markdown

@@ -23,7 +23,9 @@ def test_the_report_carries_statuses_metrics_model_sizes_and_the_service(tmp_pat
     ]
     assert {m["stage"]: m["size_bytes"] for m in report["models"]} == {"base": 1000, "w4": 300}
     (service,) = report["services"]
-    assert service["endpoint"] == "demo_w4"
+    assert service["url_suffix"] == "demo_w4"
+    assert service["resource_type"] == "GPU-1-1"
+    assert service["billing"] == "prepaid for 3 months (until 2030-01-01T00:00:00Z)"
     assert service["curl"].startswith("curl -s http://fake/chat/demo_w4 ")
 
 

@@ -81,18 +81,19 @@ EVERY_STAGE = textwrap.dedent(
         type: deploy
         model: local_base
         if: true
-        service: {name: judge, endpoint_suffix: judge, hours: 1}
+        service: {name: judge, url_suffix: judge, billing: {payment: postpaid, charge: tokens}}
       serve:
         type: deploy
         model: w4
         if: ${{ stages.base_eval.outputs.metrics.accuracy >= vars.min_accuracy }}
         service:
           name: qa
-          endpoint_suffix: qa_w4
+          url_suffix: qa_w4
+          billing: {payment: prepaid, months: "${{ vars.months }}"}
+          resource_type: GPU-1-2
+          region: bj
           replicas: "${{ vars.replicas }}"
-          pool_type: private
-          service_type: chat
-          hours: 1
+          qps: 1.5
         smoke_test:
           - messages: [{role: system, content: be brief}, {role: user, content: "2+3=?"}]
             expect: {contains: "5"}
@@ -392,10 +393,10 @@ SERVE = textwrap.dedent(
         model: w4
         service:
           name: qa
-          endpoint_suffix: qa-w4
+          url_suffix: qa-w4-
           replicas: 0
-          pool_type: privat
-          hours: one
+          billing: {payment: prepaid, months: one}
+          resource_type: GPU-1-3
         smoke_test:
           - messages: []
             expect: {contains: "5", equals: "5"}
@@ -418,13 +419,15 @@ def test_evaluate_takes_models_with_dataset_or_infer_results_never_both() -> Non
 
 def test_all_deploy_errors_are_reported_at_once_and_sorted() -> None:
     assert issues_of(SERVE, "serve.yaml") == [
-        "serve.yaml:9:24: stages.serve.service.endpoint_suffix: 'qa-w4' is not valid: use 1 to 30 lower-case "
-        "letters, digits or '_'.",
+        "serve.yaml:9:19: stages.serve.service.url_suffix: 'qa-w4-' is not valid: use 2 to 20 lower-case "
+        "letters, digits, '_' or '-', starting and ending with a letter or digit (Qianfan's rule for a URL "
+        "suffix).",
         "serve.yaml:10:17: stages.serve.service.replicas: 0 is less than the minimum of 1.",
-        "serve.yaml:11:18: stages.serve.service.pool_type: 'privat' is not one of private, public; "
-        "did you mean 'private'?",
-        "serve.yaml:12:14: stages.serve.service.hours: expected an integer or a '${{ ... }}' expression, "
-        "got the string 'one'.",
+        "serve.yaml:11:43: stages.serve.service.billing.months: expected an integer or a '${{ ... }}' "
+        "expression, got the string 'one'.",
+        "serve.yaml:12:22: stages.serve.service.resource_type: 'GPU-1-3' is not one of CPU-1-1, GPU-1-1, "
+        "GPU-1-2, GPU-1-4, GPU-1-8, GPU-5-1, GPU-5-2, GPU-6-1, GPU-6-2, GPU-7-1, GPU-7-2; did you mean "
+        "'GPU-1-8'?",
         "serve.yaml:14:19: stages.serve.smoke_test[0].messages: must not be empty.",
         "serve.yaml:15:9: stages.serve.smoke_test[0].expect: "
         "give only one of 'contains', 'equals' or 'regex', not several.",
@@ -432,6 +435,106 @@ def test_all_deploy_errors_are_reported_at_once_and_sorted() -> None:
         "system; did you mean 'user'?",
         "serve.yaml:17:9: stages.serve.smoke_test[1].expect: "
         "needs exactly one of 'contains', 'equals' or 'regex'.",
+    ]
+
+
+def service_stage(*lines: str) -> str:
+    """A deploy stage whose ``service:`` block holds ``lines`` (from line 8 on, at column 7)."""
+    body = "".join(f"      {line}\n" for line in lines)
+    return HEAD + "stages:\n  s:\n    type: deploy\n    model: m\n    service:\n" + body
+
+
+VALID_SERVICE = (
+    "name: qa",
+    "url_suffix: qa",
+    "billing: {payment: prepaid, months: 1}",
+    "resource_type: GPU-1-1",
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "message"),
+    [
+        (
+            "hours: 24",
+            "p.yaml:12:7: stages.s.service: `hours` is gone: Qianfan sells services by the month; use "
+            "`billing: {payment: prepaid, months: 1}` (or `billing: {payment: postpaid, charge: "
+            "computing_unit}`).",
+        ),
+        (
+            "pool_type: private",
+            "p.yaml:12:7: stages.s.service: `pool_type` is gone: Qianfan buys compute by resource type; use "
+            "`resource_type:` (e.g. GPU-1-1) and optionally `region: bj`.",
+        ),
+        (
+            "service_type: chat",
+            "p.yaml:12:7: stages.s.service: `service_type` is gone: every deployed service is a chat service "
+            "and CreateService takes no type; remove it.",
+        ),
+        (
+            "endpoint_suffix: qa_w4",
+            "p.yaml:12:7: stages.s.service: `endpoint_suffix` is gone: Qianfan calls it urlSuffix; use "
+            "`url_suffix:` (2 to 20 of a-z, 0-9, '_', '-').",
+        ),
+    ],
+)
+def test_an_old_service_spelling_is_refused_naming_the_new_one(old: str, message: str) -> None:
+    assert issues_of(service_stage(*VALID_SERVICE, old)) == [message]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "name: twenty-one-characters",
+            "p.yaml:8:13: stages.s.service.name: 'twenty-one-characters' has 21 characters; use 2 to 20.",
+        ),
+        ("name: q", "p.yaml:8:13: stages.s.service.name: 'q' has 1 character; use 2 to 20."),
+        (
+            "url_suffix: Qa_W4",
+            "p.yaml:9:19: stages.s.service.url_suffix: 'Qa_W4' is not valid: use 2 to 20 lower-case "
+            "letters, digits, '_' or '-', starting and ending with a letter or digit (Qianfan's rule for a "
+            "URL suffix).",
+        ),
+        (
+            "billing: {payment: prepaid, months: 13}",
+            "p.yaml:10:43: stages.s.service.billing.months: 13 is greater than the maximum of 12.",
+        ),
+        (
+            "billing: {payment: prepaid}",
+            "p.yaml:10:7: stages.s.service.billing: 'months' is required when payment is prepaid.",
+        ),
+        (
+            "billing: {payment: postpaid, charge: tokens, months: 1}",
+            "p.yaml:10:52: stages.s.service.billing: 'months' is not allowed when payment is postpaid.",
+        ),
+        (
+            "resource_type: GPU-I-2",
+            "p.yaml:11:22: stages.s.service.resource_type: 'GPU-I-2' is not one of CPU-1-1, GPU-1-1, "
+            "GPU-1-2, GPU-1-4, GPU-1-8, GPU-5-1, GPU-5-2, GPU-6-1, GPU-6-2, GPU-7-1, GPU-7-2; did you mean "
+            "'GPU-7-2'?",
+        ),
+        ("qps: 0", "p.yaml:12:12: stages.s.service.qps: 0 is less than or equal to the minimum of 0."),
+        ("region: gz", "p.yaml:12:15: stages.s.service.region: 'gz' is not one of bj, bd."),
+    ],
+)
+def test_a_service_is_held_to_what_qianfan_sells(line: str, message: str) -> None:
+    key = line.split(":")[0]
+    lines = [line if existing.startswith(f"{key}:") else existing for existing in VALID_SERVICE]
+    if key not in {existing.split(":")[0] for existing in VALID_SERVICE}:
+        lines.append(line)
+    assert issues_of(service_stage(*lines)) == [message]
+
+
+def test_a_service_postpaid_by_tokens_needs_no_resource_type_and_others_do() -> None:
+    tokens = ("name: qa", "url_suffix: qa", "billing: {payment: postpaid, charge: tokens}")
+    assert issues_of(service_stage(*tokens)) == []
+    by_unit = ("name: qa", "url_suffix: qa", "billing: {payment: postpaid, charge: computing_unit}")
+    assert issues_of(service_stage(*by_unit)) == [
+        "p.yaml:7:5: stages.s.service: 'resource_type' is required unless billing.charge is tokens."
+    ]
+    assert issues_of(service_stage("name: qa", "url_suffix: qa", "resource_type: CPU-1-1")) == [
+        "p.yaml:7:5: stages.s.service: 'billing' is required for a deploy stage."
     ]
 
 
@@ -497,7 +600,10 @@ def test_yaml_anchors_in_a_valid_pipeline_validate() -> None:
     text = HEAD + textwrap.dedent(
         """\
         stages:
-          a: &deploy {type: deploy, model: m, service: {name: a, endpoint_suffix: a, hours: 1}}
+          a: &deploy
+            type: deploy
+            model: m
+            service: {name: aa, url_suffix: aa, billing: {payment: postpaid, charge: tokens}}
           b:
             <<: *deploy
             description: same service, other name
@@ -521,7 +627,8 @@ def big_pipeline(stages: int) -> str:
             "    type: deploy",
             f"    model: c{index}",
             f"    if: ${{{{ stages.e{index}.outputs.metrics.accuracy > 0.5 }}}}",
-            f"    service: {{name: s{index}, endpoint_suffix: e{index}, replicas: 1, hours: 1}}",
+            f"    service: {{name: s{index}, url_suffix: e{index}, replicas: 1, "
+            "billing: {payment: prepaid, months: 1}, resource_type: GPU-1-1}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -532,11 +639,11 @@ def test_a_large_valid_pipeline_has_no_issues() -> None:
 
 
 def test_error_deep_in_a_large_pipeline_is_located() -> None:
-    text = big_pipeline(1000).replace("replicas: 1, hours: 1}\n", "replicas: 1, hours: 0}\n", 1)
+    text = big_pipeline(1000).replace("months: 1}", "months: 0}", 1)
     line = text.splitlines()[16]
     column = line.index("0}") + 1
     assert issues_of(text) == [
-        f"p.yaml:17:{column}: stages.d0.service.hours: 0 is less than the minimum of 1."
+        f"p.yaml:17:{column}: stages.d0.service.billing.months: 0 is less than the minimum of 1."
     ]
 
 

@@ -362,9 +362,10 @@ def generated_pipeline(stages: int) -> str:
             "    needs: [a, b]",
             "    service:",
             f"      name: s{index}",
-            f"      endpoint_suffix: e{index}",
+            f"      url_suffix: e{index}",
             "      replicas: 1",
-            "      hours: 2",
+            "      billing: {payment: prepaid, months: 2}",
+            "      resource_type: GPU-1-1",
             "    smoke_test:",
             "      - messages: [{role: user, content: '2+3=?'}]",
             "        expect: {contains: '5'}",
@@ -377,7 +378,9 @@ def test_a_large_pipeline_loads_to_the_same_data_as_safe_load_with_positions() -
     text = generated_pipeline(300)
     doc = load_document("big.yaml", text=text)
     assert doc.data == yaml.safe_load(text)
-    assert doc.location(("stages", "s299", "service", "hours")) == Location("big.yaml", 5 + 299 * 13 + 10, 14)
+    assert doc.location(("stages", "s299", "service", "resource_type")) == Location(
+        "big.yaml", 5 + 299 * 14 + 11, 22
+    )
 
 
 def test_pure_python_loader_gives_the_same_positions_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:

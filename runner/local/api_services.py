@@ -1,44 +1,82 @@
-"""``/v2/service`` actions and the chat paths that forward to a service's replicas.
+"""The service actions of Qianfan's console ([S1]-[S6] of the reference) and the chat paths in front of them.
 
-CreateService is idempotent by name (a deployment is the costliest task, never made twice) and refuses an
-endpoint suffix that another live service answers (409). The Qianfan chat path answers in the v1 shape
+CreateService buys what Qianfan sells: Prepaid by the month (1 to 12; the service stops when the term
+ends) or Postpaid by compute unit or by tokens, on a documented resource type, or deploys on compute units
+already bought (``deploymentConfig``). It answers ``{serviceId, instanceId}``; the instance is what
+``ReleaseComputeUnit`` releases, on ``/v2/serviceresources`` {serviceId, instanceId} [S5] or
+``/v2/computeunit`` {instanceId} [S6]. Names are not unique (Qianfan documents no such rule); a URL suffix
+that a live service already answers is refused (409). The Qianfan chat path answers in the v1 shape
 (``result``, ``usage``; errors as ``error_code``/``error_msg``) and ``/v1/chat/completions`` in OpenAI's.
+
+Local tolerances, so that the official SDK runs unchanged: ``reservationTimeUnit: "Hour"``, the resource
+types DescribeService documents (``GPU-I-2``, ``GPU-I-4``, ``CPU-I-2``), a ``serviceType`` field on create,
+and ReleaseComputeUnit on ``/v2/charge`` (where the SDK sends it; ReleaseServiceResource is the legacy name).
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from runner.local.api_common import ApiError, Body, Context, found, invalid, page
+from runner.local.api_common import ApiError, Body, Context, found, invalid, not_found
 from runner.local.api_models import version_or_404
-from runner.local.rows import SERVING, DuplicateName, ServiceRow, new_id
-from runner.local.services import hour_seconds, iso
+from runner.local.rows import SERVICE_STOPPED, SERVING, ServiceRow, new_id
+from runner.local.services import MONTH_HOURS, hour_seconds, iso
 
-_SUFFIX = re.compile(r"^[a-z0-9_]{1,30}$")
-_SERVICE_TYPES = ("Chat", "Completion", "Embedding", "Text2Image")
 CHAT_PATH = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/"
+_SUFFIX = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,18}[a-z0-9])$")
+RESOURCE_TYPES = (
+    "CPU-1-1", "GPU-1-1", "GPU-1-2", "GPU-1-4", "GPU-1-8", "GPU-5-1", "GPU-5-2", "GPU-6-1", "GPU-6-2",
+    "GPU-7-1", "GPU-7-2",
+)  # fmt: skip
+SDK_RESOURCE_TYPES = ("GPU-I-2", "GPU-I-4", "CPU-I-2")  # DescribeService's words; the SDK sends them [S2]
+REGIONS = ("bj", "bd")
+RUN_STATUSES = ("New", "Deploying", "Serving", "Failed", "Stopped")
+CHARGE_TYPES = ("ComputingUnit", "Tokens")
+SERVICE_TYPES = ("chat", "completions", "text2image", "image2text")
+MAX_REPLICAS = 8  # replicas are processes on this machine
+DEFAULT_KEYS, MOST_KEYS = 10, 100  # DescribeServices maxKeys: default 10, larger values read as 100 [S3]
+# Words a store written by an earlier qfrun may hold, as Qianfan spells them now [S2].
+_LEGACY_STATUS = {"DeployFailed": "Failed", "Expired": SERVICE_STOPPED}
+
+
+def run_status(service: ServiceRow) -> str:
+    return _LEGACY_STATUS.get(service.status, service.status)
 
 
 def describe(service: ServiceRow, base_url: str = "") -> dict[str, Any]:
+    """DescribeService's result [S2], plus the local fields ``urlSuffix``, ``instanceId``, ``expireTime``
+    and ``failedReason`` (Qianfan documents none of them at the top level; docs/platform-api.md lists them).
+    """
+    params = service.params
+    resources: dict[str, Any] = {"replicasCount": params.get("replicas", 1)}
+    for key, field in (("resource_type", "type"), ("qps", "qps"), ("region", "region")):
+        if params.get(key) is not None:
+            resources[field] = params[key]
+    status = run_status(service)
     return {
         "serviceId": service.id,
-        "name": service.name,
-        "description": service.params.get("description", ""),
-        "urlSuffix": service.endpoint_suffix,
-        "url": f"{base_url}{CHAT_PATH}{service.endpoint_suffix}",
-        "runStatus": service.status,
-        "replicasCount": service.params.get("replicas", 1),
-        "expireTime": service.expires_at or "",
-        "failedReason": service.message if service.status != SERVING else "",
+        "modelSetId": params.get("model_set_id", ""),
         "modelId": service.model_version_id,
-        "modelSetId": service.params.get("model_set_id", ""),
-        "serviceType": service.params.get("service_type", "Chat"),
+        "name": service.name,
+        "description": params.get("description", ""),
+        "url": f"{base_url}{CHAT_PATH}{service.endpoint_suffix}",
+        "serviceType": "chat",
+        "runStatus": status,
+        "updateStatus": "None",
+        "chargeType": params.get("charge_type", "ComputingUnit"),
+        "payType": "Prepay" if params.get("payment") == "Prepaid" else "Postpay",
+        "chargeStatus": "Free",  # nothing is charged on this machine
+        "resourceConfig": resources,
         "createTime": service.created_at,
-        "updateTime": service.updated_at,
+        "urlSuffix": service.endpoint_suffix,
+        "instanceId": params.get("instance_id", ""),
+        "expireTime": service.expires_at or "",
+        "failedReason": service.message if status != SERVING else "",
     }
 
 
@@ -46,87 +84,219 @@ def _service(ctx: Context, service_id: str) -> ServiceRow:
     return found(ctx.store.service(service_id), "service", service_id)
 
 
-def create_service(ctx: Context, body: Body) -> dict[str, Any]:
+def _name(body: Body) -> str:
     name = body.text("name")
-    existing = ctx.store.service_by_name(name)
-    if existing is not None:
-        return {"serviceId": existing.id}
+    if not 2 <= len(name) <= 20:
+        count = f"{len(name)} character{'' if len(name) == 1 else 's'}"
+        raise invalid(f"{body.where}: the name {name!r} has {count}; Qianfan allows 2 to 20.")
+    return name
+
+
+def _suffix(body: Body) -> str:
+    suffix = body.text("urlSuffix")
+    if not _SUFFIX.match(suffix):
+        raise invalid(
+            f"{body.where}: the urlSuffix {suffix!r} must be 2 to 20 lower-case letters, digits, '_' or '-', "
+            "starting and ending with a letter or digit."
+        )
+    return suffix
+
+
+def _qps(body: Body) -> float | None:
+    value = body.data.get("qps")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 50:
+        raise invalid(
+            f"{body.where}: the field 'qps' must be a number above 0 and at most 50, not {value!r}."
+        )
+    return float(value)
+
+
+def _billing(body: Body) -> dict[str, Any]:
+    """The purchase: payment, charge type and the term in seconds (None: no end) [S1]."""
+    billing = body.obj("billing", required=True)
+    payment = billing.choice("paymentTiming", ("Prepaid", "Postpaid"))
+    if payment == "Prepaid":
+        reservation = billing.obj("reservation", required=True)
+        # "Month" is the only documented unit; "Hour" is what the SDK may send (a local tolerance).
+        unit = reservation.choice("reservationTimeUnit", ("Month", "Hour"))
+        if unit == "Month":
+            months = reservation.integer("reservationLength", low=1, high=12)
+            term = {"months": months, "seconds": months * MONTH_HOURS * hour_seconds()}
+        else:
+            hours = reservation.integer("reservationLength", low=1, high=12 * MONTH_HOURS)
+            term = {"hours": hours, "seconds": hours * hour_seconds()}
+        return {"payment": payment, "charge_type": "ComputingUnit", **term}
+    charge = billing.choice("chargeType", CHARGE_TYPES)
+    return {"payment": payment, "charge_type": charge, "seconds": None}
+
+
+def _resources(body: Body, *, required: bool) -> dict[str, Any]:
+    resources = body.obj("resourceConfig", required=required)
+    kind = resources.choice("type", RESOURCE_TYPES + SDK_RESOURCE_TYPES, required=required)
+    return {
+        "resource_type": kind,
+        "region": resources.choice("region", REGIONS, required=False),
+        "qps": _qps(resources),
+        "replicas": resources.opt_integer("replicasCount", 1, low=1, high=MAX_REPLICAS) or 1,
+    }
+
+
+def _deployment(body: Body) -> dict[str, Any] | None:
+    """``deploymentConfig`` with compute units already bought [S1]; None when it buys new ones."""
+    config = body.obj("deploymentConfig")
+    units = config.array("deploymentComputeUnitList")
+    if not units:
+        return None
+    counts = []
+    for index, unit in enumerate(units):
+        entry = Body(
+            unit if isinstance(unit, dict) else {}, f"{config.where} deploymentComputeUnitList[{index}]"
+        )
+        entry.text("instanceId")
+        counts.append(entry.opt_integer("deploymentReplicasCount", 1, low=1, high=MAX_REPLICAS) or 1)
+    replicas = config.opt_integer("replicasCount", None, low=1, high=MAX_REPLICAS) or min(
+        sum(counts), MAX_REPLICAS
+    )
+    config.opt_integer("replicaComputeUnitCount", None, low=1)
+    # Every compute unit is this machine, so any unit id is accepted; the first one is the instance released.
+    return {
+        "instance_id": str(units[0]["instanceId"]),
+        "replicas": replicas,
+        "qps": _qps(config),
+        "payment": "Postpaid",
+        "charge_type": "ComputingUnit",
+        "seconds": None,
+    }
+
+
+def create_service(ctx: Context, body: Body) -> dict[str, Any]:
+    name, suffix = _name(body), _suffix(body)
     version = version_or_404(ctx, body.text("modelId"))
-    model_set = body.opt_text("modelSetId")
-    if model_set is not None and model_set != version.model_id:
+    model_set = body.text("modelSetId")
+    if model_set != version.model_id:
         raise invalid(
             f"{body.where}: model version {version.id} belongs to {version.model_id}, not {model_set}."
         )
-    suffix = body.text("urlSuffix")
-    if not _SUFFIX.match(suffix):
-        raise invalid(f"{body.where}: urlSuffix {suffix!r} must be 1 to 30 of a-z, 0-9 and _.")
-    service_type = body.choice("serviceType", _SERVICE_TYPES, required=False) or "Chat"
-    if service_type != "Chat":
-        raise invalid(f"{body.where}: the local platform serves only Chat services, not {service_type}.")
-    resources = body.obj("resourceConfig")
-    replicas = resources.opt_integer("replicasCount", 1, low=1, high=8) or 1
-    hours = body.obj("billing").obj("reservation").opt_integer("reservationLength", 1, low=1, high=8760) or 1
+    description = body.opt_text("description") or ""
+    if len(description) > 500:
+        raise invalid(f"{body.where}: the description has {len(description)} characters; at most 500.")
+    service_type = body.choice("serviceType", (*SERVICE_TYPES, "Chat"), required=False)
+    if service_type not in (None, "chat", "Chat"):
+        raise invalid(f"{body.where}: the local platform serves only chat services, not {service_type}.")
+    body.opt_integer("protocolVersion", 1, low=1, high=2)
+    purchase = _deployment(body)
+    if purchase is None:
+        bought = _billing(body)
+        purchase = {**_resources(body, required=bought["charge_type"] != "Tokens"), **bought}
+        purchase["instance_id"] = new_id("unit")
     live = ctx.store.live_service_by_suffix(suffix)
     if live is not None:
-        raise ApiError(
-            409, "Conflict", f"The endpoint suffix {suffix!r} is already served by service {live.id}."
-        )
-    params = {
-        "replicas": replicas,
-        "hours": hours,
-        "pool_type": resources.opt_text("type") or "private",
-        "service_type": service_type,
-        "description": body.opt_text("description") or "",
-        "model_set_id": version.model_id,
-    }
-    try:
-        service = ctx.store.create_service(
-            service_id=new_id("svc"),
-            name=name,
-            endpoint_suffix=suffix,
-            model_version_id=version.id,
-            params=params,
-        )
-    except DuplicateName:
-        again = ctx.store.service_by_name(name)
-        assert again is not None
-        return {"serviceId": again.id}
-    expires = time.time() + hours * hour_seconds()
-    ctx.store.update_service(service.id, expires_at=iso(expires))
+        raise ApiError(409, "Conflict", f"The urlSuffix {suffix!r} is already served by service {live.id}.")
+    seconds = purchase.pop("seconds")
+    params = {**purchase, "description": description, "model_set_id": version.model_id}
+    service = ctx.store.create_service(
+        service_id=new_id("svco"),
+        name=name,
+        endpoint_suffix=suffix,
+        model_version_id=version.id,
+        params=params,
+    )
+    expires = None if seconds is None else time.time() + seconds
+    if expires is not None:
+        ctx.store.update_service(service.id, expires_at=iso(expires))
     ctx.services.deploy(service, expires_at=expires)
-    return {"serviceId": service.id}
+    return {"serviceId": service.id, "instanceId": params["instance_id"]}
 
 
 def describe_service(ctx: Context, body: Body) -> dict[str, Any]:
     return describe(_service(ctx, body.text("serviceId")), ctx.base_url)
 
 
-def list_services(ctx: Context, body: Body) -> Any:
-    name = body.opt_text("name")
-    statuses = body.texts("runStatus") if isinstance(body.data.get("runStatus"), list) else []
-    if isinstance(body.data.get("runStatus"), str):
-        statuses = [body.data["runStatus"]]
-    services = [
-        service
-        for service in ctx.store.services()
-        if (name is None or service.name == name) and (not statuses or service.status in statuses)
+def _filter(body: Body, key: str, choices: Sequence[str]) -> list[str]:
+    """A list filter of DescribeServices (a single string is read as a list of one)."""
+    if isinstance(body.data.get(key), str):
+        values = [body.data[key]]
+    else:
+        values = body.texts(key)
+    for value in values:
+        if value not in choices:
+            raise invalid(f"{body.where}: {key} {value!r} is not one of {', '.join(choices)}.")
+    return values
+
+
+def list_services(ctx: Context, body: Body) -> dict[str, Any]:
+    """DescribeServices [S3]: filters, then one page of ``serviceList`` with ``pageInfo``."""
+    name = (body.opt_text("name") or "").lower()  # a fuzzy match, as Qianfan's
+    statuses = _filter(body, "runStatus", RUN_STATUSES)
+    types = _filter(body, "serviceType", SERVICE_TYPES)
+    charge = body.choice("chargeType", CHARGE_TYPES, required=False)
+    pay = body.choice("payType", ("Prepay", "Postpay"), required=False)
+    rendered = [describe(service, ctx.base_url) for service in ctx.store.services()]
+    chosen = [
+        item
+        for item in rendered
+        if name in item["name"].lower()
+        and (not statuses or item["runStatus"] in statuses)
+        and (not types or item["serviceType"] in types)
+        and charge in (None, item["chargeType"])
+        and pay in (None, item["payType"])
     ]
-    return page(
-        body, services, lambda service: service.id, lambda s: describe(s, ctx.base_url), "serviceList"
-    )
+    if body.data.get("pageReverse") is True:
+        chosen.reverse()
+    return _page(body, chosen)
 
 
-def delete_service(ctx: Context, body: Body) -> dict[str, Any]:
-    ctx.services.delete(_service(ctx, body.text("serviceId")).id)
-    return {}
+def _page(body: Body, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Paging as Qianfan's lists: ``marker`` is the last id seen; ``nextMarker`` only when truncated."""
+    marker = body.opt_text("marker") or ""
+    requested = body.opt_integer("maxKeys", DEFAULT_KEYS, low=1) or DEFAULT_KEYS
+    max_keys = min(requested, MOST_KEYS)
+    start = 0
+    if marker:
+        ids = [item["serviceId"] for item in items]
+        if marker not in ids:
+            raise invalid(f"{body.where}: the marker {marker!r} is not a service of this list.")
+        start = ids.index(marker) + 1
+    chosen = items[start : start + max_keys]
+    truncated = start + max_keys < len(items)
+    info: dict[str, Any] = {"marker": marker, "maxKeys": max_keys, "isTruncated": truncated}
+    if truncated:
+        info["nextMarker"] = chosen[-1]["serviceId"]
+    return {"serviceList": chosen, "pageInfo": info}
+
+
+def release_service(ctx: Context, body: Body) -> bool:
+    """ReleaseComputeUnit on /v2/serviceresources [S5]: stop the service running on that instance."""
+    service = _service(ctx, body.text("serviceId"))
+    instance = body.text("instanceId")
+    if instance != service.params.get("instance_id"):
+        raise not_found(f"The compute instance {instance!r} does not run service {service.id}.")
+    ctx.services.delete(service.id)  # releasing twice finds it stopped already: harmless
+    return True
+
+
+def release_unit(ctx: Context, body: Body) -> bool:
+    """ReleaseComputeUnit on /v2/computeunit [S6]: every service running on the instance stops."""
+    instance = body.text("instanceId")
+    services = [s for s in ctx.store.services() if s.params.get("instance_id") == instance]
+    if not services:
+        raise not_found(f"The compute instance {instance!r} does not exist on this platform.")
+    for service in services:
+        ctx.services.delete(service.id)
+    return True
 
 
 ACTIONS = {
     "CreateService": create_service,
     "DescribeService": describe_service,
     "DescribeServices": list_services,
-    "DeleteService": delete_service,
 }
+RESOURCE_ACTIONS = {"ReleaseComputeUnit": release_service}
+UNIT_ACTIONS = {"ReleaseComputeUnit": release_unit}
+# Where the SDK sends ReleaseComputeUnit, and the legacy action there [S5]: a local tolerance.
+CHARGE_ACTIONS = {"ReleaseComputeUnit": release_service, "ReleaseServiceResource": release_service}
 
 
 class ChatError(Exception):

@@ -56,6 +56,9 @@ ROUTES: dict[str, Mapping[str, Handler]] = {
     "batchinference": api_tasks.BATCH_ACTIONS,
     "eval": api_tasks.EVAL_ACTIONS,
     "service": api_services.ACTIONS,
+    "serviceresources": api_services.RESOURCE_ACTIONS,
+    "computeunit": api_services.UNIT_ACTIONS,
+    "charge": api_services.CHARGE_ACTIONS,
 }
 MAX_BODY_BYTES = 96 * 1024 * 1024
 REQUEST_ID_HEADER = "X-Bce-Request-Id"

@@ -19,11 +19,12 @@ FAILED = "failed"
 STOPPED = "stopped"
 ACTIVE_TASK_STATUSES = (PENDING, RUNNING)
 
-# Service statuses, already the Qianfan words.
+# Service statuses, already Qianfan's runStatus words [S2]: a failed deployment and a failed replica are
+# both ``Failed``; a released service and one whose prepaid term ended are both ``Stopped`` (the reason
+# says which).
 DEPLOYING = "Deploying"
 SERVING = "Serving"
-DEPLOY_FAILED = "DeployFailed"
-EXPIRED = "Expired"
+SERVICE_FAILED = "Failed"
 SERVICE_STOPPED = "Stopped"
 LIVE_SERVICE_STATUSES = (DEPLOYING, SERVING)
 

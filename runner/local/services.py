@@ -2,9 +2,10 @@
 
 Why processes behind the platform: a replica loads its own model runtime, so the server stays light and a
 crashing replica cannot take it down; the platform answers the chat paths and forwards round-robin. Status
-tells the truth: ``Deploying`` until every replica answers ``/healthz``, ``Serving`` after, ``DeployFailed``
-with the replica's own last error lines, ``Expired`` when the prepaid term (``hours``) ends (a timer stops
-the replicas), ``Stopped`` after DeleteService. ``QFRUN_LOCAL_HOUR_SECONDS`` shortens an hour for tests.
+tells the truth in Qianfan's words [S2]: ``Deploying`` until every replica answers ``/healthz``, ``Serving``
+after, ``Failed`` with the replica's own last error lines, ``Stopped`` when the prepaid term ends (a timer
+stops the replicas) or the compute is released. A postpaid service has no term. A billed month is
+``MONTH_HOURS`` hours; ``QFRUN_LOCAL_HOUR_SECONDS`` shortens an hour for tests.
 """
 
 from __future__ import annotations
@@ -28,10 +29,9 @@ import httpx
 
 from runner.local.home import Home
 from runner.local.rows import (
-    DEPLOY_FAILED,
     DEPLOYING,
-    EXPIRED,
     LIVE_SERVICE_STATUSES,
+    SERVICE_FAILED,
     SERVICE_STOPPED,
     SERVING,
     ServiceRow,
@@ -43,9 +43,9 @@ log = logging.getLogger(__name__)
 
 SERVE_MODULE = "runner.local.engine.serve"
 HOUR_ENV = "QFRUN_LOCAL_HOUR_SECONDS"
+MONTH_HOURS = 30 * 24  # Qianfan bills prepaid services by the month; the docs do not say how long one is
 START_TIMEOUT = 120.0
 WATCH_SECONDS = 1.0
-SERVICE_FAILED = "Failed"  # a replica of a serving service exited
 _LISTENING = re.compile(r"listening\s+(http://127\.0\.0\.1:\d+)")
 
 
@@ -91,16 +91,18 @@ class ServiceManager:
         self._watcher: threading.Thread | None = None
 
     # -- life cycle ----------------------------------------------------------------------------------------
-    def deploy(self, service: ServiceRow, *, expires_at: float) -> None:
-        """Start deploying a service in the background; its replicas stop at ``expires_at`` (epoch)."""
+    def deploy(self, service: ServiceRow, *, expires_at: float | None) -> None:
+        """Start deploying a service in the background; its replicas stop at ``expires_at`` (epoch) if set."""
         deployment = _Deployment()
         with self._lock:
             if self._closing.is_set() or service.id in self._live:
                 return
             self._live[service.id] = deployment
-        deployment.timer = threading.Timer(max(0.0, expires_at - time.time()), self.expire, (service.id,))
-        deployment.timer.daemon = True
-        deployment.timer.start()
+        if expires_at is not None:
+            delay = max(0.0, expires_at - time.time())
+            deployment.timer = threading.Timer(delay, self.expire, (service.id,))
+            deployment.timer.daemon = True
+            deployment.timer.start()
         with self._lock:
             if self._watcher is None:
                 self._watcher = threading.Thread(target=self._watch, name="service-watch", daemon=True)
@@ -108,10 +110,14 @@ class ServiceManager:
         threading.Thread(target=self._start, args=(service, deployment), name=f"deploy-{service.id}").start()
 
     def delete(self, service_id: str) -> None:
-        """Stop the replicas; the service reads ``Stopped`` afterwards (a terminal service keeps its word)."""
+        """Release the compute: stop the replicas; the service reads ``Stopped`` (a terminal one stays)."""
         self._stop(service_id)
         self.store.update_service(
-            service_id, only_if=LIVE_SERVICE_STATUSES, status=SERVICE_STOPPED, replicas=[]
+            service_id,
+            only_if=LIVE_SERVICE_STATUSES,
+            status=SERVICE_STOPPED,
+            replicas=[],
+            message="The service's compute was released, so its replicas were stopped.",
         )
 
     def expire(self, service_id: str) -> None:
@@ -119,7 +125,7 @@ class ServiceManager:
         self.store.update_service(
             service_id,
             only_if=LIVE_SERVICE_STATUSES,
-            status=EXPIRED,
+            status=SERVICE_STOPPED,
             replicas=[],
             message="The service's prepaid term ended, so its replicas were stopped.",
         )
@@ -129,8 +135,8 @@ class ServiceManager:
         for service in self.store.services(LIVE_SERVICE_STATUSES):
             for replica in service.replicas:
                 _kill_orphan(int(replica.get("pid", 0)))
-            expires = parse_iso(service.expires_at) if service.expires_at else time.time()
-            if expires <= time.time():
+            expires = parse_iso(service.expires_at) if service.expires_at else None  # None: postpaid
+            if expires is not None and expires <= time.time():
                 self.store.update_service(service.id, replicas=[])
                 self.expire(service.id)
                 continue
@@ -190,7 +196,7 @@ class ServiceManager:
                 self.store.update_service(
                     service.id,
                     only_if=(DEPLOYING,),
-                    status=DEPLOY_FAILED,
+                    status=SERVICE_FAILED,
                     replicas=[],
                     message=f"Deploying service {service.name} failed: {exc}.",
                 )

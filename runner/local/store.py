@@ -31,7 +31,7 @@ from runner.local.rows import (
     now_iso,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: service names are not unique (Qianfan documents no such rule; issue 10)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE TABLE IF NOT EXISTS services (
     id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
     endpoint_suffix TEXT NOT NULL,
     model_version_id TEXT NOT NULL REFERENCES model_versions(id),
     status TEXT NOT NULL,
@@ -102,6 +102,16 @@ _UPDATABLE = {
     "services": frozenset({"status", "params", "replicas", "message", "expires_at"}),
 }
 _JSON_COLUMNS = frozenset({"details", "params", "result", "replicas"})
+
+
+def _services_without_unique_names(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: rebuild ``services`` without UNIQUE on ``name`` (SQLite cannot drop a constraint)."""
+    columns = _SCHEMA.split("CREATE TABLE IF NOT EXISTS services (", 1)[1].split(");", 1)[0]
+    db.execute(f"CREATE TABLE services_v2 ({columns})")
+    db.execute("INSERT INTO services_v2 SELECT * FROM services")
+    db.execute("DROP TABLE services")
+    db.execute("ALTER TABLE services_v2 RENAME TO services")
+    db.execute("CREATE INDEX IF NOT EXISTS services_suffix ON services (endpoint_suffix)")
 
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
@@ -150,6 +160,9 @@ class Store:
             row = db.execute("SELECT version FROM schema_version").fetchone()
             if row is None:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif row["version"] == 1:
+                _services_without_unique_names(db)
+                db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
             elif row["version"] > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path} was written by a newer qfrun (store schema {row['version']}; this one "
@@ -320,33 +333,26 @@ class Store:
         params: Mapping[str, Any],
     ) -> ServiceRow:
         stamp = now_iso()
-        try:
-            with self._write() as db:
-                db.execute(
-                    "INSERT INTO services VALUES (?, ?, ?, ?, ?, ?, '[]', '', NULL, ?, ?)",
-                    (
-                        service_id,
-                        name,
-                        endpoint_suffix,
-                        model_version_id,
-                        DEPLOYING,
-                        json.dumps(dict(params)),
-                        stamp,
-                        stamp,
-                    ),
-                )
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateName(f"A service named {name!r} already exists.") from exc
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO services VALUES (?, ?, ?, ?, ?, ?, '[]', '', NULL, ?, ?)",
+                (
+                    service_id,
+                    name,
+                    endpoint_suffix,
+                    model_version_id,
+                    DEPLOYING,
+                    json.dumps(dict(params)),
+                    stamp,
+                    stamp,
+                ),
+            )
         service = self.service(service_id)
         assert service is not None
         return service
 
     def service(self, service_id: str) -> ServiceRow | None:
         row = self._one("SELECT * FROM services WHERE id = ?", (service_id,))
-        return None if row is None else ServiceRow(**row)
-
-    def service_by_name(self, name: str) -> ServiceRow | None:
-        row = self._one("SELECT * FROM services WHERE name = ?", (name,))
         return None if row is None else ServiceRow(**row)
 
     def live_service_by_suffix(self, suffix: str) -> ServiceRow | None:

@@ -138,6 +138,8 @@ class PlatformClient:
         Qianfan's lists filter by name fuzzily or not at all [B6][C3][E3], so the lookup pages through to the
         end and matches the name exactly; a task on page 2 is found like one on page 1.
         """
+        if kind is TaskKind.SERVICE:
+            return self._find_service(name)
         api = wire.KIND_API[kind]
         marker: str | None = None
         for _ in range(MAX_LIST_PAGES):
@@ -201,7 +203,10 @@ class PlatformClient:
                 attempt += 1
                 continue
             task_id = self._parse(reply, wire.created_id, request.kind, reply.body["result"])
-            return TaskRef(request.kind, task_id, request.name)
+            instance = ""
+            if request.kind is TaskKind.SERVICE:
+                instance = self._parse(reply, wire.service_instance_id, reply.body["result"])
+            return TaskRef(request.kind, task_id, request.name, instance)
 
     def describe_task(self, ref: TaskRef) -> TaskInfo:
         api = wire.KIND_API[ref.kind]
@@ -217,6 +222,9 @@ class PlatformClient:
     def cancel_task(self, ref: TaskRef) -> None:
         """Stop a task: StopBatchInferenceTask answers a bool [B7], StopEvalTask ``{}`` [E5] and
         CancelModelCompTask no ``result`` at all [C4]."""
+        if ref.kind is TaskKind.SERVICE:
+            self._release_service(ref)
+            return
         api = wire.KIND_API[ref.kind]
         reply = self._http.console(
             api.route, api.cancel, {api.request_id_field: ref.task_id}, result_required=False
@@ -228,6 +236,56 @@ class PlatformClient:
             )
 
     # -- services --------------------------------------------------------------------------------
+
+    def _find_service(self, intent: str) -> TaskRef | None:
+        """The service created for ``intent``: paged to the end, matched exactly on its description.
+
+        A service's ``name`` is the user's and DescribeServices filters names fuzzily [S3], so the intent
+        key in ``description`` is what identifies it; a list item without a description is described.
+        """
+        api = wire.KIND_API[TaskKind.SERVICE]
+        wanted = wire.service_description(intent)
+        marker: str | None = None
+        for _ in range(MAX_LIST_PAGES):
+            body: dict[str, Any] = {"maxKeys": LIST_PAGE_SIZE}
+            if marker:
+                body["marker"] = marker
+            reply = self._http.console(api.route, api.list, body)
+            items, next_marker = self._parse(reply, wire.service_items, reply.body["result"])
+            for item in items:
+                service_id = self._parse(
+                    reply, wire.req_str, item, api.result_id_field, "result.serviceList[]"
+                )
+                if "description" not in item:
+                    detail = self._http.console(api.route, api.describe, {api.request_id_field: service_id})
+                    item = self._parse(detail, wire.obj, detail.body["result"], "result")
+                if item.get("description") == wanted:
+                    instance = self._parse(reply, wire.opt_str, item, "instanceId", "result.serviceList[]")
+                    return TaskRef(TaskKind.SERVICE, service_id, intent, instance)
+            if not next_marker or next_marker == marker:
+                return None
+            marker = next_marker
+        raise PlatformStatusError(
+            f"the DescribeServices list has more than {MAX_LIST_PAGES * LIST_PAGE_SIZE} entries; qfrun stops "
+            f"looking for the service of {intent} there rather than risk buying it twice",
+            platform=self.display_name,
+        )
+
+    def _release_service(self, ref: TaskRef) -> None:
+        """ReleaseComputeUnit [S5]; the instance id comes from the create, else from DescribeService."""
+        if not ref.instance_id:
+            info = self.describe_task(ref)
+            instance = str(info.result.get("instance_id") or "") if info.result else ""
+            if not instance:
+                raise PlatformStatusError(
+                    f"the service {ref.task_id} cannot be released: the platform did not say which compute "
+                    "instance it runs on; release it in Qianfan's console",
+                    platform=self.display_name,
+                )
+            ref = TaskRef(ref.kind, ref.task_id, ref.name, instance)
+        action = wire.KIND_API[TaskKind.SERVICE].cancel
+        reply = self._http.console(wire.SERVICE_RELEASE_ROUTE, action, wire.release_body(ref))
+        self._parse(reply, wire.released, reply.body["result"])
 
     def chat(self, endpoint: str, messages: Sequence[ChatMessage], **params: JSON) -> ChatReply:
         body: dict[str, Any] = {

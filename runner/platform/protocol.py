@@ -76,7 +76,9 @@ class TaskRequest:
                   result_dataset_ids{version_id: dataset_id} when scoring earlier inference results
       COMPRESSION: model_version_id, strategy ("Quantization"|"Sparsity"), weight ("INT8-PTQ"|...|None),
                    dataset_id (calibration) or None
-      SERVICE: model_version_id, name, endpoint_suffix, replicas, pool_type, service_type, hours
+      SERVICE: model_version_id, name (the user's, 2-20 characters), url_suffix, replicas,
+               billing{payment: "prepaid", months} or billing{payment: "postpaid", charge}, and optional
+               resource_type, region, qps (see the deploy stage in schemas/pipeline.schema.json)
     """
 
     kind: TaskKind
@@ -91,6 +93,9 @@ class TaskRef:
     kind: TaskKind
     task_id: str
     name: str
+    instance_id: str = ""
+    """A service's compute instance (Qianfan's CreateService ``instanceId``): releasing the service needs it,
+    so it is kept with the task id; empty for the other kinds and where the platform did not say."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,8 @@ class TaskInfo:
       BATCH_INFERENCE: result_dataset_id, rows
       EVALUATION: models{version_id: {metrics{name: float}, samples: int}}
       COMPRESSION: version_id, model_id, size_bytes, scheme, seconds
-      SERVICE: service_id, endpoint (suffix), url (chat URL), replicas, expires_at
+      SERVICE: service_id, url_suffix, url (chat URL), replicas, resource_type, expires_at (prepaid),
+               instance_id (when the platform reports it)
     """
 
 
@@ -163,8 +169,10 @@ class Platform(Protocol):
 
     def describe_task(self, ref: TaskRef) -> TaskInfo: ...
 
-    def cancel_task(self, ref: TaskRef) -> None: ...
+    def cancel_task(self, ref: TaskRef) -> None:
+        """Stop a task; for a service, release its compute (a second release is harmless)."""
+        ...
 
     def chat(self, endpoint: str, messages: Sequence[ChatMessage], **params: JSON) -> ChatReply:
-        """Call a deployed chat service by its endpoint suffix."""
+        """Call a deployed chat service by its URL suffix (``endpoint``)."""
         ...

@@ -153,12 +153,14 @@ KIND_API: Mapping[TaskKind, KindApi] = {
             "stopped": _X,
         },
     ),
+    # A service is released, not deleted: ``cancel`` goes to SERVICE_RELEASE_ROUTE (see release_body). The
+    # list field is not captured in Qianfan's pages; ``serviceList`` is what the SDK reads (service_items).
     TaskKind.SERVICE: KindApi(
         route="service",
         create="CreateService",
         describe="DescribeService",
         list="DescribeServices",
-        cancel="DeleteService",
+        cancel="ReleaseComputeUnit",
         request_id_field="serviceId",
         result_id_field="serviceId",
         name_field="name",
@@ -304,7 +306,7 @@ def create_body(request: TaskRequest, *, model_set_id: str = "", local: bool = F
             "config": config,
         }
     if request.kind is TaskKind.SERVICE:
-        return _service_body(request, description, model_set_id)
+        return service_create_body(request, model_set_id)
     raise WireError(f"no create body is defined for the task kind {request.kind.value!r}")
 
 
@@ -414,28 +416,6 @@ def eval_config(evaluators: Sequence[Mapping[str, Any]], *, local: bool) -> dict
     return {"evalMode": ",".join(sorted(modes, key=order.__getitem__)), **config}
 
 
-def _service_body(request: TaskRequest, description: str, model_set_id: str) -> dict[str, Any]:
-    p = request.params
-    return {
-        "name": request.name,
-        "modelId": p["model_version_id"],
-        "modelSetId": model_set_id,
-        "urlSuffix": p["endpoint_suffix"],
-        "serviceType": _service_type(str(p.get("service_type") or "chat")),
-        "resourceConfig": {"type": p.get("pool_type"), "replicasCount": p.get("replicas", 1)},
-        "billing": {
-            "paymentTiming": "Prepaid",
-            "reservation": {"reservationTimeUnit": "Hour", "reservationLength": p.get("hours", 1)},
-        },
-        "description": str(p.get("name") or description),
-    }
-
-
-def _service_type(value: str) -> str:
-    known = {"chat": "Chat", "completion": "Completion", "embedding": "Embedding", "text2image": "Text2Image"}
-    return known.get(value.lower(), value)
-
-
 def created_id(kind: TaskKind, result: Any) -> str:
     """The new task's id: a bare string for evaluation [E2] and compression [C2], ``result.taskId`` for
     batch inference [B4], ``result.serviceId`` for a service [S2]."""
@@ -532,13 +512,7 @@ def task_info(kind: TaskKind, ref: TaskRef, result: Any, report: Any = None) -> 
                 "seconds": data.get("seconds"),  # local addition
             }
     else:
-        outcome = {
-            "service_id": req_str(data, "serviceId"),
-            "endpoint": opt_str(data, "urlSuffix"),
-            "url": opt_str(data, "url"),
-            "replicas": opt_int(data, "replicasCount"),
-            "expires_at": opt_str(data, "expireTime") or None,
-        }
+        outcome = service_outcome(data)
     return TaskInfo(ref, status, rows_done=done, rows_total=total, message=message, result=outcome)
 
 
@@ -618,3 +592,107 @@ def chat_reply(body: Mapping[str, Any], request_id: str | None) -> ChatReply:
         completion_tokens=opt_int(usage, "completion_tokens", "usage") or 0,
         request_id=request_id or "",
     )
+
+
+# -- services [S1]-[S6] of the reference ---------------------------------------------------------------
+
+SERVICE_RELEASE_ROUTE = "serviceresources"  # ReleaseComputeUnit {serviceId, instanceId} -> true [S5]
+_CHARGE_TYPES = {"computing_unit": "ComputingUnit", "tokens": "Tokens"}
+
+
+def service_description(intent: str) -> str:
+    """What qfrun writes into a service's ``description`` and later matches exactly to find it again.
+
+    A service's ``name`` is the user's (2-20 characters, shown in the console), so the full intent key, which
+    would not fit, goes here.
+    """
+    return f"qfrun task {intent}"
+
+
+def service_create_body(request: TaskRequest, model_set_id: str) -> dict[str, Any]:
+    """CreateService exactly as [S1]: buy compute by resource type, paid by the month or postpaid."""
+    p = request.params
+    billing_spec = p["billing"]
+    if billing_spec["payment"] == "prepaid":
+        billing: dict[str, Any] = {
+            "paymentTiming": "Prepaid",
+            "reservation": {"reservationTimeUnit": "Month", "reservationLength": billing_spec["months"]},
+        }
+    else:
+        billing = {"paymentTiming": "Postpaid", "chargeType": _CHARGE_TYPES[billing_spec["charge"]]}
+    body: dict[str, Any] = {
+        "modelSetId": model_set_id,
+        "modelId": p["model_version_id"],
+        "name": p["name"],
+        "description": service_description(request.name),
+        "urlSuffix": p["url_suffix"],
+    }
+    # resourceConfig is required when buying compute units; a service postpaid by tokens may leave it out.
+    if p.get("resource_type"):
+        resources: dict[str, Any] = {"type": p["resource_type"]}
+        if p.get("region"):
+            resources["region"] = p["region"]
+        if p.get("qps") is not None:
+            resources["qps"] = p["qps"]
+        resources["replicasCount"] = p.get("replicas", 1)
+        body["resourceConfig"] = resources
+    body["billing"] = billing
+    return body
+
+
+def service_instance_id(result: Any) -> str:
+    """CreateService's ``result.instanceId`` (the compute to release later); '' when it is not there."""
+    return opt_str(obj(result, "result"), "instanceId")
+
+
+def service_outcome(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A DescribeService result [S2] as the deploy stage's values.
+
+    Qianfan documents replicas and type under ``resourceConfig`` and no ``urlSuffix``/``expireTime`` at the
+    top level; both are read when present (the local platform adds them), the suffix otherwise from ``url``.
+    """
+    resources = obj(data.get("resourceConfig") or {}, "result.resourceConfig")
+    url = opt_str(data, "url")
+    return {
+        "service_id": req_str(data, "serviceId"),
+        "url_suffix": opt_str(data, "urlSuffix") or url.rstrip("/").rsplit("/", 1)[-1],
+        "url": url,
+        "replicas": opt_int(resources, "replicasCount", "result.resourceConfig")
+        or opt_int(data, "replicasCount"),
+        "resource_type": opt_str(resources, "type", "result.resourceConfig") or None,
+        "expires_at": opt_str(data, "expireTime") or None,
+        "instance_id": opt_str(data, "instanceId") or None,
+    }
+
+
+def service_items(result: Any) -> tuple[list[Mapping[str, Any]], str | None]:
+    """One DescribeServices page [S3]: its services and the next marker (None on the last page).
+
+    Paging is ``result.pageInfo`` {marker, maxKeys, isTruncated, nextMarker} [M3][E6][B6]; a flat page (the
+    fields beside the list) is read too. The list's name is not captured in Qianfan's pages: ``serviceList``
+    is what the SDK reads (python/qianfan/dataset/stress_test/load_runner.py at 6cacf60); a page that names
+    it otherwise is read from its only array field.
+    """
+    data = obj(result, "result")
+    items = data.get("serviceList")
+    if items is None:
+        arrays = [value for value in data.values() if isinstance(value, list)]
+        items = arrays[0] if len(arrays) == 1 else []
+    if not isinstance(items, list):
+        raise WireError(f"the field 'result.serviceList' should be an array, not {type(items).__name__}")
+    parsed = [obj(item, f"result.serviceList[{i}]") for i, item in enumerate(items)]
+    paging = obj(data.get("pageInfo") or data, "result.pageInfo")
+    truncated = paging.get("isTruncated") is True
+    next_marker = opt_str(paging, "nextMarker", "result.pageInfo") if truncated else ""
+    return parsed, next_marker or None
+
+
+def release_body(ref: TaskRef) -> dict[str, str]:
+    """ReleaseComputeUnit on /v2/serviceresources [S5]: the service and the compute instance it runs on."""
+    return {"serviceId": ref.task_id, "instanceId": ref.instance_id}
+
+
+def released(result: Any) -> None:
+    """ReleaseComputeUnit answers ``result: true`` [S5][S6]; anything else means it was not released."""
+    if result is not True:
+        raise WireError(f"the field 'result' of ReleaseComputeUnit should be true, not {result!r}")

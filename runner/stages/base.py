@@ -42,7 +42,7 @@ class PlanDetail:
     """What ``qfrun plan`` shows for a stage: a one-line summary and any cost-bearing action."""
 
     summary: str
-    cost: str | None = None  # e.g. "deploys 2 replicas x 24 h = 48 replica-hours"
+    cost: str | None = None  # e.g. "2 replicas of GPU-1-1 in bj, prepaid 3 months (6 replica-months)"
 
 
 class StageContext(Protocol):

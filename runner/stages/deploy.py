@@ -1,10 +1,9 @@
 """The ``deploy`` stage: run a model version as a chat service, then smoke-test it through its chat call.
 
-A service is the one cost-bearing task (replicas x prepaid hours), so the plan names that cost and the
-executor
-creates it exactly once. The smoke test runs on every (re-)run of the stage: a failed expectation fails the
-stage
-but leaves the service up, so the user can look at it.
+A service is the one cost-bearing task: Qianfan sells it by the month (prepaid, 1 to 12 months) or postpaid
+by compute time or by tokens (issue 10), so the plan names what will be bought and the executor creates it
+exactly once. The smoke test runs on every (re-)run of the stage: a failed expectation fails the stage but
+leaves the service up, so the user can look at it.
 """
 
 from __future__ import annotations
@@ -25,15 +24,39 @@ from runner.stages.base import (
     single_ref,
 )
 
-SERVICE_DEFAULTS: Mapping[str, Any] = {
-    "replicas": 1,
-    "pool_type": "private",
-    "service_type": "chat",
-}
+SERVICE_DEFAULTS: Mapping[str, Any] = {"replicas": 1}
+_CHARGE_WORDS = {"computing_unit": "compute unit", "tokens": "tokens"}
 
 
 def service_config(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {**SERVICE_DEFAULTS, **spec["service"]}
+
+
+def _plural(count: Any, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def purchase(service: Mapping[str, Any]) -> str:
+    """What creating ``service`` buys, in Qianfan's units (the docs publish no prices, so none are shown).
+
+    "2 replicas of GPU-1-1 in bj, prepaid 3 months (6 replica-months)" or "postpaid by compute unit: 1 replica
+    of CPU-1-1, billed for its compute time while it runs".
+    """
+    billing = service["billing"]
+    replicas = service["replicas"]
+    where = f" in {service['region']}" if service.get("region") else ""
+    compute = (
+        f"{_plural(replicas, 'replica')} of {service.get('resource_type', 'the default compute')}{where}"
+    )
+    if billing["payment"] == "prepaid":
+        months = billing["months"]
+        return (
+            f"{compute}, prepaid {_plural(months, 'month')} ({_plural(replicas * months, 'replica-month')})"
+        )
+    if billing["charge"] == "tokens":
+        shown = f"{compute}, " if service.get("resource_type") else ""
+        return f"postpaid by tokens: {shown}billed for the tokens its calls use"
+    return f"postpaid by compute unit: {compute}, billed for its compute time while it runs"
 
 
 class DeployStage:
@@ -47,14 +70,12 @@ class DeployStage:
 
     def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
         service = service_config(spec)
-        replicas, hours = service["replicas"], service["hours"]
         checks = len(spec.get("smoke_test") or [])
-        smoke = f", then {checks} smoke test{'s' if checks != 1 else ''}" if checks else ""
+        smoke = f", then {_plural(checks, 'smoke test')}" if checks else ""
         return PlanDetail(
-            f"deploy {spec['model']} as {service['service_type']} service {service['name']} "
-            f"(endpoint {service['endpoint_suffix']}, {service['pool_type']} pool){smoke}",
-            cost=f"{replicas} replica{'s' if replicas != 1 else ''} x {hours} h = "
-            f"{replicas * hours} replica-hour{'s' if replicas * hours != 1 else ''}",
+            f"deploy {spec['model']} as chat service {service['name']} "
+            f"(URL suffix {service['url_suffix']}){smoke}",
+            cost=purchase(service),
         )
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,25 +84,30 @@ class DeployStage:
             TaskKind.SERVICE, {"model_version_id": model_version_of(ctx, spec["model"]), **service}
         )
         result = info.result
-        endpoint = str(result.get("endpoint") or service["endpoint_suffix"])
+        suffix = str(result.get("url_suffix") or service["url_suffix"])
         passed = 0
         checks = spec.get("smoke_test") or []
         for index, check in enumerate(checks, start=1):
             messages = [ChatMessage(m["role"], m["content"]) for m in check["messages"]]
-            reply = ctx.platform.chat(endpoint, messages)
+            reply = ctx.platform.chat(suffix, messages)
             failure = expectation_failure(check["expect"], reply.text)
             if failure:
                 raise StageError(f"smoke test {index} of {len(checks)} failed: {failure}")
             ctx.log(f"smoke test {index} of {len(checks)} passed")
             passed += 1
-        return {
+        billing = dict(service["billing"])
+        outputs: dict[str, Any] = {
             "service_id": result.get("service_id", info.ref.task_id),
-            "endpoint": endpoint,
+            "url_suffix": suffix,
             "url": result.get("url"),
-            "replicas": result.get("replicas", service["replicas"]),
-            "hours": service["hours"],
+            "replicas": result.get("replicas") or service["replicas"],
+            "resource_type": result.get("resource_type") or service.get("resource_type"),
+            "billing": billing,
             "smoke_test": {"passed": passed, "total": len(checks)},
         }
+        if billing.get("payment") == "prepaid":
+            outputs["expires_at"] = result.get("expires_at")
+        return outputs
 
 
 def expectation_failure(expect: Mapping[str, str], text: str) -> str | None:

@@ -110,8 +110,10 @@ def resolve_evaluator(ctx: StageContext, evaluator: Mapping[str, Any]) -> dict[s
     if evaluator.get("kind") == "llm_judge":
         outputs = ctx.upstream_outputs(str(evaluator["judge"]))
         del resolved["judge"]
-        if "endpoint" in outputs:
-            resolved["judge_endpoint"] = outputs["endpoint"]
+        # A deploy stage's service is called by its URL suffix (``endpoint`` in older state files).
+        suffix = outputs.get("url_suffix") or outputs.get("endpoint")
+        if suffix:
+            resolved["judge_endpoint"] = suffix
         else:
             resolved["judge_version_id"] = outputs["version_id"]
     return resolved

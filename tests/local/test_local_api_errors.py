@@ -245,7 +245,7 @@ def test_task_creates_validate_their_fields(platform_api, tmp_path: Path, fake_m
     evaluation["evalObjectConfig"] = {"evalInferDatasetConfig": {"evalInferDatasetConfigList": uploaded}}
     assert "is not the result set of a batch inference task" in refused("eval", "CreateEvalTask", evaluation)
 
-    bad_suffix = {"name": "s", "modelId": model["modelId"], "urlSuffix": "Bad-Suffix"}
+    bad_suffix = {"name": "svc", "modelId": model["modelId"], "urlSuffix": "Bad-Suffix"}
     assert "urlSuffix" in refused("service", "CreateService", bad_suffix)
 
 

@@ -1,4 +1,4 @@
-"""Deployed services: replicas start, answer the chat paths, expire when their term ends, stop on delete."""
+"""Deployed services: replicas start, answer the chat paths, stop when the prepaid term ends or on release."""
 
 from __future__ import annotations
 
@@ -8,27 +8,29 @@ from pathlib import Path
 
 import pytest
 
-from runner.local.services import HOUR_ENV
+from runner.local.services import HOUR_ENV, MONTH_HOURS
 from runner.local.store import Store
 
 pytestmark = pytest.mark.slow
 CHAT = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/"
 
 
-def _create(api, model, name, suffix, replicas=1, hours=1):
+def _create(api, model, name, suffix, replicas=1, months=1):
+    """CreateService as [S1]: prepaid by the month on a documented resource type; returns both ids."""
     body = {
-        "name": name,
-        "modelId": model["modelId"],
         "modelSetId": model["modelSetId"],
+        "modelId": model["modelId"],
+        "name": name,
         "urlSuffix": suffix,
-        "serviceType": "Chat",
-        "resourceConfig": {"type": "private", "replicasCount": replicas},
+        "resourceConfig": {"type": "GPU-1-1", "region": "bj", "replicasCount": replicas},
         "billing": {
             "paymentTiming": "Prepaid",
-            "reservation": {"reservationTimeUnit": "Hour", "reservationLength": hours},
+            "reservation": {"reservationTimeUnit": "Month", "reservationLength": months},
         },
     }
-    return api.call("service", "CreateService", body)["serviceId"]
+    result = api.call("service", "CreateService", body)
+    assert set(result) == {"serviceId", "instanceId"}
+    return result["serviceId"], result["instanceId"]
 
 
 def _settled(api, service_id, *, leaving=("Deploying",)):
@@ -48,19 +50,18 @@ def _alive(pid: int) -> bool:
     return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_service_answers_both_chat_paths_and_stops_on_delete(platform_api, platform_home, adder_dir):
+def test_service_answers_both_chat_paths_and_stops_when_its_compute_is_released(
+    platform_api, platform_home, adder_dir
+):
     model = platform_api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
-    service_id = _create(platform_api, model, "qfrun-svc-1", "adder", replicas=2)
-    assert _create(platform_api, model, "qfrun-svc-1", "adder", replicas=2) == service_id
+    service_id, instance_id = _create(platform_api, model, "adder-svc", "adder", replicas=2)
     service = platform_api.wait(_settled(platform_api, service_id), timeout=120)
     assert service["runStatus"] == "Serving", service["failedReason"]
     assert service["url"] == f"{platform_api.url}{CHAT}adder"
-    assert service["replicasCount"] == 2
-    listed = platform_api.call(
-        "service", "DescribeServices", {"name": "qfrun-svc-1", "runStatus": ["Serving"]}
-    )
-    assert [item["serviceId"] for item in listed["serviceList"]] == [service_id]
-    assert platform_api.call("service", "DescribeServices", {"runStatus": ["Expired"]})["serviceList"] == []
+    assert service["resourceConfig"] == {"type": "GPU-1-1", "region": "bj", "replicasCount": 2}
+    listed = platform_api.call("service", "DescribeServices", {"name": "ADDER", "runStatus": ["Serving"]})
+    assert [item["serviceId"] for item in listed["serviceList"]] == [service_id]  # a fuzzy name filter
+    assert platform_api.call("service", "DescribeServices", {"runStatus": ["Stopped"]})["serviceList"] == []
 
     response = platform_api.post(CHAT + "adder", {"messages": [{"role": "user", "content": "2+3=?"}]})
     assert response.status_code == 200, response.text
@@ -114,29 +115,40 @@ def test_service_answers_both_chat_paths_and_stops_on_delete(platform_api, platf
 
     conflict = platform_api.post(
         "/v2/service?Action=CreateService",
-        {"name": "other", "modelId": model["modelId"], "urlSuffix": "adder"},
+        {
+            "modelSetId": model["modelSetId"],
+            "modelId": model["modelId"],
+            "name": "other",
+            "urlSuffix": "adder",
+            "billing": {"paymentTiming": "Postpaid", "chargeType": "Tokens"},
+        },
     )
     assert conflict.status_code == 409
     assert conflict.json()["code"] == "Conflict"
 
     pids = [replica["pid"] for replica in Store(platform_home.db_path).service(service_id).replicas]
     assert len(pids) == 2
-    platform_api.call("service", "DeleteService", {"serviceId": service_id})
+    release = {"serviceId": service_id, "instanceId": instance_id}
+    assert platform_api.call("serviceresources", "ReleaseComputeUnit", release) is True
     stopped = platform_api.call("service", "DescribeService", {"serviceId": service_id})
     assert stopped["runStatus"] == "Stopped"
+    assert stopped["failedReason"] == "The service's compute was released, so its replicas were stopped."
     assert not any(_alive(pid) for pid in pids)
     gone = platform_api.post(CHAT + "adder", {"messages": [{"role": "user", "content": "1+1=?"}]})
     assert gone.status_code == 404
     assert gone.json()["error_code"] == 336005
+    # Releasing again is harmless, on either documented route.
+    assert platform_api.call("serviceresources", "ReleaseComputeUnit", release) is True
+    assert platform_api.call("computeunit", "ReleaseComputeUnit", {"instanceId": instance_id}) is True
 
 
 def test_a_service_is_redeployed_after_a_restart_and_still_expires_at_its_term(
     platform_home, serve_platform, adder_dir, monkeypatch
 ):
-    monkeypatch.setenv(HOUR_ENV, "30")
+    monkeypatch.setenv(HOUR_ENV, str(30 / MONTH_HOURS))  # a billed month lasts 30 s
     with serve_platform(platform_home) as api:
         model = api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
-        service_id = _create(api, model, "qfrun-svc-2", "short", hours=1)
+        service_id, _ = _create(api, model, "short-svc", "short", months=1)
         serving = api.wait(_settled(api, service_id), timeout=20)
         assert serving["runStatus"] == "Serving", serving["failedReason"]
         old_pids = [replica["pid"] for replica in Store(platform_home.db_path).service(service_id).replicas]
@@ -148,8 +160,8 @@ def test_a_service_is_redeployed_after_a_restart_and_still_expires_at_its_term(
         response = api.post(CHAT + "short", {"messages": [{"role": "user", "content": "1+1=?"}]})
         assert response.status_code == 200, response.text
         expired = api.wait(_settled(api, service_id, leaving=("Deploying", "Serving")), timeout=40)
-        assert expired["runStatus"] == "Expired"
-        assert "term ended" in expired["failedReason"]
+        assert expired["runStatus"] == "Stopped"
+        assert expired["failedReason"] == "The service's prepaid term ended, so its replicas were stopped."
         response = api.post(CHAT + "short", {"messages": [{"role": "user", "content": "1+1=?"}]})
         assert response.status_code == 404
 
@@ -160,9 +172,9 @@ def test_a_replica_that_cannot_load_the_model_fails_the_deployment_with_its_reas
     model = platform_api.call(
         "model", "ImportLocalModel", {"name": "broken", "path": str(fake_model(tmp_path / "m"))}
     )
-    service_id = _create(platform_api, model, "qfrun-svc-3", "broken")
+    service_id, _ = _create(platform_api, model, "broken-svc", "broken")
     failed = platform_api.wait(_settled(platform_api, service_id), timeout=120)
-    assert failed["runStatus"] == "DeployFailed"
+    assert failed["runStatus"] == "Failed"
     assert failed["failedReason"].startswith(
-        "Deploying service qfrun-svc-3 failed: a replica exited with status"
+        "Deploying service broken-svc failed: a replica exited with status"
     )

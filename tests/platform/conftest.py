@@ -94,6 +94,8 @@ class FakePlatform:
         )
 
     def _answer(self, action: str, body: dict[str, Any]) -> httpx.Response:
+        if action in SERVICE_ACTIONS:
+            return SERVICE_ACTIONS[action](self, body)
         if action in CREATE_ACTIONS:
             prefix, id_field, name_field, status_field, word = CREATE_ACTIONS[action]
             task_id = f"{prefix}-{next(self._ids)}"
@@ -150,6 +152,50 @@ class FakePlatform:
         return httpx.Response(
             400, json={"requestId": "r", "code": "InvalidParameter", "message": "unknown action"}
         )
+
+
+def _create_service(fake: FakePlatform, body: dict[str, Any]) -> httpx.Response:
+    """CreateService as [S1] and the SDK fixture answer it: the service id and its compute instance."""
+    number = next(fake._ids)
+    service_id, instance_id = f"svco-{number}", f"unit-{number}"
+    fake.tasks[service_id] = {
+        "serviceId": service_id,
+        "name": body["name"],
+        "description": body.get("description", ""),
+        "runStatus": "Deploying",
+        "url": f"https://aip.test/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/{body['urlSuffix']}",
+        "resourceConfig": dict(body.get("resourceConfig") or {}),
+    }
+    return fake._ok({"serviceId": service_id, "instanceId": instance_id})
+
+
+def _list_services(fake: FakePlatform, body: dict[str, Any]) -> httpx.Response:
+    """DescribeServices: every service (``name`` filters fuzzily), paged through ``result.pageInfo``."""
+    items = [
+        t for key, t in fake.tasks.items() if key.startswith("svco-") and body.get("name", "") in t["name"]
+    ]
+    start = int(body.get("marker") or 0)
+    page = items[start : start + fake.page_size]
+    more = start + fake.page_size < len(items)
+    info: dict[str, Any] = {
+        "marker": body.get("marker", ""),
+        "maxKeys": body.get("maxKeys", 10),
+        "isTruncated": more,
+    }
+    if more:
+        info["nextMarker"] = str(start + fake.page_size)
+    return fake._ok({"serviceList": page, "pageInfo": info})
+
+
+def _release(fake: FakePlatform, body: dict[str, Any]) -> httpx.Response:
+    return fake._ok(True)
+
+
+SERVICE_ACTIONS: dict[str, Callable[[FakePlatform, dict[str, Any]], httpx.Response]] = {
+    "CreateService": _create_service,
+    "DescribeServices": _list_services,
+    "ReleaseComputeUnit": _release,
+}
 
 
 def make_settings(kind: str = "local", *, max_retries: int = 3, signing: bool = False) -> PlatformSettings:

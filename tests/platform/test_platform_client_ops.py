@@ -255,36 +255,6 @@ def test_create_compression_looks_up_the_model_set_and_reads_the_bare_id(qianfan
     )
 
 
-def test_create_service_sends_resource_and_billing(harness: Harness) -> None:
-    harness.fake.models["amv-1"] = MODEL
-    params = {
-        "model_version_id": "amv-1",
-        "name": "qa",
-        "endpoint_suffix": "qa_w4",
-        "replicas": 2,
-        "pool_type": "private",
-        "service_type": "chat",
-        "hours": 3,
-    }
-    harness.client.create_task(TaskRequest(TaskKind.SERVICE, "qa-serve-5", params))
-    assert harness.fake.bodies[1] == (
-        "CreateService",
-        {
-            "name": "qa-serve-5",
-            "modelId": "amv-1",
-            "modelSetId": "am-1",
-            "urlSuffix": "qa_w4",
-            "serviceType": "Chat",
-            "resourceConfig": {"type": "private", "replicasCount": 2},
-            "billing": {
-                "paymentTiming": "Prepaid",
-                "reservation": {"reservationTimeUnit": "Hour", "reservationLength": 3},
-            },
-            "description": "qa",
-        },
-    )
-
-
 @pytest.mark.parametrize(
     ("word", "status"),
     [  # every documented runStatus word [B4]
@@ -404,32 +374,6 @@ def test_a_succeeded_compression_names_the_new_version(harness: Harness) -> None
     assert harness.fake.bodies == [("DescribeModelCompTask", {"modelCompTaskId": "amva-1"})]
 
 
-@pytest.mark.parametrize(
-    ("word", "status"),
-    [
-        ("New", TaskStatus.PENDING),
-        ("Deploying", TaskStatus.RUNNING),
-        ("Serving", TaskStatus.SUCCEEDED),
-        ("Failed", TaskStatus.FAILED),
-        ("Stopped", TaskStatus.STOPPED),
-    ],
-)
-def test_service_status_and_result(harness: Harness, word: str, status: TaskStatus) -> None:
-    harness.fake.tasks["svco-1"] = {
-        "serviceId": "svco-1",
-        "runStatus": word,
-        "urlSuffix": "qa_w4",
-        "url": "http://platform.test/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/qa_w4",
-        "replicasCount": 1,
-        "expireTime": "2026-11-25T18:00:00Z",
-    }
-    info = harness.client.describe_task(TaskRef(TaskKind.SERVICE, "svco-1", "n"))
-    assert info.status is status
-    assert info.result["endpoint"] == "qa_w4"
-    assert info.result["service_id"] == "svco-1"
-    assert info.result["expires_at"] == "2026-11-25T18:00:00Z"
-
-
 def test_find_task_pages_through_the_list_and_matches_the_name_exactly(harness: Harness) -> None:
     for index in range(5):
         harness.fake.tasks[f"infer-{index}"] = {
@@ -438,7 +382,6 @@ def test_find_task_pages_through_the_list_and_matches_the_name_exactly(harness: 
             "runStatus": "Done",
         }
     harness.fake.tasks["infer-9"] = {"taskId": "infer-9", "name": "wanted", "runStatus": "Done"}
-    harness.fake.tasks["svco-9"] = {"serviceId": "svco-9", "name": "wanted", "runStatus": "Serving"}
     assert harness.client.find_task(TaskKind.BATCH_INFERENCE, "wanted") == TaskRef(
         TaskKind.BATCH_INFERENCE, "infer-9", "wanted"
     )
@@ -448,9 +391,6 @@ def test_find_task_pages_through_the_list_and_matches_the_name_exactly(harness: 
         {"maxKeys": 100, "marker": "2"},
         {"maxKeys": 100, "marker": "4"},
     ]
-    assert harness.client.find_task(TaskKind.SERVICE, "wanted") == TaskRef(
-        TaskKind.SERVICE, "svco-9", "wanted"
-    )
     assert harness.client.find_task(TaskKind.EVALUATION, "wanted") is None
     assert harness.client.find_task(TaskKind.COMPRESSION, "wanted") is None
 

@@ -188,3 +188,36 @@ def test_tasks_are_created_once_found_by_name_described_and_cancelled(live: Live
     final = wait_terminal(live, compress)
     assert final.status in {TaskStatus.FAILED, TaskStatus.STOPPED}
     assert final.message  # the platform says why a stand-in model could not be compressed
+
+
+def test_a_service_is_bought_found_by_its_intent_and_released(live: Live) -> None:
+    version = live.client.import_model(name="tiny", path=str(stand_in_model(live.tmp / "tiny")))
+    request = TaskRequest(
+        TaskKind.SERVICE,
+        "qfrun-contract-serve-0123456789ab-1",  # longer than a service name may be: it goes in description
+        {
+            "model_version_id": version.version_id,
+            "name": "contract",
+            "url_suffix": "contract",
+            "replicas": 1,
+            "billing": {"payment": "prepaid", "months": 2},
+            "resource_type": "GPU-1-1",
+            "region": "bd",
+        },
+    )
+    assert live.client.find_task(TaskKind.SERVICE, request.name) is None
+    ref = live.client.create_task(request)
+    assert ref.task_id.startswith("svco-")
+    assert ref.instance_id.startswith("unit-")
+    assert live.client.find_task(TaskKind.SERVICE, request.name) == ref
+    info = live.client.describe_task(ref)
+    assert info.result["url_suffix"] == "contract"
+    assert info.result["url"] == f"{live.url}/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/contract"
+    assert (info.result["replicas"], info.result["resource_type"]) == (1, "GPU-1-1")
+    assert info.result["expires_at"]  # prepaid: the term ends
+    live.client.cancel_task(ref)
+    live.client.cancel_task(ref)  # a second release is harmless
+    final = wait_terminal(live, ref)
+    assert final.status in {TaskStatus.STOPPED, TaskStatus.FAILED}
+    with pytest.raises(PlatformNotFound):
+        live.client.chat("contract", [ChatMessage("user", "1+1=?")])

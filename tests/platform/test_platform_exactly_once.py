@@ -26,11 +26,10 @@ SERVICE = TaskRequest(
     {
         "model_version_id": "amv-1",
         "name": "qa",
-        "endpoint_suffix": "qa",
+        "url_suffix": "qa",
         "replicas": 1,
-        "pool_type": "private",
-        "service_type": "chat",
-        "hours": 1,
+        "billing": {"payment": "prepaid", "months": 1},
+        "resource_type": "GPU-1-1",
     },
 )
 
