@@ -28,6 +28,7 @@ def _hmac_hex(key: str, msg: str) -> str:
 
 
 def test_uri_encode_keeps_only_unreserved_characters_and_optionally_slashes() -> None:
+    # Checks UriEncode as the canonical-request rules define it [G3].
     assert uri_encode("a-b_c.d~e") == "a-b_c.d~e"
     assert uri_encode("a b/c+d=e&f*") == "a%20b%2Fc%2Bd%3De%26f%2A"
     assert uri_encode("/v2/my model", keep_slash=True) == "/v2/my%20model"
@@ -39,6 +40,7 @@ def test_canonical_time_is_utc_seconds_with_z() -> None:
 
 
 def test_canonical_query_is_sorted_encoded_and_drops_authorization() -> None:
+    # Checks the canonical query string [G3].
     query = [("uploadId", "a b"), ("Action", "DescribeModel"), ("authorization", "x"), ("empty", "")]
     assert canonical_query(query) == "Action=DescribeModel&empty=&uploadId=a%20b"
 
@@ -57,6 +59,7 @@ def test_canonical_headers_signs_only_known_and_x_bce_headers() -> None:
 
 
 def test_authorization_matches_a_step_by_step_hand_computation() -> None:
+    # Checks the signing key, canonical request and signature of bce-auth-v1 [G1][G2].
     timestamp, expiration = "2015-04-27T08:23:49Z", 1800
     headers = {
         "Host": "bj.bcebos.com",

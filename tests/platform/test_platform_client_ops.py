@@ -43,6 +43,7 @@ def test_the_client_is_a_platform(harness: Harness) -> None:
 
 
 def test_describe_model_version_completes_the_model_set_id(harness: Harness) -> None:
+    # Checks DescribeModel's documented fields, modelSetId among them [M2].
     harness.fake.models["amv-1"] = MODEL
     version = harness.client.describe_model_version("amv-1")
     assert (version.version_id, version.model_id, version.name) == ("amv-1", "am-1", "tiny-qa")
@@ -83,6 +84,7 @@ def test_an_unreadable_dataset_file_is_a_sentence_naming_it(harness: Harness, tm
 
 
 def test_describe_and_export_dataset(harness: Harness) -> None:
+    # Checks DescribeDatasetVersion read as a version id with its rows [D3].
     harness.fake.datasets["ds-1"] = DATASET
     assert harness.client.describe_dataset("ds-1").rows == 20
     assert harness.client.export_dataset("ds-1", limit=5) == '{"prompt": "p"}\n'
@@ -166,6 +168,7 @@ def test_the_local_platform_gets_its_dataset_extension(harness: Harness) -> None
 
 
 def test_create_evaluation_of_models_sends_the_documented_shape(qianfan_harness: Harness) -> None:
+    # Checks CreateEvalTask's documented body [E1].
     request = TaskRequest(
         TaskKind.EVALUATION,
         "qf-eval-9",
@@ -451,6 +454,7 @@ def test_a_stop_answered_false_is_an_error(harness: Harness) -> None:
 
 
 def test_chat_posts_messages_to_the_endpoint_and_reads_usage(harness: Harness) -> None:
+    # Checks the chat call on a custom service [S7].
     reply = harness.client.chat("qa_w4", [ChatMessage("user", "2+3=?")], temperature=0.1)
     assert (reply.text, reply.prompt_tokens, reply.completion_tokens, reply.request_id) == ("5", 4, 1, "as-1")
     request = harness.fake.requests[0]
