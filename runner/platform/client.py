@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from runner.errors import PlatformQueueFull, PlatformStatusError
+from runner.errors import PlatformNotFound, PlatformQueueFull, PlatformStatusError
 from runner.platform import wire
 from runner.platform.bos import BosClient
 from runner.platform.http import AmbiguousCreate, PlatformHttp, Reply
@@ -81,7 +81,17 @@ class PlatformClient:
     # -- models and datasets ---------------------------------------------------------------------
 
     def describe_model_version(self, version_id: str) -> ModelVersion:
-        reply = self._http.console("model", "DescribeModel", {"modelId": version_id})
+        """A version of the user's models [M2], or on Qianfan one of its preset models [M7]: preset versions
+        (ERNIE-Speed-8K is ``amv-pzqtzdspm77m`` [B3]) are described by DescribeSystemModel, whose result has
+        the same fields."""
+        try:
+            reply = self._http.console("model", "DescribeModel", {"modelId": version_id})
+        except PlatformNotFound:
+            if self.settings.kind == "local":
+                raise
+            reply = self._http.console("model", "DescribeSystemModel", {"modelId": version_id})
+            version = self._parse(reply, wire.model_version, reply.body["result"])
+            return replace(version, source=version.source or "platformpreset")
         return self._parse(reply, wire.model_version, reply.body["result"])
 
     def import_model(self, *, name: str, path: str) -> ModelVersion:

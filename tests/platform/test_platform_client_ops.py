@@ -499,3 +499,24 @@ def test_the_client_repr_names_the_platform_and_no_credential(
     assert "qianfan https://qianfan.test" in text
     for secret in secrets:
         assert secret not in text
+
+
+def test_a_preset_version_id_is_described_by_describe_system_model_on_qianfan(
+    qianfan_harness: Harness,
+) -> None:
+    # [M7]: preset versions have their own describe action with the same fields as DescribeModel [M2]
+    preset = {"modelSetId": "am-ernie", "modelId": "amv-pzqtzdspm77m", "modelName": "ERNIE-Speed-8K"}
+    preset |= {"status": "Ready", "isSupportDeploy": False, "isSupportModelComp": False}
+
+    def system_model(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"requestId": "r", "result": preset})
+
+    qianfan_harness.fake.faults["DescribeSystemModel"] = [system_model]
+    version = qianfan_harness.client.describe_model_version("amv-pzqtzdspm77m")
+    assert (version.version_id, version.model_id, version.name) == (
+        "amv-pzqtzdspm77m",
+        "am-ernie",
+        "ERNIE-Speed-8K",
+    )
+    assert version.source == "platformpreset"
+    assert qianfan_harness.fake.actions() == ["DescribeModel", "DescribeSystemModel"]
