@@ -110,6 +110,10 @@ def serve(
         running = status(home)
         where = f" at {running.url} (pid {running.pid})" if running else ""
         raise PlatformError(f"Another local platform already serves {home.root}{where}.") from None
+    # Everything the platform writes (its database, models, datasets, objects, logs) is this user's alone:
+    # other local users may not read what a pipeline uploaded. Set once the lock is ours, so a refused
+    # second serve leaves its process's umask alone.
+    os.umask(0o077)
     try:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

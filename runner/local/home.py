@@ -75,8 +75,11 @@ class Home:
 
     def ensure(self) -> Home:
         """Create the folders of the layout (idempotent) and return ``self``."""
-        for folder in (self.root, self.models_dir, self.datasets_dir, self.tasks_dir, self.services_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.root.stat().st_uid == os.getuid() and self.root.stat().st_mode & 0o077:
+            self.root.chmod(0o700)  # a home made by an earlier qfrun, or by hand: only its owner gets in
+        for folder in (self.models_dir, self.datasets_dir, self.tasks_dir, self.services_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self
 
 

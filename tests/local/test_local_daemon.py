@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 
 import httpx
 import pytest
@@ -27,6 +28,10 @@ def test_start_status_stop_round_trip(platform_home: Home):
         assert status.healthy
         assert status.token_required
         assert daemon.start(platform_home, token="tok-123").url == endpoint.url  # reused, not a second one
+        # Only this user reads the platform's files: the home is 0700 and what the server writes 0600.
+        assert stat.S_IMODE(platform_home.root.stat().st_mode) == 0o700
+        assert stat.S_IMODE(platform_home.db_path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(platform_home.info_path.stat().st_mode) == 0o600
         refused = httpx.post(f"{endpoint.url}/v2/model?Action=DescribeModel", json={"modelId": "amv-x"})
         assert refused.status_code == 401
         with pytest.raises(PlatformError, match="Another local platform already serves"):
