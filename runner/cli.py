@@ -214,6 +214,40 @@ def plan(
 
 @cli.command()
 @PIPELINE
+@click.option(
+    "--select",
+    "-s",
+    "select",
+    multiple=True,
+    metavar="SELECTOR",
+    help="Stages whose resources to end: x, +x, x+ (default: every stage); repeatable.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The state file (default: .qfrun/<name>.state.json beside the pipeline).",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before releasing services and stopping tasks.")
+def destroy(pipeline: Path, select: tuple[str, ...], state_path: Path | None, yes: bool) -> None:
+    """Release PIPELINE's services and stop its running tasks; model versions are kept."""
+    from runner.commands.destroy import destroy as destroy_pipeline
+    from runner.connect import open_platform
+
+    destroy_pipeline(
+        pipeline,
+        select=select,
+        state_path=state_path,
+        yes=yes,
+        open_platform=lambda loaded: open_platform(
+            loaded.platform, notify=lambda line: click.echo(line, err=True)
+        ),
+        echo=lambda line: click.echo(line, err=True),
+    )
+
+
+@cli.command()
+@PIPELINE
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(pipeline: Path, state_path: Path | None, fmt: str) -> None:

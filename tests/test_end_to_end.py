@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).parent.parent
@@ -117,3 +118,23 @@ def test_a_pipeline_runs_end_to_end_then_resumes_to_nothing_then_reruns_only_wha
     changed = qfrun(home, str(path))
     assert changed.returncode == 0, changed.stderr
     assert "2 succeeded, 2 up to date." in changed.stderr
+
+    # destroy releases the service (ReleaseComputeUnit): its chat stops answering, a second destroy has
+    # nothing to do, and the plan deploys it again
+    url = json.loads(qfrun(home, "status", str(path), "--format", "json").stdout)["stages"][3]["outputs"][
+        "url"
+    ]
+    assert (
+        httpx.post(url, json={"messages": [{"role": "user", "content": "1+1=?"}]}, timeout=30).status_code
+        == 200
+    )
+    destroyed = qfrun(home, "destroy", str(path), "--yes")
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert "serve: released svco-" in destroyed.stderr
+    assert (
+        httpx.post(url, json={"messages": [{"role": "user", "content": "1+1=?"}]}, timeout=30).status_code
+        != 200
+    )
+    assert "Nothing to destroy" in qfrun(home, "destroy", str(path), "--yes").stderr
+    plan = json.loads(qfrun(home, "plan", str(path), "--format", "json").stdout)
+    assert {stage["id"]: stage["action"] for stage in plan["stages"]}["serve"] == "run"

@@ -1,0 +1,118 @@
+"""``qfrun destroy``: releases the pipeline's services and stops its running tasks, once, and says so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fakes import FakePlatform
+
+from pipelines import DEMO, FAST, write
+from runner.cli import main
+from runner.platform.protocol import TaskKind
+from runner.state import StageStatus, StateFile
+from runner.state_records import StageRecord
+
+
+class ClosingFake(FakePlatform):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def platform(monkeypatch: pytest.MonkeyPatch) -> ClosingFake:
+    fake = ClosingFake()
+    monkeypatch.setattr("runner.connect.open_platform", lambda *args, **kwargs: fake)
+    monkeypatch.setattr("runner.commands.run.PollPolicy", lambda **kwargs: FAST)
+    monkeypatch.delenv("CI", raising=False)
+    return fake
+
+
+def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, err
+
+
+def cancelled(platform: FakePlatform) -> list[tuple[str, str]]:
+    return [(task["kind"], task["name"]) for task in platform.data["tasks"].values() if task.get("cancelled")]
+
+
+def test_destroy_releases_the_service_once_and_the_plan_then_deploys_again(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, DEMO)
+    assert qfrun(capsys, "run", str(path))[0] == 0
+    service_id = StateFile.load(tmp_path / ".qfrun" / "demo.state.json", "demo").stages["serve"].task
+    assert service_id is not None
+
+    code, err = qfrun(capsys, "destroy", str(path), "--yes")
+    assert code == 0
+    assert f"serve: release service {service_id['task_id']}" in err
+    assert "Model versions and finished results are kept." in err
+    assert cancelled(platform) == [(TaskKind.SERVICE.value, service_id["name"])]
+    assert platform.closed
+    record = StateFile.load(tmp_path / ".qfrun" / "demo.state.json", "demo").stages["serve"]
+    assert record.status is StageStatus.PENDING
+    assert record.task is None
+    assert "released by qfrun destroy" in record.reason
+
+    code, err = qfrun(capsys, "destroy", str(path), "--yes")  # idempotent: nothing is left
+    assert code == 0
+    assert "Nothing to destroy" in err
+    assert len(cancelled(platform)) == 1
+
+    main(["plan", str(path), "--format", "json"])
+    out = capsys.readouterr().out
+    actions = {stage["id"]: stage["action"] for stage in json.loads(out)["stages"]}
+    assert actions["serve"] == "run"
+    assert actions["w4"] == "up to date"  # the compressed version is kept
+
+
+def test_destroy_stops_a_task_that_is_still_running(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, DEMO)
+    state_file = tmp_path / ".qfrun" / "demo.state.json"
+    state = StateFile.load(state_file, "demo")  # as a run killed while the compression ran leaves it
+    state.record(
+        "w4",
+        StageRecord(
+            status=StageStatus.RUNNING,
+            fingerprint="f" * 64,
+            task={"kind": "compression", "task_id": "compression-9", "name": "qf-w4-0123456789"},
+        ),
+    )
+    state.close()
+    platform.data["tasks"]["compression-9"] = {
+        "kind": "compression",
+        "name": "qf-w4-0123456789",
+        "params": {},
+    }
+
+    code, err = qfrun(capsys, "destroy", str(path), "--yes", "--select", "w4")
+    assert code == 0
+    assert "w4: stop compression task compression-9 (still running)" in err
+    assert cancelled(platform) == [("compression", "qf-w4-0123456789")]
+
+
+def test_destroy_without_a_terminal_needs_yes_and_changes_nothing(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, DEMO)
+    assert qfrun(capsys, "run", str(path))[0] == 0
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
+    code, err = qfrun(capsys, "destroy", str(path))
+    assert code == 2
+    assert "pass --yes" in err
+    assert cancelled(platform) == []
+    record = StateFile.load(tmp_path / ".qfrun" / "demo.state.json", "demo").stages["serve"]
+    assert record.status is StageStatus.SUCCEEDED
