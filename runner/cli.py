@@ -85,6 +85,14 @@ def selection_options(function: F) -> F:
 
 
 PIPELINE = click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
+ALLOW_ENV = click.option(
+    "--allow-env",
+    "allow_env",
+    multiple=True,
+    metavar="NAME",
+    help="Let the pipeline read the environment variable NAME (its env: list asks; this allows); "
+    "repeatable. QFRUN_ALLOW_ENV=A,B does the same, and QFRUN_VAR_* are always allowed.",
+)
 
 
 @cli.command()
@@ -101,6 +109,7 @@ PIPELINE = click.argument("pipeline", type=click.Path(dir_okay=False, path_type=
     help="How many stages may run at once.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before cost-bearing deployments.")
+@ALLOW_ENV
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -112,6 +121,7 @@ def run(
     keep_going: bool,
     max_parallel: int,
     yes: bool,
+    allow_env: tuple[str, ...],
 ) -> None:
     """Run PIPELINE; re-running the same command resumes where it stopped."""
     from runner.commands.run import run_pipeline
@@ -120,7 +130,7 @@ def run(
     command = " ".join(["qfrun", *ctx.obj.get("argv", sys.argv[1:])])
     options = RunOptions(select, from_stages, force, keep_going, max_parallel, command=command)
     summary_lines, code = run_pipeline(
-        pipeline, options, state_path=state_path, yes=yes, verbose=ctx.obj["verbose"]
+        pipeline, options, state_path=state_path, yes=yes, verbose=ctx.obj["verbose"], allow_env=allow_env
     )
     for line in summary_lines:
         click.echo(line, err=True)
@@ -131,14 +141,15 @@ def run(
 @cli.command()
 @click.argument("pipelines", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def validate(pipelines: tuple[Path, ...], fmt: str) -> None:
+@ALLOW_ENV
+def validate(pipelines: tuple[Path, ...], fmt: str, allow_env: tuple[str, ...]) -> None:
     """Check PIPELINES: YAML, schema, references, cycles, expressions, local files; all problems at once."""
     from runner.spec import load_pipeline
 
     problems: list[dict[str, Any]] = []
     for path in pipelines:
         try:
-            loaded = load_pipeline(path)
+            loaded = load_pipeline(path, allow_env=allow_env)
         except PipelineError as error:
             problems += [
                 {
@@ -177,6 +188,7 @@ def validate(pipelines: tuple[Path, ...], fmt: str) -> None:
     help="Exit 0 when nothing would run, 2 when some stage would (run, re-run, resume), 1 when a stage "
     "would fail at once — as terraform plan -detailed-exitcode does.",
 )
+@ALLOW_ENV
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -187,6 +199,7 @@ def plan(
     state_path: Path | None,
     fmt: str,
     detailed_exitcode: bool,
+    allow_env: tuple[str, ...],
 ) -> None:
     """Show what a run of PIPELINE would do per stage, changing nothing."""
     from runner import planformat
@@ -194,7 +207,7 @@ def plan(
     from runner.spec import load_pipeline
     from runner.state import StateFile
 
-    loaded = load_pipeline(pipeline)
+    loaded = load_pipeline(pipeline, allow_env=allow_env)
     state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
     result = make_plan(loaded, state, select=select, from_stages=from_stages, force=force)
     if fmt == "json":
@@ -274,7 +287,7 @@ def graph(pipeline: Path, fmt: str, state_path: Path | None, with_status: bool) 
     from runner.spec import load_pipeline
     from runner.state import StateFile
 
-    loaded = load_pipeline(pipeline, check_files=False)
+    loaded = load_pipeline(pipeline, check_files=False, allow_env=None)
     types = {stage_id: stage.type for stage_id, stage in loaded.stages.items()}
     statuses = None
     if with_status or state_path:

@@ -50,6 +50,30 @@ def contains_expression(value: Any) -> bool:
     return isinstance(value, str) and "${{" in value
 
 
+SENSITIVE = "(sensitive)"
+
+
+class UnsetVariable(ExpressionError):
+    """An allowed environment variable that is not set: safe to show, since it names no value."""
+
+
+def reads_env(text: str) -> bool:
+    """Whether any expression in ``text`` reads ``env``: its value is then sensitive, whatever filters,
+    slices or concatenations made it (``env.T | upper``, ``env.T[1:]``), as Terraform taints values
+    derived from a sensitive one. An expression that does not parse counts as reading it."""
+    from jinja2 import nodes
+
+    for source in find(text):
+        try:
+            tree = parse(source)
+        except ExpressionError:
+            return True
+        names = [tree] if isinstance(tree, nodes.Name) else list(tree.find_all(nodes.Name))
+        if any(name.name == "env" for name in names):
+            return True
+    return False
+
+
 # Filters that cannot build a large value from a small expression (``center``, ``indent``, ``format``,
 # ``replace``, ``batch``, ``slice`` and friends can, so they are not offered).
 SAFE_FILTERS = frozenset(
@@ -200,7 +224,7 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
     try:
         return _compiled(source)(context)
     except ExpressionError as error:
-        raise ExpressionError(f"{_quote(source)}: {error}") from None
+        raise type(error)(f"{_quote(source)}: {error}") from None
     except UndefinedError as error:
         raise ExpressionError(f"{_quote(source)}: {error.message}") from None
     except SecurityError as error:

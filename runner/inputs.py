@@ -29,7 +29,7 @@ class _Environment(dict[str, str | None]):
     def __getitem__(self, name: str) -> str | None:
         value = super().__getitem__(name)
         if value is None:
-            raise expr.ExpressionError(f"the environment variable {name} is not set")
+            raise expr.UnsetVariable(f"the environment variable {name} is not set")
         return value
 
 
@@ -126,7 +126,7 @@ class Inputs:
         return {
             "stage": stage.id,
             "type": stage.type,
-            "fields": self.redact(fields),
+            "fields": self.redact_fields(stage, fields),
             "upstream": {
                 stage_id: fingerprint.digest(dict(upstream[stage_id].outputs))
                 for stage_id in sorted(consumed)
@@ -142,6 +142,22 @@ class Inputs:
             return f"qianfan {platform.get('url', 'default')}"
         return "local"
 
+    def redact_fields(self, stage: StageSpec, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """``fields`` as plans, reports and the state may show them: every field whose expression reads
+        ``env`` is ``(sensitive)``, and any value read from the environment is masked wherever it appears."""
+        tainted = _tainted_paths(stage.fields)
+
+        def shown(value: Any, path: tuple[str | int, ...]) -> Any:
+            if path in tainted:
+                return expr.SENSITIVE
+            if isinstance(value, Mapping):
+                return {key: shown(item, (*path, key)) for key, item in value.items()}
+            if isinstance(value, list):
+                return [shown(item, (*path, index)) for index, item in enumerate(value)]
+            return self.redact(value)
+
+        return {key: shown(value, (key,)) for key, value in fields.items()}
+
     def redact(self, value: Any) -> Any:
         if isinstance(value, str):
             for secret in self._secrets:
@@ -154,6 +170,23 @@ class Inputs:
         return value
 
     def _where(self, stage: StageSpec, path: tuple[str | int, ...], error: Exception) -> str:
+        if path in _tainted_paths(stage.fields) and not isinstance(error, expr.UnsetVariable):
+            # the error may quote what env held (``'s3cr3t' + 1``), in whatever form a filter gave it
+            error = expr.ExpressionError(f"an expression that reads env failed ({type(error).__name__})")
         location: Location = self.pipeline.location(stage.id, *path)
         dotted = ".".join(str(part) for part in ("stages", stage.id, *path))
         return f"{location}: {dotted}: {error}"
+
+
+def _tainted_paths(value: Any, path: tuple[str | int, ...] = ()) -> set[tuple[str | int, ...]]:
+    """The key paths of a stage's raw fields whose string holds an expression that reads ``env``."""
+    if isinstance(value, str):
+        return {path} if expr.contains_expression(value) and expr.reads_env(value) else set()
+    found: set[tuple[str | int, ...]] = set()
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found |= _tainted_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found |= _tainted_paths(item, (*path, index))
+    return found

@@ -115,7 +115,7 @@ def _plan_stage(
 
     def result(action: str, *reasons: str, fields: Mapping[str, Any] | None = None) -> StagePlan:
         # A plan is shown and posted (a pull-request comment): values read from env never appear in it.
-        shown = inputs.redact(dict(fields if fields is not None else stage.fields))
+        shown = inputs.redact_fields(stage, dict(fields if fields is not None else stage.fields))
         try:
             detail = stage_type.plan(shown)
         except (KeyError, TypeError, ValueError):  # fields still holding expressions of unknown type

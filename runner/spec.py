@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,14 +80,46 @@ class Pipeline:
         return self.document.location(("stages", stage_id, *keys))
 
 
-def load_pipeline(path: str | Path, *, check_files: bool = True) -> Pipeline:
-    """The pipeline at ``path``, or a PipelineError listing every problem in it."""
+ALLOW_ENV_VARIABLE = "QFRUN_ALLOW_ENV"  # names a pipeline may read, comma-separated, set outside the pipeline
+ENV_PREFIX = "QFRUN_VAR_"  # variables meant for pipelines: always readable
+# Credentials stay unreadable whatever is allowed: a pipeline file may come from an untrusted pull request.
+NEVER_READABLE = frozenset(
+    {
+        "QIANFAN_ACCESS_KEY",
+        "QIANFAN_SECRET_KEY",
+        "QIANFAN_AK",
+        "QIANFAN_SK",
+        "QIANFAN_BEARER_TOKEN",
+        "QFRUN_LOCAL_TOKEN",
+        "QFRUN_LOCAL_ACCESS_KEY",
+        "QFRUN_LOCAL_SECRET_KEY",
+    }
+)
+
+
+def allowed_env(extra: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """The names a pipeline may read: ``extra`` (``--allow-env``) plus those listed in QFRUN_ALLOW_ENV."""
+    listed = (environ if environ is not None else os.environ).get(ALLOW_ENV_VARIABLE, "")
+    return frozenset(name.strip() for name in (*extra, *listed.split(",")) if name.strip())
+
+
+def load_pipeline(
+    path: str | Path, *, check_files: bool = True, allow_env: Collection[str] | None = ()
+) -> Pipeline:
+    """The pipeline at ``path``, or a PipelineError listing every problem in it.
+
+    ``allow_env`` names the variables the user allowed the pipeline to read on the command line
+    (``--allow-env``); those of QFRUN_ALLOW_ENV and the QFRUN_VAR_ prefix are allowed too. None skips that
+    check, for commands that evaluate no expression (status, report, destroy).
+    """
     document = load_document(path)
     issues = list(schema_issues(document))
     if issues and not isinstance(document.data.get("stages"), Mapping):
         raise PipelineError(issues)
     pipeline, meaning = _interpret(document, check_files=check_files)
     issues += meaning
+    if allow_env is not None:
+        issues += _env_issues(document, allowed_env(allow_env))
     if issues:
         raise PipelineError(issues)
     return pipeline
@@ -145,6 +177,23 @@ def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list
         stages=stages,
     )
     return pipeline, issues
+
+
+def _env_issues(document: Document, allowed: Collection[str]) -> Iterator[Issue]:
+    """Names under ``env:`` that nobody allowed outside the pipeline file."""
+    names = document.data.get("env")
+    for index, name in enumerate(names if isinstance(names, list) else []):
+        # credentials are refused by the schema already, wherever they are allowed
+        if not isinstance(name, str) or name in NEVER_READABLE:
+            continue
+        if name.startswith(ENV_PREFIX) or name in allowed:
+            continue
+        key_path = ("env", index)
+        why = (
+            f"allow it outside the file with --allow-env {name} or {ALLOW_ENV_VARIABLE}={name}, or name it "
+            f"{ENV_PREFIX}{name}"
+        )
+        yield Issue(document.location(key_path), f"{_dotted(key_path)}: {name} may not be read: {why}.")
 
 
 def _datasets(raw: Any, folder: Path) -> Iterator[tuple[str, DatasetSpec]]:

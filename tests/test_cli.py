@@ -332,5 +332,20 @@ def test_an_unset_allow_listed_env_variable_fails_the_stage_that_reads_it(
     )
     path = write(tmp_path, text)
     code, _, err = qfrun(capsys, str(path))
+    assert code == 3  # nobody allowed the pipeline to read it
+    assert "env.0: QFRUN_TEST_TAG may not be read: allow it outside the file with --allow-env" in err
+    code, _, err = qfrun(capsys, "run", str(path), "--allow-env", "QFRUN_TEST_TAG")
     assert code == 1
     assert "the environment variable QFRUN_TEST_TAG is not set" in err
+
+
+def test_a_pipeline_reads_no_credential_even_when_it_is_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QFRUN_ALLOW_ENV", "QIANFAN_SECRET_KEY,GITHUB_TOKEN")
+    text = DEMO.replace("vars:\n", "env: [QIANFAN_SECRET_KEY, GITHUB_TOKEN, QFRUN_VAR_TAG]\nvars:\n")
+    path = write(tmp_path, text)
+    code, out, _ = qfrun(capsys, "validate", str(path))
+    assert code == 3
+    assert "'QIANFAN_SECRET_KEY' is a credential; expressions may never read" in out
+    assert "GITHUB_TOKEN" not in out  # allowed through QFRUN_ALLOW_ENV; QFRUN_VAR_* needs no allowing

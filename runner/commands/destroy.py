@@ -80,7 +80,7 @@ def destroy(
     echo: Callable[[str], None],
 ) -> int:
     """Release and stop what ``teardowns`` finds; returns how many were ended."""
-    pipeline = load_pipeline(path, check_files=False)
+    pipeline = load_pipeline(path, check_files=False, allow_env=None)
     state_file = state_path or default_state_path(pipeline)
     command = "qfrun destroy " + str(path)
     with RunLock(state_file, command=command, pipeline=pipeline.name):

@@ -23,7 +23,7 @@ def report(pipeline: Path, state_path: Path | None, out: Path | None) -> None:
     from runner.spec import load_pipeline
     from runner.state import StateFile
 
-    loaded = load_pipeline(pipeline, check_files=False)
+    loaded = load_pipeline(pipeline, check_files=False, allow_env=None)
     state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
     folder = out or default_report_folder(loaded, state)
     for path in write_reports(build_report(loaded, state), folder):

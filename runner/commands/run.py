@@ -31,10 +31,16 @@ from runner.state import StateFile
 
 
 def run_pipeline(
-    path: Path, options: RunOptions, *, state_path: Path | None, yes: bool, verbose: bool
+    path: Path,
+    options: RunOptions,
+    *,
+    state_path: Path | None,
+    yes: bool,
+    verbose: bool,
+    allow_env: tuple[str, ...] = (),
 ) -> tuple[list[str], int]:
     """Run the pipeline; returns the summary lines and the exit code (errors raise QfrunError)."""
-    pipeline = load_pipeline(path)
+    pipeline = load_pipeline(path, allow_env=allow_env)
     state_file = state_path or default_state_path(pipeline)
     with RunLock(state_file, command=options.command, pipeline=pipeline.name):
         state = StateFile.load(state_file, pipeline.name)

@@ -12,7 +12,7 @@ from runner.state import StateFile
 
 
 def render_status(path: Path, state_path: Path | None, fmt: str) -> str:
-    pipeline = load_pipeline(path, check_files=False)
+    pipeline = load_pipeline(path, check_files=False, allow_env=None)
     state = StateFile.load(state_path or default_state_path(pipeline), pipeline.name)
     rows: list[dict[str, Any]] = []
     for stage_id, stage in pipeline.stages.items():

@@ -86,10 +86,13 @@ class PlatformClient:
         the same fields."""
         try:
             reply = self._http.console("model", "DescribeModel", {"modelId": version_id})
-        except PlatformNotFound:
+        except PlatformNotFound as missing:
             if self.settings.kind == "local":
                 raise
-            reply = self._http.console("model", "DescribeSystemModel", {"modelId": version_id})
+            try:
+                reply = self._http.console("model", "DescribeSystemModel", {"modelId": version_id})
+            except PlatformNotFound:
+                raise missing from None  # neither knows it: the user's own models are the likelier place
             version = self._parse(reply, wire.model_version, reply.body["result"])
             return replace(version, source=version.source or "platformpreset")
         return self._parse(reply, wire.model_version, reply.body["result"])

@@ -78,7 +78,8 @@ CASES: list[tuple[str, Callable[..., httpx.Response], type[PlatformError], int |
     ("401", console_error(401, "Unauthorized"), PlatformAuthError, 401, "req-err", 1),
     ("403", console_error(403, "AccessDenied"), PlatformAuthError, 403, "req-err", 1),
     ("error_code 14", v1_error(14), PlatformAuthError, 200, "req-err", 1),
-    ("404", console_error(404, "ResourceNotFound"), PlatformNotFound, 404, "req-err", 1),
+    # a 404 also asks DescribeSystemModel [M7] (a preset's version); the error is the first one
+    ("404", console_error(404, "ResourceNotFound"), PlatformNotFound, 404, "req-err", 2),
     ("429", console_error(429, "RateLimitExceeded"), PlatformRateLimited, 429, "req-err", 4),
     ("error_code 18", v1_error(18), PlatformRateLimited, 200, "req-err", 4),
     ("error_code 336501", v1_error(336501), PlatformRateLimited, 200, "req-err", 4),
