@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).parent.parent
@@ -117,3 +118,16 @@ def test_a_pipeline_runs_end_to_end_then_resumes_to_nothing_then_reruns_only_wha
     changed = qfrun(home, str(path))
     assert changed.returncode == 0, changed.stderr
     assert "2 succeeded, 2 up to date." in changed.stderr
+
+    # The compute instance of the service outlived the qfrun processes in the state file, and releasing
+    # it with what the state holds (ReleaseComputeUnit [S5]) stops the service answering.
+    state = json.loads((tmp_path / ".qfrun" / "e2e.state.json").read_text(encoding="utf-8"))
+    task = state["stages"]["serve"]["task"]
+    assert task["instance_id"].startswith("unit-")
+    url = stages["serve"]["outputs"]["url"]
+    base = url.split("/rpc/", 1)[0]
+    release = {"serviceId": task["task_id"], "instanceId": task["instance_id"]}
+    released = httpx.post(f"{base}/v2/serviceresources?Action=ReleaseComputeUnit", json=release, timeout=30)
+    assert released.json()["result"] is True, released.text
+    chat = httpx.post(url, json={"messages": [{"role": "user", "content": "1+1=?"}]}, timeout=30)
+    assert chat.status_code == 404
