@@ -298,6 +298,30 @@ def test_cost_bearing_run_on_qianfan_without_a_terminal_needs_yes_and_exits_2(
     assert len(platform.created_for("serve")) == 1
 
 
+def test_validate_refuses_a_service_of_the_old_format_naming_each_new_spelling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = "      name: demo_svc\n      url_suffix: demo_w4\n      replicas: 2\n"
+    old += "      billing: {payment: prepaid, months: 3}\n      resource_type: GPU-1-1\n"
+    assert old in DEMO
+    path = write(
+        tmp_path, DEMO.replace(old, "      name: demo\n      endpoint_suffix: demo_w4\n      hours: 3\n")
+    )
+    code, out, err = qfrun(capsys, "validate", str(path))
+    assert code == 3
+    assert err == "Found 5 problems.\n"
+    assert out.splitlines() == [
+        f"{path}:29:5: stages.serve.service: 'billing' is required for a deploy stage.",
+        f"{path}:29:5: stages.serve.service: 'resource_type' is required unless billing.charge is tokens.",
+        f"{path}:29:5: stages.serve.service: 'url_suffix' is required for a deploy stage.",
+        f"{path}:31:7: stages.serve.service: `endpoint_suffix` is gone: Qianfan calls it urlSuffix; use "
+        "`url_suffix:` (2 to 20 of a-z, 0-9, '_', '-').",
+        f"{path}:32:7: stages.serve.service: `hours` is gone: Qianfan sells services by the month; use "
+        "`billing: {payment: prepaid, months: 1}` (or `billing: {payment: postpaid, charge: "
+        "computing_unit}`).",
+    ]
+
+
 def test_a_bug_is_reported_in_one_line_without_traceback_unless_verbose(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -267,6 +267,26 @@ def _page(body: Body, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"serviceList": chosen, "pageInfo": info}
 
 
+def modify_service(ctx: Context, body: Body) -> bool:
+    """ModifyService [S4]: the service serves another model version, on the same compute and term."""
+    service = _service(ctx, body.text("serviceId"))
+    version = version_or_404(ctx, body.text("modelId"))
+    model_set = body.text("modelSetId")
+    if model_set != version.model_id:
+        raise invalid(
+            f"{body.where}: model version {version.id} belongs to {version.model_id}, not {model_set}."
+        )
+    # The set id goes in first: a redeploy reads the row, and describe must never pair old set, new version.
+    ctx.store.update_service(service.id, params={**service.params, "model_set_id": version.model_id})
+    if not ctx.services.redeploy(service.id, version.id):
+        ctx.store.update_service(service.id, params=service.params)
+        now = run_status(_service(ctx, service.id))
+        raise invalid(
+            f"{body.where}: the service {service.id} is {now}; only a live service can switch its model."
+        )
+    return True
+
+
 def release_service(ctx: Context, body: Body) -> bool:
     """ReleaseComputeUnit on /v2/serviceresources [S5]: stop the service running on that instance."""
     service = _service(ctx, body.text("serviceId"))
@@ -292,6 +312,7 @@ ACTIONS = {
     "CreateService": create_service,
     "DescribeService": describe_service,
     "DescribeServices": list_services,
+    "ModifyService": modify_service,
 }
 RESOURCE_ACTIONS = {"ReleaseComputeUnit": release_service}
 UNIT_ACTIONS = {"ReleaseComputeUnit": release_unit}

@@ -120,6 +120,26 @@ class ServiceManager:
             message="The service's compute was released, so its replicas were stopped.",
         )
 
+    def redeploy(self, service_id: str, model_version_id: str) -> bool:
+        """Serve another model version (ModifyService): stop the replicas and start new ones, same term.
+
+        False when the service is no longer live (a stopped or failed service keeps its model).
+        """
+        self._stop(service_id)
+        if not self.store.update_service(
+            service_id,
+            only_if=LIVE_SERVICE_STATUSES,
+            model_version_id=model_version_id,
+            status=DEPLOYING,
+            replicas=[],
+            message="",
+        ):
+            return False
+        service = self.store.service(service_id)
+        assert service is not None
+        self.deploy(service, expires_at=parse_iso(service.expires_at) if service.expires_at else None)
+        return True
+
     def expire(self, service_id: str) -> None:
         self._stop(service_id)
         self.store.update_service(

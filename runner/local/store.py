@@ -99,7 +99,7 @@ _UPDATABLE = {
     "tasks": frozenset(
         {"status", "params", "progress_done", "progress_total", "result", "message", "worker_pid"}
     ),
-    "services": frozenset({"status", "params", "replicas", "message", "expires_at"}),
+    "services": frozenset({"status", "params", "replicas", "message", "expires_at", "model_version_id"}),
 }
 _JSON_COLUMNS = frozenset({"details", "params", "result", "replicas"})
 

@@ -292,3 +292,28 @@ def test_a_store_of_schema_1_loses_the_unique_service_name_and_keeps_its_rows(tm
     ]
     assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
     db.close()
+
+
+def test_modify_service_switches_a_live_service_to_another_version_and_refuses_a_stopped_one(
+    platform_api, platform_home, model, fake_model, tmp_path
+) -> None:
+    other = platform_api.call(
+        "model", "ImportLocalModel", {"name": "other", "path": str(fake_model(tmp_path / "other"))}
+    )
+    (service_id,) = stored(platform_home, model, 1)
+    modify = {"serviceId": service_id, "modelSetId": other["modelSetId"], "modelId": other["modelId"]}
+    assert platform_api.call("service", "ModifyService", modify) is True  # [S4]: result true
+    after = platform_api.call("service", "DescribeService", {"serviceId": service_id})
+    assert (after["modelSetId"], after["modelId"]) == (other["modelSetId"], other["modelId"])
+    platform_api.call("computeunit", "ReleaseComputeUnit", {"instanceId": "unit-0"})
+    # Stopped, or Failed if the dummy model's replica gave up first: neither is live.
+    ended = platform_api.call("service", "DescribeService", {"serviceId": service_id})["runStatus"]
+    assert ended in ("Stopped", "Failed")
+    back = {**modify, "modelSetId": model["modelSetId"], "modelId": model["modelId"]}
+    response = platform_api.post("/v2/service?Action=ModifyService", back)
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        f"ModifyService: the service {service_id} is {ended}; only a live service can switch its model."
+    )
+    kept = platform_api.call("service", "DescribeService", {"serviceId": service_id})
+    assert (kept["modelSetId"], kept["modelId"]) == (other["modelSetId"], other["modelId"])
