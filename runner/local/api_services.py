@@ -22,10 +22,12 @@ from typing import Any
 
 import httpx
 
-from runner.local.api_common import ApiError, Body, Context, found, invalid, not_found
+from runner.local.api_common import ApiError, Body, Context, found, invalid, not_found, page
 from runner.local.api_models import version_or_404
 from runner.local.rows import SERVICE_STOPPED, SERVING, ServiceRow, new_id
 from runner.local.services import MONTH_HOURS, hour_seconds, iso
+from runner.platform import wire
+from runner.platform.protocol import TaskKind
 
 CHAT_PATH = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/"
 _SUFFIX = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,18}[a-z0-9])$")
@@ -35,11 +37,10 @@ RESOURCE_TYPES = (
 )  # fmt: skip
 SDK_RESOURCE_TYPES = ("GPU-I-2", "GPU-I-4", "CPU-I-2")  # DescribeService's words; the SDK sends them [S2]
 REGIONS = ("bj", "bd")
-RUN_STATUSES = ("New", "Deploying", "Serving", "Failed", "Stopped")
+RUN_STATUSES = tuple(wire.KIND_API[TaskKind.SERVICE].status_words)  # [S2][S3]
 CHARGE_TYPES = ("ComputingUnit", "Tokens")
 SERVICE_TYPES = ("chat", "completions", "text2image", "image2text")
 MAX_REPLICAS = 8  # replicas are processes on this machine
-DEFAULT_KEYS, MOST_KEYS = 10, 100  # DescribeServices maxKeys: default 10, larger values read as 100 [S3]
 # Words a store written by an earlier qfrun may hold, as Qianfan spells them now [S2].
 _LEGACY_STATUS = {"DeployFailed": "Failed", "Expired": SERVICE_STOPPED}
 
@@ -245,26 +246,7 @@ def list_services(ctx: Context, body: Body) -> dict[str, Any]:
     ]
     if body.data.get("pageReverse") is True:
         chosen.reverse()
-    return _page(body, chosen)
-
-
-def _page(body: Body, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Paging as Qianfan's lists: ``marker`` is the last id seen; ``nextMarker`` only when truncated."""
-    marker = body.opt_text("marker") or ""
-    requested = body.opt_integer("maxKeys", DEFAULT_KEYS, low=1) or DEFAULT_KEYS
-    max_keys = min(requested, MOST_KEYS)
-    start = 0
-    if marker:
-        ids = [item["serviceId"] for item in items]
-        if marker not in ids:
-            raise invalid(f"{body.where}: the marker {marker!r} is not a service of this list.")
-        start = ids.index(marker) + 1
-    chosen = items[start : start + max_keys]
-    truncated = start + max_keys < len(items)
-    info: dict[str, Any] = {"marker": marker, "maxKeys": max_keys, "isTruncated": truncated}
-    if truncated:
-        info["nextMarker"] = chosen[-1]["serviceId"]
-    return {"serviceList": chosen, "pageInfo": info}
+    return page(body, chosen, lambda item: str(item["serviceId"]), lambda item: item, "serviceList")
 
 
 def modify_service(ctx: Context, body: Body) -> bool:

@@ -241,10 +241,11 @@ def test_describe_services_pages_through_page_info_ten_by_default_at_most_a_hund
     ids = stored(platform_home, model, 12)
     first = platform_api.call("service", "DescribeServices", {})
     assert [s["serviceId"] for s in first["serviceList"]] == ids[:10]
-    assert first["pageInfo"] == {"marker": "", "maxKeys": 10, "isTruncated": True, "nextMarker": ids[9]}
-    second = platform_api.call("service", "DescribeServices", {"marker": ids[9]})
+    # the marker is where the next page starts ("本次查询的起始位置" [M3]), as on every list
+    assert first["pageInfo"] == {"marker": "", "maxKeys": 10, "isTruncated": True, "nextMarker": ids[10]}
+    second = platform_api.call("service", "DescribeServices", {"marker": ids[10]})
     assert [s["serviceId"] for s in second["serviceList"]] == ids[10:]
-    assert second["pageInfo"] == {"marker": ids[9], "maxKeys": 10, "isTruncated": False}  # no nextMarker
+    assert second["pageInfo"] == {"marker": ids[10], "maxKeys": 10, "isTruncated": False}  # no nextMarker
     everything = platform_api.call("service", "DescribeServices", {"maxKeys": 500})
     assert everything["pageInfo"]["maxKeys"] == 100
     assert len(everything["serviceList"]) == 12
