@@ -163,3 +163,25 @@ def test_v1_routes_need_the_platforms_credentials(platform_home, serve_platform)
     assert refused["error_code"] == 14
     assert "result" not in refused
     assert allowed["result"]["custom"] == []
+
+
+def test_eval_cancel_stops_a_waiting_task_once(platform_api, fake_model, tmp_path) -> None:
+    version = platform_api.call(
+        "model", "ImportLocalModel", {"name": "m", "path": str(fake_model(tmp_path / "m"))}
+    )
+    dataset = platform_api.upload("d", '{"prompt": "1+1=?", "response": "2"}\n')
+    body = {
+        "name": "sdk_eval_cancel",
+        "versionEvalInfo": [{"modelId": version["modelSetId"], "modelVersionId": version["modelId"]}],
+        "datasetId": dataset["versionId"],
+        "evalStandardConf": {"evalMode": "rule", "scoreModes": ["accuracy"]},
+    }
+    eval_id = v1(platform_api, "modelrepo/eval/create", body)["result"]["evalIdStr"]
+
+    first = v1(platform_api, "modelrepo/eval/cancel", {"id": eval_id})["result"]
+    second = v1(platform_api, "modelrepo/eval/cancel", {"id": eval_id})["result"]
+    detail = v1(platform_api, "modelrepo/eval/detail", {"id": eval_id})["result"]
+
+    assert first == {"result": True, "errorMessage": ""}
+    assert second["result"] is False
+    assert detail["state"] == "Stopped"

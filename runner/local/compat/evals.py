@@ -79,6 +79,8 @@ def create(v1: V1Context, body: Body) -> dict[str, Any]:
         "result_dataset_ids": {},
         "evaluators": _evaluators(conf, modes),
         "inference_params": {},
+        "eval_mode": ",".join(modes),  # what v2 DescribeEvalTaskReport shows for the same task
+        "description": body.opt_text("description") or "",
         "compat_v1": {"modes": modes, "evalStandardConf": dict(conf.data)},
     }
     try:
@@ -148,7 +150,7 @@ def detail(v1: V1Context, body: Body) -> dict[str, Any]:
         "evaluationId": _number(task.id),
         "evaluationIdStr": task.id,
         "name": task.name,
-        "description": "",
+        "description": task.params.get("description", ""),
         "state": _state(task),
         "errMsg": task.message if task.status in (FAILED, STOPPED) else "",
         "evalUnits": [_unit(v1, version_id) for version_id in task.params["model_version_ids"]],
@@ -199,6 +201,14 @@ def report(v1: V1Context, body: Body) -> list[dict[str, Any]]:
     return reports
 
 
+def cancel(v1: V1Context, body: Body) -> dict[str, Any]:
+    """Stop a running task; the answer is v1's nested ``{result, errorMessage}`` [E10]."""
+    task = _task(v1, body.text("id"))
+    if not v1.ctx.runner.cancel(task.id):
+        return {"result": False, "errorMessage": f"The evaluation {task.id} is {_state(task)}, not running."}
+    return {"result": True, "errorMessage": ""}
+
+
 def create_export(v1: V1Context, body: Body) -> dict[str, Any]:
     task = _task(v1, body.text("id"))
     return {"exportIDStr": EXPORT_PREFIX + task.id}
@@ -239,6 +249,7 @@ ROUTES = {
     "modelrepo/eval/create": create,
     "modelrepo/eval/detail": detail,
     "modelrepo/eval/report": report,
+    "modelrepo/eval/cancel": cancel,
     "modelrepo/eval/result/export": create_export,
     "modelrepo/eval/result/export/info": export_info,
 }
