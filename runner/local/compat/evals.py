@@ -122,21 +122,30 @@ def _results(task: TaskRow) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _result_dataset(v1: V1Context, task: TaskRow) -> str:
-    """The inference result set of a finished task, registered once per content (SDK row shape)."""
-    target = v1.ctx.home.task_dir(task.id) / "sdk-result.jsonl"
-    with target.open("w", encoding="utf-8") as out:
-        for _, row in _results(task):
-            # what the SDK's Dataset._batch_inference_on_model maps: prompt, response (the reference) and
-            # completion (the model's answer)
-            record = {
-                "prompt": row.get("prompt", ""),
-                "response": row.get("response", ""),
-                "completion": row.get("output", ""),
-            }
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    dataset = store_file_as_dataset(
-        v1.ctx.home, v1.ctx.store, target, name=f"{task.name}-result", source=task.id
-    )
+    """The inference result set of a finished task, registered once per content (SDK row shape).
+
+    Every poll of a finished task asks for it; each writes its own file, and the store keeps one dataset
+    version per (name, content), so concurrent polls agree on the id.
+    """
+    folder = v1.ctx.home.task_dir(task.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"sdk-result-{new_id('tmp')}.jsonl"
+    try:
+        with target.open("w", encoding="utf-8") as out:
+            for _, row in _results(task):
+                # what the SDK's Dataset._batch_inference_on_model maps: prompt, response (the reference)
+                # and completion (the model's answer)
+                record = {
+                    "prompt": row.get("prompt", ""),
+                    "response": row.get("response", ""),
+                    "completion": row.get("output", ""),
+                }
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        dataset = store_file_as_dataset(
+            v1.ctx.home, v1.ctx.store, target, name=f"{task.name}-result", source=task.id
+        )
+    finally:
+        target.unlink(missing_ok=True)
     return str(dataset.id)
 
 
@@ -229,6 +238,8 @@ def export_info(v1: V1Context, body: Body) -> dict[str, Any]:
 def export_archive(v1: V1Context, task_id: str) -> bytes:
     """The zip an export's ``downloadUrl`` serves: ``data.jsonl``, one row per model and prompt."""
     task = _task(v1, task_id)
+    if task.status != SUCCEEDED:
+        raise invalid(f"The evaluation {task.id} is {_state(task)}; its results exist once it is Done.")
     lines = [
         json.dumps(
             {
