@@ -101,8 +101,13 @@ def test_rule_evaluation_reports_accuracy_and_similarity(sdk_platform: SdkPlatfo
     assert set(metrics) == {"accuracy", "similarity"}
     assert 0.75 <= metrics["accuracy"] <= 1.0
     assert 0.75 <= metrics["similarity"] <= 1.0
-    assert [row["prompt"] for row in result["rows"]] == [row["prompt"] for row in reference_rows()]
-    assert all(row["prediction"].strip().isdigit() for row in result["rows"])
+    # the export's lines are one-element lists with the console's column names (the SDK's fixture shape)
+    entries = [row[0] for row in result["rows"]]
+    expected = reference_rows()
+    assert [entry["Prompt问题"] for entry in entries] == [row["prompt"] for row in expected]
+    assert [entry["预期回答"] for entry in entries] == [row["response"] for row in expected]
+    assert all(entry["模型结果"].strip().isdigit() for entry in entries)
+    assert {(entry["模型名称"], entry["模型版本"]) for entry in entries} == {("tiny-adder", "1")}
     assert routes(calls) == [
         DATASET_INFO,
         VERSION_DETAIL,

@@ -8,8 +8,8 @@ Each becomes one evaluation task in the same store and runner as v2 CreateEvalTa
 in the task's params under ``compat_v1`` so detail and report can answer in v1 words.
 
 Choices where the docs are silent: a manual task goes straight to ``DoingWithManualBegin`` once inference is
-done (there is no labelling UI); the result-export id is the task id with a prefix (an export is ready as
-soon as the task is done); export rows carry prompt, reference, prediction and model version, not per-row
+done (there is no labelling UI); the result-export id is the task id under the export prefix (an export is
+ready as soon as the task is done); export rows carry model, prompt, answer and expected answer, not per-row
 scores (the engine scores a whole result set).
 """
 
@@ -29,7 +29,7 @@ from runner.local.rows import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, Dupl
 
 _STATES = {PENDING: "Pending", RUNNING: "Doing", SUCCEEDED: "Done", FAILED: "Fail", STOPPED: "Stopped"}
 _SCORE_MODES = ("similarity", "accuracy")
-EXPORT_PREFIX = "export-"
+EXPORT_PREFIX, TASK_PREFIX = "amemt-", "ame-"  # Qianfan's export ids look like amemt-hkkf5y9e64j8 [E7]
 EXPORT_PATH = "/compat/exports/evals/"
 
 
@@ -220,12 +220,12 @@ def cancel(v1: V1Context, body: Body) -> dict[str, Any]:
 
 def create_export(v1: V1Context, body: Body) -> dict[str, Any]:
     task = _task(v1, body.text("id"))
-    return {"exportIDStr": EXPORT_PREFIX + task.id}
+    return {"exportIDStr": EXPORT_PREFIX + task.id.removeprefix(TASK_PREFIX)}
 
 
 def export_info(v1: V1Context, body: Body) -> dict[str, Any]:
     export_id = body.text("exportID")
-    task = _task(v1, export_id.removeprefix(EXPORT_PREFIX))
+    task = _task(v1, TASK_PREFIX + export_id.removeprefix(EXPORT_PREFIX))
     if task.status != SUCCEEDED:
         return {"exportIDStr": export_id, "state": "Fail" if task.status in (FAILED, STOPPED) else "Pending"}
     return {
@@ -236,23 +236,26 @@ def export_info(v1: V1Context, body: Body) -> dict[str, Any]:
 
 
 def export_archive(v1: V1Context, task_id: str) -> bytes:
-    """The zip an export's ``downloadUrl`` serves: ``data.jsonl``, one row per model and prompt."""
+    """The zip an export's ``downloadUrl`` serves: ``data.jsonl``, one line per model and prompt.
+
+    Each line is a one-element list with the console's column names, as the SDK's own fixture of this
+    download writes it (model name, model version, prompt, the model's answer, the expected answer).
+    """
     task = _task(v1, task_id)
     if task.status != SUCCEEDED:
         raise invalid(f"The evaluation {task.id} is {_state(task)}; its results exist once it is Done.")
-    lines = [
-        json.dumps(
-            {
-                "modelVersionId": version_id,
-                "prompt": row.get("prompt", ""),
-                "response": row.get("response", ""),
-                "prediction": row.get("output", ""),
-            },
-            ensure_ascii=False,
-        )
-        + "\n"
-        for version_id, row in _results(task)
-    ]
+    units = {version_id: _unit(v1, version_id) for version_id in task.params["model_version_ids"]}
+    lines = []
+    for version_id, row in _results(task):
+        unit = units.get(version_id) or _unit(v1, version_id)
+        entry = {
+            "模型名称": unit["modelName"],
+            "模型版本": unit["modelVersion"],
+            "Prompt问题": row.get("prompt", ""),
+            "模型结果": row.get("output", ""),
+            "预期回答": row.get("response", ""),
+        }
+        lines.append(json.dumps([entry], ensure_ascii=False) + "\n")
     return archive({"data.jsonl": "".join(lines).encode("utf-8")})
 
 

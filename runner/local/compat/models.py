@@ -11,7 +11,6 @@ from typing import Any
 
 from runner.local.api_common import Body
 from runner.local.api_models import version_or_404
-from runner.local.compat.datasets import v1_time
 from runner.local.compat.envelope import V1Context
 
 
@@ -24,9 +23,12 @@ def version_detail(v1: V1Context, body: Body) -> dict[str, Any]:
         "modelVersionIdStr": version.id,
         "modelName": model.name if model is not None else "",
         "version": str(version.version),
+        "description": "",
         "state": "Ready",  # a version is registered only once its files are in place
         "sourceType": "Acceleration" if compressed else "Import",
-        "createTime": v1_time(version.created_at),
+        "sourceExtra": {},  # v1 fills this for trained versions only
+        "ioMode": "chat",
+        "createTime": version.created_at,  # ISO 8601, as the SDK's fixture of this route writes it
     }
 
 
