@@ -42,6 +42,7 @@ def info(v1: V1Context, dataset: DatasetRow) -> dict[str, Any]:
     return {
         "groupPK": dataset.dataset_id,
         "name": dataset.name,
+        "dataType": TEXT_ONLY,
         "versionInfo": {
             "groupPK": dataset.dataset_id,
             "datasetPK": dataset.id,
