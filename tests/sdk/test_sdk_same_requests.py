@@ -33,7 +33,8 @@ BOS_IN, BOS_OUT = "bos:/sdk-oracle/input/", "bos:/sdk-oracle/output/"
 # What the SDK does for each operation, as the SDK page's methods do it (qianfan/model/model.py,
 # evaluation/evaluation_manager.py, resources/console/*.py of 0.4.12.3). Model.compress cannot run in
 # this version (tests/sdk/examples/compress_requests.py says why), so its request builder is called with
-# the arguments the method passes.
+# the arguments the method passes. The service is bought by the month on a documented resource type, the
+# purchase both sides can express (the SDK's defaults, Hour and GPU-I-2, are not documented [S1]).
 SDK_SCRIPT = """
 import requests
 from qianfan import resources as api
@@ -62,7 +63,8 @@ op("describe_compression", lambda: ResourceModel.V2.describe_model_comp_task(com
 op("cancel_compression", lambda: ResourceModel.V2.cancel_model_comp_task(comp))
 m = Model(id=VERSION)
 svc = op("create_service", lambda: m.deploy(DeployConfig(
-    name="svc_sdk", endpoint_suffix="svc_sdk", replicas=1, service_type=ServiceType.Chat, hours=1)))
+    name="svc_sdk", endpoint_suffix="svc_sdk", replicas=1, service_type=ServiceType.Chat, months=1,
+    resource_type="GPU-1-1")))
 op("describe_service", lambda: svc.status)
 op("create_batch_inference", lambda: Data.create_offline_batch_inference_task(
     "bi_sdk", {bos_in!r}, {bos_out!r}, model_id=VERSION, inference_params={{"temperature": 0.5}},
@@ -94,11 +96,10 @@ def client_operations(
         {
             "model_version_id": version,
             "name": "svc_client",
-            "endpoint_suffix": "svc_client",
+            "url_suffix": "svc_client",
             "replicas": 1,
-            "pool_type": "GPU-I-2",
-            "service_type": "chat",
-            "hours": 1,
+            "billing": {"payment": "prepaid", "months": 1},
+            "resource_type": "GPU-1-1",
         },
     )
     batch = TaskRequest(
@@ -165,9 +166,8 @@ DIFFERENCES: dict[str, dict[str, Any]] = {
     # SDK off the docs: Model(id=...) reads its set id from the retired v1 version detail [M8]; v2
     # DescribeModel returns modelSetId [M2].
     "version_set_id": {"route": (V2_DESCRIBE_MODEL, "POST /wenxinworkshop/modelrepo/modelVersionDetail")},
-    # Client gap: serviceType is not a CreateService field [S1] (§0.20), and the SDK does not send it.
-    # (description is documented and optional [S1]: sending it is right, not sending it is too.)
-    "create_service": {"only_client": ["description", "serviceType"], "only_sdk": []},
+    # description is documented and optional [S1]: the client sends it (its intent key), the SDK does not.
+    "create_service": {"only_client": ["description"], "only_sdk": []},
     # SDK off the docs: EvaluationManager uses the v1 evaluation [E8]-[E11]; Qianfan documents v2
     # CreateEvalTask / DescribeEvalTask / StopEvalTask [E1][E2][E5].
     "create_evaluation": {
