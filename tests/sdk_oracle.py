@@ -29,6 +29,7 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runner.local.access import LocalKeys
 from runner.local.app import create_app
 from runner.local.home import Home
 
@@ -37,6 +38,7 @@ ADDER = REPO / "models" / "tiny-adder"
 EVAL_ROWS = REPO / "data" / "addition" / "eval.jsonl"
 EXAMPLES = REPO / "tests" / "sdk" / "examples"
 ACCESS_KEY, SECRET_KEY = "AKsdkOracleLocal0001", "SKsdkOracleLocalSecret0001"
+SETUP_TOKEN = "sdk-oracle-setup-token"  # only the test's own setup calls use it; the SDK signs with AK/SK
 RESULT_MARK = "SDK-RESULT "
 
 
@@ -144,8 +146,11 @@ class SdkPlatform:
         text = (EXAMPLES / name).read_text(encoding="utf-8")
         return text.replace("amv-xx", self.version_id).replace("ds-xx", self.dataset_id)
 
-    def run(self, code: str, *, timeout: float = 300) -> tuple[Any, list[Call]]:
-        """Run ``code`` under the SDK's environment; its ``report(...)`` value and the requests it made."""
+    def run(
+        self, code: str, *, timeout: float = 300, env: dict[str, str] | None = None
+    ) -> tuple[Any, list[Call]]:
+        """Run ``code`` under the SDK's environment (``env`` overrides it); its ``report(...)`` value and the
+        requests it made."""
         start = len(self.recorder.calls)
         self.runs += 1
         folder = self.workdir / f"run-{self.runs}"
@@ -155,7 +160,7 @@ class SdkPlatform:
         )
         done = subprocess.run(
             [sys.executable, "-c", prelude + code],
-            env=self.sdk_env(),
+            env={**self.sdk_env(), **(env or {})},
             cwd=folder,
             capture_output=True,
             text=True,
@@ -181,7 +186,9 @@ class SdkFailed(AssertionError):
 @contextmanager
 def serve_recorded(workdir: Path) -> Iterator[SdkPlatform]:
     """The real platform over ``workdir/home`` behind a Recorder, with the demo model and data imported."""
-    recorder = Recorder(create_app(Home(workdir / "home")))
+    # Signatures are verified: the SDK's requests must pass the platform's bce-auth-v1 check.
+    app = create_app(Home(workdir / "home"), SETUP_TOKEN, LocalKeys(ACCESS_KEY, SECRET_KEY))
+    recorder = Recorder(app)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -211,7 +218,8 @@ def serve_recorded(workdir: Path) -> Iterator[SdkPlatform]:
 
 
 def _call(url: str, route: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{url}/v2/{route}?Action={action}", json=body, timeout=60)
+    headers = {"Authorization": f"Bearer {SETUP_TOKEN}"}
+    response = httpx.post(f"{url}/v2/{route}?Action={action}", json=body, headers=headers, timeout=60)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()["result"]
     return result

@@ -66,6 +66,18 @@ def test_a_model_by_version_id_gets_its_set_id(sdk_platform: SdkPlatform) -> Non
     assert_signed(calls)
 
 
+def test_a_wrong_secret_key_is_refused_in_the_v1_envelope(sdk_platform: SdkPlatform) -> None:
+    start = len(sdk_platform.recorder.calls)
+
+    with pytest.raises(SdkFailed) as failure:
+        sdk_platform.run(sdk_platform.example("model_by_id.py"), env={"QIANFAN_SECRET_KEY": "SKwrong"})
+
+    (call,) = sdk_platform.recorder.since(start)
+    assert call.route == VERSION_DETAIL
+    assert call.answer["error_code"] == 14  # the SDK's IAMCertificationFailed
+    assert "error code: 14" in failure.value.stderr
+
+
 def test_batch_inference_over_a_platform_dataset_returns_every_answer(sdk_platform: SdkPlatform) -> None:
     result, calls = sdk_platform.run(sdk_platform.example("batch_inference.py"))
 
