@@ -87,16 +87,16 @@ def test_a_tampered_export_link_is_refused(platform_api, addition_rows) -> None:
 
 def test_link_signer_refuses_expired_and_foreign_links() -> None:
     signer = LinkSigner()
-    link = signer.sign("http://h", "/compat/exports/datasets/x.zip", now=1000.0)
+    link = signer.sign("http://h", "/_compat/exports/datasets/x.zip", now=1000.0)
     query = dict(httpx.URL(link).params)
 
-    assert signer.check("/compat/exports/datasets/x.zip", query["expires"], query["signature"], now=1000.0)
-    assert not signer.check("/compat/exports/datasets/x.zip", query["expires"], query["signature"], now=1e12)
+    assert signer.check("/_compat/exports/datasets/x.zip", query["expires"], query["signature"], now=1000.0)
+    assert not signer.check("/_compat/exports/datasets/x.zip", query["expires"], query["signature"], now=1e12)
     assert not signer.check(
-        "/compat/exports/datasets/y.zip", query["expires"], query["signature"], now=1000.0
+        "/_compat/exports/datasets/y.zip", query["expires"], query["signature"], now=1000.0
     )
     assert not LinkSigner().check(
-        "/compat/exports/datasets/x.zip", query["expires"], query["signature"], now=1000.0
+        "/_compat/exports/datasets/x.zip", query["expires"], query["signature"], now=1000.0
     )
 
 

@@ -25,7 +25,7 @@ def routes(calls: list[Call]) -> list[str]:
     """The distinct routes in first-call order (polls collapse into one entry)."""
     seen: list[str] = []
     for call in calls:
-        route = call.route if not call.path.startswith("/compat/exports/") else "GET <export link>"
+        route = call.route if not call.path.startswith("/_compat/exports/") else "GET <export link>"
         if route not in seen:
             seen.append(route)
     return seen

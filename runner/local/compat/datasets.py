@@ -23,7 +23,7 @@ from runner.local.rows import DatasetRow
 # platform's own storage is what a prompt/response JSONL file is.
 TEXT_ONLY, CONVERSATION, NON_SORTED_CONVERSATION, PLATFORM_STORAGE = 4, 20, 2000, "sysBos"
 EXPORT_FINISHED, IMPORT_FINISHED, RELEASE_FINISHED = 2, 2, 2
-EXPORT_PATH = "/compat/exports/datasets/"
+EXPORT_PATH = "/_compat/exports/datasets/"
 
 
 def v1_time(stamp: str) -> str:

@@ -30,7 +30,7 @@ from runner.local.rows import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, Dupl
 _STATES = {PENDING: "Pending", RUNNING: "Doing", SUCCEEDED: "Done", FAILED: "Fail", STOPPED: "Stopped"}
 _SCORE_MODES = ("similarity", "accuracy")
 EXPORT_PREFIX, TASK_PREFIX = "amemt-", "ame-"  # Qianfan's export ids look like amemt-hkkf5y9e64j8 [E7]
-EXPORT_PATH = "/compat/exports/evals/"
+EXPORT_PATH = "/_compat/exports/evals/"
 
 
 def _modes(conf: Body) -> list[str]:

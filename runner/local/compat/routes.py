@@ -2,8 +2,9 @@
 
 ``POST /wenxinworkshop/{path}`` dispatches to the handler tables of the compat modules under the same
 authentication as the v2 console (the app passes its check in), in the v1 envelope. ``GET
-/compat/exports/...`` serves export archives to a signed link, with no credentials, as a pre-signed BOS link
-would be fetched.
+/_compat/exports/...`` serves export archives to a signed link, with no credentials, as a pre-signed BOS link
+would be fetched; its first segment cannot be a BOS bucket name, so it never hides an object of the BOS
+routes that take every other path.
 """
 
 from __future__ import annotations
@@ -78,5 +79,5 @@ def routes(ctx: Context, authenticate: Authenticate, signer: LinkSigner | None =
 
     return [
         Route(V1_PREFIX + "{path:path}", console_v1, methods=["POST"]),
-        Route("/compat/exports/{kind}/{name}", export_archive, methods=["GET"]),
+        Route("/_compat/exports/{kind}/{name}", export_archive, methods=["GET"]),
     ]
