@@ -55,6 +55,7 @@ def test_a_missing_field_and_an_unknown_path_are_refused(platform_api) -> None:
 
 
 def test_dataset_info_and_its_export_link(platform_api, addition_rows) -> None:
+    """[D7]: the version id goes in as datasetId; the answer carries status and success besides result."""
     text = "".join(json.dumps(row) + "\n" for row in addition_rows(3))
     dataset = platform_api.upload("addition", text)
 
@@ -166,6 +167,7 @@ def test_v1_routes_need_the_platforms_credentials(platform_home, serve_platform)
 
 
 def test_eval_cancel_stops_a_waiting_task_once(platform_api, fake_model, tmp_path) -> None:
+    """[E10]: v1 cancel answers a nested {result, errorMessage}."""
     version = platform_api.call(
         "model", "ImportLocalModel", {"name": "m", "path": str(fake_model(tmp_path / "m"))}
     )

@@ -15,10 +15,10 @@ from sdk_oracle import ACCESS_KEY, EVAL_ROWS, Call, SdkFailed, SdkPlatform
 
 pytestmark = pytest.mark.slow
 
-VERSION_DETAIL = "POST /wenxinworkshop/modelrepo/modelVersionDetail"
-DATASET_INFO = "POST /wenxinworkshop/dataset/info"
-EVAL_CREATE = "POST /wenxinworkshop/modelrepo/eval/create"
-EVAL_DETAIL = "POST /wenxinworkshop/modelrepo/eval/detail"
+VERSION_DETAIL = "POST /wenxinworkshop/modelrepo/modelVersionDetail"  # v1, retired [M8]
+DATASET_INFO = "POST /wenxinworkshop/dataset/info"  # v1, takes the version id [D7]
+EVAL_CREATE = "POST /wenxinworkshop/modelrepo/eval/create"  # v1 [E11]
+EVAL_DETAIL = "POST /wenxinworkshop/modelrepo/eval/detail"  # v1 state words [E8]
 
 
 def routes(calls: list[Call]) -> list[str]:
@@ -125,7 +125,7 @@ def test_rule_evaluation_reports_accuracy_and_similarity(sdk_platform: SdkPlatfo
         VERSION_DETAIL,
         EVAL_CREATE,
         EVAL_DETAIL,
-        "POST /wenxinworkshop/modelrepo/eval/report",
+        "POST /wenxinworkshop/modelrepo/eval/report",  # a list with effectMetric per model [E9]
         "POST /wenxinworkshop/modelrepo/eval/result/export",
         "POST /wenxinworkshop/modelrepo/eval/result/export/info",
         "GET <export link>",
@@ -145,7 +145,7 @@ def test_deploy_then_chat_answers_the_sum(sdk_platform: SdkPlatform) -> None:
         "POST /v2/service?Action=CreateService",
         "POST /v2/service?Action=DescribeService",
         "POST /wenxinworkshop/service/list",
-        "POST /rpc/2.0/ai_custom/v1/wenxinworkshop/chat/your_sdk_suffix",
+        "POST /rpc/2.0/ai_custom/v1/wenxinworkshop/chat/your_sdk_suffix",  # [S7], signed with AK/SK
     ]
     create = only(calls, "POST /v2/service?Action=CreateService")
     assert create.body == {
