@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import json
 import subprocess
 import sys
@@ -78,3 +79,15 @@ def test_validate_and_plan_never_import_the_model_runtime(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_package_of_the_runner_is_listed_for_the_wheel() -> None:
+    """setup.cfg names packages one by one, so a new package left out would be missing from the wheel."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    packages = {
+        ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "runner").rglob("__init__.py")
+    }
+
+    assert packages - listed == set()

@@ -43,6 +43,7 @@ from runner.local.api_common import (
 from runner.local.api_services import ChatError, chat_request, forward, live_replica, qianfan_reply
 from runner.local.bos import BosApi
 from runner.local.bos_store import ObjectStore
+from runner.local.compat import routes as compat_routes
 from runner.local.home import Home
 from runner.local.services import ServiceManager
 from runner.local.store import Store
@@ -183,6 +184,11 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
         answer["model"] = data["model"]
         return _reply(request_id, answer)
 
+    async def authenticate(request: Request) -> None:
+        refusal = gate.check(request)
+        if refusal is not None:
+            raise ApiError(refusal.status, refusal.code, refusal.message)
+
     async def healthz(request: Request) -> Response:
         return _reply(str(uuid.uuid4()), {"status": "ok", "version": __version__, "time": int(time.time())})
 
@@ -204,6 +210,7 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
         Route("/v2/{route}", console, methods=["POST"]),
         Route(api_services.CHAT_PATH + "{suffix}", chat, methods=["POST"]),
         Route("/v1/chat/completions", openai_chat, methods=["POST"]),
+        *compat_routes.routes(ctx, authenticate),  # the v1 routes the official SDK still calls
         *bos.routes(),  # last: GET/PUT/HEAD/DELETE on any other path is BOS's
     ]
 
