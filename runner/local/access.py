@@ -64,6 +64,33 @@ class Refusal:
     message: str
 
 
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _host_name(authority: str) -> str:
+    """``127.0.0.1`` of ``127.0.0.1:8765``, ``::1`` of ``[::1]:8765``."""
+    if authority.startswith("["):
+        return authority[1 : authority.find("]")] if "]" in authority else authority
+    return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+
+
+def browser_refusal(request: Request) -> Refusal | None:
+    """Refuse what a web page in the user's browser could send: a ``Host`` that is not this machine's
+    loopback name (DNS rebinding points a foreign name at 127.0.0.1) and an ``Origin`` that is a web page's.
+    qfrun, the SDKs and curl send neither a foreign Host nor any Origin."""
+    host = request.headers.get("host", "")
+    if _host_name(host.strip().lower()) not in LOOPBACK_NAMES:
+        return Refusal(
+            403, DENIED, f"The Host {host!r} is not this platform's address; it answers 127.0.0.1."
+        )
+    origin = request.headers.get("origin")
+    if origin is not None:
+        scheme, _, authority = origin.strip().lower().partition("://")
+        if scheme not in ("http", "https") or _host_name(authority) not in LOOPBACK_NAMES:
+            return Refusal(403, DENIED, f"Requests from the web page {origin!r} are refused.")
+    return None
+
+
 @dataclass(frozen=True)
 class Gate:
     """Checks one request's ``Authorization`` against the configured token and key pair."""
@@ -74,6 +101,9 @@ class Gate:
 
     def check(self, request: Request) -> Refusal | None:
         """None when the request may proceed, else the refusal to send."""
+        foreign = browser_refusal(request)
+        if foreign is not None:
+            return foreign
         if self.token is None and self.keys is None:
             return None
         header = request.headers.get("authorization", "").strip()

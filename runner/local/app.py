@@ -75,6 +75,12 @@ def _error(request_id: str, error: ApiError) -> JSONResponse:
 
 
 async def _json_body(request: Request, where: str) -> Any:
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind not in ("", "application/json"):
+        # A web page can send text/plain or a form without asking the browser first; JSON it cannot.
+        raise ApiError(
+            415, INVALID, f"{where}: the body must be JSON (Content-Type: application/json), not {kind}."
+        )
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(
@@ -104,8 +110,11 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
     clients: list[httpx.AsyncClient] = []
 
     def learn_url(request: Request) -> None:
+        # The address the server is bound to, never a request header: a client cannot make the platform
+        # report a URL of its choosing (in a service's url, and from there in qfrun's output and reports).
         if not ctx.base_url:
-            ctx.base_url = str(request.base_url).rstrip("/")
+            server = request.scope.get("server") or ("127.0.0.1", 0)
+            ctx.base_url = f"http://{server[0]}:{server[1]}"
 
     async def console(request: Request) -> Response:
         request_id = str(uuid.uuid4())
