@@ -144,10 +144,37 @@ def test_eval_create_refuses_a_version_of_another_set(platform_api, fake_model, 
     assert "am-other" in payload["error_msg"]
 
 
-def test_eval_detail_of_a_v2_or_unknown_task_is_refused(platform_api) -> None:
+def test_eval_detail_of_an_unknown_task_is_refused(platform_api) -> None:
     payload = v1(platform_api, "modelrepo/eval/detail", {"id": "ame-000000000000"})
 
     assert "ame-000000000000" in payload["error_msg"]
+
+
+def test_an_evaluation_made_through_v2_shows_on_the_v1_routes(platform_api, fake_model, tmp_path) -> None:
+    version = platform_api.call(
+        "model", "ImportLocalModel", {"name": "m", "path": str(fake_model(tmp_path / "m"))}
+    )
+    dataset = platform_api.upload("d", '{"prompt": "1+1=?", "response": "2"}\n')
+    body = {
+        "taskName": "v2_eval",
+        "evalObjectType": "model",
+        "evalObjectConfig": {
+            "evalModelConfig": {
+                "versionId": dataset["versionId"],
+                "evalModelConfigList": [{"modelId": version["modelId"], "promptTemplate": "{input}"}],
+            }
+        },
+        "evalConfig": {"evalMode": "rule", "autoRuleEvalConfig": {"scoreModes": ["accuracy"]}},
+    }
+    task_id = platform_api.call("eval", "CreateEvalTask", body)
+
+    detail = v1(platform_api, "modelrepo/eval/detail", {"id": task_id})["result"]
+
+    assert detail["evaluationIdStr"] == task_id
+    assert detail["evalStandardConf"] == {"evalMode": "rule"}
+    assert detail["datasetIdStr"] == dataset["versionId"]
+    assert [unit["modelVersionIdStr"] for unit in detail["evalUnits"]] == [version["modelId"]]
+    assert detail["state"] in ("Pending", "Doing", "Fail")  # the fake model cannot really run
 
 
 def test_service_list_has_no_preset_services(platform_api) -> None:

@@ -5,7 +5,8 @@ The SDK reaches both through v1 ``eval/create`` (reference §4.7 [E8]-[E11]): ``
 platform dataset sends ``evalMode: "manual"`` and reads the inference result set from
 ``evalStandardConf.resultDatasetIdStr`` once the task waits for manual scoring (``DoingWithManualBegin``).
 Each becomes one evaluation task in the same store and runner as v2 CreateEvalTask; the v1 request is kept
-in the task's params under ``compat_v1`` so detail and report can answer in v1 words.
+in the task's params under ``compat_v1`` so detail and report can answer in v1 words. Tasks made through v2
+answer on these routes too, as on Qianfan, where both APIs show the same tasks.
 
 Choices where the docs are silent: a manual task goes straight to ``DoingWithManualBegin`` once inference is
 done (there is no labelling UI); the result-export id is the task id under the export prefix (an export is
@@ -93,17 +94,38 @@ def create(v1: V1Context, body: Body) -> dict[str, Any]:
 
 def _number(task_id: str) -> int:
     """v1's deprecated integer id, kept because the SDK's responses carry one; the string id is the key."""
-    return int(task_id.rsplit("-", 1)[-1], 16)
+    suffix = task_id.rsplit("-", 1)[-1]
+    return int(suffix, 16) if all(c in "0123456789abcdef" for c in suffix) else 0
 
 
 def _task(v1: V1Context, task_id: str) -> TaskRow:
+    """An evaluation task, whichever API created it: v1 and v2 show the same tasks."""
     task = v1.ctx.store.task(task_id)
-    ok = task is not None and task.kind == EVALUATION and "compat_v1" in task.params
-    return found(task if ok else None, "evaluation task", task_id)
+    return found(task if task is not None and task.kind == EVALUATION else None, "evaluation task", task_id)
+
+
+def _modes_of(task: TaskRow) -> list[str]:
+    compat = task.params.get("compat_v1")
+    if compat is not None:
+        return list(compat["modes"])
+    return [mode for mode in str(task.params.get("eval_mode") or "rule").split(",") if mode]
+
+
+def _standard_conf(task: TaskRow) -> dict[str, Any]:
+    """The v1 request's evalStandardConf, or for a task made through v2 the eval mode it ran with."""
+    compat = task.params.get("compat_v1")
+    if compat is not None:
+        return dict(compat["evalStandardConf"])
+    return {"evalMode": ",".join(_modes_of(task))}
+
+
+def _versions(task: TaskRow) -> list[str]:
+    """The model versions a task evaluates (a v2 task over result sets names them by its result sets)."""
+    return list(task.params.get("model_version_ids") or task.params.get("result_dataset_ids") or [])
 
 
 def _manual(task: TaskRow) -> bool:
-    return "manual" in task.params["compat_v1"]["modes"]
+    return "manual" in _modes_of(task)
 
 
 def _state(task: TaskRow) -> str:
@@ -151,10 +173,11 @@ def _result_dataset(v1: V1Context, task: TaskRow) -> str:
 
 def detail(v1: V1Context, body: Body) -> dict[str, Any]:
     task = _task(v1, body.text("id"))
-    conf = dict(task.params["compat_v1"]["evalStandardConf"])
+    conf = _standard_conf(task)
     if task.status == SUCCEEDED and _manual(task):
         conf["resultDatasetIdStr"] = _result_dataset(v1, task)
-    dataset = v1.ctx.store.dataset(str(task.params["dataset_id"]))
+    dataset_id = str(task.params.get("dataset_id") or "")
+    dataset = v1.ctx.store.dataset(dataset_id) if dataset_id else None
     return {
         "evaluationId": _number(task.id),
         "evaluationIdStr": task.id,
@@ -162,9 +185,9 @@ def detail(v1: V1Context, body: Body) -> dict[str, Any]:
         "description": task.params.get("description", ""),
         "state": _state(task),
         "errMsg": task.message if task.status in (FAILED, STOPPED) else "",
-        "evalUnits": [_unit(v1, version_id) for version_id in task.params["model_version_ids"]],
+        "evalUnits": [_unit(v1, version_id) for version_id in _versions(task)],
         "datasetName": dataset.name if dataset is not None else "",
-        "datasetIdStr": task.params["dataset_id"],
+        "datasetIdStr": dataset_id,
         "evalStandardConf": conf,
         "computeResourceConf": {},
         "createTime": v1_time(task.created_at),
@@ -190,7 +213,7 @@ def report(v1: V1Context, body: Body) -> list[dict[str, Any]]:
         raise invalid(f"The evaluation {task.id} is {_state(task)}; its report exists once it is Done.")
     models = task.result.get("models") or {}
     reports = []
-    for version_id in task.params["model_version_ids"]:
+    for version_id in _versions(task):
         unit = _unit(v1, version_id)
         entry = models.get(version_id) or {}
         reports.append(
@@ -202,7 +225,7 @@ def report(v1: V1Context, body: Body) -> list[dict[str, Any]]:
                 "modelName": unit["modelName"],
                 "modelVersion": unit["modelVersion"],
                 "modelForm": "model",
-                "evalMode": ",".join(task.params["compat_v1"]["modes"]),
+                "evalMode": ",".join(_modes_of(task)),
                 "effectMetric": dict(entry.get("metrics") or {}),
                 "sampleCount": entry.get("samples", 0),
             }
@@ -244,7 +267,7 @@ def export_archive(v1: V1Context, task_id: str) -> bytes:
     task = _task(v1, task_id)
     if task.status != SUCCEEDED:
         raise invalid(f"The evaluation {task.id} is {_state(task)}; its results exist once it is Done.")
-    units = {version_id: _unit(v1, version_id) for version_id in task.params["model_version_ids"]}
+    units = {version_id: _unit(v1, version_id) for version_id in _versions(task)}
     lines = []
     for version_id, row in _results(task):
         unit = units.get(version_id) or _unit(v1, version_id)
