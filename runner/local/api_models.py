@@ -45,6 +45,20 @@ def describe_version(ctx: Context, version: VersionRow) -> dict[str, Any]:
     }
 
 
+def _unsafe_entry(folder: Path) -> str | None:
+    """What in ``folder`` an import must not read: a link leading out of it, or anything that is not a
+    plain file or folder (a FIFO would block the copy, a device would stream forever)."""
+    inside = folder.resolve()
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            target = path.resolve()
+            if target != inside and inside not in target.parents:
+                return f"has a link out of it: {path.relative_to(folder)} -> {target}"
+        elif not (path.is_file() or path.is_dir()):
+            return f"has {path.relative_to(folder)}, which is neither a file nor a folder"
+    return None
+
+
 def version_or_404(ctx: Context, version_id: str) -> VersionRow:
     return found(ctx.store.version(version_id), "model version", version_id)
 
@@ -64,6 +78,14 @@ def import_local_model(ctx: Context, body: Body) -> dict[str, Any]:
         raise invalid(f"ImportLocalModel: the folder {raw} has no config.json, so it is not a model folder.")
     if not any(folder.glob("*.safetensors")):
         raise invalid(f"ImportLocalModel: the folder {raw} has no .safetensors weights.")
+    root = ctx.home.root.resolve()
+    if root == folder.resolve() or folder.resolve() in root.parents:
+        raise invalid(
+            f"ImportLocalModel: the folder {raw} holds the platform's own data; import a model folder."
+        )
+    problem = _unsafe_entry(folder)
+    if problem is not None:
+        raise invalid(f"ImportLocalModel: the folder {raw} {problem}; only its own files are imported.")
     try:
         digest, size = tree_digest(folder)
     except OSError as exc:
