@@ -154,6 +154,9 @@ class FakePlatform:
             self.data["tasks"][ref.task_id]["cancelled"] = True
             self._save()
 
+    def batch_results(self, output_bos_uri: str, output_dir: str) -> list[dict[str, Any]] | None:
+        return None  # the fake's batch tasks write no BOS output
+
     def chat(self, endpoint: str, messages: Sequence[ChatMessage], **params: Any) -> ChatReply:
         if endpoint not in self.replies and not any(
             t["kind"] == "service" for t in self.data["tasks"].values()

@@ -104,6 +104,12 @@ def test_a_pipeline_runs_end_to_end_then_resumes_to_nothing_then_reruns_only_wha
     stages = {stage["id"]: stage for stage in status["stages"]}
     assert {stage["status"] for stage in stages.values()} == {"succeeded"}
     assert stages["scores"]["outputs"]["samples"] == 10
+    # the answers were written to BOS and read back [B5]: a copy beside the pipeline, one line per row
+    answers = stages["answers"]["outputs"]
+    assert len(answers["output_dir"]) == 24
+    copied = (tmp_path / answers["results_file"]).read_text(encoding="utf-8").splitlines()
+    assert len(copied) == answers["rows"] == 10
+    assert json.loads(copied[0])["output"]["object"] == "chat.completion"
     assert stages["scores"]["outputs"]["metrics"]["accuracy"] >= 0.8
     assert (tmp_path / ".qfrun" / "reports" / "e2e" / "report.html").is_file()
 

@@ -8,6 +8,7 @@ when a create's outcome is unknown, the task is looked up by its deterministic n
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -39,6 +40,7 @@ from runner.platform.settings import PlatformSettings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LIST_PAGE_SIZE = 100
+MAX_RESULTS_BYTES = 64 * 1024 * 1024  # batch output read back whole; larger results stay in BOS
 QUEUE_WAIT_S = 30.0  # between creates refused because the account's task slots are full
 QUEUE_WAIT_LIMIT_S = 24 * 3600.0  # a batch task runs at most 24 h [B2], so one slot frees within that
 MAX_LIST_PAGES = 1000  # 100,000 tasks: past that, refuse rather than risk a duplicate
@@ -299,6 +301,32 @@ class PlatformClient:
         action = wire.KIND_API[TaskKind.SERVICE].cancel
         reply = self._http.console(wire.SERVICE_RELEASE_ROUTE, action, wire.release_body(ref))
         self._parse(reply, wire.released, reply.body["result"])
+
+    def batch_results(self, output_bos_uri: str, output_dir: str) -> list[dict[str, Any]] | None:
+        """Every line of every output file in the task's folder, in key order; None past
+        ``MAX_RESULTS_BYTES`` (the results stay in BOS, where the stage's outputs point)."""
+        bucket, _, prefix = output_bos_uri.removeprefix("bos://").removeprefix("bos:/").partition("/")
+        folder = f"{prefix.rstrip('/')}/{output_dir}/" if prefix.strip("/") else f"{output_dir}/"
+        rows: list[dict[str, Any]] = []
+        with BosClient(self.settings, transport=self._transport) as bos:
+            files = [item for item in bos.list_objects(bucket, folder) if not item.key.endswith("/")]
+            if sum(item.size for item in files) > MAX_RESULTS_BYTES:
+                return None
+            for item in sorted(files, key=lambda item: item.key):
+                for number, line in enumerate(
+                    bos.get_object(bucket, item.key).decode("utf-8").splitlines(), 1
+                ):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except ValueError:
+                        raise PlatformStatusError(
+                            f"the batch output bos:/{bucket}/{item.key} line {number} is not JSON",
+                            platform=self.display_name,
+                        ) from None
+                    rows.append(row if isinstance(row, dict) else {"value": row})
+        return rows
 
     def chat(self, endpoint: str, messages: Sequence[ChatMessage], **params: JSON) -> ChatReply:
         body: dict[str, Any] = {

@@ -173,6 +173,11 @@ class Platform(Protocol):
         """Stop a task; for a service, release its compute (a second release is harmless)."""
         ...
 
+    def batch_results(self, output_bos_uri: str, output_dir: str) -> list[dict[str, JSON]] | None:
+        """The output lines of a finished batch inference task, read back from ``outputBosUri`` +
+        ``outputDir`` [B5][B8]; None when they are too large to read back whole."""
+        ...
+
     def chat(self, endpoint: str, messages: Sequence[ChatMessage], **params: JSON) -> ChatReply:
         """Call a deployed chat service by its URL suffix (``endpoint``)."""
         ...

@@ -5,7 +5,9 @@ Its result dataset can be scored later by an ``evaluate`` stage without inferrin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from runner.platform.protocol import TaskKind
@@ -64,4 +66,22 @@ class InferStage:
         for key in ("output_bos_uri", "output_dir"):
             if info.result.get(key):
                 outputs[key] = info.result[key]
+        if outputs.get("output_bos_uri") and outputs.get("output_dir"):
+            self._read_back(ctx, outputs)
         return outputs
+
+    def _read_back(self, ctx: StageContext, outputs: dict[str, Any]) -> None:
+        """Read the results back from BOS [B5]: their count is the stage's ``rows`` (Qianfan's describe
+        names no total), and a copy lands in ``.qfrun/results/`` for review beside the pipeline."""
+        results = ctx.platform.batch_results(str(outputs["output_bos_uri"]), str(outputs["output_dir"]))
+        if results is None:
+            ctx.log(f"the results are too large to copy here; they are in {outputs['output_bos_uri']}")
+            return
+        outputs["rows"] = len(results)
+        target = Path(ctx.local_path(f".qfrun/results/{ctx.stage_id}-{outputs['output_dir']}.jsonl"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        partial.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in results), "utf-8")
+        partial.replace(target)
+        outputs["results_file"] = str(target.relative_to(Path(ctx.local_path("."))))
+        ctx.log(f"read back {len(results)} results into {outputs['results_file']}")

@@ -75,6 +75,14 @@ class FakePlatform:
     def _object(self, request: httpx.Request) -> httpx.Response:
         """BOS's object calls (``/{bucket}/{key}``): kept in ``objects``, ETag the MD5 of the bytes."""
         path = request.url.path
+        if request.method == "GET" and path.count("/") == 1:  # ListObjects [BOS]: /{bucket}?prefix=
+            prefix = f"{path}/{request.url.params.get('prefix', '')}"
+            contents = [
+                {"key": key[len(path) + 1 :], "size": len(data), "eTag": hashlib.md5(data).hexdigest()}
+                for key, data in sorted(self.objects.items())
+                if key.startswith(prefix)
+            ]
+            return httpx.Response(200, json={"name": path[1:], "contents": contents, "isTruncated": False})
         if request.method == "PUT":
             self.objects[path] = request.content
             self.puts.append(path)

@@ -520,3 +520,15 @@ def test_a_preset_version_id_is_described_by_describe_system_model_on_qianfan(
     )
     assert version.source == "platformpreset"
     assert qianfan_harness.fake.actions() == ["DescribeModel", "DescribeSystemModel"]
+
+
+def test_batch_results_are_read_back_from_the_tasks_output_folder(qianfan_harness: Harness) -> None:
+    # [B5]: output files live in outputBosUri + outputDir, one line per input line [B8]
+    line = {"id": "1", "query": "1+1=?", "output": {"result": "2", "object": "chat.completion"}}
+    folder = "/qfrun-bucket/qfrun/batch-output/abcdefghijklmnopqrstuvwx"
+    qianfan_harness.fake.objects[f"{folder}/input.jsonl"] = (json.dumps(line) + "\n").encode()
+    qianfan_harness.fake.objects["/qfrun-bucket/qfrun/batch-output/other-task/input.jsonl"] = b'{"id": "9"}\n'
+    rows = qianfan_harness.client.batch_results(
+        "bos:/qfrun-bucket/qfrun/batch-output/", "abcdefghijklmnopqrstuvwx"
+    )
+    assert rows == [line]
