@@ -188,6 +188,13 @@ def validate(pipelines: tuple[Path, ...], fmt: str, allow_env: tuple[str, ...]) 
     help="Exit 0 when nothing would run, 2 when some stage would (run, re-run, resume), 1 when a stage "
     "would fail at once — as terraform plan -detailed-exitcode does.",
 )
+@click.option(
+    "--expiry-warning-days",
+    type=click.IntRange(0, 3650),
+    default=7,
+    show_default=True,
+    help="Warn about prepaid services whose term ends within this many days.",
+)
 @ALLOW_ENV
 @click.pass_context
 def plan(
@@ -199,6 +206,7 @@ def plan(
     state_path: Path | None,
     fmt: str,
     detailed_exitcode: bool,
+    expiry_warning_days: int,
     allow_env: tuple[str, ...],
 ) -> None:
     """Show what a run of PIPELINE would do per stage, changing nothing."""
@@ -209,7 +217,14 @@ def plan(
 
     loaded = load_pipeline(pipeline, allow_env=allow_env)
     state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
-    result = make_plan(loaded, state, select=select, from_stages=from_stages, force=force)
+    result = make_plan(
+        loaded,
+        state,
+        select=select,
+        from_stages=from_stages,
+        force=force,
+        expiry_days=expiry_warning_days,
+    )
     if fmt == "json":
         click.echo(planformat.as_json(result), nl=False)
     elif fmt == "markdown":

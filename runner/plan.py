@@ -7,8 +7,9 @@ runs, so the plan says "re-run" only with the reason "upstream X will re-run".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from runner.fingerprint import changes, digest
 from runner.inputs import InputError, Inputs, Upstream
 from runner.spec import Pipeline, StageSpec
 from runner.stages import STAGE_TYPES
-from runner.state import StageRecord, StateFile
+from runner.state import StageRecord, StageStatus, StateFile
 
 RUN, RERUN, RESUME, UP_TO_DATE, GATED, BLOCKED, INVALID = (
     "run",
@@ -55,6 +56,7 @@ class Plan:
     platform: str
     state_path: str
     stages: tuple[StagePlan, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()  # e.g. a prepaid service whose term ends soon
 
     def count(self, action: str) -> int:
         return sum(1 for stage in self.stages if stage.action == action)
@@ -71,6 +73,8 @@ def make_plan(
     select: tuple[str, ...] = (),
     from_stages: tuple[str, ...] = (),
     force: tuple[str, ...] = (),
+    expiry_days: int = 7,
+    now: datetime | None = None,
 ) -> Plan:
     graph = pipeline.graph
     for name in force:
@@ -99,7 +103,34 @@ def make_plan(
     platform = pipeline.platform.get("kind", "local")
     if platform == "local":
         plans = [replace(p, cost=f"{p.cost}; {LOCAL_COST_NOTE}") if p.cost else p for p in plans]
-    return Plan(pipeline.name, str(pipeline.path), str(platform), str(state.path), tuple(plans))
+    warnings = tuple(expiry_warnings(pipeline, state, within_days=expiry_days, now=now))
+    return Plan(pipeline.name, str(pipeline.path), str(platform), str(state.path), tuple(plans), warnings)
+
+
+def expiry_warnings(
+    pipeline: Pipeline, state: StateFile, *, within_days: int, now: datetime | None = None
+) -> Iterator[str]:
+    """The deployed services whose prepaid term ends within ``within_days`` (or has ended), from the state."""
+    moment = now or datetime.now(UTC)
+    for stage_id, stage in pipeline.stages.items():
+        record = state.stages.get(stage_id)
+        if stage.type != "deploy" or record is None or record.status is not StageStatus.SUCCEEDED:
+            continue
+        expires = record.outputs.get("expires_at")
+        try:
+            end = datetime.strptime(str(expires), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            continue  # postpaid (no term), or a date this qfrun does not read
+        left = end - moment
+        service = record.outputs.get("service_id", "")
+        if left.total_seconds() <= 0:
+            yield (
+                f"{stage_id}: service {service} expired at {expires}; `qfrun destroy --select {stage_id}` "
+                "and a run deploy it anew"
+            )
+        elif left.days < within_days:
+            days = f"{left.days} day{'s' if left.days != 1 else ''}" if left.days else "less than a day"
+            yield f"{stage_id}: service {service} expires at {expires}, in {days}; renew it or plan a new one"
 
 
 def _plan_stage(

@@ -23,6 +23,8 @@ def headline(plan: Plan) -> str:
 
 def as_text(plan: Plan, *, verbose: bool = False) -> str:
     lines = [headline(plan), ""]
+    if plan.warnings:
+        lines += [f"  ! {_line(warning)}" for warning in plan.warnings] + [""]
     for stage in plan.stages:
         if stage.action == UP_TO_DATE and not verbose:
             continue
@@ -60,6 +62,7 @@ def as_json(plan: Plan) -> str:
             }
             for s in plan.stages
         ],
+        "warnings": list(plan.warnings),
     }
     return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
 
@@ -67,6 +70,8 @@ def as_json(plan: Plan) -> str:
 def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     """A pull-request comment; beyond ``limit`` characters, details give way to a summary that fits."""
     head = [f"### qfrun plan: `{plan.pipeline}`", "", headline(plan), ""]
+    if plan.warnings:
+        head += ["**Warnings**", ""] + [f"- {_cell(warning)}" for warning in plan.warnings] + [""]
     if plan.costs:
         head += ["**Cost-bearing actions**", ""] + [f"- `{s.stage_id}`: {s.cost}" for s in plan.costs] + [""]
     rows = ["| | stage | type | action | why |", "|---|---|---|---|---|"]

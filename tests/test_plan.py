@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,9 @@ from pipelines import DEMO, LOCAL_COST, run, write
 from runner.cli import main
 from runner.fingerprint import changes
 from runner.plan import BLOCKED, GATED, RERUN, RESUME, RUN, UP_TO_DATE, Plan, default_state_path, make_plan
+from runner.planformat import as_json, as_markdown, as_text
 from runner.spec import load_pipeline
-from runner.state import StateFile
+from runner.state import StageStatus, StateFile
 
 # DEMO plus a stage that waits for the deployment.
 WITH_AFTER = DEMO + "  after:\n    type: model\n    version_id: amv-after\n    needs: [serve]\n"
@@ -302,3 +305,27 @@ def test_values_read_from_env_never_appear_in_any_plan_format(
         assert "(sensitive)" in out
         for leak in leaks:
             assert leak not in out, (fmt, leak)
+
+
+def test_the_plan_warns_when_a_prepaid_service_ends_soon_or_has_ended(tmp_path: Path) -> None:
+    path = write(tmp_path, DEMO)
+    _, state, _ = run(path, FakePlatform())
+    pipeline = load_pipeline(path)
+    record = state.stages["serve"]
+    outputs = {**record.outputs, "service_id": "svco-1", "expires_at": "2026-12-10T00:00:00Z"}
+    state.record("serve", dataclasses.replace(record, outputs=outputs))
+    soon = make_plan(pipeline, state, now=datetime(2026, 12, 7, tzinfo=UTC))
+    assert soon.warnings == (
+        "serve: service svco-1 expires at 2026-12-10T00:00:00Z, in 3 days; renew it or plan a new one",
+    )
+    assert "  ! serve: service svco-1 expires" in as_text(soon)
+    assert "**Warnings**" in as_markdown(soon)
+    assert json.loads(as_json(soon))["warnings"] == list(soon.warnings)
+    assert make_plan(pipeline, state, now=datetime(2026, 12, 1, tzinfo=UTC)).warnings == ()
+    assert make_plan(pipeline, state, expiry_days=30, now=datetime(2026, 12, 1, tzinfo=UTC)).warnings
+    ended = make_plan(pipeline, state, now=datetime(2027, 1, 1, tzinfo=UTC)).warnings
+    assert ended == (
+        "serve: service svco-1 expired at 2026-12-10T00:00:00Z; `qfrun destroy --select serve` and a run "
+        "deploy it anew",
+    )
+    assert record.status is StageStatus.SUCCEEDED
