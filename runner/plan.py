@@ -204,6 +204,8 @@ def _plan_stage(
         return result(RERUN, *changes(last.get("inputs", {}), material), fields=fields)
     if record and record.error:
         return result(RUN, f"its last attempt failed: {record.error}", fields=fields)
+    if record and record.reason and record.status is StageStatus.PENDING:
+        return result(RUN, record.reason, fields=fields)  # e.g. its service was released by qfrun destroy
     return result(RUN, "it has not run yet", fields=fields)
 
 

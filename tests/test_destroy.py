@@ -72,8 +72,10 @@ def test_destroy_releases_the_service_once_and_the_plan_then_deploys_again(
 
     main(["plan", str(path), "--format", "json"])
     out = capsys.readouterr().out
-    actions = {stage["id"]: stage["action"] for stage in json.loads(out)["stages"]}
-    assert actions["serve"] == "run"
+    stages = {stage["id"]: stage for stage in json.loads(out)["stages"]}
+    assert stages["serve"]["action"] == "run"
+    assert "released by qfrun destroy at" in stages["serve"]["reasons"][0]  # the plan says why
+    actions = {stage_id: stage["action"] for stage_id, stage in stages.items()}
     assert actions["w4"] == "up to date"  # the compressed version is kept
 
 
