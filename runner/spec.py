@@ -167,6 +167,8 @@ def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list
         issues += _qianfan_issues(document, raw_stages, datasets)
     else:
         issues += _local_issues(document, raw_stages)
+        if isinstance(platform, Mapping) and isinstance(platform.get("url"), str):
+            issues += _local_url_issues(document, platform["url"])
     pipeline = Pipeline(
         document=document,
         name=str(data.get("name")),
@@ -377,6 +379,28 @@ def _qianfan_issues(
                         "folder of its {id, query} lines), or use a local file, which qfrun uploads."
                     ),
                 )
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _local_url_issues(document: Document, url: str) -> Iterator[Issue]:
+    """qfrun sends the local platform its token and keys: a ``url`` off this machine would receive them."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    if host not in LOOPBACK_HOSTS:
+        key_path = ("platform", "url")
+        yield Issue(
+            document.location(key_path),
+            (
+                f"{_dotted(key_path)}: the local platform runs on this machine, and qfrun sends it the local "
+                f"token and keys; {url!r} is not a loopback address (127.0.0.1, localhost or [::1])."
+            ),
+        )
 
 
 def _local_issues(document: Document, stages: Mapping[str, Mapping[str, Any]]) -> Iterator[Issue]:

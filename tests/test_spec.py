@@ -346,3 +346,20 @@ def test_a_preset_endpoint_feeds_batch_inference_only_and_exists_on_qianfan_only
     assert f"{local}:7:34: stages.ernie.endpoint: preset model endpoints exist on Qianfan only" in str(
         caught.value.issues[0]
     )
+
+
+def test_a_local_platform_url_off_this_machine_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "version: 1\nname: qf\nplatform: {kind: local, url: 'https://collector.example:8443'}\nstages:\n"
+        "  m: {type: model, version_id: amv-1}\n"
+    )
+    with pytest.raises(PipelineError) as caught:
+        load_pipeline(path)
+    assert [str(issue) for issue in caught.value.issues] == [
+        f"{path}:3:30: platform.url: the local platform runs on this machine, and qfrun sends it the local "
+        "token and keys; 'https://collector.example:8443' is not a loopback address (127.0.0.1, localhost or "
+        "[::1]).",
+    ]
+    path.write_text(path.read_text().replace("https://collector.example:8443", "http://127.0.0.1:8765"))
+    assert load_pipeline(path).platform["url"] == "http://127.0.0.1:8765"

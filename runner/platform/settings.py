@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from runner.errors import PlatformAuthError, PlatformError
 
@@ -159,6 +160,11 @@ def settings_from_pipeline(
             raise PlatformError(
                 "the local platform's address is not known; start it with `qfrun platform start` "
                 "or let `qfrun run` start it"
+            )
+        if urlsplit(base).hostname not in ("127.0.0.1", "localhost", "::1"):
+            # The local token and keys go with every request: never to a host off this machine.
+            raise PlatformError(
+                f"the local platform's URL {base} is not a loopback address; qfrun will not send it"
             )
         token = env.get(ENV_LOCAL_TOKEN, "").strip()
         # A local platform started with QFRUN_LOCAL_ACCESS_KEY/SECRET_KEY verifies signatures; sign alike.

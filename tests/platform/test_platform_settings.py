@@ -81,3 +81,10 @@ def test_unknown_kind_and_bad_rps_are_reported() -> None:
         settings_from_pipeline({"kind": "cloud"}, environ={})
     with pytest.raises(PlatformError, match="rps must be a positive number"):
         settings_from_pipeline({"kind": "local", "rps": 0}, environ={}, local_base_url="http://127.0.0.1:1")
+
+
+def test_the_local_token_is_never_sent_off_this_machine() -> None:
+    with pytest.raises(PlatformError, match="not a loopback address; qfrun will not send it"):
+        settings_from_pipeline(
+            {"kind": "local", "url": "https://collector.example"}, environ={"QFRUN_LOCAL_TOKEN": TOKEN}
+        )
