@@ -73,7 +73,8 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     if plan.warnings:
         head += ["**Warnings**", ""] + [f"- {_cell(warning)}" for warning in plan.warnings] + [""]
     if plan.costs:
-        head += ["**Cost-bearing actions**", ""] + [f"- `{s.stage_id}`: {s.cost}" for s in plan.costs] + [""]
+        head += ["**Cost-bearing actions**", ""]
+        head += [f"- `{s.stage_id}`: {escape_markdown(s.cost or '')}" for s in plan.costs] + [""]
     rows = ["| | stage | type | action | why |", "|---|---|---|---|---|"]
     rows += [_row(stage) for stage in plan.stages if stage.action != UP_TO_DATE]
     details = ["", "<details><summary>Resolved parameters</summary>", ""]
@@ -98,7 +99,7 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     budget = limit - len("\n".join(head[:4] + tail)) - len(note) - 400
     costs: list[str] = []
     if plan.costs:
-        listed = _fit([f"- `{s.stage_id}`: {s.cost}" for s in plan.costs], budget // 2)
+        listed = _fit([f"- `{s.stage_id}`: {escape_markdown(s.cost or '')}" for s in plan.costs], budget // 2)
         more = len(plan.costs) - len(listed)
         costs = ["**Cost-bearing actions**", "", *listed]
         costs += [f"- ... and {more} more (`qfrun plan` lists them all)"] if more else []
@@ -135,6 +136,16 @@ def _line(text: str) -> str:
     return " ".join(text.split())
 
 
+# What a pipeline's text could use to act in a pull-request comment: HTML tags (<img>, <details>), links and
+# images ([..](..), ![..](..)), emphasis, code spans, table cells; "@" would mention (and notify) a person.
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]<>|~])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text from a pipeline as literal Markdown: active characters escaped, mentions broken."""
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", text).replace("@", "@\u200b")
+
+
 def _cell(text: str) -> str:
-    text = _line(text).replace("|", "\\|")
+    text = escape_markdown(_line(text))
     return text if len(text) <= 300 else text[:297] + "..."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,16 @@ def test_a_multi_line_summary_is_shown_on_one_line() -> None:
     markdown = planformat.as_markdown(plan)
     assert "| because of this |" in markdown
     assert "**s**: deploy ${{ 'a' if x else 'b' }}" in markdown
+
+
+def test_text_from_a_pipeline_cannot_act_in_the_pull_request_comment() -> None:
+    hostile = (
+        "<img src=x onerror=alert(1)> [click](https://evil.example) ![i](https://t.example/p.png) @org/all"
+    )
+    shown = planformat.escape_markdown(hostile + " | `x` *y* ~~z~~")
+    unescaped = re.findall(r"(?<!\\)[<>\[\]|`*~]", shown)
+    assert unescaped == []  # no tag, link, image, cell break, code span or emphasis is left active
+    assert "@org" not in shown  # no mention: a zero-width space follows the @
+    assert (
+        shown.replace("\\", "").replace("\u200b", "") == hostile + " | `x` *y* ~~z~~"
+    )  # the text reads the same
