@@ -69,7 +69,7 @@ class VersionRow:
 
 @dataclass(frozen=True)
 class DatasetRow:
-    """A dataset version (``dsv-``) of the dataset (``ds-``) named ``name``: one stored JSONL file."""
+    """A dataset version (``ds-``) of the dataset (``dg-``) named ``name``: one stored JSONL file."""
 
     id: str
     dataset_id: str
