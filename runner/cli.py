@@ -278,11 +278,20 @@ def destroy(pipeline: Path, select: tuple[str, ...], state_path: Path | None, ye
 @PIPELINE
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def status(pipeline: Path, state_path: Path | None, fmt: str) -> None:
-    """Show what the state file records for PIPELINE: each stage's status, task, outputs or error."""
+@click.option(
+    "--live", is_flag=True, help="Also ask the platform how each deployed service is now (one request each)."
+)
+def status(pipeline: Path, state_path: Path | None, fmt: str, live: bool) -> None:
+    """Show what the state file records for PIPELINE: each stage's status, task, outputs or error; each
+    service's term and days left."""
     from runner.commands.status import render_status
 
-    click.echo(render_status(pipeline, state_path, fmt), nl=False)
+    def platform(loaded: Any) -> Any:
+        from runner.connect import open_platform
+
+        return open_platform(loaded.platform, notify=lambda line: click.echo(line, err=True))
+
+    click.echo(render_status(pipeline, state_path, fmt, live=platform if live else None), nl=False)
 
 
 @cli.command()

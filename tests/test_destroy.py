@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,34 @@ def test_destroy_without_a_terminal_needs_yes_and_changes_nothing(
     assert cancelled(platform) == []
     record = StateFile.load(tmp_path / ".qfrun" / "demo.state.json", "demo").stages["serve"]
     assert record.status is StageStatus.SUCCEEDED
+
+
+def test_status_shows_each_services_term_and_with_live_what_the_platform_says_now(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from runner.commands.status import render_status
+
+    path = write(tmp_path, DEMO)
+    assert qfrun(capsys, "run", str(path))[0] == 0
+    state_file = tmp_path / ".qfrun" / "demo.state.json"
+    state = StateFile.load(state_file, "demo")
+    record = state.stages["serve"]
+    state.record("serve", replace(record, outputs={**record.outputs, "expires_at": "2026-12-10T00:00:00Z"}))
+    state.close()
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+
+    text = render_status(path, None, "text", now=now)
+    assert "expires 2026-12-10T00:00:00Z (3 days left)" in text
+    assert "live:" not in text  # the state alone: no request
+    live = render_status(path, None, "json", live=lambda pipeline: platform, now=now)
+    service = {row["id"]: row for row in json.loads(live)["stages"]}["serve"]["service"]
+    assert service == {"expires_at": "2026-12-10T00:00:00Z", "days_left": 3, "live": "succeeded"}
+
+    # stopped outside qfrun (in the console): the state still says succeeded, the platform knows better
+    platform.data["tasks"][record.task["task_id"]]["cancelled"] = True
+    text = render_status(path, None, "text", live=lambda pipeline: platform, now=now)
+    assert "succeeded" in text
+    assert "live: stopped (cancelled)" in text
+    assert platform.closed
