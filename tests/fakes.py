@@ -200,3 +200,12 @@ def _result(ref: TaskRef, task: Mapping[str, Any], script: Script) -> dict[str, 
         "resource_type": params.get("resource_type"),
         "expires_at": "2030-01-01T00:00:00Z" if params["billing"]["payment"] == "prepaid" else None,
     }
+
+
+class ClosingFake(FakePlatform):
+    """The fake platform with the close() that the CLI calls on the client it opened."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True

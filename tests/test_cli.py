@@ -10,32 +10,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from fakes import FakePlatform, Script
+from fakes import ClosingFake, Script
 
-from pipelines import DEMO, FAST, write
+from pipelines import DEMO, write
 from runner.cli import main
 from runner.errors import PlatformServerError
 from runner.lock import RunLock
 from runner.platform.protocol import TaskStatus
 from runner.state import StageStatus, StateFile
-
-
-class ClosingFake(FakePlatform):
-    """The fake platform with the close() that ``qfrun run`` calls on the client it opened."""
-
-    closed = False
-
-    def close(self) -> None:
-        self.closed = True
-
-
-@pytest.fixture
-def platform(monkeypatch: pytest.MonkeyPatch) -> ClosingFake:
-    fake = ClosingFake()
-    monkeypatch.setattr("runner.connect.open_platform", lambda *args, **kwargs: fake)
-    monkeypatch.setattr("runner.commands.run.PollPolicy", lambda **kwargs: FAST)
-    monkeypatch.delenv("CI", raising=False)
-    return fake
 
 
 def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -7,29 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakes import FakePlatform
+from fakes import ClosingFake, FakePlatform
 
-from pipelines import DEMO, FAST, write
+from pipelines import DEMO, write
 from runner.cli import main
 from runner.platform.protocol import TaskKind
 from runner.state import StageStatus, StateFile
 from runner.state_records import StageRecord
-
-
-class ClosingFake(FakePlatform):
-    closed = False
-
-    def close(self) -> None:
-        self.closed = True
-
-
-@pytest.fixture
-def platform(monkeypatch: pytest.MonkeyPatch) -> ClosingFake:
-    fake = ClosingFake()
-    monkeypatch.setattr("runner.connect.open_platform", lambda *args, **kwargs: fake)
-    monkeypatch.setattr("runner.commands.run.PollPolicy", lambda **kwargs: FAST)
-    monkeypatch.delenv("CI", raising=False)
-    return fake
 
 
 def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

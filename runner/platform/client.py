@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -156,25 +156,41 @@ class PlatformClient:
         if kind is TaskKind.SERVICE:
             return self._find_service(name)
         api = wire.KIND_API[kind]
+        for reply, item in self._every_item(
+            kind,
+            lambda marker: wire.list_body(kind, name, marker=marker, max_keys=LIST_PAGE_SIZE),
+            lambda result: wire.list_page(kind, result, LIST_PAGE_SIZE),
+            f"the task {name}",
+        ):
+            if item.get(api.name_field) == name:
+                task_id = self._parse(
+                    reply, wire.req_str, item, api.result_id_field, f"result.{api.list_field}[]"
+                )
+                return TaskRef(kind, task_id, name)
+        return None
+
+    def _every_item(
+        self,
+        kind: TaskKind,
+        body: Callable[[str | None], dict[str, Any]],
+        page: Callable[[Any], tuple[list[Mapping[str, Any]], str | None]],
+        looking_for: str,
+    ) -> Iterator[tuple[Reply, Mapping[str, Any]]]:
+        """Every item of the kind's list, page by page to the last; past ``MAX_LIST_PAGES`` pages an error,
+        rather than a lookup that stops early and lets a create run twice."""
+        api = wire.KIND_API[kind]
         marker: str | None = None
         for _ in range(MAX_LIST_PAGES):
-            body = wire.list_body(kind, name, marker=marker, max_keys=LIST_PAGE_SIZE)
-            reply = self._http.console(api.route, api.list, body)
-            items, next_marker = self._parse(
-                reply, wire.list_page, kind, reply.body["result"], LIST_PAGE_SIZE
-            )
+            reply = self._http.console(api.route, api.list, body(marker))
+            items, next_marker = self._parse(reply, page, reply.body["result"])
             for item in items:
-                if item.get(api.name_field) == name:
-                    task_id = self._parse(
-                        reply, wire.req_str, item, api.result_id_field, f"result.{api.list_field}[]"
-                    )
-                    return TaskRef(kind, task_id, name)
+                yield reply, item
             if not next_marker or next_marker == marker:
-                return None
+                return
             marker = next_marker
         raise PlatformStatusError(
             f"the {api.list} list has more than {MAX_LIST_PAGES * LIST_PAGE_SIZE} entries; qfrun stops "
-            f"looking for the task {name} there rather than risk creating it twice",
+            f"looking for {looking_for} there rather than risk creating it twice",
             platform=self.display_name,
         )
 
@@ -260,31 +276,21 @@ class PlatformClient:
         """
         api = wire.KIND_API[TaskKind.SERVICE]
         wanted = wire.service_description(intent)
-        marker: str | None = None
-        for _ in range(MAX_LIST_PAGES):
-            body: dict[str, Any] = {"maxKeys": LIST_PAGE_SIZE}
-            if marker:
-                body["marker"] = marker
-            reply = self._http.console(api.route, api.list, body)
-            items, next_marker = self._parse(reply, wire.service_items, reply.body["result"])
-            for item in items:
-                service_id = self._parse(
-                    reply, wire.req_str, item, api.result_id_field, "result.serviceList[]"
-                )
-                if "description" not in item:
-                    detail = self._http.console(api.route, api.describe, {api.request_id_field: service_id})
-                    item = self._parse(detail, wire.obj, detail.body["result"], "result")
-                if item.get("description") == wanted:
-                    instance = self._parse(reply, wire.opt_str, item, "instanceId", "result.serviceList[]")
-                    return TaskRef(TaskKind.SERVICE, service_id, intent, instance)
-            if not next_marker or next_marker == marker:
-                return None
-            marker = next_marker
-        raise PlatformStatusError(
-            f"the DescribeServices list has more than {MAX_LIST_PAGES * LIST_PAGE_SIZE} entries; qfrun stops "
-            f"looking for the service of {intent} there rather than risk buying it twice",
-            platform=self.display_name,
-        )
+
+        def body(marker: str | None) -> dict[str, Any]:
+            return {"maxKeys": LIST_PAGE_SIZE, **({"marker": marker} if marker else {})}
+
+        for reply, item in self._every_item(
+            TaskKind.SERVICE, body, wire.service_items, f"the service of {intent}"
+        ):
+            service_id = self._parse(reply, wire.req_str, item, api.result_id_field, "result.serviceList[]")
+            if "description" not in item:
+                detail = self._http.console(api.route, api.describe, {api.request_id_field: service_id})
+                item = self._parse(detail, wire.obj, detail.body["result"], "result")
+            if item.get("description") == wanted:
+                instance = self._parse(reply, wire.opt_str, item, "instanceId", "result.serviceList[]")
+                return TaskRef(TaskKind.SERVICE, service_id, intent, instance)
+        return None
 
     def _release_service(self, ref: TaskRef) -> None:
         """ReleaseComputeUnit [S5]; the instance id comes from the create, else from DescribeService."""

@@ -1,0 +1,18 @@
+"""Fixtures shared by the CLI tests: the fake platform that ``qfrun`` opens instead of a real one."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import ClosingFake
+
+from pipelines import FAST
+
+
+@pytest.fixture
+def platform(monkeypatch: pytest.MonkeyPatch) -> ClosingFake:
+    """What every platform the CLI opens is, in this test: one fake, polled without waiting."""
+    fake = ClosingFake()
+    monkeypatch.setattr("runner.connect.open_platform", lambda *args, **kwargs: fake)
+    monkeypatch.setattr("runner.commands.run.PollPolicy", lambda **kwargs: FAST)
+    monkeypatch.delenv("CI", raising=False)
+    return fake
