@@ -1,0 +1,78 @@
+"""Qianfan's documented console API as data: actions, field names, status words, paging and result shapes.
+
+This package is the one place that knows a JSON field name of the console API, and both sides import it: the
+client (``runner.platform.client``) builds requests and parses answers with it, and the local platform
+(``runner.local``) renders its answers with the same tables, so the two cannot drift apart. Every fact
+comes from ``shared/reference/qianfan-official-api.md``; the source keys in brackets (``[B4]``) resolve
+there and in ``docs/platform-api.md``. Where the official pages leave a name uncaptured, the name chosen
+is marked "(name not captured)" and the reader accepts the alternatives named next to it.
+
+Parsers raise ``WireError`` naming the field (``result.runStatus``); the client turns it into a
+``PlatformProtocolError`` with the request's coordinates. One module per concern: ``fields`` (typed access),
+``kinds`` (the task kinds' actions and status words), ``paging``, ``models``, ``tasks`` (create bodies,
+describes, the evaluation report), ``services`` and ``chat``.
+"""
+
+from runner.platform.wire.chat import chat_reply
+from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
+from runner.platform.wire.kinds import EVAL_REPORT_ACTION, KIND_API, KindApi, status_of
+from runner.platform.wire.models import MODEL_STATUS_READY, MODEL_STATUS_WORDS, dataset, model_version
+from runner.platform.wire.paging import DEFAULT_MAX_KEYS, MAX_KEYS, list_body, list_page, page_result
+from runner.platform.wire.services import (
+    SERVICE_RELEASE_ROUTE,
+    release_body,
+    released,
+    service_create_body,
+    service_description,
+    service_instance_id,
+    service_items,
+    service_outcome,
+)
+from runner.platform.wire.tasks import (
+    METRIC_WIRE_NAMES,
+    RULE_SCORE_MODES,
+    create_body,
+    created_id,
+    eval_config,
+    eval_report,
+    report_entry,
+    task_info,
+)
+
+__all__ = [
+    "DEFAULT_MAX_KEYS",
+    "EVAL_REPORT_ACTION",
+    "KIND_API",
+    "MAX_KEYS",
+    "METRIC_WIRE_NAMES",
+    "MODEL_STATUS_READY",
+    "MODEL_STATUS_WORDS",
+    "RULE_SCORE_MODES",
+    "SERVICE_RELEASE_ROUTE",
+    "KindApi",
+    "WireError",
+    "chat_reply",
+    "create_body",
+    "created_id",
+    "dataset",
+    "eval_config",
+    "eval_report",
+    "list_body",
+    "list_page",
+    "model_version",
+    "obj",
+    "opt_int",
+    "opt_str",
+    "page_result",
+    "release_body",
+    "released",
+    "report_entry",
+    "req_str",
+    "service_create_body",
+    "service_description",
+    "service_instance_id",
+    "service_items",
+    "service_outcome",
+    "status_of",
+    "task_info",
+]

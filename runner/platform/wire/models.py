@@ -1,0 +1,52 @@
+"""Model versions [M2] and dataset versions [D3] as the protocol's values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.platform.protocol import (
+    Dataset,
+    ModelVersion,
+)
+from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
+
+MODEL_STATUS_READY = "Ready"
+MODEL_STATUS_WORDS = ("Ready", "Creating", "Fail")  # DescribeModel `status` [M2]
+
+
+def model_version(result: Any) -> ModelVersion:
+    """A DescribeModel result [M2]. ``sizeBytes`` and ``details`` are local-platform additions."""
+    data = obj(result, "result")
+    details: dict[str, Any] = dict(obj(data.get("details") or {}, "result.details"))
+    status = opt_str(data, "status")
+    if status and status not in MODEL_STATUS_WORDS:
+        raise WireError(
+            f"the field 'result.status' has the unknown status {status!r} "
+            f"(known: {', '.join(MODEL_STATUS_WORDS)})"
+        )
+    for key in ("status", "isSupportModelComp", "modelName", "model"):
+        if key in data:
+            details.setdefault(key, data[key])
+    source = obj(data.get("sourceInfo") or {}, "result.sourceInfo")
+    source_type = opt_str(source, "sourceType", "result.sourceInfo")  # (name not captured)
+    return ModelVersion(
+        version_id=req_str(data, "modelId"),
+        model_id=req_str(data, "modelSetId"),
+        name=opt_str(data, "modelName"),
+        version=opt_str(data, "version"),
+        size_bytes=opt_int(data, "sizeBytes"),
+        source=source_type.lower(),
+        details=details,
+    )
+
+
+def dataset(result: Any) -> Dataset:
+    """A DescribeDatasetVersion result [D3]; the row count is ``sampleCount`` or the v1 ``entityCount``."""
+    data = obj(result, "result")
+    rows = opt_int(data, "sampleCount")
+    return Dataset(
+        dataset_id=req_str(data, "versionId"),
+        name=req_str(data, "datasetName"),
+        rows=rows if rows is not None else opt_int(data, "entityCount"),
+        sha256=opt_str(data, "sha256") or None,
+    )

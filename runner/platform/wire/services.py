@@ -1,0 +1,113 @@
+"""Services [S1]-[S6]: CreateService, DescribeService(s) and ReleaseComputeUnit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runner.platform.protocol import (
+    TaskRef,
+    TaskRequest,
+)
+from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
+
+SERVICE_RELEASE_ROUTE = "serviceresources"  # ReleaseComputeUnit {serviceId, instanceId} -> true [S5]
+_CHARGE_TYPES = {"computing_unit": "ComputingUnit", "tokens": "Tokens"}
+
+
+def service_description(intent: str) -> str:
+    """What qfrun writes into a service's ``description`` and later matches exactly to find it again.
+
+    A service's ``name`` is the user's (2-20 characters, shown in the console), so the full intent key, which
+    would not fit, goes here.
+    """
+    return f"qfrun task {intent}"
+
+
+def service_create_body(request: TaskRequest, model_set_id: str) -> dict[str, Any]:
+    """CreateService exactly as [S1]: buy compute by resource type, paid by the month or postpaid."""
+    p = request.params
+    billing_spec = p["billing"]
+    if billing_spec["payment"] == "prepaid":
+        billing: dict[str, Any] = {
+            "paymentTiming": "Prepaid",
+            "reservation": {"reservationTimeUnit": "Month", "reservationLength": billing_spec["months"]},
+        }
+    else:
+        billing = {"paymentTiming": "Postpaid", "chargeType": _CHARGE_TYPES[billing_spec["charge"]]}
+    body: dict[str, Any] = {
+        "modelSetId": model_set_id,
+        "modelId": p["model_version_id"],
+        "name": p["name"],
+        "description": service_description(request.name),
+        "urlSuffix": p["url_suffix"],
+    }
+    # resourceConfig is required when buying compute units; a service postpaid by tokens may leave it out.
+    if p.get("resource_type"):
+        resources: dict[str, Any] = {"type": p["resource_type"]}
+        if p.get("region"):
+            resources["region"] = p["region"]
+        if p.get("qps") is not None:
+            resources["qps"] = p["qps"]
+        resources["replicasCount"] = p.get("replicas", 1)
+        body["resourceConfig"] = resources
+    body["billing"] = billing
+    return body
+
+
+def service_instance_id(result: Any) -> str:
+    """CreateService's ``result.instanceId`` (the compute to release later); '' when it is not there."""
+    return opt_str(obj(result, "result"), "instanceId")
+
+
+def service_outcome(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A DescribeService result [S2] as the deploy stage's values.
+
+    Qianfan documents replicas and type under ``resourceConfig`` and no ``urlSuffix``/``expireTime`` at the
+    top level; both are read when present (the local platform adds them), the suffix otherwise from ``url``.
+    """
+    resources = obj(data.get("resourceConfig") or {}, "result.resourceConfig")
+    url = opt_str(data, "url")
+    return {
+        "service_id": req_str(data, "serviceId"),
+        "url_suffix": opt_str(data, "urlSuffix") or url.rstrip("/").rsplit("/", 1)[-1],
+        "url": url,
+        "replicas": opt_int(resources, "replicasCount", "result.resourceConfig")
+        or opt_int(data, "replicasCount"),
+        "resource_type": opt_str(resources, "type", "result.resourceConfig") or None,
+        "expires_at": opt_str(data, "expireTime") or None,
+        "instance_id": opt_str(data, "instanceId") or None,
+    }
+
+
+def service_items(result: Any) -> tuple[list[Mapping[str, Any]], str | None]:
+    """One DescribeServices page [S3]: its services and the next marker (None on the last page).
+
+    Paging is ``result.pageInfo`` {marker, maxKeys, isTruncated, nextMarker} [M3][E6][B6]; a flat page (the
+    fields beside the list) is read too. The list's name is not captured in Qianfan's pages: ``serviceList``
+    is what the SDK reads (python/qianfan/dataset/stress_test/load_runner.py at 6cacf60); a page that names
+    it otherwise is read from its only array field.
+    """
+    data = obj(result, "result")
+    items = data.get("serviceList")
+    if items is None:
+        arrays = [value for value in data.values() if isinstance(value, list)]
+        items = arrays[0] if len(arrays) == 1 else []
+    if not isinstance(items, list):
+        raise WireError(f"the field 'result.serviceList' should be an array, not {type(items).__name__}")
+    parsed = [obj(item, f"result.serviceList[{i}]") for i, item in enumerate(items)]
+    paging = obj(data.get("pageInfo") or data, "result.pageInfo")
+    truncated = paging.get("isTruncated") is True
+    next_marker = opt_str(paging, "nextMarker", "result.pageInfo") if truncated else ""
+    return parsed, next_marker or None
+
+
+def release_body(ref: TaskRef) -> dict[str, str]:
+    """ReleaseComputeUnit on /v2/serviceresources [S5]: the service and the compute instance it runs on."""
+    return {"serviceId": ref.task_id, "instanceId": ref.instance_id}
+
+
+def released(result: Any) -> None:
+    """ReleaseComputeUnit answers ``result: true`` [S5][S6]; anything else means it was not released."""
+    if result is not True:
+        raise WireError(f"the field 'result' of ReleaseComputeUnit should be true, not {result!r}")
