@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -63,6 +64,9 @@ def _encode(entry: dict[str, Any], what: str) -> bytes:
         return (json.dumps(entry, separators=(",", ":")) + "\n").encode("utf-8")
     except (TypeError, ValueError) as error:
         raise StateError(f"The record of {what} cannot be saved as JSON: {error}.") from error
+
+
+MAX_STATE_BYTES = 256 * 2**20  # a 20,000-stage state is a few MiB; anything this large is not a state
 
 
 class StateFile:
@@ -220,12 +224,24 @@ class StateFile:
         return StateError(f"The state file {where} is damaged: {detail} I{_START_OVER[1:]}")
 
     def _read_bytes(self, path: Path) -> bytes | None:
+        """The file's bytes, read only if it is a regular file within ``MAX_STATE_BYTES`` (a state file
+        swapped for a FIFO, a device or a huge file must not hang qfrun or exhaust its memory)."""
         try:
-            return path.read_bytes()
+            # Looked at before it is opened: opening a FIFO for reading would wait for a writer forever.
+            if not stat.S_ISREG(path.stat().st_mode):
+                raise StateError(f"The state file {path} is not a regular file; move it away and re-run.")
+            with path.open("rb") as handle:
+                data = handle.read(MAX_STATE_BYTES + 1)
         except FileNotFoundError:
             return None
         except OSError as error:
             raise StateError(f"The state file {path} cannot be read: {error.strerror}.") from error
+        if len(data) > MAX_STATE_BYTES:
+            raise StateError(
+                f"The state file {path} is larger than {MAX_STATE_BYTES // 2**20} MiB, which no pipeline's "
+                "state reaches; it is not qfrun's, or it is damaged."
+            )
+        return data
 
     def _read_snapshot(self) -> None:
         raw = self._read_bytes(self.path)

@@ -516,3 +516,17 @@ def test_the_state_always_loads_a_prefix_of_the_transitions_after_sigkill(tmp_pa
         assert last >= (acknowledged[-1] if acknowledged else -1), "an acknowledged transition was lost"
         assert seen == _expected_prefix(last, stages), "the state is not a prefix of the transitions"
     assert last > 0
+
+
+def test_a_state_file_that_is_a_fifo_or_too_large_is_refused_without_reading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "demo.state.json"
+    os.mkfifo(path)  # opening it for reading would block forever without the check
+    with pytest.raises(StateError, match="is not a regular file"):
+        StateFile.load(path, "demo")
+    path.unlink()
+    monkeypatch.setattr("runner.state.MAX_STATE_BYTES", 1024)
+    path.write_bytes(b" " * 2048)
+    with pytest.raises(StateError, match="is larger than"):
+        StateFile.load(path, "demo")
