@@ -14,11 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
+from serving import serve_app
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runner.local.access import LocalKeys
@@ -189,19 +186,7 @@ def serve_recorded(workdir: Path) -> Iterator[SdkPlatform]:
     # Signatures are verified: the SDK's requests must pass the platform's bce-auth-v1 check.
     app = create_app(Home(workdir / "home"), SETUP_TOKEN, LocalKeys(ACCESS_KEY, SECRET_KEY))
     recorder = Recorder(app)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(recorder, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive(), "the platform's server thread ended while starting"
-            assert time.monotonic() < deadline, "the platform did not start within 20 s"
-            time.sleep(0.01)
-        url = f"http://127.0.0.1:{port}"
+    with serve_app(recorder) as url:
         # Setup through the local-only import actions: the SDK page starts from a model and a dataset
         # that already exist on the platform.
         model = _call(url, "model", "ImportLocalModel", {"name": "tiny-adder", "path": str(ADDER)})
@@ -211,10 +196,6 @@ def serve_recorded(workdir: Path) -> Iterator[SdkPlatform]:
             url, "dataset", "ImportLocalDataset", {"name": "addition", "sha256": sha, "content": rows}
         )
         yield SdkPlatform(url, recorder, model["modelId"], model["modelSetId"], dataset["versionId"], workdir)
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
 
 
 def _call(url: str, route: str, action: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from serving import serve_app
 
 from runner.local.access import LocalKeys
 from runner.local.app import create_app
@@ -73,24 +71,9 @@ class Api:
 @contextmanager
 def serve_in_thread(home: Home, token: str | None = None, keys: LocalKeys | None = None) -> Iterator[Api]:
     """Serve ``create_app(home, token, keys)`` on a free loopback port until the block ends (lifespan too)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     app = create_app(home, token, keys)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive(), "the platform's server thread ended while starting"
-            assert time.monotonic() < deadline, "the platform did not start within 20 s"
-            time.sleep(0.01)
-        yield Api(f"http://127.0.0.1:{port}", token, app)
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
+    with serve_app(app) as url:
+        yield Api(url, token, app)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ dataset uploads, and against httpx.MockTransport for paging, retries and the map
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from serving import serve_app
 
 from runner.errors import (
     PlatformAuthError,
@@ -64,20 +63,8 @@ class Served:
 def served(tmp_path: Path) -> Iterator[Served]:
     home = Home(tmp_path / "home")
     app = create_app(home, keys=LocalKeys(AK, SK))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "the local platform's thread ended while starting"
-        assert time.monotonic() < deadline, "the local platform did not start within 20 s"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Served(f"http://127.0.0.1:{port}", home)
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with serve_app(app) as url:
+        yield Served(url, home)
 
 
 def _client(url: str, transport: httpx.BaseTransport | None = None, **env: str) -> BosClient:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-import uvicorn
+from serving import serve_app
 
 from runner.errors import PlatformAuthError, PlatformNotFound, PlatformStatusError
 from runner.local.app import create_app
@@ -38,23 +37,10 @@ class Live:
 def live(tmp_path: Path) -> Iterator[Live]:
     token = secrets.token_hex(16)
     app = create_app(Home(tmp_path / "home"), token)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="local-platform", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the local platform app did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    settings = settings_from_pipeline("local", environ={"QFRUN_LOCAL_TOKEN": token}, local_base_url=url)
-    try:
+    with serve_app(app) as url:
+        settings = settings_from_pipeline("local", environ={"QFRUN_LOCAL_TOKEN": token}, local_base_url=url)
         with PlatformClient(settings) as client:
             yield Live(url, token, client, tmp_path)
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def stand_in_model(folder: Path, seed: str = "a") -> Path:
