@@ -50,6 +50,14 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     )
 
 
+STATE = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The state file (default: .qfrun/<name>.state.json beside the pipeline).",
+)
+
+
 def selection_options(function: F) -> F:
     for option in reversed(
         [
@@ -72,12 +80,7 @@ def selection_options(function: F) -> F:
             click.option(
                 "--force", multiple=True, metavar="STAGE", help="Re-run STAGE even when up to date."
             ),
-            click.option(
-                "--state",
-                "state_path",
-                type=click.Path(dir_okay=False, path_type=Path),
-                help="The state file (default: .qfrun/<name>.state.json beside the pipeline).",
-            ),
+            STATE,
         ]
     ):
         function = option(function)
@@ -250,12 +253,7 @@ def plan(
     metavar="SELECTOR",
     help="Stages whose resources to end: x, +x, x+ (default: every stage); repeatable.",
 )
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The state file (default: .qfrun/<name>.state.json beside the pipeline).",
-)
+@STATE
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before releasing services and stopping tasks.")
 def destroy(pipeline: Path, select: tuple[str, ...], state_path: Path | None, yes: bool) -> None:
     """Release PIPELINE's services and stop its running tasks; model versions are kept."""
