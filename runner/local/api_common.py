@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from runner.platform import wire
 
 if TYPE_CHECKING:
+    from runner.local.bos_store import ObjectStore
     from runner.local.home import Home
     from runner.local.services import ServiceManager
     from runner.local.store import Store
@@ -65,6 +66,7 @@ class Context:
     store: Store
     runner: TaskRunner
     services: ServiceManager
+    objects: ObjectStore  # the platform's BOS, which batch inference reads and writes
     base_url: str = ""  # http://127.0.0.1:PORT, learnt from the first request
 
 

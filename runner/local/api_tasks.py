@@ -17,7 +17,7 @@ from runner.local import batch_io
 from runner.local.api_common import NO_RESULT, Body, Context, found, invalid, page
 from runner.local.api_datasets import dataset_or_404
 from runner.local.api_models import version_or_404
-from runner.local.bos_store import BosError, ObjectStore
+from runner.local.bos_store import BosError
 from runner.local.jobspec import BATCH_INFERENCE, COMPRESSION, EVALUATION
 from runner.local.rows import DuplicateName, TaskRow, new_id
 from runner.platform import wire
@@ -173,7 +173,7 @@ def create_batch(ctx: Context, body: Body) -> dict[str, Any]:
 
 def _check_batch_folders(ctx: Context, body: Body, input_uri: str, output_uri: str) -> None:
     """Refuse at create what the job would fail on later: unreadable input, a missing output bucket."""
-    objects = ObjectStore.for_home(ctx.home)
+    objects = ctx.objects
     try:
         batch_io.read_input(objects, input_uri)
         output = batch_io.uri(output_uri, "outputBosUri")

@@ -102,10 +102,15 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
     home = home if isinstance(home, Home) else Home(Path(home))
     home.ensure()
     gate = Gate(token, keys)
-    bos = BosApi(ObjectStore.for_home(home), gate)
+    objects = ObjectStore.for_home(home)
+    bos = BosApi(objects, gate)
     store = Store(home.db_path)
     ctx = Context(
-        home=home, store=store, runner=TaskRunner(home, store), services=ServiceManager(home, store)
+        home=home,
+        store=store,
+        runner=TaskRunner(home, store),
+        services=ServiceManager(home, store),
+        objects=objects,
     )
     clients: list[httpx.AsyncClient] = []
 

@@ -66,6 +66,21 @@ class _Retry(Exception):
         self.retry_after = retry_after
 
 
+def configured_bos(settings: PlatformSettings) -> BosSettings:
+    """The platform's BOS settings, or an error naming where to set them."""
+    if settings.bos is None:
+        raise PlatformError(
+            f"no BOS is configured for the platform {settings.display_name}; set {ENV_BOS_ENDPOINT} and "
+            f"{ENV_BOS_BUCKET}, or platform.bos in the pipeline"
+        )
+    return settings.bos
+
+
+def batch_output_folder(settings: PlatformSettings) -> str:
+    """Where qfrun's batch inference tasks write: each task gets its own sub-folder there [B2]."""
+    return f"bos:/{configured_bos(settings).bucket}/{BATCH_OUTPUT_PREFIX}/"
+
+
 class BosClient:
     """One ``httpx.Client`` on the BOS endpoint of ``settings.bos``."""
 
@@ -78,13 +93,8 @@ class BosClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        if settings.bos is None:
-            raise PlatformError(
-                f"no BOS is configured for the platform {settings.display_name}; set {ENV_BOS_ENDPOINT} and "
-                f"{ENV_BOS_BUCKET}, or platform.bos in the pipeline"
-            )
         self.settings = settings
-        self.bos: BosSettings = settings.bos
+        self.bos: BosSettings = configured_bos(settings)
         self._client = httpx.Client(
             base_url=self.bos.endpoint,
             transport=transport,
@@ -205,10 +215,6 @@ class BosClient:
             folder + "input.jsonl", ("\n".join(lines) + "\n").encode("utf-8"), what=f"{where} (batch input)"
         )
         return f"bos:/{self.bos.bucket}/{folder}", len(lines)
-
-    def output_folder(self) -> str:
-        """Where qfrun's batch inference tasks write: each task gets its own sub-folder there [B2]."""
-        return f"bos:/{self.bos.bucket}/{BATCH_OUTPUT_PREFIX}/"
 
     def put_once(self, key: str, data: bytes, *, what: str) -> str:
         """Put ``data`` at ``key`` of the configured bucket unless an object with its MD5 is there."""

@@ -20,7 +20,7 @@ import httpx
 
 from runner.errors import PlatformNotFound, PlatformQueueFull, PlatformStatusError
 from runner.platform import wire
-from runner.platform.bos import BosClient
+from runner.platform.bos import BosClient, batch_output_folder
 from runner.platform.http import AmbiguousCreate, PlatformHttp, Reply
 from runner.platform.protocol import (
     JSON,
@@ -201,8 +201,7 @@ class PlatformClient:
             model_set_id = self.describe_model_version(str(request.params["model_version_id"])).model_id
         if request.kind is TaskKind.BATCH_INFERENCE and request.params.get("input_bos_uri"):
             if not request.params.get("output_bos_uri"):
-                with BosClient(self.settings, transport=self._transport) as bos:
-                    output = bos.output_folder()
+                output = batch_output_folder(self.settings)  # no request: the folder comes from settings
                 request = replace(request, params={**request.params, "output_bos_uri": output})
         body = wire.create_body(request, model_set_id=model_set_id, local=self.settings.kind == "local")
         attempt = 0
