@@ -57,6 +57,29 @@ class UnsetVariable(ExpressionError):
     """An allowed environment variable that is not set: safe to show, since it names no value."""
 
 
+class NotKnownYet(ExpressionError):
+    """The expression reads the outputs of a stage that has yet to run (only ``qfrun plan`` meets this)."""
+
+    def __init__(self, stage_id: str) -> None:
+        super().__init__(f"known after stage {stage_id} runs")
+        self.stage_id = stage_id
+
+
+class KnownAfter(str):
+    """A field's value that only a run can tell, like Terraform's "(known after apply)".
+
+    A ``str`` so that a plan prints and serialises it as it is; its type, not its text, is what tells it
+    apart from a value (the planner looks for instances, never for words).
+    """
+
+    stage_id: str
+
+    def __new__(cls, stage_id: str) -> KnownAfter:
+        value = super().__new__(cls, f"(known after {stage_id} runs)")
+        value.stage_id = stage_id
+        return value
+
+
 def reads_env(text: str) -> bool:
     """Whether any expression in ``text`` reads ``env``: its value is then sensitive, whatever filters,
     slices or concatenations made it (``env.T | upper``, ``env.T[1:]``), as Terraform taints values
@@ -223,6 +246,8 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
 
     try:
         return _compiled(source)(context)
+    except NotKnownYet:
+        raise  # not a failure of this expression: the planner shows the value as known later
     except ExpressionError as error:
         raise type(error)(f"{_quote(source)}: {error}") from None
     except UndefinedError as error:

@@ -45,6 +45,27 @@ class Upstream:
     outputs: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class Pending:
+    """An upstream stage that runs before this one: its outputs are known only after it runs (the plan)."""
+
+    stage_id: str
+
+
+class _PendingOutputs(dict[str, Any]):
+    """The outputs of a ``Pending`` stage as expressions see them: reading any of them is not known yet."""
+
+    def __init__(self, stage_id: str) -> None:
+        super().__init__()
+        self.stage_id = stage_id
+
+    def __getitem__(self, key: str) -> Any:
+        raise expr.NotKnownYet(self.stage_id)
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
 class Inputs:
     def __init__(self, pipeline: Pipeline, environ: Mapping[str, str] | None = None) -> None:
         self.pipeline = pipeline
@@ -53,15 +74,18 @@ class Inputs:
         # Values read from the environment may be secrets: they never reach the state file in clear.
         self._secrets = sorted((v for v in self.env.values() if v and len(v) >= 4), key=len, reverse=True)
 
-    def context(self, upstream: Mapping[str, Upstream]) -> dict[str, Any]:
+    def context(self, upstream: Mapping[str, Upstream | Pending]) -> dict[str, Any]:
         return {
             "vars": self.pipeline.vars,
             "env": _Environment(self.env),
-            "stages": {stage_id: {"outputs": up.outputs} for stage_id, up in upstream.items()},
+            "stages": {stage_id: {"outputs": _outputs(up)} for stage_id, up in upstream.items()},
         }
 
-    def gate(self, stage: StageSpec, upstream: Mapping[str, Upstream]) -> tuple[bool, str]:
-        """Whether the stage's ``if:`` lets it run, and the reason shown when it does not."""
+    def gate(self, stage: StageSpec, upstream: Mapping[str, Upstream | Pending]) -> tuple[bool, str]:
+        """Whether the stage's ``if:`` lets it run, and the reason shown when it does not.
+
+        Raises ``expr.NotKnownYet`` when it reads the outputs of a ``Pending`` stage.
+        """
         condition = stage.condition
         if condition is None or condition is True:
             return True, ""
@@ -69,21 +93,37 @@ class Inputs:
             return False, "its if: is false"
         try:
             value = expr.render(str(condition), self.context(upstream))
+        except expr.NotKnownYet:
+            raise
         except expr.ExpressionError as error:
             raise InputError(self._where(stage, ("if",), error)) from None
         if expr.truthy(value):
             return True, ""
         return False, f"its if: {str(condition).strip()} is false"
 
-    def resolve(self, stage: StageSpec, upstream: Mapping[str, Upstream]) -> dict[str, Any]:
-        """The stage's fields with every expression evaluated; InputError names the first that failed."""
+    def resolve(self, stage: StageSpec, upstream: Mapping[str, Upstream | Pending]) -> dict[str, Any]:
+        """The stage's fields with every expression evaluated; InputError names each one that failed.
+
+        A value that reads the outputs of a ``Pending`` stage is an ``expr.KnownAfter`` in the result.
+        """
         failures: list[str] = []
+        unknown: list[tuple[tuple[str | int, ...], str]] = []
 
         def failed(path: tuple[str | int, ...], error: expr.ExpressionError) -> None:
-            failures.append(self._where(stage, path, error))
+            if isinstance(error, expr.NotKnownYet):
+                unknown.append((path, error.stage_id))
+            else:
+                failures.append(self._where(stage, path, error))
 
         fields = expr.resolve(stage.fields, self.context(upstream), failed)
+        for path, stage_id in unknown:
+            holder: Any = fields
+            for key in path[:-1]:
+                holder = holder[key]
+            holder[path[-1]] = expr.KnownAfter(stage_id)
         for ref in STAGE_TYPES[stage.type].stage_refs(fields):
+            if isinstance(ref.stage_id, expr.KnownAfter):
+                continue  # which stage it names is known after the run it waits for
             # A reference an expression produced (``model: ${{ 'w4' if ... else 'w8' }}``) must name a stage
             # this one already depends on, of a type the field takes: validation could not see it.
             target = self.pipeline.stages.get(ref.stage_id)
@@ -104,7 +144,7 @@ class Inputs:
         return dict(fields)
 
     def material(
-        self, stage: StageSpec, fields: Mapping[str, Any], upstream: Mapping[str, Upstream]
+        self, stage: StageSpec, fields: Mapping[str, Any], upstream: Mapping[str, Upstream | Pending]
     ) -> dict[str, Any]:
         """Everything the stage's fingerprint covers (see runner.fingerprint)."""
         files: dict[str, str] = {}
@@ -128,7 +168,7 @@ class Inputs:
             "type": stage.type,
             "fields": self.redact_fields(stage, fields),
             "upstream": {
-                stage_id: fingerprint.digest(dict(upstream[stage_id].outputs))
+                stage_id: fingerprint.digest(dict(_known(upstream[stage_id])))
                 for stage_id in sorted(consumed)
             },
             "files": files,
@@ -176,6 +216,16 @@ class Inputs:
         location: Location = self.pipeline.location(stage.id, *path)
         dotted = ".".join(str(part) for part in ("stages", stage.id, *path))
         return f"{location}: {dotted}: {error}"
+
+
+def _outputs(upstream: Upstream | Pending) -> Mapping[str, Any]:
+    return _PendingOutputs(upstream.stage_id) if isinstance(upstream, Pending) else upstream.outputs
+
+
+def _known(upstream: Upstream | Pending) -> Mapping[str, Any]:
+    if isinstance(upstream, Pending):  # a caller's bug: a fingerprint of unknown outputs would be wrong
+        raise ValueError(f"stage {upstream.stage_id} has yet to run; its outputs are not known")
+    return upstream.outputs
 
 
 def _tainted_paths(value: Any, path: tuple[str | int, ...] = ()) -> set[tuple[str | int, ...]]:
