@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from runner import dag
 from runner.context import Interrupted, PollPolicy, StageRun
 from runner.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
-from runner.errors import PlatformError, StageError
+from runner.errors import PlatformError, StageError, StateError
 from runner.fingerprint import file_sha256
 from runner.inputs import Inputs, Upstream
 from runner.platform.protocol import Dataset, Platform
@@ -194,8 +194,10 @@ class Executor:
                         stage_id = running.pop(future)
                         future.result()
                         release(stage_id)
-            except KeyboardInterrupt:
-                self._stop.set()  # workers waiting on a task return at once, leaving it recorded
+            except (KeyboardInterrupt, StateError):
+                # Ctrl-C, or a state that cannot be written (so nothing more may happen that it would not
+                # record): workers waiting on a task return at once, leaving it as last recorded.
+                self._stop.set()
                 futures.wait(running)
                 raise
 
@@ -293,6 +295,8 @@ class Executor:
         except Interrupted:
             self._settled[stage_id] = StageOutcome(stage_id, NOT_STARTED, "interrupted; re-run to resume")
             return
+        except StateError:
+            raise  # not the stage's failure, and not one the state could record: the run stops (_schedule)
         except (StageError, PlatformError) as error:
             self._fail(stage_run, str(error), platform_error=isinstance(error, PlatformError))
             return
