@@ -9,11 +9,11 @@ from fakes import FakePlatform
 
 from pipelines import DEMO, FAST, Recorder, outcomes, run, state_path, write
 from runner.cli import main
-from runner.decide import Action
-from runner.executor import Executor, RunOptions
-from runner.plan import Plan, make_plan
-from runner.spec import load_pipeline
-from runner.state import StageStatus, StateFile
+from runner.pipeline.spec import load_pipeline
+from runner.run.decide import Action
+from runner.run.executor import Executor, RunOptions
+from runner.run.plan import Plan, make_plan
+from runner.state.file import StageStatus, StateFile
 
 
 class Killed(BaseException):

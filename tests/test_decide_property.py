@@ -30,11 +30,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pipelines import FAST, Recorder
-from runner.decide import Action
-from runner.executor import Executor, RunOptions
-from runner.plan import make_plan
-from runner.spec import Pipeline, load_pipeline
-from runner.state import StageRecord, StateFile
+from runner.pipeline.spec import Pipeline, load_pipeline
+from runner.run.decide import Action
+from runner.run.executor import Executor, RunOptions
+from runner.run.plan import make_plan
+from runner.state.file import StageRecord, StateFile
 
 EXAMPLES = int(os.environ.get("QFRUN_DECIDE_EXAMPLES", "100"))
 NAME = "prop"

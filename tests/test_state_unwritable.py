@@ -16,7 +16,7 @@ from fakes import ClosingFake
 
 from pipelines import DEMO, write
 from runner.cli import main
-from runner.state import StateFile
+from runner.state.file import StateFile
 
 TASK_STAGES = ("base_infer", "base_eval", "w4", "serve")
 

@@ -1,9 +1,9 @@
 """Executes a pipeline: stages in dependency order, independent ones in parallel, every transition saved.
 
-What each stage does (up to date, gated, blocked, invalid, or run / re-run / resume) is ``runner.decide``'s
-decision, the same the plan shows; the executor carries it out. Running stages are handed to a thread pool
-and talk to the platform only through the ``Platform`` Protocol (runner.context). It never imports httpx
-and never prints: what happens is told to an ``Observer`` (the CLI renders it).
+What each stage does (up to date, gated, blocked, invalid, or run / re-run / resume) is the decision of
+``runner.run.decide``, the same the plan shows; the executor carries it out. Running stages are handed to a
+thread pool and talk to the platform only through the ``Platform`` Protocol (runner.run.context). It never
+imports httpx and never prints: what happens is told to an ``Observer`` (the CLI renders it).
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from runner import dag
-from runner.context import Interrupted, PollPolicy, StageRun
-from runner.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.errors import PlatformError, StageError, StateError
-from runner.fingerprint import file_sha256
-from runner.inputs import Inputs, Upstream
+from runner.pipeline import dag
+from runner.pipeline.spec import Pipeline
 from runner.platform.protocol import Dataset, Platform
-from runner.spec import Pipeline
+from runner.run.context import Interrupted, PollPolicy, StageRun
+from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
+from runner.run.fingerprint import file_sha256
+from runner.run.inputs import Inputs, Upstream
 from runner.stages import STAGE_TYPES
-from runner.state import RunRecord, StageRecord, StageStatus, StateFile, utc_now
+from runner.state.file import RunRecord, StageRecord, StageStatus, StateFile, utc_now
 
 log = logging.getLogger("qfrun")
 

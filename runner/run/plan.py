@@ -1,6 +1,6 @@
 """``qfrun plan``: what a run would do per stage, changing nothing.
 
-Each stage's action comes from ``runner.decide``, the function the executor calls too. Values that only a
+Each stage's action comes from ``runner.run.decide``, the function the executor calls too. Values that only a
 run can produce (the outputs of a stage that will run first) are shown as known after that stage runs, the
 way Terraform shows "(known after apply)"; such a stage may still turn out up to date when it runs, so the
 plan says "re-run" only with the reason "upstream X will run first", and names X in ``waits_on``.
@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runner import dag
-from runner.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
-from runner.inputs import Inputs, Pending, Upstream
-from runner.spec import Pipeline, StageSpec
+from runner.pipeline import dag
+from runner.pipeline.spec import Pipeline, StageSpec
+from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
+from runner.run.inputs import Inputs, Pending, Upstream
 from runner.stages import STAGE_TYPES
-from runner.state import StageRecord, StageStatus, StateFile
+from runner.state.file import StageRecord, StageStatus, StateFile
 
 # The actions by their old names, which the formats and the CLI read.
 RUN, RERUN, RESUME, UP_TO_DATE, GATED, BLOCKED, INVALID = (

@@ -16,12 +16,12 @@ from typing import Any
 
 import networkx as nx
 
-from runner import dag, expr
-from runner.fingerprint import changes, digest
-from runner.inputs import InputError, Inputs, Pending, Upstream
-from runner.spec import StageSpec
+from runner.pipeline import dag, expr
+from runner.pipeline.spec import StageSpec
+from runner.run.fingerprint import changes, digest
+from runner.run.inputs import InputError, Inputs, Pending, Upstream
 from runner.stages import STAGE_TYPES
-from runner.state import StageRecord, StageStatus
+from runner.state.file import StageRecord, StageStatus
 
 
 class Action(enum.StrEnum):
