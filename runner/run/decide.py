@@ -131,20 +131,9 @@ def _by_state(
 ) -> Decision:
     """A stage free to run: what its fingerprint and its record make of it."""
     last = record.last_success if record else None
-    fresh = Action.RERUN if last else Action.RUN
-    later = _known_after(fields)
-    if later:
-        why = (
-            f"upstream stage {later} will run first; the rest is known then" if last else "it has not run yet"
-        )
-        return Decision(fresh, (why,), fields, waits_on=later)
-    # Only the stages whose outputs the fields consume count; one that merely gates this stage (if:) or
-    # orders it (needs:) may re-run without making this one re-run.
-    consumed = {ref.stage_id for ref in STAGE_TYPES[stage.type].stage_refs(fields)}
-    waiting = [u for u in stage.upstream if u in consumed and isinstance(upstream[u], Pending)]
+    waiting = _waiting(stage, upstream, fields, last is not None)
     if waiting:
-        why = f"upstream stage {waiting[0]} will run first" if last else "it has not run yet"
-        return Decision(fresh, (why,), fields, waits_on=waiting[0])
+        return waiting
     material = inputs.material(stage, fields, upstream)
     fingerprint = digest(material)
 
@@ -154,7 +143,7 @@ def _by_state(
     if record and not record.status.terminal and record.fingerprint == fingerprint:
         return decision(Action.RESUME, _in_flight(record))
     if forced:
-        return decision(fresh, "forced")
+        return decision(Action.RERUN if last else Action.RUN, "forced")
     if last and last.get("fingerprint") == fingerprint:
         return decision(Action.UP_TO_DATE, *note)
     if last:
@@ -164,6 +153,25 @@ def _by_state(
     if record and record.reason and record.status is StageStatus.PENDING:
         return decision(Action.RUN, record.reason)  # e.g. its service was released by qfrun destroy
     return decision(Action.RUN, "it has not run yet")
+
+
+def _waiting(
+    stage: StageSpec, upstream: Mapping[str, Upstream | Pending], fields: dict[str, Any], succeeded: bool
+) -> Decision | None:
+    """A stage whose fields or consumed outputs are known only after an upstream stage runs: it runs too."""
+    fresh = Action.RERUN if succeeded else Action.RUN
+    later = _known_after(fields)
+    if later:
+        why = f"upstream stage {later} will run first; the rest is known then"
+        return Decision(fresh, (why if succeeded else "it has not run yet",), fields, waits_on=later)
+    # Only the stages whose outputs the fields consume count; one that merely gates this stage (if:) or
+    # orders it (needs:) may re-run without making this one re-run.
+    consumed = {ref.stage_id for ref in STAGE_TYPES[stage.type].stage_refs(fields)}
+    waiting = [u for u in stage.upstream if u in consumed and isinstance(upstream[u], Pending)]
+    if waiting:
+        why = f"upstream stage {waiting[0]} will run first"
+        return Decision(fresh, (why if succeeded else "it has not run yet",), fields, waits_on=waiting[0])
+    return None
 
 
 def _in_flight(record: StageRecord) -> str:

@@ -118,31 +118,28 @@ class Inputs:
 
         fields = expr.resolve(stage.fields, self.context(upstream), failed)
         for path, stage_id in unknown:
-            holder: Any = fields
-            for key in path[:-1]:
-                holder = holder[key]
-            holder[path[-1]] = expr.KnownAfter(stage_id)
-        for ref in STAGE_TYPES[stage.type].stage_refs(fields):
-            if isinstance(ref.stage_id, expr.KnownAfter):
-                continue  # which stage it names is known after the run it waits for
-            # A reference an expression produced (``model: ${{ 'w4' if ... else 'w8' }}``) must name a stage
-            # this one already depends on, of a type the field takes: validation could not see it.
-            target = self.pipeline.stages.get(ref.stage_id)
-            if ref.stage_id not in stage.upstream or target is None or target.type not in ref.allowed_types:
-                accepted = " or ".join(sorted(ref.allowed_types))
-                failures.append(
-                    self._where(
-                        stage,
-                        ref.path,
-                        expr.ExpressionError(
-                            f"the value {ref.stage_id!r} is not a {accepted} stage this stage depends on; "
-                            "list the stages it may name under needs:"
-                        ),
-                    )
-                )
+            _put(fields, path, expr.KnownAfter(stage_id))
+        failures += self._foreign_refs(stage, fields)
         if failures:
             raise InputError("; ".join(failures))
         return dict(fields)
+
+    def _foreign_refs(self, stage: StageSpec, fields: Mapping[str, Any]) -> list[str]:
+        """A reference an expression produced (``model: ${{ 'w4' if ... else 'w8' }}``) must name a stage
+        this one already depends on, of a type the field takes: validation could not see it."""
+        failures: list[str] = []
+        for ref in STAGE_TYPES[stage.type].stage_refs(fields):
+            if isinstance(ref.stage_id, expr.KnownAfter):
+                continue  # which stage it names is known after the run it waits for
+            target = self.pipeline.stages.get(ref.stage_id)
+            if ref.stage_id not in stage.upstream or target is None or target.type not in ref.allowed_types:
+                accepted = " or ".join(sorted(ref.allowed_types))
+                error = expr.ExpressionError(
+                    f"the value {ref.stage_id!r} is not a {accepted} stage this stage depends on; "
+                    "list the stages it may name under needs:"
+                )
+                failures.append(self._where(stage, ref.path, error))
+        return failures
 
     def material(
         self, stage: StageSpec, fields: Mapping[str, Any], upstream: Mapping[str, Upstream | Pending]
@@ -221,6 +218,12 @@ class Inputs:
 
 def _outputs(upstream: Upstream | Pending) -> Mapping[str, Any]:
     return _PendingOutputs(upstream.stage_id) if isinstance(upstream, Pending) else upstream.outputs
+
+
+def _put(fields: Any, path: tuple[str | int, ...], value: Any) -> None:
+    for key in path[:-1]:
+        fields = fields[key]
+    fields[path[-1]] = value
 
 
 def _known(upstream: Upstream | Pending) -> Mapping[str, Any]:
