@@ -1,9 +1,8 @@
 """Run a pipeline against a file-backed fake platform, and SIGKILL this process at transition number N.
 
-Used by tests/test_crash.py: ``python crash_driver.py PIPELINE STORE KILL_AT``. Transitions are counted at
-every
-state write and right after the platform created a task (before qfrun recorded it); KILL_AT 0 runs to the end
-and prints how many transitions there were.
+Used by tests/run/test_crash.py: ``python -m runner.testing.crash_driver PIPELINE STORE KILL_AT``.
+Transitions are counted at every state write and right after the platform created a task (before qfrun
+recorded it); KILL_AT 0 runs to the end and prints how many transitions there were.
 """
 
 from __future__ import annotations
@@ -14,18 +13,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from fakes import FakePlatform, Script
-
-from pipelines import FAST, Recorder, state_path
 from runner.pipeline.spec import load_pipeline
 from runner.run.executor import Executor, RunOptions
-from runner.state.file import StageRecord, StateFile
+from runner.state.file import StateFile
 from runner.state.lock import RunLock
+from runner.state.records import StageRecord
+from runner.testing.fake_platform import FakePlatform, Script
+from runner.testing.pipelines import FAST, Recorder, state_path
 
 
 class Transitions:
     """The points a crash can fall on: after every state write, and after the platform created a task but
-    before qfrun recorded it. ``after(count)`` is called at each (tests/test_decide_property.py uses the
+    before qfrun recorded it. ``after(count)`` is called at each (tests/run/test_decide_property.py uses the
     same points to take the states a kill leaves)."""
 
     def __init__(self, after: Callable[[int], None]) -> None:
@@ -39,7 +38,7 @@ class Transitions:
             original(stage_id, rec, durable=durable)
             self.passed()
 
-        state.record = record  # type: ignore[method-assign]
+        state.record = record  # type: ignore[method-assign,assignment]
 
     def passed(self, *_: object) -> None:
         self.count += 1
@@ -62,10 +61,8 @@ def main() -> None:
         transitions.watch(state)
         summary = Executor(pipeline, platform, state, RunOptions(max_parallel=1, poll=FAST), Recorder()).run()
         state.close()
-    print(
-        transitions.count,
-        ",".join(f"{s}={o.outcome.replace(' ', '_')}" for s, o in summary.outcomes.items()),
-    )
+    outcomes = ",".join(f"{s}={o.outcome.replace(' ', '_')}" for s, o in summary.outcomes.items())
+    sys.stdout.write(f"{transitions.count} {outcomes}\n")
 
 
 if __name__ == "__main__":

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes import FakePlatform
 
-from pipelines import DEMO, FAST, Recorder, outcomes, run, state_path, write
 from runner.cli import main
 from runner.pipeline.spec import load_pipeline
 from runner.run.decide import Action
 from runner.run.executor import Executor, RunOptions
 from runner.run.plan import Plan, make_plan
 from runner.state.file import StageStatus, StateFile
+from runner.testing.fake_platform import FakePlatform
+from runner.testing.pipelines import DEMO, FAST, Recorder, outcomes, run, state_path, write
 
 
 class Killed(BaseException):

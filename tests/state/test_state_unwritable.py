@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import ClosingFake
 
-from pipelines import DEMO, write
 from runner.cli import main
 from runner.state.file import StateFile
+from runner.testing.fake_platform import ClosingFake
+from runner.testing.pipelines import DEMO, write
 
 TASK_STAGES = ("base_infer", "base_eval", "w4", "serve")
 

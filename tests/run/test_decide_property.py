@@ -2,9 +2,9 @@
 will do is what the executor then does against the fake platform.
 
 A state is built from a history: maybe a finished run of an earlier version of the pipeline (other vars), then
-maybe a run (with its own selection and --force) stopped at one of the points where the crash driver kills
-qfrun (tests/crash_driver.py: after any state write, or after a task was created and before it was recorded).
-What a kill there leaves is taken as it was at that point, state and platform alike.
+maybe a run (with its own selection and --force) stopped at one of the points where the crash driver
+(runner/testing/crash_driver.py) kills qfrun: after any state write, or after a task was created and before
+it was recorded. What a kill there leaves is taken as it was at that point, state and platform alike.
 
 The executor's action is read from what it did, not from its decision: the note it started a stage with, the
 outcome it settled it with, and the tasks the platform saw created. A plan's action that waited on the
@@ -24,17 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from crash_driver import Transitions
-from fakes import FakePlatform
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pipelines import FAST, Recorder
 from runner.pipeline.spec import Pipeline, load_pipeline
 from runner.run.decide import Action
 from runner.run.executor import Executor, RunOptions
 from runner.run.plan import make_plan
 from runner.state.file import StageRecord, StateFile
+from runner.testing.crash_driver import Transitions
+from runner.testing.fake_platform import FakePlatform
+from runner.testing.pipelines import FAST, Recorder
 
 EXAMPLES = int(os.environ.get("QFRUN_DECIDE_EXAMPLES", "100"))
 NAME = "prop"
