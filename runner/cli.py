@@ -96,6 +96,15 @@ ALLOW_ENV = click.option(
     help="Let the pipeline read the environment variable NAME (its env: list asks; this allows); "
     "repeatable. QFRUN_ALLOW_ENV=A,B does the same, and QFRUN_VAR_* are always allowed.",
 )
+ALLOW_PATH = click.option(
+    "--allow-path",
+    "allow_paths",
+    multiple=True,
+    metavar="FOLDER",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Let the pipeline's datasets and model folders lie in FOLDER, outside its repository; repeatable. "
+    "QFRUN_ALLOW_PATHS=A:B does the same. Custom evaluators' code comes from the repository only.",
+)
 
 
 @cli.command()
@@ -113,6 +122,7 @@ ALLOW_ENV = click.option(
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before cost-bearing deployments.")
 @ALLOW_ENV
+@ALLOW_PATH
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -125,6 +135,7 @@ def run(
     max_parallel: int,
     yes: bool,
     allow_env: tuple[str, ...],
+    allow_paths: tuple[Path, ...],
 ) -> None:
     """Run PIPELINE; re-running the same command resumes where it stopped."""
     from runner.commands.run import run_pipeline
@@ -133,7 +144,13 @@ def run(
     command = " ".join(["qfrun", *ctx.obj.get("argv", sys.argv[1:])])
     options = RunOptions(select, from_stages, force, keep_going, max_parallel, command=command)
     summary_lines, code = run_pipeline(
-        pipeline, options, state_path=state_path, yes=yes, verbose=ctx.obj["verbose"], allow_env=allow_env
+        pipeline,
+        options,
+        state_path=state_path,
+        yes=yes,
+        verbose=ctx.obj["verbose"],
+        allow_env=allow_env,
+        allow_paths=allow_paths,
     )
     for line in summary_lines:
         click.echo(line, err=True)
@@ -145,14 +162,17 @@ def run(
 @click.argument("pipelines", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @ALLOW_ENV
-def validate(pipelines: tuple[Path, ...], fmt: str, allow_env: tuple[str, ...]) -> None:
+@ALLOW_PATH
+def validate(
+    pipelines: tuple[Path, ...], fmt: str, allow_env: tuple[str, ...], allow_paths: tuple[Path, ...]
+) -> None:
     """Check PIPELINES: YAML, schema, references, cycles, expressions, local files; all problems at once."""
     from runner.spec import load_pipeline
 
     problems: list[dict[str, Any]] = []
     for path in pipelines:
         try:
-            loaded = load_pipeline(path, allow_env=allow_env)
+            loaded = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
         except PipelineError as error:
             problems += [
                 {
@@ -199,6 +219,7 @@ def validate(pipelines: tuple[Path, ...], fmt: str, allow_env: tuple[str, ...]) 
     help="Warn about prepaid services whose term ends within this many days.",
 )
 @ALLOW_ENV
+@ALLOW_PATH
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -211,6 +232,7 @@ def plan(
     detailed_exitcode: bool,
     expiry_warning_days: int,
     allow_env: tuple[str, ...],
+    allow_paths: tuple[Path, ...],
 ) -> None:
     """Show what a run of PIPELINE would do per stage, changing nothing."""
     from runner import planformat
@@ -218,7 +240,7 @@ def plan(
     from runner.spec import load_pipeline
     from runner.state import StateFile
 
-    loaded = load_pipeline(pipeline, allow_env=allow_env)
+    loaded = load_pipeline(pipeline, allow_env=allow_env, allow_paths=allow_paths)
     state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
     result = make_plan(
         loaded,

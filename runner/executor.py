@@ -235,10 +235,10 @@ class Executor:
                 self._skip(stage_id, f"gated: {reason}")
                 return None
             fields = self.inputs.resolve(stage, upstream)
+            material = self.inputs.material(stage, fields, upstream)  # refuses files it may not read
         except InputError as error:
             self._fail_now(stage_id, str(error))
             return None
-        material = self.inputs.material(stage, fields, upstream)
         fingerprint = digest(material)
         record = self.state.stages.get(stage_id)
         last = record.last_success if record else None

@@ -38,9 +38,10 @@ def run_pipeline(
     yes: bool,
     verbose: bool,
     allow_env: tuple[str, ...] = (),
+    allow_paths: tuple[Path, ...] = (),
 ) -> tuple[list[str], int]:
     """Run the pipeline; returns the summary lines and the exit code (errors raise QfrunError)."""
-    pipeline = load_pipeline(path, allow_env=allow_env)
+    pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
     state_file = state_path or default_state_path(pipeline)
     with RunLock(state_file, command=options.command, pipeline=pipeline.name):
         state = StateFile.load(state_file, pipeline.name)

@@ -63,11 +63,12 @@ def test_batch_inference_job_writes_rows_progress_and_result(tmp_path):
     assert json.loads((tmp_path / "work" / "progress.json").read_text()) == {"done": 10, "total": 10}
 
 
+LENGTH_SCORER = (
+    "def length(rows):\n    return {'mean_len': sum(len(r['output']) for r in rows) / len(rows)}\n"
+)
+
+
 def test_evaluation_job_scores_rules_judge_and_custom_per_model(tmp_path):
-    (tmp_path / "my_eval.py").write_text(
-        "def length(rows):\n    return {'mean_len': sum(len(r['output']) for r in rows) / len(rows)}\n",
-        encoding="utf-8",
-    )
     precomputed = tmp_path / "pre.jsonl"
     precomputed.write_text(
         "".join(json.dumps({**r, "output": r["response"]}) + "\n" for r in read_jsonl(DATA / "smoke.jsonl")),
@@ -82,12 +83,12 @@ def test_evaluation_job_scores_rules_judge_and_custom_per_model(tmp_path):
         "evaluators": [
             {"kind": "rule", "accuracy": True, "similarity": True},
             {"kind": "llm_judge", "judge_model_dir": str(GRADER), "max_score": 10},
-            {"kind": "custom", "function": "my_eval:length"},
+            {"kind": "custom", "function": "my_eval:length", "source": LENGTH_SCORER},
         ],
         "inference_params": {"max_output_tokens": 5},
         "output_dir": str(tmp_path / "eval"),
     }
-    proc, result = run_job(tmp_path, "evaluation", params, {"PYTHONPATH": str(tmp_path)})
+    proc, result = run_job(tmp_path, "evaluation", params)
     assert proc.returncode == 0, proc.stderr
     perfect = result["models"]["amv-perfect"]
     assert perfect["samples"] == 10
