@@ -71,6 +71,12 @@ def test_paths_inside_the_repository_are_read_wherever_the_pipeline_lies_in_it(t
     loaded = load_pipeline(pipeline(root))
     assert repository_of(loaded.path) == root.resolve()
     assert loaded.files.repository == root.resolve()
+    # the plan names the code a run executes, and where in the repository it comes from
+    plan = make_plan(loaded, StateFile.load(tmp_path / "state.json", "files"))
+    assert plan.code == (
+        "e: custom evaluator evals.score:score runs pipelines/evals/score.py of the repository",
+    )
+    assert "custom evals.score:score (evals/score.py)" in plan.stages[1].summary
 
 
 def test_a_path_out_of_the_repository_is_refused_at_validate_with_its_location(tmp_path: Path) -> None:

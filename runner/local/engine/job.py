@@ -90,9 +90,10 @@ def load_custom(reference: str, source: str) -> Callable[[list[dict[str, Any]]],
     module_name, _, function_name = reference.partition(":")
     if not module_name or not function_name:
         raise ValueError(f"The custom evaluator '{reference}' must be written as module:function.")
-    module = types.ModuleType(module_name)
+    # A name of its own: registered as ``module_name`` it could replace a module the worker uses (``json``).
+    module = types.ModuleType(f"qfrun_custom_evaluator.{module_name}")
     module.__file__ = f"<custom evaluator {module_name}>"
-    sys.modules[module_name] = module  # what dataclasses and pickling look a class's module up by
+    sys.modules[module.__name__] = module  # what dataclasses look a class's module up by
     try:
         exec(compile(source, module.__file__, "exec"), module.__dict__)
     except Exception as error:  # noqa: BLE001 - the user's module failed as it loaded: one sentence says so

@@ -161,3 +161,16 @@ def test_spec_that_is_not_json_is_reported_with_its_position(tmp_path):
     )
     assert proc.returncode == 1
     assert f"The job spec {spec_path} is not valid JSON (line 1" in proc.stderr
+
+
+def test_a_custom_evaluator_runs_the_source_sent_with_the_task_never_a_module_found_by_name() -> None:
+    from runner.local.engine.job import load_custom
+
+    # "json:dumps" names a module on the worker's path: the source sent is what runs, and json is untouched
+    scorer = load_custom("json:dumps", "def dumps(rows):\n    return {'sent': float(len(rows))}\n")
+    assert scorer([{}, {}]) == {"sent": 2.0}
+    assert json.dumps({}) == "{}"
+    with pytest.raises(ValueError, match="The module 'evals' has no function 'score'"):
+        load_custom("evals:score", "x = 1\n")
+    with pytest.raises(ValueError, match="failed to load: ZeroDivisionError"):
+        load_custom("evals:score", "1 / 0\n")
