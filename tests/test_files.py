@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from runner import fingerprint
 from runner.cli import main
 from runner.errors import PipelineError
 from runner.files import Confinement, PathRefused, read_regular, repository_of
-from runner.plan import INVALID, make_plan
-from runner.spec import load_pipeline
-from runner.state import StateFile
+from runner.pipeline.spec import load_pipeline
+from runner.run import fingerprint
+from runner.run.plan import INVALID, make_plan
+from runner.state.file import StateFile
 
 PIPELINE = """\
 version: 1

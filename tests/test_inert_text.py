@@ -13,14 +13,14 @@ from pathlib import Path
 from fakes import FakePlatform, Script
 
 from pipelines import run, write
-from runner.plan import make_plan
-from runner.planformat import as_markdown as plan_markdown
+from runner.pipeline.spec import load_pipeline
 from runner.platform.protocol import TaskStatus
-from runner.report import as_markdown as report_markdown
-from runner.report import build_report
-from runner.reporthtml import as_html
-from runner.spec import load_pipeline
-from runner.state import StateFile
+from runner.render.plan import as_markdown as plan_markdown
+from runner.render.report import as_markdown as report_markdown
+from runner.render.report import build_report
+from runner.render.report_html import as_html
+from runner.run.plan import make_plan
+from runner.state.file import StateFile
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>[link](https://evil.example)@org/all"
 QUOTED = HOSTILE.replace("\\", "\\\\").replace('"', '\\"')

@@ -11,8 +11,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.expr import contains_expression
 from runner.files import MAX_MODULE_BYTES, read_regular
+from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
     MODEL_PRODUCERS,
