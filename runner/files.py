@@ -73,7 +73,7 @@ class Confinement:
             raise PathRefused(
                 f"the file {self.shown(raw)} does not exist (paths are relative to the pipeline's folder)."
             )
-        if kind != "file":
+        if kind != "a regular file":
             raise PathRefused(f"{raw} is {kind}, not a regular file; qfrun reads regular files only.")
         return real
 
@@ -90,7 +90,7 @@ class Confinement:
                 f"the model folder {self.shown(raw)} does not exist "
                 "(paths are relative to the pipeline's folder)."
             )
-        if kind != "folder":
+        if kind != "a folder":
             raise PathRefused(f"{raw} is {kind}, not a folder.")
         for _ in entries(real, shown=raw):
             pass
@@ -102,7 +102,7 @@ class Confinement:
 
     def _inside(self, raw: str, *, code: bool) -> Path:
         written = self.base / raw  # an absolute ``raw`` replaces the base
-        real = written.resolve()
+        real = _resolve(written, raw)
         roots = (self.repository,) if code else (self.repository, *self.allowed)
         if any(real.is_relative_to(root) for root in roots):
             return real
@@ -121,6 +121,13 @@ class Confinement:
         raise PathRefused(f"{raw} {how}, outside {where}.")
 
 
+def _resolve(path: Path, shown: str) -> Path:
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError for a loop of links, later ones OSError
+        raise PathRefused(f"{shown} is a loop of links.") from None
+
+
 def _kind(path: Path) -> str:
     try:
         mode = path.stat().st_mode
@@ -129,9 +136,9 @@ def _kind(path: Path) -> str:
     except OSError as error:
         return f"unreadable ({error.strerror})"
     if stat.S_ISREG(mode):
-        return "file"
+        return "a regular file"
     if stat.S_ISDIR(mode):
-        return "folder"
+        return "a folder"
     if stat.S_ISFIFO(mode):
         return "a FIFO"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -151,13 +158,13 @@ def entries(folder: Path, *, shown: str | None = None) -> Iterator[tuple[str, Pa
         for child in sorted(files) + [d for d in dirs if Path(root, d).is_symlink()]:
             path = Path(root, child)
             relative = path.relative_to(folder).as_posix()
-            real = path.resolve()
+            real = _resolve(path, f"{name} holds {relative}, which")
             if not real.is_relative_to(folder):
                 raise PathRefused(f"{name} has a link out of it: {relative} -> {real}.")
             kind = _kind(real)
-            if kind == "file":
+            if kind == "a regular file":
                 yield relative, real
-            elif kind != "folder":  # a link to a folder inside is walked where it lies
+            elif kind != "a folder":  # a link to a folder inside is walked where it lies
                 raise PathRefused(
                     f"{name} holds {relative}, which is {kind}; model folders hold regular files."
                 )

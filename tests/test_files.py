@@ -240,3 +240,15 @@ def test_confinement_folds_dot_dot_before_it_compares(tmp_path: Path) -> None:
     assert files.file("../data/../data/qa.jsonl") == (root / "data" / "qa.jsonl").resolve()
     with pytest.raises(PathRefused, match="resolves to"):
         files.file("../data/../../repo/../secret")
+
+
+def test_a_loop_of_links_or_a_folder_named_as_a_file_is_refused_in_a_sentence(tmp_path: Path) -> None:
+    root = repository(tmp_path / "repo")
+    (root / "data" / "a.jsonl").symlink_to(root / "data" / "b.jsonl")
+    (root / "data" / "b.jsonl").symlink_to(root / "data" / "a.jsonl")
+    assert problems(pipeline(root, dataset="../data/a.jsonl"))[0].endswith(
+        "datasets.qa.path: ../data/a.jsonl is a loop of links."
+    )
+    assert problems(pipeline(root, dataset="../data"))[0].endswith(
+        "datasets.qa.path: ../data is a folder, not a regular file; qfrun reads regular files only."
+    )
