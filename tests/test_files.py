@@ -252,3 +252,16 @@ def test_a_loop_of_links_or_a_folder_named_as_a_file_is_refused_in_a_sentence(tm
     assert problems(pipeline(root, dataset="../data"))[0].endswith(
         "datasets.qa.path: ../data is a folder, not a regular file; qfrun reads regular files only."
     )
+
+
+def test_paths_of_a_pipeline_named_by_a_relative_path_are_confined_from_its_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = repository(tmp_path / "repo")
+    pipeline(root)
+    monkeypatch.chdir(root)
+    loaded = load_pipeline("pipelines/p.yaml")
+    files = make_plan(loaded, StateFile.load(tmp_path / "state.json", "files"))
+    # the model stage's fingerprint reads its folder from the pipeline's folder, not the working folder
+    assert files.stages[0].action != INVALID, files.stages[0].reasons
+    assert loaded.datasets["qa"].path == (root / "pipelines" / "../data/qa.jsonl").absolute()

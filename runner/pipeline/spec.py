@@ -35,7 +35,7 @@ CONTROL_KEYS = frozenset({"type", "description", "needs", "if", "timeout_minutes
 @dataclass(frozen=True)
 class DatasetSpec:
     id: str
-    path: Path | None  # a local JSONL file, resolved against the pipeline's folder
+    path: Path | None  # a local JSONL file, joined to the pipeline's (absolute) folder; links not followed
     qianfan_dataset_id: str | None
 
 
@@ -139,8 +139,8 @@ def load_pipeline(
 def _interpret(document: Document, files: Confinement, *, check_files: bool) -> tuple[Pipeline, list[Issue]]:
     data = document.data
     issues: list[Issue] = []
-    folder = Path(document.path).parent
-    datasets = dict(_datasets(data.get("datasets"), folder))
+    # absolute: a relative pipeline path joined to a relative dataset path would be relative to the wrong base
+    datasets = dict(_datasets(data.get("datasets"), files.base))
     raw_stages = {sid: body for sid, body in data["stages"].items() if isinstance(body, Mapping)}
     variables = data.get("vars") if isinstance(data.get("vars"), Mapping) else {}
     env_names = tuple(name for name in data.get("env") or [] if isinstance(name, str))
