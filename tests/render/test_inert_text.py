@@ -10,9 +10,6 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from fakes import FakePlatform, Script
-
-from pipelines import run, write
 from runner.pipeline.spec import load_pipeline
 from runner.platform.protocol import TaskStatus
 from runner.render.plan import as_markdown as plan_markdown
@@ -21,6 +18,8 @@ from runner.render.report import build_report
 from runner.render.report_html import as_html
 from runner.run.plan import make_plan
 from runner.state.file import StateFile
+from runner.testing.fake_platform import FakePlatform, Script
+from runner.testing.pipelines import run, write
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>[link](https://evil.example)@org/all"
 QUOTED = HOSTILE.replace("\\", "\\\\").replace('"', '\\"')
