@@ -11,16 +11,19 @@ from __future__ import annotations
 import difflib
 import functools
 import os
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import Issue, Location, PipelineError
+from runner.files import Confinement, PathRefused, allowed_folders
 from runner.pipeline import dag, expr
 from runner.pipeline.schema import schema_issues
 from runner.pipeline.yamlio import Document, KeyPath, load_document
+from runner.platform.settings import is_loopback_url
 from runner.stages import STAGE_TYPES
+from runner.stages.evaluate import custom_functions, custom_module_path
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -32,7 +35,7 @@ CONTROL_KEYS = frozenset({"type", "description", "needs", "if", "timeout_minutes
 @dataclass(frozen=True)
 class DatasetSpec:
     id: str
-    path: Path | None  # a local JSONL file, resolved against the pipeline's folder
+    path: Path | None  # a local JSONL file, joined to the pipeline's (absolute) folder; links not followed
     qianfan_dataset_id: str | None
 
 
@@ -67,6 +70,7 @@ class Pipeline:
     env_names: tuple[str, ...]
     datasets: Mapping[str, DatasetSpec]
     stages: Mapping[str, StageSpec]
+    files: Confinement  # where the pipeline's paths may lead (runner.files)
 
     @functools.cached_property
     def graph(self) -> nx.DiGraph[str]:
@@ -105,19 +109,25 @@ def allowed_env(extra: Iterable[str] = (), environ: Mapping[str, str] | None = N
 
 
 def load_pipeline(
-    path: str | Path, *, check_files: bool = True, allow_env: Collection[str] | None = ()
+    path: str | Path,
+    *,
+    check_files: bool = True,
+    allow_env: Collection[str] | None = (),
+    allow_paths: Iterable[str | Path] = (),
 ) -> Pipeline:
     """The pipeline at ``path``, or a PipelineError listing every problem in it.
 
     ``allow_env`` names the variables the user allowed the pipeline to read on the command line
     (``--allow-env``); those of QFRUN_ALLOW_ENV and the QFRUN_VAR_ prefix are allowed too. None skips that
-    check, for commands that evaluate no expression (status, report, destroy).
+    check, for commands that evaluate no expression (status, report, destroy). ``allow_paths``
+    (``--allow-path``) and QFRUN_ALLOW_PATHS name folders outside the repository that its paths may lead to.
     """
     document = load_document(path)
     issues = list(schema_issues(document))
     if issues and not isinstance(document.data.get("stages"), Mapping):
         raise PipelineError(issues)
-    pipeline, meaning = _interpret(document, check_files=check_files)
+    files = Confinement.for_pipeline(Path(document.path), allowed_folders(allow_paths))
+    pipeline, meaning = _interpret(document, files, check_files=check_files)
     issues += meaning
     if allow_env is not None:
         issues += _env_issues(document, allowed_env(allow_env))
@@ -126,11 +136,11 @@ def load_pipeline(
     return pipeline
 
 
-def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list[Issue]]:
+def _interpret(document: Document, files: Confinement, *, check_files: bool) -> tuple[Pipeline, list[Issue]]:
     data = document.data
     issues: list[Issue] = []
-    folder = Path(document.path).parent
-    datasets = dict(_datasets(data.get("datasets"), folder))
+    # absolute: a relative pipeline path joined to a relative dataset path would be relative to the wrong base
+    datasets = dict(_datasets(data.get("datasets"), files.base))
     raw_stages = {sid: body for sid, body in data["stages"].items() if isinstance(body, Mapping)}
     variables = data.get("vars") if isinstance(data.get("vars"), Mapping) else {}
     env_names = tuple(name for name in data.get("env") or [] if isinstance(name, str))
@@ -139,8 +149,6 @@ def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list
     for stage_id, body in raw_stages.items():
         found = _check_stage(document, stage_id, body, raw_stages, datasets, variables, env_names, issues)
         dependencies[stage_id] = list(dict.fromkeys(found))
-    if check_files:
-        issues += _missing_files(document, datasets, raw_stages, folder)
 
     for cycle in dag.cycles(dag.build(dependencies)) if dag.has_cycle(dependencies) else []:
         path = " -> ".join([*cycle, cycle[0]])
@@ -164,12 +172,14 @@ def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list
         if isinstance(platform, Mapping)
         else None
     )
+    if check_files:
+        issues += _file_issues(document, datasets, raw_stages, files, local=kind != "qianfan")
     if kind == "qianfan":
         issues += _qianfan_issues(document, raw_stages, datasets)
     else:
         issues += _local_issues(document, raw_stages)
-        if isinstance(platform, Mapping) and isinstance(platform.get("url"), str):
-            issues += _local_url_issues(document, platform["url"])
+        if isinstance(platform, Mapping):
+            issues += _local_url_issues(document, platform)
     pipeline = Pipeline(
         document=document,
         name=str(data.get("name")),
@@ -178,6 +188,7 @@ def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list
         env_names=env_names,
         datasets=datasets,
         stages=stages,
+        files=files,
     )
     return pipeline, issues
 
@@ -382,26 +393,25 @@ def _qianfan_issues(
                 )
 
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def _local_url_issues(document: Document, url: str) -> Iterator[Issue]:
-    """qfrun sends the local platform its token and keys: a ``url`` off this machine would receive them."""
-    from urllib.parse import urlsplit
-
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        host = ""
-    if host not in LOOPBACK_HOSTS:
-        key_path = ("platform", "url")
-        yield Issue(
-            document.location(key_path),
-            (
-                f"{_dotted(key_path)}: the local platform runs on this machine, and qfrun sends it the local "
-                f"token and keys; {url!r} is not a loopback address (127.0.0.1, localhost or [::1])."
-            ),
-        )
+def _local_url_issues(document: Document, platform: Mapping[str, Any]) -> Iterator[Issue]:
+    """qfrun sends the local platform its token and keys with every request: to its console (``url``), its
+    chat (``inference_url``) and its BOS (``bos.endpoint``): any of them off this machine would get them."""
+    bos = platform.get("bos")
+    urls = {
+        ("platform", "url"): platform.get("url"),
+        ("platform", "inference_url"): platform.get("inference_url"),
+        ("platform", "bos", "endpoint"): bos.get("endpoint") if isinstance(bos, Mapping) else None,
+    }
+    for key_path, url in urls.items():
+        if isinstance(url, str) and not is_loopback_url(url):
+            yield Issue(
+                document.location(key_path),
+                (
+                    f"{_dotted(key_path)}: the local platform runs on this machine, and qfrun sends it the "
+                    f"local token and keys; {url!r} is not a loopback address (127.0.0.1, localhost or "
+                    "[::1])."
+                ),
+            )
 
 
 def _local_issues(document: Document, stages: Mapping[str, Mapping[str, Any]]) -> Iterator[Issue]:
@@ -479,37 +489,42 @@ def _evaluator_issues(document: Document, stage_id: str, body: Mapping[str, Any]
                 )
 
 
-def _missing_files(
+def _file_issues(
     document: Document,
     datasets: Mapping[str, DatasetSpec],
     stages: Mapping[str, Mapping[str, Any]],
-    folder: Path,
+    files: Confinement,
+    *,
+    local: bool,
 ) -> Iterator[Issue]:
+    """Every local path the pipeline names must lead to a regular file (or a folder of them) inside the
+    repository or a folder the user allowed (runner.files); custom evaluators' code, to the repository."""
+    raw_datasets = document.data.get("datasets")
     for dataset_id, dataset in datasets.items():
-        if dataset.path is not None and not dataset.path.is_file():
-            key_path = ("datasets", dataset_id, "path")
-            yield Issue(
-                document.location(key_path),
-                (
-                    f"{_dotted(key_path)}: the file {os.path.normpath(dataset.path)} does not exist "
-                    "(paths are relative to the pipeline's folder)."
-                ),
-            )
+        written = raw_datasets[dataset_id].get("path") if dataset.path is not None else None
+        if isinstance(written, str):
+            yield from _refused(document, ("datasets", dataset_id, "path"), files.file, written)
     for stage_id, body in stages.items():
         folder_name = body.get("import") if body.get("type") == "model" else None
-        if (
-            isinstance(folder_name, str)
-            and not expr.contains_expression(folder_name)
-            and not (folder / folder_name).is_dir()
-        ):
-            key_path = ("stages", stage_id, "import")
-            yield Issue(
-                document.location(key_path),
-                (
-                    f"{_dotted(key_path)}: the model folder {os.path.normpath(folder / folder_name)} "
-                    "does not exist (paths are relative to the pipeline's folder)."
-                ),
-            )
+        if isinstance(folder_name, str) and not expr.contains_expression(folder_name):
+            yield from _refused(document, ("stages", stage_id, "import"), files.folder, folder_name)
+        if body.get("type") == "evaluate" and local:  # Qianfan runs no custom code: said elsewhere
+            for index, function in custom_functions(body):
+                yield from _refused(
+                    document,
+                    ("stages", stage_id, "evaluators", index, "function"),
+                    files.code,
+                    custom_module_path(function),
+                )
+
+
+def _refused(
+    document: Document, key_path: KeyPath, check: Callable[[str], Path], written: str
+) -> Iterator[Issue]:
+    try:
+        check(written)
+    except PathRefused as refused:
+        yield Issue(document.location(key_path), f"{_dotted(key_path)}: {refused}")
 
 
 def _unknown(what: str, name: str, known: Iterable[str]) -> str:

@@ -134,7 +134,10 @@ def _by_state(
     waiting = _waiting(stage, upstream, fields, last is not None)
     if waiting:
         return waiting
-    material = inputs.material(stage, fields, upstream)
+    try:
+        material = inputs.material(stage, fields, upstream)  # refuses files a pipeline may not read
+    except InputError as error:
+        return Decision(Action.INVALID, (str(error), *note), fields, waits_on=waits_on)
     fingerprint = digest(material)
 
     def decision(action: Action, *reasons: str) -> Decision:

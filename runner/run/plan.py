@@ -8,6 +8,7 @@ plan says "re-run" only with the reason "upstream X will run first", and names X
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -16,9 +17,11 @@ from typing import Any
 
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline, StageSpec
+from runner.platform.destinations import Destination, credential_destinations
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.run.inputs import Inputs, Pending, Upstream
 from runner.stages import STAGE_TYPES
+from runner.stages.evaluate import custom_functions, custom_module_path
 from runner.state.file import StageRecord, StageStatus, StateFile
 
 # The actions by their old names, which the formats and the CLI read.
@@ -58,6 +61,9 @@ class Plan:
     state_path: str
     stages: tuple[StagePlan, ...] = field(default_factory=tuple)
     warnings: tuple[str, ...] = ()  # e.g. a prepaid service whose term ends soon
+    # What leaves the machine: each host that would receive a credential, and which kind (never a value).
+    destinations: tuple[Destination, ...] = ()
+    code: tuple[str, ...] = ()  # the repository's files a run executes (custom evaluators), one line each
 
     def count(self, action: str) -> int:
         return sum(1 for stage in self.stages if stage.action == action)
@@ -95,7 +101,28 @@ def make_plan(
     if platform == "local":
         plans = [replace(p, cost=f"{p.cost}; {LOCAL_COST_NOTE}") if p.cost else p for p in plans]
     warnings = tuple(expiry_warnings(pipeline, state, within_days=expiry_days, now=now))
-    return Plan(pipeline.name, str(pipeline.path), str(platform), str(state.path), tuple(plans), warnings)
+    return Plan(
+        pipeline.name,
+        str(pipeline.path),
+        str(platform),
+        str(state.path),
+        tuple(plans),
+        warnings,
+        tuple(credential_destinations(pipeline.platform)),
+        tuple(code_lines(pipeline)),
+    )
+
+
+def code_lines(pipeline: Pipeline) -> Iterator[str]:
+    """Each custom evaluator the pipeline names, with the repository file its code comes from."""
+    for stage in pipeline.stages.values():
+        if stage.type == "evaluate":
+            for _, function in custom_functions(stage.fields):
+                module = os.path.relpath(
+                    pipeline.files.base / custom_module_path(function), pipeline.files.repository
+                )
+                shown = Path(module).as_posix()
+                yield f"{stage.id}: custom evaluator {function} runs {shown} of the repository"
 
 
 def expiry_warnings(
