@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 WHOLE = re.compile(r"\s*\$\{\{(.*?)\}\}\s*", re.DOTALL)
 ROOTS = ("vars", "stages", "env")
-# Strings and sequences an expression may build; beyond this ``*`` is refused (``'a' * 10**12``).
-MAX_SIZE = 100_000
-# Longest expression source: with MAX_SIZE per ``*`` this bounds what one expression can build (~20 MB).
+# Longest expression source: with expr_limits.MAX_SIZE per built value, this bounds what one expression holds.
 MAX_SOURCE = 2_000
 
 
@@ -89,24 +87,36 @@ MAX_INT_BITS = 4096
 @functools.cache
 def _environment() -> ImmutableSandboxedEnvironment:
     from jinja2 import StrictUndefined
+    from jinja2.compiler import CodeGenerator, Frame
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    from runner import expr_limits
+
+    class Generator(CodeGenerator):
+        def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+            # ``a ~ b`` compiles to a plain join that no sandbox hook sees: route it through a capped one.
+            self.write("environment.capped_concat((")
+            for argument in node.nodes:
+                self.visit(argument, frame)
+                self.write(", ")
+            self.write("))")
+
     class Environment(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**", "%"})
+        code_generator_class = Generator
+        intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+        @staticmethod
+        def capped_concat(items: tuple[Any, ...]) -> str:
+            return expr_limits.concat(items)
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            # The sandbox guards attributes, not sizes: cap what ``*``, ``**`` and ``%`` may build.
             if operator == "%" and isinstance(left, str):
                 raise ExpressionError("string formatting with % is not supported; join text with ~")
             if operator == "**" and isinstance(right, int) and not isinstance(right, bool):
                 base = left.bit_length() if isinstance(left, int) else 1
                 if abs(right) > 64 or base * abs(right) > MAX_INT_BITS:
                     raise ExpressionError(f"raising to the power {right} builds a number that is too large")
-            if operator == "*":
-                sequence, count = (left, right) if isinstance(right, int) else (right, left)
-                if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
-                    if len(sequence) * count > MAX_SIZE:
-                        raise ExpressionError("the expression builds a value that is too large")
+            expr_limits.before_binop(operator, left, right)
             return super().call_binop(context, operator, left, right)
 
         def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -114,13 +124,21 @@ def _environment() -> ImmutableSandboxedEnvironment:
             if getattr(__obj, "__name__", "") in ("format", "format_map"):
                 raise ExpressionError("calling format() is not supported in expressions; join text with ~")
             for argument in (*args, *kwargs.values()):
-                if isinstance(argument, int) and abs(argument) > MAX_SIZE:
+                if isinstance(argument, int) and abs(argument) > expr_limits.MAX_SIZE:
                     raise ExpressionError(f"the argument {argument} is too large")
-            return super().call(__context, __obj, *args, **kwargs)
+            if not __self.is_safe_callable(__obj):
+                return super().call(__context, __obj, *args, **kwargs)  # the sandbox refuses it
+            return expr_limits.call_method(
+                functools.partial(super().call, __context, __obj), __obj, args, kwargs
+            )
 
     environment = Environment(undefined=StrictUndefined, autoescape=False)
     environment.globals.clear()  # no range(), lipsum(), dict(), cycler(): expressions read vars, stages, env
-    environment.filters = {k: v for k, v in environment.filters.items() if k in SAFE_FILTERS}
+    environment.filters = {
+        name: expr_limits.capped_filter(name, function)
+        for name, function in environment.filters.items()
+        if name in SAFE_FILTERS
+    }
     return environment
 
 
