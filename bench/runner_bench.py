@@ -69,7 +69,7 @@ def write(folder: Path, stages: int) -> Path:
 
 def _fresh_state() -> None:
     """Forget what an earlier validation cached in this process: a user's validate starts from nothing."""
-    from runner import expr
+    from runner.pipeline import expr
 
     expr.parse.cache_clear()
     expr._compiled.cache_clear()
@@ -134,9 +134,9 @@ def import_times(command: list[str], env: dict[str, str], folder: Path, top: int
 
 
 def validate_and_plan(folder: Path, sizes: list[int], repeat: int) -> list[Row]:
-    from runner.plan import make_plan
-    from runner.spec import load_pipeline
-    from runner.state import StateFile
+    from runner.pipeline.spec import load_pipeline
+    from runner.run.plan import make_plan
+    from runner.state.file import StateFile
 
     rows = []
     for size in sizes:
@@ -163,7 +163,7 @@ def validate_and_plan(folder: Path, sizes: list[int], repeat: int) -> list[Row]:
 
 def growth(folder: Path, small: int, large: int) -> list[Row]:
     """P9: validate at ``large`` stages ÷ at ``small``, and the peak memory per stage at ``large``."""
-    from runner.spec import load_pipeline
+    from runner.pipeline.spec import load_pipeline
 
     paths = {size: write(folder, size) for size in (small, large)}
 
@@ -199,9 +199,9 @@ def execute(folder: Path, sizes: list[int]) -> list[Row]:
     from fakes import FakePlatform
 
     from pipelines import FAST, Recorder
-    from runner.executor import Executor, RunOptions
-    from runner.spec import load_pipeline
-    from runner.state import StateFile
+    from runner.pipeline.spec import load_pipeline
+    from runner.run.executor import Executor, RunOptions
+    from runner.state.file import StateFile
 
     def run_once(size: int, sync: bool) -> float:
         run_folder = Path(tempfile.mkdtemp(dir=folder))
@@ -261,7 +261,7 @@ def shaped_file(folder: Path, shape: str, size: int) -> Path:
 def linear_in_size(folder: Path, sizes: list[int]) -> list[Row]:
     """Validate time per MB at each size; the largest's ÷ the smallest's is 1 when validation is linear."""
     from runner.errors import PipelineError
-    from runner.spec import load_pipeline
+    from runner.pipeline.spec import load_pipeline
 
     def validate(path: Path) -> None:
         _fresh_state()

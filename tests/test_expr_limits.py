@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from runner import expr
 from runner.cli import main
-from runner.expr_limits import MAX_SIZE, size
+from runner.pipeline import expr
+from runner.pipeline.expr_limits import MAX_SIZE, size
 
 WORD = "w" * 3_200  # 3,200 x 3,200 characters is about 10 MB
 CONTEXT: dict[str, Any] = {

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from runner import schemacheck, spec
 from runner.errors import Issue, Location, PipelineError
-from runner.schemacheck import compile_check
+from runner.pipeline import schemacheck, spec
+from runner.pipeline.schemacheck import compile_check
 
 
 def unknown_needs_pipeline(count: int) -> str:

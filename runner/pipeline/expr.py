@@ -90,7 +90,7 @@ def _environment() -> ImmutableSandboxedEnvironment:
     from jinja2.compiler import CodeGenerator, Frame
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from runner import expr_limits
+    from runner.pipeline import expr_limits
 
     class Generator(CodeGenerator):
         def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
