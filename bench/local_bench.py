@@ -221,7 +221,7 @@ def poll(home: Path) -> list[Row]:
 def _poll_once(client: Any, folder: Path, attempt: int) -> float:
     sys.path.insert(0, str(ROOT / "tests"))
     from pipelines import Recorder
-    from runner.commands.run import PollPolicy
+    from runner.commands.run import poll_policy
     from runner.pipeline.spec import load_pipeline
     from runner.platform.protocol import TaskKind, TaskRef, TaskStatus
     from runner.run.executor import Executor, RunOptions
@@ -253,7 +253,7 @@ def _poll_once(client: Any, folder: Path, attempt: int) -> float:
 
     watcher = threading.Thread(target=watch_task)
     watcher.start()
-    Executor(pipeline, client, state, RunOptions(poll=PollPolicy(maximum=1.0)), Watch()).run()
+    Executor(pipeline, client, state, RunOptions(poll=poll_policy("local")), Watch()).run()
     watcher.join()
     state.close()
     return done_at["stage i"] - done_at["task"]
