@@ -8,7 +8,6 @@ column.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping
@@ -535,6 +534,8 @@ class _Unknown:
         close: list[str] = []
         if self.budget > 0:
             self.budget -= 1
+            import difflib  # only when a name is unknown: a valid file does not pay for it
+
             close = difflib.get_close_matches(name, list(known), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else "."
         return f"there is no {what} {name!r}{hint}"
