@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -219,13 +218,12 @@ def poll(home: Path) -> list[Row]:
 
 
 def _poll_once(client: Any, folder: Path, attempt: int) -> float:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from pipelines import Recorder
     from runner.commands.run import poll_policy
     from runner.pipeline.spec import load_pipeline
     from runner.platform.protocol import TaskKind, TaskRef, TaskStatus
     from runner.run.executor import Executor, RunOptions
     from runner.state.file import StateFile
+    from runner.testing.pipelines import Recorder
 
     folder.mkdir()
     (folder / "p.yaml").write_text(

@@ -195,13 +195,11 @@ def growth(folder: Path, small: int, large: int) -> list[Row]:
 
 def execute(folder: Path, sizes: list[int]) -> list[Row]:
     """Runs of instant stages on the fake platform, state fsync'd as users get it, and without fsync."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from fakes import FakePlatform
-
-    from pipelines import FAST, Recorder
     from runner.pipeline.spec import load_pipeline
     from runner.run.executor import Executor, RunOptions
     from runner.state.file import StateFile
+    from runner.testing.fake_platform import FakePlatform
+    from runner.testing.pipelines import FAST, Recorder
 
     def run_once(size: int, sync: bool) -> float:
         run_folder = Path(tempfile.mkdtemp(dir=folder))

@@ -13,7 +13,7 @@ from runner.errors import PlatformRateLimited, PlatformServerError, PlatformStat
 from runner.platform.protocol import TaskKind, TaskRef, TaskRequest
 
 if TYPE_CHECKING:
-    from conftest import FakePlatform, Harness
+    from conftest import FakeConsole, Harness
 
 INFER = TaskRequest(
     TaskKind.BATCH_INFERENCE,
@@ -34,7 +34,7 @@ SERVICE = TaskRequest(
 )
 
 
-def acted_then_dropped(fake: FakePlatform, exc: type[httpx.TransportError]) -> Callable[..., httpx.Response]:
+def acted_then_dropped(fake: FakeConsole, exc: type[httpx.TransportError]) -> Callable[..., httpx.Response]:
     """The platform performs the create, then the answer is lost on the way back."""
 
     def fault(request: httpx.Request) -> httpx.Response:
@@ -56,7 +56,7 @@ def answer(status: int, code: str) -> Callable[..., httpx.Response]:
     return lambda request: httpx.Response(status, json={"requestId": "r", "code": code, "message": code})
 
 
-def creates(fake: FakePlatform) -> int:
+def creates(fake: FakeConsole) -> int:
     return sum(1 for action, _ in fake.bodies if action.startswith("Create"))
 
 

@@ -75,7 +75,7 @@ class FakePlatform:
     @property
     def events(self) -> list[tuple[str, str]]:
         """("create", stage) and ("done", stage) in the order they happened."""
-        return [tuple(event) for event in self.data["events"]]  # type: ignore[misc]
+        return [tuple(event) for event in self.data["events"]]
 
     @property
     def tasks(self) -> dict[str, dict[str, Any]]:
