@@ -54,6 +54,19 @@ def size(value: Any, limit: int = MAX_SIZE) -> int:
     return total
 
 
+def depth(value: Any) -> int:
+    """How deeply lists and mappings nest in ``value`` (0 for a scalar); for values already within the cap."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, Mapping):
+            pending.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            pending.extend((child, level + 1) for child in item)
+    return deepest
+
+
 def refuse_over(bound: int) -> None:
     if bound > MAX_SIZE:
         raise TooLarge
@@ -129,6 +142,10 @@ def capped_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]
             args = (*args[:value_at], items, *args[value_at + 1 :])
         else:
             refuse_over(size(value))
+        if name == "tojson":  # an indent is repeated on every line, once per level: x | tojson(99999)
+            indent = args[value_at + 1] if len(args) > value_at + 1 else kwargs.get("indent")
+            width = indent if isinstance(indent, int) else len(indent) if isinstance(indent, str) else 0
+            refuse_over(size(value) * (1 + max(width, 0) * depth(value)))
         return check(function(*args, **kwargs))
 
     return run

@@ -42,6 +42,8 @@ CONTEXT: dict[str, Any] = {
         "([vars.word] * 31) + ([vars.word] * 31)",
         "vars.word.encode().hex().encode().hex().encode().hex().encode().hex().encode().hex()",
         "[vars.big, vars.big] | tojson",
+        "([[[vars.letters]]] * 1000) | tojson(3200)",  # the indent repeats on every line, once per level
+        "([[[vars.letters]]] * 1000) | tojson(vars.word)",
         "vars.big ~ ''",
     ],
 )
@@ -74,6 +76,7 @@ def test_an_expression_that_would_build_a_value_over_the_cap_is_refused_before_b
         ("vars.big.startswith('b')", True),
         ("(vars.word * 31) | length", 99_200),
         ("vars.letters + ['c']", ["a", "b", "c"]),
+        ("vars.letters | tojson(1)", '[\n "a",\n "b"\n]'),
     ],
 )
 def test_values_within_the_cap_and_values_read_as_they_are_still_work(source: str, value: Any) -> None:
