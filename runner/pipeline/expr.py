@@ -86,7 +86,7 @@ MAX_INT_BITS = 4096
 
 @functools.cache
 def _environment() -> ImmutableSandboxedEnvironment:
-    from jinja2 import StrictUndefined
+    from jinja2 import StrictUndefined, pass_environment
     from jinja2.compiler import CodeGenerator, Frame
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -141,6 +141,7 @@ def _environment() -> ImmutableSandboxedEnvironment:
         for name, function in environment.filters.items()
         if name in SAFE_FILTERS
     }
+    environment.filters[SLOT_FILTER] = pass_environment(lambda env, value, name: env.getattr(value, name))
     return environment
 
 
@@ -216,16 +217,71 @@ def _constant(node: nodes.Node) -> str | None:
     return str(node.value) if isinstance(node, nodes.Const) else None
 
 
+# The stage and var names an expression reads become slots filled in at run time, so that expressions that
+# differ only in those names (``stages.g1_eval.outputs...``, ``stages.g2_eval.outputs...``: one per group of
+# stages in a large pipeline) share one compiled template. Jinja2 compiles each template to Python source,
+# then to bytecode, about a millisecond each, and ``qfrun plan`` evaluates every ``if:`` of the pipeline.
+SLOTTED_ROOTS = ("stages", "vars")
+SLOT_FILTER = "(slot)"  # not a name a pipeline can write: only the compiler below puts it in a tree
+_TEMPLATES: dict[str, Callable[[dict[str, Any]], Any]] = {}
+
+
 @functools.lru_cache(maxsize=4096)
-def _compiled(source: str) -> Callable[..., Any]:
+def _compiled(source: str) -> Callable[[Mapping[str, Any]], Any]:
+    """A function of the context that evaluates ``source``, from the template its shape shares."""
+    tree, names = _slotted(source)
+    shape = repr(tree)  # every field of every node: equal text, equal template
+    run = _TEMPLATES.get(shape)
+    if run is None:
+        if len(_TEMPLATES) >= 4096:
+            _TEMPLATES.clear()
+        run = _TEMPLATES[shape] = _template(tree)
+    slots = {_slot_name(index): name for index, name in enumerate(names)}
+    return lambda context: run({**context, **slots})
+
+
+def _slot_name(index: int) -> str:
+    return f"__slot{index}"
+
+
+def _slotted(source: str) -> tuple[nodes.Expr, list[str]]:
+    """A new syntax tree of ``source`` in which ``stages.<name>`` and ``vars.<name>`` read their name from a
+    slot through the sandbox's own getattr (what ``.<name>`` compiles to), and the names, in slot order."""
+    from jinja2 import nodes
+    from jinja2.parser import Parser
+    from jinja2.visitor import NodeTransformer
+
+    parse(source)  # the checks and the messages of a bad expression
+    names: list[str] = []
+
+    class Slots(NodeTransformer):
+        def visit_Getattr(self, node: nodes.Getattr) -> nodes.Node:
+            visited = self.generic_visit(node)
+            if not (
+                isinstance(visited, nodes.Getattr)
+                and isinstance(visited.node, nodes.Name)
+                and visited.node.name in SLOTTED_ROOTS
+            ):
+                return visited
+            slot = nodes.Name(_slot_name(len(names)), "load", lineno=node.lineno)
+            names.append(visited.attr)
+            return nodes.Filter(visited.node, SLOT_FILTER, [slot], [], None, None, lineno=node.lineno)
+
+    fresh = Parser(_environment(), source, state="variable").parse_expression()  # parse()'s is shared
+    slotted = Slots().visit(fresh)
+    assert isinstance(slotted, nodes.Expr)  # a transformer keeps an expression an expression
+    return slotted, names
+
+
+def _template(tree: nodes.Expr) -> Callable[[dict[str, Any]], Any]:
     from jinja2 import Undefined, nodes
 
     environment = _environment()
-    body = [nodes.Assign(nodes.Name("result", "store"), parse(source), lineno=1)]
+    body = [nodes.Assign(nodes.Name("result", "store"), tree, lineno=1)]
     template = environment.from_string(nodes.Template(body, lineno=1))
 
-    def run(context: Mapping[str, Any]) -> Any:
-        module_context = template.new_context(dict(context))
+    def run(context: dict[str, Any]) -> Any:
+        module_context = template.new_context(context)
         for _ in template.root_render_func(module_context):
             pass
         result = module_context.vars["result"]
