@@ -73,6 +73,7 @@ def _fresh_state() -> None:
 
     expr.parse.cache_clear()
     expr._compiled.cache_clear()
+    expr._TEMPLATES.clear()
 
 
 # --- P1 -------------------------------------------------------------------------------------------------
