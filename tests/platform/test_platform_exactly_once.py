@@ -164,3 +164,21 @@ def test_a_full_task_queue_makes_the_create_wait_not_fail(qianfan_harness: Harne
     assert ref.task_id.startswith("infer-")
     assert qianfan_harness.sleeps == [30.0, 30.0]
     assert qianfan_harness.fake.actions().count("CreateBatchInferenceTask") == 3
+
+
+@pytest.mark.parametrize(("status", "code"), [(409, "Conflict"), (400, "DuplicateName")])
+def test_a_create_refused_because_the_name_is_taken_adopts_the_task_of_that_name(
+    harness: Harness, status: int, code: str
+) -> None:
+    harness.fake._answer("CreateBatchInferenceTask", {"name": INFER.name})
+    harness.fake.faults["CreateBatchInferenceTask"] = [answer(status, code)]
+    ref = harness.client.create_task(INFER)
+    assert ref.name == INFER.name
+    assert ref.task_id in harness.fake.tasks
+    assert creates(harness.fake) == 1  # the refused create only
+
+
+def test_a_conflict_with_no_task_of_that_name_is_reported_not_swallowed(harness: Harness) -> None:
+    harness.fake.faults["CreateBatchInferenceTask"] = [answer(409, "Conflict")]
+    with pytest.raises(PlatformStatusError, match="Conflict"):
+        harness.client.create_task(INFER)
