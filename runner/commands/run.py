@@ -53,8 +53,7 @@ def run_pipeline(
             from runner.run.connect import open_platform
 
             platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
-            # The local platform is on this machine: a finished task is noticed within a second.
-            options = replace(options, poll=PollPolicy(maximum=1.0) if kind == "local" else PollPolicy())
+            options = replace(options, poll=poll_policy(kind))
             observer = _observer(pipeline.stages, verbose)
             try:
                 summary = Executor(pipeline, platform, state, options, observer).run()
@@ -175,3 +174,10 @@ def command(
         click.echo(text, err=True)
     if code:
         raise SystemExit(code)
+
+
+def poll_policy(kind: str) -> PollPolicy:
+    """How often a stage asks for its task's status. The local platform is on this machine, where a status
+    request costs about a millisecond, so a finished task is noticed within 0.2 s; Qianfan keeps the
+    documented, slower pacing."""
+    return PollPolicy(initial=0.05, maximum=0.2) if kind == "local" else PollPolicy()

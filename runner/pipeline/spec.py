@@ -8,7 +8,6 @@ column.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -146,8 +145,11 @@ def _interpret(document: Document, files: Confinement, *, check_files: bool) -> 
     env_names = tuple(name for name in data.get("env") or [] if isinstance(name, str))
 
     dependencies: dict[str, list[str]] = {}
+    unknown = _Unknown()
     for stage_id, body in raw_stages.items():
-        found = _check_stage(document, stage_id, body, raw_stages, datasets, variables, env_names, issues)
+        found = _check_stage(
+            document, stage_id, body, raw_stages, datasets, variables, env_names, issues, unknown
+        )
         dependencies[stage_id] = list(dict.fromkeys(found))
 
     for cycle in dag.cycles(dag.build(dependencies)) if dag.has_cycle(dependencies) else []:
@@ -233,6 +235,7 @@ def _check_stage(
     variables: Mapping[str, Any],
     env_names: tuple[str, ...],
     issues: list[Issue],
+    unknown: _Unknown,
 ) -> Iterator[str]:
     """Check one stage's references and expressions; yield the stages it depends on."""
     stage_type = STAGE_TYPES.get(str(body.get("type")))
@@ -243,7 +246,7 @@ def _check_stage(
             target = stages.get(ref.stage_id)
             if target is None:
                 issues.append(
-                    Issue(at, f"{_dotted((*where, *ref.path))}: {_unknown('stage', ref.stage_id, stages)}")
+                    Issue(at, f"{_dotted((*where, *ref.path))}: {unknown('stage', ref.stage_id, stages)}")
                 )
             elif ref.stage_id == stage_id:
                 issues.append(Issue(at, f"{_dotted((*where, *ref.path))}: a stage cannot use itself."))
@@ -275,21 +278,23 @@ def _check_stage(
         for dref in stage_type.dataset_refs(body):
             if dref.dataset_id not in datasets:
                 at = document.location((*where, *dref.path))
-                message = _unknown("dataset", dref.dataset_id, datasets)
+                message = unknown("dataset", dref.dataset_id, datasets)
                 issues.append(Issue(at, f"{_dotted((*where, *dref.path))}: {message}"))
         issues.extend(_evaluator_issues(document, stage_id, body))
     for index, name in enumerate(body.get("needs") or []):
         at = document.location((*where, "needs", index))
         if name not in stages:
             issues.append(
-                Issue(at, f"{_dotted((*where, 'needs', index))}: {_unknown('stage', str(name), stages)}")
+                Issue(at, f"{_dotted((*where, 'needs', index))}: {unknown('stage', str(name), stages)}")
             )
         elif name == stage_id:
             issues.append(Issue(at, f"{_dotted((*where, 'needs', index))}: a stage cannot need itself."))
         else:
             yield name
     for key_path, source in _expressions(body, where):
-        yield from _check_expression(document, key_path, source, stages, variables, env_names, issues)
+        yield from _check_expression(
+            document, key_path, source, stages, variables, env_names, issues, unknown
+        )
 
 
 def _check_expression(
@@ -300,6 +305,7 @@ def _check_expression(
     variables: Mapping[str, Any],
     env_names: tuple[str, ...],
     issues: list[Issue],
+    unknown: _Unknown,
 ) -> Iterator[str]:
     at, name = document.location(key_path), _dotted(key_path)
     if source is None:
@@ -313,7 +319,7 @@ def _check_expression(
     for ref in refs:
         if ref.root == "stages":
             if ref.name not in stages:
-                message = _unknown("stage", ref.name, stages)
+                message = unknown("stage", ref.name, stages)
                 issues.append(Issue(at, f"{name}: ${{{{ {source} }}}}: {message}"))
             elif ref.name == key_path[1]:
                 issues.append(Issue(at, f"{name}: a stage cannot read its own outputs."))
@@ -321,7 +327,7 @@ def _check_expression(
                 yield ref.name
         elif ref.root == "vars" and ref.name not in variables:
             issues.append(
-                Issue(at, f"{name}: ${{{{ {source} }}}}: {_unknown('variable', ref.name, variables)}")
+                Issue(at, f"{name}: ${{{{ {source} }}}}: {unknown('variable', ref.name, variables)}")
             )
         elif ref.root == "env" and ref.name not in env_names:
             issues.append(
@@ -527,10 +533,27 @@ def _refused(
         yield Issue(document.location(key_path), f"{_dotted(key_path)}: {refused}")
 
 
-def _unknown(what: str, name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else "."
-    return f"there is no {what} {name!r}{hint}"
+# "Did you mean" hints offered per validation. Each hint compares the name with every known one, so a file
+# with thousands of unknown names among thousands of stages took time quadratic in its size (2,000 unknown
+# `needs` took 88 s); past this many, the messages still name what is unknown, without a guess.
+MAX_HINTS = 20
+
+
+class _Unknown:
+    """The message for a name that is not there, with a hint while the validation's budget lasts."""
+
+    def __init__(self, budget: int = MAX_HINTS) -> None:
+        self.budget = budget
+
+    def __call__(self, what: str, name: str, known: Iterable[str]) -> str:
+        close: list[str] = []
+        if self.budget > 0:
+            self.budget -= 1
+            import difflib  # only when a name is unknown: a valid file does not pay for it
+
+            close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "."
+        return f"there is no {what} {name!r}{hint}"
 
 
 def _article(noun: Any) -> str:
