@@ -20,12 +20,12 @@ def _where_credentials(url: str) -> str:
     )
 
 
-@click.group()
-def platform() -> None:
+@click.group(name="platform")
+def command() -> None:
     """Manage the local platform (a real model platform on 127.0.0.1, with its data in QFRUN_HOME)."""
 
 
-@platform.command()
+@command.command()
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port."
 )
@@ -45,7 +45,7 @@ def serve(port: int) -> None:
     )
 
 
-@platform.command()
+@command.command()
 def start() -> None:
     """Start the local platform in the background (or say where it already runs)."""
     from runner.local.daemon import start as start_platform
@@ -56,7 +56,7 @@ def start() -> None:
     click.echo(f"{_where_credentials(endpoint.url)} Data in {home.root}, log {home.log_path}.")
 
 
-@platform.command()
+@command.command()
 def stop() -> None:
     """Stop the background local platform and its services."""
     from runner.local.daemon import stop as stop_platform
@@ -69,7 +69,7 @@ def stop() -> None:
         click.echo(f"No local platform runs for {home.root}.")
 
 
-@platform.command()
+@command.command()
 def status() -> None:
     """Say whether the local platform runs, where, and whether it answers."""
     from runner.local.daemon import status as platform_status
@@ -88,7 +88,7 @@ def status() -> None:
         raise SystemExit(1)
 
 
-@platform.command()
+@command.command()
 def env() -> None:
     """Print the official qianfan SDK's variables for the running platform, as shell `export` lines.
 

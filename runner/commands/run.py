@@ -10,9 +10,13 @@ from pathlib import Path
 
 import click
 
-from runner.context import PollPolicy
+from runner.commands.options import ALLOW_ENV, PIPELINE, selection_options
 from runner.errors import InterruptedRun, PlatformError, RunFailedError, UsageError
-from runner.executor import (
+from runner.pipeline.spec import Pipeline, StageSpec, load_pipeline
+from runner.render.progress import LiveProgress, PlainProgress
+from runner.render.report import build_report, default_report_folder, write_reports
+from runner.run.context import PollPolicy
+from runner.run.executor import (
     FAILED,
     NOT_STARTED,
     SKIPPED,
@@ -22,12 +26,9 @@ from runner.executor import (
     RunOptions,
     RunSummary,
 )
-from runner.lock import RunLock
-from runner.plan import default_state_path, make_plan
-from runner.progress import LiveProgress, PlainProgress
-from runner.report import build_report, default_report_folder, write_reports
-from runner.spec import Pipeline, StageSpec, load_pipeline
-from runner.state import StateFile
+from runner.run.plan import default_state_path, make_plan
+from runner.state.file import StateFile
+from runner.state.lock import RunLock
 
 
 def run_pipeline(
@@ -48,7 +49,7 @@ def run_pipeline(
             kind = pipeline.platform.get("kind", "local")
             if kind == "qianfan" and not yes:
                 _confirm_costs(pipeline, state, options)
-            from runner.connect import open_platform
+            from runner.run.connect import open_platform
 
             platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
             # The local platform is on this machine: a finished task is noticed within a second.
@@ -124,3 +125,44 @@ def _conclude(summary: RunSummary, state_file: Path) -> tuple[list[str], int]:
         code = PlatformError.exit_code if all(o.platform_error for o in failed) else RunFailedError.exit_code
         return lines, code
     return lines, 0
+
+
+@click.command(name="run")
+@PIPELINE
+@selection_options
+@click.option(
+    "--keep-going", is_flag=True, help="After a failure, finish the stages that do not depend on it."
+)
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="How many stages may run at once.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before cost-bearing deployments.")
+@ALLOW_ENV
+@click.pass_context
+def command(
+    ctx: click.Context,
+    pipeline: Path,
+    select: tuple[str, ...],
+    from_stages: tuple[str, ...],
+    force: tuple[str, ...],
+    state_path: Path | None,
+    keep_going: bool,
+    max_parallel: int,
+    yes: bool,
+    allow_env: tuple[str, ...],
+) -> None:
+    """Run PIPELINE; re-running the same command resumes where it stopped."""
+    # The arguments travel in ctx.obj so that the state and the lock record the command actually run.
+    line = " ".join(["qfrun", *ctx.obj.get("argv", sys.argv[1:])])
+    options = RunOptions(select, from_stages, force, keep_going, max_parallel, command=line)
+    summary_lines, code = run_pipeline(
+        pipeline, options, state_path=state_path, yes=yes, verbose=ctx.obj["verbose"], allow_env=allow_env
+    )
+    for text in summary_lines:
+        click.echo(text, err=True)
+    if code:
+        raise SystemExit(code)
