@@ -231,6 +231,8 @@ def start(home: Home, token: str | None = None) -> Endpoint:
 
 def _launch(command: list[str], home: Home, env: dict[str, str]) -> int:
     """Start ``command`` detached (see _LAUNCHER), its output appended to the platform log; its pid."""
+    # The launcher opens the log under qfrun's umask, not the server's 077: create it this user's alone.
+    os.close(os.open(home.log_path, os.O_CREAT | os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW, 0o600))
     done = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, str(home.log_path), *command],
         stdin=subprocess.DEVNULL,
