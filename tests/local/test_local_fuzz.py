@@ -11,8 +11,9 @@ error 500000, which travels with HTTP 200) or show a traceback, except
 BOS's documented 501 ``NotImplemented`` for a BOS feature the local platform does not serve (a sub-resource
 such as ``?acl``, a copy): that request is not malformed, and the answer says so in BOS's own words.
 
-``QFRUN_FUZZ_EXAMPLES`` sets the number of requests per test (default 300, which keeps this file under
-a minute on a two-core machine); raise it for a deeper run.
+The replicas' app (``runner.local.engine.serve``, over the demo model) is fuzzed the same way: its port is
+as reachable as the platform's. ``QFRUN_FUZZ_EXAMPLES`` sets the number of requests per app (default 300,
+which keeps this file under a minute on a two-core machine); raise it for a deeper run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,7 @@ def _field_names() -> list[str]:
         r"\.(?:text|opt_text|integer|opt_integer|obj|array|texts|choice|get|_get)\(\s*\"([A-Za-z_][\w.]*)\""
     )
     names: set[str] = set()
-    for path in [*SOURCES.glob("*.py"), *SOURCES.glob("compat/*.py")]:
+    for path in [*SOURCES.glob("*.py"), *SOURCES.glob("compat/*.py"), SOURCES / "engine" / "serve.py"]:
         names.update(pattern.findall(path.read_text(encoding="utf-8")))
     return sorted(names)
 
@@ -82,6 +84,22 @@ values = st.recursive(
     max_leaves=20,
 )
 objects = st.dictionaries(st.sampled_from(FIELDS), values, max_size=8)
+# A chat that gets past the first checks, with the generation settings and odd content around it.
+messages = st.lists(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "assistant", "system"]) | odd_text, "content": odd_text | values}
+    ),
+    min_size=1,
+    max_size=4,
+)
+settings_fields = st.sampled_from(
+    ["temperature", "top_p", "top_k", "seed", "max_tokens", "max_output_tokens", "stream", "model", "stop"]
+)
+chats = st.builds(
+    lambda chat, extra: {"messages": chat, **extra},
+    messages,
+    st.dictionaries(settings_fields, values | st.integers(min_value=-3, max_value=3), max_size=4),
+)
 
 
 def _raw(value: Any) -> bytes:
@@ -91,9 +109,11 @@ def _raw(value: Any) -> bytes:
 
 @st.composite
 def bodies(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["object", "object", "object", "value", "deep", "bytes", "empty"]))
+    kind = draw(st.sampled_from(["object", "object", "chat", "chat", "value", "deep", "bytes", "empty"]))
     if kind == "object":
         return _raw(draw(objects))
+    if kind == "chat":
+        return _raw(draw(chats))
     if kind == "value":
         return _raw(draw(values))
     if kind == "deep":
@@ -154,9 +174,9 @@ class Tally:
     by_status: dict[int, int] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Starlette, Any, httpx.AsyncClient]]:
-    app = app_module.create_app(Home(tmp_path_factory.mktemp("fuzz") / "home"), TOKEN)
+@contextmanager
+def _served(app: Starlette) -> Iterator[tuple[Starlette, Any, httpx.AsyncClient]]:
+    """``app`` with its lifespan running, and a client that reaches it in process."""
     loop = asyncio.new_event_loop()
     lifespan = app.router.lifespan_context(app)
     loop.run_until_complete(lifespan.__aenter__())
@@ -171,6 +191,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Starlette
         loop.run_until_complete(client.aclose())
         loop.run_until_complete(lifespan.__aexit__(None, None, None))
         loop.close()
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Starlette, Any, httpx.AsyncClient]]:
+    with _served(app_module.create_app(Home(tmp_path_factory.mktemp("fuzz") / "home"), TOKEN)) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def replica() -> Iterator[tuple[Starlette, Any, httpx.AsyncClient]]:
+    """A deployed service's own app over the demo model, behind the platform's token as in production."""
+    from runner.local.access import Gate
+    from runner.local.engine import serve
+    from runner.local.engine.loading import load_model
+
+    model = load_model(Path(__file__).resolve().parents[2] / "models" / "tiny-adder")
+    with _served(serve.create_app(model, gate=Gate(TOKEN))) as served:
+        yield served
 
 
 def _internal_in_body(response: httpx.Response) -> bool:
@@ -189,8 +227,11 @@ def _send(loop: Any, client: httpx.AsyncClient, method: str, url: str, body: byt
     return loop.run_until_complete(client.request(method, url, content=content))
 
 
-def test_every_route_answers_malformed_requests_with_a_4xx_and_no_traceback(served: Any) -> None:
-    app, loop, client = served
+@pytest.mark.parametrize("which", ["platform", "replica"])
+def test_every_route_answers_malformed_requests_with_a_4xx_and_no_traceback(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    app, loop, client = request.getfixturevalue(which)
     endpoints = _endpoints(app)
     tally = Tally()
 
@@ -213,13 +254,13 @@ def test_every_route_answers_malformed_requests_with_a_4xx_and_no_traceback(serv
         assert not TRACEBACK.search(response.text), f"{method} {url} answered a traceback"
 
     one()
-    print(f"fuzz: {tally.sent} requests, statuses {dict(sorted(tally.by_status.items()))}")
+    print(f"fuzz {which}: {tally.sent} requests, statuses {dict(sorted(tally.by_status.items()))}")
     assert tally.sent >= EXAMPLES * 0.9
 
 
-def test_the_fuzzer_reaches_every_route_of_the_table(served: Any) -> None:
+def test_the_fuzzer_reaches_every_route_of_the_table(platform: Any) -> None:
     """A route the generator could never produce would be a route this file silently stopped testing."""
-    app, _, _ = served
+    app, _, _ = platform
     for endpoint in _endpoints(app):
         for name in endpoint.params:
             assert name in CHOICES or name in ("suffix", "key", "name"), (
