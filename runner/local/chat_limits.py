@@ -60,10 +60,11 @@ def check_numbers(data: Mapping[str, Any]) -> dict[str, Any]:
         value = data.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ChatLimitError(f"'{name}' must be a number, not {value!r}.")
+        # math.isfinite of an int converts it to a float, which overflows for one of 309 digits or more.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+            raise ChatLimitError(f"'{name}' must be a number, not {_shown(value)}.")
         if not (low <= value if low_ok else low < value) or value > high:
-            raise ChatLimitError(f"'{name}' must be between {low:g} and {high:g}, not {value!r}.")
+            raise ChatLimitError(f"'{name}' must be between {low:g} and {high:g}, not {_shown(value)}.")
         checked[name] = value
     seed = data.get("seed")
     if seed is not None:
@@ -75,10 +76,21 @@ def check_numbers(data: Mapping[str, Any]) -> dict[str, Any]:
     return checked
 
 
+def _finite(value: int | float) -> bool:
+    return isinstance(value, int) or math.isfinite(value)
+
+
 def _whole(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ChatLimitError(f"'{name}' must be a whole number, not {value!r}.")
+        raise ChatLimitError(f"'{name}' must be a whole number, not {_shown(value)}.")
     if not low <= value <= high:
-        shown = value if abs(value) < 10**12 else f"a number of {len(str(abs(value)))} digits"
-        raise ChatLimitError(f"'{name}' must be between {low} and {high}, not {shown}.")
+        raise ChatLimitError(f"'{name}' must be between {low} and {high}, not {_shown(value)}.")
     return value
+
+
+def _shown(value: Any) -> str:
+    """A client's value in a message, short: an error must not echo a megabyte back."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**12:
+        return f"a number of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

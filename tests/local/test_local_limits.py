@@ -147,6 +147,8 @@ def test_a_prompt_over_the_limit_never_reaches_a_service(
         ({"temperature": 3}, "'temperature' must be between 0 and 2"),
         ({"top_p": 0}, "'top_p' must be between 0 and 1"),
         ({"temperature": "hot"}, "'temperature' must be a number"),
+        ({"temperature": 10**400}, "'temperature' must be between 0 and 2"),  # too big for a float
+        ({"seed": -(10**400)}, "not a number of 401 digits"),
     ],
 )
 def test_generation_settings_out_of_range_are_refused_on_both_chat_paths(

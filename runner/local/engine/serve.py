@@ -152,7 +152,7 @@ def parse_chat(body: Any) -> tuple[list[dict[str, Any]], InferenceParams]:
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or (kind is int and not isinstance(value, int))
-            or not math.isfinite(value)
+            or (isinstance(value, float) and not math.isfinite(value))
         ):
             raise RequestError(f"'{name}' must be a {'integer' if kind is int else 'number'}.", param=name)
         if name == "seed" and not 0 <= value <= MAX_SEED:

@@ -169,7 +169,7 @@ def test_a_replica_cuts_off_an_oversized_body_and_a_too_long_last_message(servic
     reply = httpx.post(f"{base}/v1/chat/completions", json=long, headers=AUTH, timeout=30)
     assert reply.status_code == 400
     assert "the limit is 3000" in reply.json()["error"]["message"]
-    for bad in ({"seed": 2**70}, {"temperature": float("nan")}):
+    for bad in ({"seed": 2**70}, {"seed": -(10**400)}, {"temperature": float("nan")}, {"top_p": 10**400}):
         body = {"messages": [{"role": "user", "content": "1+1=?"}], **bad}
         raw = json.dumps(body).encode()  # NaN goes out as the non-JSON token NaN
         reply = httpx.post(f"{base}/v1/chat/completions", content=raw, headers=AUTH, timeout=10)
