@@ -10,14 +10,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from fakes import ClosingFake, Script
 
-from pipelines import DEMO, write
 from runner.cli import main
 from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskStatus
 from runner.state.file import StageStatus, StateFile
 from runner.state.lock import RunLock
+from runner.testing.fake_platform import ClosingFake, Script
+from runner.testing.pipelines import DEMO, write
 
 
 def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
