@@ -133,7 +133,8 @@ def _platform(home: Path) -> Any:
     from runner.platform.settings import settings_from_pipeline
 
     endpoint = start(Home(home))
-    return PlatformClient(settings_from_pipeline("local", local_base_url=endpoint.url))
+    environ = {"QFRUN_LOCAL_TOKEN": endpoint.token}  # the token the platform made at its first start
+    return PlatformClient(settings_from_pipeline("local", environ=environ, local_base_url=endpoint.url))
 
 
 def _wait(client: Any, ref: Any) -> Any:

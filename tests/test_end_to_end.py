@@ -107,6 +107,10 @@ def test_a_pipeline_runs_end_to_end_then_resumes_to_nothing_then_reruns_only_wha
     assert "4 succeeded." in first.stderr
     assert "smoke test 1 of 1 passed" in first.stderr
     assert "curl -s http://127.0.0.1:" in first.stderr
+    # qfrun used the token the platform made at its first start; what it prints names it, never shows it
+    assert 'Authorization: Bearer $QFRUN_LOCAL_TOKEN"' in first.stderr
+    token = json.loads((home / "credentials.json").read_text())["token"]
+    assert token not in first.stderr + first.stdout
 
     status = json.loads(qfrun(home, "status", str(path), "--format", "json").stdout)
     stages = {stage["id"]: stage for stage in status["stages"]}
@@ -142,11 +146,13 @@ def test_a_pipeline_runs_end_to_end_then_resumes_to_nothing_then_reruns_only_wha
     # has nothing to do, and the plan deploys it again
     url = stages["serve"]["outputs"]["url"]
     chat = {"messages": [{"role": "user", "content": "1+1=?"}]}
-    assert httpx.post(url, json=chat, timeout=30).status_code == 200
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert httpx.post(url, json=chat, timeout=30).status_code == 401  # the service needs the token too
+    assert httpx.post(url, json=chat, headers=bearer, timeout=30).status_code == 200
     destroyed = qfrun(home, "destroy", str(path), "--yes")
     assert destroyed.returncode == 0, destroyed.stderr
     assert f"serve: released {task['task_id']}" in destroyed.stderr
-    assert httpx.post(url, json=chat, timeout=30).status_code == 404
+    assert httpx.post(url, json=chat, headers=bearer, timeout=30).status_code == 404
     assert "Nothing to destroy" in qfrun(home, "destroy", str(path), "--yes").stderr
     plan = json.loads(qfrun(home, "plan", str(path), "--format", "json").stdout)
     assert {stage["id"]: stage["action"] for stage in plan["stages"]}["serve"] == "run"

@@ -1,10 +1,23 @@
-"""``qfrun platform serve|start|stop|status``: the embedded local platform."""
+"""``qfrun platform serve|start|stop|status|env``: the embedded local platform."""
 
 from __future__ import annotations
 
 import os
+import shlex
 
 import click
+
+
+def _where_credentials(url: str) -> str:
+    """How to get the platform's credentials, never the credentials themselves (this goes to logs)."""
+    from runner.local.credentials import credentials_path
+    from runner.local.home import Home
+
+    path = credentials_path(Home.default())
+    return (
+        f"The local platform answers at {url}; it requires the token or AK/SK pair in {path} (mode 0600; "
+        'qfrun reads it itself). `eval "$(qfrun platform env)"` points the official qianfan SDK at it.'
+    )
 
 
 @click.group(name="platform")
@@ -23,7 +36,13 @@ def serve(port: int) -> None:
     from runner.local.home import Home
 
     token = os.environ.get("QFRUN_LOCAL_TOKEN") or None
-    serve_platform(Home.default(), port=port, token=token, keys=LocalKeys.from_env(os.environ))
+    serve_platform(
+        Home.default(),
+        port=port,
+        token=token,
+        keys=LocalKeys.from_env(os.environ),
+        on_ready=lambda url: click.echo(_where_credentials(url), err=True),
+    )
 
 
 @command.command()
@@ -34,7 +53,7 @@ def start() -> None:
 
     home = Home.default()
     endpoint = start_platform(home, os.environ.get("QFRUN_LOCAL_TOKEN") or None)
-    click.echo(f"The local platform answers at {endpoint.url} (data in {home.root}, log {home.log_path}).")
+    click.echo(f"{_where_credentials(endpoint.url)} Data in {home.root}, log {home.log_path}.")
 
 
 @command.command()
@@ -67,3 +86,24 @@ def status() -> None:
     )
     if not found.healthy:
         raise SystemExit(1)
+
+
+@command.command()
+def env() -> None:
+    """Print the official qianfan SDK's variables for the running platform, as shell `export` lines.
+
+    They hold the platform's AK/SK pair: use them as `eval "$(qfrun platform env)"`, do not paste them
+    into logs.
+    """
+    from runner.local.credentials import effective
+    from runner.local.daemon import status as platform_status
+    from runner.local.home import Home
+
+    home = Home.default()
+    found = platform_status(home)
+    if found is None:
+        raise click.ClickException(
+            f"No local platform runs for {home.root}; `qfrun platform start` starts one."
+        )
+    for name, value in effective(home, os.environ).sdk_environment(found.url).items():
+        click.echo(f"export {name}={shlex.quote(value)}")

@@ -70,6 +70,11 @@ def run_pipeline(
             [
                 f"Service {service['stage']} answers at {service['url'] or service['endpoint']}; try:",
                 f"  {service['curl']}",
+                *(
+                    ["  (QFRUN_LOCAL_TOKEN: the token in QFRUN_HOME's credentials.json, or the one you set)"]
+                    if "$QFRUN_LOCAL_TOKEN" in service["curl"]
+                    else []
+                ),
             ]
             if service["curl"]
             else []

@@ -1,9 +1,9 @@
-"""Who may call the local platform: a bearer token, a bce-auth-v1 key pair, both, or anyone.
+"""Who may call the local platform and its replicas: a bearer token, a bce-auth-v1 key pair, or both.
 
-With neither configured the platform is open (it listens on 127.0.0.1 only). With a key pair
-(``QFRUN_LOCAL_ACCESS_KEY`` / ``QFRUN_LOCAL_SECRET_KEY`` in the server's environment) every console, chat
-and BOS request must carry a valid bce-auth-v1 signature, as Qianfan and BOS demand; with a token, the
-bearer token is accepted as well. The gate answers with a ``Refusal`` and each API renders it in its own
+There is no open gate: every port on 127.0.0.1 is reachable by every local user, so a gate is built with a
+token, a key pair or both (the platform's own come from ``runner.local.credentials``). With a key pair every
+console, chat and BOS request may carry a bce-auth-v1 signature, as Qianfan and BOS demand; with a token,
+the bearer token is accepted as well. The gate answers with a ``Refusal`` and each API renders it in its own
 error shape.
 """
 
@@ -99,13 +99,15 @@ class Gate:
     keys: LocalKeys | None = None
     clock: Callable[[], float] = time.time
 
+    def __post_init__(self) -> None:
+        if not self.token and self.keys is None:
+            raise ValueError("a gate needs a token or a key pair: the local platform never runs open")
+
     def check(self, request: Request) -> Refusal | None:
         """None when the request may proceed, else the refusal to send."""
         foreign = browser_refusal(request)
         if foreign is not None:
             return foreign
-        if self.token is None and self.keys is None:
-            return None
         header = request.headers.get("authorization", "").strip()
         scheme, _, value = header.partition(" ")
         if self.token is not None and scheme.lower() == "bearer":

@@ -24,6 +24,7 @@ import httpx
 
 from runner.local.api_common import ApiError, Body, Context, found, invalid, not_found, page
 from runner.local.api_models import version_or_404
+from runner.local.chat_limits import ChatLimitError, check_numbers, check_prompt
 from runner.local.rows import SERVICE_STOPPED, SERVING, ServiceRow, new_id
 from runner.local.services import MONTH_HOURS, hour_seconds, iso
 from runner.platform import wire
@@ -329,12 +330,11 @@ def chat_request(data: Any, where: str) -> dict[str, Any]:
                 f"{where}: messages[{index}] needs a role (user, assistant or system) and content.",
             )
     request: dict[str, Any] = {"messages": [{"role": m["role"], "content": m["content"]} for m in messages]}
-    for key in ("temperature", "top_p", "stop", "seed"):
-        if key in data:
-            request[key] = data[key]
-    tokens = data.get("max_output_tokens", data.get("max_tokens"))
-    if tokens is not None:
-        request["max_tokens"] = tokens
+    try:
+        check_prompt(request["messages"])
+        request.update(check_numbers(data))
+    except ChatLimitError as exc:
+        raise ChatError(400, 336003, f"{where}: {exc}") from None
     return request
 
 
@@ -348,10 +348,13 @@ def live_replica(ctx: Context, suffix: str) -> tuple[ServiceRow, str]:
     return service, url
 
 
-async def forward(client: httpx.AsyncClient, url: str, request: dict[str, Any]) -> dict[str, Any]:
-    """POST the OpenAI request to a replica and return its JSON answer (a ChatError when it fails)."""
+async def forward(
+    client: httpx.AsyncClient, url: str, request: dict[str, Any], headers: dict[str, str]
+) -> dict[str, Any]:
+    """POST the OpenAI request to a replica (with the platform's credentials in ``headers``) and return its
+    JSON answer (a ChatError when it fails)."""
     try:
-        response = await client.post(f"{url}/v1/chat/completions", json=request)
+        response = await client.post(f"{url}/v1/chat/completions", json=request, headers=headers)
     except httpx.HTTPError as exc:
         raise ChatError(
             503, 336100, f"The replica at {url} did not answer: {exc.__class__.__name__}."

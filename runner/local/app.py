@@ -3,15 +3,15 @@
 ``create_app`` wires the store, the task runner and the service manager into a Starlette app. Console calls
 are ``POST /v2/{route}?Action=Name`` dispatched to the handler tables of the ``api_*`` modules; every answer
 carries a request id (body ``requestId`` and header ``X-Bce-Request-Id``); every refusal is Qianfan's error
-JSON with its HTTP status, never a 500 for a bad request. With a token, each request must send
-``Authorization: Bearer <token>`` (compared in constant time); with an AK/SK pair, a bce-auth-v1 signature
-(``runner.local.access``); ``/healthz`` stays open for ``start``. Any other GET/PUT/HEAD/DELETE path is the
-BOS object API of ``runner.local.bos``.
+JSON with its HTTP status, never a 500 for a bad request. Every request must send the platform's token,
+``Authorization: Bearer <token>`` (compared in constant time), or a bce-auth-v1 signature made with its AK/SK
+pair (``runner.local.access``); both are the caller's or else the home's ``credentials.json``
+(``runner.local.credentials``), so no platform runs open. ``/healthz`` stays open for ``start``. Any other
+GET/PUT/HEAD/DELETE path is the BOS object API of ``runner.local.bos``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -41,9 +41,11 @@ from runner.local.api_common import (
     Handler,
 )
 from runner.local.api_services import ChatError, chat_request, forward, live_replica, qianfan_reply
+from runner.local.bodies import CHAT_BODY_BYTES, BadJson, BodyTooLarge, parse_json, read_limited
 from runner.local.bos import BosApi
 from runner.local.bos_store import ObjectStore
 from runner.local.compat import routes as compat_routes
+from runner.local.credentials import LocalCredentials, load_or_create
 from runner.local.home import Home
 from runner.local.services import ServiceManager
 from runner.local.store import Store
@@ -74,42 +76,42 @@ def _error(request_id: str, error: ApiError) -> JSONResponse:
     return _reply(request_id, body, error.status)
 
 
-async def _json_body(request: Request, where: str) -> Any:
+async def _json_body(request: Request, where: str, limit: int = MAX_BODY_BYTES) -> Any:
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind not in ("", "application/json"):
         # A web page can send text/plain or a form without asking the browser first; JSON it cannot.
         raise ApiError(
             415, INVALID, f"{where}: the body must be JSON (Content-Type: application/json), not {kind}."
         )
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(
-            413, INVALID, f"{where}: the body has {len(raw)} bytes; the limit is {MAX_BODY_BYTES}."
-        )
-    if not raw.strip():
-        return {}
     try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, INVALID, f"{where}: the body is not valid JSON ({exc}).") from exc
+        raw = await read_limited(request, limit, where)
+        data = parse_json(raw)
+    except BodyTooLarge as exc:
+        raise ApiError(413, INVALID, str(exc)) from None
+    except BadJson as exc:
+        raise ApiError(400, INVALID, f"{where}: the body is not valid JSON ({exc}).") from None
+    return {} if data is None else data
 
 
 def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | None = None) -> Starlette:
     """The platform app over ``home`` (a Home or its folder); tasks and services live with its lifespan.
 
-    With ``keys``, every request must be signed with that AK/SK pair (or carry ``token`` when set).
+    Every request must carry ``token`` or be signed with ``keys``; either left out is the home's own
+    (made at the first start), so a platform is never open.
     """
     home = home if isinstance(home, Home) else Home(Path(home))
     home.ensure()
-    gate = Gate(token, keys)
+    stored = load_or_create(home)
+    credentials = LocalCredentials(token or stored.token, keys or stored.keys)
+    gate = Gate(credentials.token, credentials.keys)
     objects = ObjectStore.for_home(home)
     bos = BosApi(objects, gate)
     store = Store(home.db_path)
     ctx = Context(
         home=home,
         store=store,
-        runner=TaskRunner(home, store),
-        services=ServiceManager(home, store),
+        runner=TaskRunner(home, store, replica_token=credentials.token),
+        services=ServiceManager(home, store, credentials=credentials),
         objects=objects,
     )
     clients: list[httpx.AsyncClient] = []
@@ -162,12 +164,12 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
             if refusal is not None:
                 raise ChatError(refusal.status, 13, refusal.message)
             try:
-                data = await _json_body(request, f"chat on {suffix}")
+                data = await _json_body(request, f"chat on {suffix}", CHAT_BODY_BYTES)
             except ApiError as exc:
                 raise ChatError(exc.status, 336003, exc.message) from exc
             upstream = chat_request(data, f"chat on {suffix}")
             _, url = await run_in_threadpool(live_replica, ctx, suffix)
-            answer = await forward(clients[0], url, upstream)
+            answer = await forward(clients[0], url, upstream, ctx.services.replica_headers())
         except ChatError as error:
             body = {"error_code": error.code, "error_msg": error.message, "id": request_id}
             return _reply(request_id, body, error.status)
@@ -180,7 +182,7 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
             if refusal is not None:
                 raise ChatError(refusal.status, 13, refusal.message)
             try:
-                data = await _json_body(request, "/v1/chat/completions")
+                data = await _json_body(request, "/v1/chat/completions", CHAT_BODY_BYTES)
             except ApiError as exc:
                 raise ChatError(exc.status, 336003, exc.message) from exc
             upstream = chat_request(data, "/v1/chat/completions")
@@ -190,7 +192,7 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
                     400, 336003, "/v1/chat/completions needs 'model': a service's endpoint suffix."
                 )
             _, url = await run_in_threadpool(live_replica, ctx, model)
-            answer = await forward(clients[0], url, upstream)
+            answer = await forward(clients[0], url, upstream, ctx.services.replica_headers())
         except ChatError as error:
             kind = "invalid_request_error" if error.status < 500 else "server_error"
             body = {"error": {"message": error.message, "type": kind, "code": error.code}}

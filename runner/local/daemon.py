@@ -3,8 +3,9 @@
 A server writes ``platform.json`` (url and pid, never the token) into its data directory once it answers,
 and removes it when it exits, so ``status`` and ``ensure_running`` find a live platform without guessing
 ports. One server per data directory: it holds ``serve.lock`` for its lifetime, and ``start`` holds
-``start.lock`` while it launches one, so two ``qfrun run`` starting at once share a single server. The
-token reaches a background server through its environment, never its command line.
+``start.lock`` while it launches one, so two ``qfrun run`` starting at once share a single server. A token
+the user set reaches a background server through its environment, never its command line; otherwise both
+sides read the home's ``credentials.json`` (``runner.local.credentials``).
 
 ``python -m runner.local.daemon serve --home DIR [--port N]`` is what ``start`` launches.
 """
@@ -33,6 +34,7 @@ import uvicorn
 from runner import __version__
 from runner.errors import PlatformError, PlatformUnavailable
 from runner.local.access import LocalKeys
+from runner.local.credentials import effective, load_or_create
 from runner.local.home import Home, write_json_atomic
 from runner.local.workers import pid_alive
 
@@ -57,7 +59,7 @@ class Endpoint:
     """Where a running platform answers, and the token to send it (hidden from repr)."""
 
     url: str
-    token: str | None = field(default=None, repr=False)
+    token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def serve(
             "home": str(home.root),
             "version": __version__,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "token_required": token is not None,
+            "token_required": True,  # always: the home's own token when the user set none
         }
         config = uvicorn.Config(
             create_app(home, token, keys), log_level="info", lifespan="on", access_log=False
@@ -197,12 +199,14 @@ def start(home: Home, token: str | None = None) -> Endpoint:
     """Start a background platform for ``home`` (or reuse the live one) and wait until it answers."""
     home.ensure()
     with filelock.FileLock(str(home.root / "start.lock"), timeout=START_TIMEOUT + 10):
+        # A token the user chose goes to the server in its environment; the home's own it reads itself.
+        given, token = token, token or load_or_create(home).token
         running = status(home)
         if running is not None and running.healthy:
             return Endpoint(running.url, token)
         env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
-        if token:
-            env[TOKEN_ENV] = token
+        if given:
+            env[TOKEN_ENV] = given
         pid = _launch(
             [sys.executable, "-m", "runner.local.daemon", "serve", "--home", str(home.root)], home, env
         )
@@ -227,6 +231,8 @@ def start(home: Home, token: str | None = None) -> Endpoint:
 
 def _launch(command: list[str], home: Home, env: dict[str, str]) -> int:
     """Start ``command`` detached (see _LAUNCHER), its output appended to the platform log; its pid."""
+    # The launcher opens the log under qfrun's umask, not the server's 077: create it this user's alone.
+    os.close(os.open(home.log_path, os.O_CREAT | os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW, 0o600))
     done = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, str(home.log_path), *command],
         stdin=subprocess.DEVNULL,
@@ -265,11 +271,21 @@ def stop(home: Home) -> bool:
 def ensure_running(home: Home | None = None) -> Endpoint:
     """What ``qfrun run`` calls: the live platform of ``home`` (default: ``Home.default()``) or a new one."""
     home = home or Home.default()
-    token = os.environ.get(TOKEN_ENV) or None
     running = status(home)
     if running is not None and running.healthy:
-        return Endpoint(running.url, token)
-    return start(home, token)
+        return Endpoint(running.url, effective(home, os.environ).token)
+    return start(home, os.environ.get(TOKEN_ENV, "").strip() or None)
+
+
+def token_for(url: str, home: Home | None = None) -> str | None:
+    """The token of the platform of ``home`` when it is the one serving ``url``, else None: a pipeline's
+    ``platform.url`` gets this user's token only when it names this user's own platform (another port on
+    127.0.0.1 may be anyone's)."""
+    home = home or Home.default()
+    info = _read_info(home)
+    if info is None or str(info.get("url", "")).rstrip("/") != url.rstrip("/"):
+        return None
+    return effective(home, os.environ).token
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:

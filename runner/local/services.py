@@ -4,7 +4,9 @@ Why processes behind the platform: a replica loads its own model runtime, so the
 crashing replica cannot take it down; the platform answers the chat paths and forwards round-robin. Status
 tells the truth in Qianfan's words [S2]: ``Deploying`` until every replica answers ``/healthz``, ``Serving``
 after, ``Failed`` with the replica's own last error lines, ``Stopped`` when the prepaid term ends (a timer
-stops the replicas) or the compute is released. A postpaid service has no term. A billed month is
+stops the replicas) or the compute is released. A replica's port is as reachable as the platform's, so it
+requires the platform's own credentials (handed over in its environment, never its command line), and the
+platform sends its token with every request it forwards. A postpaid service has no term. A billed month is
 ``MONTH_HOURS`` hours; ``QFRUN_LOCAL_HOUR_SECONDS`` shortens an hour for tests.
 """
 
@@ -27,6 +29,7 @@ from typing import IO
 
 import httpx
 
+from runner.local.credentials import LocalCredentials, load_or_create
 from runner.local.home import Home
 from runner.local.rows import (
     DEPLOYING,
@@ -38,6 +41,7 @@ from runner.local.rows import (
 )
 from runner.local.store import Store
 from runner.local.workers import job_env
+from runner.platform.settings import ENV_LOCAL_ACCESS_KEY, ENV_LOCAL_SECRET_KEY, ENV_LOCAL_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +85,18 @@ class _Deployment:
 class ServiceManager:
     """Starts, watches, times out and stops the replicas of every live service."""
 
-    def __init__(self, home: Home, store: Store, *, python: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Home,
+        store: Store,
+        *,
+        python: str | None = None,
+        credentials: LocalCredentials | None = None,
+    ) -> None:
         self.home = home
         self.store = store
         self.python = python or sys.executable
+        self.credentials = credentials or load_or_create(home)
         self._live: dict[str, _Deployment] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -181,6 +193,10 @@ class ServiceManager:
                 return None
             return deployment.urls[next(deployment.turn) % len(deployment.urls)]
 
+    def replica_headers(self) -> dict[str, str]:
+        """What the platform sends with each request it forwards to a replica."""
+        return {"Authorization": f"Bearer {self.credentials.token}"}
+
     # -- internals -----------------------------------------------------------------------------------------
     def _stop(self, service_id: str) -> None:
         with self._lock:
@@ -252,6 +268,13 @@ class ServiceManager:
                     )
                     break
 
+    def _replica_secrets(self) -> dict[str, str]:
+        return {
+            ENV_LOCAL_TOKEN: self.credentials.token,
+            ENV_LOCAL_ACCESS_KEY: self.credentials.keys.access_key,
+            ENV_LOCAL_SECRET_KEY: self.credentials.keys.secret_key,
+        }
+
     def _spawn(
         self, model_dir: Path, log_path: Path, deployment: _Deployment
     ) -> tuple[subprocess.Popen[bytes], list[bytes]]:
@@ -274,7 +297,7 @@ class ServiceManager:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 start_new_session=True,
-                env=job_env(),
+                env={**job_env(), **self._replica_secrets()},
             )
         deployment.processes.append(process)
         if deployment.stopping.is_set():  # stopped (deleted, expired) while this replica was being spawned

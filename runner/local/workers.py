@@ -30,6 +30,7 @@ from runner.local import jobspec
 from runner.local.home import Home, write_json_atomic
 from runner.local.rows import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, TaskRow
 from runner.local.store import Store
+from runner.platform.settings import ENV_LOCAL_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,19 @@ class _Running:
 class TaskRunner:
     """Runs the store's tasks as engine jobs on background threads."""
 
-    def __init__(self, home: Home, store: Store, *, max_jobs: int = 1, python: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Home,
+        store: Store,
+        *,
+        max_jobs: int = 1,
+        python: str | None = None,
+        replica_token: str = "",
+    ) -> None:
         self.home = home
         self.store = store
         self.python = python or sys.executable
+        self.replica_token = replica_token
         self._slots = threading.BoundedSemaphore(max_jobs)
         self._jobs: dict[str, _Running] = {}
         self._lock = threading.Lock()
@@ -172,7 +182,7 @@ class TaskRunner:
                     stdout=job_log,
                     stderr=job_log,
                     start_new_session=True,
-                    env=job_env(),
+                    env={**job_env(), **self._judge_env(prepared.spec)},
                 )
         process = job.process
         self.store.update_task(task_id, worker_pid=process.pid)
@@ -207,6 +217,13 @@ class TaskRunner:
             task.id, only_if=(RUNNING,), status=SUCCEEDED, result=result, message="", worker_pid=None
         )
 
+    def _judge_env(self, spec: dict[str, Any]) -> dict[str, str]:
+        """The token for a job that asks a deployed service (an LLM judge): replicas require it. Other
+        jobs never call a replica or the platform, so they do not get it."""
+        evaluators = (spec.get("params") or {}).get("evaluators") or []
+        asks = any(isinstance(item, dict) and item.get("judge_url") for item in evaluators)
+        return {ENV_LOCAL_TOKEN: self.replica_token} if asks and self.replica_token else {}
+
     def _copy_progress(
         self, task_id: str, path: Path, offset: int, last: tuple[int, int] | None
     ) -> tuple[int, int] | None:
@@ -224,7 +241,7 @@ class TaskRunner:
 
 def job_env() -> dict[str, str]:
     """The environment of engine processes: the platform's, without its token or keys (they never call it)."""
-    secret = {"QFRUN_LOCAL_TOKEN", "QFRUN_LOCAL_ACCESS_KEY", "QFRUN_LOCAL_SECRET_KEY"}
+    secret = {ENV_LOCAL_TOKEN, "QFRUN_LOCAL_ACCESS_KEY", "QFRUN_LOCAL_SECRET_KEY"}
     env = {key: value for key, value in os.environ.items() if key not in secret}
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env

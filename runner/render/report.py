@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
@@ -136,10 +137,19 @@ def _services(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "resource_type": outputs.get("resource_type"),
                     "billing": billing_text(outputs.get("billing"), outputs.get("expires_at")),
                     "smoke_test": outputs.get("smoke_test"),
-                    "curl": f"curl -s {url} -H 'Content-Type: application/json' -d '{body}'" if url else "",
+                    "curl": _curl(url, body) if url else "",
                 }
             )
     return found
+
+
+def _curl(url: str, body: str) -> str:
+    """A command that calls the service; on the local platform it names the token's variable, never the
+    token itself (reports are shared and kept)."""
+    auth = ""
+    if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
+        auth = ' -H "Authorization: Bearer $QFRUN_LOCAL_TOKEN"'
+    return f"curl -s {url}{auth} -H 'Content-Type: application/json' -d '{body}'"
 
 
 def billing_text(billing: Any, expires_at: Any = None) -> str:

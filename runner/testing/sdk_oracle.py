@@ -3,8 +3,10 @@
 ``serve_recorded`` serves ``create_app`` on 127.0.0.1 behind ``Recorder`` (an ASGI wrapper that keeps every
 request and answer), with the demo model and eight held-out addition rows imported. ``SdkPlatform.run``
 runs Python code in a fresh interpreter whose environment reaches the platform only through the SDK's own
-variables (``QIANFAN_CONSOLE_API_BASE_URL``, ``QIANFAN_BASE_URL``, ``QIANFAN_ACCESS_KEY``,
-``QIANFAN_SECRET_KEY``; polling intervals shortened with the SDK's ``QIANFAN_*_POLLING_INTERVAL``), in its
+variables, set by the recipe of docs/sdk-compat.md: ``LocalCredentials.sdk_environment`` (what ``qfrun
+platform env`` prints: ``QIANFAN_CONSOLE_API_BASE_URL``, ``QIANFAN_BASE_URL`` and the AK/SK pair the platform
+made at its first start, read from its ``credentials.json``; polling intervals shortened with the SDK's
+``QIANFAN_*_POLLING_INTERVAL``), in its
 own working folder (the SDK writes ``tmp.zip`` and reads ``.env`` there). A fresh process per example is
 what a user runs, and keeps the SDK's global config, caches and threads out of the test process.
 """
@@ -25,8 +27,8 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runner.local.access import LocalKeys
 from runner.local.app import create_app
+from runner.local.credentials import LocalCredentials, load_or_create
 from runner.local.home import Home
 from runner.testing.serving import serve_app
 
@@ -34,8 +36,6 @@ REPO = Path(__file__).resolve().parents[2]  # runner/testing/ -> the checkout
 ADDER = REPO / "models" / "tiny-adder"
 EVAL_ROWS = REPO / "data" / "addition" / "eval.jsonl"
 EXAMPLES = REPO / "tests" / "sdk" / "examples"
-ACCESS_KEY, SECRET_KEY = "AKsdkOracleLocal0001", "SKsdkOracleLocalSecret0001"
-SETUP_TOKEN = "sdk-oracle-setup-token"  # only the test's own setup calls use it; the SDK signs with AK/SK
 RESULT_MARK = "SDK-RESULT "
 
 
@@ -116,6 +116,7 @@ def _json(raw: bytes) -> Any:
 @dataclass
 class SdkPlatform:
     url: str
+    credentials: LocalCredentials = field(repr=False)
     recorder: Recorder
     version_id: str
     set_id: str
@@ -125,11 +126,8 @@ class SdkPlatform:
 
     def sdk_env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("QIANFAN_")}
+        env.update(self.credentials.sdk_environment(self.url))
         env.update(
-            QIANFAN_CONSOLE_API_BASE_URL=self.url,
-            QIANFAN_BASE_URL=self.url,
-            QIANFAN_ACCESS_KEY=ACCESS_KEY,
-            QIANFAN_SECRET_KEY=SECRET_KEY,
             QIANFAN_CACHE_DIR=str(self.workdir / "qianfan-cache"),
             QIANFAN_EVALUATION_ONLINE_POLLING_INTERVAL="0.5",
             QIANFAN_BATCH_RUN_STATUS_POLLING_INTERVAL="0.5",
@@ -137,6 +135,10 @@ class SdkPlatform:
             QIANFAN_EXPORT_STATUS_POLLING_INTERVAL="0.5",
         )
         return env
+
+    @property
+    def access_key(self) -> str:
+        return self.credentials.keys.access_key
 
     def example(self, name: str) -> str:
         """An example file with the page's placeholder ids replaced by this platform's."""
@@ -183,23 +185,28 @@ class SdkFailed(AssertionError):
 @contextmanager
 def serve_recorded(workdir: Path) -> Iterator[SdkPlatform]:
     """The real platform over ``workdir/home`` behind a Recorder, with the demo model and data imported."""
-    # Signatures are verified: the SDK's requests must pass the platform's bce-auth-v1 check.
-    app = create_app(Home(workdir / "home"), SETUP_TOKEN, LocalKeys(ACCESS_KEY, SECRET_KEY))
-    recorder = Recorder(app)
+    # No credentials given: the platform makes its own, as for a user, and the SDK's signatures must pass
+    # its bce-auth-v1 check with the pair the recipe reads.
+    home = Home(workdir / "home")
+    recorder = Recorder(create_app(home))
+    credentials = load_or_create(home)
     with serve_app(recorder) as url:
         # Setup through the local-only import actions: the SDK page starts from a model and a dataset
         # that already exist on the platform.
-        model = _call(url, "model", "ImportLocalModel", {"name": "tiny-adder", "path": str(ADDER)})
+        token = credentials.token
+        model = _call(url, token, "model", "ImportLocalModel", {"name": "tiny-adder", "path": str(ADDER)})
         rows = "".join(EVAL_ROWS.read_text(encoding="utf-8").splitlines(keepends=True)[:8])
         sha = hashlib.sha256(rows.encode()).hexdigest()
         dataset = _call(
-            url, "dataset", "ImportLocalDataset", {"name": "addition", "sha256": sha, "content": rows}
+            url, token, "dataset", "ImportLocalDataset", {"name": "addition", "sha256": sha, "content": rows}
         )
-        yield SdkPlatform(url, recorder, model["modelId"], model["modelSetId"], dataset["versionId"], workdir)
+        yield SdkPlatform(
+            url, credentials, recorder, model["modelId"], model["modelSetId"], dataset["versionId"], workdir
+        )
 
 
-def _call(url: str, route: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {SETUP_TOKEN}"}
+def _call(url: str, token: str, route: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
     response = httpx.post(f"{url}/v2/{route}?Action={action}", json=body, headers=headers, timeout=60)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()["result"]

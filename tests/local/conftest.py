@@ -21,6 +21,7 @@ import pytest
 
 from runner.local.access import LocalKeys
 from runner.local.app import create_app
+from runner.local.credentials import load_or_create
 from runner.local.home import Home
 from runner.testing.serving import serve_app
 
@@ -70,10 +71,11 @@ class Api:
 
 @contextmanager
 def serve_in_thread(home: Home, token: str | None = None, keys: LocalKeys | None = None) -> Iterator[Api]:
-    """Serve ``create_app(home, token, keys)`` on a free loopback port until the block ends (lifespan too)."""
+    """Serve ``create_app(home, token, keys)`` on a free loopback port until the block ends (lifespan too);
+    the ``Api`` sends ``token``, else the token the platform made for ``home``, as qfrun's client does."""
     app = create_app(home, token, keys)
     with serve_app(app) as url:
-        yield Api(url, token, app)
+        yield Api(url, token or load_or_create(home).token, app)
 
 
 @pytest.fixture

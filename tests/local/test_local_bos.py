@@ -29,6 +29,7 @@ from runner.local.bos_store import (
     parse_bos_uri,
     task_output_uri,
 )
+from runner.local.credentials import load_or_create
 from runner.local.home import Home
 from runner.platform.auth import BceSigner
 from runner.platform.settings import Credentials
@@ -49,7 +50,8 @@ def _bos_error(response: httpx.Response, status: int, code: str) -> str:
 
 @pytest.fixture
 def bos(platform_api: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform_api.url, timeout=30) as client:
+    bearer = {"Authorization": f"Bearer {platform_api.token}"}
+    with httpx.Client(base_url=platform_api.url, headers=bearer, timeout=30) as client:
         yield client
 
 
@@ -386,17 +388,17 @@ def test_bos_requests_need_a_valid_signature_when_keys_are_configured(signed_api
         _bos_error(stale.get(f"/{BUCKET}/k"), 403, "RequestExpired")
 
 
-def test_signatures_to_a_platform_without_keys_and_bearers_to_one_without_a_token_are_refused(
+def test_a_token_given_to_the_platform_replaces_its_homes_token_and_keeps_its_homes_keys(
     platform_home: Home, serve_platform: Any
 ) -> None:
-    with serve_platform(platform_home, token="bearer-tok") as api, _signed(api.url) as signed:
-        message = _bos_error(signed.get(f"/{BUCKET}"), 403, "AccessDenied")
-        assert message == "This platform has no AK/SK configured; send the platform's bearer token."
-    with serve_platform(platform_home, keys=LocalKeys(AK, SK)) as api:
-        bearer = httpx.get(f"{api.url}/{BUCKET}", headers={"Authorization": "Bearer bearer-tok"})
-        assert _bos_error(bearer, 401, "AccessDenied") == (
-            "The request needs a bce-auth-v1 signature in its Authorization header."
-        )
+    own = load_or_create(platform_home)
+    with serve_platform(platform_home, token="bearer-tok") as api:
+        stale = httpx.get(f"{api.url}/{BUCKET}", headers={"Authorization": f"Bearer {own.token}"})
+        assert _bos_error(stale, 401, "AccessDenied") == "The bearer token is not the platform's token."
+        with _signed(api.url, ak=own.keys.access_key, sk=own.keys.secret_key) as signed:
+            assert signed.get(f"/{BUCKET}").status_code == 200
+        with _signed(api.url) as foreign:
+            _bos_error(foreign.get(f"/{BUCKET}"), 403, "InvalidAccessKeyId")
 
 
 def test_console_and_chat_need_a_valid_signature_too(signed_api: Any) -> None:

@@ -2,7 +2,7 @@
 
 A page the developer visits can post to 127.0.0.1 (a text/plain form or fetch needs no preflight), or use
 DNS rebinding to reach it under a name of its own. These tests send exactly those requests to the real
-server, with no token configured (the default), and check that none gets through.
+server, even with the platform's own token (as if a page had learnt it), and check that none gets through.
 """
 
 from __future__ import annotations
@@ -18,8 +18,17 @@ if TYPE_CHECKING:
 LIST = "/v2/batchinference?Action=DescribeBatchInferenceTasks"
 
 
+def _with_token(api: Api, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api.token}", **headers}
+
+
 def test_a_rebound_host_name_is_refused(platform_api: Api) -> None:
-    response = httpx.post(platform_api.url + LIST, json={}, headers={"Host": "attacker.example"}, timeout=30)
+    response = httpx.post(
+        platform_api.url + LIST,
+        json={},
+        headers=_with_token(platform_api, Host="attacker.example"),
+        timeout=30,
+    )
     assert response.status_code == 403
     assert response.json()["code"] == "AccessDenied"
     assert "is not this platform's address" in response.json()["message"]
@@ -27,12 +36,14 @@ def test_a_rebound_host_name_is_refused(platform_api: Api) -> None:
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost:8765", "[::1]:8765"])
 def test_loopback_host_names_are_answered(platform_api: Api, host: str) -> None:
-    response = httpx.post(platform_api.url + LIST, json={}, headers={"Host": host}, timeout=30)
+    response = httpx.post(
+        platform_api.url + LIST, json={}, headers=_with_token(platform_api, Host=host), timeout=30
+    )
     assert response.status_code == 200, response.text
 
 
 def test_a_web_pages_origin_is_refused_on_every_api(platform_api: Api) -> None:
-    origin = {"Origin": "https://attacker.example"}
+    origin = _with_token(platform_api, Origin="https://attacker.example")
     console = httpx.post(platform_api.url + LIST, json={}, headers=origin, timeout=30)
     assert console.status_code == 403
     assert "attacker.example" in console.json()["message"]
@@ -45,21 +56,29 @@ def test_a_web_pages_origin_is_refused_on_every_api(platform_api: Api) -> None:
     assert chat.status_code in (401, 403)
     upload = httpx.put(platform_api.url + "/qfrun-local/x.jsonl", content=b"{}", headers=origin, timeout=30)
     assert upload.status_code == 403
-    assert httpx.head(platform_api.url + "/qfrun-local/x.jsonl", timeout=30).status_code == 404  # not stored
-    local_page = httpx.post(platform_api.url + LIST, json={}, headers={"Origin": "http://127.0.0.1:3000"})
+    stored = httpx.head(platform_api.url + "/qfrun-local/x.jsonl", headers=_with_token(platform_api))
+    assert stored.status_code == 404
+    local_page = httpx.post(
+        platform_api.url + LIST, json={}, headers=_with_token(platform_api, Origin="http://127.0.0.1:3000")
+    )
     assert local_page.status_code == 200
 
 
 def test_a_text_plain_body_is_refused(platform_api: Api) -> None:
     # What a <form enctype="text/plain"> or a no-preflight fetch sends: JSON in a body that is not JSON.
     response = httpx.post(
-        platform_api.url + LIST, content=b"{}", headers={"Content-Type": "text/plain"}, timeout=30
+        platform_api.url + LIST,
+        content=b"{}",
+        headers=_with_token(platform_api, **{"Content-Type": "text/plain"}),
+        timeout=30,
     )
     assert response.status_code == 415
     assert "must be JSON" in response.json()["message"]
 
 
 def test_urls_the_platform_reports_come_from_its_own_address(platform_api: Api) -> None:
-    first = httpx.post(platform_api.url + LIST, json={}, headers={"Host": "localhost:1"}, timeout=30)
+    first = httpx.post(
+        platform_api.url + LIST, json={}, headers=_with_token(platform_api, Host="localhost:1"), timeout=30
+    )
     assert first.status_code == 200
     assert platform_api.app.state.context.base_url == platform_api.url  # the bound address, not the Host

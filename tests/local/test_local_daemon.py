@@ -32,6 +32,7 @@ def test_start_status_stop_round_trip(platform_home: Home):
         assert stat.S_IMODE(platform_home.root.stat().st_mode) == 0o700
         assert stat.S_IMODE(platform_home.db_path.stat().st_mode) == 0o600
         assert stat.S_IMODE(platform_home.info_path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(platform_home.log_path.stat().st_mode) == 0o600
         refused = httpx.post(f"{endpoint.url}/v2/model?Action=DescribeModel", json={"modelId": "amv-x"})
         assert refused.status_code == 401
         with pytest.raises(PlatformError, match="Another local platform already serves"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from dataclasses import astuple
 
 import pytest
 
@@ -79,7 +80,7 @@ def test_a_killed_platform_resumes_its_batch_inference_on_start(
     platform_home, platform_client, adder_dir, addition_rows
 ):
     rows = addition_rows(96)
-    api = platform_client(daemon.start(platform_home).url)
+    api = platform_client(*astuple(daemon.start(platform_home)))
     try:
         model = api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
         dataset = api.upload("d200", _jsonl(rows))
@@ -94,7 +95,7 @@ def test_a_killed_platform_resumes_its_batch_inference_on_start(
         running = daemon.status(platform_home)
         assert running is not None
         os.kill(running.pid, signal.SIGKILL)
-        api = platform_client(daemon.start(platform_home).url)
+        api = platform_client(*astuple(daemon.start(platform_home)))
         task = api.wait(
             lambda: _describe(api, task_id)["runStatus"] != "Running" and _describe(api, task_id), timeout=120
         )

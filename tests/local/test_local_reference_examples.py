@@ -195,7 +195,8 @@ def test_an_error_is_the_documented_envelope(platform_api: Api) -> None:
 
 
 def _put(api: Api, path: str, text: str) -> None:
-    response = httpx.put(api.url + path, content=text.encode(), timeout=30)
+    bearer = {"Authorization": f"Bearer {api.token}"}
+    response = httpx.put(api.url + path, content=text.encode(), headers=bearer, timeout=30)
     assert response.status_code == 200, response.text
 
 
@@ -265,7 +266,11 @@ def test_batch_inference_writes_qianfans_output_lines_to_bos(platform_api: Api, 
     finished = platform_api.wait(done)
     assert finished["runStatus"] == "Done", finished.get("errorReason")
     assert len(finished["outputDir"]) == 24  # the task's sub-directory [B2][B5]
-    response = httpx.get(f"{platform_api.url}/qfrun-local/out/{finished['outputDir']}/a.jsonl", timeout=30)
+    response = httpx.get(
+        f"{platform_api.url}/qfrun-local/out/{finished['outputDir']}/a.jsonl",
+        headers={"Authorization": f"Bearer {platform_api.token}"},
+        timeout=30,
+    )
     assert response.status_code == 200
     lines = [json.loads(line) for line in response.text.splitlines()]
     assert [(line["id"], line["query"]) for line in lines] == [("x1", "23+45=?"), ("x2", "1+2=?")]

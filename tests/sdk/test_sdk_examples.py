@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from runner.testing.sdk_oracle import ACCESS_KEY, EVAL_ROWS, Call, SdkFailed, SdkPlatform
+from runner.testing.sdk_oracle import EVAL_ROWS, Call, SdkFailed, SdkPlatform
 
 pytestmark = pytest.mark.slow
 
@@ -38,11 +38,11 @@ def only(calls: list[Call], route: str) -> Call:
     return matching[0]
 
 
-def assert_signed(calls: list[Call]) -> None:
-    """Every console call carries the SDK's bce-auth-v1 signature made with the local AK."""
+def assert_signed(calls: list[Call], access_key: str) -> None:
+    """Every console call carries the SDK's bce-auth-v1 signature made with the AK the platform made."""
     for call in calls:
         if call.method == "POST":
-            assert call.headers["authorization"].startswith(f"bce-auth-v1/{ACCESS_KEY}/"), call.route
+            assert call.headers["authorization"].startswith(f"bce-auth-v1/{access_key}/"), call.route
 
 
 def reference_rows() -> list[dict[str, str]]:
@@ -64,7 +64,7 @@ def test_a_model_by_version_id_gets_its_set_id(sdk_platform: SdkPlatform) -> Non
     assert routes(calls) == [VERSION_DETAIL]
     assert calls[0].body == {"modelVersionId": sdk_platform.version_id}
     assert calls[0].answer["result"]["modelIdStr"] == sdk_platform.set_id
-    assert_signed(calls)
+    assert_signed(calls, sdk_platform.access_key)
 
 
 def test_a_wrong_secret_key_is_refused_in_the_v1_envelope(sdk_platform: SdkPlatform) -> None:
@@ -104,7 +104,7 @@ def test_batch_inference_over_a_platform_dataset_returns_every_answer(sdk_platfo
     assert create.body["datasetId"] == sdk_platform.dataset_id
     (download,) = [call for call in calls if call.method == "GET"]
     assert "authorization" not in download.headers  # the export link is fetched like a pre-signed URL
-    assert_signed(calls)
+    assert_signed(calls, sdk_platform.access_key)
 
 
 def test_rule_evaluation_reports_accuracy_and_similarity(sdk_platform: SdkPlatform) -> None:
@@ -133,7 +133,7 @@ def test_rule_evaluation_reports_accuracy_and_similarity(sdk_platform: SdkPlatfo
     ]
     conf = only(calls, EVAL_CREATE).body["evalStandardConf"]
     assert conf == {"evalMode": "rule", "scoreModes": ["similarity", "accuracy"]}
-    assert_signed(calls)
+    assert_signed(calls, sdk_platform.access_key)
 
 
 def test_deploy_then_chat_answers_the_sum(sdk_platform: SdkPlatform) -> None:
@@ -163,7 +163,7 @@ def test_deploy_then_chat_answers_the_sum(sdk_platform: SdkPlatform) -> None:
     # ChatCompletion lists the services (once per resource object) to map model names to chat URLs
     listed = next(c for c in calls if c.route == "POST /wenxinworkshop/service/list").answer["result"]
     assert [entry["name"] for entry in listed["custom"]] == ["your_service_name"]
-    assert_signed(calls)
+    assert_signed(calls, sdk_platform.access_key)
 
 
 def test_compress_as_printed_cannot_run_in_this_sdk_version(sdk_platform: SdkPlatform) -> None:
@@ -200,4 +200,4 @@ def test_compress_step_by_step_gives_a_new_version_in_the_same_model(sdk_platfor
         "description": f"mcomp_{sdk_platform.version_id}_Quantization_ModelQuantizationWeight.INT8PTQ",
     }
     assert create.answer["result"] == result["task_id"]  # a bare string, as documented [C1][C2]
-    assert_signed(calls)
+    assert_signed(calls, sdk_platform.access_key)

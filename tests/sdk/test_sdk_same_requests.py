@@ -23,7 +23,7 @@ from runner.errors import PlatformError
 from runner.platform.client import PlatformClient
 from runner.platform.protocol import TaskKind, TaskRef, TaskRequest
 from runner.platform.settings import settings_from_pipeline
-from runner.testing.sdk_oracle import ACCESS_KEY, SECRET_KEY, Call, SdkPlatform
+from runner.testing.sdk_oracle import Call, SdkPlatform
 
 pytestmark = pytest.mark.slow
 
@@ -236,12 +236,7 @@ def difference(client: Call, sdk: Call) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def both_sides(sdk_platform: SdkPlatform) -> tuple[dict[str, Call], dict[str, Call]]:
-    env = {
-        "QIANFAN_CONSOLE_API_BASE_URL": sdk_platform.url,
-        "QIANFAN_BASE_URL": sdk_platform.url,
-        "QIANFAN_ACCESS_KEY": ACCESS_KEY,
-        "QIANFAN_SECRET_KEY": SECRET_KEY,
-    }
+    env = sdk_platform.credentials.sdk_environment(sdk_platform.url)
     start = len(sdk_platform.recorder.calls)
     with PlatformClient(settings_from_pipeline("qianfan", environ=env)) as client:
         for name, action in client_operations(client, sdk_platform):
@@ -296,9 +291,13 @@ def test_shared_fields_carry_the_same_values(
     assert {path: mine[path] for path in shared} == {path: theirs[path] for path in shared}
 
 
-def test_both_sign_with_bce_auth_v1(both_sides: tuple[dict[str, Call], dict[str, Call]]) -> None:
+def test_both_sign_with_bce_auth_v1(
+    both_sides: tuple[dict[str, Call], dict[str, Call]], sdk_platform: SdkPlatform
+) -> None:
     client, sdk = both_sides
 
     for side in (client, sdk):
         for call in side.values():
-            assert call.headers["authorization"].startswith(f"bce-auth-v1/{ACCESS_KEY}/"), call.route
+            assert call.headers["authorization"].startswith(f"bce-auth-v1/{sdk_platform.access_key}/"), (
+                call.route
+            )

@@ -9,7 +9,6 @@ routes that take every other path.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -19,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runner.local.api_common import INTERNAL, INVALID, NOT_FOUND, ApiError, Body, Context
+from runner.local.bodies import BadJson, BodyTooLarge, parse_json, read_limited
 from runner.local.compat import datasets, evals, models, services
 from runner.local.compat.envelope import LinkSigner, V1Context, V1Handler, v1_error, v1_success
 
@@ -30,6 +30,7 @@ ARCHIVES: Mapping[str, Callable[[V1Context, str], bytes]] = {
     "datasets": datasets.export_archive,
     "evals": evals.export_archive,
 }
+MAX_BODY_BYTES = 96 * 1024 * 1024  # as the v2 console's: a dataset upload travels inside the JSON
 Authenticate = Callable[[Request], Awaitable[None]]
 """The app's check of a console request; raises ApiError (401) when it fails."""
 
@@ -43,14 +44,19 @@ def routes(ctx: Context, authenticate: Authenticate, signer: LinkSigner | None =
         try:
             await authenticate(request)
             if not v1.ctx.base_url:
-                v1.ctx.base_url = str(request.base_url).rstrip("/")
+                # The bound address, never the Host header: links the platform signs must point at itself.
+                host, port = request.scope.get("server") or ("127.0.0.1", 0)
+                v1.ctx.base_url = f"http://{host}:{port}"
             handler = HANDLERS.get(path)
             if handler is None:
                 raise ApiError(404, NOT_FOUND, f"{where} is not a v1 route this platform serves.")
             try:
-                data = json.loads(await request.body() or b"{}")
-            except ValueError as exc:
-                raise ApiError(400, INVALID, f"{where}: the body is not valid JSON ({exc}).") from exc
+                data = parse_json(await read_limited(request, MAX_BODY_BYTES, where))
+            except BodyTooLarge as exc:
+                raise ApiError(413, INVALID, str(exc)) from None
+            except BadJson as exc:
+                raise ApiError(400, INVALID, f"{where}: the body is not valid JSON ({exc}).") from None
+            data = {} if data is None else data
             if not isinstance(data, dict):
                 raise ApiError(400, INVALID, f"{where}: the body must be a JSON object.")
             result = await run_in_threadpool(handler, v1, Body(data, where))

@@ -111,10 +111,14 @@ def load_custom(reference: str, source: str) -> Callable[[list[dict[str, Any]]],
 def _url_judge(url: str) -> Callable[[str], str]:
     import httpx
 
+    # The platform hands a judging job its token (replicas answer nobody without it), and no other job.
+    headers = {"Authorization": f"Bearer {os.environ.get('QFRUN_LOCAL_TOKEN', '')}"}
+
     def ask(prompt: str) -> str:
         reply = httpx.post(
             url,
             json={"messages": [{"role": "user", "content": prompt}], "temperature": 0, "max_tokens": 4},
+            headers=headers,
             timeout=60,
         )
         reply.raise_for_status()

@@ -4,6 +4,13 @@
 ``listening http://127.0.0.1:PORT`` as its first stdout line (so a parent that asked for port 0 learns the
 port) and serves until SIGTERM. Concurrent requests are gathered for a few milliseconds and run as one
 left-padded ``generate`` call per group of equal sampling settings: the model runs one batch at a time.
+
+Its port is reachable by every local user and, through a browser, by web pages, so it answers only the
+platform's credentials (``QFRUN_LOCAL_TOKEN`` and/or ``QFRUN_LOCAL_ACCESS_KEY``/``QFRUN_LOCAL_SECRET_KEY`` in
+its environment; it will not start without one) and applies the platform's Host and Origin checks; only
+``/healthz`` answers without credentials. Bodies are cut off at ``CHAT_BODY_BYTES`` while they stream, and
+a last message over ``MAX_LAST_MESSAGE_TOKENS`` tokens (Qianfan's documented limit for a custom service's
+chat [S7]) is refused, so no single request holds the model for long.
 """
 
 from __future__ import annotations
@@ -11,13 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
+import math
+import os
 import signal
 import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +37,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from runner.errors import PlatformError
+from runner.local.access import Gate, LocalKeys, browser_refusal
+from runner.local.bodies import CHAT_BODY_BYTES, BadJson, BodyTooLarge, parse_json, read_limited
+from runner.local.chat_limits import MAX_SEED
 from runner.local.engine.inference import Generation, InferenceParams, generate
 from runner.local.engine.loading import LoadedModel, load_model
+from runner.platform.settings import ENV_LOCAL_TOKEN
 
 ROLES = {"system", "user", "assistant"}
 BATCH_WINDOW_S = 0.005
 MAX_BATCH = 32
+MAX_LAST_MESSAGE_TOKENS = 3000  # [S7]: the last message's content may hold at most 3,000 tokens
 
 
 class RequestError(Exception):
@@ -138,8 +152,11 @@ def parse_chat(body: Any) -> tuple[list[dict[str, Any]], InferenceParams]:
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or (kind is int and not isinstance(value, int))
+            or (isinstance(value, float) and not math.isfinite(value))
         ):
             raise RequestError(f"'{name}' must be a {'integer' if kind is int else 'number'}.", param=name)
+        if name == "seed" and not 0 <= value <= MAX_SEED:
+            raise RequestError(f"'seed' must be between 0 and {MAX_SEED}.", param=name)
         raw["max_output_tokens" if name.startswith("max_") else name] = value
     if "temperature" in raw and raw["temperature"] > 2:
         raise RequestError(
@@ -147,31 +164,67 @@ def parse_chat(body: Any) -> tuple[list[dict[str, Any]], InferenceParams]:
         )
     try:
         params = InferenceParams.from_dict(raw)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         raise RequestError(str(error)) from None
     return messages, params
 
 
-def create_app(model: LoadedModel, served_name: str | None = None, max_batch: int = MAX_BATCH) -> Starlette:
-    """The Starlette app for one loaded model."""
+def check_last_message(model: LoadedModel, messages: list[dict[str, Any]]) -> None:
+    """Refuse a last message over ``MAX_LAST_MESSAGE_TOKENS`` tokens of the model's own tokenizer."""
+    # A token stands for at least one byte of text (a byte-fallback token for exactly one), give or take a
+    # word-start marker, so a short message cannot be over the limit and skips the tokenizer.
+    content = messages[-1]["content"]
+    if len(content.encode("utf-8", "surrogatepass")) <= MAX_LAST_MESSAGE_TOKENS // 2:
+        return
+    count = len(model.tokenizer(content, add_special_tokens=False)["input_ids"])
+    if count > MAX_LAST_MESSAGE_TOKENS:
+        raise RequestError(
+            f"The last message has {count} tokens; the limit is {MAX_LAST_MESSAGE_TOKENS}.",
+            400,
+            f"messages[{len(messages) - 1}]",
+        )
+
+
+def create_app(
+    model: LoadedModel, served_name: str | None = None, max_batch: int = MAX_BATCH, *, gate: Gate
+) -> Starlette:
+    """The Starlette app for one loaded model, answering only requests ``gate`` lets in."""
     name = served_name or model.name
     batcher = Batcher(model, max_batch=max_batch)
     created = int(time.time())
 
+    def refused(request: Request) -> JSONResponse | None:
+        refusal = gate.check(request)
+        if refusal is None:
+            return None
+        return error_response(refusal.message, refusal.status, "authentication_error")
+
     async def healthz(request: Request) -> JSONResponse:
+        foreign = browser_refusal(request)
+        if foreign is not None:
+            return error_response(foreign.message, foreign.status, "authentication_error")
         return JSONResponse({"status": "ok", "model": name, "batches": batcher.batches})
 
     async def models(request: Request) -> JSONResponse:
+        refusal = refused(request)
+        if refusal is not None:
+            return refusal
         card = {"id": name, "object": "model", "created": created, "owned_by": "qfrun-local"}
         return JSONResponse({"object": "list", "data": [card]})
 
     async def chat(request: Request) -> JSONResponse:
+        refusal = refused(request)
+        if refusal is not None:
+            return refusal
         try:
-            body = json.loads(await request.body() or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error_response("The request body is not valid JSON.", 400)
+            body = parse_json(await read_limited(request, CHAT_BODY_BYTES, "The chat request"))
+        except BodyTooLarge as error:
+            return error_response(str(error), 413)
+        except BadJson as error:
+            return error_response(f"The request body is not valid JSON ({error}).", 400)
         try:
             messages, params = parse_chat(body)
+            await asyncio.to_thread(check_last_message, batcher.model, messages)
         except RequestError as error:
             return error_response(str(error), error.status, param=error.param)
         try:
@@ -222,6 +275,18 @@ def create_app(model: LoadedModel, served_name: str | None = None, max_batch: in
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
 
 
+def replica_gate(environ: Mapping[str, str]) -> Gate:
+    """The platform's credentials from the environment the platform started this replica with."""
+    token = environ.get(ENV_LOCAL_TOKEN, "").strip() or None
+    keys = LocalKeys.from_env(environ)
+    if token is None and keys is None:
+        raise PlatformError(
+            f"A model service needs the platform's credentials: set {ENV_LOCAL_TOKEN} (or the local key "
+            "pair) in its environment; it never serves without them."
+        )
+    return Gate(token, keys)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve one model folder over an OpenAI-style chat API.")
     parser.add_argument("--model", type=Path, required=True, help="the Hugging Face model folder")
@@ -230,8 +295,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--served-name", default=None, help="the model id the API reports")
     parser.add_argument("--max-batch", type=int, default=MAX_BATCH)
     args = parser.parse_args(argv)
+    try:
+        gate = replica_gate(os.environ)
+    except (PlatformError, ValueError) as error:
+        sys.stderr.write(f"{error}\n")
+        return 2
     model = load_model(args.model)
-    app = create_app(model, args.served_name, args.max_batch)
+    app = create_app(model, args.served_name, args.max_batch, gate=gate)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
