@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from runner import dag
 from runner.context import Interrupted, PollPolicy, StageRun
-from runner.errors import PlatformError, StageError
+from runner.errors import PlatformError, StageError, StageWaiting
 from runner.fingerprint import digest, file_sha256
 from runner.inputs import InputError, Inputs, Upstream
 from runner.platform.protocol import Dataset, Platform
@@ -54,12 +54,13 @@ class Observer(Protocol):
 
 
 # Outcomes of a stage within one run, as the summary and the observer name them.
-SUCCEEDED, UP_TO_DATE, FAILED, SKIPPED, NOT_STARTED = (
+SUCCEEDED, UP_TO_DATE, FAILED, SKIPPED, NOT_STARTED, WAITING = (
     "succeeded",
     "up to date",
     "failed",
     "skipped",
     "not started",
+    "waiting",  # its task waits for people (manual scores); the next run picks it up
 )
 
 
@@ -89,6 +90,10 @@ class RunSummary:
     @property
     def failed(self) -> list[StageOutcome]:
         return [o for o in self.outcomes.values() if o.outcome == FAILED]
+
+    @property
+    def waiting(self) -> list[StageOutcome]:
+        return [o for o in self.outcomes.values() if o.outcome == WAITING]
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes.values() if o.outcome == outcome)
@@ -153,6 +158,8 @@ class Executor:
             interrupted,
         )
         status = "interrupted" if interrupted else ("failed" if summary.failed else "succeeded")
+        if status == "succeeded" and summary.waiting:
+            status = "waiting"
         self.state.record_run(replace(run, finished_at=utc_now(), status=status))
         return summary
 
@@ -202,7 +209,8 @@ class Executor:
 
     def _blocked(self, stage_id: str) -> bool:
         return any(
-            self._settled[u].outcome in (FAILED, SKIPPED) for u in self.pipeline.graph.predecessors(stage_id)
+            self._settled[u].outcome in (FAILED, SKIPPED, WAITING)
+            for u in self.pipeline.graph.predecessors(stage_id)
         )
 
     # -- deciding -----------------------------------------------------------------------------------
@@ -224,9 +232,9 @@ class Executor:
         stage = self.pipeline.stages[stage_id]
         for upstream_id in stage.upstream:
             outcome = self._settled[upstream_id]
-            if outcome.outcome in (FAILED, SKIPPED):
-                verb = "failed" if outcome.outcome == FAILED else "was skipped"
-                self._skip(stage_id, f"upstream stage {upstream_id} {verb}")
+            if outcome.outcome in (FAILED, SKIPPED, WAITING):
+                verb = {FAILED: "failed", SKIPPED: "was skipped", WAITING: "is waiting for manual scores"}
+                self._skip(stage_id, f"upstream stage {upstream_id} {verb[outcome.outcome]}")
                 return None
         upstream = {u: self._upstream[u] for u in stage.upstream}
         try:
@@ -300,6 +308,10 @@ class Executor:
             outputs = STAGE_TYPES[self.pipeline.stages[stage_id].type].run(stage_run, attempt.fields)
         except Interrupted:
             self._settled[stage_id] = StageOutcome(stage_id, NOT_STARTED, "interrupted; re-run to resume")
+            return
+        except StageWaiting as waiting:
+            stage_run.update(status=StageStatus.WAITING, reason=str(waiting), error="")
+            self._settle(StageOutcome(stage_id, WAITING, str(waiting)))
             return
         except (StageError, PlatformError) as error:
             self._fail(stage_run, str(error), platform_error=isinstance(error, PlatformError))

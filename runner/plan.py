@@ -194,6 +194,11 @@ def _plan_stage(
     fingerprint = digest(material)
     if record and not record.status.terminal and record.fingerprint == fingerprint and record.intent:
         task = (record.task or {}).get("task_id") or record.intent.get("name", "")
+        if record.status is StageStatus.WAITING:
+            # What it waits for ("waiting for scores in FILE") is the reason: the run reads them and goes on.
+            return result(
+                RESUME, f"{record.reason}; the run takes them to task {task} if they are in", fields=fields
+            )
         return result(RESUME, f"its task {task} is in flight; the run re-attaches to it", fields=fields)
     if forced:
         return result(RERUN if last else RUN, "forced", fields=fields)
