@@ -80,7 +80,8 @@ def test_the_form_loads_a_half_filled_sheet_and_saves_one_the_runner_accepts(tmp
     )
     saved = json.loads(result.stdout)
     assert saved["file"] == "review.csv"
-    assert saved["bad"] == 0 and saved["status"] == "Saved review.csv."
+    assert saved["bad"] == 0
+    assert saved["status"] == "Saved review.csv."
     sheet = tmp_path / "review.csv"
     sheet.write_text(saved["csv"], encoding="utf-8")
     scores = scoresheet.read(sheet, "review.csv", ANSWERS, ["satisfaction", "tone"], SCALE)
