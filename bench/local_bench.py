@@ -170,10 +170,10 @@ def _poll_once(client: Any, folder: Path, attempt: int) -> float:
     sys.path.insert(0, str(ROOT / "tests"))
     from pipelines import Recorder
     from runner.commands.run import PollPolicy
-    from runner.executor import Executor, RunOptions
+    from runner.pipeline.spec import load_pipeline
     from runner.platform.protocol import TaskKind, TaskRef, TaskStatus
-    from runner.spec import load_pipeline
-    from runner.state import StateFile
+    from runner.run.executor import Executor, RunOptions
+    from runner.state.file import StateFile
 
     folder.mkdir()
     (folder / "p.yaml").write_text(

@@ -31,10 +31,10 @@ import yaml  # noqa: E402
 from fakes import FakePlatform  # noqa: E402
 
 from pipelines import FAST, Recorder  # noqa: E402
-from runner.executor import Executor, RunOptions  # noqa: E402
-from runner.plan import make_plan  # noqa: E402
-from runner.spec import load_pipeline  # noqa: E402
-from runner.state import StateFile  # noqa: E402
+from runner.pipeline.spec import load_pipeline  # noqa: E402
+from runner.run.executor import Executor, RunOptions  # noqa: E402
+from runner.run.plan import make_plan  # noqa: E402
+from runner.state.file import StateFile  # noqa: E402
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -128,7 +128,7 @@ def run(
 ) -> None:
     """Run PIPELINE; re-running the same command resumes where it stopped."""
     from runner.commands.run import run_pipeline
-    from runner.executor import RunOptions
+    from runner.run.executor import RunOptions
 
     command = " ".join(["qfrun", *ctx.obj.get("argv", sys.argv[1:])])
     options = RunOptions(select, from_stages, force, keep_going, max_parallel, command=command)
@@ -147,7 +147,7 @@ def run(
 @ALLOW_ENV
 def validate(pipelines: tuple[Path, ...], fmt: str, allow_env: tuple[str, ...]) -> None:
     """Check PIPELINES: YAML, schema, references, cycles, expressions, local files; all problems at once."""
-    from runner.spec import load_pipeline
+    from runner.pipeline.spec import load_pipeline
 
     problems: list[dict[str, Any]] = []
     for path in pipelines:
@@ -213,10 +213,10 @@ def plan(
     allow_env: tuple[str, ...],
 ) -> None:
     """Show what a run of PIPELINE would do per stage, changing nothing."""
-    from runner import planformat
-    from runner.plan import default_state_path, make_plan
-    from runner.spec import load_pipeline
-    from runner.state import StateFile
+    from runner.pipeline.spec import load_pipeline
+    from runner.render import plan as planformat
+    from runner.run.plan import default_state_path, make_plan
+    from runner.state.file import StateFile
 
     loaded = load_pipeline(pipeline, allow_env=allow_env)
     state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
@@ -235,7 +235,7 @@ def plan(
     else:
         click.echo(planformat.as_text(result, verbose=ctx.obj["verbose"]), nl=False)
     if detailed_exitcode:
-        from runner.plan import INVALID, WILL_RUN
+        from runner.run.plan import INVALID, WILL_RUN
 
         if result.count(INVALID):
             raise SystemExit(1)
@@ -258,7 +258,7 @@ def plan(
 def destroy(pipeline: Path, select: tuple[str, ...], state_path: Path | None, yes: bool) -> None:
     """Release PIPELINE's services and stop its running tasks; model versions are kept."""
     from runner.commands.destroy import destroy as destroy_pipeline
-    from runner.connect import open_platform
+    from runner.run.connect import open_platform
 
     destroy_pipeline(
         pipeline,
@@ -285,7 +285,7 @@ def status(pipeline: Path, state_path: Path | None, fmt: str, live: bool) -> Non
     from runner.commands.status import render_status
 
     def platform(loaded: Any) -> Any:
-        from runner.connect import open_platform
+        from runner.run.connect import open_platform
 
         return open_platform(loaded.platform, notify=lambda line: click.echo(line, err=True))
 
@@ -304,10 +304,10 @@ def status(pipeline: Path, state_path: Path | None, fmt: str, live: bool) -> Non
 @click.option("--status/--no-status", "with_status", default=False, help="Show each stage's recorded status.")
 def graph(pipeline: Path, fmt: str, state_path: Path | None, with_status: bool) -> None:
     """Print the stage graph of PIPELINE as Mermaid or Graphviz dot."""
-    from runner import graphformat
-    from runner.plan import default_state_path
-    from runner.spec import load_pipeline
-    from runner.state import StateFile
+    from runner.pipeline.spec import load_pipeline
+    from runner.render import graph as graphformat
+    from runner.run.plan import default_state_path
+    from runner.state.file import StateFile
 
     loaded = load_pipeline(pipeline, check_files=False, allow_env=None)
     types = {stage_id: stage.type for stage_id, stage in loaded.stages.items()}

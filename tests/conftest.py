@@ -12,7 +12,7 @@ from pipelines import FAST
 def platform(monkeypatch: pytest.MonkeyPatch) -> ClosingFake:
     """What every platform the CLI opens is, in this test: one fake, polled without waiting."""
     fake = ClosingFake()
-    monkeypatch.setattr("runner.connect.open_platform", lambda *args, **kwargs: fake)
+    monkeypatch.setattr("runner.run.connect.open_platform", lambda *args, **kwargs: fake)
     monkeypatch.setattr("runner.commands.run.PollPolicy", lambda **kwargs: FAST)
     monkeypatch.delenv("CI", raising=False)
     return fake

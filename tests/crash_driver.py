@@ -16,10 +16,10 @@ from pathlib import Path
 from fakes import FakePlatform, Script
 
 from pipelines import FAST, Recorder, state_path
-from runner.executor import Executor, RunOptions
-from runner.lock import RunLock
-from runner.spec import load_pipeline
-from runner.state import StateFile
+from runner.pipeline.spec import load_pipeline
+from runner.run.executor import Executor, RunOptions
+from runner.state.file import StateFile
+from runner.state.lock import RunLock
 
 
 def main() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 from fakes import FakePlatform
 
-from runner.context import PollPolicy
-from runner.executor import Executor, RunOptions, RunSummary
-from runner.spec import Pipeline, load_pipeline
-from runner.state import StateFile
+from runner.pipeline.spec import Pipeline, load_pipeline
+from runner.run.context import PollPolicy
+from runner.run.executor import Executor, RunOptions, RunSummary
+from runner.state.file import StateFile
 
 FAST = PollPolicy(initial=0.001, factor=1.0, maximum=0.001, progress_every=0.0)
 

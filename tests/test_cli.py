@@ -15,9 +15,9 @@ from fakes import ClosingFake, Script
 from pipelines import DEMO, write
 from runner.cli import main
 from runner.errors import PlatformServerError
-from runner.lock import RunLock
 from runner.platform.protocol import TaskStatus
-from runner.state import StageStatus, StateFile
+from runner.state.file import StageStatus, StateFile
+from runner.state.lock import RunLock
 
 
 def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -230,7 +230,7 @@ def test_version_and_help_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.slow
 def test_importing_the_cli_loads_no_model_runtime() -> None:
     code = (
-        "import sys, runner.cli, runner.executor, runner.connect; "
+        "import sys, runner.cli, runner.run.executor, runner.run.connect; "
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -310,7 +310,7 @@ def test_a_bug_is_reported_in_one_line_without_traceback_unless_verbose(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("runner.spec.load_pipeline", broken)
+    monkeypatch.setattr("runner.pipeline.spec.load_pipeline", broken)
     path = str(write(tmp_path))
     code, _, err = qfrun(capsys, "validate", path)
     assert code == 70

@@ -12,7 +12,7 @@ import pytest
 from fakes import FakePlatform
 
 from pipelines import write
-from runner.state import StateFile
+from runner.state.file import StateFile
 
 DRIVER = Path(__file__).with_name("crash_driver.py")
 STAGES = ("base", "base_infer", "base_eval", "w4", "serve")

@@ -12,8 +12,8 @@ from fakes import ClosingFake, FakePlatform
 from pipelines import DEMO, write
 from runner.cli import main
 from runner.platform.protocol import TaskKind
-from runner.state import StageStatus, StateFile
-from runner.state_records import StageRecord
+from runner.state.file import StageStatus, StateFile
+from runner.state.records import StageRecord
 
 
 def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

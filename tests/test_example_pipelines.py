@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.spec import load_pipeline
+from runner.pipeline.spec import load_pipeline
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "pipelines").glob("*.yaml"))
 

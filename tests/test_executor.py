@@ -16,7 +16,7 @@ from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskKind, TaskStatus
 from runner.stages.base import StageContext
 from runner.stages.evaluate import resolve_evaluator
-from runner.state import StageStatus
+from runner.state.file import StageStatus
 
 
 def test_stages_run_in_dependency_order_and_record_outputs(tmp_path: Path) -> None:
@@ -225,7 +225,7 @@ def test_a_task_past_its_timeout_is_cancelled_and_the_stage_fails(tmp_path: Path
         DEMO.replace("    strategy: quantization", "    timeout_minutes: 1\n    strategy: quantization"),
     )
     platform = FakePlatform(scripts={"w4": Script(polls=10_000)})
-    import runner.context as context
+    import runner.run.context as context
 
     original = context.time.monotonic
     start = original()

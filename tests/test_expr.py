@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from runner import expr
+from runner.pipeline import expr
 
 CONTEXT: dict[str, Any] = {
     "vars": {"replicas": 2, "ratio": 0.5, "enabled": True, "name": "qa"},

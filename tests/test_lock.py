@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from runner.errors import StateError, StateLockedError
-from runner.lock import RunLock, pipeline_of_state
+from runner.state.lock import RunLock, pipeline_of_state
 
 REPO = Path(__file__).resolve().parents[1]
 
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from runner.lock import RunLock
+from runner.state.lock import RunLock
 
 with RunLock(Path(sys.argv[1]), command="qfrun run held.yaml"):
     print("held", flush=True)

@@ -11,12 +11,12 @@ from fakes import FakePlatform, Script
 
 from pipelines import outcomes, run, write
 from runner.errors import PipelineError
-from runner.executor import SKIPPED, SUCCEEDED, WAITING
+from runner.pipeline.spec import load_pipeline
 from runner.platform.protocol import TaskStatus
-from runner.spec import load_pipeline
+from runner.run.executor import SKIPPED, SUCCEEDED, WAITING
 from runner.stages import scoresheet, scoresheet_html
 from runner.stages.scoresheet import Answer, Scale, SheetError
-from runner.state import StageStatus
+from runner.state.file import StageStatus
 
 PIPELINE = """\
 version: 1

@@ -12,11 +12,21 @@ from fakes import FakePlatform
 
 from pipelines import DEMO, LOCAL_COST, run, write
 from runner.cli import main
-from runner.fingerprint import changes
-from runner.plan import BLOCKED, GATED, RERUN, RESUME, RUN, UP_TO_DATE, Plan, default_state_path, make_plan
-from runner.planformat import as_json, as_markdown, as_text
-from runner.spec import load_pipeline
-from runner.state import StageStatus, StateFile
+from runner.pipeline.spec import load_pipeline
+from runner.render.plan import as_json, as_markdown, as_text
+from runner.run.fingerprint import changes
+from runner.run.plan import (
+    BLOCKED,
+    GATED,
+    RERUN,
+    RESUME,
+    RUN,
+    UP_TO_DATE,
+    Plan,
+    default_state_path,
+    make_plan,
+)
+from runner.state.file import StageStatus, StateFile
 
 # DEMO plus a stage that waits for the deployment.
 WITH_AFTER = DEMO + "  after:\n    type: model\n    version_id: amv-after\n    needs: [serve]\n"

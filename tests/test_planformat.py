@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from pipelines import LOCAL_COST, write
-from runner import planformat
-from runner.plan import RUN, Plan, StagePlan, default_state_path, make_plan
-from runner.spec import load_pipeline
-from runner.state import StateFile
+from runner.pipeline.spec import load_pipeline
+from runner.render import plan as planformat
+from runner.run.plan import RUN, Plan, StagePlan, default_state_path, make_plan
+from runner.state.file import StateFile
 
 
 def generated(folder: Path, count: int) -> Path:

@@ -9,8 +9,8 @@ from fakes import FakePlatform
 
 from pipelines import run, write
 from runner.cli import main
-from runner.report import as_markdown, build_report, write_reports
-from runner.spec import load_pipeline
+from runner.pipeline.spec import load_pipeline
+from runner.render.report import as_markdown, build_report, write_reports
 
 
 def test_the_report_carries_statuses_metrics_model_sizes_and_the_service(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""runner.schema and schemas/pipeline.schema.json: what format 1 accepts, and how each refusal reads."""
+"""runner.pipeline.schema and schemas/pipeline.schema.json: what format 1 accepts, how each refusal reads."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from runner.errors import Issue, Location
-from runner.schema import pipeline_schema, schema_issues, schema_text
-from runner.yamlio import load_document
+from runner.pipeline.schema import pipeline_schema, schema_issues, schema_text
+from runner.pipeline.yamlio import load_document
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -652,9 +652,11 @@ def test_validating_a_valid_file_does_not_import_jsonschema(tmp_path: Path) -> N
     path = tmp_path / "p.yaml"
     path.write_text(EVERY_STAGE, encoding="utf-8")
     code = (
-        "import sys, runner.schema, runner.yamlio\n"
+        "import sys, runner.pipeline.schema, runner.pipeline.yamlio\n"
         "assert 'jsonschema' not in sys.modules\n"
-        f"assert runner.schema.schema_issues(runner.yamlio.load_document({str(path)!r})) == []\n"
+        "from runner.pipeline.schema import schema_issues\n"
+        "from runner.pipeline.yamlio import load_document\n"
+        f"assert schema_issues(load_document({str(path)!r})) == []\n"
         "print('jsonschema' in sys.modules)"
     )
     result = subprocess.run(
@@ -698,7 +700,7 @@ def replaced(data: Any, path: tuple[Any, ...], value: Any) -> Any:
 
 
 def test_fast_check_agrees_with_jsonschema_on_every_single_mutation() -> None:
-    from runner.schema import _is_valid, _validator
+    from runner.pipeline.schema import _is_valid, _validator
 
     checked, disagreements = 0, []
     for document in (yaml.safe_load(EVERY_STAGE), yaml.safe_load(SERVE)):

@@ -11,7 +11,7 @@ import pytest
 
 from runner.cli import main
 from runner.errors import PipelineError
-from runner.spec import load_pipeline
+from runner.pipeline.spec import load_pipeline
 
 BAD = """\
 version: 1

@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 
 from runner.errors import StateError
-from runner.state import (
+from runner.state.file import (
     FORMAT,
     MAX_RUNS,
     RunRecord,
@@ -470,7 +470,7 @@ def test_the_state_schema_ships_in_the_package() -> None:
 _WRITER = """
 import sys
 from pathlib import Path
-from runner.state import RunRecord, StageRecord, StageStatus, StateFile
+from runner.state.file import RunRecord, StageRecord, StageStatus, StateFile
 
 path, stages, sync = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "sync"
 state = StateFile.load(path, "crash", sync=sync)
@@ -526,7 +526,7 @@ def test_a_state_file_that_is_a_fifo_or_too_large_is_refused_without_reading_it(
     with pytest.raises(StateError, match="is not a regular file"):
         StateFile.load(path, "demo")
     path.unlink()
-    monkeypatch.setattr("runner.state.MAX_STATE_BYTES", 1024)
+    monkeypatch.setattr("runner.state.file.MAX_STATE_BYTES", 1024)
     path.write_bytes(b" " * 2048)
     with pytest.raises(StateError, match="is larger than"):
         StateFile.load(path, "demo")

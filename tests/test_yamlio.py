@@ -1,4 +1,4 @@
-"""runner.yamlio: plain values, exact positions, and every way a file can be refused, all at once."""
+"""runner.pipeline.yamlio: plain values, exact positions, and every way a file can be refused, all at once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from runner.errors import Location, PipelineSyntaxError
-from runner.yamlio import MAX_BYTES, Document, load_document
+from runner.pipeline.yamlio import MAX_BYTES, Document, load_document
 
 
 def messages(text: str, name: str = "p.yaml") -> list[str]:
@@ -385,7 +385,7 @@ def test_a_large_pipeline_loads_to_the_same_data_as_safe_load_with_positions() -
 
 def test_pure_python_loader_gives_the_same_positions_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without libyaml, PyYAML's own loader is used; positions and refusals must not change."""
-    monkeypatch.setattr("runner.yamlio._Loader", yaml.SafeLoader)
+    monkeypatch.setattr("runner.pipeline.yamlio._Loader", yaml.SafeLoader)
     doc = load_document("pipe.yaml", text=PIPELINE)
     assert doc.location(("stages", "serve", "service", "replicas")) == Location("pipe.yaml", 8, 17)
     assert doc.data == yaml.safe_load(PIPELINE)

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import click
 
-from runner import dag
 from runner.errors import PlatformNotFound, UsageError
-from runner.lock import RunLock
-from runner.plan import default_state_path
+from runner.pipeline import dag
+from runner.pipeline.spec import Pipeline, load_pipeline
 from runner.platform.protocol import Platform, TaskKind, TaskRef
-from runner.spec import Pipeline, load_pipeline
-from runner.state import StateFile
-from runner.state_records import StageRecord, StageStatus
+from runner.run.plan import default_state_path
+from runner.state.file import StateFile
+from runner.state.lock import RunLock
+from runner.state.records import StageRecord, StageStatus
 
 RELEASE, STOP = "release", "stop"
 

@@ -18,10 +18,10 @@ import click
 )
 def report(pipeline: Path, state_path: Path | None, out: Path | None) -> None:
     """Write the report of PIPELINE's runs: a self-contained HTML page, report.md and report.json."""
-    from runner.plan import default_state_path
-    from runner.report import build_report, default_report_folder, write_reports
-    from runner.spec import load_pipeline
-    from runner.state import StateFile
+    from runner.pipeline.spec import load_pipeline
+    from runner.render.report import build_report, default_report_folder, write_reports
+    from runner.run.plan import default_state_path
+    from runner.state.file import StateFile
 
     loaded = load_pipeline(pipeline, check_files=False, allow_env=None)
     state = StateFile.load(state_path or default_state_path(loaded), loaded.name)

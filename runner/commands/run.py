@@ -10,9 +10,12 @@ from pathlib import Path
 
 import click
 
-from runner.context import PollPolicy
 from runner.errors import WAITING_EXIT_CODE, InterruptedRun, PlatformError, RunFailedError, UsageError
-from runner.executor import (
+from runner.pipeline.spec import Pipeline, StageSpec, load_pipeline
+from runner.render.progress import LiveProgress, PlainProgress
+from runner.render.report import build_report, default_report_folder, write_reports
+from runner.run.context import PollPolicy
+from runner.run.executor import (
     FAILED,
     NOT_STARTED,
     SKIPPED,
@@ -23,12 +26,9 @@ from runner.executor import (
     RunOptions,
     RunSummary,
 )
-from runner.lock import RunLock
-from runner.plan import default_state_path, make_plan
-from runner.progress import LiveProgress, PlainProgress
-from runner.report import build_report, default_report_folder, write_reports
-from runner.spec import Pipeline, StageSpec, load_pipeline
-from runner.state import StateFile
+from runner.run.plan import default_state_path, make_plan
+from runner.state.file import StateFile
+from runner.state.lock import RunLock
 
 
 def run_pipeline(
@@ -49,7 +49,7 @@ def run_pipeline(
             kind = pipeline.platform.get("kind", "local")
             if kind == "qianfan" and not yes:
                 _confirm_costs(pipeline, state, options)
-            from runner.connect import open_platform
+            from runner.run.connect import open_platform
 
             platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
             # The local platform is on this machine: a finished task is noticed within a second.

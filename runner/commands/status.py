@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import PlatformNotFound
-from runner.plan import default_state_path
+from runner.pipeline.spec import Pipeline, load_pipeline
 from runner.platform.protocol import Platform, TaskKind, TaskRef
-from runner.spec import Pipeline, load_pipeline
-from runner.state import StateFile
-from runner.state_records import StageRecord
+from runner.run.plan import default_state_path
+from runner.state.file import StateFile
+from runner.state.records import StageRecord
 
 
 def render_status(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from runner.expr import contains_expression
+from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind
 
 KeyPath = tuple[str | int, ...]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from runner.expr import contains_expression
+from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
     MODEL_PRODUCERS,

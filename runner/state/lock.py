@@ -19,7 +19,7 @@ from typing import Any
 import filelock
 
 from runner.errors import StateError, StateLockedError
-from runner.state_io import atomic_write, companion, ensure_folder, utc_now
+from runner.state.io import atomic_write, companion, ensure_folder, utc_now
 
 __all__ = ["RunLock", "pipeline_of_state"]
 

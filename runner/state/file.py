@@ -12,7 +12,7 @@ every stage (which would make a 2,000-stage run quadratic):
 Loading reads the snapshot and replays the journal when its generation matches; a journal of an older
 generation is already folded into the snapshot, and a torn last line is a crash mid-write (the
 transition before it is safe). Compaction writes snapshot N+1 *before* journal N+1, so a crash
-between the two leaves an old journal that is ignored. Only the holder of ``runner.lock.RunLock``
+between the two leaves an old journal that is ignored. Only the holder of ``runner.state.lock.RunLock``
 writes; ``load`` alone is read-only and safe for ``plan`` and ``status``.
 """
 
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import StateError
-from runner.state_io import atomic_write, companion, ensure_folder, utc_now
-from runner.state_records import RUN_STATUSES, RunRecord, StageRecord, StageStatus
+from runner.state.io import atomic_write, companion, ensure_folder, utc_now
+from runner.state.records import RUN_STATUSES, RunRecord, StageRecord, StageStatus
 
 __all__ = [
     "FORMAT",

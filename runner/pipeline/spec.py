@@ -1,8 +1,9 @@
 """The pipeline as the runner uses it: loaded, schema-checked, and checked for meaning.
 
-``load_pipeline`` is the whole of ``qfrun validate``: YAML (runner.yamlio), JSON Schema (runner.schema), then
-the checks a schema cannot make — references to stages and datasets, the types a reference accepts, cycles,
-expressions, local files — all reported at once, sorted, each at its line and column.
+``load_pipeline`` is the whole of ``qfrun validate``: YAML (runner.pipeline.yamlio), JSON Schema
+(runner.pipeline.schema), then the checks a schema cannot make — references to stages and datasets, the types
+a reference accepts, cycles, expressions, local files — all reported at once, sorted, each at its line and
+column.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner import dag, expr
 from runner.errors import Issue, Location, PipelineError
-from runner.schema import schema_issues
+from runner.pipeline import dag, expr
+from runner.pipeline.schema import schema_issues
+from runner.pipeline.yamlio import Document, KeyPath, load_document
 from runner.stages import STAGE_TYPES
-from runner.yamlio import Document, KeyPath, load_document
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -23,7 +23,7 @@ from typing import Any
 
 from runner.errors import StageError
 from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind, TaskRef, TaskRequest, TaskStatus
-from runner.state import StageRecord, StageStatus
+from runner.state.file import StageRecord, StageStatus
 
 
 class Interrupted(Exception):

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import networkx as nx
 
-from runner import dag
+from runner.pipeline import dag
 
 # One fill colour per recorded status, the same in both formats (green done, red failed, yellow skipped,
 # blue in flight, grey pending).

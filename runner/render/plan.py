@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from runner.plan import BLOCKED, GATED, INVALID, RERUN, RESUME, RUN, UP_TO_DATE, Plan, StagePlan
+from runner.run.plan import BLOCKED, GATED, INVALID, RERUN, RESUME, RUN, UP_TO_DATE, Plan, StagePlan
 
 # GitHub refuses comments longer than this; a larger plan is summarised to fit.
 MARKDOWN_LIMIT = 65_535

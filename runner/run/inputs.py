@@ -1,8 +1,8 @@
 """What a stage reads before it runs, shared by the executor and the planner.
 
 From the pipeline and the outputs of upstream stages this builds the expression context, resolves a stage's
-fields, opens its ``if:`` gate, and assembles the fingerprint material (runner.fingerprint). Content hashes of
-local files are computed once per ``Inputs`` — i.e. once per run or plan.
+fields, opens its ``if:`` gate, and assembles the fingerprint material (runner.run.fingerprint). Content
+hashes of local files are computed once per ``Inputs`` — i.e. once per run or plan.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner import expr, fingerprint
 from runner.errors import Location
-from runner.spec import Pipeline, StageSpec
+from runner.pipeline import expr
+from runner.pipeline.spec import Pipeline, StageSpec
+from runner.run import fingerprint
 from runner.stages import STAGE_TYPES
 
 REDACTED = "***"
@@ -106,7 +107,7 @@ class Inputs:
     def material(
         self, stage: StageSpec, fields: Mapping[str, Any], upstream: Mapping[str, Upstream]
     ) -> dict[str, Any]:
-        """Everything the stage's fingerprint covers (see runner.fingerprint)."""
+        """Everything the stage's fingerprint covers (see runner.run.fingerprint)."""
         files: dict[str, str] = {}
         stage_type = STAGE_TYPES[stage.type]
         for ref in stage_type.dataset_refs(fields):

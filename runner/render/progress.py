@@ -1,7 +1,7 @@
 """How a run shows itself: a live stage table on a terminal, plain timestamped lines in CI and pipes.
 
-Both are ``runner.executor.Observer``s. The live view uses rich (a well-kept library that knows terminals);
-the plain one writes one line per event so that CI logs stay readable and greppable.
+Both are ``runner.run.executor.Observer``s. The live view uses rich (a well-kept library that knows
+terminals); the plain one writes one line per event so that CI logs stay readable and greppable.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The executor decides, per stage, whether it is up to date (fingerprint of its last success), gated by ``if:``,
 skipped because something upstream failed or was skipped, or must run; running stages are handed to a thread
-pool and talk to the platform only through the ``Platform`` Protocol (runner.context). It never imports
+pool and talk to the platform only through the ``Platform`` Protocol (runner.run.context). It never imports
 httpx and never prints: what happens is told to an ``Observer`` (the CLI renders it).
 """
 
@@ -18,15 +18,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from runner import dag
-from runner.context import Interrupted, PollPolicy, StageRun
 from runner.errors import PlatformError, StageError, StageWaiting
-from runner.fingerprint import digest, file_sha256
-from runner.inputs import InputError, Inputs, Upstream
+from runner.pipeline import dag
+from runner.pipeline.spec import Pipeline
 from runner.platform.protocol import Dataset, Platform
-from runner.spec import Pipeline
+from runner.run.context import Interrupted, PollPolicy, StageRun
+from runner.run.fingerprint import digest, file_sha256
+from runner.run.inputs import InputError, Inputs, Upstream
 from runner.stages import STAGE_TYPES
-from runner.state import RunRecord, StageRecord, StageStatus, StateFile, utc_now
+from runner.state.file import RunRecord, StageRecord, StageStatus, StateFile, utc_now
 
 log = logging.getLogger("qfrun")
 

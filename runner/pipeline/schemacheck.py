@@ -1,9 +1,9 @@
 """A yes/no check of the subset of Draft 2020-12 that pipeline.schema.json uses, compiled to closures.
 
 ``qfrun validate`` on a valid file should not pay for importing jsonschema (more than the rest of the command
-together). jsonschema stays the authority: runner.schema re-validates any "no" with it for the worded errors,
-and a test compares both on many mutated documents. Keywords outside the subset fail loudly at compile time,
-so a schema change can never make this check pass files silently.
+together). jsonschema stays the authority: runner.pipeline.schema re-validates any "no" with it for the
+worded errors, and a test compares both on many mutated documents. Keywords outside the subset fail loudly at
+compile time, so a schema change can never make this check pass files silently.
 """
 
 from __future__ import annotations

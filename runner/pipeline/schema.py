@@ -17,13 +17,13 @@ import json
 from typing import TYPE_CHECKING, Any, Final
 
 from runner.errors import Issue, Location
-from runner.schemacheck import Check, compile_check
+from runner.pipeline.schemacheck import Check, compile_check
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
-    from runner.yamlio import Document, KeyPath
+    from runner.pipeline.yamlio import Document, KeyPath
 
 FORMAT_VERSION: Final = 1
 _EXPRESSION_REF: Final = {"$ref": "#/$defs/expression"}

@@ -1,7 +1,7 @@
 """The records the state file holds (one per stage, one per run) and their strict JSON round trip.
 
 Kept apart from ``state.py`` (which owns the files on disk) so that the shape of a record is read in one
-place; ``runner.state`` re-exports everything here. ``from_json`` checks every type, because a state
+place; ``runner.state.file`` re-exports everything here. ``from_json`` checks every type, because a state
 file edited by hand must fail with the key that is wrong (``stages.x.status``), never later with a
 ``KeyError`` in the executor.
 """

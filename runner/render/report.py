@@ -2,7 +2,8 @@
 
 The report is built from the pipeline and its state file only, so it can be made at any time (also while a run
 goes on, or on another machine with a copy of the state) and never talks to the platform. JSON is the source;
-the markdown fits one pull-request comment; the HTML page (runner.reporthtml) needs no network to display.
+the markdown fits one pull-request comment; the HTML page (runner.render.report_html) needs no network to
+display.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runner import dag
-from runner.spec import Pipeline
-from runner.state import StateFile, atomic_write, utc_now
+from runner.pipeline import dag
+from runner.pipeline.spec import Pipeline
+from runner.state.file import StateFile, atomic_write, utc_now
 
 MARKDOWN_LIMIT = 65_535
 
@@ -206,7 +207,7 @@ def default_report_folder(pipeline: Pipeline, state: StateFile) -> Path:
 
 def write_reports(report: Mapping[str, Any], folder: Path) -> list[Path]:
     """Write report.json, report.md and report.html into ``folder`` (each replaced atomically)."""
-    from runner.reporthtml import as_html
+    from runner.render.report_html import as_html
 
     folder.mkdir(parents=True, exist_ok=True)  # a folder the user names gets no .gitignore of ours
     written = []

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runner import dag, expr
-from runner.fingerprint import changes, digest
-from runner.inputs import InputError, Inputs, Upstream
-from runner.spec import Pipeline, StageSpec
+from runner.pipeline import dag, expr
+from runner.pipeline.spec import Pipeline, StageSpec
+from runner.run.fingerprint import changes, digest
+from runner.run.inputs import InputError, Inputs, Upstream
 from runner.stages import STAGE_TYPES
-from runner.state import StageRecord, StageStatus, StateFile
+from runner.state.file import StageRecord, StageStatus, StateFile
 
 RUN, RERUN, RESUME, UP_TO_DATE, GATED, BLOCKED, INVALID = (
     "run",
