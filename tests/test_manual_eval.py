@@ -12,6 +12,7 @@ from fakes import FakePlatform, Script
 from pipelines import outcomes, run, write
 from runner.errors import PipelineError
 from runner.pipeline.spec import load_pipeline
+from runner.render.graph import as_mermaid
 from runner.platform.protocol import TaskStatus
 from runner.run.executor import SKIPPED, SUCCEEDED, WAITING
 from runner.stages import scoresheet, scoresheet_html
@@ -224,6 +225,8 @@ def test_while_people_score_the_stage_waits_its_dependents_wait_and_no_task_is_c
     assert state.stages["review"].status is StageStatus.WAITING
     assert state.runs[-1].status == "waiting"
     assert "waiting for manual scores" in recorder.finished["gated"][1]
+    graph = as_mermaid(load_pipeline(path).graph, {}, {"review": "waiting"})
+    assert "classDef waiting fill:" in graph  # the graph colours a stage that waits for people
 
     summary, _, recorder = run(path, platform)  # people are still scoring
     assert outcomes(summary)["review"] == WAITING

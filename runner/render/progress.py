@@ -17,6 +17,7 @@ SYMBOLS = {
     "failed": "FAILED",
     "skipped": "skipped",
     "not started": "..",
+    "waiting": "WAITING",
 }
 
 

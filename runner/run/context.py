@@ -221,10 +221,12 @@ class StageRun:
 
         Every transition is written at once (a killed qfrun keeps it); it is fsync'd — durable across a
         machine crash — only where exactly-once depends on it: the intent, recorded before the task is created
-        (a task id lost in a crash is found again by the intent's name), and the stage's end.
+        (a task id lost in a crash is found again by the intent's name), and the stage's end — waiting for
+        people included, where the run ends too.
         """
         self.record = replace(self.record, **changes)
-        self._save(self._stage_id, self.record, "intent" in changes or self.record.status.terminal)
+        ended = self.record.status.terminal or self.record.status is StageStatus.WAITING
+        self._save(self._stage_id, self.record, "intent" in changes or ended)
 
 
 def _ref(task: Mapping[str, str]) -> TaskRef:
