@@ -12,8 +12,8 @@ from fakes import FakePlatform, Script
 from pipelines import outcomes, run, write
 from runner.errors import PipelineError
 from runner.pipeline.spec import load_pipeline
-from runner.render.graph import as_mermaid
 from runner.platform.protocol import TaskStatus
+from runner.render.graph import as_mermaid
 from runner.run.executor import SKIPPED, SUCCEEDED, WAITING
 from runner.stages import scoresheet, scoresheet_html
 from runner.stages.scoresheet import Answer, Scale, SheetError
