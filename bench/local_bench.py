@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
 
 ADDER = ROOT / "models" / "tiny-adder"
 EVAL = ROOT / "data" / "addition" / "eval.jsonl"
@@ -167,13 +165,12 @@ def poll(home: Path) -> None:
 
 
 def _poll_once(client: Any, folder: Path, attempt: int) -> float:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from pipelines import Recorder
     from runner.commands.run import PollPolicy
     from runner.pipeline.spec import load_pipeline
     from runner.platform.protocol import TaskKind, TaskRef, TaskStatus
     from runner.run.executor import Executor, RunOptions
     from runner.state.file import StateFile
+    from runner.testing.pipelines import Recorder
 
     folder.mkdir()
     (folder / "p.yaml").write_text(

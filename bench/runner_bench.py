@@ -24,17 +24,16 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import yaml
+
+from runner.pipeline.spec import load_pipeline
+from runner.run.executor import Executor, RunOptions
+from runner.run.plan import make_plan
+from runner.state.file import StateFile
+from runner.testing.fake_platform import FakePlatform
+from runner.testing.pipelines import FAST, Recorder
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import yaml  # noqa: E402
-from fakes import FakePlatform  # noqa: E402
-
-from pipelines import FAST, Recorder  # noqa: E402
-from runner.pipeline.spec import load_pipeline  # noqa: E402
-from runner.run.executor import Executor, RunOptions  # noqa: E402
-from runner.run.plan import make_plan  # noqa: E402
-from runner.state.file import StateFile  # noqa: E402
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fakes import ClosingFake
 
-from pipelines import FAST
+from runner.testing.fake_platform import ClosingFake
+from runner.testing.pipelines import FAST
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from runner.commands.options import PIPELINE, STATE
 from runner.errors import PlatformNotFound, UsageError
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline, load_pipeline
@@ -137,4 +138,32 @@ def _cleared(item: Teardown) -> StageRecord:
     what = "released" if item.action == RELEASE else "stopped"
     return StageRecord(
         status=StageStatus.PENDING, reason=f"{item.ref.task_id} {what} by qfrun destroy at {when}"
+    )
+
+
+@click.command(name="destroy")
+@PIPELINE
+@click.option(
+    "--select",
+    "-s",
+    "select",
+    multiple=True,
+    metavar="SELECTOR",
+    help="Stages whose resources to end: x, +x, x+ (default: every stage); repeatable.",
+)
+@STATE
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before releasing services and stopping tasks.")
+def command(pipeline: Path, select: tuple[str, ...], state_path: Path | None, yes: bool) -> None:
+    """Release PIPELINE's services and stop its running tasks; model versions are kept."""
+    from runner.run.connect import open_platform
+
+    destroy(
+        pipeline,
+        select=select,
+        state_path=state_path,
+        yes=yes,
+        open_platform=lambda loaded: open_platform(
+            loaded.platform, notify=lambda line: click.echo(line, err=True)
+        ),
+        echo=lambda line: click.echo(line, err=True),
     )

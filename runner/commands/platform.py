@@ -7,12 +7,12 @@ import os
 import click
 
 
-@click.group()
-def platform() -> None:
+@click.group(name="platform")
+def command() -> None:
     """Manage the local platform (a real model platform on 127.0.0.1, with its data in QFRUN_HOME)."""
 
 
-@platform.command()
+@command.command()
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port."
 )
@@ -26,7 +26,7 @@ def serve(port: int) -> None:
     serve_platform(Home.default(), port=port, token=token, keys=LocalKeys.from_env(os.environ))
 
 
-@platform.command()
+@command.command()
 def start() -> None:
     """Start the local platform in the background (or say where it already runs)."""
     from runner.local.daemon import start as start_platform
@@ -37,7 +37,7 @@ def start() -> None:
     click.echo(f"The local platform answers at {endpoint.url} (data in {home.root}, log {home.log_path}).")
 
 
-@platform.command()
+@command.command()
 def stop() -> None:
     """Stop the background local platform and its services."""
     from runner.local.daemon import stop as stop_platform
@@ -50,7 +50,7 @@ def stop() -> None:
         click.echo(f"No local platform runs for {home.root}.")
 
 
-@platform.command()
+@command.command()
 def status() -> None:
     """Say whether the local platform runs, where, and whether it answers."""
     from runner.local.daemon import status as platform_status

@@ -6,17 +6,19 @@ from pathlib import Path
 
 import click
 
+from runner.commands.options import PIPELINE, STATE
 
-@click.command()
-@click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path))
+
+@click.command(name="report")
+@PIPELINE
+@STATE
 @click.option(
     "--out",
     "out",
     type=click.Path(file_okay=False, path_type=Path),
     help="The folder for report.html, report.md and report.json (default: .qfrun/reports/<name>).",
 )
-def report(pipeline: Path, state_path: Path | None, out: Path | None) -> None:
+def command(pipeline: Path, state_path: Path | None, out: Path | None) -> None:
     """Write the report of PIPELINE's runs: a self-contained HTML page, report.md and report.json."""
     from runner.pipeline.spec import load_pipeline
     from runner.render.report import build_report, default_report_folder, write_reports

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from runner.commands.options import ALLOW_ENV, PIPELINE, selection_options
 from runner.errors import WAITING_EXIT_CODE, InterruptedRun, PlatformError, RunFailedError, UsageError
 from runner.pipeline.spec import Pipeline, StageSpec, load_pipeline
 from runner.render.progress import LiveProgress, PlainProgress
@@ -133,3 +134,44 @@ def _conclude(summary: RunSummary, state_file: Path) -> tuple[list[str], int]:
         )
         return lines, WAITING_EXIT_CODE
     return lines, 0
+
+
+@click.command(name="run")
+@PIPELINE
+@selection_options
+@click.option(
+    "--keep-going", is_flag=True, help="After a failure, finish the stages that do not depend on it."
+)
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="How many stages may run at once.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before cost-bearing deployments.")
+@ALLOW_ENV
+@click.pass_context
+def command(
+    ctx: click.Context,
+    pipeline: Path,
+    select: tuple[str, ...],
+    from_stages: tuple[str, ...],
+    force: tuple[str, ...],
+    state_path: Path | None,
+    keep_going: bool,
+    max_parallel: int,
+    yes: bool,
+    allow_env: tuple[str, ...],
+) -> None:
+    """Run PIPELINE; re-running the same command resumes where it stopped."""
+    # The arguments travel in ctx.obj so that the state and the lock record the command actually run.
+    line = " ".join(["qfrun", *ctx.obj.get("argv", sys.argv[1:])])
+    options = RunOptions(select, from_stages, force, keep_going, max_parallel, command=line)
+    summary_lines, code = run_pipeline(
+        pipeline, options, state_path=state_path, yes=yes, verbose=ctx.obj["verbose"], allow_env=allow_env
+    )
+    for text in summary_lines:
+        click.echo(text, err=True)
+    if code:
+        raise SystemExit(code)

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import click
+
+from runner.commands.options import PIPELINE, STATE
 from runner.errors import PlatformNotFound
 from runner.pipeline.spec import Pipeline, load_pipeline
 from runner.platform.protocol import Platform, TaskKind, TaskRef
@@ -134,3 +137,22 @@ def _rows(
             }
         )
     return rows
+
+
+@click.command(name="status")
+@PIPELINE
+@STATE
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--live", is_flag=True, help="Also ask the platform how each deployed service is now (one request each)."
+)
+def command(pipeline: Path, state_path: Path | None, fmt: str, live: bool) -> None:
+    """Show what the state file records for PIPELINE: each stage's status, task, outputs or error; each
+    service's term and days left."""
+
+    def platform(loaded: Pipeline) -> Platform:
+        from runner.run.connect import open_platform
+
+        return open_platform(loaded.platform, notify=lambda line: click.echo(line, err=True))
+
+    click.echo(render_status(pipeline, state_path, fmt, live=platform if live else None), nl=False)

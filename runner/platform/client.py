@@ -246,11 +246,26 @@ class PlatformClient:
                 self._http.pause(self._http.backoff(attempt))
                 attempt += 1
                 continue
+            except PlatformStatusError as refused:
+                adopted = self._adopt_on_conflict(refused, request)
+                if adopted is None:
+                    raise
+                return adopted
             task_id = self._parse(reply, wire.created_id, request.kind, reply.body["result"])
             instance = ""
             if request.kind is TaskKind.SERVICE:
                 instance = self._parse(reply, wire.service_instance_id, reply.body["result"])
             return TaskRef(request.kind, task_id, request.name, instance)
+
+    def _adopt_on_conflict(self, refused: PlatformStatusError, request: TaskRequest) -> TaskRef | None:
+        """A create refused because the name is taken names the task to adopt: qfrun's names are
+        deterministic digests of the stage's intent, so a task of that name is the one this create wanted."""
+        if refused.status != 409 and not _says_name_taken(refused.code):
+            return None
+        found = self.find_task(request.kind, request.name)
+        if found is not None:
+            log.warning("%s; adopting the task %s of that name.", refused, found.task_id)
+        return found
 
     def describe_task(self, ref: TaskRef) -> TaskInfo:
         api = wire.KIND_API[ref.kind]
@@ -397,3 +412,10 @@ class PlatformClient:
             return parse(*args)
         except wire.WireError as exc:
             raise self._http.protocol_error(reply, str(exc)) from None
+
+
+def _says_name_taken(code: str | int | None) -> bool:
+    """Error codes that say a name is already used; the official pages document none for the task creates, so
+    this reads the usual spellings (a 409 status is read the same way)."""
+    text = str(code or "").lower()
+    return any(word in text for word in ("duplicate", "alreadyexist", "conflict", "nameexist"))

@@ -278,9 +278,11 @@ class Executor:
                 attempt=(record.attempt if record else 0) + 1,
                 started_at=utc_now(),
                 last_success=last,
+                intent=unresolved_intent(record, fingerprint),
             )
             note = "re-running" if last else "running"
-        self._save(stage_id, current, durable=False)  # nothing outside qfrun depends on it yet
+        # Nothing outside qfrun depends on a new attempt yet, unless it carries a name a task may exist under.
+        self._save(stage_id, current, durable=current.intent is not None)
         self.observer.stage_started(stage_id, note)
         stage_run = StageRun(
             stage_id=stage_id,
@@ -385,3 +387,16 @@ class Executor:
                 else:
                     self._datasets[dataset_id] = self.platform.describe_dataset(str(spec.qianfan_dataset_id))
             return self._datasets[dataset_id]
+
+
+def unresolved_intent(record: StageRecord | None, fingerprint: str) -> dict[str, str] | None:
+    """The task name an earlier attempt sent a create under, when the platform never said what it names.
+
+    A create whose answer was lost, followed by a lookup that failed too, may or may not have made a task. A
+    new attempt under a new name would then risk a second one (a second compression, a second paid service),
+    so the name stands for every later attempt with the same inputs: the next one looks it up before creating
+    anything, and creates under that same name only when the lookup found nothing.
+    """
+    if record is None or not record.intent or record.task or record.fingerprint != fingerprint:
+        return None
+    return dict(record.intent)

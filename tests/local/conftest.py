@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-from serving import serve_app
 
 from runner.local.access import LocalKeys
 from runner.local.app import create_app
 from runner.local.home import Home
+from runner.testing.serving import serve_app
 
 REPO = Path(__file__).resolve().parents[2]
 ADDER = REPO / "models" / "tiny-adder"

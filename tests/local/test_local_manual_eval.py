@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from pipelines import FAST
 from runner.cli import main
 from runner.errors import WAITING_EXIT_CODE
+from runner.testing.pipelines import FAST
 
 pytestmark = pytest.mark.slow
 

@@ -41,7 +41,7 @@ CREATE_ACTIONS = {
 
 
 @dataclass
-class FakePlatform:
+class FakeConsole:
     """Answers the console actions qfrun uses from dicts; ``faults[action]`` replaces the next answers."""
 
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> describe result
@@ -162,7 +162,7 @@ class FakePlatform:
         )
 
 
-def _create_service(fake: FakePlatform, body: dict[str, Any]) -> httpx.Response:
+def _create_service(fake: FakeConsole, body: dict[str, Any]) -> httpx.Response:
     """CreateService as [S1] and the SDK fixture answer it: the service id and its compute instance."""
     number = next(fake._ids)
     service_id, instance_id = f"svco-{number}", f"unit-{number}"
@@ -177,7 +177,7 @@ def _create_service(fake: FakePlatform, body: dict[str, Any]) -> httpx.Response:
     return fake._ok({"serviceId": service_id, "instanceId": instance_id})
 
 
-def _list_services(fake: FakePlatform, body: dict[str, Any]) -> httpx.Response:
+def _list_services(fake: FakeConsole, body: dict[str, Any]) -> httpx.Response:
     """DescribeServices: every service (``name`` filters fuzzily), paged through ``result.pageInfo``."""
     items = [
         t for key, t in fake.tasks.items() if key.startswith("svco-") and body.get("name", "") in t["name"]
@@ -195,11 +195,11 @@ def _list_services(fake: FakePlatform, body: dict[str, Any]) -> httpx.Response:
     return fake._ok({"serviceList": page, "pageInfo": info})
 
 
-def _release(fake: FakePlatform, body: dict[str, Any]) -> httpx.Response:
+def _release(fake: FakeConsole, body: dict[str, Any]) -> httpx.Response:
     return fake._ok(True)
 
 
-SERVICE_ACTIONS: dict[str, Callable[[FakePlatform, dict[str, Any]], httpx.Response]] = {
+SERVICE_ACTIONS: dict[str, Callable[[FakeConsole, dict[str, Any]], httpx.Response]] = {
     "CreateService": _create_service,
     "DescribeServices": _list_services,
     "ReleaseComputeUnit": _release,
@@ -227,7 +227,7 @@ def make_settings(kind: str = "local", *, max_retries: int = 3, signing: bool = 
 
 @dataclass
 class Harness:
-    fake: FakePlatform
+    fake: FakeConsole
     client: PlatformClient
     sleeps: list[float]
 
@@ -249,7 +249,7 @@ def qianfan_harness() -> Iterator[Harness]:
 
 
 def _harness(kind: str, *, signing: bool = False) -> Iterator[Harness]:
-    fake = FakePlatform()
+    fake = FakeConsole()
     sleeps: list[float] = []
     client = PlatformClient(
         make_settings(kind, signing=signing),

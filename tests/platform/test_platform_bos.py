@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from serving import serve_app
 
 from runner.errors import (
     PlatformAuthError,
@@ -35,6 +34,7 @@ from runner.platform.settings import (
     PlatformSettings,
     settings_from_pipeline,
 )
+from runner.testing.serving import serve_app
 
 AK = "ak-bos-client-0123"
 SK = "sk-bos-client-4567"

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from serving import serve_app
 
 from runner.errors import PlatformAuthError, PlatformNotFound, PlatformStatusError
 from runner.local.app import create_app
@@ -23,6 +22,7 @@ from runner.local.home import Home
 from runner.platform.client import PlatformClient
 from runner.platform.protocol import ChatMessage, TaskInfo, TaskKind, TaskRef, TaskRequest, TaskStatus
 from runner.platform.settings import settings_from_pipeline
+from runner.testing.serving import serve_app
 
 
 @dataclass

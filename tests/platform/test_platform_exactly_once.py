@@ -13,7 +13,7 @@ from runner.errors import PlatformRateLimited, PlatformServerError, PlatformStat
 from runner.platform.protocol import TaskKind, TaskRef, TaskRequest
 
 if TYPE_CHECKING:
-    from conftest import FakePlatform, Harness
+    from conftest import FakeConsole, Harness
 
 INFER = TaskRequest(
     TaskKind.BATCH_INFERENCE,
@@ -34,7 +34,7 @@ SERVICE = TaskRequest(
 )
 
 
-def acted_then_dropped(fake: FakePlatform, exc: type[httpx.TransportError]) -> Callable[..., httpx.Response]:
+def acted_then_dropped(fake: FakeConsole, exc: type[httpx.TransportError]) -> Callable[..., httpx.Response]:
     """The platform performs the create, then the answer is lost on the way back."""
 
     def fault(request: httpx.Request) -> httpx.Response:
@@ -56,7 +56,7 @@ def answer(status: int, code: str) -> Callable[..., httpx.Response]:
     return lambda request: httpx.Response(status, json={"requestId": "r", "code": code, "message": code})
 
 
-def creates(fake: FakePlatform) -> int:
+def creates(fake: FakeConsole) -> int:
     return sum(1 for action, _ in fake.bodies if action.startswith("Create"))
 
 
@@ -164,3 +164,21 @@ def test_a_full_task_queue_makes_the_create_wait_not_fail(qianfan_harness: Harne
     assert ref.task_id.startswith("infer-")
     assert qianfan_harness.sleeps == [30.0, 30.0]
     assert qianfan_harness.fake.actions().count("CreateBatchInferenceTask") == 3
+
+
+@pytest.mark.parametrize(("status", "code"), [(409, "Conflict"), (400, "DuplicateName")])
+def test_a_create_refused_because_the_name_is_taken_adopts_the_task_of_that_name(
+    harness: Harness, status: int, code: str
+) -> None:
+    harness.fake._answer("CreateBatchInferenceTask", {"name": INFER.name})
+    harness.fake.faults["CreateBatchInferenceTask"] = [answer(status, code)]
+    ref = harness.client.create_task(INFER)
+    assert ref.name == INFER.name
+    assert ref.task_id in harness.fake.tasks
+    assert creates(harness.fake) == 1  # the refused create only
+
+
+def test_a_conflict_with_no_task_of_that_name_is_reported_not_swallowed(harness: Harness) -> None:
+    harness.fake.faults["CreateBatchInferenceTask"] = [answer(409, "Conflict")]
+    with pytest.raises(PlatformStatusError, match="Conflict"):
+        harness.client.create_task(INFER)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sdk_oracle import SdkPlatform, serve_recorded
+
+from runner.testing.sdk_oracle import SdkPlatform, serve_recorded
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from sdk_oracle import ACCESS_KEY, EVAL_ROWS, Call, SdkFailed, SdkPlatform
+
+from runner.testing.sdk_oracle import ACCESS_KEY, EVAL_ROWS, Call, SdkFailed, SdkPlatform
 
 pytestmark = pytest.mark.slow
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sdk_oracle import ACCESS_KEY, SECRET_KEY, Call, SdkPlatform
 
 from runner.errors import PlatformError
 from runner.platform.client import PlatformClient
 from runner.platform.protocol import TaskKind, TaskRef, TaskRequest
 from runner.platform.settings import settings_from_pipeline
+from runner.testing.sdk_oracle import ACCESS_KEY, SECRET_KEY, Call, SdkPlatform
 
 pytestmark = pytest.mark.slow
 

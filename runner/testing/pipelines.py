@@ -6,12 +6,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from fakes import FakePlatform
-
 from runner.pipeline.spec import Pipeline, load_pipeline
 from runner.run.context import PollPolicy
 from runner.run.executor import Executor, RunOptions, RunSummary
 from runner.state.file import StateFile
+from runner.testing.fake_platform import FakePlatform
 
 FAST = PollPolicy(initial=0.001, factor=1.0, maximum=0.001, progress_every=0.0)
 

@@ -7,13 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakes import ClosingFake, FakePlatform
 
-from pipelines import DEMO, write
 from runner.cli import main
 from runner.platform.protocol import TaskKind
 from runner.state.file import StageStatus, StateFile
 from runner.state.records import StageRecord
+from runner.testing.fake_platform import ClosingFake, FakePlatform
+from runner.testing.pipelines import DEMO, write
 
 
 def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from serving import serve_app
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runner.local.access import LocalKeys
 from runner.local.app import create_app
 from runner.local.home import Home
+from runner.testing.serving import serve_app
 
 REPO = Path(__file__).resolve().parents[1]
 ADDER = REPO / "models" / "tiny-adder"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import LOCAL_COST, write
 from runner.pipeline.spec import load_pipeline
 from runner.render import plan as planformat
 from runner.run.plan import RUN, Plan, StagePlan, default_state_path, make_plan
 from runner.state.file import StateFile
+from runner.testing.pipelines import LOCAL_COST, write
 
 
 def generated(folder: Path, count: int) -> Path:

@@ -8,9 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fakes import FakePlatform
 
-from pipelines import DEMO, LOCAL_COST, run, write
 from runner.cli import main
 from runner.pipeline.spec import load_pipeline
 from runner.render.plan import as_json, as_markdown, as_text
@@ -27,6 +25,8 @@ from runner.run.plan import (
     make_plan,
 )
 from runner.state.file import StageStatus, StateFile
+from runner.testing.fake_platform import FakePlatform
+from runner.testing.pipelines import DEMO, LOCAL_COST, run, write
 
 # DEMO plus a stage that waits for the deployment.
 WITH_AFTER = DEMO + "  after:\n    type: model\n    version_id: amv-after\n    needs: [serve]\n"

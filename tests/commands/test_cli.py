@@ -10,14 +10,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from fakes import ClosingFake, Script
 
-from pipelines import DEMO, write
 from runner.cli import main
 from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskStatus
 from runner.state.file import StageStatus, StateFile
 from runner.state.lock import RunLock
+from runner.testing.fake_platform import ClosingFake, Script
+from runner.testing.pipelines import DEMO, write
 
 
 def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -355,3 +355,36 @@ def test_a_pipeline_reads_no_credential_even_when_it_is_allowed(
     assert code == 3
     assert "'QIANFAN_SECRET_KEY' is a credential; expressions may never read" in out
     assert "GITHUB_TOKEN" not in out  # allowed through QFRUN_ALLOW_ENV; QFRUN_VAR_* needs no allowing
+
+
+def test_a_mistyped_command_is_named_with_the_closest_verb_not_read_as_a_pipeline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = qfrun(capsys, "stauts", "pipeline.yaml")
+    assert code == 2
+    assert "No such command 'stauts'" in err
+    assert "Did you mean 'status'?" in err
+    assert "not valid" not in err
+
+
+def test_a_pipeline_file_named_like_a_word_still_runs(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stauts").write_text(write(tmp_path).read_text(encoding="utf-8"), encoding="utf-8")
+    code, _, _ = qfrun(capsys, "stauts")
+    assert code == 0
+
+
+@pytest.mark.slow
+def test_validate_imports_neither_the_executor_nor_the_platform_client(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    code = (
+        "import sys\nfrom runner.cli import main\n"
+        f"try:\n    main(['validate', {str(path)!r}])\nexcept SystemExit as stop:\n    assert not stop.code\n"
+        "print(sorted(m for m in ('runner.run.executor', 'runner.platform.client', 'httpx', 'rich') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -1,9 +1,8 @@
 """Run a pipeline against a file-backed fake platform, and SIGKILL this process at transition number N.
 
-Used by tests/test_crash.py: ``python crash_driver.py PIPELINE STORE KILL_AT``. Transitions are counted at
-every
-state write and right after the platform created a task (before qfrun recorded it); KILL_AT 0 runs to the end
-and prints how many transitions there were.
+Used by tests/run/test_crash.py: ``python -m runner.testing.crash_driver PIPELINE STORE KILL_AT``.
+Transitions are counted at every state write and right after the platform created a task (before qfrun
+recorded it); KILL_AT 0 runs to the end and prints how many transitions there were.
 """
 
 from __future__ import annotations
@@ -13,13 +12,13 @@ import signal
 import sys
 from pathlib import Path
 
-from fakes import FakePlatform, Script
-
-from pipelines import FAST, Recorder, state_path
 from runner.pipeline.spec import load_pipeline
 from runner.run.executor import Executor, RunOptions
 from runner.state.file import StateFile
 from runner.state.lock import RunLock
+from runner.state.records import StageRecord
+from runner.testing.fake_platform import FakePlatform, Script
+from runner.testing.pipelines import FAST, Recorder, state_path
 
 
 def main() -> None:
@@ -34,11 +33,11 @@ def main() -> None:
 
     original = StateFile.record
 
-    def record(self: StateFile, stage_id: str, rec: object, *, durable: bool = True) -> None:
-        original(self, stage_id, rec, durable=durable)  # type: ignore[arg-type]
+    def record(self: StateFile, stage_id: str, rec: StageRecord, *, durable: bool = True) -> None:
+        original(self, stage_id, rec, durable=durable)
         transition()
 
-    StateFile.record = record  # type: ignore[method-assign]
+    StateFile.record = record  # type: ignore[method-assign,assignment]
     scripts = {stage: Script(polls=2) for stage in ("base_infer", "base_eval", "w4", "serve")}
     platform = FakePlatform(scripts=scripts, store=store, on_create=transition)
     pipeline = load_pipeline(pipeline_path)
@@ -46,7 +45,8 @@ def main() -> None:
         state = StateFile.load(state_path(pipeline), pipeline.name)
         summary = Executor(pipeline, platform, state, RunOptions(max_parallel=1, poll=FAST), Recorder()).run()
         state.close()
-    print(count, ",".join(f"{s}={o.outcome.replace(' ', '_')}" for s, o in summary.outcomes.items()))
+    outcomes = ",".join(f"{s}={o.outcome.replace(' ', '_')}" for s, o in summary.outcomes.items())
+    sys.stdout.write(f"{count} {outcomes}\n")
 
 
 if __name__ == "__main__":

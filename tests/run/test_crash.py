@@ -9,21 +9,24 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes import FakePlatform
 
-from pipelines import write
+import runner
 from runner.state.file import StateFile
+from runner.testing.fake_platform import FakePlatform
+from runner.testing.pipelines import write
 
-DRIVER = Path(__file__).with_name("crash_driver.py")
+# The checkout under test, first on the driver's path (a worktree beside an editable install of another).
+SOURCE = Path(runner.__file__).resolve().parent.parent
 STAGES = ("base", "base_infer", "base_eval", "w4", "serve")
 
 
 def drive(folder: Path, kill_at: int) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(DRIVER.parent), str(DRIVER.parent.parent)])}
+    env = {**os.environ, "PYTHONPATH": str(SOURCE)}
     return subprocess.run(
         [
             sys.executable,
-            str(DRIVER),
+            "-m",
+            "runner.testing.crash_driver",
             str(folder / "pipeline.yaml"),
             str(folder / "platform.json"),
             str(kill_at),

@@ -31,7 +31,7 @@ from runner.state.file import (
     utc_now,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fakes import FakePlatform
-
-from pipelines import run, write
 from runner.cli import main
 from runner.pipeline.spec import load_pipeline
 from runner.render.report import as_markdown, build_report, write_reports
+from runner.testing.fake_platform import FakePlatform
+from runner.testing.pipelines import run, write
 
 
 def test_the_report_carries_statuses_metrics_model_sizes_and_the_service(tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import write
 from runner.cli import main
 from runner.errors import UsageError
 from runner.pipeline import dag
+from runner.testing.pipelines import write
 
 # a -> b -> d, a -> c -> d, e alone; c is declared before b, so c comes first wherever both could.
 DEPENDENCIES = {"a": [], "c": ["a"], "b": ["a"], "e": [], "d": ["b", "c"]}

@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
-from fakes import FakePlatform, Script
 
-from pipelines import run, write
 from runner.cli import main
 from runner.platform.protocol import TaskStatus
+from runner.testing.fake_platform import FakePlatform, Script
+from runner.testing.pipelines import run, write
 
 EDGES = {
     ("base", "base_infer"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.errors import PlatformNotFound, PlatformServerError
+from runner.errors import PlatformNotFound, PlatformServerError, PlatformUnavailable
 from runner.platform.protocol import (
     ChatMessage,
     ChatReply,
@@ -41,6 +41,9 @@ class Script:
     outcome: TaskStatus = TaskStatus.SUCCEEDED
     message: str = ""
     create_error: Exception | None = None  # raised by create_task (the task is NOT created)
+    # The answer to the next create is lost and so is the lookup the client makes then (the client raises the
+    # lookup's error); True: the platform made the task first, False: it never saw the request.
+    lost_answer: bool | None = None
     result: Mapping[str, Any] | None = None  # replaces the default result
     rows: int = 10
 
@@ -52,6 +55,7 @@ class FakePlatform:
     store: Path | None = None
     on_create: Callable[[TaskRequest], None] | None = None  # called after the task exists, before returning
     display_name: str = "fake"
+    failing_lookups: int = 0  # the next find_task calls that fail as an unreachable platform would
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -77,7 +81,7 @@ class FakePlatform:
     @property
     def events(self) -> list[tuple[str, str]]:
         """("create", stage) and ("done", stage) in the order they happened."""
-        return [tuple(event) for event in self.data["events"]]  # type: ignore[misc]
+        return [tuple(event) for event in self.data["events"]]
 
     @property
     def tasks(self) -> dict[str, dict[str, Any]]:
@@ -100,6 +104,10 @@ class FakePlatform:
 
     def find_task(self, kind: TaskKind, name: str) -> TaskRef | None:
         with self._lock:
+            self.data["lookups"] = self.data.get("lookups", 0) + 1
+            if self.failing_lookups > 0:
+                self.failing_lookups -= 1
+                raise PlatformUnavailable("the lookup by name timed out", platform="fake")
             for task_id, task in self.data["tasks"].items():
                 if task["kind"] == kind.value and task["name"] == name:
                     return TaskRef(kind, task_id, name)
@@ -110,6 +118,9 @@ class FakePlatform:
         script = self.scripts.get(stage, Script())
         if script.create_error is not None:
             raise script.create_error
+        lost, script.lost_answer = script.lost_answer, None
+        if lost is False:
+            raise PlatformUnavailable("the create's answer was lost, and so was the lookup", platform="fake")
         with self._lock:
             task_id = f"{request.kind.value}-{len(self.data['tasks']) + 1}"
             self.data["tasks"][task_id] = {
@@ -124,6 +135,8 @@ class FakePlatform:
             self._save()
         if self.on_create is not None:
             self.on_create(request)
+        if lost:
+            raise PlatformUnavailable("the create's answer was lost, and so was the lookup", platform="fake")
         # A service's compute instance id, as Qianfan returns it with the service id (needed to release it).
         instance = f"unit-{task_id}" if request.kind is TaskKind.SERVICE else ""
         return TaskRef(request.kind, task_id, request.name, instance)

@@ -18,7 +18,7 @@ import pytest
 from runner.errors import StateError, StateLockedError
 from runner.state.lock import RunLock, pipeline_of_state
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 _HOLDER = """
 import sys, time

@@ -17,7 +17,7 @@ from runner.errors import Issue, Location
 from runner.pipeline.schema import pipeline_schema, schema_issues, schema_text
 from runner.pipeline.yamlio import load_document
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 HEAD = "version: 1\nname: demo\n"
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes import FakePlatform, Script
 
-from pipelines import outcomes, run, write
 from runner.errors import PipelineError
 from runner.pipeline.spec import load_pipeline
 from runner.platform.protocol import TaskStatus
@@ -18,6 +16,8 @@ from runner.run.executor import SKIPPED, SUCCEEDED, WAITING
 from runner.stages import scoresheet, scoresheet_html
 from runner.stages.scoresheet import Answer, Scale, SheetError
 from runner.state.file import StageStatus
+from runner.testing.fake_platform import FakePlatform, Script
+from runner.testing.pipelines import outcomes, run, write
 
 PIPELINE = """\
 version: 1

@@ -9,14 +9,14 @@ from types import SimpleNamespace
 from typing import cast
 
 import pytest
-from fakes import FakePlatform, Script
 
-from pipelines import DEMO, outcomes, run, write
 from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskKind, TaskStatus
 from runner.stages.base import StageContext
 from runner.stages.evaluate import resolve_evaluator
 from runner.state.file import StageStatus
+from runner.testing.fake_platform import FakePlatform, Script
+from runner.testing.pipelines import DEMO, outcomes, run, write
 
 
 def test_stages_run_in_dependency_order_and_record_outputs(tmp_path: Path) -> None:

@@ -1,0 +1,59 @@
+"""Options several verbs share, defined once so that ``--state`` or ``--select`` read the same everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PIPELINE = click.argument("pipeline", type=click.Path(dir_okay=False, path_type=Path))
+
+STATE = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The state file (default: .qfrun/<name>.state.json beside the pipeline).",
+)
+
+ALLOW_ENV = click.option(
+    "--allow-env",
+    "allow_env",
+    multiple=True,
+    metavar="NAME",
+    help="Let the pipeline read the environment variable NAME (its env: list asks; this allows); "
+    "repeatable. QFRUN_ALLOW_ENV=A,B does the same, and QFRUN_VAR_* are always allowed.",
+)
+
+
+def selection_options(function: F) -> F:
+    """``--select``, ``--from``, ``--force`` and ``--state``: which stages a run or a plan is about."""
+    for option in reversed(
+        [
+            click.option(
+                "--select",
+                "-s",
+                "--only",
+                "select",
+                multiple=True,
+                metavar="SELECTOR",
+                help="Stages to run: x, +x (with upstream), x+ (with downstream); repeatable.",
+            ),
+            click.option(
+                "--from",
+                "from_stages",
+                multiple=True,
+                metavar="STAGE",
+                help="Re-run STAGE and everything downstream of it, even when up to date.",
+            ),
+            click.option(
+                "--force", multiple=True, metavar="STAGE", help="Re-run STAGE even when up to date."
+            ),
+            STATE,
+        ]
+    ):
+        function = option(function)
+    return function

@@ -1,0 +1,71 @@
+"""``qfrun plan``: what a run would do per stage, and what it would cost, changing nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from runner.commands.options import ALLOW_ENV, PIPELINE, selection_options
+
+
+@click.command(name="plan")
+@PIPELINE
+@selection_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when nothing would run, 2 when some stage would (run, re-run, resume), 1 when a stage "
+    "would fail at once — as terraform plan -detailed-exitcode does.",
+)
+@click.option(
+    "--expiry-warning-days",
+    type=click.IntRange(0, 3650),
+    default=7,
+    show_default=True,
+    help="Warn about prepaid services whose term ends within this many days.",
+)
+@ALLOW_ENV
+@click.pass_context
+def command(
+    ctx: click.Context,
+    pipeline: Path,
+    select: tuple[str, ...],
+    from_stages: tuple[str, ...],
+    force: tuple[str, ...],
+    state_path: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    expiry_warning_days: int,
+    allow_env: tuple[str, ...],
+) -> None:
+    """Show what a run of PIPELINE would do per stage, changing nothing."""
+    from runner.pipeline.spec import load_pipeline
+    from runner.render import plan as planformat
+    from runner.run.plan import INVALID, WILL_RUN, default_state_path, make_plan
+    from runner.state.file import StateFile
+
+    loaded = load_pipeline(pipeline, allow_env=allow_env)
+    state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
+    result = make_plan(
+        loaded,
+        state,
+        select=select,
+        from_stages=from_stages,
+        force=force,
+        expiry_days=expiry_warning_days,
+    )
+    if fmt == "json":
+        click.echo(planformat.as_json(result), nl=False)
+    elif fmt == "markdown":
+        click.echo(planformat.as_markdown(result), nl=False)
+    else:
+        click.echo(planformat.as_text(result, verbose=ctx.obj["verbose"]), nl=False)
+    if detailed_exitcode:
+        if result.count(INVALID):
+            raise SystemExit(1)
+        if any(stage.action in WILL_RUN for stage in result.stages):
+            raise SystemExit(2)
