@@ -30,7 +30,7 @@ from runner.local.app import create_app
 from runner.local.home import Home
 from runner.testing.serving import serve_app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # runner/testing/ -> the checkout
 ADDER = REPO / "models" / "tiny-adder"
 EVAL_ROWS = REPO / "data" / "addition" / "eval.jsonl"
 EXAMPLES = REPO / "tests" / "sdk" / "examples"
