@@ -57,6 +57,11 @@ class Issue:
         return f"{self.location}: {self.message}"
 
 
+def _position(issue: Issue) -> tuple[str, int, int, str]:
+    where = issue.location
+    return where.path, where.line, where.column, issue.message
+
+
 class QfrunError(Exception):
     """Base of every error qfrun reports to a user."""
 
@@ -69,7 +74,9 @@ class PipelineError(QfrunError):
     exit_code = 3
 
     def __init__(self, issues: Iterable[Issue]) -> None:
-        self.issues: tuple[Issue, ...] = tuple(sorted(set(issues)))
+        # A key of plain values: the dataclasses' own ordering is the same, but a Python call per comparison
+        # made 77,000 issues (a 1 MB file of unknown names) take seconds to sort.
+        self.issues: tuple[Issue, ...] = tuple(sorted(set(issues), key=_position))
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
     @classmethod

@@ -301,11 +301,19 @@ def _evaluators(ctx: Context, body: Body) -> list[dict[str, Any]]:
     for name in modes:
         if name not in _SCORE_MODES:
             raise invalid(f"{rule.where}: scoreModes has {name!r}; the modes are {', '.join(_SCORE_MODES)}.")
-    custom = config.obj("customEvalConfig").texts("functions")
+    custom_config = config.obj("customEvalConfig")
+    custom = custom_config.texts("functions")
+    sources = custom_config.obj("sources")
     for function in custom:
         if not _FUNCTION.match(function):
             raise invalid(
                 f"{config.where}.customEvalConfig: the function {function!r} is not 'module:function'."
+            )
+        if not isinstance(sources.data.get(function), str) or not sources.data[function].strip():
+            # Importing a module by name would run whatever the worker's Python path holds under it.
+            raise invalid(
+                f"{config.where}.customEvalConfig.sources has no source for {function!r}; the local "
+                "platform runs a custom evaluator only from the module source sent with the task."
             )
     if "rule" not in mode.split(",") and (modes or custom):
         raise invalid(
@@ -316,7 +324,9 @@ def _evaluators(ctx: Context, body: Body) -> list[dict[str, Any]]:
             raise invalid(f"{config.where}: evalMode {mode!r} needs autoRuleEvalConfig.scoreModes.")
         if modes:
             evaluators.append({"kind": "rule", **{name: True for name in modes}})
-        evaluators.extend({"kind": "custom", "function": function} for function in custom)
+        evaluators.extend(
+            {"kind": "custom", "function": function, "source": sources.data[function]} for function in custom
+        )
     if "model" in mode.split(","):
         judge = config.obj("autoModelEvalConfig", required=True)
         entry: dict[str, Any] = {"kind": "llm_judge"}

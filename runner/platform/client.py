@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 
 from runner.errors import PlatformNotFound, PlatformQueueFull, PlatformStatusError
+from runner.files import MAX_DATASET_BYTES, PathRefused, read_regular
 from runner.platform import wire
 from runner.platform.bos import BosClient, batch_output_folder
 from runner.platform.http import AmbiguousCreate, PlatformHttp, Reply
@@ -112,7 +113,13 @@ class PlatformClient:
         """Upload a local JSONL file: to BOS as batch inference's input on both platforms [B2], and on the
         local platform also as a dataset version (ImportLocalDataset, local-only) for its evaluations."""
         try:
-            content = Path(path).read_text(encoding="utf-8")
+            # a regular file of bounded size only: validate checked it, but it may have changed since
+            content = read_regular(Path(path), MAX_DATASET_BYTES).decode("utf-8")
+        except PathRefused as exc:
+            raise PlatformStatusError(
+                f"the dataset file {path} cannot be read for upload: {str(exc).rstrip('.')}",
+                platform=self.display_name,
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise PlatformStatusError(
                 f"the dataset file {path} cannot be read for upload: {exc}", platform=self.display_name

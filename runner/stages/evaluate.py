@@ -9,8 +9,10 @@ see runner.stages.manual).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+from runner.files import MAX_MODULE_BYTES, read_regular
 from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
@@ -98,6 +100,21 @@ class EvaluateStage:
         }
 
 
+def custom_functions(spec: Mapping[str, Any]) -> Iterator[tuple[int, str]]:
+    """The ``module:function`` of each custom evaluator, with its index under ``evaluators``."""
+    evaluators = spec.get("evaluators")
+    for index, evaluator in enumerate(evaluators if isinstance(evaluators, list) else []):
+        function = evaluator.get("function") if isinstance(evaluator, Mapping) else None
+        if evaluator.get("kind") == "custom" and isinstance(function, str) and ":" in function:
+            yield index, function
+
+
+def custom_module_path(function: str) -> str:
+    """The file a custom evaluator's ``module:function`` names, relative to the pipeline's folder: code runs
+    only from the pipeline's repository, never from whatever a module name finds on Python's path."""
+    return function.partition(":")[0].replace(".", "/") + ".py"
+
+
 def describe_evaluator(evaluator: Mapping[str, Any]) -> str:
     kind = evaluator.get("kind")
     if kind == "rule":
@@ -108,13 +125,19 @@ def describe_evaluator(evaluator: Mapping[str, Any]) -> str:
     if kind == "manual":
         names = ["satisfaction", *(str(d.get("name")) for d in evaluator.get("dimensions") or [])]
         return f"people ({', '.join(names)}; scoring sheet {sheet_path(evaluator, '<stage>')})"
-    return f"custom {evaluator.get('function')}"
+    function = str(evaluator.get("function"))
+    return f"custom {function} ({custom_module_path(function)})"
 
 
 def resolve_evaluator(ctx: StageContext, evaluator: Mapping[str, Any]) -> dict[str, Any]:
-    """An evaluator as the platform takes it: a judge stage becomes a version id or a service endpoint."""
+    """An evaluator as the platform takes it: a judge stage becomes a version id or a service endpoint,
+    a custom scorer carries its module's source, read from the pipeline's repository (the stage's
+    fingerprint already confined the path and hashed this file: runner.inputs)."""
     resolved = dict(evaluator)
     resolved.pop("sheet", None)  # where the sheet lives is the runner's business, not the platform's
+    if evaluator.get("kind") == "custom":
+        module = Path(ctx.local_path(custom_module_path(str(evaluator["function"]))))
+        resolved["source"] = read_regular(module, MAX_MODULE_BYTES).decode("utf-8")
     if evaluator.get("kind") == "llm_judge":
         outputs = ctx.upstream_outputs(str(evaluator["judge"]))
         del resolved["judge"]

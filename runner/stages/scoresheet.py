@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.files import MAX_SHEET_BYTES, PathRefused, read_regular
+
 FIXED_COLUMNS = ("model", "sample", "input", "expected", "output")
 MAX_ERRORS = 20  # enough to fix a sheet in one go, few enough to read
 
@@ -81,9 +83,9 @@ def read(
     space a spreadsheet may change is not compared),
     scores that are not whole numbers within the scale, and rows left unscored once scoring has begun.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet may save a byte-order mark
-    except (OSError, UnicodeDecodeError) as error:
+    try:  # a regular file only (a FIFO would hang the run); a spreadsheet may save a byte-order mark
+        text = read_regular(path, MAX_SHEET_BYTES).decode("utf-8-sig")
+    except (PathRefused, UnicodeDecodeError) as error:
         raise SheetError(f"{shown}: the scoring sheet cannot be read ({error}).") from None
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)

@@ -18,6 +18,7 @@ import pytest
 
 from runner.cli import main
 from runner.errors import WAITING_EXIT_CODE
+from runner.files import ALLOW_PATHS_VARIABLE
 from runner.testing.pipelines import FAST
 
 pytestmark = pytest.mark.slow
@@ -83,6 +84,9 @@ def write_sheet(path: Path, rows: list[dict[str, str]]) -> None:
 def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("runner.commands.run.PollPolicy", lambda **kwargs: FAST)
     monkeypatch.setenv("CI", "1")
+    monkeypatch.setenv(
+        ALLOW_PATHS_VARIABLE, str(REPO)
+    )  # the demo model and data, outside the temporary folder
 
 
 def test_a_manual_evaluation_waits_for_the_committed_sheet_then_its_metrics_open_the_gate(

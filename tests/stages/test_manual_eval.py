@@ -87,6 +87,16 @@ def test_the_score_range_must_run_upwards(tmp_path: Path) -> None:
     ), found
 
 
+def test_the_scoring_sheet_stays_inside_the_repository(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    found = issues(tmp_path / "repo", "        sheet: ../elsewhere/review.csv")
+    assert any(
+        "stages.review.evaluators.0.sheet: ../elsewhere/review.csv resolves to" in line
+        and "(qfrun writes scoring sheets only there)" in line
+        for line in found
+    ), found
+
+
 def test_a_stage_takes_one_manual_evaluator(tmp_path: Path) -> None:
     found = issues(tmp_path, "        sheet: a.csv\n      - {kind: manual}")
     assert any("stages.review.evaluators.1: a stage takes one manual evaluator" in line for line in found)

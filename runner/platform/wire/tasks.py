@@ -136,7 +136,8 @@ def eval_config(evaluators: Sequence[Mapping[str, Any]], *, local: bool) -> dict
     official page except ``autoModelEvalConfig``; ``autoRuleEvalConfig`` follows its pattern and
     ``scoreModes`` is the v1 name of the same list. The local platform also takes the metrics ``bleu``,
     ``rouge_l`` and ``exact_match``, a judge by model version (``autoModelEvalConfig.modelId``) and custom
-    scorers (``customEvalConfig.functions``).
+    scorers (``customEvalConfig.functions``, each with its module's source under ``sources``: the platform
+    runs the code qfrun read from the pipeline's repository, never a module found by name).
     """
     modes: list[str] = []
     config: dict[str, Any] = {}
@@ -165,8 +166,9 @@ def eval_config(evaluators: Sequence[Mapping[str, Any]], *, local: bool) -> dict
             if "model" not in modes:
                 modes.append("model")
         elif kind == "custom":
-            custom = config.setdefault("customEvalConfig", {"functions": []})
+            custom = config.setdefault("customEvalConfig", {"functions": [], "sources": {}})
             custom["functions"].append(evaluator["function"])
+            custom["sources"][evaluator["function"]] = evaluator.get("source", "")
             if "rule" not in modes:
                 modes.append("rule")
         elif kind == "manual":
