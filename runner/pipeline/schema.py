@@ -11,6 +11,7 @@ pipeline (and ``qfrun --help``) never pays for importing it.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -75,9 +76,10 @@ def schema_text() -> str:
     # Beside the runner.schemas package's own file (installed, or mapped in by an editable install), not
     # through importlib.resources, which imports tempfile, shutil and the compression modules on every
     # `qfrun validate` to read one file that qfrun never ships zipped.
-    import runner.schemas
-
-    return (Path(runner.schemas.__file__).parent / "pipeline.schema.json").read_text(encoding="utf-8")
+    # By name: runner.schemas is the top-level schemas/ folder mapped in by setup.cfg, which a type checker
+    # reading the source tree cannot see.
+    schemas = importlib.import_module("runner.schemas")
+    return (Path(str(schemas.__file__)).parent / "pipeline.schema.json").read_text(encoding="utf-8")
 
 
 @functools.cache
