@@ -26,6 +26,7 @@ ALLOW_PATHS_VARIABLE = "QFRUN_ALLOW_PATHS"  # folders a pipeline may read, os.pa
 # Batch inference on Qianfan takes at most 300 MB of input [B2]; a dataset is uploaded whole.
 MAX_DATASET_BYTES = 300 * 1000 * 1000
 MAX_MODULE_BYTES = 1024 * 1024  # a custom evaluator's source, sent with the evaluation task
+MAX_SHEET_BYTES = 64 * 2**20  # a manual evaluation's scoring sheet, read back once people filled it in
 MAX_MODEL_FILE_BYTES = 64 * 2**30  # one file of a model folder (a 30B model's shard is well under it)
 _BLOCK = 1 << 20
 
@@ -81,6 +82,16 @@ class Confinement:
         """The real path of a source file ``raw`` names, inside the repository only."""
         return self.file(raw, code=True)
 
+    def sheet(self, raw: str) -> Path:
+        """The real path of a file qfrun writes into the repository and later reads back (a manual
+        evaluation's scoring sheet): inside the repository, where a pull request shows it; it need not exist
+        yet, and whatever is there must be a regular file."""
+        real = self._inside(raw, code=True, why="qfrun writes scoring sheets only there")
+        kind = _kind(real)
+        if kind not in ("missing", "a regular file"):
+            raise PathRefused(f"{raw} is {kind}, not a regular file; a scoring sheet is one.")
+        return real
+
     def folder(self, raw: str) -> Path:
         """The real path of the folder ``raw`` names, after checking every entry in it (see ``entries``)."""
         real = self._inside(raw, code=False)
@@ -100,7 +111,7 @@ class Confinement:
         """``raw`` as messages show it: joined to the pipeline's folder, ``..`` folded."""
         return os.path.normpath(self.base / raw)
 
-    def _inside(self, raw: str, *, code: bool) -> Path:
+    def _inside(self, raw: str, *, code: bool, why: str = "code runs only from there") -> Path:
         written = self.base / raw  # an absolute ``raw`` replaces the base
         real = _resolve(written, raw)
         roots = (self.repository,) if code else (self.repository, *self.allowed)
@@ -113,7 +124,7 @@ class Confinement:
             else f"resolves to {real}"
         )
         where = (
-            f"the repository {self.repository} (code runs only from there)"
+            f"the repository {self.repository} ({why})"
             if code
             else f"the repository {self.repository} and the folders allowed with --allow-path or "
             f"{ALLOW_PATHS_VARIABLE}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from runner.commands.options import ALLOW_ENV, ALLOW_PATH, PIPELINE, selection_options
-from runner.errors import InterruptedRun, PlatformError, RunFailedError, UsageError
+from runner.errors import WAITING_EXIT_CODE, InterruptedRun, PlatformError, RunFailedError, UsageError
 from runner.pipeline.spec import Pipeline, StageSpec, load_pipeline
 from runner.render.progress import LiveProgress, PlainProgress
 from runner.render.report import build_report, default_report_folder, write_reports
@@ -22,6 +22,7 @@ from runner.run.executor import (
     SKIPPED,
     SUCCEEDED,
     UP_TO_DATE,
+    WAITING,
     Executor,
     RunOptions,
     RunSummary,
@@ -110,13 +111,15 @@ def _confirm_costs(pipeline: Pipeline, state: StateFile, options: RunOptions) ->
 def _conclude(summary: RunSummary, state_file: Path) -> tuple[list[str], int]:
     counts = ", ".join(
         f"{summary.count(outcome)} {outcome}"
-        for outcome in (SUCCEEDED, UP_TO_DATE, FAILED, SKIPPED, NOT_STARTED)
+        for outcome in (SUCCEEDED, UP_TO_DATE, WAITING, FAILED, SKIPPED, NOT_STARTED)
         if summary.count(outcome)
     )
     lines = [f"Run {summary.run_id}: {counts or 'nothing to do'}."]
     for outcome in summary.outcomes.values():
         if outcome.outcome == FAILED:
             lines.append(f"  {outcome.stage_id} failed: {outcome.message}")
+        elif outcome.outcome == WAITING:
+            lines.append(f"  {outcome.stage_id} is {outcome.message}")
     if summary.interrupted:
         raise InterruptedRun(
             "\n".join(lines)
@@ -129,6 +132,12 @@ def _conclude(summary: RunSummary, state_file: Path) -> tuple[list[str], int]:
         )
         code = PlatformError.exit_code if all(o.platform_error for o in failed) else RunFailedError.exit_code
         return lines, code
+    if summary.waiting:
+        lines.append(
+            f"The state is saved in {state_file}; once the scores are in, re-run the same command to go on "
+            f"(exit code {WAITING_EXIT_CODE}: waiting for people)."
+        )
+        return lines, WAITING_EXIT_CODE
     return lines, 0
 
 

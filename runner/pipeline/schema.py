@@ -192,6 +192,8 @@ class _Renderer:
             wanted = f"{low} to {high}" if high is not None else f"at least {low}"
             count = f"{len(instance)} character{'' if len(instance) == 1 else 's'}"
             return f"{value_text(instance)} has {count}; use {wanted}."
+        if validator == "maxItems" and isinstance(instance, list):
+            return f"has {len(instance)} entries; at most {value} are allowed."
         if validator == "uniqueItems":
             repeated = sorted({str(item) for item in instance if instance.count(item) > 1})
             return f"lists {', '.join(repeated)} more than once."

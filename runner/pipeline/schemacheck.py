@@ -143,6 +143,9 @@ def _compile_array(rest: dict[str, Any]) -> list[Check]:
     if "minItems" in rest:
         least = rest.pop("minItems")
         checks.append(lambda value: not isinstance(value, list) or len(value) >= least)
+    if "maxItems" in rest:
+        most = rest.pop("maxItems")
+        checks.append(lambda value: not isinstance(value, list) or len(value) <= most)
     if rest.pop("uniqueItems", False):
         checks.append(_unique)
     return checks

@@ -23,6 +23,7 @@ from runner.pipeline.yamlio import Document, KeyPath, load_document
 from runner.platform.settings import is_loopback_url
 from runner.stages import STAGE_TYPES
 from runner.stages.evaluate import custom_functions, custom_module_path
+from runner.stages.manual import sheet_path
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -482,7 +483,18 @@ def _qianfan_evaluator_issues(
 def _evaluator_issues(document: Document, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
     from runner.stages.evaluate import RULE_METRICS
 
+    manual_seen = False
     for index, evaluator in enumerate(body.get("evaluators") or []):
+        if isinstance(evaluator, Mapping) and evaluator.get("kind") == "manual":
+            key_path = ("stages", stage_id, "evaluators", index)
+            if manual_seen:
+                yield Issue(
+                    document.location(key_path),
+                    f"{_dotted(key_path)}: a stage takes one manual evaluator (Qianfan scores one set of "
+                    "dimensions per evaluation task).",
+                )
+            manual_seen = True
+            yield from _manual_issues(document, key_path, evaluator)
         if isinstance(evaluator, Mapping) and evaluator.get("kind") == "rule":
             if not any(evaluator.get(metric) is True for metric in RULE_METRICS):
                 key_path = ("stages", stage_id, "evaluators", index)
@@ -493,6 +505,53 @@ def _evaluator_issues(document: Document, stage_id: str, body: Mapping[str, Any]
                         f"({', '.join(RULE_METRICS)})."
                     ),
                 )
+
+
+# Names a dimension cannot take: the default dimension, and the other metrics an evaluation reports.
+RESERVED_DIMENSIONS = frozenset(
+    {
+        "satisfaction",
+        "manual_avg_score",
+        "good_case_proportion",
+        "judge_score",
+        "accuracy",
+        "similarity",
+        "bleu",
+        "rouge_l",
+        "exact_match",
+    }
+)
+
+
+def _manual_issues(document: Document, key_path: KeyPath, evaluator: Mapping[str, Any]) -> Iterator[Issue]:
+    """What the schema cannot say of a manual evaluator: unique dimension names that are not metric names
+    already, and a score range whose lowest is below its highest."""
+    dims = evaluator.get("dimensions")  # at most four: the schema says so [E1]
+    seen: set[str] = set()
+    for number, dimension in enumerate(dims if isinstance(dims, list) else []):
+        name = dimension.get("name") if isinstance(dimension, Mapping) else None
+        if not isinstance(name, str):
+            continue
+        where = (*key_path, "dimensions", number, "name")
+        if name.lower() in RESERVED_DIMENSIONS:
+            yield Issue(
+                document.location(where),
+                f"{_dotted(where)}: {name!r} is already a metric of the evaluation"
+                + (" (satisfaction is always scored)" if name.lower() == "satisfaction" else "")
+                + "; give the dimension another name.",
+            )
+        elif name.lower() in seen:
+            yield Issue(document.location(where), f"{_dotted(where)}: the dimension {name!r} is named twice.")
+        seen.add(name.lower())
+    scale = evaluator.get("scale")
+    if isinstance(scale, Mapping):
+        low, high = scale.get("min", 1), scale.get("max", 5)
+        if isinstance(low, int) and isinstance(high, int) and low >= high:
+            where = (*key_path, "scale")
+            yield Issue(
+                document.location(where),
+                f"{_dotted(where)}: the lowest score ({low}) must be below the highest ({high}).",
+            )
 
 
 def _file_issues(
@@ -514,6 +573,17 @@ def _file_issues(
         folder_name = body.get("import") if body.get("type") == "model" else None
         if isinstance(folder_name, str) and not expr.contains_expression(folder_name):
             yield from _refused(document, ("stages", stage_id, "import"), files.folder, folder_name)
+        if body.get("type") == "evaluate" and local:  # Qianfan scores in its console: no sheet there
+            for index, evaluator in enumerate(body.get("evaluators") or []):
+                if isinstance(evaluator, Mapping) and evaluator.get("kind") == "manual":
+                    where: KeyPath = ("stages", stage_id, "evaluators", index)
+                    written = evaluator.get("sheet")
+                    yield from _refused(
+                        document,
+                        (*where, "sheet") if isinstance(written, str) else where,
+                        files.sheet,
+                        sheet_path(evaluator, stage_id),
+                    )
         if body.get("type") == "evaluate" and local:  # Qianfan runs no custom code: said elsewhere
             for index, function in custom_functions(body):
                 yield from _refused(

@@ -180,6 +180,9 @@ def _waiting(
 def _in_flight(record: StageRecord) -> str:
     """Why an unfinished attempt of the same inputs is resumed, whether or not it reached the platform."""
     task = (record.task or {}).get("task_id") or (record.intent or {}).get("name")
+    if task and record.status is StageStatus.WAITING:
+        # What it waits for ("waiting for scores in FILE") is the reason: the run reads them and goes on.
+        return f"{record.reason}; the run takes them to task {task} if they are in"
     if task:
         return f"its task {task} is in flight; the run re-attaches to it"
     # Stopped after its pending record and before its task intent (a forced re-run, say): nothing exists on

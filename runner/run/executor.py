@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from runner.errors import PlatformError, StageError, StateError
+from runner.errors import PlatformError, StageError, StageWaiting, StateError
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
 from runner.platform.protocol import Dataset, Platform
@@ -55,12 +55,13 @@ class Observer(Protocol):
 
 
 # Outcomes of a stage within one run, as the summary and the observer name them.
-SUCCEEDED, UP_TO_DATE, FAILED, SKIPPED, NOT_STARTED = (
+SUCCEEDED, UP_TO_DATE, FAILED, SKIPPED, NOT_STARTED, WAITING = (
     "succeeded",
     "up to date",
     "failed",
     "skipped",
     "not started",
+    "waiting",  # its task waits for people (manual scores); the next run picks it up
 )
 
 
@@ -90,6 +91,10 @@ class RunSummary:
     @property
     def failed(self) -> list[StageOutcome]:
         return [o for o in self.outcomes.values() if o.outcome == FAILED]
+
+    @property
+    def waiting(self) -> list[StageOutcome]:
+        return [o for o in self.outcomes.values() if o.outcome == WAITING]
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes.values() if o.outcome == outcome)
@@ -152,6 +157,8 @@ class Executor:
             interrupted,
         )
         status = "interrupted" if interrupted else ("failed" if summary.failed else "succeeded")
+        if status == "succeeded" and summary.waiting:
+            status = "waiting"
         self.state.record_run(replace(run, finished_at=utc_now(), status=status))
         return summary
 
@@ -203,7 +210,8 @@ class Executor:
 
     def _blocked(self, stage_id: str) -> bool:
         return any(
-            self._settled[u].outcome in (FAILED, SKIPPED) for u in self.pipeline.graph.predecessors(stage_id)
+            self._settled[u].outcome in (FAILED, SKIPPED, WAITING)
+            for u in self.pipeline.graph.predecessors(stage_id)
         )
 
     # -- deciding ---------------------------------------------------------------------------------
@@ -299,6 +307,11 @@ class Executor:
             return
         except StateError:
             raise  # not the stage's failure, and not one the state could record: the run stops (_schedule)
+        except StageWaiting as waiting:
+            stage_run.update(status=StageStatus.WAITING, reason=str(waiting), error="")
+            self._upstream[stage_id] = Blocked(stage_id, "is waiting for manual scores")
+            self._settle(StageOutcome(stage_id, WAITING, str(waiting)))
+            return
         except (StageError, PlatformError) as error:
             self._fail(stage_run, str(error), platform_error=isinstance(error, PlatformError))
             return

@@ -2,7 +2,8 @@
 
 Either it names ``models`` and a ``dataset`` (the platform infers, then scores), or it names earlier ``infer``
 stages whose result datasets are scored without inferring again. Evaluators are rule metrics, an LLM judge
-(another model stage, or a deployed service) and custom ``module:function`` scorers.
+(another model stage, or a deployed service), custom ``module:function`` scorers and people (``manual``,
+see runner.stages.manual).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from runner.stages.base import (
     model_version_of,
     single_dataset,
 )
+from runner.stages.manual import ManualScoring, sheet_path
 
 RULE_METRICS = ("accuracy", "similarity", "bleu", "rouge_l", "exact_match")
 JUDGE_PRODUCERS = MODEL_PRODUCERS | {"deploy"}
@@ -75,7 +77,9 @@ class EvaluateStage:
         params["model_version_ids"] = list(by_version)
         params["prompt_template"] = spec.get("prompt_template", "{input}")
         params["evaluators"] = [resolve_evaluator(ctx, e) for e in spec["evaluators"]]
-        info = ctx.run_task(TaskKind.EVALUATION, params)
+        manual = next((e for e in spec["evaluators"] if e.get("kind") == "manual"), None)
+        on_waiting = ManualScoring(ctx, manual, by_version) if manual is not None else None
+        info = ctx.run_task(TaskKind.EVALUATION, params, on_waiting)
         per_model = info.result.get("models", {})
         models = {
             stage_id: {
@@ -118,6 +122,9 @@ def describe_evaluator(evaluator: Mapping[str, Any]) -> str:
         return "rules (" + ", ".join(names) + ")"
     if kind == "llm_judge":
         return f"an LLM judge ({evaluator.get('judge')})"
+    if kind == "manual":
+        names = ["satisfaction", *(str(d.get("name")) for d in evaluator.get("dimensions") or [])]
+        return f"people ({', '.join(names)}; scoring sheet {sheet_path(evaluator, '<stage>')})"
     function = str(evaluator.get("function"))
     return f"custom {function} ({custom_module_path(function)})"
 
@@ -127,6 +134,7 @@ def resolve_evaluator(ctx: StageContext, evaluator: Mapping[str, Any]) -> dict[s
     a custom scorer carries its module's source, read from the pipeline's repository (the stage's
     fingerprint already confined the path and hashed this file: runner.inputs)."""
     resolved = dict(evaluator)
+    resolved.pop("sheet", None)  # where the sheet lives is the runner's business, not the platform's
     if evaluator.get("kind") == "custom":
         module = Path(ctx.local_path(custom_module_path(str(evaluator["function"]))))
         resolved["source"] = read_regular(module, MAX_MODULE_BYTES).decode("utf-8")

@@ -227,7 +227,9 @@ def test_task_creates_validate_their_fields(platform_api, tmp_path: Path, fake_m
     evaluation["evalConfig"] = {"evalMode": "rule", "autoRuleEvalConfig": {"scoreModes": ["bleu9"]}}
     assert "scoreModes has 'bleu9'" in refused("eval", "CreateEvalTask", evaluation)
     evaluation["evalConfig"] = {"evalMode": "manual"}
-    assert "not manual" in refused("eval", "CreateEvalTask", evaluation)
+    assert "evalMode manual needs manualEvalConfig.evaluationDimension" in refused(
+        "eval", "CreateEvalTask", evaluation
+    )
     evaluation["evalConfig"] = {"evalMode": "model", "autoModelEvalConfig": {}}
     assert "needs apiName" in refused("eval", "CreateEvalTask", evaluation)
     evaluation["evalConfig"] = {"evalMode": "rule", "autoRuleEvalConfig": {"scoreModes": ["accuracy"]}}
