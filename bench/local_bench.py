@@ -233,7 +233,8 @@ def _poll_once(client: Any, folder: Path, attempt: int) -> float:
         # a different temperature per attempt: a new task each time, not an up-to-date stage
         f"  i: {{type: infer, model: m, dataset: eval, params: {{temperature: {0.001 * attempt}}}}}\n"
     )
-    pipeline = load_pipeline(folder / "p.yaml")
+    # the checkout's demo model and data, outside this temporary folder: allowed as --allow-path would
+    pipeline = load_pipeline(folder / "p.yaml", allow_paths=[ROOT / "models", ROOT / "data"])
     state = StateFile.load(folder / "s.json", "poll")
     done_at: dict[str, float] = {}
 
