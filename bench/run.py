@@ -27,7 +27,7 @@ FULL = {
     "plan_repeat": 9,
     "growth": (2_000, 20_000),
     "run_sizes": [200, 2_000],
-    "file_sizes": [100_000, 1_000_000, 10_000_000],
+    "file_sizes": [100_000, 1_000_000, 5_000_000],  # 5 MiB is the largest pipeline file qfrun reads
 }
 SMOKE = {
     "startup_repeat": 2,
