@@ -32,7 +32,7 @@ from runner.local.credentials import LocalCredentials, load_or_create
 from runner.local.home import Home
 from runner.testing.serving import serve_app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # runner/testing/ -> the checkout
 ADDER = REPO / "models" / "tiny-adder"
 EVAL_ROWS = REPO / "data" / "addition" / "eval.jsonl"
 EXAMPLES = REPO / "tests" / "sdk" / "examples"
