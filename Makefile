@@ -41,7 +41,7 @@ test-fast: install  ## without the tests that load the model runtime or start pr
 check: lint typecheck test
 
 bench: install
-	$(PYTHON) bench/runner_bench.py
+	$(PYTHON) bench/run.py
 
 models: install  ## retrain the committed demo models and data (deterministic; a few minutes on 2 cores)
 	$(PYTHON) scripts/make_demo_models.py

@@ -1,20 +1,15 @@
-"""Benchmark of the local platform, each figure against a baseline measured in the same run.
+"""The local platform's figures (issue 17: P4, P5, P6, P7), each against a baseline measured in the same run.
+``python bench/run.py`` runs them; this module only measures.
 
-    python bench/local_bench.py [--only inference,compression,service,poll]
-
-* inference: batched generation (what batch-inference tasks run) against a naive one-prompt-at-a-time
-  ``generate`` loop, same model and rows: tokens/s and the ratio (goal >= 5x);
-* compression: every scheme on the demo model: size and held-out accuracy against the source (goal: W4A16C16
-  <= 0.35x the size, within 2 accuracy points);
-* service: a service deployed on the local platform under 8 concurrent chats against the same chats one after
-  another, through the platform's chat path (goal >= 3x throughput);
-* poll: how long after a task finishes on the local platform its stage finishes in qfrun (goal <= 1 s; the
-  official SDK sleeps 15-30 s between polls).
+* P4: how long after a task finishes on the local platform its stage finishes in qfrun;
+* P5: batched generation (what batch-inference tasks run) against one prompt at a time and against a
+  ``transformers`` pipeline with ``batch_size``, same model, rows and greedy answers;
+* P6: W4A16 on the demo model: size and held-out accuracy against the source;
+* P7: a service under 8 concurrent chats against the same chats one after another, with latency percentiles.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -25,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import ROOT, Row
 
 ADDER = ROOT / "models" / "tiny-adder"
 EVAL = ROOT / "data" / "addition" / "eval.jsonl"
@@ -50,9 +45,13 @@ def accuracy(model_dir: Path, data: list[dict[str, Any]]) -> float:
     return sum(o.strip() == r["response"] for o, r in zip(outputs, data, strict=True)) / len(data)
 
 
-def inference() -> None:
+def inference() -> list[Row]:
+    """P5: batches of 64 against one prompt at a time and against a ``transformers`` pipeline with
+    ``batch_size=64`` (what a user would write instead), same model, rows and greedy answers."""
+    import transformers
+
     from runner.local.engine.inference import InferenceParams, generate
-    from runner.local.engine.loading import load_model
+    from runner.local.engine.loading import load_model, render_chat
 
     data = rows(EVAL)
     model = load_model(ADDER)
@@ -64,41 +63,67 @@ def inference() -> None:
     start = time.perf_counter()
     batched = [g for i in range(0, len(data), 64) for g in generate(model, chats(data[i : i + 64]), params)]
     batched_s = time.perf_counter() - start
-    naive_tokens = sum(g.completion_tokens for g in naive)
-    batched_tokens = sum(g.completion_tokens for g in batched)
-    same = sum(a.text == b.text for a, b in zip(naive, batched, strict=True))
-    print(
-        f"inference ({len(data)} rows, greedy): one prompt at a time {naive_tokens / naive_s:,.0f} tok/s, "
-        f"batches of 64 {batched_tokens / batched_s:,.0f} tok/s = "
-        f"{(batched_tokens / batched_s) / (naive_tokens / naive_s):.1f}x (goal >= 5x); "
-        f"{same}/{len(data)} identical answers"
+    pipe = transformers.pipeline(
+        "text-generation", model=model.model, tokenizer=model.tokenizer, batch_size=64, device="cpu"
     )
+    texts = [render_chat(model.tokenizer, chat) for chat in chats(data)]
+    options = {"max_new_tokens": 8, "do_sample": False, "return_full_text": False}
+    pipe(texts[:8], **options)
+    start = time.perf_counter()
+    theirs = [out[0]["generated_text"] for out in pipe(texts, **options)]
+    pipe_s = time.perf_counter() - start
+    same = sum(a.text == b.text for a, b in zip(naive, batched, strict=True))
+    same_pipe = sum(a.text.strip() == b.strip() for a, b in zip(batched, theirs, strict=True))
+    return [
+        Row(
+            "P5",
+            f"local batch inference ({len(data)} rows, batches of 64) ÷ one prompt at a time",
+            f"{naive_s / batched_s:.1f}x ({batched_s:.2f} s vs {naive_s:.2f} s; "
+            f"{same}/{len(data)} same answers)",
+            "≥ 20x",
+            naive_s / batched_s >= 20,
+        ),
+        Row(
+            "P5",
+            "the same ÷ `transformers` text-generation pipeline, `batch_size=64`",
+            f"{pipe_s / batched_s:.2f}x ({batched_s:.2f} s vs {pipe_s:.2f} s; "
+            f"{same_pipe}/{len(data)} same answers)",
+            "≥ 1.5x",
+            pipe_s / batched_s >= 1.5,
+        ),
+    ]
 
 
-def compression() -> None:
+def compression() -> list[Row]:
+    """P6: W4A16 on the demo model, size and accuracy against the source."""
     from runner.local.engine.compress import compress, folder_size
 
     data, calib = rows(EVAL), rows(CALIB)
     source_acc, source_size = accuracy(ADDER, data), folder_size(ADDER)
-    print(
-        f"compression of tiny-adder ({source_size / 1e6:.2f} MB, "
-        f"accuracy {source_acc:.3f} on {len(data)} rows):"
-    )
     with tempfile.TemporaryDirectory(prefix="qfrun-bench-") as folder:
-        for strategy, weight in (
-            ("Quantization", "INT8-PTQ"),
-            ("Quantization", "W8A16C16"),
-            ("Quantization", "W4A16C16"),
-            ("Sparsity", None),
-        ):
-            out = Path(folder) / (weight or "sparse")
-            result = compress(ADDER, out, strategy, weight, calib)
-            acc = accuracy(out, data)
-            print(
-                f"  {weight or 'Sparsity 2:4':<12} {result['size_bytes'] / 1e6:5.2f} MB "
-                f"({result['size_bytes'] / source_size:.2f}x), accuracy {acc:.3f} "
-                f"({(acc - source_acc) * 100:+.1f} points), {result['seconds']:.1f} s"
-            )
+        out = Path(folder) / "w4"
+        start = time.perf_counter()
+        result = compress(ADDER, out, "Quantization", "W4A16C16", calib)
+        wall = time.perf_counter() - start
+        acc = accuracy(out, data)
+    size = result["size_bytes"] / source_size
+    return [
+        Row("P6", "W4A16 size ÷ source (tiny-adder)", f"{size:.2f}", "≤ 0.30", size <= 0.30),
+        Row(
+            "P6",
+            f"W4A16 accuracy change ({len(data)} rows)",
+            f"{(acc - source_acc) * 100:+.1f} points ({source_acc:.3f} → {acc:.3f})",
+            "≤ 1 point lost",
+            (source_acc - acc) * 100 <= 1,
+        ),
+        Row(
+            "P6",
+            "compression wall ÷ llm-compressor called directly",
+            f"not measured (qfrun's own wall {wall:.1f} s; no direct-call baseline script yet)",
+            "≤ 1.1x",
+            None,
+        ),
+    ]
 
 
 def _platform(home: Path) -> Any:
@@ -123,7 +148,8 @@ def _wait(client: Any, ref: Any) -> Any:
         time.sleep(0.02)
 
 
-def service(home: Path) -> None:
+def service(home: Path) -> list[Row]:
+    """P7: 8 concurrent clients against the same chats one after another, through the platform's chat path."""
     from runner.platform.protocol import ChatMessage, TaskKind, TaskRequest
 
     client = _platform(home)
@@ -139,34 +165,61 @@ def service(home: Path) -> None:
     _wait(client, client.create_task(TaskRequest(TaskKind.SERVICE, "bench-service", params)))
     questions = [[ChatMessage("user", row["prompt"])] for row in rows(EVAL)[:64]]
     client.chat("bench", questions[0])  # warm-up
-    start = time.perf_counter()
-    for question in questions:
+
+    def timed(question: list[Any]) -> float:
+        start = time.perf_counter()
         client.chat("bench", question)
+        return time.perf_counter() - start
+
+    start = time.perf_counter()
+    alone = [timed(question) for question in questions]
     sequential = len(questions) / (time.perf_counter() - start)
     start = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda q: client.chat("bench", q), questions))
+        together = list(pool.map(timed, questions))
     concurrent = len(questions) / (time.perf_counter() - start)
-    print(
-        f"service (1 replica, through the platform's chat path, {len(questions)} chats): sequential "
-        f"{sequential:.1f} req/s, 8 concurrent clients {concurrent:.1f} req/s = "
-        f"{concurrent / sequential:.1f}x "
-        "(goal >= 3x)"
-    )
+    return [
+        Row(
+            "P7",
+            f"local service, 8 concurrent clients ÷ sequential requests/s ({len(questions)} chats)",
+            f"{concurrent / sequential:.1f}x ({concurrent:.1f} vs {sequential:.1f} req/s)",
+            "≥ 6x",
+            concurrent / sequential >= 6,
+        ),
+        Row(
+            "P7",
+            "latency p50 / p99, sequential; 8 concurrent",
+            f"{_percentile(alone, 50)}/{_percentile(alone, 99)}; "
+            f"{_percentile(together, 50)}/{_percentile(together, 99)} ms",
+            "printed",
+            None,
+        ),
+    ]
 
 
-def poll(home: Path) -> None:
-    """Stage finish minus task finish, with the executor's local polling policy, over real infer tasks."""
+def _percentile(values: list[float], percent: int) -> str:
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, round(percent / 100 * (len(ordered) - 1)))] * 1000:.0f}"
+
+
+def poll(home: Path) -> list[Row]:
+    """P4: stage finish minus task finish, with the executor's local polling policy, over real infer tasks."""
     client = _platform(home)
     delays = [_poll_once(client, home / f"poll-{attempt}", attempt) for attempt in range(3)]
-    print(
-        f"poll: a finished task's stage finished {statistics.median(delays):.2f} s later (median of "
-        f"{len(delays)}: {', '.join(f'{d:.2f}' for d in delays)}; goal <= 1 s)"
-    )
+    late = statistics.median(delays)
+    return [
+        Row(
+            "P4",
+            "local platform: stage done - task done (median of 3 infer tasks)",
+            f"{late:.2f} s ({', '.join(f'{d:.2f}' for d in delays)})",
+            "≤ 0.25 s",
+            late <= 0.25,
+        )
+    ]
 
 
 def _poll_once(client: Any, folder: Path, attempt: int) -> float:
-    from runner.commands.run import PollPolicy
+    from runner.commands.run import poll_policy
     from runner.pipeline.spec import load_pipeline
     from runner.platform.protocol import TaskKind, TaskRef, TaskStatus
     from runner.run.executor import Executor, RunOptions
@@ -199,38 +252,30 @@ def _poll_once(client: Any, folder: Path, attempt: int) -> float:
 
     watcher = threading.Thread(target=watch_task)
     watcher.start()
-    Executor(pipeline, client, state, RunOptions(poll=PollPolicy(maximum=1.0)), Watch()).run()
+    Executor(pipeline, client, state, RunOptions(poll=poll_policy("local")), Watch()).run()
     watcher.join()
     state.close()
     return done_at["stage i"] - done_at["task"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--only", default="inference,compression,service,poll")
-    chosen = parser.parse_args().only.split(",")
-    with tempfile.TemporaryDirectory(prefix="qfrun-bench-home-") as name:
-        home = Path(name)
-        os.environ["QFRUN_HOME"] = str(home)
-        try:
-            if "inference" in chosen:
-                inference()
-            if "compression" in chosen:
-                compression()
-            if "service" in chosen:
-                service(home / "service")
-            if "poll" in chosen:
-                poll(home / "poll")
-        finally:
-            from runner.local.daemon import stop
-            from runner.local.home import Home
+def measure(home: Path, chosen: list[str]) -> list[Row]:
+    """The chosen benchmarks (inference, compression, service, poll) with QFRUN_HOME in ``home``."""
+    os.environ["QFRUN_HOME"] = str(home)
+    results: list[Row] = []
+    try:
+        if "poll" in chosen:
+            results += poll(home / "poll")
+        if "inference" in chosen:
+            results += inference()
+        if "compression" in chosen:
+            results += compression()
+        if "service" in chosen:
+            results += service(home / "service")
+    finally:
+        from runner.local.daemon import stop
+        from runner.local.home import Home
 
-            for sub in ("service", "poll"):
-                if (home / sub).exists():
-                    stop(Home(home / sub))
-
-
-if __name__ == "__main__":
-    main()
+        for sub in ("service", "poll"):
+            if (home / sub).exists():
+                stop(Home(home / sub))
+    return results

@@ -8,7 +8,6 @@ rendered here, once, as sentences with the exit code its class names; no traceba
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import logging
 import os
@@ -53,6 +52,8 @@ def _refuse_mistyped_verb(word: str) -> None:
     """``qfrun stauts`` is a typo, not a pipeline named "stauts": say so, as git does."""
     if "/" in word or "\\" in word or word.endswith(PIPELINE_SUFFIXES) or _exists(word):
         return
+    import difflib  # only for a mistyped verb: every command would pay for it
+
     close = difflib.get_close_matches(word, VERBS, n=1, cutoff=0.6)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     raise click.UsageError(

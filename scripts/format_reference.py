@@ -27,6 +27,7 @@ SECTIONS = (
     ("Evaluator: rule", "ruleEvaluator"),
     ("Evaluator: llm_judge", "judgeEvaluator"),
     ("Evaluator: custom", "customEvaluator"),
+    ("Evaluator: manual", "manualEvaluator"),
     ("Service (`deploy.service`)", "service"),
     ("Billing (`deploy.service.billing`)", "billing"),
     ("Smoke test (`deploy.smoke_test[]`)", "smokeTest"),

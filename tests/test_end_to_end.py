@@ -37,7 +37,9 @@ stages:
   scores:
     type: evaluate
     infer: [answers]
-    evaluators: [{{kind: rule, accuracy: true, similarity: true}}]
+    evaluators:
+      - {{kind: rule, accuracy: true, similarity: true}}
+      - {{kind: custom, function: "evals.length:score"}}
   serve:
     type: deploy
     model: adder
@@ -67,7 +69,9 @@ def home(tmp_path: Path) -> Iterator[Path]:
 
 
 def _env(home: Path) -> dict[str, str]:
-    return {**os.environ, "QFRUN_HOME": str(home), "CI": "1"}
+    # The pipeline lies outside this repository and reads its data and model: the user allows both folders.
+    allowed = os.pathsep.join(str(ROOT / folder) for folder in ("data", "models"))
+    return {**os.environ, "QFRUN_HOME": str(home), "CI": "1", "QFRUN_ALLOW_PATHS": allowed}
 
 
 def qfrun(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -85,6 +89,10 @@ def write(folder: Path, tokens: int) -> Path:
     path = folder / "e2e.yaml"
     data, model = ROOT / "data" / "addition" / "smoke.jsonl", ROOT / "models" / "tiny-adder"
     path.write_text(PIPELINE.format(data=data, model=model, tokens=tokens))
+    (folder / "evals").mkdir(exist_ok=True)
+    (folder / "evals" / "length.py").write_text(
+        "def score(rows):\n    return {'mean_len': sum(len(str(r['output'])) for r in rows) / len(rows)}\n"
+    )
     return path
 
 
@@ -115,6 +123,7 @@ def test_a_pipeline_runs_end_to_end_then_resumes_to_nothing_then_reruns_only_wha
     assert len(copied) == answers["rows"] == 10
     assert json.loads(copied[0])["output"]["object"] == "chat.completion"
     assert stages["scores"]["outputs"]["metrics"]["accuracy"] >= 0.8
+    assert stages["scores"]["outputs"]["metrics"]["mean_len"] > 0  # the repository's own scorer ran
     assert (tmp_path / ".qfrun" / "reports" / "e2e" / "report.html").is_file()
 
     again = qfrun(home, str(path))

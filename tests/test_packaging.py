@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import subprocess
 import sys
 import venv
@@ -36,13 +37,19 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_ships_the_schemas(tmp_pa
     wheel = next(tmp_path.glob("qfrun-*.whl"))
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True)
+    # as a user's fresh virtualenv: a checkout on PYTHONPATH (with the qfrun.egg-info that building the wheel
+    # leaves there) would make pip find qfrun installed already and skip the wheel, script and all
+    clean = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True, env=clean
+    )
     schema = subprocess.run(
         [str(tmp_path / "venv" / "bin" / "qfrun"), "schema"],
         check=True,
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=clean,
     )
     assert json.loads(schema.stdout)["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     validate = subprocess.run(
@@ -55,6 +62,7 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_ships_the_schemas(tmp_pa
         text=True,
         cwd=tmp_path,
         check=False,
+        env=clean,
     )
     assert validate.returncode == 0, validate.stdout + validate.stderr
 

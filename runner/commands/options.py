@@ -28,6 +28,16 @@ ALLOW_ENV = click.option(
     "repeatable. QFRUN_ALLOW_ENV=A,B does the same, and QFRUN_VAR_* are always allowed.",
 )
 
+ALLOW_PATH = click.option(
+    "--allow-path",
+    "allow_paths",
+    multiple=True,
+    metavar="FOLDER",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Let the pipeline's datasets and model folders lie in FOLDER, outside its repository; repeatable. "
+    "QFRUN_ALLOW_PATHS=A:B does the same. Custom evaluators' code comes from the repository only.",
+)
+
 
 def selection_options(function: F) -> F:
     """``--select``, ``--from``, ``--force`` and ``--state``: which stages a run or a plan is about."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from runner.commands.options import ALLOW_ENV, PIPELINE, selection_options
+from runner.commands.options import ALLOW_ENV, ALLOW_PATH, PIPELINE, selection_options
 
 
 @click.command(name="plan")
@@ -29,6 +29,7 @@ from runner.commands.options import ALLOW_ENV, PIPELINE, selection_options
     help="Warn about prepaid services whose term ends within this many days.",
 )
 @ALLOW_ENV
+@ALLOW_PATH
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -41,6 +42,7 @@ def command(
     detailed_exitcode: bool,
     expiry_warning_days: int,
     allow_env: tuple[str, ...],
+    allow_paths: tuple[Path, ...],
 ) -> None:
     """Show what a run of PIPELINE would do per stage, changing nothing."""
     from runner.pipeline.spec import load_pipeline
@@ -48,7 +50,7 @@ def command(
     from runner.run.plan import INVALID, WILL_RUN, default_state_path, make_plan
     from runner.state.file import StateFile
 
-    loaded = load_pipeline(pipeline, allow_env=allow_env)
+    loaded = load_pipeline(pipeline, allow_env=allow_env, allow_paths=allow_paths)
     state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
     result = make_plan(
         loaded,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from runner.commands.options import ALLOW_ENV, PIPELINE, selection_options
-from runner.errors import InterruptedRun, PlatformError, RunFailedError, UsageError
+from runner.commands.options import ALLOW_ENV, ALLOW_PATH, PIPELINE, selection_options
+from runner.errors import WAITING_EXIT_CODE, InterruptedRun, PlatformError, RunFailedError, UsageError
 from runner.pipeline.spec import Pipeline, StageSpec, load_pipeline
 from runner.render.progress import LiveProgress, PlainProgress
 from runner.render.report import build_report, default_report_folder, write_reports
@@ -22,6 +22,7 @@ from runner.run.executor import (
     SKIPPED,
     SUCCEEDED,
     UP_TO_DATE,
+    WAITING,
     Executor,
     RunOptions,
     RunSummary,
@@ -39,9 +40,10 @@ def run_pipeline(
     yes: bool,
     verbose: bool,
     allow_env: tuple[str, ...] = (),
+    allow_paths: tuple[Path, ...] = (),
 ) -> tuple[list[str], int]:
     """Run the pipeline; returns the summary lines and the exit code (errors raise QfrunError)."""
-    pipeline = load_pipeline(path, allow_env=allow_env)
+    pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
     state_file = state_path or default_state_path(pipeline)
     with RunLock(state_file, command=options.command, pipeline=pipeline.name):
         state = StateFile.load(state_file, pipeline.name)
@@ -52,8 +54,7 @@ def run_pipeline(
             from runner.run.connect import open_platform
 
             platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
-            # The local platform is on this machine: a finished task is noticed within a second.
-            options = replace(options, poll=PollPolicy(maximum=1.0) if kind == "local" else PollPolicy())
+            options = replace(options, poll=poll_policy(kind))
             observer = _observer(pipeline.stages, verbose)
             try:
                 summary = Executor(pipeline, platform, state, options, observer).run()
@@ -110,13 +111,15 @@ def _confirm_costs(pipeline: Pipeline, state: StateFile, options: RunOptions) ->
 def _conclude(summary: RunSummary, state_file: Path) -> tuple[list[str], int]:
     counts = ", ".join(
         f"{summary.count(outcome)} {outcome}"
-        for outcome in (SUCCEEDED, UP_TO_DATE, FAILED, SKIPPED, NOT_STARTED)
+        for outcome in (SUCCEEDED, UP_TO_DATE, WAITING, FAILED, SKIPPED, NOT_STARTED)
         if summary.count(outcome)
     )
     lines = [f"Run {summary.run_id}: {counts or 'nothing to do'}."]
     for outcome in summary.outcomes.values():
         if outcome.outcome == FAILED:
             lines.append(f"  {outcome.stage_id} failed: {outcome.message}")
+        elif outcome.outcome == WAITING:
+            lines.append(f"  {outcome.stage_id} is {outcome.message}")
     if summary.interrupted:
         raise InterruptedRun(
             "\n".join(lines)
@@ -129,6 +132,12 @@ def _conclude(summary: RunSummary, state_file: Path) -> tuple[list[str], int]:
         )
         code = PlatformError.exit_code if all(o.platform_error for o in failed) else RunFailedError.exit_code
         return lines, code
+    if summary.waiting:
+        lines.append(
+            f"The state is saved in {state_file}; once the scores are in, re-run the same command to go on "
+            f"(exit code {WAITING_EXIT_CODE}: waiting for people)."
+        )
+        return lines, WAITING_EXIT_CODE
     return lines, 0
 
 
@@ -147,6 +156,7 @@ def _conclude(summary: RunSummary, state_file: Path) -> tuple[list[str], int]:
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before cost-bearing deployments.")
 @ALLOW_ENV
+@ALLOW_PATH
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -159,15 +169,29 @@ def command(
     max_parallel: int,
     yes: bool,
     allow_env: tuple[str, ...],
+    allow_paths: tuple[Path, ...],
 ) -> None:
     """Run PIPELINE; re-running the same command resumes where it stopped."""
     # The arguments travel in ctx.obj so that the state and the lock record the command actually run.
     line = " ".join(["qfrun", *ctx.obj.get("argv", sys.argv[1:])])
     options = RunOptions(select, from_stages, force, keep_going, max_parallel, command=line)
     summary_lines, code = run_pipeline(
-        pipeline, options, state_path=state_path, yes=yes, verbose=ctx.obj["verbose"], allow_env=allow_env
+        pipeline,
+        options,
+        state_path=state_path,
+        yes=yes,
+        verbose=ctx.obj["verbose"],
+        allow_env=allow_env,
+        allow_paths=allow_paths,
     )
     for text in summary_lines:
         click.echo(text, err=True)
     if code:
         raise SystemExit(code)
+
+
+def poll_policy(kind: str) -> PollPolicy:
+    """How often a stage asks for its task's status. The local platform is on this machine, where a status
+    request costs about a millisecond, so a finished task is noticed within 0.2 s; Qianfan keeps the
+    documented, slower pacing."""
+    return PollPolicy(initial=0.05, maximum=0.2) if kind == "local" else PollPolicy()

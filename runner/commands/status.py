@@ -68,7 +68,7 @@ def render_status(
 def _detail(record: dict[str, Any]) -> str:
     if record["status"] == "failed":
         return str(record["error"])
-    if record["status"] == "skipped":
+    if record["status"] in ("skipped", "waiting"):
         return str(record["reason"])
     if record.get("rows_total"):
         return f"{record.get('rows_done') or 0}/{record['rows_total']} rows"

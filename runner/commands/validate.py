@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from runner.commands.options import ALLOW_ENV
+from runner.commands.options import ALLOW_ENV, ALLOW_PATH
 from runner.errors import PipelineError
 
 
@@ -33,14 +33,16 @@ class Checked:
     stages: int = 0
 
 
-def validate_paths(paths: Sequence[Path], allow_env: Sequence[str] = ()) -> list[Checked]:
+def validate_paths(
+    paths: Sequence[Path], allow_env: Sequence[str] = (), allow_paths: Sequence[Path] = ()
+) -> list[Checked]:
     """Validate each file; a problem in one does not stop the others from being checked."""
     from runner.pipeline.spec import load_pipeline
 
     checked: list[Checked] = []
     for path in paths:
         try:
-            loaded = load_pipeline(path, allow_env=tuple(allow_env))
+            loaded = load_pipeline(path, allow_env=tuple(allow_env), allow_paths=allow_paths)
         except PipelineError as error:
             problems = tuple(
                 Problem(i.location.path, i.location.line, i.location.column, i.message) for i in error.issues
@@ -55,9 +57,12 @@ def validate_paths(paths: Sequence[Path], allow_env: Sequence[str] = ()) -> list
 @click.argument("pipelines", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @ALLOW_ENV
-def command(pipelines: tuple[Path, ...], fmt: str, allow_env: tuple[str, ...]) -> None:
+@ALLOW_PATH
+def command(
+    pipelines: tuple[Path, ...], fmt: str, allow_env: tuple[str, ...], allow_paths: tuple[Path, ...]
+) -> None:
     """Check PIPELINES: YAML, schema, references, cycles, expressions, local files; all problems at once."""
-    checked = validate_paths(pipelines, allow_env)
+    checked = validate_paths(pipelines, allow_env, allow_paths)
     problems = [problem for result in checked for problem in result.problems]
     if fmt == "json":
         click.echo(json.dumps({"valid": not problems, "problems": [asdict(p) for p in problems]}, indent=2))

@@ -16,6 +16,7 @@ from typing import Any
 from runner.local import batch_io
 from runner.local.api_common import NO_RESULT, Body, Context, found, invalid, page
 from runner.local.api_datasets import dataset_or_404
+from runner.local.api_manual import MANUAL_ACTIONS, manual_params, stop_refusal
 from runner.local.api_models import version_or_404
 from runner.local.bos_store import BosError
 from runner.local.jobspec import BATCH_INFERENCE, COMPRESSION, EVALUATION
@@ -45,7 +46,8 @@ _INFERENCE_TYPES: dict[str, tuple[type, ...]] = {
     "penalty_score": (int, float),
 }
 _SCORE_MODES = (*wire.RULE_SCORE_MODES, "bleu", "rouge_l", "exact_match")  # the last three: local
-_EVAL_MODES = ("rule", "model", "rule,model")  # `manual` is documented but not run locally [E1]
+# The documented modes [E1], and manual scoring next to rule and judge as the v1 report names it [E9].
+_EVAL_MODES = ("rule", "model", "manual", "rule,model", "rule,manual", "model,manual", "rule,model,manual")
 _FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _NAME_LENGTH = (2, 20)  # batch inference task names [B2]
 
@@ -211,7 +213,7 @@ def _describe_eval(task: TaskRow) -> dict[str, Any]:
         "taskId": task.id,
         "taskName": task.name,
         "description": task.params.get("description", ""),
-        "evalType": "auto",
+        "evalType": "manual" if task.params.get("manual") else "auto",
         "state": wire_status(EVALUATION, task.status),
         "failedReason": _failure(task),  # local
         "progress": task.progress_done or 0,  # local
@@ -291,22 +293,27 @@ def _eval_objects(ctx: Context, body: Body) -> dict[str, Any]:
 def _evaluators(ctx: Context, body: Body) -> list[dict[str, Any]]:
     """``evalConfig`` [E1] as the engine's evaluator list."""
     config = body.obj("evalConfig", required=True)
-    mode = config.choice("evalMode", (*_EVAL_MODES, "manual"))
-    if mode == "manual" or mode is None:
-        raise invalid(
-            f"{config.where}: the local platform runs the modes {', '.join(_EVAL_MODES)}, not manual."
-        )
+    mode = config.choice("evalMode", _EVAL_MODES)
+    assert mode is not None
     evaluators: list[dict[str, Any]] = []
     rule = config.obj("autoRuleEvalConfig")
     modes = rule.texts("scoreModes")
     for name in modes:
         if name not in _SCORE_MODES:
             raise invalid(f"{rule.where}: scoreModes has {name!r}; the modes are {', '.join(_SCORE_MODES)}.")
-    custom = config.obj("customEvalConfig").texts("functions")
+    custom_config = config.obj("customEvalConfig")
+    custom = custom_config.texts("functions")
+    sources = custom_config.obj("sources")
     for function in custom:
         if not _FUNCTION.match(function):
             raise invalid(
                 f"{config.where}.customEvalConfig: the function {function!r} is not 'module:function'."
+            )
+        if not isinstance(sources.data.get(function), str) or not sources.data[function].strip():
+            # Importing a module by name would run whatever the worker's Python path holds under it.
+            raise invalid(
+                f"{config.where}.customEvalConfig.sources has no source for {function!r}; the local "
+                "platform runs a custom evaluator only from the module source sent with the task."
             )
     if "rule" not in mode.split(",") and (modes or custom):
         raise invalid(
@@ -317,7 +324,9 @@ def _evaluators(ctx: Context, body: Body) -> list[dict[str, Any]]:
             raise invalid(f"{config.where}: evalMode {mode!r} needs autoRuleEvalConfig.scoreModes.")
         if modes:
             evaluators.append({"kind": "rule", **{name: True for name in modes}})
-        evaluators.extend({"kind": "custom", "function": function} for function in custom)
+        evaluators.extend(
+            {"kind": "custom", "function": function, "source": sources.data[function]} for function in custom
+        )
     if "model" in mode.split(","):
         judge = config.obj("autoModelEvalConfig", required=True)
         entry: dict[str, Any] = {"kind": "llm_judge"}
@@ -335,11 +344,23 @@ def _evaluators(ctx: Context, body: Body) -> list[dict[str, Any]]:
     return evaluators
 
 
+def _manual(body: Body) -> dict[str, Any] | None:
+    config = body.obj("evalConfig", required=True)
+    manual = manual_params(config)
+    wanted = "manual" in config.text("evalMode").split(",")
+    if wanted and manual is None:
+        raise invalid(f"{config.where}: evalMode manual needs manualEvalConfig.evaluationDimension.")
+    if manual is not None and not wanted:
+        raise invalid(f"{config.where}: manualEvalConfig is given, but evalMode does not include manual.")
+    return manual
+
+
 def create_eval(ctx: Context, body: Body) -> str:
     def build() -> dict[str, Any]:
         return {
             **_eval_objects(ctx, body),
             "evaluators": _evaluators(ctx, body),
+            "manual": _manual(body),
             "eval_mode": body.obj("evalConfig", required=True).text("evalMode"),
             "description": body.opt_text("description") or "",
         }
@@ -376,12 +397,16 @@ def list_eval(ctx: Context, body: Body) -> Any:
 
     def keep(task: TaskRow) -> bool:  # fuzzy on name and id, exact on a model version id [E3]
         versions = task.params.get("model_version_ids") or []
-        return not manual and (key in task.name or key in task.id or key in versions)
+        is_manual = bool(task.params.get("manual"))
+        return is_manual == manual and (key in task.name or key in task.id or key in versions)
 
     return _listing(ctx, EVALUATION, body, keep, _describe_eval)
 
 
 def stop_eval(ctx: Context, body: Body) -> dict[str, Any]:
+    refusal = stop_refusal(_task(ctx, EVALUATION, body.text("taskId")))
+    if refusal is not None:
+        raise refusal
     _stop(ctx, EVALUATION, body)
     return {}  # `result: {}` [E5]
 
@@ -473,6 +498,7 @@ EVAL_ACTIONS = {
     "DescribeEvalTaskReport": eval_report,
     "DescribeEvalTasks": list_eval,
     "StopEvalTask": stop_eval,
+    **MANUAL_ACTIONS,
 }
 COMPRESSION_ACTIONS = {
     "CreateModelCompTask": create_comp,

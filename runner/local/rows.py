@@ -17,6 +17,9 @@ RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 STOPPED = "stopped"
+AWAITING_SCORES = (
+    "awaiting_scores"  # an evaluation with manual scoring, inferred and open for people to score
+)
 ACTIVE_TASK_STATUSES = (PENDING, RUNNING)
 
 # Service statuses, already Qianfan's runStatus words [S2]: a failed deployment and a failed replica are

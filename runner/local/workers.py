@@ -28,7 +28,7 @@ from typing import Any
 
 from runner.local import jobspec
 from runner.local.home import Home, write_json_atomic
-from runner.local.rows import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, TaskRow
+from runner.local.rows import AWAITING_SCORES, FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, TaskRow
 from runner.local.store import Store
 from runner.platform.settings import ENV_LOCAL_TOKEN
 
@@ -213,8 +213,11 @@ class TaskRunner:
                 task.id, only_if=(RUNNING,), status=FAILED, message=str(exc), worker_pid=None
             )
             return
+        # An evaluation with manual scoring is not done when its answers are: it opens for people to score
+        # (Qianfan's RunningWithManualBegin) and finishes when they hand their scores in (api_manual).
+        status = AWAITING_SCORES if task.params.get("manual") else SUCCEEDED
         self.store.update_task(
-            task.id, only_if=(RUNNING,), status=SUCCEEDED, result=result, message="", worker_pid=None
+            task.id, only_if=(RUNNING,), status=status, result=result, message="", worker_pid=None
         )
 
     def _judge_env(self, spec: dict[str, Any]) -> dict[str, str]:

@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 WHOLE = re.compile(r"\s*\$\{\{(.*?)\}\}\s*", re.DOTALL)
 ROOTS = ("vars", "stages", "env")
-# Strings and sequences an expression may build; beyond this ``*`` is refused (``'a' * 10**12``).
-MAX_SIZE = 100_000
-# Longest expression source: with MAX_SIZE per ``*`` this bounds what one expression can build (~20 MB).
+# Longest expression source: with expr_limits.MAX_SIZE per built value, this bounds what one expression holds.
 MAX_SOURCE = 2_000
 
 
@@ -55,6 +53,29 @@ SENSITIVE = "(sensitive)"
 
 class UnsetVariable(ExpressionError):
     """An allowed environment variable that is not set: safe to show, since it names no value."""
+
+
+class NotKnownYet(ExpressionError):
+    """The expression reads the outputs of a stage that has yet to run (only ``qfrun plan`` meets this)."""
+
+    def __init__(self, stage_id: str) -> None:
+        super().__init__(f"known after stage {stage_id} runs")
+        self.stage_id = stage_id
+
+
+class KnownAfter(str):
+    """A field's value that only a run can tell, like Terraform's "(known after apply)".
+
+    A ``str`` so that a plan prints and serialises it as it is; its type, not its text, is what tells it
+    apart from a value (the planner looks for instances, never for words).
+    """
+
+    stage_id: str
+
+    def __new__(cls, stage_id: str) -> KnownAfter:
+        value = super().__new__(cls, f"(known after {stage_id} runs)")
+        value.stage_id = stage_id
+        return value
 
 
 def reads_env(text: str) -> bool:
@@ -88,25 +109,37 @@ MAX_INT_BITS = 4096
 
 @functools.cache
 def _environment() -> ImmutableSandboxedEnvironment:
-    from jinja2 import StrictUndefined
+    from jinja2 import StrictUndefined, pass_environment
+    from jinja2.compiler import CodeGenerator, Frame
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    from runner.pipeline import expr_limits
+
+    class Generator(CodeGenerator):
+        def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+            # ``a ~ b`` compiles to a plain join that no sandbox hook sees: route it through a capped one.
+            self.write("environment.capped_concat((")
+            for argument in node.nodes:
+                self.visit(argument, frame)
+                self.write(", ")
+            self.write("))")
+
     class Environment(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**", "%"})
+        code_generator_class = Generator
+        intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+        @staticmethod
+        def capped_concat(items: tuple[Any, ...]) -> str:
+            return expr_limits.concat(items)
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            # The sandbox guards attributes, not sizes: cap what ``*``, ``**`` and ``%`` may build.
             if operator == "%" and isinstance(left, str):
                 raise ExpressionError("string formatting with % is not supported; join text with ~")
             if operator == "**" and isinstance(right, int) and not isinstance(right, bool):
                 base = left.bit_length() if isinstance(left, int) else 1
                 if abs(right) > 64 or base * abs(right) > MAX_INT_BITS:
                     raise ExpressionError(f"raising to the power {right} builds a number that is too large")
-            if operator == "*":
-                sequence, count = (left, right) if isinstance(right, int) else (right, left)
-                if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
-                    if len(sequence) * count > MAX_SIZE:
-                        raise ExpressionError("the expression builds a value that is too large")
+            expr_limits.before_binop(operator, left, right)
             return super().call_binop(context, operator, left, right)
 
         def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -114,13 +147,24 @@ def _environment() -> ImmutableSandboxedEnvironment:
             if getattr(__obj, "__name__", "") in ("format", "format_map"):
                 raise ExpressionError("calling format() is not supported in expressions; join text with ~")
             for argument in (*args, *kwargs.values()):
-                if isinstance(argument, int) and abs(argument) > MAX_SIZE:
+                if isinstance(argument, int) and abs(argument) > expr_limits.MAX_SIZE:
                     raise ExpressionError(f"the argument {argument} is too large")
-            return super().call(__context, __obj, *args, **kwargs)
+            if not __self.is_safe_callable(__obj):
+                return super().call(__context, __obj, *args, **kwargs)  # the sandbox refuses it
+            return expr_limits.call_method(
+                functools.partial(super().call, __context, __obj), __obj, args, kwargs
+            )
 
-    environment = Environment(undefined=StrictUndefined, autoescape=False)
+    # optimized=False skips Jinja2's constant-folding pass: these expressions are a line long and run once or
+    # twice, so the pass cost more than it saved (a third of each compile; a plan compiles every `if:`).
+    environment = Environment(undefined=StrictUndefined, autoescape=False, optimized=False)
     environment.globals.clear()  # no range(), lipsum(), dict(), cycler(): expressions read vars, stages, env
-    environment.filters = {k: v for k, v in environment.filters.items() if k in SAFE_FILTERS}
+    environment.filters = {
+        name: expr_limits.capped_filter(name, function)
+        for name, function in environment.filters.items()
+        if name in SAFE_FILTERS
+    }
+    environment.filters[SLOT_FILTER] = pass_environment(lambda env, value, name: env.getattr(value, name))
     return environment
 
 
@@ -196,16 +240,71 @@ def _constant(node: nodes.Node) -> str | None:
     return str(node.value) if isinstance(node, nodes.Const) else None
 
 
+# The stage and var names an expression reads become slots filled in at run time, so that expressions that
+# differ only in those names (``stages.g1_eval.outputs...``, ``stages.g2_eval.outputs...``: one per group of
+# stages in a large pipeline) share one compiled template. Jinja2 compiles each template to Python source,
+# then to bytecode, about a millisecond each, and ``qfrun plan`` evaluates every ``if:`` of the pipeline.
+SLOTTED_ROOTS = ("stages", "vars")
+SLOT_FILTER = "(slot)"  # not a name a pipeline can write: only the compiler below puts it in a tree
+_TEMPLATES: dict[str, Callable[[dict[str, Any]], Any]] = {}
+
+
 @functools.lru_cache(maxsize=4096)
-def _compiled(source: str) -> Callable[..., Any]:
+def _compiled(source: str) -> Callable[[Mapping[str, Any]], Any]:
+    """A function of the context that evaluates ``source``, from the template its shape shares."""
+    tree, names = _slotted(source)
+    shape = repr(tree)  # every field of every node: equal text, equal template
+    run = _TEMPLATES.get(shape)
+    if run is None:
+        if len(_TEMPLATES) >= 4096:
+            _TEMPLATES.clear()
+        run = _TEMPLATES[shape] = _template(tree)
+    slots = {_slot_name(index): name for index, name in enumerate(names)}
+    return lambda context: run({**context, **slots})
+
+
+def _slot_name(index: int) -> str:
+    return f"__slot{index}"
+
+
+def _slotted(source: str) -> tuple[nodes.Expr, list[str]]:
+    """A new syntax tree of ``source`` in which ``stages.<name>`` and ``vars.<name>`` read their name from a
+    slot through the sandbox's own getattr (what ``.<name>`` compiles to), and the names, in slot order."""
+    from jinja2 import nodes
+    from jinja2.parser import Parser
+    from jinja2.visitor import NodeTransformer
+
+    parse(source)  # the checks and the messages of a bad expression
+    names: list[str] = []
+
+    class Slots(NodeTransformer):
+        def visit_Getattr(self, node: nodes.Getattr) -> nodes.Node:
+            visited = self.generic_visit(node)
+            if not (
+                isinstance(visited, nodes.Getattr)
+                and isinstance(visited.node, nodes.Name)
+                and visited.node.name in SLOTTED_ROOTS
+            ):
+                return visited
+            slot = nodes.Name(_slot_name(len(names)), "load", lineno=node.lineno)
+            names.append(visited.attr)
+            return nodes.Filter(visited.node, SLOT_FILTER, [slot], [], None, None, lineno=node.lineno)
+
+    fresh = Parser(_environment(), source, state="variable").parse_expression()  # parse()'s is shared
+    slotted = Slots().visit(fresh)
+    assert isinstance(slotted, nodes.Expr)  # a transformer keeps an expression an expression
+    return slotted, names
+
+
+def _template(tree: nodes.Expr) -> Callable[[dict[str, Any]], Any]:
     from jinja2 import Undefined, nodes
 
     environment = _environment()
-    body = [nodes.Assign(nodes.Name("result", "store"), parse(source), lineno=1)]
+    body = [nodes.Assign(nodes.Name("result", "store"), tree, lineno=1)]
     template = environment.from_string(nodes.Template(body, lineno=1))
 
-    def run(context: Mapping[str, Any]) -> Any:
-        module_context = template.new_context(dict(context))
+    def run(context: dict[str, Any]) -> Any:
+        module_context = template.new_context(context)
         for _ in template.root_render_func(module_context):
             pass
         result = module_context.vars["result"]
@@ -223,6 +322,8 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
 
     try:
         return _compiled(source)(context)
+    except NotKnownYet:
+        raise  # not a failure of this expression: the planner shows the value as known later
     except ExpressionError as error:
         raise type(error)(f"{_quote(source)}: {error}") from None
     except UndefinedError as error:

@@ -10,10 +10,10 @@ pipeline (and ``qfrun --help``) never pays for importing it.
 
 from __future__ import annotations
 
-import difflib
 import functools
-import importlib.resources
+import importlib
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from runner.errors import Issue, Location
@@ -73,8 +73,13 @@ _TYPE_NAMES: Final = {
 
 def schema_text() -> str:
     """The text of ``pipeline.schema.json`` as shipped inside the package."""
-    resource = importlib.resources.files("runner.schemas").joinpath("pipeline.schema.json")
-    return resource.read_text(encoding="utf-8")
+    # Beside the runner.schemas package's own file (installed, or mapped in by an editable install), not
+    # through importlib.resources, which imports tempfile, shutil and the compression modules on every
+    # `qfrun validate` to read one file that qfrun never ships zipped.
+    # By name: runner.schemas is the top-level schemas/ folder mapped in by setup.cfg, which a type checker
+    # reading the source tree cannot see.
+    schemas = importlib.import_module("runner.schemas")
+    return (Path(str(schemas.__file__)).parent / "pipeline.schema.json").read_text(encoding="utf-8")
 
 
 @functools.cache
@@ -187,6 +192,8 @@ class _Renderer:
             wanted = f"{low} to {high}" if high is not None else f"at least {low}"
             count = f"{len(instance)} character{'' if len(instance) == 1 else 's'}"
             return f"{value_text(instance)} has {count}; use {wanted}."
+        if validator == "maxItems" and isinstance(instance, list):
+            return f"has {len(instance)} entries; at most {value} are allowed."
         if validator == "uniqueItems":
             repeated = sorted({str(item) for item in instance if instance.count(item) > 1})
             return f"lists {', '.join(repeated)} more than once."
@@ -397,6 +404,8 @@ def did_you_mean(word: Any, choices: Any) -> str:
         return ""
     names = [str(choice) for choice in choices]
     by_lower = {name.lower(): name for name in names}
+    import difflib  # only for a file with a mistake: a valid file does not pay for it
+
     close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
     return f"; did you mean '{by_lower[close[0]]}'?" if close else ""
 

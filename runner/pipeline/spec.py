@@ -8,19 +8,22 @@ column.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import Issue, Location, PipelineError
+from runner.files import Confinement, PathRefused, allowed_folders
 from runner.pipeline import dag, expr
 from runner.pipeline.schema import schema_issues
 from runner.pipeline.yamlio import Document, KeyPath, load_document
+from runner.platform.settings import is_loopback_url
 from runner.stages import STAGE_TYPES
+from runner.stages.evaluate import custom_functions, custom_module_path
+from runner.stages.manual import sheet_path
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -32,7 +35,7 @@ CONTROL_KEYS = frozenset({"type", "description", "needs", "if", "timeout_minutes
 @dataclass(frozen=True)
 class DatasetSpec:
     id: str
-    path: Path | None  # a local JSONL file, resolved against the pipeline's folder
+    path: Path | None  # a local JSONL file, joined to the pipeline's (absolute) folder; links not followed
     qianfan_dataset_id: str | None
 
 
@@ -67,6 +70,7 @@ class Pipeline:
     env_names: tuple[str, ...]
     datasets: Mapping[str, DatasetSpec]
     stages: Mapping[str, StageSpec]
+    files: Confinement  # where the pipeline's paths may lead (runner.files)
 
     @functools.cached_property
     def graph(self) -> nx.DiGraph[str]:
@@ -105,19 +109,25 @@ def allowed_env(extra: Iterable[str] = (), environ: Mapping[str, str] | None = N
 
 
 def load_pipeline(
-    path: str | Path, *, check_files: bool = True, allow_env: Collection[str] | None = ()
+    path: str | Path,
+    *,
+    check_files: bool = True,
+    allow_env: Collection[str] | None = (),
+    allow_paths: Iterable[str | Path] = (),
 ) -> Pipeline:
     """The pipeline at ``path``, or a PipelineError listing every problem in it.
 
     ``allow_env`` names the variables the user allowed the pipeline to read on the command line
     (``--allow-env``); those of QFRUN_ALLOW_ENV and the QFRUN_VAR_ prefix are allowed too. None skips that
-    check, for commands that evaluate no expression (status, report, destroy).
+    check, for commands that evaluate no expression (status, report, destroy). ``allow_paths``
+    (``--allow-path``) and QFRUN_ALLOW_PATHS name folders outside the repository that its paths may lead to.
     """
     document = load_document(path)
     issues = list(schema_issues(document))
     if issues and not isinstance(document.data.get("stages"), Mapping):
         raise PipelineError(issues)
-    pipeline, meaning = _interpret(document, check_files=check_files)
+    files = Confinement.for_pipeline(Path(document.path), allowed_folders(allow_paths))
+    pipeline, meaning = _interpret(document, files, check_files=check_files)
     issues += meaning
     if allow_env is not None:
         issues += _env_issues(document, allowed_env(allow_env))
@@ -126,21 +136,22 @@ def load_pipeline(
     return pipeline
 
 
-def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list[Issue]]:
+def _interpret(document: Document, files: Confinement, *, check_files: bool) -> tuple[Pipeline, list[Issue]]:
     data = document.data
     issues: list[Issue] = []
-    folder = Path(document.path).parent
-    datasets = dict(_datasets(data.get("datasets"), folder))
+    # absolute: a relative pipeline path joined to a relative dataset path would be relative to the wrong base
+    datasets = dict(_datasets(data.get("datasets"), files.base))
     raw_stages = {sid: body for sid, body in data["stages"].items() if isinstance(body, Mapping)}
     variables = data.get("vars") if isinstance(data.get("vars"), Mapping) else {}
     env_names = tuple(name for name in data.get("env") or [] if isinstance(name, str))
 
     dependencies: dict[str, list[str]] = {}
+    unknown = _Unknown()
     for stage_id, body in raw_stages.items():
-        found = _check_stage(document, stage_id, body, raw_stages, datasets, variables, env_names, issues)
+        found = _check_stage(
+            document, stage_id, body, raw_stages, datasets, variables, env_names, issues, unknown
+        )
         dependencies[stage_id] = list(dict.fromkeys(found))
-    if check_files:
-        issues += _missing_files(document, datasets, raw_stages, folder)
 
     for cycle in dag.cycles(dag.build(dependencies)) if dag.has_cycle(dependencies) else []:
         path = " -> ".join([*cycle, cycle[0]])
@@ -164,12 +175,14 @@ def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list
         if isinstance(platform, Mapping)
         else None
     )
+    if check_files:
+        issues += _file_issues(document, datasets, raw_stages, files, local=kind != "qianfan")
     if kind == "qianfan":
         issues += _qianfan_issues(document, raw_stages, datasets)
     else:
         issues += _local_issues(document, raw_stages)
-        if isinstance(platform, Mapping) and isinstance(platform.get("url"), str):
-            issues += _local_url_issues(document, platform["url"])
+        if isinstance(platform, Mapping):
+            issues += _local_url_issues(document, platform)
     pipeline = Pipeline(
         document=document,
         name=str(data.get("name")),
@@ -178,6 +191,7 @@ def _interpret(document: Document, *, check_files: bool) -> tuple[Pipeline, list
         env_names=env_names,
         datasets=datasets,
         stages=stages,
+        files=files,
     )
     return pipeline, issues
 
@@ -222,6 +236,7 @@ def _check_stage(
     variables: Mapping[str, Any],
     env_names: tuple[str, ...],
     issues: list[Issue],
+    unknown: _Unknown,
 ) -> Iterator[str]:
     """Check one stage's references and expressions; yield the stages it depends on."""
     stage_type = STAGE_TYPES.get(str(body.get("type")))
@@ -232,7 +247,7 @@ def _check_stage(
             target = stages.get(ref.stage_id)
             if target is None:
                 issues.append(
-                    Issue(at, f"{_dotted((*where, *ref.path))}: {_unknown('stage', ref.stage_id, stages)}")
+                    Issue(at, f"{_dotted((*where, *ref.path))}: {unknown('stage', ref.stage_id, stages)}")
                 )
             elif ref.stage_id == stage_id:
                 issues.append(Issue(at, f"{_dotted((*where, *ref.path))}: a stage cannot use itself."))
@@ -264,21 +279,23 @@ def _check_stage(
         for dref in stage_type.dataset_refs(body):
             if dref.dataset_id not in datasets:
                 at = document.location((*where, *dref.path))
-                message = _unknown("dataset", dref.dataset_id, datasets)
+                message = unknown("dataset", dref.dataset_id, datasets)
                 issues.append(Issue(at, f"{_dotted((*where, *dref.path))}: {message}"))
         issues.extend(_evaluator_issues(document, stage_id, body))
     for index, name in enumerate(body.get("needs") or []):
         at = document.location((*where, "needs", index))
         if name not in stages:
             issues.append(
-                Issue(at, f"{_dotted((*where, 'needs', index))}: {_unknown('stage', str(name), stages)}")
+                Issue(at, f"{_dotted((*where, 'needs', index))}: {unknown('stage', str(name), stages)}")
             )
         elif name == stage_id:
             issues.append(Issue(at, f"{_dotted((*where, 'needs', index))}: a stage cannot need itself."))
         else:
             yield name
     for key_path, source in _expressions(body, where):
-        yield from _check_expression(document, key_path, source, stages, variables, env_names, issues)
+        yield from _check_expression(
+            document, key_path, source, stages, variables, env_names, issues, unknown
+        )
 
 
 def _check_expression(
@@ -289,6 +306,7 @@ def _check_expression(
     variables: Mapping[str, Any],
     env_names: tuple[str, ...],
     issues: list[Issue],
+    unknown: _Unknown,
 ) -> Iterator[str]:
     at, name = document.location(key_path), _dotted(key_path)
     if source is None:
@@ -302,7 +320,7 @@ def _check_expression(
     for ref in refs:
         if ref.root == "stages":
             if ref.name not in stages:
-                message = _unknown("stage", ref.name, stages)
+                message = unknown("stage", ref.name, stages)
                 issues.append(Issue(at, f"{name}: ${{{{ {source} }}}}: {message}"))
             elif ref.name == key_path[1]:
                 issues.append(Issue(at, f"{name}: a stage cannot read its own outputs."))
@@ -310,7 +328,7 @@ def _check_expression(
                 yield ref.name
         elif ref.root == "vars" and ref.name not in variables:
             issues.append(
-                Issue(at, f"{name}: ${{{{ {source} }}}}: {_unknown('variable', ref.name, variables)}")
+                Issue(at, f"{name}: ${{{{ {source} }}}}: {unknown('variable', ref.name, variables)}")
             )
         elif ref.root == "env" and ref.name not in env_names:
             issues.append(
@@ -382,26 +400,25 @@ def _qianfan_issues(
                 )
 
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def _local_url_issues(document: Document, url: str) -> Iterator[Issue]:
-    """qfrun sends the local platform its token and keys: a ``url`` off this machine would receive them."""
-    from urllib.parse import urlsplit
-
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        host = ""
-    if host not in LOOPBACK_HOSTS:
-        key_path = ("platform", "url")
-        yield Issue(
-            document.location(key_path),
-            (
-                f"{_dotted(key_path)}: the local platform runs on this machine, and qfrun sends it the local "
-                f"token and keys; {url!r} is not a loopback address (127.0.0.1, localhost or [::1])."
-            ),
-        )
+def _local_url_issues(document: Document, platform: Mapping[str, Any]) -> Iterator[Issue]:
+    """qfrun sends the local platform its token and keys with every request: to its console (``url``), its
+    chat (``inference_url``) and its BOS (``bos.endpoint``): any of them off this machine would get them."""
+    bos = platform.get("bos")
+    urls = {
+        ("platform", "url"): platform.get("url"),
+        ("platform", "inference_url"): platform.get("inference_url"),
+        ("platform", "bos", "endpoint"): bos.get("endpoint") if isinstance(bos, Mapping) else None,
+    }
+    for key_path, url in urls.items():
+        if isinstance(url, str) and not is_loopback_url(url):
+            yield Issue(
+                document.location(key_path),
+                (
+                    f"{_dotted(key_path)}: the local platform runs on this machine, and qfrun sends it the "
+                    f"local token and keys; {url!r} is not a loopback address (127.0.0.1, localhost or "
+                    "[::1])."
+                ),
+            )
 
 
 def _local_issues(document: Document, stages: Mapping[str, Mapping[str, Any]]) -> Iterator[Issue]:
@@ -466,7 +483,18 @@ def _qianfan_evaluator_issues(
 def _evaluator_issues(document: Document, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
     from runner.stages.evaluate import RULE_METRICS
 
+    manual_seen = False
     for index, evaluator in enumerate(body.get("evaluators") or []):
+        if isinstance(evaluator, Mapping) and evaluator.get("kind") == "manual":
+            key_path = ("stages", stage_id, "evaluators", index)
+            if manual_seen:
+                yield Issue(
+                    document.location(key_path),
+                    f"{_dotted(key_path)}: a stage takes one manual evaluator (Qianfan scores one set of "
+                    "dimensions per evaluation task).",
+                )
+            manual_seen = True
+            yield from _manual_issues(document, key_path, evaluator)
         if isinstance(evaluator, Mapping) and evaluator.get("kind") == "rule":
             if not any(evaluator.get(metric) is True for metric in RULE_METRICS):
                 key_path = ("stages", stage_id, "evaluators", index)
@@ -479,43 +507,123 @@ def _evaluator_issues(document: Document, stage_id: str, body: Mapping[str, Any]
                 )
 
 
-def _missing_files(
+# Names a dimension cannot take: the default dimension, and the other metrics an evaluation reports.
+RESERVED_DIMENSIONS = frozenset(
+    {
+        "satisfaction",
+        "manual_avg_score",
+        "good_case_proportion",
+        "judge_score",
+        "accuracy",
+        "similarity",
+        "bleu",
+        "rouge_l",
+        "exact_match",
+    }
+)
+
+
+def _manual_issues(document: Document, key_path: KeyPath, evaluator: Mapping[str, Any]) -> Iterator[Issue]:
+    """What the schema cannot say of a manual evaluator: unique dimension names that are not metric names
+    already, and a score range whose lowest is below its highest."""
+    dims = evaluator.get("dimensions")  # at most four: the schema says so [E1]
+    seen: set[str] = set()
+    for number, dimension in enumerate(dims if isinstance(dims, list) else []):
+        name = dimension.get("name") if isinstance(dimension, Mapping) else None
+        if not isinstance(name, str):
+            continue
+        where = (*key_path, "dimensions", number, "name")
+        if name.lower() in RESERVED_DIMENSIONS:
+            yield Issue(
+                document.location(where),
+                f"{_dotted(where)}: {name!r} is already a metric of the evaluation"
+                + (" (satisfaction is always scored)" if name.lower() == "satisfaction" else "")
+                + "; give the dimension another name.",
+            )
+        elif name.lower() in seen:
+            yield Issue(document.location(where), f"{_dotted(where)}: the dimension {name!r} is named twice.")
+        seen.add(name.lower())
+    scale = evaluator.get("scale")
+    if isinstance(scale, Mapping):
+        low, high = scale.get("min", 1), scale.get("max", 5)
+        if isinstance(low, int) and isinstance(high, int) and low >= high:
+            where = (*key_path, "scale")
+            yield Issue(
+                document.location(where),
+                f"{_dotted(where)}: the lowest score ({low}) must be below the highest ({high}).",
+            )
+
+
+def _file_issues(
     document: Document,
     datasets: Mapping[str, DatasetSpec],
     stages: Mapping[str, Mapping[str, Any]],
-    folder: Path,
+    files: Confinement,
+    *,
+    local: bool,
 ) -> Iterator[Issue]:
+    """Every local path the pipeline names must lead to a regular file (or a folder of them) inside the
+    repository or a folder the user allowed (runner.files); custom evaluators' code, to the repository."""
+    raw_datasets = document.data.get("datasets")
     for dataset_id, dataset in datasets.items():
-        if dataset.path is not None and not dataset.path.is_file():
-            key_path = ("datasets", dataset_id, "path")
-            yield Issue(
-                document.location(key_path),
-                (
-                    f"{_dotted(key_path)}: the file {os.path.normpath(dataset.path)} does not exist "
-                    "(paths are relative to the pipeline's folder)."
-                ),
-            )
+        written = raw_datasets[dataset_id].get("path") if dataset.path is not None else None
+        if isinstance(written, str):
+            yield from _refused(document, ("datasets", dataset_id, "path"), files.file, written)
     for stage_id, body in stages.items():
         folder_name = body.get("import") if body.get("type") == "model" else None
-        if (
-            isinstance(folder_name, str)
-            and not expr.contains_expression(folder_name)
-            and not (folder / folder_name).is_dir()
-        ):
-            key_path = ("stages", stage_id, "import")
-            yield Issue(
-                document.location(key_path),
-                (
-                    f"{_dotted(key_path)}: the model folder {os.path.normpath(folder / folder_name)} "
-                    "does not exist (paths are relative to the pipeline's folder)."
-                ),
-            )
+        if isinstance(folder_name, str) and not expr.contains_expression(folder_name):
+            yield from _refused(document, ("stages", stage_id, "import"), files.folder, folder_name)
+        if body.get("type") == "evaluate" and local:  # Qianfan scores in its console: no sheet there
+            for index, evaluator in enumerate(body.get("evaluators") or []):
+                if isinstance(evaluator, Mapping) and evaluator.get("kind") == "manual":
+                    where: KeyPath = ("stages", stage_id, "evaluators", index)
+                    written = evaluator.get("sheet")
+                    yield from _refused(
+                        document,
+                        (*where, "sheet") if isinstance(written, str) else where,
+                        files.sheet,
+                        sheet_path(evaluator, stage_id),
+                    )
+        if body.get("type") == "evaluate" and local:  # Qianfan runs no custom code: said elsewhere
+            for index, function in custom_functions(body):
+                yield from _refused(
+                    document,
+                    ("stages", stage_id, "evaluators", index, "function"),
+                    files.code,
+                    custom_module_path(function),
+                )
 
 
-def _unknown(what: str, name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else "."
-    return f"there is no {what} {name!r}{hint}"
+def _refused(
+    document: Document, key_path: KeyPath, check: Callable[[str], Path], written: str
+) -> Iterator[Issue]:
+    try:
+        check(written)
+    except PathRefused as refused:
+        yield Issue(document.location(key_path), f"{_dotted(key_path)}: {refused}")
+
+
+# "Did you mean" hints offered per validation. Each hint compares the name with every known one, so a file
+# with thousands of unknown names among thousands of stages took time quadratic in its size (2,000 unknown
+# `needs` took 88 s); past this many, the messages still name what is unknown, without a guess.
+MAX_HINTS = 20
+
+
+class _Unknown:
+    """The message for a name that is not there, with a hint while the validation's budget lasts."""
+
+    def __init__(self, budget: int = MAX_HINTS) -> None:
+        self.budget = budget
+
+    def __call__(self, what: str, name: str, known: Iterable[str]) -> str:
+        close: list[str] = []
+        if self.budget > 0:
+            self.budget -= 1
+            import difflib  # only when a name is unknown: a valid file does not pay for it
+
+            close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "."
+        return f"there is no {what} {name!r}{hint}"
 
 
 def _article(noun: Any) -> str:

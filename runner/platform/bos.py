@@ -33,6 +33,7 @@ from runner.errors import (
     PlatformStatusError,
     PlatformUnavailable,
 )
+from runner.files import MAX_DATASET_BYTES, PathRefused, read_regular
 from runner.platform.auth import auth_for, uri_encode
 from runner.platform.ratelimit import TokenBucket, shared_bucket
 from runner.platform.settings import ENV_BOS_BUCKET, ENV_BOS_ENDPOINT, BosSettings, PlatformSettings
@@ -188,7 +189,10 @@ class BosClient:
         The key names the content, so an object already there with the file's MD5 as ETag is this file:
         the upload is skipped, and a re-run uploads nothing.
         """
-        data = path.read_bytes()
+        try:
+            data = read_regular(path, MAX_DATASET_BYTES)
+        except PathRefused as refused:
+            raise PlatformError(str(refused).rstrip(".")) from None
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha256:
             raise PlatformError(f"{path} changed since it was hashed: its sha256 is {actual}, not {sha256}")

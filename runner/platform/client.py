@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 
 from runner.errors import PlatformNotFound, PlatformQueueFull, PlatformStatusError
+from runner.files import MAX_DATASET_BYTES, PathRefused, read_regular
 from runner.platform import wire
 from runner.platform.bos import BosClient, batch_output_folder
 from runner.platform.http import AmbiguousCreate, PlatformHttp, Reply
@@ -27,6 +28,8 @@ from runner.platform.protocol import (
     ChatMessage,
     ChatReply,
     Dataset,
+    ManualSample,
+    ManualScore,
     ModelVersion,
     TaskInfo,
     TaskKind,
@@ -44,6 +47,8 @@ MAX_RESULTS_BYTES = 64 * 1024 * 1024  # batch output read back whole; larger res
 QUEUE_WAIT_S = 30.0  # between creates refused because the account's task slots are full
 QUEUE_WAIT_LIMIT_S = 24 * 3600.0  # a batch task runs at most 24 h [B2], so one slot frees within that
 MAX_LIST_PAGES = 1000  # 100,000 tasks: past that, refuse rather than risk a duplicate
+# Where people score a manual evaluation on Qianfan: its console's model evaluation pages (模型评估).
+QIANFAN_CONSOLE = "https://console.bce.baidu.com/qianfan/"
 
 
 class PlatformClient:
@@ -108,7 +113,13 @@ class PlatformClient:
         """Upload a local JSONL file: to BOS as batch inference's input on both platforms [B2], and on the
         local platform also as a dataset version (ImportLocalDataset, local-only) for its evaluations."""
         try:
-            content = Path(path).read_text(encoding="utf-8")
+            # a regular file of bounded size only: validate checked it, but it may have changed since
+            content = read_regular(Path(path), MAX_DATASET_BYTES).decode("utf-8")
+        except PathRefused as exc:
+            raise PlatformStatusError(
+                f"the dataset file {path} cannot be read for upload: {str(exc).rstrip('.')}",
+                platform=self.display_name,
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise PlatformStatusError(
                 f"the dataset file {path} cannot be read for upload: {exc}", platform=self.display_name
@@ -156,17 +167,27 @@ class PlatformClient:
         if kind is TaskKind.SERVICE:
             return self._find_service(name)
         api = wire.KIND_API[kind]
-        for reply, item in self._every_item(
-            kind,
-            lambda marker: wire.list_body(kind, name, marker=marker, max_keys=LIST_PAGE_SIZE),
-            lambda result: wire.list_page(kind, result, LIST_PAGE_SIZE),
-            f"the task {name}",
-        ):
-            if item.get(api.name_field) == name:
-                task_id = self._parse(
-                    reply, wire.req_str, item, api.result_id_field, f"result.{api.list_field}[]"
-                )
-                return TaskRef(kind, task_id, name)
+        # DescribeEvalTasks lists automatic or manual evaluations, never both [E3]: a manual one is looked
+        # for too, or a crash before its id was recorded would create it a second time.
+        fixed_sets = (
+            [{**api.list_fixed, "evalType": t} for t in wire.EVAL_TYPES]
+            if kind is TaskKind.EVALUATION
+            else [dict(api.list_fixed)]
+        )
+        for fixed in fixed_sets:
+            for reply, item in self._every_item(
+                kind,
+                lambda marker, fixed=fixed: wire.list_body(  # type: ignore[misc]
+                    kind, name, marker=marker, max_keys=LIST_PAGE_SIZE, fixed=fixed
+                ),
+                lambda result: wire.list_page(kind, result, LIST_PAGE_SIZE),
+                f"the task {name}",
+            ):
+                if item.get(api.name_field) == name:
+                    task_id = self._parse(
+                        reply, wire.req_str, item, api.result_id_field, f"result.{api.list_field}[]"
+                    )
+                    return TaskRef(kind, task_id, name)
         return None
 
     def _every_item(
@@ -321,6 +342,34 @@ class PlatformClient:
         action = wire.KIND_API[TaskKind.SERVICE].cancel
         reply = self._http.console(wire.SERVICE_RELEASE_ROUTE, action, wire.release_body(ref))
         self._parse(reply, wire.released, reply.body["result"])
+
+    # -- manual evaluation -------------------------------------------------------------------------
+
+    def manual_samples(self, ref: TaskRef) -> list[ManualSample] | None:
+        """On the local platform, the answers to score (``DescribeEvalManualSamples``, local-only); on
+        Qianfan None: people score in its console, which no documented action reads back."""
+        if self.settings.kind != "local":
+            return None
+        reply = self._http.console(
+            wire.KIND_API[TaskKind.EVALUATION].route, wire.EVAL_MANUAL_SAMPLES_ACTION, {"taskId": ref.task_id}
+        )
+        return self._parse(reply, wire.manual_samples, reply.body["result"])
+
+    def submit_manual_scores(self, ref: TaskRef, scores: Sequence[ManualScore]) -> None:
+        self._local_only(
+            "handing scores to an evaluation through the API", "nothing: people score in its console"
+        )
+        self._http.console(
+            wire.KIND_API[TaskKind.EVALUATION].route,
+            wire.EVAL_MANUAL_SCORES_ACTION,
+            wire.manual_scores_body(ref.task_id, scores),
+            result_required=False,
+        )
+
+    def manual_scoring_place(self, ref: TaskRef) -> str:
+        if self.settings.kind == "local":
+            return f"the scoring sheet qfrun exports for evaluation task {ref.task_id}"
+        return f"Qianfan's console (模型评估, evaluation task {ref.task_id}) at {QIANFAN_CONSOLE}"
 
     def batch_results(self, output_bos_uri: str, output_dir: str) -> list[dict[str, Any]] | None:
         """Every line of every output file in the task's folder, in key order; None past

@@ -33,6 +33,7 @@ class TaskStatus(enum.Enum):
 
     PENDING = "pending"  # accepted, not started
     RUNNING = "running"
+    AWAITING_SCORES = "awaiting_scores"  # an evaluation open for people to score (RunningWithManualBegin)
     SUCCEEDED = "succeeded"  # for a service: deployed and answering
     FAILED = "failed"
     STOPPED = "stopped"  # cancelled, or a service whose term ended
@@ -72,7 +73,8 @@ class TaskRequest:
 
     Parameter keys by kind (all values JSON):
       BATCH_INFERENCE: model_version_id, dataset_id, inference_params{temperature, top_p, ...}, batch_size
-      EVALUATION: model_version_ids[], dataset_id, evaluators[] (see schemas/pipeline.schema.json),
+      EVALUATION: model_version_ids[], dataset_id, evaluators[] (see schemas/pipeline.schema.json; a
+                  ``manual`` one carries dimensions[{name, description}] and scale{min, max}),
                   result_dataset_ids{version_id: dataset_id} when scoring earlier inference results
       COMPRESSION: model_version_id, strategy ("Quantization"|"Sparsity"), weight ("INT8-PTQ"|...|None),
                    dataset_id (calibration) or None
@@ -115,6 +117,26 @@ class TaskInfo:
       SERVICE: service_id, url_suffix, url (chat URL), replicas, resource_type, expires_at (prepaid),
                instance_id (when the platform reports it)
     """
+
+
+@dataclass(frozen=True)
+class ManualSample:
+    """One answer of an evaluation open for manual scoring: what a person reads before scoring it."""
+
+    version_id: str  # the model version that answered
+    index: int  # the sample's position in the dataset, from 1
+    input: str
+    expected: str
+    output: str
+
+
+@dataclass(frozen=True)
+class ManualScore:
+    """A person's scores for one answer: ``scores`` maps each dimension's name to a whole number."""
+
+    version_id: str
+    index: int
+    scores: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -171,6 +193,19 @@ class Platform(Protocol):
 
     def cancel_task(self, ref: TaskRef) -> None:
         """Stop a task; for a service, release its compute (a second release is harmless)."""
+        ...
+
+    def manual_samples(self, ref: TaskRef) -> list[ManualSample] | None:
+        """The answers of an evaluation that waits for manual scores (``AWAITING_SCORES``); None where people
+        score in the platform's own console (Qianfan) rather than through the API."""
+        ...
+
+    def submit_manual_scores(self, ref: TaskRef, scores: Sequence[ManualScore]) -> None:
+        """Hand an open manual evaluation its scores; the platform computes the metrics and finishes it."""
+        ...
+
+    def manual_scoring_place(self, ref: TaskRef) -> str:
+        """Where people score a manual evaluation on this platform, for messages (a console page)."""
         ...
 
     def batch_results(self, output_bos_uri: str, output_dir: str) -> list[dict[str, JSON]] | None:

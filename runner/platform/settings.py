@@ -127,6 +127,15 @@ class PlatformSettings:
 
 
 LOCAL_RPS = 500.0
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` names this machine: where the local platform's token and keys may go."""
+    try:
+        return urlsplit(url).hostname in LOOPBACK_HOSTS
+    except ValueError:
+        return False
 
 
 def _positive(value: Any, what: str) -> float:
@@ -161,7 +170,7 @@ def settings_from_pipeline(
                 "the local platform's address is not known; start it with `qfrun platform start` "
                 "or let `qfrun run` start it"
             )
-        if urlsplit(base).hostname not in ("127.0.0.1", "localhost", "::1"):
+        if not is_loopback_url(base):
             # The local token and keys go with every request: never to a host off this machine.
             raise PlatformError(
                 f"the local platform's URL {base} is not a loopback address; qfrun will not send it"
@@ -176,6 +185,11 @@ def settings_from_pipeline(
             environ=environ,
         )
         tuning["bos"] = bos_settings(spec.get("bos"), {}, BosSettings(base, LOCAL_BOS_BUCKET))
+        if not is_loopback_url(tuning["bos"].endpoint):  # its BOS client signs with the same credentials
+            raise PlatformError(
+                f"the local platform's BOS endpoint {tuning['bos'].endpoint} is not a loopback address; "
+                "qfrun will not send it the local token or keys"
+            )
         # The local platform has no quota to protect: Qianfan's budget of 10 requests a second would only
         # throttle its chat services (measured: 8 concurrent chats capped at 10 req/s, no faster than 1).
         tuning.setdefault("rps", LOCAL_RPS)

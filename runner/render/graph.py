@@ -11,11 +11,12 @@ import networkx as nx
 from runner.pipeline import dag
 
 # One fill colour per recorded status, the same in both formats (green done, red failed, yellow skipped,
-# blue in flight, grey pending).
+# blue in flight, purple waiting for people, grey pending).
 FILLS = {
     "succeeded": "#d4edda",
     "failed": "#f8d7da",
     "skipped": "#fff3cd",
+    "waiting": "#e2d5f0",
     "submitted": "#cce5ff",
     "running": "#cce5ff",
     "pending": "#e2e3e5",

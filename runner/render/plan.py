@@ -38,6 +38,10 @@ def as_text(plan: Plan, *, verbose: bool = False) -> str:
         lines.append(f"  = {hidden} stage{'s' if hidden != 1 else ''} up to date (-v lists them)")
     if plan.costs:
         lines += ["", "Cost-bearing actions:"] + [f"  {s.stage_id}: {s.cost}" for s in plan.costs]
+    if plan.code:
+        lines += ["", "Code from the repository that runs:"] + [f"  {_line(line)}" for line in plan.code]
+    if plan.destinations:
+        lines += ["", "Where credentials go:"] + [f"  {d.sentence()}" for d in plan.destinations]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -63,6 +67,10 @@ def as_json(plan: Plan) -> str:
             for s in plan.stages
         ],
         "warnings": list(plan.warnings),
+        "code": list(plan.code),
+        "credentials": [
+            {"host": d.host, "role": d.role, "credential": d.credential} for d in plan.destinations
+        ],
     }
     return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
 
@@ -75,6 +83,15 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     if plan.costs:
         head += ["**Cost-bearing actions**", ""]
         head += [f"- `{s.stage_id}`: {escape_markdown(s.cost or '')}" for s in plan.costs] + [""]
+    # What leaves the machine and what code runs stay in the comment however large the plan is.
+    exposure: list[str] = []
+    if plan.code:
+        exposure += ["**Code from the repository that runs**", ""] + [f"- {_cell(c)}" for c in plan.code]
+        exposure.append("")
+    if plan.destinations:
+        exposure += ["**Where credentials go**", ""]
+        exposure += [f"- {_cell(d.sentence())}" for d in plan.destinations] + [""]
+    head += exposure
     rows = ["| | stage | type | action | why |", "|---|---|---|---|---|"]
     rows += [_row(stage) for stage in plan.stages if stage.action != UP_TO_DATE]
     details = ["", "<details><summary>Resolved parameters</summary>", ""]
@@ -96,7 +113,7 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         "\n_The plan is too large for one comment: the first stages are listed; run `qfrun plan` for all._\n"
     )
     # Summarised: the cost-bearing actions may take half of what is left, the table the rest.
-    budget = limit - len("\n".join(head[:4] + tail)) - len(note) - 400
+    budget = limit - len("\n".join(head[:4] + exposure + tail)) - len(note) - 400
     costs: list[str] = []
     if plan.costs:
         listed = _fit([f"- `{s.stage_id}`: {escape_markdown(s.cost or '')}" for s in plan.costs], budget // 2)
@@ -106,7 +123,7 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         costs.append("")
         budget -= len("\n".join(costs)) + 1
     kept = _fit(rows, budget)
-    return "\n".join(head[:4] + costs + kept + tail) + "\n" + note
+    return "\n".join(head[:4] + exposure + costs + kept + tail) + "\n" + note
 
 
 def _fit(lines: list[str], budget: int) -> list[str]:

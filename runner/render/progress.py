@@ -17,6 +17,7 @@ SYMBOLS = {
     "failed": "FAILED",
     "skipped": "skipped",
     "not started": "..",
+    "waiting": "WAITING",
 }
 
 
@@ -49,7 +50,10 @@ class PlainProgress:
     def stage_finished(self, stage_id: str, outcome: str, message: str) -> None:
         if outcome == "up to date" and not self._verbose:
             return
-        self._line(stage_id, f"{outcome}: {message}" if message else outcome)
+        if message.startswith(outcome):  # "waiting for scores in ...": the message names the outcome
+            self._line(stage_id, message)
+        else:
+            self._line(stage_id, f"{outcome}: {message}" if message else outcome)
 
     def close(self) -> None:
         pass
@@ -63,7 +67,7 @@ class LiveProgress:
         from rich.live import Live
 
         self._types = dict(stages)
-        self._status: dict[str, str] = {stage_id: "waiting" for stage_id in stages}
+        self._status: dict[str, str] = {stage_id: "queued" for stage_id in stages}
         self._detail: dict[str, str] = {}
         self._started: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -77,12 +81,16 @@ class LiveProgress:
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
         for column in ("stage", "type", "status", "detail"):
             table.add_column(column)
-        styles = {"succeeded": "green", "failed": "red", "skipped": "yellow", "up to date": "dim"}
+        styles = {
+            "succeeded": "green",
+            "failed": "red",
+            "skipped": "yellow",
+            "up to date": "dim",
+            "waiting": "magenta",  # for people: a manual evaluation's scores
+        }
         shown: list[tuple[str, str]] = list(self._types.items())
         if len(self._types) > 30:  # a big pipeline: only what is moving or went wrong, plus the counts
-            shown = [
-                (s, t) for s, t in shown if self._status[s] not in ("waiting", "up to date", "succeeded")
-            ]
+            shown = [(s, t) for s, t in shown if self._status[s] not in ("queued", "up to date", "succeeded")]
             counts: dict[str, int] = {}
             for status in self._status.values():
                 counts[status] = counts.get(status, 0) + 1

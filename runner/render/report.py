@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
+from runner.render.plan import escape_markdown
 from runner.state.file import StateFile, atomic_write, utc_now
 
 MARKDOWN_LIMIT = 65_535
@@ -178,20 +179,24 @@ def as_markdown(report: Mapping[str, Any], *, limit: int = MARKDOWN_LIMIT) -> st
         ]
         for name, values in sorted(evaluation["metrics"].items()):
             cells = [f"{values[m]:.4g}" if m in values else "" for m in models]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            # a custom scorer names its metrics: text from the pipeline's code, literal in the comment
+            lines.append(f"| {escape_markdown(name)} | " + " | ".join(cells) + " |")
         lines.append("")
     if report["models"]:
         lines += ["| model | version | scheme | size |", "|---|---|---|---|"]
         lines += [
-            f"| `{m['stage']}` | {m['version_id']} | {m['scheme'] or ''} | {_size(m['size_bytes'])} |"
+            f"| `{m['stage']}` | {escape_markdown(str(m['version_id']))} | "
+            f"{escape_markdown(str(m['scheme'] or ''))} | {_size(m['size_bytes'])} |"
             for m in report["models"]
         ]
         lines.append("")
     for service in report["services"]:
-        lines += [f"Service `{service['stage']}` answers at {service['url'] or service['url_suffix']}.", ""]
+        where = escape_markdown(str(service["url"] or service["url_suffix"]))
+        lines += [f"Service `{service['stage']}` answers at {where}.", ""]
     table = ["| stage | type | status | time | detail |", "|---|---|---|---|---|"]
     for stage in report["stages"]:
-        detail = (stage["error"] or stage["reason"]).replace("|", "\\|").replace("\n", " ")[:200]
+        # errors quote what the platform said: model answers, dataset rows; literal text in the comment
+        detail = escape_markdown(" ".join((stage["error"] or stage["reason"]).split())[:200])
         seconds = f"{stage['seconds']:.0f} s" if stage["seconds"] is not None else ""
         table.append(f"| `{stage['id']}` | {stage['type']} | {stage['status']} | {seconds} | {detail} |")
     text = "\n".join(lines + table) + "\n"

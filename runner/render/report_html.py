@@ -14,6 +14,7 @@ COLORS = {
     "succeeded": "#2e7d32",
     "failed": "#c62828",
     "skipped": "#f9a825",
+    "waiting": "#6a1b9a",  # for people: a manual evaluation's scores
     "running": "#1565c0",
     "submitted": "#1565c0",
     "pending": "#757575",

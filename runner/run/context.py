@@ -116,12 +116,17 @@ class StageRun:
     def local_path(self, path: str) -> str:
         return str((self._folder / path).resolve())
 
-    def run_task(self, kind: TaskKind, params: Mapping[str, Any]) -> TaskInfo:
+    def run_task(
+        self,
+        kind: TaskKind,
+        params: Mapping[str, Any],
+        on_waiting: Callable[[TaskInfo], None] | None = None,
+    ) -> TaskInfo:
         if self._task_used:
             raise StageError("a stage creates at most one platform task")  # a bug in a stage module
         self._task_used = True
         ref = self._attach(kind) or self._create(kind, params)
-        return self._wait(ref)
+        return self._wait(ref, on_waiting)
 
     # -- exactly once --------------------------------------------------------------------------------
     def _attach(self, kind: TaskKind) -> TaskRef | None:
@@ -146,7 +151,12 @@ class StageRun:
             if previous.task.get("kind") == kind.value:
                 ref = _ref(previous.task)
                 status = self._platform.describe_task(ref).status
-                if status in (TaskStatus.SUCCEEDED, TaskStatus.RUNNING, TaskStatus.PENDING):
+                if status in (
+                    TaskStatus.SUCCEEDED,
+                    TaskStatus.RUNNING,
+                    TaskStatus.PENDING,
+                    TaskStatus.AWAITING_SCORES,
+                ):
                     self.log(
                         f"reusing task {ref.task_id} of attempt {previous.attempt}, which is {status.value}"
                     )
@@ -165,10 +175,21 @@ class StageRun:
         self.log(f"created {kind.value.replace('_', ' ')} task {ref.task_id}")
         return ref
 
-    def _wait(self, ref: TaskRef) -> TaskInfo:
+    def _wait(self, ref: TaskRef, on_waiting: Callable[[TaskInfo], None] | None) -> TaskInfo:
         delay, last_progress = self._poll.initial, 0.0
         while True:
             info = self._platform.describe_task(ref)
+            if info.status is TaskStatus.AWAITING_SCORES:
+                # People, not the platform, move the task on: the stage hands in their scores (and polling
+                # goes on to the metrics) or raises StageWaiting. No timeout applies: waiting costs nothing.
+                if on_waiting is None:
+                    raise StageError(
+                        f"task {ref.task_id} waits for manual scores, which this stage cannot give"
+                    )
+                on_waiting(info)
+                if self._stop.wait(self._poll.initial):
+                    raise Interrupted
+                continue
             if info.status is TaskStatus.RUNNING and self.record.status is not StageStatus.RUNNING:
                 self.update(status=StageStatus.RUNNING)
             if info.rows_total is not None and (info.rows_done, info.rows_total) != (
@@ -200,10 +221,12 @@ class StageRun:
 
         Every transition is written at once (a killed qfrun keeps it); it is fsync'd — durable across a
         machine crash — only where exactly-once depends on it: the intent, recorded before the task is created
-        (a task id lost in a crash is found again by the intent's name), and the stage's end.
+        (a task id lost in a crash is found again by the intent's name), and the stage's end — waiting for
+        people included, where the run ends too.
         """
         self.record = replace(self.record, **changes)
-        self._save(self._stage_id, self.record, "intent" in changes or self.record.status.terminal)
+        ended = self.record.status.terminal or self.record.status is StageStatus.WAITING
+        self._save(self._stage_id, self.record, "intent" in changes or ended)
 
 
 def _ref(task: Mapping[str, str]) -> TaskRef:

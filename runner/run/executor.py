@@ -1,9 +1,9 @@
 """Executes a pipeline: stages in dependency order, independent ones in parallel, every transition saved.
 
-The executor decides, per stage, whether it is up to date (fingerprint of its last success), gated by ``if:``,
-skipped because something upstream failed or was skipped, or must run; running stages are handed to a thread
-pool and talk to the platform only through the ``Platform`` Protocol (runner.run.context). It never imports
-httpx and never prints: what happens is told to an ``Observer`` (the CLI renders it).
+What each stage does (up to date, gated, blocked, invalid, or run / re-run / resume) is the decision of
+``runner.run.decide``, the same the plan shows; the executor carries it out. Running stages are handed to a
+thread pool and talk to the platform only through the ``Platform`` Protocol (runner.run.context). It never
+imports httpx and never prints: what happens is told to an ``Observer`` (the CLI renders it).
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from runner.errors import PlatformError, StageError
+from runner.errors import PlatformError, StageError, StageWaiting, StateError
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
 from runner.platform.protocol import Dataset, Platform
 from runner.run.context import Interrupted, PollPolicy, StageRun
-from runner.run.fingerprint import digest, file_sha256
-from runner.run.inputs import InputError, Inputs, Upstream
+from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
+from runner.run.fingerprint import file_sha256
+from runner.run.inputs import Inputs, Upstream
 from runner.stages import STAGE_TYPES
 from runner.state.file import RunRecord, StageRecord, StageStatus, StateFile, utc_now
 
@@ -54,12 +55,13 @@ class Observer(Protocol):
 
 
 # Outcomes of a stage within one run, as the summary and the observer name them.
-SUCCEEDED, UP_TO_DATE, FAILED, SKIPPED, NOT_STARTED = (
+SUCCEEDED, UP_TO_DATE, FAILED, SKIPPED, NOT_STARTED, WAITING = (
     "succeeded",
     "up to date",
     "failed",
     "skipped",
     "not started",
+    "waiting",  # its task waits for people (manual scores); the next run picks it up
 )
 
 
@@ -90,8 +92,16 @@ class RunSummary:
     def failed(self) -> list[StageOutcome]:
         return [o for o in self.outcomes.values() if o.outcome == FAILED]
 
+    @property
+    def waiting(self) -> list[StageOutcome]:
+        return [o for o in self.outcomes.values() if o.outcome == WAITING]
+
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes.values() if o.outcome == outcome)
+
+
+# How the observer is told that a stage starts, by the decision that starts it.
+_NOTES = {Action.RUN: "running", Action.RERUN: "re-running", Action.RESUME: "resuming"}
 
 
 def new_run_id() -> str:
@@ -117,28 +127,22 @@ class Executor:
         self._stop = threading.Event()
         self._dataset_lock = threading.Lock()
         self._datasets: dict[str, Dataset] = {}
-        self._upstream: dict[str, Upstream] = {}  # stages settled with outputs (succeeded or up to date)
+        self._upstream: dict[str, UpstreamValue] = {}  # what each settled stage gives those downstream
         self._settled: dict[str, StageOutcome] = {}
-        self._forced: set[str] = set()
+        self._forced: frozenset[str] = frozenset()
         self._failed = False
 
     # -- the run ------------------------------------------------------------------------------------
     def run(self) -> RunSummary:
         graph = self.pipeline.graph
-        for name in self.options.force:
-            dag.check_stage(graph, name, "--force")
-        from_stages = dag.downstream_of(graph, self.options.from_stages, "--from")
-        selected = (
-            dag.select(graph, self.options.select) | from_stages
-            if self.options.select
-            else (from_stages or set(graph))
-        )
-        self._forced = set(self.options.from_stages) | set(self.options.force)
-        run = RunRecord(self.run_id, utc_now(), command=self.options.command, selected=sorted(selected))
+        options = self.options
+        selection = select_stages(graph, options.select, options.from_stages, options.force)
+        self._forced = selection.forced
+        run = RunRecord(self.run_id, utc_now(), command=options.command, selected=sorted(selection.stages))
         self.state.record_run(run)
-        order = [stage_id for stage_id in dag.topological(graph) if stage_id in selected]
+        order = [stage_id for stage_id in dag.topological(graph) if stage_id in selection.stages]
         for stage_id in dag.topological(graph):
-            if stage_id not in selected:
+            if stage_id not in selection.stages:
                 self._adopt_unselected(stage_id)
         interrupted = False
         try:
@@ -153,6 +157,8 @@ class Executor:
             interrupted,
         )
         status = "interrupted" if interrupted else ("failed" if summary.failed else "succeeded")
+        if status == "succeeded" and summary.waiting:
+            status = "waiting"
         self.state.record_run(replace(run, finished_at=utc_now(), status=status))
         return summary
 
@@ -195,104 +201,100 @@ class Executor:
                         stage_id = running.pop(future)
                         future.result()
                         release(stage_id)
-            except KeyboardInterrupt:
-                self._stop.set()  # workers waiting on a task return at once, leaving it recorded
+            except (KeyboardInterrupt, StateError):
+                # Ctrl-C, or a state that cannot be written (so nothing more may happen that it would not
+                # record): workers waiting on a task return at once, leaving it as last recorded.
+                self._stop.set()
                 futures.wait(running)
                 raise
 
     def _blocked(self, stage_id: str) -> bool:
         return any(
-            self._settled[u].outcome in (FAILED, SKIPPED) for u in self.pipeline.graph.predecessors(stage_id)
+            self._settled[u].outcome in (FAILED, SKIPPED, WAITING)
+            for u in self.pipeline.graph.predecessors(stage_id)
         )
 
-    # -- deciding -----------------------------------------------------------------------------------
+    # -- deciding ---------------------------------------------------------------------------------
     def _adopt_unselected(self, stage_id: str) -> None:
         """A stage outside the selection: its last success feeds the selected stages, else it blocks them."""
-        record = self.state.stages.get(stage_id)
-        if record and record.last_success:
-            self._upstream[stage_id] = Upstream(
-                record.last_success["fingerprint"], record.last_success["outputs"]
-            )
-            self._settled[stage_id] = StageOutcome(stage_id, UP_TO_DATE)
-        else:
-            self._settled[stage_id] = StageOutcome(
-                stage_id, SKIPPED, "it was not selected and has never succeeded"
-            )
+        value = unselected(stage_id, self.state.stages.get(stage_id))
+        self._upstream[stage_id] = value
+        outcome = UP_TO_DATE if isinstance(value, Upstream) else SKIPPED
+        reason = f"it {value.why}" if isinstance(value, Blocked) else ""
+        self._settled[stage_id] = StageOutcome(stage_id, outcome, reason)
 
     def _prepare(self, stage_id: str) -> Attempt | None:
-        """Settle a stage that need not run (returning None), or set up its attempt."""
+        """Carry out the decision for a stage that need not run (returning None), or set up its attempt."""
         stage = self.pipeline.stages[stage_id]
-        for upstream_id in stage.upstream:
-            outcome = self._settled[upstream_id]
-            if outcome.outcome in (FAILED, SKIPPED):
-                verb = "failed" if outcome.outcome == FAILED else "was skipped"
-                self._skip(stage_id, f"upstream stage {upstream_id} {verb}")
-                return None
-        upstream = {u: self._upstream[u] for u in stage.upstream}
-        try:
-            is_open, reason = self.inputs.gate(stage, upstream)
-            if not is_open:
-                self._skip(stage_id, f"gated: {reason}")
-                return None
-            fields = self.inputs.resolve(stage, upstream)
-        except InputError as error:
-            self._fail_now(stage_id, str(error))
-            return None
-        material = self.inputs.material(stage, fields, upstream)
-        fingerprint = digest(material)
         record = self.state.stages.get(stage_id)
-        last = record.last_success if record else None
-        in_flight = record is not None and not record.status.terminal and record.fingerprint == fingerprint
-        if last and last.get("fingerprint") == fingerprint and stage_id not in self._forced and not in_flight:
+        upstream = {u: self._upstream[u] for u in stage.upstream}
+        decision = decide(stage, record, upstream, self.inputs, forced=stage_id in self._forced)
+        if decision.action in (Action.BLOCKED, Action.GATED):
+            prefix = "gated: " if decision.action is Action.GATED else ""
+            self._skip(stage_id, prefix + decision.reasons[0])
+        elif decision.action is Action.INVALID:
+            self._fail_now(stage_id, decision.reasons[0])
+        elif decision.action is Action.UP_TO_DATE:
             assert record is not None
-            if record.status is not StageStatus.SUCCEEDED or record.fingerprint != fingerprint:
-                self._save(
-                    stage_id,
-                    replace(
-                        record,
-                        status=StageStatus.SUCCEEDED,
-                        fingerprint=fingerprint,
-                        outputs=last["outputs"],
-                        error="",
-                        reason="",
-                    ),
-                )
-            self._succeed(stage_id, fingerprint, last["outputs"], UP_TO_DATE)
-            return None
-        if in_flight:
+            self._up_to_date(stage_id, record, decision.fingerprint)
+        else:
+            return self._attempt(stage_id, record, decision)
+        return None
+
+    def _up_to_date(self, stage_id: str, record: StageRecord, fingerprint: str) -> None:
+        last = record.last_success or {}
+        if record.status is not StageStatus.SUCCEEDED or record.fingerprint != fingerprint:
+            done = replace(
+                record,
+                status=StageStatus.SUCCEEDED,
+                fingerprint=fingerprint,
+                outputs=last["outputs"],
+                error="",
+                reason="",
+            )
+            self._save(stage_id, done)
+        self._succeed(stage_id, fingerprint, last["outputs"], UP_TO_DATE)
+
+    def _attempt(self, stage_id: str, record: StageRecord | None, decision: Decision) -> Attempt:
+        assert decision.material is not None  # the executor's upstream values are all known
+        resume = decision.action is Action.RESUME
+        if resume:
             assert record is not None
             current = replace(record, run_id=self.run_id)
-            note = "resuming"
         else:
             current = StageRecord(
-                fingerprint=fingerprint,
+                fingerprint=decision.fingerprint,
                 run_id=self.run_id,
                 attempt=(record.attempt if record else 0) + 1,
                 started_at=utc_now(),
-                last_success=last,
-                intent=unresolved_intent(record, fingerprint),
+                last_success=record.last_success if record else None,
+                intent=unresolved_intent(record, decision.fingerprint),
             )
-            note = "re-running" if last else "running"
         # Nothing outside qfrun depends on a new attempt yet, unless it carries a name a task may exist under.
         self._save(stage_id, current, durable=current.intent is not None)
-        self.observer.stage_started(stage_id, note)
+        self.observer.stage_started(stage_id, _NOTES[decision.action])
         stage_run = StageRun(
             stage_id=stage_id,
             pipeline=self.pipeline.name,
             record=current,
-            previous=None if in_flight else record,
+            previous=None if resume else record,
             platform=self.platform,
             save=self._save,
-            outputs=lambda name: self._upstream[name].outputs,
+            outputs=self._outputs,
             datasets=self._dataset,
             log=self.observer.stage_log,
             progress=self.observer.stage_progress,
             stop=self._stop,
             poll=self.options.poll,
-            timeout_minutes=stage.timeout_minutes,
+            timeout_minutes=self.pipeline.stages[stage_id].timeout_minutes,
             folder=self.pipeline.path.parent,
         )
-        return Attempt(stage_run, fields, material)
+        return Attempt(stage_run, dict(decision.fields), dict(decision.material))
+
+    def _outputs(self, stage_id: str) -> Mapping[str, Any]:
+        value = self._upstream[stage_id]
+        assert isinstance(value, Upstream)  # a stage runs only when all it depends on gave outputs
+        return value.outputs
 
     # -- running ------------------------------------------------------------------------------------
     def _execute(self, attempt: Attempt) -> None:
@@ -302,6 +304,13 @@ class Executor:
             outputs = STAGE_TYPES[self.pipeline.stages[stage_id].type].run(stage_run, attempt.fields)
         except Interrupted:
             self._settled[stage_id] = StageOutcome(stage_id, NOT_STARTED, "interrupted; re-run to resume")
+            return
+        except StateError:
+            raise  # not the stage's failure, and not one the state could record: the run stops (_schedule)
+        except StageWaiting as waiting:
+            stage_run.update(status=StageStatus.WAITING, reason=str(waiting), error="")
+            self._upstream[stage_id] = Blocked(stage_id, "is waiting for manual scores")
+            self._settle(StageOutcome(stage_id, WAITING, str(waiting)))
             return
         except (StageError, PlatformError) as error:
             self._fail(stage_run, str(error), platform_error=isinstance(error, PlatformError))
@@ -338,15 +347,18 @@ class Executor:
 
     def _skip(self, stage_id: str, reason: str) -> None:
         self._end_without_running(stage_id, StageStatus.SKIPPED, reason=reason, error="")
+        self._upstream[stage_id] = Blocked(stage_id, "was skipped")
         self._settle(StageOutcome(stage_id, SKIPPED, reason))
 
     def _fail_now(self, stage_id: str, message: str) -> None:
         """A stage that fails before it starts (an expression in its fields failed)."""
         self._end_without_running(stage_id, StageStatus.FAILED, reason="", error=message)
+        self._upstream[stage_id] = Blocked(stage_id, "failed")
         self._settle(StageOutcome(stage_id, FAILED, message))
 
     def _fail(self, stage_run: StageRun, message: str, *, platform_error: bool = False) -> None:
         stage_run.update(status=StageStatus.FAILED, error=message, finished_at=utc_now())
+        self._upstream[stage_run.stage_id] = Blocked(stage_run.stage_id, "failed")
         self._settle(StageOutcome(stage_run.stage_id, FAILED, message, platform_error))
 
     def _end_without_running(self, stage_id: str, status: StageStatus, *, reason: str, error: str) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from runner.files import MAX_DATASET_BYTES, MAX_MODEL_FILE_BYTES, entries, sha256_regular
 
 _lock = threading.Lock()
 _file_hashes: dict[tuple[str, int, int], str] = {}
@@ -26,31 +27,33 @@ def digest(material: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    """A file's content hash, cached per (path, size, mtime) so a run hashes each file once."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+def file_sha256(path: Path, limit: int = MAX_DATASET_BYTES) -> str:
+    """A regular file's content hash, cached per (path, size, mtime) so a run hashes each file once.
+
+    Raises runner.files.PathRefused for a file that is not regular (a FIFO would block, a device never end),
+    a link swapped in for it, or one larger than ``limit``.
+    """
+    real = path.resolve()
+    stat = real.stat()
+    key = (str(real), stat.st_size, stat.st_mtime_ns)
     with _lock:
         cached = _file_hashes.get(key)
     if cached is None:
-        sha = hashlib.sha256()
-        with path.open("rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                sha.update(block)
-        cached = sha.hexdigest()
+        cached = sha256_regular(real, limit)
         with _lock:
             _file_hashes[key] = cached
     return cached
 
 
 def folder_sha256(folder: Path) -> str:
-    """A folder's content hash: every file's relative path and content, in a stable order."""
+    """A folder's content hash: every regular file's relative path and content, in a stable order.
+
+    Links out of the folder, FIFOs and devices raise runner.files.PathRefused (see ``files.entries``).
+    """
     sha = hashlib.sha256()
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(root, name)
-            sha.update(f"{path.relative_to(folder).as_posix()}\0{file_sha256(path)}\n".encode())
+    real = folder.resolve()
+    for relative, path in entries(real, shown=str(folder)):
+        sha.update(f"{relative}\0{file_sha256(path, MAX_MODEL_FILE_BYTES)}\n".encode())
     return sha.hexdigest()
 
 

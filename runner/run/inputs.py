@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import Location
+from runner.files import MAX_MODULE_BYTES, PathRefused
 from runner.pipeline import expr
 from runner.pipeline.spec import Pipeline, StageSpec
 from runner.run import fingerprint
 from runner.stages import STAGE_TYPES
+from runner.stages.evaluate import custom_functions, custom_module_path
 
 REDACTED = "***"
 
@@ -46,6 +48,27 @@ class Upstream:
     outputs: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class Pending:
+    """An upstream stage that runs before this one: its outputs are known only after it runs (the plan)."""
+
+    stage_id: str
+
+
+class _PendingOutputs(dict[str, Any]):
+    """The outputs of a ``Pending`` stage as expressions see them: reading any of them is not known yet."""
+
+    def __init__(self, stage_id: str) -> None:
+        super().__init__()
+        self.stage_id = stage_id
+
+    def __getitem__(self, key: str) -> Any:
+        raise expr.NotKnownYet(self.stage_id)
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
 class Inputs:
     def __init__(self, pipeline: Pipeline, environ: Mapping[str, str] | None = None) -> None:
         self.pipeline = pipeline
@@ -54,15 +77,18 @@ class Inputs:
         # Values read from the environment may be secrets: they never reach the state file in clear.
         self._secrets = sorted((v for v in self.env.values() if v and len(v) >= 4), key=len, reverse=True)
 
-    def context(self, upstream: Mapping[str, Upstream]) -> dict[str, Any]:
+    def context(self, upstream: Mapping[str, Upstream | Pending]) -> dict[str, Any]:
         return {
             "vars": self.pipeline.vars,
             "env": _Environment(self.env),
-            "stages": {stage_id: {"outputs": up.outputs} for stage_id, up in upstream.items()},
+            "stages": {stage_id: {"outputs": _outputs(up)} for stage_id, up in upstream.items()},
         }
 
-    def gate(self, stage: StageSpec, upstream: Mapping[str, Upstream]) -> tuple[bool, str]:
-        """Whether the stage's ``if:`` lets it run, and the reason shown when it does not."""
+    def gate(self, stage: StageSpec, upstream: Mapping[str, Upstream | Pending]) -> tuple[bool, str]:
+        """Whether the stage's ``if:`` lets it run, and the reason shown when it does not.
+
+        Raises ``expr.NotKnownYet`` when it reads the outputs of a ``Pending`` stage.
+        """
         condition = stage.condition
         if condition is None or condition is True:
             return True, ""
@@ -70,55 +96,79 @@ class Inputs:
             return False, "its if: is false"
         try:
             value = expr.render(str(condition), self.context(upstream))
+        except expr.NotKnownYet:
+            raise
         except expr.ExpressionError as error:
             raise InputError(self._where(stage, ("if",), error)) from None
         if expr.truthy(value):
             return True, ""
         return False, f"its if: {str(condition).strip()} is false"
 
-    def resolve(self, stage: StageSpec, upstream: Mapping[str, Upstream]) -> dict[str, Any]:
-        """The stage's fields with every expression evaluated; InputError names the first that failed."""
+    def resolve(self, stage: StageSpec, upstream: Mapping[str, Upstream | Pending]) -> dict[str, Any]:
+        """The stage's fields with every expression evaluated; InputError names each one that failed.
+
+        A value that reads the outputs of a ``Pending`` stage is an ``expr.KnownAfter`` in the result.
+        """
         failures: list[str] = []
+        unknown: list[tuple[tuple[str | int, ...], str]] = []
 
         def failed(path: tuple[str | int, ...], error: expr.ExpressionError) -> None:
-            failures.append(self._where(stage, path, error))
+            if isinstance(error, expr.NotKnownYet):
+                unknown.append((path, error.stage_id))
+            else:
+                failures.append(self._where(stage, path, error))
 
         fields = expr.resolve(stage.fields, self.context(upstream), failed)
-        for ref in STAGE_TYPES[stage.type].stage_refs(fields):
-            # A reference an expression produced (``model: ${{ 'w4' if ... else 'w8' }}``) must name a stage
-            # this one already depends on, of a type the field takes: validation could not see it.
-            target = self.pipeline.stages.get(ref.stage_id)
-            if ref.stage_id not in stage.upstream or target is None or target.type not in ref.allowed_types:
-                accepted = " or ".join(sorted(ref.allowed_types))
-                failures.append(
-                    self._where(
-                        stage,
-                        ref.path,
-                        expr.ExpressionError(
-                            f"the value {ref.stage_id!r} is not a {accepted} stage this stage depends on; "
-                            "list the stages it may name under needs:"
-                        ),
-                    )
-                )
+        for path, stage_id in unknown:
+            _put(fields, path, expr.KnownAfter(stage_id))
+        failures += self._foreign_refs(stage, fields)
         if failures:
             raise InputError("; ".join(failures))
         return dict(fields)
 
+    def _foreign_refs(self, stage: StageSpec, fields: Mapping[str, Any]) -> list[str]:
+        """A reference an expression produced (``model: ${{ 'w4' if ... else 'w8' }}``) must name a stage
+        this one already depends on, of a type the field takes: validation could not see it."""
+        failures: list[str] = []
+        for ref in STAGE_TYPES[stage.type].stage_refs(fields):
+            if isinstance(ref.stage_id, expr.KnownAfter):
+                continue  # which stage it names is known after the run it waits for
+            target = self.pipeline.stages.get(ref.stage_id)
+            if ref.stage_id not in stage.upstream or target is None or target.type not in ref.allowed_types:
+                accepted = " or ".join(sorted(ref.allowed_types))
+                error = expr.ExpressionError(
+                    f"the value {ref.stage_id!r} is not a {accepted} stage this stage depends on; "
+                    "list the stages it may name under needs:"
+                )
+                failures.append(self._where(stage, ref.path, error))
+        return failures
+
     def material(
-        self, stage: StageSpec, fields: Mapping[str, Any], upstream: Mapping[str, Upstream]
+        self, stage: StageSpec, fields: Mapping[str, Any], upstream: Mapping[str, Upstream | Pending]
     ) -> dict[str, Any]:
         """Everything the stage's fingerprint covers (see runner.run.fingerprint)."""
         files: dict[str, str] = {}
         stage_type = STAGE_TYPES[stage.type]
-        for ref in stage_type.dataset_refs(fields):
-            dataset = self.pipeline.datasets[ref.dataset_id]
-            if dataset.path is not None:
-                files[f"dataset {ref.dataset_id}"] = fingerprint.file_sha256(dataset.path)
-            else:
-                files[f"dataset {ref.dataset_id}"] = f"qianfan:{dataset.qianfan_dataset_id}"
-        if stage.type == "model" and isinstance(fields.get("import"), str):
-            folder = self.pipeline.path.parent / fields["import"]
-            files[f"model folder {fields['import']}"] = fingerprint.folder_sha256(folder)
+        try:
+            for ref in stage_type.dataset_refs(fields):
+                dataset = self.pipeline.datasets[ref.dataset_id]
+                if dataset.path is not None:
+                    real = self.pipeline.files.file(str(dataset.path))
+                    files[f"dataset {ref.dataset_id}"] = fingerprint.file_sha256(real)
+                else:
+                    files[f"dataset {ref.dataset_id}"] = f"qianfan:{dataset.qianfan_dataset_id}"
+            if stage.type == "model" and isinstance(fields.get("import"), str):
+                # checked again here: an expression may have made the path, which validate could not see
+                folder = self.pipeline.files.folder(fields["import"])
+                files[f"model folder {fields['import']}"] = fingerprint.folder_sha256(folder)
+            for _, function in custom_functions(fields) if stage.type == "evaluate" else ():
+                module = self.pipeline.files.code(custom_module_path(function))
+                files[f"custom evaluator {function}"] = fingerprint.file_sha256(module, MAX_MODULE_BYTES)
+        except PathRefused as refused:
+            path = ("import",) if stage.type == "model" else ()
+            raise InputError(
+                self._where(stage, path, expr.ExpressionError(str(refused).rstrip(".")))
+            ) from None
         # Upstream counts through what the stage consumes: the outputs of the stages its fields name
         # (``model: w4``); values read by expressions are already in the resolved fields, and ``if:`` and
         # ``needs:`` only decide whether and when it runs. So re-running an evaluation that gates a deploy
@@ -129,7 +179,7 @@ class Inputs:
             "type": stage.type,
             "fields": self.redact_fields(stage, fields),
             "upstream": {
-                stage_id: fingerprint.digest(dict(upstream[stage_id].outputs))
+                stage_id: fingerprint.digest(dict(_known(upstream[stage_id])))
                 for stage_id in sorted(consumed)
             },
             "files": files,
@@ -177,6 +227,22 @@ class Inputs:
         location: Location = self.pipeline.location(stage.id, *path)
         dotted = ".".join(str(part) for part in ("stages", stage.id, *path))
         return f"{location}: {dotted}: {error}"
+
+
+def _outputs(upstream: Upstream | Pending) -> Mapping[str, Any]:
+    return _PendingOutputs(upstream.stage_id) if isinstance(upstream, Pending) else upstream.outputs
+
+
+def _put(fields: Any, path: tuple[str | int, ...], value: Any) -> None:
+    for key in path[:-1]:
+        fields = fields[key]
+    fields[path[-1]] = value
+
+
+def _known(upstream: Upstream | Pending) -> Mapping[str, Any]:
+    if isinstance(upstream, Pending):  # a caller's bug: a fingerprint of unknown outputs would be wrong
+        raise ValueError(f"stage {upstream.stage_id} has yet to run; its outputs are not known")
+    return upstream.outputs
 
 
 def _tainted_paths(value: Any, path: tuple[str | int, ...] = ()) -> set[tuple[str | int, ...]]:

@@ -8,7 +8,7 @@ creation, polling, state transitions and failure policy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,8 +62,16 @@ class StageContext(Protocol):
         """The platform's dataset for a pipeline dataset id (a local file is uploaded once by hash)."""
         ...
 
-    def run_task(self, kind: TaskKind, params: Mapping[str, Any]) -> TaskInfo:
-        """Create (exactly once) and wait for a platform task; raises StageError unless it succeeds."""
+    def run_task(
+        self,
+        kind: TaskKind,
+        params: Mapping[str, Any],
+        on_waiting: Callable[[TaskInfo], None] | None = None,
+    ) -> TaskInfo:
+        """Create (exactly once) and wait for a platform task; raises StageError unless it succeeds.
+
+        While the task waits for manual scores, ``on_waiting`` is called: it hands the scores in (and the
+        wait goes on to the metrics) or raises ``runner.errors.StageWaiting`` to end the stage as waiting."""
         ...
 
     def log(self, message: str) -> None:

@@ -2,14 +2,17 @@
 
 Either it names ``models`` and a ``dataset`` (the platform infers, then scores), or it names earlier ``infer``
 stages whose result datasets are scored without inferring again. Evaluators are rule metrics, an LLM judge
-(another model stage, or a deployed service) and custom ``module:function`` scorers.
+(another model stage, or a deployed service), custom ``module:function`` scorers and people (``manual``,
+see runner.stages.manual).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+from runner.files import MAX_MODULE_BYTES, read_regular
 from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
@@ -25,6 +28,7 @@ from runner.stages.base import (
     model_version_of,
     single_dataset,
 )
+from runner.stages.manual import ManualScoring, sheet_path
 
 RULE_METRICS = ("accuracy", "similarity", "bleu", "rouge_l", "exact_match")
 JUDGE_PRODUCERS = MODEL_PRODUCERS | {"deploy"}
@@ -73,7 +77,9 @@ class EvaluateStage:
         params["model_version_ids"] = list(by_version)
         params["prompt_template"] = spec.get("prompt_template", "{input}")
         params["evaluators"] = [resolve_evaluator(ctx, e) for e in spec["evaluators"]]
-        info = ctx.run_task(TaskKind.EVALUATION, params)
+        manual = next((e for e in spec["evaluators"] if e.get("kind") == "manual"), None)
+        on_waiting = ManualScoring(ctx, manual, by_version) if manual is not None else None
+        info = ctx.run_task(TaskKind.EVALUATION, params, on_waiting)
         per_model = info.result.get("models", {})
         models = {
             stage_id: {
@@ -94,6 +100,21 @@ class EvaluateStage:
         }
 
 
+def custom_functions(spec: Mapping[str, Any]) -> Iterator[tuple[int, str]]:
+    """The ``module:function`` of each custom evaluator, with its index under ``evaluators``."""
+    evaluators = spec.get("evaluators")
+    for index, evaluator in enumerate(evaluators if isinstance(evaluators, list) else []):
+        function = evaluator.get("function") if isinstance(evaluator, Mapping) else None
+        if evaluator.get("kind") == "custom" and isinstance(function, str) and ":" in function:
+            yield index, function
+
+
+def custom_module_path(function: str) -> str:
+    """The file a custom evaluator's ``module:function`` names, relative to the pipeline's folder: code runs
+    only from the pipeline's repository, never from whatever a module name finds on Python's path."""
+    return function.partition(":")[0].replace(".", "/") + ".py"
+
+
 def describe_evaluator(evaluator: Mapping[str, Any]) -> str:
     kind = evaluator.get("kind")
     if kind == "rule":
@@ -101,12 +122,22 @@ def describe_evaluator(evaluator: Mapping[str, Any]) -> str:
         return "rules (" + ", ".join(names) + ")"
     if kind == "llm_judge":
         return f"an LLM judge ({evaluator.get('judge')})"
-    return f"custom {evaluator.get('function')}"
+    if kind == "manual":
+        names = ["satisfaction", *(str(d.get("name")) for d in evaluator.get("dimensions") or [])]
+        return f"people ({', '.join(names)}; scoring sheet {sheet_path(evaluator, '<stage>')})"
+    function = str(evaluator.get("function"))
+    return f"custom {function} ({custom_module_path(function)})"
 
 
 def resolve_evaluator(ctx: StageContext, evaluator: Mapping[str, Any]) -> dict[str, Any]:
-    """An evaluator as the platform takes it: a judge stage becomes a version id or a service endpoint."""
+    """An evaluator as the platform takes it: a judge stage becomes a version id or a service endpoint,
+    a custom scorer carries its module's source, read from the pipeline's repository (the stage's
+    fingerprint already confined the path and hashed this file: runner.inputs)."""
     resolved = dict(evaluator)
+    resolved.pop("sheet", None)  # where the sheet lives is the runner's business, not the platform's
+    if evaluator.get("kind") == "custom":
+        module = Path(ctx.local_path(custom_module_path(str(evaluator["function"]))))
+        resolved["source"] = read_regular(module, MAX_MODULE_BYTES).decode("utf-8")
     if evaluator.get("kind") == "llm_judge":
         outputs = ctx.upstream_outputs(str(evaluator["judge"]))
         del resolved["judge"]

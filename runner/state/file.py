@@ -24,7 +24,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,9 @@ class StateFile:
         self.generation = 0
         self._journal_lines = 0
         self._fd: int | None = None
+        # The first write that failed (disk full, file too large, read-only folder): nothing more is written
+        # after it, so the files keep the state as last saved, never a later line after a torn one.
+        self._failed: StateError | None = None
         # Stages finish on worker threads: one writer at a time keeps a line from going to a replaced journal.
         self._mutex = threading.RLock()
 
@@ -132,7 +135,7 @@ class StateFile:
     def compact(self) -> None:
         """Write the whole state as snapshot N+1, then start an empty journal N+1."""
         with self._mutex:
-            self._compact()
+            self._guarded(self._compact)
 
     def _compact(self) -> None:
         first = self._fd is None
@@ -172,12 +175,31 @@ class StateFile:
         return text.encode("utf-8")
 
     def close(self) -> None:
-        """Fold the journal into the snapshot and let go of the journal; call it under the lock."""
+        """Fold the journal into the snapshot and let go of the journal; call it under the lock.
+
+        After a failed write it only lets go: the files already hold the state as last saved.
+        """
         with self._mutex:
-            self._compact()
-            self._close_journal()
+            try:
+                if self._failed is None:
+                    self._compact()
+            finally:
+                self._close_journal()
+
+    def _guarded(self, write: Callable[[], None]) -> None:
+        """Run one write; once one failed, every later write raises its error again and touches nothing."""
+        if self._failed is not None:
+            raise self._failed
+        try:
+            write()
+        except StateError as error:
+            self._failed = error
+            raise
 
     def _append(self, line: bytes, *, durable: bool = True) -> None:
+        self._guarded(lambda: self._write(line, durable=durable))
+
+    def _write(self, line: bytes, *, durable: bool) -> None:
         if self._fd is None:
             # First write of this session: a fresh journal of a new generation, so that no line is ever
             # appended after a torn tail or to a journal of an older generation. The change is in it.
@@ -191,8 +213,8 @@ class StateFile:
                 os.fsync(self._fd)
         except OSError as error:
             raise StateError(
-                f"The state journal {self.journal_path} cannot be written: {error.strerror}; "
-                "the last transition may not be saved."
+                f"The state journal {self.journal_path} cannot be written: {error.strerror or error}; qfrun "
+                "stopped with the state as last saved, and re-running the same command resumes from there."
             ) from error
         self._journal_lines += 1
         if self._journal_lines > 2 * len(self.stages) + 100:

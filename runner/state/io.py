@@ -61,7 +61,7 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
+def atomic_write(path: Path, data: bytes, *, sync: bool = True, what: str = "state file") -> None:
     """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never a part.
 
     ``sync=False`` skips the fsyncs: still whole-or-nothing for a killed process, not for a power loss.
@@ -80,6 +80,6 @@ def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
                 os.unlink(temp)
             raise
     except OSError as error:
-        raise StateError(f"The state file {path} cannot be written: {error.strerror}.") from error
+        raise StateError(f"The {what} {path} cannot be written: {error.strerror or error}.") from error
     if sync:
         _fsync_folder(path.parent)

@@ -76,7 +76,9 @@ class RunLock:
             "pipeline": self.pipeline,
         }
         try:
-            atomic_write(self.holder_path, (json.dumps(holder) + "\n").encode("utf-8"))
+            atomic_write(
+                self.holder_path, (json.dumps(holder) + "\n").encode("utf-8"), what="lock holder note"
+            )
         except BaseException:
             self._lock.release()
             raise

@@ -14,16 +14,20 @@ from typing import Any
 
 from runner.errors import StateError
 
-RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
+RUN_STATUSES = ("running", "succeeded", "failed", "waiting", "interrupted")
 _LAST_SUCCESS_TEXT = ("fingerprint", "run_id", "finished_at")
 
 
 class StageStatus(enum.StrEnum):
-    """Where a stage is: pending → submitted → running → succeeded | failed | skipped."""
+    """Where a stage is: pending → submitted → running (→ waiting) → succeeded | failed | skipped.
+
+    ``waiting``: its task waits for people (a manual evaluation's scores); the run ended there, and the next
+    run re-attaches to the same task."""
 
     PENDING = "pending"
     SUBMITTED = "submitted"
     RUNNING = "running"
+    WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from runner.pipeline.spec import load_pipeline
@@ -21,32 +22,47 @@ from runner.testing.fake_platform import FakePlatform, Script
 from runner.testing.pipelines import FAST, Recorder, state_path
 
 
+class Transitions:
+    """The points a crash can fall on: after every state write, and after the platform created a task but
+    before qfrun recorded it. ``after(count)`` is called at each (tests/run/test_decide_property.py uses the
+    same points to take the states a kill leaves)."""
+
+    def __init__(self, after: Callable[[int], None]) -> None:
+        self.after = after
+        self.count = 0
+
+    def watch(self, state: StateFile) -> None:
+        original = state.record
+
+        def record(stage_id: str, rec: StageRecord, *, durable: bool = True) -> None:
+            original(stage_id, rec, durable=durable)
+            self.passed()
+
+        state.record = record  # type: ignore[method-assign,assignment]
+
+    def passed(self, *_: object) -> None:
+        self.count += 1
+        self.after(self.count)
+
+
 def main() -> None:
     pipeline_path, store, kill_at = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-    count = 0
 
-    def transition(*_: object) -> None:
-        nonlocal count
-        count += 1
+    def kill(count: int) -> None:
         if count == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    original = StateFile.record
-
-    def record(self: StateFile, stage_id: str, rec: StageRecord, *, durable: bool = True) -> None:
-        original(self, stage_id, rec, durable=durable)
-        transition()
-
-    StateFile.record = record  # type: ignore[method-assign,assignment]
+    transitions = Transitions(kill)
     scripts = {stage: Script(polls=2) for stage in ("base_infer", "base_eval", "w4", "serve")}
-    platform = FakePlatform(scripts=scripts, store=store, on_create=transition)
+    platform = FakePlatform(scripts=scripts, store=store, on_create=transitions.passed)
     pipeline = load_pipeline(pipeline_path)
     with RunLock(state_path(pipeline), command="crash-driver", pipeline=pipeline.name):
         state = StateFile.load(state_path(pipeline), pipeline.name)
+        transitions.watch(state)
         summary = Executor(pipeline, platform, state, RunOptions(max_parallel=1, poll=FAST), Recorder()).run()
         state.close()
     outcomes = ",".join(f"{s}={o.outcome.replace(' ', '_')}" for s, o in summary.outcomes.items())
-    sys.stdout.write(f"{count} {outcomes}\n")
+    sys.stdout.write(f"{transitions.count} {outcomes}\n")
 
 
 if __name__ == "__main__":

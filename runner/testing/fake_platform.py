@@ -22,6 +22,8 @@ from runner.platform.protocol import (
     ChatMessage,
     ChatReply,
     Dataset,
+    ManualSample,
+    ManualScore,
     ModelVersion,
     TaskInfo,
     TaskKind,
@@ -169,6 +171,15 @@ class FakePlatform:
 
     def batch_results(self, output_bos_uri: str, output_dir: str) -> list[dict[str, Any]] | None:
         return None  # the fake's batch tasks write no BOS output
+
+    def manual_samples(self, ref: TaskRef) -> list[ManualSample] | None:
+        return None  # like Qianfan: people score in a console, not through the API
+
+    def submit_manual_scores(self, ref: TaskRef, scores: Sequence[ManualScore]) -> None:
+        raise PlatformServerError("the fake takes no scores", platform="fake", status=400)
+
+    def manual_scoring_place(self, ref: TaskRef) -> str:
+        return f"the fake console (task {ref.task_id})"
 
     def chat(self, endpoint: str, messages: Sequence[ChatMessage], **params: Any) -> ChatReply:
         if endpoint not in self.replies and not any(

@@ -227,7 +227,9 @@ def test_task_creates_validate_their_fields(platform_api, tmp_path: Path, fake_m
     evaluation["evalConfig"] = {"evalMode": "rule", "autoRuleEvalConfig": {"scoreModes": ["bleu9"]}}
     assert "scoreModes has 'bleu9'" in refused("eval", "CreateEvalTask", evaluation)
     evaluation["evalConfig"] = {"evalMode": "manual"}
-    assert "not manual" in refused("eval", "CreateEvalTask", evaluation)
+    assert "evalMode manual needs manualEvalConfig.evaluationDimension" in refused(
+        "eval", "CreateEvalTask", evaluation
+    )
     evaluation["evalConfig"] = {"evalMode": "model", "autoModelEvalConfig": {}}
     assert "needs apiName" in refused("eval", "CreateEvalTask", evaluation)
     evaluation["evalConfig"] = {"evalMode": "rule", "autoRuleEvalConfig": {"scoreModes": ["accuracy"]}}
@@ -408,3 +410,28 @@ def test_evaluation_and_compression_lists(platform_api, tmp_path: Path, fake_mod
     assert described["status"] in ("failed", "stopped")
     assert described["modelId"] == ""  # only a succeeded task names its output version
     assert described["config"] == {"strategy": "Quantization", "weight": "INT8-PTQ"}
+
+
+def test_an_evaluation_runs_only_custom_code_sent_with_it_never_a_module_named(
+    platform_api, tmp_path: Path, fake_model
+):
+    # an evaluation naming `module:function` alone would have the worker import whatever lies on its path
+    model = platform_api.call(
+        "model", "ImportLocalModel", {"name": "m", "path": str(fake_model(tmp_path / "m"))}
+    )
+    dataset = platform_api.upload("d", '{"prompt": "1+1=?", "response": "2"}\n')
+    evaluation = {
+        "taskName": "e",
+        "evalObjectType": "model",
+        "evalObjectConfig": {
+            "evalModelConfig": {
+                "versionId": dataset["versionId"],
+                "storageType": "sysStorage",
+                "evalModelConfigList": [{"modelId": model["modelId"], "promptTemplate": "{input}"}],
+            }
+        },
+        "evalConfig": {"evalMode": "rule", "customEvalConfig": {"functions": ["os:system"]}},
+    }
+    message = _error(platform_api.post("/v2/eval?Action=CreateEvalTask", evaluation), 400, "InvalidParameter")
+    assert "customEvalConfig.sources has no source for 'os:system'" in message
+    assert "runs a custom evaluator only from the module source sent with the task" in message

@@ -173,3 +173,19 @@ def test_an_expression_longer_than_the_limit_is_refused() -> None:
         expr.parse(source)
     with pytest.raises(expr.ExpressionError, match="the limit is 2000"):
         expr.evaluate(source, CONTEXT)
+
+
+def test_expressions_that_differ_only_in_the_names_they_read_share_one_compiled_template() -> None:
+    context = {
+        "vars": {"low": 0.5, "high": 0.95},
+        "stages": {name: {"outputs": {"accuracy": value}} for name, value in (("a", 0.9), ("b", 0.4))},
+        "env": {},
+    }
+    expr._compiled.cache_clear()
+    expr._TEMPLATES.clear()
+    assert expr.evaluate("stages.a.outputs.accuracy >= vars.low", context) is True
+    assert expr.evaluate("stages.b.outputs.accuracy >= vars.low", context) is False
+    assert expr.evaluate("stages.a.outputs.accuracy >= vars.high", context) is False
+    assert len(expr._TEMPLATES) == 1  # Jinja2 compiled once for the three
+    with pytest.raises(expr.ExpressionError, match="'dict object' has no attribute 'c'"):
+        expr.evaluate("stages.c.outputs.accuracy >= vars.low", context)

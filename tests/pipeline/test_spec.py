@@ -363,3 +363,22 @@ def test_a_local_platform_url_off_this_machine_is_refused(tmp_path: Path) -> Non
     ]
     path.write_text(path.read_text().replace("https://collector.example:8443", "http://127.0.0.1:8765"))
     assert load_pipeline(path).platform["url"] == "http://127.0.0.1:8765"
+
+
+def test_every_address_of_a_local_platform_a_pipeline_names_must_be_on_this_machine(tmp_path: Path) -> None:
+    # qfrun sends the local token and keys to the console, the chat and the BOS of the local platform
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "version: 1\nname: qf\nplatform:\n  kind: local\n  inference_url: 'https://chat.example'\n"
+        "  bos: {endpoint: 'https://bos.example', bucket: loot}\nstages:\n"
+        "  m: {type: model, version_id: amv-1}\n"
+    )
+    with pytest.raises(PipelineError) as caught:
+        load_pipeline(path)
+    assert [issue.message.split(":")[0] for issue in caught.value.issues] == [
+        "platform.inference_url",
+        "platform.bos.endpoint",
+    ]
+    assert [str(issue.location).rsplit(":", 2)[1] for issue in caught.value.issues] == ["5", "6"]
+    path.write_text(path.read_text().replace("chat.example", "[::1]:9").replace("bos.example", "localhost:9"))
+    assert load_pipeline(path).platform["bos"]["endpoint"] == "https://localhost:9"

@@ -205,6 +205,54 @@ def test_create_evaluation_of_models_sends_the_documented_shape(qianfan_harness:
     }
 
 
+def test_create_manual_evaluation_sends_the_documented_mode_and_dimensions(qianfan_harness: Harness) -> None:
+    # evalMode `manual` with 满意度 first and up to four more dimensions [E1][E12]; no local extension
+    request = TaskRequest(
+        TaskKind.EVALUATION,
+        "qf-eval-m",
+        {
+            "model_version_ids": ["amv-1"],
+            "dataset_id": "ds-7",
+            "evaluators": [
+                {"kind": "rule", "accuracy": True},
+                {
+                    "kind": "manual",
+                    "dimensions": [{"name": "fluency", "description": "reads naturally"}, {"name": "format"}],
+                    "scale": {"min": 0, "max": 10},
+                },
+            ],
+        },
+    )
+    qianfan_harness.client.create_task(request)
+    _, body = qianfan_harness.fake.bodies[0]
+    assert body["evalConfig"] == {
+        "evalMode": "rule,manual",
+        "autoRuleEvalConfig": {"scoreModes": ["accuracy"]},
+        "manualEvalConfig": {
+            "evaluationDimension": [
+                {"dimension": "满意度"},
+                {"dimension": "fluency", "description": "reads naturally"},
+                {"dimension": "format"},
+            ]
+        },
+    }
+
+
+def test_on_qianfan_people_score_in_the_console_which_the_client_names(qianfan_harness: Harness) -> None:
+    ref = TaskRef(TaskKind.EVALUATION, "ame-1", "n")
+    assert qianfan_harness.client.manual_samples(ref) is None
+    assert "console.bce.baidu.com/qianfan" in qianfan_harness.client.manual_scoring_place(ref)
+    assert "ame-1" in qianfan_harness.client.manual_scoring_place(ref)
+    assert qianfan_harness.fake.bodies == []  # nothing to ask: no documented action reads the scores back
+
+
+def test_find_task_looks_for_an_evaluation_among_automatic_and_manual_ones(harness: Harness) -> None:
+    # DescribeEvalTasks requires evalType and lists one type [E3]: a manual task is found too, so a crash
+    # between create and record never creates a manual evaluation twice
+    assert harness.client.find_task(TaskKind.EVALUATION, "qf-eval-x") is None
+    assert [body["evalType"] for action, body in harness.fake.bodies] == ["auto", "manual"]
+
+
 def test_create_evaluation_of_earlier_results(harness: Harness) -> None:
     request = TaskRequest(
         TaskKind.EVALUATION,
@@ -340,7 +388,7 @@ def test_a_finished_evaluation_reads_its_report_list(harness: Harness) -> None:
     [  # every documented state word [E2]
         ("Queued", TaskStatus.PENDING),
         ("Running", TaskStatus.RUNNING),
-        ("RunningWithManualBegin", TaskStatus.RUNNING),
+        ("RunningWithManualBegin", TaskStatus.AWAITING_SCORES),
         ("RunningWithMetricsCalculating", TaskStatus.RUNNING),
         ("Stopping", TaskStatus.RUNNING),
         ("Failed", TaskStatus.FAILED),

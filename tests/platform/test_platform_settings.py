@@ -88,3 +88,12 @@ def test_the_local_token_is_never_sent_off_this_machine() -> None:
         settings_from_pipeline(
             {"kind": "local", "url": "https://collector.example"}, environ={"QFRUN_LOCAL_TOKEN": TOKEN}
         )
+
+
+def test_the_local_token_never_goes_to_a_bos_endpoint_off_this_machine() -> None:
+    with pytest.raises(PlatformError, match=r"BOS endpoint https://bos\.example is not a loopback address"):
+        settings_from_pipeline(
+            {"kind": "local", "bos": {"endpoint": "https://bos.example", "bucket": "loot"}},
+            environ={"QFRUN_LOCAL_TOKEN": TOKEN},
+            local_base_url="http://127.0.0.1:8765",
+        )

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -339,3 +340,60 @@ def test_the_plan_warns_when_a_prepaid_service_ends_soon_or_has_ended(tmp_path: 
         "deploy it anew",
     )
     assert record.status is StageStatus.SUCCEEDED
+
+
+def test_the_plan_says_which_host_receives_which_credential_in_every_format_never_a_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = {
+        "QIANFAN_ACCESS_KEY": "ak-value-1234",
+        "QIANFAN_SECRET_KEY": "sk-value-5678",
+        "QFRUN_LOCAL_TOKEN": "local-token-9012",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("QIANFAN_CONSOLE_API_BASE_URL", "https://console.example:8443")
+    (tmp_path / "local").mkdir()
+    local = write(tmp_path / "local", DEMO)
+    qianfan_text = DEMO.replace("name: demo\n", "name: demo\nplatform:\n  kind: qianfan\n")
+    qianfan_text = qianfan_text.replace(
+        "  kind: qianfan\n",
+        "  kind: qianfan\n  bos: {endpoint: 'https://bj.bcebos.com', bucket: my-bucket}\n",
+    )
+    (tmp_path / "qianfan").mkdir()
+    qianfan = write(tmp_path / "qianfan", qianfan_text)
+
+    def formats(path: Path) -> tuple[str, str, dict[str, Any]]:
+        pipeline = load_pipeline(path)
+        plan = make_plan(pipeline, StateFile.load(tmp_path / f"{path.parent.name}.json", pipeline.name))
+        return as_text(plan), as_markdown(plan), json.loads(as_json(plan))
+
+    text, markdown, data = formats(local)
+    assert data["credentials"] == [
+        {
+            "host": "127.0.0.1:PORT",
+            "role": "the local platform on this machine, its port chosen at start: console, chat and BOS",
+            "credential": (
+                "the local platform's bearer token (QFRUN_LOCAL_TOKEN or the one the platform issued)"
+            ),
+        }
+    ]
+    assert "Where credentials go:\n  127.0.0.1:PORT (the local platform on this machine" in text
+    assert "**Where credentials go**\n\n- 127.0.0.1:PORT (the local platform" in markdown
+
+    text, markdown, data = formats(qianfan)
+    signature = (
+        "the access key QIANFAN_ACCESS_KEY and a bce-auth-v1 signature made with QIANFAN_SECRET_KEY "
+        "(never the secret key)"
+    )
+    assert [(d["host"], d["role"], d["credential"]) for d in data["credentials"]] == [
+        ("console.example:8443", "Qianfan's console API, from QIANFAN_CONSOLE_API_BASE_URL", signature),
+        ("aip.baidubce.com", "chat with deployed services", signature),
+        ("bj.bcebos.com", "BOS, from platform.bos.endpoint; uploaded dataset files go there", signature),
+    ]
+    for line in ("console.example:8443 (Qianfan's console API", "bj.bcebos.com (BOS, from platform.bos"):
+        assert line in text
+        assert line in markdown
+    for value in secrets.values():
+        for shown in (text, markdown, json.dumps(data)):
+            assert value not in shown

@@ -10,12 +10,12 @@ task without harming anything else.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
 import tempfile
 import traceback
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,16 +81,24 @@ def _rule_names(evaluator: dict[str, Any]) -> list[str]:
     return names
 
 
-def load_custom(reference: str) -> Callable[[list[dict[str, Any]]], dict[str, float]]:
-    """Import ``module:function`` for a custom evaluator."""
+def load_custom(reference: str, source: str) -> Callable[[list[dict[str, Any]]], dict[str, float]]:
+    """The function ``module:function`` of a custom evaluator's module ``source``.
+
+    The source is what qfrun read from the pipeline's repository and sent with the task; nothing is
+    imported by name, so a task cannot make the worker run a module that merely lies on its Python path.
+    """
     module_name, _, function_name = reference.partition(":")
     if not module_name or not function_name:
         raise ValueError(f"The custom evaluator '{reference}' must be written as module:function.")
+    # A name of its own: registered as ``module_name`` it could replace a module the worker uses (``json``).
+    module = types.ModuleType(f"qfrun_custom_evaluator.{module_name}")
+    module.__file__ = f"<custom evaluator {module_name}>"
+    sys.modules[module.__name__] = module  # what dataclasses look a class's module up by
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
+        exec(compile(source, module.__file__, "exec"), module.__dict__)
+    except Exception as error:  # noqa: BLE001 - the user's module failed as it loaded: one sentence says so
         raise ValueError(
-            f"The custom evaluator's module '{module_name}' cannot be imported: {error}."
+            f"The custom evaluator's module '{module_name}' failed to load: {type(error).__name__}: {error}."
         ) from None
     function = getattr(module, function_name, None)
     if not callable(function):
@@ -139,7 +147,8 @@ def apply_evaluators(rows: list[dict[str, Any]], evaluators: list[dict[str, Any]
                 judge_scores(judge, rows, evaluator.get("prompt"), float(evaluator.get("max_score") or 10))
             )
         elif kind == "custom":
-            result = load_custom(str(_require(evaluator, "function", "custom evaluator")))(rows)
+            function = str(_require(evaluator, "function", "custom evaluator"))
+            result = load_custom(function, str(_require(evaluator, "source", "custom evaluator")))(rows)
             if not isinstance(result, dict) or not all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in result.values()
             ):

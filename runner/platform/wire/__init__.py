@@ -15,7 +15,15 @@ describes, the evaluation report), ``services`` and ``chat``.
 
 from runner.platform.wire.chat import chat_reply
 from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
-from runner.platform.wire.kinds import EVAL_REPORT_ACTION, KIND_API, KindApi, status_of
+from runner.platform.wire.kinds import (
+    EVAL_MANUAL_SAMPLES_ACTION,
+    EVAL_MANUAL_SCORES_ACTION,
+    EVAL_REPORT_ACTION,
+    EVAL_TYPES,
+    KIND_API,
+    KindApi,
+    status_of,
+)
 from runner.platform.wire.models import MODEL_STATUS_READY, MODEL_STATUS_WORDS, dataset, model_version
 from runner.platform.wire.paging import DEFAULT_MAX_KEYS, MAX_KEYS, list_body, list_page, page_result
 from runner.platform.wire.services import (
@@ -29,25 +37,38 @@ from runner.platform.wire.services import (
     service_outcome,
 )
 from runner.platform.wire.tasks import (
+    MAX_EXTRA_DIMENSIONS,
     METRIC_WIRE_NAMES,
     RULE_SCORE_MODES,
+    SATISFACTION,
+    SATISFACTION_WIRE,
     create_body,
     created_id,
+    dimension_name,
     eval_config,
     eval_report,
+    manual_config,
+    manual_samples,
+    manual_scores_body,
     report_entry,
     task_info,
 )
 
 __all__ = [
     "DEFAULT_MAX_KEYS",
+    "EVAL_MANUAL_SAMPLES_ACTION",
+    "EVAL_MANUAL_SCORES_ACTION",
     "EVAL_REPORT_ACTION",
+    "EVAL_TYPES",
     "KIND_API",
+    "MAX_EXTRA_DIMENSIONS",
     "MAX_KEYS",
     "METRIC_WIRE_NAMES",
     "MODEL_STATUS_READY",
     "MODEL_STATUS_WORDS",
     "RULE_SCORE_MODES",
+    "SATISFACTION",
+    "SATISFACTION_WIRE",
     "SERVICE_RELEASE_ROUTE",
     "KindApi",
     "WireError",
@@ -55,10 +76,14 @@ __all__ = [
     "create_body",
     "created_id",
     "dataset",
+    "dimension_name",
     "eval_config",
     "eval_report",
     "list_body",
     "list_page",
+    "manual_config",
+    "manual_samples",
+    "manual_scores_body",
     "model_version",
     "obj",
     "opt_int",

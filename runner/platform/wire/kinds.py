@@ -36,9 +36,10 @@ class KindApi:
         return next(word for word, value in self.status_words.items() if value is status)
 
 
-_P, _R, _S, _F, _X = (
+_P, _R, _W, _S, _F, _X = (
     TaskStatus.PENDING,
     TaskStatus.RUNNING,
+    TaskStatus.AWAITING_SCORES,
     TaskStatus.SUCCEEDED,
     TaskStatus.FAILED,
     TaskStatus.STOPPED,
@@ -81,12 +82,12 @@ KIND_API: Mapping[TaskKind, KindApi] = {
         name_field="taskName",
         list_field="evalTaskList",  # [E3] (ai.baidu.com/ai-doc/WENXINWORKSHOP/pm17hb7di, result table)
         list_filter="keyFilter",  # fuzzy on name and id [E3]
-        list_fixed={"evalType": "auto"},  # required [E3]; qfrun's evaluations are automatic
+        list_fixed={"evalType": "auto"},  # required [E3]; a lookup also asks for `manual` (EVAL_TYPES)
         status_field="state",
         status_words={
             "Queued": _P,
             "Running": _R,
-            "RunningWithManualBegin": _R,
+            "RunningWithManualBegin": _W,  # manual labelling open: people score, nothing moves until then
             "RunningWithMetricsCalculating": _R,
             "Stopping": _R,
             "Successed": _S,
@@ -142,6 +143,11 @@ KIND_API: Mapping[TaskKind, KindApi] = {
     ),
 }
 EVAL_REPORT_ACTION = "DescribeEvalTaskReport"
+EVAL_TYPES = ("auto", "manual")  # DescribeEvalTasks lists one evalType at a time [E3]
+# Local-only actions on /v2/eval (Qianfan has people score in its console, not through the API): the
+# answers of an open manual evaluation, and the scores for them.
+EVAL_MANUAL_SAMPLES_ACTION = "DescribeEvalManualSamples"
+EVAL_MANUAL_SCORES_ACTION = "SubmitEvalManualScores"
 
 
 def status_of(kind: TaskKind, data: Mapping[str, Any]) -> TaskStatus:

@@ -25,9 +25,18 @@ def page_result(
     return {list_field: list(items), "pageInfo": info}
 
 
-def list_body(kind: TaskKind, name: str, *, marker: str | None, max_keys: int = MAX_KEYS) -> dict[str, Any]:
+def list_body(
+    kind: TaskKind,
+    name: str,
+    *,
+    marker: str | None,
+    max_keys: int = MAX_KEYS,
+    fixed: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A list request narrowed to ``name`` where the kind can; ``fixed`` replaces the kind's required
+    fields (an evaluation lookup asks once per ``evalType``)."""
     api = KIND_API[kind]
-    body: dict[str, Any] = {**api.list_fixed, "maxKeys": max_keys}
+    body: dict[str, Any] = {**(api.list_fixed if fixed is None else fixed), "maxKeys": max_keys}
     if api.list_filter:
         body[api.list_filter] = name
     if marker:

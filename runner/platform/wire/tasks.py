@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.platform.protocol import (
+    ManualSample,
+    ManualScore,
     TaskInfo,
     TaskKind,
     TaskRef,
@@ -21,9 +23,18 @@ from runner.platform.wire.services import service_create_body, service_outcome
 
 # qfrun's metric names -> the names in DescribeEvalTaskReport's ``effectMetric`` [E4] (key names not
 # captured in v2; these are the SDK fixture's keys). Names not listed travel as they are.
-METRIC_WIRE_NAMES: Mapping[str, str] = {"bleu": "bleu4", "judge_score": "avgJudgeScore"}
+METRIC_WIRE_NAMES: Mapping[str, str] = {
+    "bleu": "bleu4",
+    "judge_score": "avgJudgeScore",
+    "manual_avg_score": "manualAvgScore",
+    "good_case_proportion": "goodCaseProportion",
+    "satisfaction": "满意度",  # the default manual dimension, by its name on the platform [E1]
+}
 _METRIC_NAMES = {wire: name for name, wire in METRIC_WIRE_NAMES.items()}
 RULE_SCORE_MODES = ("similarity", "accuracy")  # the documented rule score modes [E11]
+SATISFACTION = "satisfaction"  # qfrun's name of the default dimension 满意度, which cannot be removed [E1]
+SATISFACTION_WIRE = "满意度"
+MAX_EXTRA_DIMENSIONS = 4  # besides 满意度 [E1]
 
 
 def create_body(request: TaskRequest, *, model_set_id: str = "", local: bool = False) -> dict[str, Any]:
@@ -125,7 +136,8 @@ def eval_config(evaluators: Sequence[Mapping[str, Any]], *, local: bool) -> dict
     official page except ``autoModelEvalConfig``; ``autoRuleEvalConfig`` follows its pattern and
     ``scoreModes`` is the v1 name of the same list. The local platform also takes the metrics ``bleu``,
     ``rouge_l`` and ``exact_match``, a judge by model version (``autoModelEvalConfig.modelId``) and custom
-    scorers (``customEvalConfig.functions``).
+    scorers (``customEvalConfig.functions``, each with its module's source under ``sources``: the platform
+    runs the code qfrun read from the pipeline's repository, never a module found by name).
     """
     modes: list[str] = []
     config: dict[str, Any] = {}
@@ -154,12 +166,83 @@ def eval_config(evaluators: Sequence[Mapping[str, Any]], *, local: bool) -> dict
             if "model" not in modes:
                 modes.append("model")
         elif kind == "custom":
-            custom = config.setdefault("customEvalConfig", {"functions": []})
+            custom = config.setdefault("customEvalConfig", {"functions": [], "sources": {}})
             custom["functions"].append(evaluator["function"])
+            custom["sources"][evaluator["function"]] = evaluator.get("source", "")
             if "rule" not in modes:
                 modes.append("rule")
+        elif kind == "manual":
+            config["manualEvalConfig"] = manual_config(evaluator, local=local)
+            modes.append("manual")
     order = {"rule": 0, "model": 1, "manual": 2}
     return {"evalMode": ",".join(sorted(modes, key=order.__getitem__)), **config}
+
+
+def manual_config(evaluator: Mapping[str, Any], *, local: bool) -> dict[str, Any]:
+    """The manual dimensions [E1]: ``满意度`` first (the default, which cannot be removed), then up to four
+    more, each ``{dimension, description}``. The config's own name is not captured on the official page;
+    ``manualEvalConfig`` follows ``autoModelEvalConfig``, and ``evaluationDimension`` is the v1 name of the
+    same list (the SDK's ``evalStandardConf.evaluationDimension``). The local platform also takes the score
+    range people score within (``scoreRange``)."""
+    dimensions: list[dict[str, Any]] = [{"dimension": SATISFACTION_WIRE}]
+    for dimension in evaluator.get("dimensions") or []:
+        entry = {"dimension": str(dimension["name"])}
+        if dimension.get("description"):
+            entry["description"] = str(dimension["description"])
+        dimensions.append(entry)
+    config: dict[str, Any] = {"evaluationDimension": dimensions}
+    if local:
+        scale = evaluator.get("scale") or {}
+        config["scoreRange"] = {"min": int(scale.get("min", 1)), "max": int(scale.get("max", 5))}
+    return config
+
+
+def dimension_name(wire_name: str) -> str:
+    """qfrun's name of a dimension the platform names (``满意度`` -> ``satisfaction``)."""
+    return SATISFACTION if wire_name == SATISFACTION_WIRE else wire_name
+
+
+def manual_samples(result: Any) -> list[ManualSample]:
+    """The local ``DescribeEvalManualSamples`` answer:
+    ``{samples: [{modelId, index, input, expected, output}]}``."""
+    items = obj(result, "result").get("samples")
+    if not isinstance(items, list):
+        raise WireError("the field 'result.samples' should be an array")
+    samples = []
+    for position, item in enumerate(items):
+        where = f"result.samples[{position}]"
+        entry = obj(item, where)
+        index = entry.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or index < 1:
+            raise WireError(f"the field '{where}.index' should be a whole number from 1")
+        samples.append(
+            ManualSample(
+                version_id=req_str(entry, "modelId", where),
+                index=index,
+                input=opt_str(entry, "input", where),
+                expected=opt_str(entry, "expected", where),
+                output=opt_str(entry, "output", where),
+            )
+        )
+    return samples
+
+
+def manual_scores_body(task_id: str, scores: Sequence[ManualScore]) -> dict[str, Any]:
+    """The local ``SubmitEvalManualScores`` request: one entry per answer, every dimension scored."""
+    return {
+        "taskId": task_id,
+        "scores": [
+            {
+                "modelId": score.version_id,
+                "index": score.index,
+                "scores": {
+                    (SATISFACTION_WIRE if name == SATISFACTION else name): value
+                    for name, value in score.scores.items()
+                },
+            }
+            for score in scores
+        ],
+    }
 
 
 def created_id(kind: TaskKind, result: Any) -> str:
@@ -200,6 +283,7 @@ def task_info(kind: TaskKind, ref: TaskRef, result: Any, report: Any = None) -> 
     elif kind is TaskKind.EVALUATION:
         if status is TaskStatus.SUCCEEDED and report is not None:
             outcome = {"models": eval_report(report)}
+
     elif kind is TaskKind.COMPRESSION:
         if status is TaskStatus.SUCCEEDED:
             outcome = {

@@ -63,11 +63,12 @@ def test_batch_inference_job_writes_rows_progress_and_result(tmp_path):
     assert json.loads((tmp_path / "work" / "progress.json").read_text()) == {"done": 10, "total": 10}
 
 
+LENGTH_SCORER = (
+    "def length(rows):\n    return {'mean_len': sum(len(r['output']) for r in rows) / len(rows)}\n"
+)
+
+
 def test_evaluation_job_scores_rules_judge_and_custom_per_model(tmp_path):
-    (tmp_path / "my_eval.py").write_text(
-        "def length(rows):\n    return {'mean_len': sum(len(r['output']) for r in rows) / len(rows)}\n",
-        encoding="utf-8",
-    )
     precomputed = tmp_path / "pre.jsonl"
     precomputed.write_text(
         "".join(json.dumps({**r, "output": r["response"]}) + "\n" for r in read_jsonl(DATA / "smoke.jsonl")),
@@ -82,12 +83,12 @@ def test_evaluation_job_scores_rules_judge_and_custom_per_model(tmp_path):
         "evaluators": [
             {"kind": "rule", "accuracy": True, "similarity": True},
             {"kind": "llm_judge", "judge_model_dir": str(GRADER), "max_score": 10},
-            {"kind": "custom", "function": "my_eval:length"},
+            {"kind": "custom", "function": "my_eval:length", "source": LENGTH_SCORER},
         ],
         "inference_params": {"max_output_tokens": 5},
         "output_dir": str(tmp_path / "eval"),
     }
-    proc, result = run_job(tmp_path, "evaluation", params, {"PYTHONPATH": str(tmp_path)})
+    proc, result = run_job(tmp_path, "evaluation", params)
     assert proc.returncode == 0, proc.stderr
     perfect = result["models"]["amv-perfect"]
     assert perfect["samples"] == 10
@@ -160,3 +161,16 @@ def test_spec_that_is_not_json_is_reported_with_its_position(tmp_path):
     )
     assert proc.returncode == 1
     assert f"The job spec {spec_path} is not valid JSON (line 1" in proc.stderr
+
+
+def test_a_custom_evaluator_runs_the_source_sent_with_the_task_never_a_module_found_by_name() -> None:
+    from runner.local.engine.job import load_custom
+
+    # "json:dumps" names a module on the worker's path: the source sent is what runs, and json is untouched
+    scorer = load_custom("json:dumps", "def dumps(rows):\n    return {'sent': float(len(rows))}\n")
+    assert scorer([{}, {}]) == {"sent": 2.0}
+    assert json.dumps({}) == "{}"
+    with pytest.raises(ValueError, match="The module 'evals' has no function 'score'"):
+        load_custom("evals:score", "x = 1\n")
+    with pytest.raises(ValueError, match="failed to load: ZeroDivisionError"):
+        load_custom("evals:score", "1 / 0\n")
