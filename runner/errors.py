@@ -3,21 +3,25 @@
 ::
 
     QfrunError                      exit_code  what
-    ├── PipelineError               3          the pipeline file cannot be used
-    │   ├── PipelineSyntaxError     3          YAML syntax, duplicate keys, size/encoding limits
-    │   ├── PipelineSchemaError     3          one or more schema issues (all of them, sorted)
-    │   └── PipelineGraphError      3          unknown references, cycles, bad expressions
-    ├── StateError                  4          state file unreadable / corrupt / newer / changed
+    ├── PipelineError               3          the pipeline file cannot be used (every issue, sorted)
+    │   └── PipelineSyntaxError     3          YAML syntax, duplicate keys, size/encoding limits
+    ├── StateError                  4          state file unreadable / corrupt / newer / changed / unwritable
     │   └── StateLockedError        4          another qfrun holds the state lock
     ├── PlatformError               5          the platform could not do what was asked
     │   ├── PlatformUnavailable     5          connect failure or timeout
     │   ├── PlatformAuthError       5          401 / 403, bad or missing credentials
     │   ├── PlatformNotFound        5          404 or the platform's "no such resource" code
     │   ├── PlatformRateLimited     5          QPS limits, still refused after retries
+    │   │   └── PlatformQueueFull   5          too many queued tasks, still so after waiting
     │   ├── PlatformServerError     5          5xx or the platform's "server busy" codes
     │   ├── PlatformStatusError     5          any other refusal (4xx, error_code in the body)
     │   └── PlatformProtocolError   5          a response that is not the documented shape
-    └── RunFailedError              1          the run finished and at least one stage failed
+    ├── RunFailedError              1          the run finished and at least one stage failed
+    ├── UsageError                  2          the command line asks for something impossible
+    └── InterruptedRun              130        Ctrl-C; the state is saved and a re-run resumes
+
+    StageError, StageWaiting        (none)     raised inside a stage, recorded as its outcome by the
+                                               executor; never reach the CLI
 
 A run that ends with a stage waiting for people (manual scores) and none failed exits 75 (``StageWaiting``).
 
@@ -69,7 +73,11 @@ class QfrunError(Exception):
 
 
 class PipelineError(QfrunError):
-    """The pipeline file cannot be used; carries every issue found, sorted by position."""
+    """The pipeline file cannot be used; carries every issue found, sorted by position.
+
+    One class for schema, reference, cycle, expression and file issues alike: validation reports them all at
+    once, so no single one of them names the error.
+    """
 
     exit_code = 3
 
@@ -86,14 +94,6 @@ class PipelineError(QfrunError):
 
 class PipelineSyntaxError(PipelineError):
     """The file is not readable YAML of an acceptable size and encoding."""
-
-
-class PipelineSchemaError(PipelineError):
-    """The YAML does not match the pipeline schema."""
-
-
-class PipelineGraphError(PipelineError):
-    """References, cycles or expressions are wrong."""
 
 
 class StateError(QfrunError):

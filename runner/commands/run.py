@@ -42,7 +42,8 @@ def run_pipeline(
     allow_env: tuple[str, ...] = (),
     allow_paths: tuple[Path, ...] = (),
 ) -> tuple[list[str], int]:
-    """Run the pipeline; returns the summary lines and the exit code (errors raise QfrunError)."""
+    """Run the pipeline; returns the summary lines and the exit code: 0, 5 when only the platform failed,
+    75 when a stage waits for people. A failed stage raises RunFailedError, other errors QfrunError."""
     pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
     state_file = state_path or default_state_path(pipeline)
     with RunLock(state_file, command=options.command, pipeline=pipeline.name):
@@ -80,7 +81,10 @@ def run_pipeline(
             if service["curl"]
             else []
         )
-    return [*lines, f"Report: {reports[-1]}"], code
+    lines.append(f"Report: {reports[-1]}")
+    if code == RunFailedError.exit_code:
+        raise RunFailedError("\n".join(lines))  # rendered by the CLI as it is, with exit code 1
+    return lines, code
 
 
 def _observer(stages: Mapping[str, StageSpec], verbose: bool) -> LiveProgress | PlainProgress:

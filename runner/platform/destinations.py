@@ -61,7 +61,10 @@ def _local(platform: Mapping[str, Any], env: Mapping[str, str]) -> Iterator[Dest
     if env.get(ENV_LOCAL_ACCESS_KEY, "").strip() and env.get(ENV_LOCAL_SECRET_KEY, "").strip():
         credential = _signature(ENV_LOCAL_ACCESS_KEY, ENV_LOCAL_SECRET_KEY)
     else:
-        credential = f"the local platform's bearer token ({ENV_LOCAL_TOKEN} or the one the platform issued)"
+        credential = (
+            f"the local platform's bearer token ({ENV_LOCAL_TOKEN}, else the one in QFRUN_HOME's "
+            "credentials.json)"
+        )
     url = platform.get("url")
     host = _host(url) if isinstance(url, str) else LOCAL_UNSTARTED
     role = "the local platform on this machine" + (

@@ -92,7 +92,8 @@ def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_manual_evaluation_waits_for_the_committed_sheet_then_its_metrics_open_the_gate(
     tmp_path: Path, platform_api: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("QFRUN_LOCAL_TOKEN", platform_api.token)  # the platform's token, as a user exports it
+    # a platform served here, not by `qfrun platform start`: its token comes as a user passes one
+    monkeypatch.setenv("QFRUN_LOCAL_TOKEN", platform_api.token)
     pipeline = tmp_path / "manual.yaml"
     pipeline.write_text(
         PIPELINE.format(

@@ -374,7 +374,8 @@ def test_the_plan_says_which_host_receives_which_credential_in_every_format_neve
             "host": "127.0.0.1:PORT",
             "role": "the local platform on this machine, its port chosen at start: console, chat and BOS",
             "credential": (
-                "the local platform's bearer token (QFRUN_LOCAL_TOKEN or the one the platform issued)"
+                "the local platform's bearer token (QFRUN_LOCAL_TOKEN, else the one in QFRUN_HOME's "
+                "credentials.json)"
             ),
         }
     ]
