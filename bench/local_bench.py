@@ -127,8 +127,8 @@ def compression() -> list[Row]:
 
 
 def _platform(home: Path) -> Any:
-    from runner.local.daemon import start
     from runner.local.home import Home
+    from runner.local.launcher import start
     from runner.platform.client import PlatformClient
     from runner.platform.settings import settings_from_pipeline
 
@@ -273,8 +273,8 @@ def measure(home: Path, chosen: list[str]) -> list[Row]:
         if "service" in chosen:
             results += service(home / "service")
     finally:
-        from runner.local.daemon import stop
         from runner.local.home import Home
+        from runner.local.launcher import stop
 
         for sub in ("service", "poll"):
             if (home / sub).exists():

@@ -31,9 +31,9 @@ def command() -> None:
 )
 def serve(port: int) -> None:
     """Serve the local platform in the foreground (Ctrl-C stops it)."""
-    from runner.local.access import LocalKeys
-    from runner.local.daemon import serve as serve_platform
+    from runner.local.credentials import LocalKeys
     from runner.local.home import Home
+    from runner.local.server import serve as serve_platform
 
     token = os.environ.get("QFRUN_LOCAL_TOKEN") or None
     serve_platform(
@@ -48,8 +48,8 @@ def serve(port: int) -> None:
 @command.command()
 def start() -> None:
     """Start the local platform in the background (or say where it already runs)."""
-    from runner.local.daemon import start as start_platform
     from runner.local.home import Home
+    from runner.local.launcher import start as start_platform
 
     home = Home.default()
     endpoint = start_platform(home, os.environ.get("QFRUN_LOCAL_TOKEN") or None)
@@ -59,8 +59,8 @@ def start() -> None:
 @command.command()
 def stop() -> None:
     """Stop the background local platform and its services."""
-    from runner.local.daemon import stop as stop_platform
     from runner.local.home import Home
+    from runner.local.launcher import stop as stop_platform
 
     home = Home.default()
     if stop_platform(home):
@@ -72,8 +72,8 @@ def stop() -> None:
 @command.command()
 def status() -> None:
     """Say whether the local platform runs, where, and whether it answers."""
-    from runner.local.daemon import status as platform_status
     from runner.local.home import Home
+    from runner.local.launcher import status as platform_status
 
     home = Home.default()
     found = platform_status(home)
@@ -96,8 +96,8 @@ def env() -> None:
     into logs.
     """
     from runner.local.credentials import effective
-    from runner.local.daemon import status as platform_status
     from runner.local.home import Home
+    from runner.local.launcher import status as platform_status
 
     home = Home.default()
     found = platform_status(home)

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from runner.errors import PlatformError
+from runner.local.credentials import LocalKeys
 from runner.platform.auth import AUTH_VERSION, SignatureRefused, verify_authorization
-from runner.platform.settings import ENV_LOCAL_ACCESS_KEY as ACCESS_KEY_ENV
-from runner.platform.settings import ENV_LOCAL_SECRET_KEY as SECRET_KEY_ENV
 
 DENIED = "AccessDenied"
 
@@ -32,27 +30,6 @@ def header_text(value: str) -> str:
         return value.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return value
-
-
-@dataclass(frozen=True)
-class LocalKeys:
-    """The one AK/SK pair the local platform accepts signatures from (the secret hidden from repr)."""
-
-    access_key: str
-    secret_key: str = field(repr=False)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> LocalKeys | None:
-        """The pair from the environment, None when neither is set, an error when only one is."""
-        ak = environ.get(ACCESS_KEY_ENV, "").strip()
-        sk = environ.get(SECRET_KEY_ENV, "").strip()
-        if bool(ak) != bool(sk):
-            missing = SECRET_KEY_ENV if ak else ACCESS_KEY_ENV
-            raise PlatformError(
-                f"The local platform's key pair is incomplete: {missing} is not set; set both "
-                f"{ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or neither."
-            )
-        return cls(ak, sk) if ak else None
 
 
 @dataclass(frozen=True)

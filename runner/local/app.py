@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from runner import __version__
 from runner.local import api_datasets, api_models, api_services, api_tasks
-from runner.local.access import DENIED, Gate, LocalKeys
+from runner.local.access import DENIED, Gate
 from runner.local.api_common import (
     INTERNAL,
     INVALID,
@@ -45,7 +45,7 @@ from runner.local.bodies import CHAT_BODY_BYTES, BadJson, BodyTooLarge, parse_js
 from runner.local.bos import BosApi
 from runner.local.bos_store import ObjectStore
 from runner.local.compat import routes as compat_routes
-from runner.local.credentials import LocalCredentials, load_or_create
+from runner.local.credentials import LocalCredentials, LocalKeys, load_or_create
 from runner.local.home import Home
 from runner.local.services import ServiceManager
 from runner.local.store import Store

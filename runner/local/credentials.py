@@ -20,12 +20,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.errors import PlatformError
-from runner.local.access import LocalKeys
 from runner.local.home import Home
+from runner.platform.settings import ENV_LOCAL_ACCESS_KEY as ACCESS_KEY_ENV
+from runner.platform.settings import ENV_LOCAL_SECRET_KEY as SECRET_KEY_ENV
 from runner.platform.settings import ENV_LOCAL_TOKEN
 
 FILE_NAME = "credentials.json"
 MAX_FILE_BYTES = 4096  # three short strings; anything larger was not written by qfrun
+
+
+@dataclass(frozen=True)
+class LocalKeys:
+    """The one AK/SK pair the local platform accepts signatures from (the secret hidden from repr)."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> LocalKeys | None:
+        """The pair from the environment, None when neither is set, an error when only one is."""
+        ak = environ.get(ACCESS_KEY_ENV, "").strip()
+        sk = environ.get(SECRET_KEY_ENV, "").strip()
+        if bool(ak) != bool(sk):
+            missing = SECRET_KEY_ENV if ak else ACCESS_KEY_ENV
+            raise PlatformError(
+                f"The local platform's key pair is incomplete: {missing} is not set; set both "
+                f"{ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or neither."
+            )
+        return cls(ak, sk) if ak else None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ import itertools
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ import httpx
 
 from runner.local.credentials import LocalCredentials, load_or_create
 from runner.local.home import Home
+from runner.local.processes import kill_orphan, terminate_group
 from runner.local.rows import (
     DEPLOYING,
     LIVE_SERVICE_STATUSES,
@@ -166,7 +166,7 @@ class ServiceManager:
         """Bring back the live services of a previous platform process (or expire those whose term ended)."""
         for service in self.store.services(LIVE_SERVICE_STATUSES):
             for replica in service.replicas:
-                _kill_orphan(int(replica.get("pid", 0)))
+                kill_orphan(int(replica.get("pid", 0)), SERVE_MODULE)
             expires = parse_iso(service.expires_at) if service.expires_at else None  # None: postpaid
             if expires is not None and expires <= time.time():
                 self.store.update_service(service.id, replicas=[])
@@ -207,7 +207,7 @@ class ServiceManager:
         if deployment.timer is not None:
             deployment.timer.cancel()
         for process in deployment.processes:
-            _terminate(process)
+            terminate_group(process, wait=True)
 
     def _start(self, service: ServiceRow, deployment: _Deployment) -> None:
         version = self.store.version(service.model_version_id)
@@ -301,7 +301,7 @@ class ServiceManager:
             )
         deployment.processes.append(process)
         if deployment.stopping.is_set():  # stopped (deleted, expired) while this replica was being spawned
-            _terminate(process)
+            terminate_group(process, wait=True)
         assert process.stdout is not None
         first: list[bytes] = []
         threading.Thread(target=_drain, args=(process.stdout, log_path, first), daemon=True).start()
@@ -360,30 +360,3 @@ def _tail(log_path: Path, lines: int = 5) -> str:
         return "(no log)"
     kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
     return " | ".join(kept) if kept else "(no output)"
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the replica's process group; SIGKILL it if it is still there after 5 s."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
-
-
-def _kill_orphan(pid: int) -> None:
-    """Kill a replica a dead platform left behind, only if its command line is a replica's."""
-    if pid <= 0:
-        return
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return
-    if SERVE_MODULE in cmdline:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)

@@ -16,7 +16,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 
 from runner.local import jobspec
 from runner.local.home import Home, write_json_atomic
+from runner.local.processes import kill_orphan, terminate_group
 from runner.local.rows import AWAITING_SCORES, FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, TaskRow
 from runner.local.store import Store
 from runner.platform.settings import ENV_LOCAL_TOKEN
@@ -90,14 +90,14 @@ class TaskRunner:
             with job.lock:
                 job.cancelled.set()
                 if job.process is not None:
-                    _terminate(job.process)
+                    terminate_group(job.process, wait=False)
         return stopped
 
     def recover(self) -> None:
         """Take over what a previous platform process left: queue, resume or fail its active tasks."""
         for task in self.store.tasks(statuses=(PENDING, RUNNING)):
             if task.worker_pid is not None:
-                _kill_orphan(task.worker_pid, task.id)
+                kill_orphan(task.worker_pid, JOB_MODULE, task.id)
             if task.status == PENDING:
                 self.submit(task.id)
             elif task.kind == jobspec.BATCH_INFERENCE:
@@ -119,7 +119,7 @@ class TaskRunner:
         for job in jobs:
             with job.lock:
                 if job.process is not None:
-                    _terminate(job.process)
+                    terminate_group(job.process, wait=False)
         deadline = time.monotonic() + timeout
         for job in jobs:
             if job.thread is not None:
@@ -267,50 +267,3 @@ def _failure_message(task: TaskRow, returncode: int, outcome: Any, job_log: Path
     reason = f"signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
     text = f"The {task.kind} job of task {task.id} ended with {reason} and no result"
     return f"{text}: {tail}" if tail else f"{text}."
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the job's process group, then SIGKILL it if it has not exited within 5 s."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-
-    def reap() -> None:
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-
-    threading.Thread(target=reap, daemon=True).start()
-
-
-def _kill_orphan(pid: int, task_id: str) -> None:
-    """Kill a job a dead platform left running, only if its command line is that task's job."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return
-    if JOB_MODULE in cmdline and task_id in cmdline:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-        for _ in range(50):
-            if not pid_alive(pid):
-                return
-            time.sleep(0.1)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie (an orphan's zombie may never be reaped here)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"

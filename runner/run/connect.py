@@ -15,7 +15,7 @@ def open_platform(platform: Mapping[str, Any], *, notify: Callable[[str], None])
     if kind != "local":
         return PlatformClient(settings_from_pipeline(dict(platform)))
     # Imported here: the local platform's server code (uvicorn) is not needed for validate or plan.
-    from runner.local.daemon import ensure_running, token_for
+    from runner.local.launcher import ensure_running, token_for
 
     environ = dict(os.environ)
     url = str(platform.get("url") or "")

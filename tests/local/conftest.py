@@ -19,9 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.local.access import LocalKeys
 from runner.local.app import create_app
-from runner.local.credentials import load_or_create
+from runner.local.credentials import LocalKeys, load_or_create
 from runner.local.home import Home
 from runner.testing.serving import serve_app
 
@@ -127,7 +126,7 @@ def addition_rows() -> Callable[[int], list[dict[str, Any]]]:
 
 @pytest.fixture
 def platform_client() -> Callable[..., Api]:
-    """Makes an ``Api`` for a platform URL (e.g. one that ``daemon.start`` returned)."""
+    """Makes an ``Api`` for a platform URL (e.g. one that ``launcher.start`` returned)."""
     return Api
 
 

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from runner.errors import PlatformError
-from runner.local.access import LocalKeys
 from runner.local.bos_store import (
     DEFAULT_BUCKET,
     SWEEP_AFTER_S,
@@ -29,7 +28,7 @@ from runner.local.bos_store import (
     parse_bos_uri,
     task_output_uri,
 )
-from runner.local.credentials import load_or_create
+from runner.local.credentials import LocalKeys, load_or_create
 from runner.local.home import Home
 from runner.platform.auth import BceSigner
 from runner.platform.settings import Credentials
@@ -423,17 +422,17 @@ def test_console_and_chat_need_a_valid_signature_too(signed_api: Any) -> None:
 def test_a_background_platform_takes_its_key_pair_from_the_environment(
     platform_home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from runner.local import daemon
+    from runner.local import launcher
 
     monkeypatch.setenv("QFRUN_LOCAL_ACCESS_KEY", AK)
     monkeypatch.setenv("QFRUN_LOCAL_SECRET_KEY", SK)
-    endpoint = daemon.start(platform_home)
+    endpoint = launcher.start(platform_home)
     try:
         assert httpx.get(f"{endpoint.url}/{BUCKET}", timeout=30).status_code == 401
         with _signed(endpoint.url) as good:
             assert good.put(f"/{BUCKET}/from-daemon", content=b"ok").status_code == 200
     finally:
-        daemon.stop(platform_home)
+        launcher.stop(platform_home)
 
 
 # -- the oracle: Baidu's own BOS SDK ---------------------------------------------------------------------

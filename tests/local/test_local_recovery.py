@@ -9,7 +9,7 @@ from dataclasses import astuple
 
 import pytest
 
-from runner.local import daemon
+from runner.local import launcher
 from runner.local.rows import RUNNING
 from runner.local.store import Store
 
@@ -80,7 +80,7 @@ def test_a_killed_platform_resumes_its_batch_inference_on_start(
     platform_home, platform_client, adder_dir, addition_rows
 ):
     rows = addition_rows(96)
-    api = platform_client(*astuple(daemon.start(platform_home)))
+    api = platform_client(*astuple(launcher.start(platform_home)))
     try:
         model = api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
         dataset = api.upload("d200", _jsonl(rows))
@@ -92,10 +92,10 @@ def test_a_killed_platform_resumes_its_batch_inference_on_start(
         }
         task_id = api.call("batchinference", "CreateBatchInferenceTask", create)["taskId"]
         api.wait(lambda: _describe(api, task_id)["progress"] >= 8, every=0.05)
-        running = daemon.status(platform_home)
+        running = launcher.status(platform_home)
         assert running is not None
         os.kill(running.pid, signal.SIGKILL)
-        api = platform_client(*astuple(daemon.start(platform_home)))
+        api = platform_client(*astuple(launcher.start(platform_home)))
         task = api.wait(
             lambda: _describe(api, task_id)["runStatus"] != "Running" and _describe(api, task_id), timeout=120
         )
@@ -105,7 +105,7 @@ def test_a_killed_platform_resumes_its_batch_inference_on_start(
         prompts = [json.loads(line)["prompt"] for line in exported["content"].splitlines()]
         assert prompts == [row["prompt"] for row in rows]
     finally:
-        daemon.stop(platform_home)
+        launcher.stop(platform_home)
 
 
 def _describe(api, task_id):

@@ -21,8 +21,8 @@ from runner.errors import (
     PlatformServerError,
     PlatformUnavailable,
 )
-from runner.local.access import LocalKeys
 from runner.local.app import create_app
+from runner.local.credentials import LocalKeys
 from runner.local.home import Home
 from runner.platform.auth import verify_authorization
 from runner.platform.bos import BosClient

@@ -38,9 +38,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from runner.errors import PlatformError
-from runner.local.access import Gate, LocalKeys, browser_refusal
+from runner.local.access import Gate, browser_refusal
 from runner.local.bodies import CHAT_BODY_BYTES, BadJson, BodyTooLarge, parse_json, read_limited
 from runner.local.chat_limits import MAX_SEED
+from runner.local.credentials import LocalKeys
 from runner.local.engine.inference import Generation, InferenceParams, generate
 from runner.local.engine.loading import LoadedModel, load_model
 from runner.platform.settings import ENV_LOCAL_TOKEN

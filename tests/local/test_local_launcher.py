@@ -9,25 +9,25 @@ import httpx
 import pytest
 
 from runner.errors import PlatformError
-from runner.local import daemon
+from runner.local import launcher, server
 from runner.local.home import HOME_ENV, Home
 
 pytestmark = pytest.mark.slow
 
 
 def test_start_status_stop_round_trip(platform_home: Home):
-    endpoint = daemon.start(platform_home, token="tok-123")
+    endpoint = launcher.start(platform_home, token="tok-123")
     try:
         assert endpoint.url.startswith("http://127.0.0.1:")
         assert "tok-123" not in repr(endpoint)
         info = json.loads(platform_home.info_path.read_text())
         assert info["url"] == endpoint.url
         assert "tok-123" not in platform_home.info_path.read_text()
-        status = daemon.status(platform_home)
+        status = launcher.status(platform_home)
         assert status is not None
         assert status.healthy
         assert status.token_required
-        assert daemon.start(platform_home, token="tok-123").url == endpoint.url  # reused, not a second one
+        assert launcher.start(platform_home, token="tok-123").url == endpoint.url  # reused, not a second one
         # Only this user reads the platform's files: the home is 0700 and what the server writes 0600.
         assert stat.S_IMODE(platform_home.root.stat().st_mode) == 0o700
         assert stat.S_IMODE(platform_home.db_path.stat().st_mode) == 0o600
@@ -36,31 +36,46 @@ def test_start_status_stop_round_trip(platform_home: Home):
         refused = httpx.post(f"{endpoint.url}/v2/model?Action=DescribeModel", json={"modelId": "amv-x"})
         assert refused.status_code == 401
         with pytest.raises(PlatformError, match="Another local platform already serves"):
-            daemon.serve(platform_home)
+            server.serve(platform_home)
     finally:
-        assert daemon.stop(platform_home) is True
-    assert daemon.status(platform_home) is None
+        assert launcher.stop(platform_home) is True
+    assert launcher.status(platform_home) is None
     assert not platform_home.info_path.exists()
-    assert daemon.stop(platform_home) is False
+    assert launcher.stop(platform_home) is False
 
 
 def test_ensure_running_reuses_the_live_platform(platform_home: Home, monkeypatch):
     monkeypatch.setenv(HOME_ENV, str(platform_home.root))
-    first = daemon.ensure_running()
+    first = launcher.ensure_running()
     try:
-        assert daemon.ensure_running(platform_home).url == first.url
+        assert launcher.ensure_running(platform_home).url == first.url
         assert httpx.get(f"{first.url}/healthz").json()["status"] == "ok"
     finally:
-        daemon.stop(platform_home)
+        launcher.stop(platform_home)
 
 
 def test_stale_platform_json_of_a_dead_process_is_ignored(platform_home: Home):
     platform_home.ensure()
     platform_home.info_path.write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": 2**22 + 12345}))
-    assert daemon.status(platform_home) is None
+    assert launcher.status(platform_home) is None
     assert not platform_home.info_path.exists()
 
 
 def test_serve_refuses_a_non_loopback_host(platform_home: Home):
     with pytest.raises(PlatformError, match=r"binds to 127\.0\.0\.1 only"):
-        daemon.serve(platform_home, host="0.0.0.0")
+        server.serve(platform_home, host="0.0.0.0")
+
+
+def test_the_launcher_imports_no_server_code() -> None:
+    """What `qfrun run` loads to find or start the platform: no uvicorn, no app, no SQLite store."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, runner.local.launcher, runner.run.connect\n"
+        "print(sorted(m for m in ('uvicorn', 'starlette', 'sqlite3', 'runner.local.app',"
+        " 'runner.local.store',"
+        " 'runner.local.server', 'runner.local.workers') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
