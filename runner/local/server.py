@@ -20,9 +20,10 @@ import filelock
 import uvicorn
 
 from runner import __version__
+from runner.atomic import write_json
 from runner.errors import PlatformError
 from runner.local.credentials import LocalKeys
-from runner.local.home import Home, write_json_atomic
+from runner.local.home import Home
 from runner.local.launcher import TOKEN_ENV, remove_info, status
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})
@@ -94,7 +95,7 @@ def serve(
         )
 
         def started() -> None:
-            write_json_atomic(home.info_path, info)
+            write_json(home.info_path, info)
             if on_ready is not None:
                 on_ready(url)
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.atomic import write_json
 from runner.local import jobspec
-from runner.local.home import Home, write_json_atomic
+from runner.local.home import Home
 from runner.local.processes import kill_orphan, terminate_group
 from runner.local.rows import AWAITING_SCORES, FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, TaskRow
 from runner.local.store import Store
@@ -168,7 +169,7 @@ class TaskRunner:
             self._finish(task, prepared, {})
             return
         spec_path = workdir / "spec.json"
-        write_json_atomic(spec_path, prepared.spec)
+        write_json(spec_path, prepared.spec)
         progress_path = Path(prepared.spec["progress_file"])
         progress_path.unlink(missing_ok=True)
         (workdir / "result.json").unlink(missing_ok=True)

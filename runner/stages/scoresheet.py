@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.atomic import replace_file
 from runner.files import MAX_SHEET_BYTES, PathRefused, read_regular
 
 FIXED_COLUMNS = ("model", "sample", "input", "expected", "output")
@@ -67,10 +67,7 @@ def write_new(path: Path, text: str) -> bool:
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-    return True
+    return replace_file(path, text.encode("utf-8"), exclusive=True)
 
 
 def read(

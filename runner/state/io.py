@@ -7,11 +7,10 @@ qfrun keeps beside a pipeline is written the same crash-safe way.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from runner.atomic import replace_file
 from runner.errors import StateError
 
 __all__ = ["atomic_write", "companion", "ensure_folder", "utc_now"]
@@ -47,39 +46,12 @@ def ensure_folder(folder: Path) -> None:
         (folder / ".gitignore").write_text("*\n", encoding="utf-8")
 
 
-def _fsync_folder(folder: Path) -> None:
-    # The rename is durable only once the folder entry is; not every platform can open a folder.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, data: bytes, *, sync: bool = True, what: str = "state file") -> None:
     """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never a part.
 
     ``sync=False`` skips the fsyncs: still whole-or-nothing for a killed process, not for a power loss.
     """
     try:
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                if sync:
-                    os.fsync(handle.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        replace_file(path, data, sync=sync)
     except OSError as error:
         raise StateError(f"The {what} {path} cannot be written: {error.strerror or error}.") from error
-    if sync:
-        _fsync_folder(path.parent)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.local.store import Store
 from runner.local.processes import pid_alive
+from runner.local.store import Store
 
 pytestmark = pytest.mark.slow
 GRADER = Path(__file__).resolve().parents[2] / "models" / "tiny-grader"

@@ -13,25 +13,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import traceback
 import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from runner.atomic import write_json
+
 KINDS = ("batch_inference", "evaluation", "compression")
 RULE_METRICS = ("accuracy", "exact_match", "similarity", "bleu", "rouge_l")
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=1)
-    os.replace(tmp, path)
 
 
 def _require(params: dict[str, Any], name: str, kind: str) -> Any:
@@ -45,9 +36,7 @@ def _progress_writer(
 ) -> Callable[[int, int], None]:
     def report(done: int, count: int) -> None:
         if progress_file is not None:
-            write_json_atomic(
-                progress_file, {"done": offset + done, "total": total if total is not None else count}
-            )
+            write_json(progress_file, {"done": offset + done, "total": total if total is not None else count})
 
     return report
 
@@ -197,7 +186,7 @@ def evaluation(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
             "results_path": str(path),
         }
     if progress is not None:
-        write_json_atomic(progress, {"done": total, "total": total})
+        write_json(progress, {"done": total, "total": total})
     return {"models": results}
 
 
@@ -266,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result_file, result, code = run_spec(Path(args[0]))
     if result_file is not None:
-        write_json_atomic(result_file, result)
+        write_json(result_file, result)
     if code:
         sys.stderr.write(f"{result['error']}\n")
     return code
