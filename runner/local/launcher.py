@@ -33,6 +33,7 @@ from runner.local.processes import pid_alive
 TOKEN_ENV = "QFRUN_LOCAL_TOKEN"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 30.0
+MAX_RESTARTS = 3  # in one run: a platform that keeps dying has a cause a restart will not fix
 # A detached start: a short-lived launcher starts the server in a session of its own and exits, so the server
 # is never this process's child — never left a zombie while qfrun runs on, never a "still running" subprocess.
 _LAUNCHER = (
@@ -106,8 +107,11 @@ def status(home: Home) -> Status | None:
     )
 
 
-def start(home: Home, token: str | None = None) -> Endpoint:
-    """Start a background platform for ``home`` (or reuse the live one) and wait until it answers."""
+def start(home: Home, token: str | None = None, port: int = 0) -> Endpoint:
+    """Start a background platform for ``home`` (or reuse the live one) and wait until it answers.
+
+    ``port`` 0 lets the system pick a free one; a restart asks for the port the platform had, so that every
+    client holding its URL reaches it again."""
     home.ensure()
     with filelock.FileLock(str(home.root / "start.lock"), timeout=START_TIMEOUT + 10):
         # A token the user chose goes to the server in its environment; the home's own it reads itself.
@@ -119,7 +123,18 @@ def start(home: Home, token: str | None = None) -> Endpoint:
         if given:
             env[TOKEN_ENV] = given
         pid = _launch(
-            [sys.executable, "-m", "runner.local.server", "serve", "--home", str(home.root)], home, env
+            [
+                sys.executable,
+                "-m",
+                "runner.local.server",
+                "serve",
+                "--home",
+                str(home.root),
+                "--port",
+                str(port),
+            ],
+            home,
+            env,
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -206,3 +221,32 @@ def _log_tail(path: Path, lines: int = 5) -> str:
         return "(no log)."
     kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
     return " | ".join(kept) if kept else "(empty log)."
+
+
+class RestartingTransport(httpx.BaseTransport):
+    """The transport to a platform this qfrun started: a refused connection starts it again, same port.
+
+    When the platform's server dies during a run (killed, out of memory), the next request finds nothing
+    listening. A refused connection never reached a server, so sending the request again is safe even for
+    a create; the server restarted on the same address recovers its tasks from its store and the run goes
+    on attached to them, instead of ending with exit 5 and redoing work on the next run.
+    """
+
+    def __init__(self, home: Home, url: str, token: str | None, inner: httpx.BaseTransport | None = None):
+        self._home, self._token = home, token
+        self._port = httpx.URL(url).port or 0
+        self._inner = inner or httpx.HTTPTransport()
+        self.restarts = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self._inner.handle_request(request)
+        except httpx.ConnectError:
+            if request.url.port != self._port or self.restarts >= MAX_RESTARTS:
+                raise
+        self.restarts += 1
+        start(self._home, self._token, port=self._port)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()

@@ -15,16 +15,21 @@ def open_platform(platform: Mapping[str, Any], *, notify: Callable[[str], None])
     if kind != "local":
         return PlatformClient(settings_from_pipeline(dict(platform)))
     # Imported here: the local platform's server code (uvicorn) is not needed for validate or plan.
-    from runner.local.launcher import ensure_running, token_for
+    from runner.local.home import Home
+    from runner.local.launcher import RestartingTransport, ensure_running, token_for
 
     environ = dict(os.environ)
     url = str(platform.get("url") or "")
+    transport = None
     if url:
         token = environ.get(ENV_LOCAL_TOKEN) or token_for(url)
     else:
         endpoint = ensure_running()
         notify(f"local platform at {endpoint.url} (stop it with `qfrun platform stop`)")
         url, token = endpoint.url, endpoint.token
+        # The platform qfrun started is one it may start again; one the pipeline names by URL is someone's.
+        transport = RestartingTransport(Home.default(), url, environ.get(ENV_LOCAL_TOKEN) or None)
     if token:
         environ[ENV_LOCAL_TOKEN] = token
-    return PlatformClient(settings_from_pipeline(dict(platform), environ=environ, local_base_url=url))
+    settings = settings_from_pipeline(dict(platform), environ=environ, local_base_url=url)
+    return PlatformClient(settings, transport=transport)

@@ -79,3 +79,56 @@ def test_the_launcher_imports_no_server_code() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_platform_killed_mid_run_is_started_again_on_the_same_address_and_keeps_its_tasks(
+    platform_home: Home, monkeypatch, tmp_path, adder_dir
+):
+    """The client `qfrun run` opens survives `kill -9` of the platform it started: the next request starts it
+    again on the same URL, and the task created before the kill finishes there; no second task."""
+    import hashlib
+    import os
+    import signal
+    import time
+
+    from runner.platform.protocol import TaskKind, TaskRequest, TaskStatus
+    from runner.run.connect import open_platform
+
+    monkeypatch.setenv(HOME_ENV, str(platform_home.root))
+    monkeypatch.delenv("QFRUN_LOCAL_TOKEN", raising=False)
+    client = open_platform({"kind": "local"}, notify=lambda line: None)
+    try:
+        model = client.import_model(name="tiny-adder", path=str(adder_dir))
+        rows = tmp_path / "sums.jsonl"
+        rows.write_text('{"prompt": "1+1=?", "response": "2"}\n', encoding="utf-8")
+        digest = hashlib.sha256(rows.read_bytes()).hexdigest()
+        dataset = client.ensure_dataset(name="sums", path=str(rows), sha256=digest)
+        request = TaskRequest(
+            TaskKind.BATCH_INFERENCE,
+            "qf-answer-0123456789",
+            {
+                "model_version_id": model.version_id,
+                "dataset_id": dataset.dataset_id,
+                "inference_params": {"max_output_tokens": 4},
+                "input_bos_uri": dataset.batch_input_uri,
+            },
+        )
+        ref = client.create_task(request)
+        before = launcher.status(platform_home)
+        assert before is not None
+        os.kill(before.pid, signal.SIGKILL)
+
+        deadline = time.monotonic() + 120
+        info = client.describe_task(ref)  # refused, started again, answered
+        while not info.status.terminal and time.monotonic() < deadline:
+            time.sleep(0.2)
+            info = client.describe_task(ref)
+        after = launcher.status(platform_home)
+        assert after is not None
+        assert after.pid != before.pid
+        assert after.url == before.url == client.settings.console_base_url
+        assert info.status is TaskStatus.SUCCEEDED, info.message
+        assert client.find_task(TaskKind.BATCH_INFERENCE, request.name) == ref
+    finally:
+        client.close()
+        launcher.stop(platform_home)
