@@ -8,7 +8,9 @@ column.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -122,6 +124,32 @@ def load_pipeline(
     check, for commands that evaluate no expression (status, report, destroy). ``allow_paths``
     (``--allow-path``) and QFRUN_ALLOW_PATHS name folders outside the repository that its paths may lead to.
     """
+    with _cyclic_gc_paused():
+        return _load(path, check_files=check_files, allow_env=allow_env, allow_paths=allow_paths)
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Loading allocates objects by the million and frees none: CPython's cyclic collector would traverse
+    the growing heap again and again for nothing, which made validation time per MB grow with the file
+    (1.09 s/MB at 100 KB, 1.93 at 5 MB; 0.91 and 0.93 with the collector paused). Reference counting still
+    frees everything; the collector runs again as soon as loading ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load(
+    path: str | Path,
+    *,
+    check_files: bool,
+    allow_env: Collection[str] | None,
+    allow_paths: Iterable[str | Path],
+) -> Pipeline:
     document = load_document(path)
     issues = list(schema_issues(document))
     if issues and not isinstance(document.data.get("stages"), Mapping):

@@ -100,3 +100,24 @@ def test_issues_are_sorted_by_file_line_column_then_message() -> None:
         "a.yaml:2:1: a",
         "b.yaml:1:1: z",
     ]
+
+
+def test_loading_pauses_the_cyclic_collector_and_always_restores_it(tmp_path: Path) -> None:
+    import gc
+
+    from runner.errors import PipelineError
+    from runner.pipeline.spec import load_pipeline
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nname: x\nstages:\n  a: {type: nope}\n", encoding="utf-8")
+    try:
+        assert gc.isenabled()
+        with pytest.raises(PipelineError):
+            load_pipeline(bad)
+        assert gc.isenabled()
+        gc.disable()
+        with pytest.raises(PipelineError):
+            load_pipeline(bad)
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
