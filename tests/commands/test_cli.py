@@ -16,19 +16,9 @@ from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskStatus
 from runner.state.file import StageStatus, StateFile
 from runner.state.lock import RunLock
+from runner.testing.cli import invoke as qfrun
 from runner.testing.fake_platform import ClosingFake, Script
 from runner.testing.pipelines import DEMO, write
-
-
-def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def state_of(path: Path, name: str = "demo") -> StateFile:

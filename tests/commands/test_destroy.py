@@ -12,19 +12,9 @@ from runner.cli import main
 from runner.platform.protocol import TaskKind
 from runner.state.file import StageStatus, StateFile
 from runner.state.records import StageRecord
+from runner.testing.cli import invoke as qfrun
 from runner.testing.fake_platform import ClosingFake, FakePlatform
 from runner.testing.pipelines import DEMO, write
-
-
-def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, err
 
 
 def cancelled(platform: FakePlatform) -> list[tuple[str, str]]:
@@ -39,7 +29,7 @@ def test_destroy_releases_the_service_once_and_the_plan_then_deploys_again(
     service_id = StateFile.load(tmp_path / ".qfrun" / "demo.state.json", "demo").stages["serve"].task
     assert service_id is not None
 
-    code, err = qfrun(capsys, "destroy", str(path), "--yes")
+    code, _, err = qfrun(capsys, "destroy", str(path), "--yes")
     assert code == 0
     assert f"serve: release service {service_id['task_id']}" in err
     assert "Model versions and finished results are kept." in err
@@ -50,7 +40,7 @@ def test_destroy_releases_the_service_once_and_the_plan_then_deploys_again(
     assert record.task is None
     assert "released by qfrun destroy" in record.reason
 
-    code, err = qfrun(capsys, "destroy", str(path), "--yes")  # idempotent: nothing is left
+    code, _, err = qfrun(capsys, "destroy", str(path), "--yes")  # idempotent: nothing is left
     assert code == 0
     assert "Nothing to destroy" in err
     assert len(cancelled(platform)) == 1
@@ -85,7 +75,7 @@ def test_destroy_stops_a_task_that_is_still_running(
         "params": {},
     }
 
-    code, err = qfrun(capsys, "destroy", str(path), "--yes", "--select", "w4")
+    code, _, err = qfrun(capsys, "destroy", str(path), "--yes", "--select", "w4")
     assert code == 0
     assert "w4: stop compression task compression-9 (still running)" in err
     assert cancelled(platform) == [("compression", "qf-w4-0123456789")]
@@ -97,7 +87,7 @@ def test_destroy_without_a_terminal_needs_yes_and_changes_nothing(
     path = write(tmp_path, DEMO)
     assert qfrun(capsys, "run", str(path))[0] == 0
     monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
-    code, err = qfrun(capsys, "destroy", str(path))
+    code, _, err = qfrun(capsys, "destroy", str(path))
     assert code == 2
     assert "pass --yes" in err
     assert cancelled(platform) == []

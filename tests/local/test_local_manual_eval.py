@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from runner.cli import main
 from runner.errors import WAITING_EXIT_CODE
 from runner.files import ALLOW_PATHS_VARIABLE
+from runner.testing.cli import invoke as qfrun
 from runner.testing.pipelines import FAST
 
 pytestmark = pytest.mark.slow
@@ -50,17 +50,6 @@ stages:
     import: {model}
     if: ${{{{ stages.review.outputs.metrics.satisfaction >= 4 }}}}
 """
-
-
-def qfrun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def manual_tasks(api: Any) -> list[dict[str, Any]]:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from runner.cli import main
 from runner.state.file import StateFile
+from runner.testing.cli import invoke
 from runner.testing.fake_platform import ClosingFake
 from runner.testing.pipelines import DEMO, write
 
@@ -26,13 +26,7 @@ def qfrun(
 ) -> tuple[int, str]:
     """Exit code and stderr of one ``qfrun`` command, with no traceback printed or logged."""
     caplog.clear()
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
+    code, _, err = invoke(capsys, *args)
     assert not [record for record in caplog.records if record.exc_info], "a traceback was logged"
     return code, err
 
