@@ -64,10 +64,8 @@ def render(answers: Sequence[Answer], dimensions: Sequence[str]) -> str:
 def write_new(path: Path, text: str) -> bool:
     """Write ``text`` to ``path`` unless a file is there (a sheet people may be filling is never replaced);
     atomically, so a half-written sheet is never read. Returns whether it wrote."""
-    if path.exists():
-        return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    return replace_file(path, text.encode("utf-8"), exclusive=True)
+    return replace_file(path, text.encode("utf-8"), exclusive=True)  # never replaces a file already there
 
 
 def read(
