@@ -11,25 +11,27 @@ from typing import Any
 
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
-    MODEL_PRODUCERS,
     DatasetRef,
     PlanDetail,
     StageContext,
     StageRef,
+    StageType,
     model_version_of,
     single_dataset,
     single_ref,
 )
+from runner.stages.registry import model_producers
 
 # The pipeline spells strategies in lower case; the platform API as Qianfan's ModelCompStrategy does.
 STRATEGIES = {"quantization": "Quantization", "sparsity": "Sparsity"}
 
 
-class CompressStage:
+class CompressStage(StageType):
     name = "compress"
+    produces_model = True
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
-        return single_ref(spec, "model", MODEL_PRODUCERS)
+        return single_ref(spec, "model", model_producers())
 
     def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
         return single_dataset(spec)

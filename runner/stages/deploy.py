@@ -15,14 +15,14 @@ from typing import Any
 from runner.errors import StageError
 from runner.platform.protocol import ChatMessage, TaskKind
 from runner.stages.base import (
-    MODEL_PRODUCERS,
-    DatasetRef,
     PlanDetail,
     StageContext,
     StageRef,
+    StageType,
     model_version_of,
     single_ref,
 )
+from runner.stages.registry import model_producers
 
 SERVICE_DEFAULTS: Mapping[str, Any] = {"replicas": 1}
 _CHARGE_WORDS = {"computing_unit": "compute unit", "tokens": "tokens"}
@@ -59,14 +59,12 @@ def purchase(service: Mapping[str, Any]) -> str:
     return f"postpaid by compute unit: {compute}, billed for its compute time while it runs"
 
 
-class DeployStage:
+class DeployStage(StageType):
     name = "deploy"
+    serves_chat = True
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
-        return single_ref(spec, "model", MODEL_PRODUCERS)
-
-    def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
-        return iter(())
+        return single_ref(spec, "model", model_producers())
 
     def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
         service = service_config(spec)

@@ -11,17 +11,34 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from runner.stages.base import DatasetRef, PlanDetail, StageContext, StageRef
+from runner.errors import Issue
+from runner.pipeline.expr import contains_expression
+from runner.stages.base import CheckContext, LocalInput, PlanDetail, StageContext, StageType
 
 
-class ModelStage:
+class ModelStage(StageType):
     name = "model"
+    produces_model = True
 
-    def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
-        return iter(())
+    def checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
+        """Qianfan reads models from BOS storage [B2]; the local platform has no preset models."""
+        if not ctx.local and "import" in body:
+            yield ctx.issue(
+                ("stages", stage_id, "import"),
+                "importing a local folder works on the local platform only; on Qianfan name an existing "
+                "model version with version_id.",
+            )
+        if ctx.local and "endpoint" in body:
+            yield ctx.issue(
+                ("stages", stage_id, "endpoint"),
+                "preset model endpoints exist on Qianfan only; the local platform runs model versions "
+                "(import: or version_id:).",
+            )
 
-    def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
-        return iter(())
+    def local_inputs(self, stage_id: str, spec: Mapping[str, Any], *, local: bool) -> Iterator[LocalInput]:
+        folder = spec.get("import")
+        if isinstance(folder, str) and not contains_expression(folder):
+            yield LocalInput(("import",), "folder", folder, f"model folder {folder}")
 
     def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
         if "import" in spec:
