@@ -13,6 +13,7 @@ from runner.platform.protocol import TaskKind
 from runner.stages.base import (
     DatasetRef,
     PlanDetail,
+    ReportEntry,
     StageContext,
     StageRef,
     StageType,
@@ -20,6 +21,7 @@ from runner.stages.base import (
     single_dataset,
     single_ref,
 )
+from runner.stages.model import model_entry
 from runner.stages.registry import model_producers
 
 # The pipeline spells strategies in lower case; the platform API as Qianfan's ModelCompStrategy does.
@@ -40,6 +42,11 @@ class CompressStage(StageType):
         how = spec["strategy"] if spec["strategy"] == "sparsity" else f"quantization {spec.get('weight')}"
         calib = f", calibrated on {spec['dataset']}" if spec.get("dataset") else ""
         return PlanDetail(f"compress {spec['model']} by {how}{calib}")
+
+    def report_entries(
+        self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
+    ) -> Iterator[ReportEntry]:
+        return model_entry(stage, by_id)
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
         source = model_version_of(ctx, spec["model"])

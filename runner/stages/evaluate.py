@@ -21,6 +21,7 @@ from runner.stages.base import (
     DatasetRef,
     LocalInput,
     PlanDetail,
+    ReportEntry,
     StageContext,
     StageRef,
     StageType,
@@ -86,6 +87,21 @@ class EvaluateStage(StageType):
         return PlanDetail(
             f"evaluate {join_ids(spec['models'])} on dataset {spec['dataset']}{extra} with {scorers}"
         )
+
+    def report_entries(
+        self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
+    ) -> Iterator[ReportEntry]:
+        """Each model's numeric metrics and sample count, keyed by the stage that produced the model."""
+        models = stage["outputs"].get("models")
+        if not isinstance(models, Mapping) or not models:
+            return
+        metrics: dict[str, dict[str, float]] = {}
+        for model_stage, result in models.items():
+            for name, value in (result.get("metrics") or {}).items():
+                if isinstance(value, int | float):
+                    metrics.setdefault(name, {})[model_stage] = float(value)
+        samples = {model_stage: result.get("samples") for model_stage, result in models.items()}
+        yield ReportEntry("evaluations", {"stage": stage["id"], "metrics": metrics, "samples": samples})
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
         # version id -> the stage that produced it, so metrics come back keyed by what the user wrote

@@ -13,7 +13,8 @@ from typing import Any
 
 from runner.errors import Issue
 from runner.pipeline.expr import contains_expression
-from runner.stages.base import CheckContext, LocalInput, PlanDetail, StageContext, StageType
+from runner.stages.base import CheckContext, LocalInput, PlanDetail, ReportEntry, StageContext, StageType
+from runner.stages.registry import model_producers
 
 
 class ModelStage(StageType):
@@ -47,6 +48,11 @@ class ModelStage(StageType):
             return PlanDetail(f"use the preset model endpoint {spec['endpoint']}")
         return PlanDetail(f"use model version {spec['version_id']}")
 
+    def report_entries(
+        self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
+    ) -> Iterator[ReportEntry]:
+        return model_entry(stage, by_id, default_scheme="source")
+
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
         if "endpoint" in spec:
             return {"endpoint": str(spec["endpoint"]), "name": str(spec["endpoint"])}
@@ -62,3 +68,24 @@ class ModelStage(StageType):
             "name": version.name,
             "size_bytes": version.size_bytes,
         }
+
+
+def model_entry(
+    stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]], *, default_scheme: str | None = None
+) -> Iterator[ReportEntry]:
+    """The report's row for a stage that produced a model version: its size, scheme and source model."""
+    outputs = stage["outputs"]
+    if not outputs.get("version_id"):
+        return
+    producers = model_producers()
+    source = next((u for u in stage["upstream"] if by_id[u]["type"] in producers), None)
+    yield ReportEntry(
+        "models",
+        {
+            "stage": stage["id"],
+            "version_id": outputs["version_id"],
+            "size_bytes": outputs.get("size_bytes"),
+            "scheme": outputs.get("scheme") or default_scheme,
+            "source": source,
+        },
+    )
