@@ -61,7 +61,8 @@ def model_of(stages: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 
 
 def model_colours(report: Mapping[str, Any]) -> dict[str, str]:
-    """A colour for every series any chart of the report shows, the same for every series of one model.
+    """A colour for every series any chart of the report shows, the same for every series of one model,
+    in the order charts show them.
 
     Models are numbered in the pipeline's order (the report's stages are topological), then any series the
     pipeline does not explain (an older state file) in sorted order, so a report rendered twice is the same.
@@ -77,7 +78,8 @@ def model_colours(report: Mapping[str, Any]) -> dict[str, str]:
     ordered = [stage["id"] for stage in report["stages"] if stage["type"] in MODEL_TYPES]
     ordered += sorted({name for name in series if name not in behind} - set(ordered))
     index = {name: position for position, name in enumerate(ordered)}
-    return {name: PALETTE[index[behind.get(name, name)] % len(PALETTE)] for name in series}
+    shown = sorted(series, key=lambda name: (index[behind.get(name, name)], name))
+    return {name: PALETTE[index[behind.get(name, name)] % len(PALETTE)] for name in shown}
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,10 @@ def metric_chart(evaluation: Mapping[str, Any], colours: Mapping[str, str]) -> B
     metrics: Mapping[str, Mapping[str, float]] = evaluation["metrics"]
     if not metrics:
         return None
-    series = sorted({name for values in metrics.values() for name in values})
+    order = {name: position for position, name in enumerate(colours)}  # the models' order in the pipeline
+    series = sorted(
+        {name for values in metrics.values() for name in values}, key=lambda n: (order.get(n, len(order)), n)
+    )
     bar, gap, left, top, plot_h = 36, 28, 56, 24, 200
     group_w = len(series) * bar + gap
     width = max(420, left + len(metrics) * group_w + 20)
@@ -164,18 +169,14 @@ def metric_chart(evaluation: Mapping[str, Any], colours: Mapping[str, str]) -> B
             )
         categories.append(Label(x0 + len(series) * bar / 2, bottom + 18, name))
     samples = evaluation.get("samples") or {}
-    legend = [
-        Label(
-            left + slot * 160,
-            bottom + 46,
-            f"{model} (n={samples[model]})" if samples.get(model) else model,
-            colours.get(model, PALETTE[0]),
-        )
-        for slot, model in enumerate(series)
-    ]
+    legend, x = [], float(left)
+    for model in series:
+        text = f"{model} (n={samples[model]})" if samples.get(model) else model
+        legend.append(Label(x, bottom + 46, text, colours.get(model, PALETTE[0])))
+        x += 16 + 7 * len(text) + 24  # the swatch, the text at about 7 px a character, a gap
     return BarChart(
         title=f"metrics of {evaluation['stage']}",
-        width=max(width, left + len(series) * 160),
+        width=max(width, x),
         height=bottom + 62,
         left=left,
         top=top,

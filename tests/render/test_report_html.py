@@ -199,6 +199,11 @@ def test_the_colours_follow_the_pipeline_so_a_report_rendered_twice_is_the_same(
     colours = charts.model_colours(_report())
     assert colours == charts.model_colours(_report())
     assert [colours[m] for m in ("base", "w8", "w4")] == list(charts.PALETTE[:3])
+    assert list(colours) == ["base", "base_infer", "w8", "w4"]  # the order every chart shows them in
+    chart = charts.metric_chart(_report()["comparison"], colours)
+    assert chart is not None
+    assert [entry.text for entry in chart.legend] == ["base_infer (n=200)", "w8 (n=200)", "w4 (n=200)"]
+    assert [bar.title for bar in chart.bars][:3] == ["base_infer: 0.9", "w8: 0.9", "w4: 0.85"]
 
 
 def test_charts_have_a_value_axis_with_ticks_its_unit_and_the_value_of_each_bar() -> None:
