@@ -42,6 +42,7 @@ def as_html(report: Mapping[str, Any], *, folder: Path | None = None) -> str:
         if stage.get("line")
     }
     colours = charts.model_colours(report)
+    consoles = {stage["id"]: stage.get("console") for stage in report["stages"]}
     evaluations = [(e["stage"], charts.metric_chart(e, colours)) for e in report["evaluations"]]
     context = {
         "report": report,
@@ -61,7 +62,8 @@ def as_html(report: Mapping[str, Any], *, folder: Path | None = None) -> str:
             for m in report["models"]
         ],
         "size_chart": charts.size_chart(report["models"], colours),
-        "services": report["services"],
+        # a service's console page is its deploy stage's (runner.render.console)
+        "services": [{**s, "console": consoles.get(s["stage"])} for s in report["services"]],
     }
     return _environment().get_template("report.html.j2").render(context)
 
