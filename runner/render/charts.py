@@ -27,7 +27,6 @@ STATUS_COLOURS = {
     "pending": "#757575",
     "never run": "#9e9e9e",
 }
-MODEL_TYPES = ("model", "compress")
 
 
 def nice_ticks(largest: float, count: int = 5) -> list[float]:
@@ -45,18 +44,15 @@ def _tick_text(value: float) -> str:
     return f"{value:g}"
 
 
-def model_of(stages: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """The model stage behind each stage that a chart may show: itself for a model or compress stage, the
-    model it ran for an infer stage."""
-    types = {stage["id"]: stage["type"] for stage in stages}
-    found: dict[str, str] = {}
-    for stage in stages:
-        if stage["type"] in MODEL_TYPES:
-            found[stage["id"]] = stage["id"]
-        elif stage["type"] == "infer":
-            model = next((u for u in stage.get("upstream", ()) if types.get(u) in MODEL_TYPES), None)
-            if model is not None:
-                found[stage["id"]] = model
+def model_of(report: Mapping[str, Any]) -> dict[str, str]:
+    """The model behind each stage a chart may show: a stage that made a model version (the report's
+    ``models``) stands for itself; a stage that ran for one (an infer stage) for its first such upstream."""
+    models = [model["stage"] for model in report["models"]]
+    found = {stage: stage for stage in models}
+    for stage in report["stages"]:
+        model = next((u for u in stage.get("upstream", ()) if u in found and found[u] == u), None)
+        if stage["id"] not in found and model is not None:
+            found[stage["id"]] = model
     return found
 
 
@@ -67,7 +63,7 @@ def model_colours(report: Mapping[str, Any]) -> dict[str, str]:
     Models are numbered in the pipeline's order (the report's stages are topological), then any series the
     pipeline does not explain (an older state file) in sorted order, so a report rendered twice is the same.
     """
-    behind = model_of(report["stages"])
+    behind = model_of(report)
     series = {
         name
         for evaluation in report["evaluations"]
@@ -75,7 +71,7 @@ def model_colours(report: Mapping[str, Any]) -> dict[str, str]:
         for name in values
     }
     series |= {model["stage"] for model in report["models"]}
-    ordered = [stage["id"] for stage in report["stages"] if stage["type"] in MODEL_TYPES]
+    ordered = [model["stage"] for model in report["models"]]
     ordered += sorted({name for name in series if name not in behind} - set(ordered))
     index = {name: position for position, name in enumerate(ordered)}
     shown = sorted(series, key=lambda name: (index[behind.get(name, name)], name))
