@@ -16,7 +16,13 @@ import pytest
 
 from runner.pipeline.spec import load_pipeline
 from runner.render import charts
-from runner.render.console import EVALUATION_PAGE, MODELS_PAGE, SERVICES_PAGE
+from runner.render.console import (
+    EVALUATION_PAGE,
+    MANUAL_EVALUATION_PAGE,
+    MODELS_PAGE,
+    SERVICES_PAGE,
+    console_link,
+)
 from runner.render.report import as_markdown, build_report, write_reports
 from runner.render.report_html import as_html
 from runner.render.units import size_text
@@ -309,3 +315,16 @@ def test_on_the_local_platform_nothing_links_to_a_console(tmp_path: Path) -> Non
     report = build_report(load_pipeline(path), state)
     assert [s["console"] for s in report["stages"]] == [None] * 5
     assert all("#L" in href for href in lxml.html.document_fromstring(as_html(report)).xpath("//a/@href"))
+
+
+def test_an_evaluation_scored_by_people_links_to_its_scoring_page_and_an_odd_id_stays_one_path_segment() -> (
+    None
+):
+    manual = {"evaluators": [{"kind": "rule", "accuracy": True}, {"kind": "manual", "dimensions": ["x"]}]}
+    task = {"kind": "evaluation", "task_id": "ame-1"}
+    assert console_link("qianfan", task, manual) == MANUAL_EVALUATION_PAGE.format(task_id="ame-1")
+    odd = {"kind": "evaluation", "task_id": "../../x?y#z"}
+    assert console_link("qianfan", odd, {}) == EVALUATION_PAGE.format(task_id="..%2F..%2Fx%3Fy%23z")
+    assert console_link("local", task, {}) is None
+    assert console_link("qianfan", {"kind": "batch_inference", "task_id": "infer-1"}, {}) is None
+    assert console_link("qianfan", {}, {}) is None
