@@ -23,6 +23,7 @@ SECTIONS = (
     ("Stage: evaluate", "evaluateStage"),
     ("Stage: compress", "compressStage"),
     ("Stage: deploy", "deployStage"),
+    ("Matrix (`matrix`, any stage; see matrix.md)", "matrix"),
     ("Inference parameters (`params`)", "inferenceParams"),
     ("Evaluator: rule", "ruleEvaluator"),
     ("Evaluator: llm_judge", "judgeEvaluator"),
