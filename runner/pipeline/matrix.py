@@ -183,7 +183,7 @@ class _Family:
                 seen: list[Any] = []
                 for index, value in enumerate(values):
                     ok = self._id_value_ok((*at, index), key, value) and ok
-                    if value in seen:
+                    if any(_same(value, other) for other in seen):
                         self.fail((*at, index), f"{_text(value)} is listed twice, a duplicate combination.")
                         ok = False
                     seen.append(value)

@@ -90,7 +90,14 @@ def _stage_table(stages: list[Mapping[str, Any]]) -> str:
     rows = [
         "<table><tr><th>stage</th><th>type</th><th>status</th><th>time</th><th>task</th><th>detail</th></tr>"
     ]
+    first: dict[str | None, str] = {}  # each matrix's first member, under which a row names the matrix
     for stage in stages:
+        first.setdefault(stage.get("family"), stage["id"])
+    for stage in stages:
+        family = stage.get("family")
+        if family and first[family] == stage["id"]:
+            count = sum(1 for other in stages if other.get("family") == family)
+            rows.append(f"<tr class='family'><th colspan='6'>{escape(family)}: matrix of {count}</th></tr>")
         seconds = f"{stage['seconds']:.0f} s" if stage.get("seconds") is not None else ""
         detail = stage.get("error") or stage.get("reason") or _outputs_line(stage.get("outputs") or {})
         css = " class='err'" if stage.get("error") else ""
