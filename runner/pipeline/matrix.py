@@ -136,11 +136,10 @@ class _Family:
             self.fail(self.where, "a matrix is a mapping of keys to lists of values, with include/exclude.")
             return []
         lists = {k: v for k, v in matrix.items() if k not in RESERVED}
-        if not self._lists_ok(lists):
-            return []
+        lists_ok = self._lists_ok(lists)
         include = self._entries(matrix, "include", lists)
         exclude = self._entries(matrix, "exclude", lists)
-        if include is None or exclude is None:
+        if not lists_ok or include is None or exclude is None:
             return []
         size = 1
         for values in lists.values():

@@ -54,7 +54,7 @@ def _members(plan: Plan, family: str) -> str:
     """``4 stages: 2 run, 2 up to date``: what the plan does with a matrix's members."""
     actions = [stage.action for stage in plan.stages if stage.family == family]
     counts = ", ".join(f"{actions.count(action)} {action}" for action in ORDER if action in actions)
-    return f"{len(actions)} stages: {counts}"
+    return f"{len(actions)} stage{'s' if len(actions) != 1 else ''}: {counts}"
 
 
 def as_json(plan: Plan) -> str:

@@ -308,3 +308,25 @@ def test_select_force_and_from_take_a_family_or_one_member(tmp_path: Path) -> No
     assert selection.forced == family
     with pytest.raises(UsageError, match="did you mean 'compress'"):
         dag.select(graph, ["compres"])
+
+
+def test_a_matrix_of_include_entries_alone_makes_one_member_per_entry(tmp_path: Path) -> None:
+    pipeline = load(
+        tmp_path,
+        """\
+        s:
+          type: model
+          version_id: ${{ matrix.name }}-${{ matrix.v }}
+          matrix:
+            include: [{name: a, v: 1}, {name: b, v: true}]
+        """,
+    )
+    assert list(pipeline.families["s"]) == ["s@name=a,v=1", "s@name=b,v=true"]
+    assert pipeline.stages["s@name=b,v=true"].body["version_id"] == "b-true"
+
+
+def test_values_of_different_yaml_types_are_different_values(tmp_path: Path) -> None:
+    pipeline = load(
+        tmp_path, "s: {type: model, version_id: 'v${{ matrix.a }}', matrix: {a: [1, true, '1.0']}}\n"
+    )
+    assert list(pipeline.families["s"]) == ["s@a=1", "s@a=true", "s@a=1.0"]
