@@ -25,10 +25,12 @@ def describe_version(ctx: Context, version: VersionRow) -> dict[str, Any]:
     """
     model = ctx.store.model(version.model_id)
     name = model.name if model is not None else ""
-    compressed = version.source.startswith("compression:")
-    source: dict[str, Any] = {"sourceType": "Acceleration" if compressed else "Import"}
-    if compressed:
-        source["taskId"] = version.source.split(":", 1)[1]
+    # [M2]: a compressed version's source is Acceleration, a trained one's Train, with the task it came from.
+    origin, _, task_id = version.source.partition(":")
+    source_type = {"compression": "Acceleration", "train": "Train"}.get(origin)
+    source: dict[str, Any] = {"sourceType": source_type or "Import"}
+    if source_type:
+        source["taskId"] = task_id
     return {
         "modelId": version.id,
         "modelSetId": version.model_id,

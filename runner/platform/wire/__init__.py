@@ -14,7 +14,7 @@ describes through each kind's entry), one module per task kind (``batch``, ``eva
 ``services``: each registers its entry), and ``chat``.
 """
 
-from runner.platform.wire import batch, compression
+from runner.platform.wire import batch, compression, finetuning
 from runner.platform.wire.chat import chat_reply
 from runner.platform.wire.evaluation import (
     EVAL_MANUAL_SAMPLES_ACTION,
@@ -79,6 +79,7 @@ __all__ = [
     "dimension_name",
     "eval_config",
     "eval_report",
+    "finetuning",
     "list_body",
     "list_page",
     "manual_config",

@@ -1,0 +1,238 @@
+"""Fine-tuning on the local platform (/v2/finetuning [F2][F3][F4]): the console actions, the training job a
+task becomes, its resume after a kill, and the model version its result registers (with its lineage).
+
+Training is real (runner.local.engine.finetune: transformers' Trainer, peft for LoRA) and checkpoints into
+the task's folder; when the job process or the platform is killed, the task resumes from the newest complete
+checkpoint. A finished task publishes its model as a version of the base model's model set at once (the
+local stand-in for CreateCustomModel with ``sourceType: Train`` [M5]), so a stage takes it like any version.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runner.local.api_common import NO_RESULT, Body, Context, invalid
+from runner.local.api_datasets import dataset_or_404
+from runner.local.api_models import version_or_404
+from runner.local.engine.checkpoints import checkpoint_steps
+from runner.local.engine.job import progress_writer, require
+from runner.local.home import Home, tree_digest
+from runner.local.jobspec import JobSetupError, Prepared, dataset_path, job_spec, version_of
+from runner.local.kinds.common import create_task, failure, listing, stop, task_of
+from runner.local.kinds.registry import LocalKind, register, wire_status
+from runner.local.rows import TaskRow, new_id
+from runner.local.store import Store
+from runner.platform.wire import finetuning as wire_finetuning
+
+# The local engine's limits: what a CPU trains in minutes. Qianfan's depend on the base model [F5].
+LIMITS: dict[str, tuple[type, float, float]] = {
+    "epoch": (int, 1, 50),
+    "learningRate": (float, 1e-7, 1e-1),
+    "batchSize": (int, 1, 512),
+    "maxSeqLen": (int, 8, 4096),
+    "loraRank": (int, 1, 256),
+    "loraAlpha": (int, 1, 1024),
+    "loraDropout": (float, 0.0, 0.5),
+    "warmupRatio": (float, 0.0, 0.5),
+    "weightDecay": (float, 0.0, 1.0),
+    "loggingSteps": (int, 1, 10000),
+    "saveStep": (int, 1, 100000),
+    "seed": (int, 0, 2**31 - 1),
+    "maxSteps": (int, 1, 100000),  # local: stop after this many steps (a CI run trains seconds)
+}
+SCHEDULERS = ("linear", "cosine", "constant")
+
+
+def _hyper(body: Body) -> dict[str, Any]:
+    config = body.obj("hyperParameterConfig", required=True)
+    hyper = dict(config.data)
+    for name, value in hyper.items():
+        if name == "schedulerName":
+            if value not in SCHEDULERS:
+                raise invalid(f"{config.where}: schedulerName must be one of {', '.join(SCHEDULERS)}.")
+            continue
+        limit = LIMITS.get(name)
+        if limit is None:
+            known = ", ".join([*LIMITS, "schedulerName"])
+            raise invalid(f"{config.where}: {name} is not a hyper-parameter here; use {known}.")
+        kind, low, high = limit
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (kind is int and not isinstance(value, int)) or not low <= value <= high:
+            what = "an integer" if kind is int else "a number"
+            raise invalid(f"{config.where}: {name} must be {what} in [{low:g}, {high:g}], not {value!r}.")
+    return hyper
+
+
+def _describe(task: TaskRow) -> dict[str, Any]:
+    params, result = task.params, task.result
+    done, total = task.progress_done or 0, task.progress_total or 0
+    succeeded = task.status == "succeeded"
+    return {
+        "taskId": task.id,
+        "jobId": params.get("job_id", ""),
+        "name": task.name,
+        "model": params.get("model_version_id", ""),
+        "trainMode": "SFT",
+        "parameterScale": params.get("method", ""),
+        "hyperParameterConfig": params.get("hyper_parameters", {}),
+        "runStatus": wire_status(task),
+        "runProgress": f"{int(100 * done / total) if total else 0}%",
+        "failedReason": failure(task),
+        "metrics": {"train_loss": result["train_loss"]} if succeeded else {},
+        "checkpointList": result.get("checkpoints", []) if succeeded else [],
+        "createTime": task.created_at,
+        "finishTime": task.updated_at if task.status in ("succeeded", "failed", "stopped") else "",
+        "progress": done,  # local additions from here on: steps, for qfrun's progress and ETA
+        "totalCount": total,
+        "modelVersionId": result.get("version_id", "") if succeeded else "",
+        "modelSetId": result.get("model_id", "") if succeeded else "",
+        "lossCurve": result.get("loss_curve", []) if succeeded else [],
+    }
+
+
+def create_finetuning(ctx: Context, body: Body) -> dict[str, Any]:
+    def build() -> dict[str, Any]:
+        version = version_or_404(ctx, body.text("model"))
+        method = body.choice("parameterScale", wire_finetuning.METHODS)
+        hyper = _hyper(body)
+        data = body.obj("datasetConfig", required=True)
+        versions = data.data.get("versions")
+        if not isinstance(versions, list) or len(versions) != 1 or not isinstance(versions[0], dict):
+            raise invalid(f"{data.where}: versions must hold one {{versionId}}.")
+        dataset_id = str(versions[0].get("versionId") or "")
+        dataset_or_404(ctx, dataset_id)
+        return {
+            "job_id": body.opt_text("jobId") or "",
+            "model_version_id": version.id,
+            "method": method,
+            "hyper_parameters": hyper,
+            "dataset_id": dataset_id,
+        }
+
+    return {"taskId": create_task(ctx, KIND, body.text("name"), build).id}
+
+
+def describe_finetuning(ctx: Context, body: Body) -> dict[str, Any]:
+    return _describe(task_of(ctx, KIND, body.text("taskId")))
+
+
+def list_finetuning(ctx: Context, body: Body) -> Any:
+    job = body.opt_text("jobId")
+    return listing(ctx, KIND, body, lambda task: job is None or task.params.get("job_id") == job, _describe)
+
+
+def stop_finetuning(ctx: Context, body: Body) -> Any:
+    stop(ctx, KIND, body)
+    return NO_RESULT
+
+
+def prepare(home: Home, store: Store, task: TaskRow, workdir: Path) -> Prepared:
+    params = task.params
+    version = version_of(store, params["model_version_id"], task)
+    job = {
+        "model_dir": version.path,
+        "train_path": str(dataset_path(store, params["dataset_id"], task)),
+        "output_dir": str(workdir / "model"),
+        "workdir": str(workdir),
+        "method": params["method"],
+        "hyper": params.get("hyper_parameters", {}),
+    }
+    return Prepared(job_spec(KIND.store_kind, KIND.engine, workdir, job))
+
+
+def resume(workdir: Path) -> int:
+    """After a platform restart: the step of the newest complete checkpoint, which the job starts from."""
+    steps = checkpoint_steps(workdir)
+    return steps[-1] if steps else 0
+
+
+def finish(
+    home: Home, store: Store, task: TaskRow, prepared: Prepared, outcome: Mapping[str, Any]
+) -> dict[str, Any]:
+    params = task.params
+    base = version_of(store, params["model_version_id"], task)
+    built = home.task_dir(task.id) / "model"
+    if not (built / "config.json").is_file():
+        raise JobSetupError(f"The fine-tuning job of task {task.id} wrote no model to {built}.")
+    digest, size = tree_digest(built)
+    existing = store.version_by_hash(base.model_id, digest)
+    dataset = store.dataset(str(params["dataset_id"]))
+    if existing is None:
+        version_id = new_id("amv")
+        target = home.models_dir / version_id
+        built.replace(target)
+        details = {
+            "method": params["method"],
+            "hyper_parameters": params.get("hyper_parameters", {}),
+            "train_loss": outcome.get("train_loss"),
+            "seconds": outcome.get("seconds"),
+            "lineage": {
+                "base_version_id": base.id,
+                "task_id": task.id,
+                "dataset_id": params["dataset_id"],
+                "dataset_sha256": dataset.sha256 if dataset is not None else None,
+            },
+        }
+        version = store.add_version(
+            version_id=version_id,
+            model_id=base.model_id,
+            path=str(target),
+            content_hash=digest,
+            size_bytes=size,
+            source=f"train:{task.id}",
+            details=details,
+        )
+    else:
+        shutil.rmtree(built, ignore_errors=True)
+        version = existing
+    steps = int(outcome.get("steps") or 0)
+    return {
+        "version_id": version.id,
+        "model_id": version.model_id,
+        "train_loss": outcome.get("train_loss"),
+        "seconds": outcome.get("seconds"),
+        "tokens_per_second": outcome.get("tokens_per_second"),
+        "resumed_from_step": outcome.get("resumed_from_step", 0),
+        "checkpoints": [{"step": steps, "modelVersionId": version.id}],
+        "loss_curve": outcome.get("loss_curve", []),
+    }
+
+
+def run_job(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
+    from runner.local.engine.finetune import finetune
+
+    workdir = Path(require(params, "workdir", "fine-tuning"))
+    result = finetune(
+        model_dir=Path(require(params, "model_dir", "fine-tuning")),
+        train_path=Path(require(params, "train_path", "fine-tuning")),
+        output_dir=Path(require(params, "output_dir", "fine-tuning")),
+        workdir=workdir,
+        method=str(require(params, "method", "fine-tuning")),
+        hyper=dict(params.get("hyper") or {}),
+        report=progress_writer(progress),
+    )
+    (workdir / "train_result.json").write_text(json.dumps(result), encoding="utf-8")
+    return result
+
+
+KIND = register(
+    LocalKind(
+        api=wire_finetuning.FINETUNING_API,
+        id_prefix="task",  # as Qianfan's fine-tuning task ids (task-0tgmn4a7h4i6 [F3])
+        noun="fine-tuning task",
+        actions={
+            "CreateFineTuningTask": create_finetuning,
+            "DescribeFineTuningTask": describe_finetuning,
+            "DescribeFineTuningTasks": list_finetuning,
+            "StopFineTuningTask": stop_finetuning,
+        },
+        prepare=prepare,
+        engine=f"{__name__}:run_job",
+        finish=finish,
+        resume=resume,
+    )
+)
