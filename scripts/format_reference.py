@@ -23,6 +23,8 @@ SECTIONS = (
     ("Stage: evaluate", "evaluateStage"),
     ("Stage: compress", "compressStage"),
     ("Stage: deploy", "deployStage"),
+    ("Stage: finetune", "finetuneStage"),
+    ("Hyper-parameters (`finetune.hyperparameters`)", "hyperparameters"),
     ("Matrix (`matrix`, any stage; see matrix.md)", "matrix"),
     ("Inference parameters (`params`)", "inferenceParams"),
     ("Evaluator: rule", "ruleEvaluator"),

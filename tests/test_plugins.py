@@ -49,8 +49,8 @@ def test_without_the_plugin_an_echo_stage_is_an_unknown_type(tmp_path: Path, cap
     code, out, err = invoke(capsys, "validate", str(write_pipeline(tmp_path, SAY)))
     assert code == 3  # an invalid pipeline
     assert (
-        "echo.yaml:6:11: stages.say.type: 'echo' is not one of model, infer, evaluate, compress, deploy."
-        in out + err
+        "echo.yaml:6:11: stages.say.type: 'echo' is not one of model, infer, evaluate, compress, deploy, "
+        "finetune." in out + err
     )
 
 

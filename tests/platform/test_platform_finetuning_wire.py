@@ -1,0 +1,70 @@
+"""The fine-tuning kind's wire entry [F2][F3]: the create body is the documented example's shape, the
+documented status words map to qfrun's, and a finished task's outcome carries its checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.platform import wire
+from runner.platform.protocol import TaskInfo, TaskRef, TaskRequest, TaskStatus
+from runner.platform.wire.finetuning import FINETUNING
+
+REQUEST = TaskRequest(
+    FINETUNING,
+    "qfrun-ft-1",
+    {
+        "model_version_id": "amv-base",
+        "method": "FullFineTuning",
+        "hyper_parameters": {"epoch": 1, "learningRate": 0.00003, "maxSeqLen": 4096},
+        "dataset_id": "ds-he8srs01ym0b8fh7",
+        "job_id": "job-1xzycis4jm3b",
+    },
+)
+
+
+def test_the_create_body_for_qianfan_is_the_documented_example_without_local_fields() -> None:
+    # [F2]'s example body, less splitRatio (optional: the platform's default split)
+    assert wire.create_body(REQUEST) == {
+        "jobId": "job-1xzycis4jm3b",
+        "parameterScale": "FullFineTuning",
+        "hyperParameterConfig": {"epoch": 1, "learningRate": 0.00003, "maxSeqLen": 4096},
+        "datasetConfig": {"sourceType": "Platform", "versions": [{"versionId": "ds-he8srs01ym0b8fh7"}]},
+    }
+
+
+def test_the_local_create_body_adds_the_task_name_and_base_model() -> None:
+    body = wire.create_body(REQUEST, local=True)
+    assert (body["name"], body["model"]) == ("qfrun-ft-1", "amv-base")
+    assert wire.created_id(FINETUNING, {"taskId": "task-0tgmn4a7h4i6"}) == "task-0tgmn4a7h4i6"
+
+
+@pytest.mark.parametrize(
+    ("word", "status"),
+    [
+        ("Waiting", TaskStatus.PENDING),
+        ("Running", TaskStatus.RUNNING),
+        ("Done", TaskStatus.SUCCEEDED),
+        ("Failed", TaskStatus.FAILED),
+        ("Stopped", TaskStatus.STOPPED),
+    ],
+)
+def test_every_documented_run_status_maps_to_a_task_status(word: str, status: TaskStatus) -> None:
+    assert wire.status_of(FINETUNING, {"runStatus": word}) is status
+
+
+def test_a_finished_task_yields_its_checkpoints_and_a_running_one_its_progress() -> None:
+    ref = TaskRef(FINETUNING, "task-0tgmn4a7h4i6", "qfrun-ft-1")
+    done = {
+        "taskId": "task-0tgmn4a7h4i6",
+        "jobId": "job-1xzycis4jm3b",
+        "runStatus": "Done",
+        "runProgress": "100%",
+        "checkpointList": [{"step": 50}],
+        "metrics": {"train_loss": 0.1},
+    }
+    info: TaskInfo = wire.task_info(FINETUNING, ref, done)
+    assert info.status is TaskStatus.SUCCEEDED
+    assert info.result["checkpoints"] == [{"step": 50}]
+    assert (info.result["job_id"], info.result["version_id"]) == ("job-1xzycis4jm3b", None)
+    running = wire.task_info(FINETUNING, ref, {**done, "runStatus": "Running", "runProgress": "40%"})
+    assert (running.status, running.message, running.result) == (TaskStatus.RUNNING, "40%", {})
