@@ -28,7 +28,7 @@ MARKDOWN_LIMIT = 65_535
 
 def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
     stages: list[dict[str, Any]] = []
-    platform = str(pipeline.platform.get("kind", "local"))
+    platform = pipeline.platform_spec.name
     for stage_id in dag.topological(pipeline.graph):
         stage = pipeline.stages[stage_id]
         record = state.stages.get(stage_id)
