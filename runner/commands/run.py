@@ -69,7 +69,7 @@ def run_pipeline(
     for service in report["services"]:
         lines += (
             [
-                f"Service {service['stage']} answers at {service['url']}; try:",  # curl is made only with a URL
+                f"Service {service['stage']} answers at {service['url']}; try:",
                 f"  {service['curl']}",
                 *(
                     ["  (QFRUN_LOCAL_TOKEN: the token in QFRUN_HOME's credentials.json, or the one you set)"]
