@@ -264,7 +264,8 @@ def test_pipeline_level_errors_read_well(text: str, expected: list[str]) -> None
         (
             "type: modle",
             "modle",
-            "stages.s.type: 'modle' is not one of model, infer, evaluate, compress, deploy; "
+            "stages.s.type: 'modle' is not one of model, infer, evaluate, compress, deploy, "
+            "finetune; "
             "did you mean 'model'?",
         ),
         ("type: model", None, "stages.s: needs exactly one of 'version_id', 'import' or 'endpoint'."),
