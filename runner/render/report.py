@@ -17,6 +17,7 @@ from typing import Any
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
 from runner.render.console import console_link
+from runner.render.diff import for_report
 from runner.render.plan import escape_markdown
 from runner.render.units import size_text
 from runner.stages import STAGE_TYPES
@@ -74,6 +75,7 @@ def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
         "comparison": _comparison(sections["evaluations"]),
         "models": sections["models"],
         "services": sections["services"],
+        **for_report(pipeline, state),  # the metric history and the changes since the previous run
     }
 
 
