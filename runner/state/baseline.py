@@ -60,11 +60,15 @@ def at_revision(state: StateFile, revision: str) -> StateFile | None:
     revision or the committed file is missing."""
     if revision.startswith("-"):
         return None  # never an option to git
-    folder = state.path.parent if state.path.parent.is_dir() else Path.cwd()
-    snapshot = _git_show(folder, revision, state.path.name)
+    # git runs in the nearest folder that exists here: a checkout need not have the state's folder (a pull
+    # request that never ran the pipeline), while main's commit does.
+    target = state.path.resolve()
+    folder = next(parent for parent in target.parents if parent.is_dir())
+    relative = target.relative_to(folder).as_posix()
+    snapshot = _git_show(folder, revision, relative)
     if snapshot is None:
         return None
-    journal = _git_show(folder, revision, companion(state.path, ".journal").name)
+    journal = _git_show(folder, revision, companion(Path(relative), ".journal").as_posix())
     with tempfile.TemporaryDirectory(prefix="qfrun-diff-") as scratch:
         copy = Path(scratch) / state.path.name
         copy.write_bytes(snapshot)

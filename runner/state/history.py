@@ -23,7 +23,9 @@ from runner.errors import StateError
 from runner.state.file import MAX_RUNS, StateFile, atomic_write, companion
 
 MAX_ENTRIES = MAX_RUNS
-MAX_BYTES = 4 * 2**20  # ~150 runs of a 20-stage pipeline or 2 of a 2,000-stage one; read in a few ms
+# About 750 bytes a stage (the quickstart's 6 stages: 4.5 KB a run), so all 50 runs of a pipeline up to ~100
+# stages; a 2,000-stage pipeline keeps its last two or three, which is all ``qfrun diff`` needs.
+MAX_BYTES = 4 * 2**20
 SUFFIX = ".history.jsonl"
 
 Snapshot = dict[str, Any]

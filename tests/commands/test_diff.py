@@ -123,3 +123,21 @@ def test_a_state_file_given_as_ref_is_compared_as_it_is(
     assert code == 0
     assert f"from {saved} to run " in out
     assert "upstream w4 changed" in out
+
+
+def test_a_checkout_without_the_state_folder_still_reads_mains_committed_state(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    path = write(tmp_path)
+    state = tmp_path / "state" / "demo.state.json"
+    state.parent.mkdir()
+    qfrun(capsys, "run", str(path), "--state", str(state))
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "add", "pipeline.yaml", "qa.jsonl", "state/demo.state.json")
+    _git(tmp_path, "commit", "-q", "-m", "the run on main")
+    shutil.rmtree(state.parent)  # a pull request's checkout where the pipeline never ran
+    code, out, _ = qfrun(capsys, "diff", str(path), "--state", str(state))
+    assert code == 0
+    assert "from main to now: 5 removed." in out
