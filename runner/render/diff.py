@@ -7,6 +7,7 @@ from typing import Any
 
 from runner.pipeline.spec import Pipeline
 from runner.render.plan import escape_markdown
+from runner.render.report_model import MetricHistory
 from runner.run.compare import Comparison, MetricDelta, StageChange, compare, metrics_of
 from runner.state import history
 from runner.state.file import StateFile
@@ -172,7 +173,7 @@ def as_markdown(diff: Comparison, *, limit: int = MARKDOWN_LIMIT) -> str:
     return "\n".join(head + body + tail + ["", note]) + "\n"
 
 
-def for_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
+def runs_compared(pipeline: Pipeline, state: StateFile) -> tuple[MetricHistory, dict[str, Any] | None]:
     """The report's ``history`` (every kept run's metrics, for the charts) and ``changes`` (this run against
     the previous one, as ``qfrun diff`` shows it with no REF and no committed state)."""
     types = {stage_id: spec.type for stage_id, spec in pipeline.stages.items()}
@@ -193,7 +194,4 @@ def for_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
     if earlier is not None:
         labels = (f"run {earlier['run_id']}", f"run {current['run_id']}")
         changes = as_data(compare(pipeline, earlier, current, labels=labels))
-    return {
-        "history": {"runs": [str(entry.get("run_id", "")) for entry in runs], "metrics": series},
-        "changes": changes,
-    }
+    return {"runs": [str(entry.get("run_id", "")) for entry in runs], "metrics": series}, changes
