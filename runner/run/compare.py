@@ -32,7 +32,9 @@ class MetricDelta:
 
     @property
     def delta(self) -> float | None:
-        return None if self.before is None or self.after is None else self.after - self.before
+        if self.before is None or self.after is None:
+            return None
+        return round(self.after - self.before, 12)  # 0.52 - 1.0 is -0.48, not -0.48000000000000004
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def test_json_carries_every_metric_with_its_delta() -> None:
     assert data["qfrun_diff"] == 1
     eval_stage = data["stages"][1]
     assert [m["name"] for m in eval_stage["metrics"]] == ["accuracy", "similarity"]
-    assert round(eval_stage["metrics"][0]["delta"], 6) == -0.05
+    assert eval_stage["metrics"][0]["delta"] == -0.05
     assert data["stages"][2]["gate"]["after"] is False
 
 
