@@ -107,7 +107,10 @@ def test_every_kind_of_problem_is_reported_at_once_with_its_position(
     found = problems(out)
     assert "did you mean 'base'?" in message_at(found, 15)  # model: bsae
     assert "there is no dataset 'qaa'; did you mean 'qa'?" in message_at(found, 16)
-    assert "'inf' is an infer stage, but this field takes a compress or model stage" in message_at(found, 19)
+    assert (
+        "'inf' is an infer stage, but this field takes a compress or finetune or model stage"
+        in message_at(found, 19)
+    )
     assert "rule evaluator needs at least one metric" in message_at(found, 24)
     assert "there is no stage 'nope'" in message_at(found, 25)
     assert "a -> b -> a form a cycle" in message_at(found, 26)
