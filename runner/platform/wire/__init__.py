@@ -24,8 +24,25 @@ from runner.platform.wire.kinds import (
     KindApi,
     status_of,
 )
-from runner.platform.wire.models import MODEL_STATUS_READY, MODEL_STATUS_WORDS, dataset, model_version
-from runner.platform.wire.paging import DEFAULT_MAX_KEYS, MAX_KEYS, list_body, list_page, page_result
+from runner.platform.wire.models import (
+    DELETE_MODEL_VERSION,
+    MODEL_ROUTE,
+    MODEL_SETS_FIELD,
+    MODEL_SETS_LIST,
+    MODEL_STATUS_READY,
+    MODEL_STATUS_WORDS,
+    dataset,
+    model_set_version_ids,
+    model_version,
+)
+from runner.platform.wire.paging import (
+    DEFAULT_MAX_KEYS,
+    MAX_KEYS,
+    list_body,
+    list_page,
+    page_items,
+    page_result,
+)
 from runner.platform.wire.services import (
     SERVICE_RELEASE_ROUTE,
     release_body,
@@ -35,6 +52,7 @@ from runner.platform.wire.services import (
     service_instance_id,
     service_items,
     service_outcome,
+    service_state,
 )
 from runner.platform.wire.tasks import (
     MAX_EXTRA_DIMENSIONS,
@@ -56,6 +74,7 @@ from runner.platform.wire.tasks import (
 
 __all__ = [
     "DEFAULT_MAX_KEYS",
+    "DELETE_MODEL_VERSION",
     "EVAL_MANUAL_SAMPLES_ACTION",
     "EVAL_MANUAL_SCORES_ACTION",
     "EVAL_REPORT_ACTION",
@@ -64,6 +83,9 @@ __all__ = [
     "MAX_EXTRA_DIMENSIONS",
     "MAX_KEYS",
     "METRIC_WIRE_NAMES",
+    "MODEL_ROUTE",
+    "MODEL_SETS_FIELD",
+    "MODEL_SETS_LIST",
     "MODEL_STATUS_READY",
     "MODEL_STATUS_WORDS",
     "RULE_SCORE_MODES",
@@ -84,10 +106,12 @@ __all__ = [
     "manual_config",
     "manual_samples",
     "manual_scores_body",
+    "model_set_version_ids",
     "model_version",
     "obj",
     "opt_int",
     "opt_str",
+    "page_items",
     "page_result",
     "release_body",
     "released",
@@ -98,6 +122,7 @@ __all__ = [
     "service_instance_id",
     "service_items",
     "service_outcome",
+    "service_state",
     "status_of",
     "task_info",
 ]
