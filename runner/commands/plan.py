@@ -1,4 +1,8 @@
-"""``qfrun plan``: what a run would do per stage, and what it would cost, changing nothing."""
+"""``qfrun plan``: what a run would do per stage, and what it would cost, changing nothing.
+
+Unless ``--refresh=false``, it first asks the platform what became of the resources the state records
+(``runner.run.refresh``) and decides on that, as ``qfrun run`` does.
+"""
 
 from __future__ import annotations
 

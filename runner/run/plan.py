@@ -152,7 +152,7 @@ def outside_changes(
         found = drift[stage_id]
         plan = by_id.get(stage_id)
         if plan is None:
-            then = f"nothing: {stage_id} is not selected, so the selected stages after it are blocked"
+            then = f"nothing: {stage_id} is not selected, and the selected stages that use it are blocked"
         elif plan.action.will_run:
             verb = "deploys it again" if plan.type == "deploy" else f"re-runs {stage_id}"
             below = nx.descendants(pipeline.graph, stage_id)

@@ -63,6 +63,9 @@ def test_a_service_released_outside_qfrun_is_shown_changed_and_the_run_deploys_e
     assert code == 0
     assert "Changed outside qfrun (found by refresh):" in out
     assert f"~ serve: service {service} is stopped (released); qfrun run deploys it again" in out
+    code, comment, _ = qfrun(capsys, "plan", str(path), "--format", "markdown")
+    assert "**Changed outside qfrun** (found by refresh)" in comment
+    assert f"- `serve`: service {service} is stopped (released); qfrun run deploys it again" in comment
     plan = json_plan(capsys, path)
     assert actions(plan) == {
         "base": "up to date",
@@ -148,7 +151,7 @@ def test_an_unselected_stage_whose_version_was_deleted_blocks_the_selected_stage
         f"upstream stage w4 is not selected and its model version {version} was deleted outside qfrun"
     ]
     assert plan["changed_outside"][0]["then"] == (
-        "nothing: w4 is not selected, so the selected stages after it are blocked"
+        "nothing: w4 is not selected, and the selected stages that use it are blocked"
     )
     before = len(platform.created)
     code, _, err = qfrun(capsys, "run", str(path), "--select", "serve")
