@@ -113,7 +113,7 @@ def _drifts(
             if service is None:
                 yield Drift(resource.stage_id, SERVICE, resource.resource_id, "is gone")
             elif service.status not in _ALIVE:
-                why = f" ({service.message})" if service.message else ""
+                why = f" ({service.message.rstrip('.')})" if service.message else ""
                 yield Drift(
                     resource.stage_id, SERVICE, resource.resource_id, f"is {service.status.value}{why}"
                 )
