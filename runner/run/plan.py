@@ -22,7 +22,7 @@ from runner.pipeline.spec import Pipeline, StageSpec
 from runner.platform.destinations import Destination, credential_destinations
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.run.inputs import Inputs, Pending, Upstream
-from runner.run.refresh import Drift
+from runner.run.refresh import SERVICE, Drift
 from runner.stages import STAGE_TYPES
 from runner.state.file import StageRecord, StageStatus, StateFile
 
@@ -153,7 +153,7 @@ def outside_changes(
         if plan is None:
             then = f"nothing: {stage_id} is not selected, and the selected stages that use it are blocked"
         elif plan.action.will_run:
-            verb = "deploys it again" if plan.type == "deploy" else f"re-runs {stage_id}"
+            verb = "deploys it again" if found.what == SERVICE else f"re-runs {stage_id}"
             below = nx.descendants(pipeline.graph, stage_id)
             after = [d for d in by_id if d in below and by_id[d].action.will_run]
             then = f"qfrun run {verb}" + (f", then {', '.join(after)}" if after else "")

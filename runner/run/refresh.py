@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from runner.errors import PlatformError
 from runner.pipeline.spec import Pipeline
-from runner.platform.protocol import Inventory, ServiceState, TaskStatus
+from runner.platform.protocol import Inventory, ServiceState, TaskKind, TaskStatus
+from runner.stages import STAGE_TYPES
 from runner.state.file import StateFile
 
 SERVICE, MODEL_VERSION = "service", "model version"
@@ -59,8 +60,8 @@ class Recorded:
 def recorded(pipeline: Pipeline, state: StateFile) -> list[Recorded]:
     """The services and model versions the state's last successes made, in pipeline order.
 
-    A model stage that names an existing version (``version_id:``) did not make it: whoever did owns it, so a
-    refresh leaves it to the run that reads it.
+    A model stage that names an existing version (``version_id:``) did not make it (its type's
+    ``makes_model_version`` says so): whoever did owns it, so a refresh leaves it to the run that reads it.
     """
     found: list[Recorded] = []
     for stage_id, stage in pipeline.stages.items():
@@ -69,14 +70,15 @@ def recorded(pipeline: Pipeline, state: StateFile) -> list[Recorded]:
         if not last:
             continue
         outputs = last.get("outputs") or {}
-        if stage.type == "deploy":
-            task = last.get("task") or {}
-            service_id = task.get("task_id") or outputs.get("service_id")
-            if service_id:
-                found.append(Recorded(stage_id, SERVICE, str(service_id)))
-        elif stage.type == "compress" or (stage.type == "model" and "import" in stage.fields):
-            if outputs.get("version_id"):
-                found.append(Recorded(stage_id, MODEL_VERSION, str(outputs["version_id"])))
+        stage_type = STAGE_TYPES[stage.type]
+        task = last.get("task") or {}
+        if stage_type.serves_chat and (
+            task.get("kind") == TaskKind.SERVICE.value or outputs.get("service_id")
+        ):
+            service_id = task.get("task_id") if task.get("kind") == TaskKind.SERVICE.value else None
+            found.append(Recorded(stage_id, SERVICE, str(service_id or outputs["service_id"])))
+        elif stage_type.makes_model_version(stage.fields) and outputs.get("version_id"):
+            found.append(Recorded(stage_id, MODEL_VERSION, str(outputs["version_id"])))
     return found
 
 
