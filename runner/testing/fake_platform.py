@@ -182,6 +182,8 @@ class FakePlatform:
                 stopped = task.get("cancelled")
                 status = TaskStatus.STOPPED if stopped else TaskStatus.SUCCEEDED
                 found[service_id] = ServiceState(service_id, status, "released" if stopped else "")
+                if "failed" in task:
+                    found[service_id] = ServiceState(service_id, TaskStatus.FAILED, task["failed"])
             return found
 
     def list_model_versions(self, version_ids: Collection[str]) -> frozenset[str]:
@@ -201,6 +203,12 @@ class FakePlatform:
             self.data["tasks"][service_id]["cancelled"] = True
             if forget:
                 self.data["tasks"][service_id]["gone"] = True
+            self._save()
+
+    def fail_outside(self, service_id: str, reason: str) -> None:
+        """A service whose replicas failed on the platform, after qfrun saw it serving."""
+        with self._lock:
+            self.data["tasks"][service_id]["failed"] = reason
             self._save()
 
     def delete_version_outside(self, version_id: str) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from runner.local.app import create_app
 from runner.local.home import Home
-from runner.local.rows import SERVICE_STOPPED, SERVING
+from runner.local.rows import SERVICE_FAILED, SERVICE_STOPPED, SERVING
 from runner.local.store import Store
 from runner.platform.client import PlatformClient
 from runner.platform.protocol import ServiceState, TaskStatus
@@ -153,18 +153,20 @@ def test_the_client_finds_which_versions_exist_with_one_paged_list_and_describes
 
 def test_the_client_reads_each_services_state_from_one_paged_list(local: Local) -> None:
     version = local.import_model("alpha")["modelId"]
-    serving, stopped, released = (local.service(version, SERVING) for _ in range(3))
+    serving, stopped, released, failed = (local.service(version, SERVING) for _ in range(4))
     local.store.update_service(stopped, status=SERVICE_STOPPED, message="its prepaid term ended")
+    local.store.update_service(failed, status=SERVICE_FAILED, message="replica 1 exited")
     answer = local.call(
         "serviceresources", "ReleaseComputeUnit", {"serviceId": released, "instanceId": f"unit-{released}"}
     )
     assert answer.status_code == 200, answer.text
     missing = "svco-000000000000"
 
-    found = local.client.list_services([serving, stopped, released, missing])
+    found = local.client.list_services([serving, stopped, released, failed, missing])
     assert found[serving] == ServiceState(serving, TaskStatus.SUCCEEDED)
     assert found[stopped] == ServiceState(stopped, TaskStatus.STOPPED, "its prepaid term ended")
+    assert found[failed] == ServiceState(failed, TaskStatus.FAILED, "replica 1 exited")
     assert found[released].status is TaskStatus.STOPPED
     assert missing not in found
-    # three services, two per page; the one no page names is described once, and is gone
-    assert local.transport.actions == ["DescribeServices", "DescribeServices", "DescribeService"]
+    # four services, two per page; the one no page names is described once, and is gone
+    assert local.transport.actions == ["DescribeServices"] * 2 + ["DescribeService"]

@@ -191,12 +191,15 @@ def execute(
 
 
 def change_outside(pipeline: Pipeline, platform: FakePlatform, draw: st.DrawFn) -> None:
-    """Maybe release (or forget) services and delete model versions the state records, as a console would."""
+    """Maybe release, forget or fail services and delete model versions the state records, as a console (or
+    the platform itself) would."""
     state = state_of(pipeline)
     for resource in recorded(pipeline, state):
         if resource.what == SERVICE:
-            fate = draw(st.sampled_from(["kept", "released", "gone"]), label=f"{resource.stage_id}")
-            if fate != "kept":
+            fate = draw(st.sampled_from(["kept", "released", "gone", "failed"]), label=f"{resource.stage_id}")
+            if fate == "failed":
+                platform.fail_outside(resource.resource_id, "a replica exited")
+            elif fate != "kept":
                 platform.release_outside(resource.resource_id, forget=fate == "gone")
         elif draw(st.booleans(), label=f"{resource.stage_id} deleted"):
             platform.delete_version_outside(resource.resource_id)

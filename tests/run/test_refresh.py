@@ -106,6 +106,23 @@ def test_a_service_gone_from_the_platform_is_deployed_again(
     assert actions(plan)["serve"] == "re-run"
 
 
+def test_a_service_that_failed_on_the_platform_is_deployed_again_with_the_platforms_reason(
+    tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    assert qfrun(capsys, "run", str(path))[0] == 0
+    service = task_of(path, "serve")
+    platform.fail_outside(service, "replica 1 exited with code 137.")
+    plan = json_plan(capsys, path)
+    assert plan["changed_outside"] == [
+        {
+            "stage": "serve",
+            "change": f"service {service} is failed (replica 1 exited with code 137)",
+            "then": "qfrun run deploys it again",
+        }
+    ]
+
+
 def test_a_deleted_compressed_version_re_runs_its_stage_and_then_the_stages_that_use_it(
     tmp_path: Path, platform: ClosingFake, capsys: pytest.CaptureFixture[str]
 ) -> None:
