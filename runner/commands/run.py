@@ -16,7 +16,6 @@ from runner.pipeline.spec import Pipeline, StageSpec, load_pipeline
 from runner.platform.protocol import Inventory
 from runner.render.progress import LiveProgress, PlainProgress
 from runner.render.report import build_report, default_report_folder, write_reports
-from runner.run.context import PollPolicy
 from runner.run.executor import (
     FAILED,
     NOT_STARTED,
@@ -55,15 +54,15 @@ def run_pipeline(
     with RunLock(state_file, command=options.command, pipeline=pipeline.name):
         state = StateFile.load(state_file, pipeline.name)
         try:
-            kind = pipeline.platform.get("kind", "local")
+            spec = pipeline.platform_spec
             from runner.run.connect import open_platform
 
             platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
             try:
                 drift = _refresh(pipeline, state, platform) if refresh else {}
-                if kind == "qianfan" and not yes:
+                if not spec.local and not yes:
                     _confirm_costs(pipeline, state, options, drift)
-                options = replace(options, poll=poll_policy(kind))
+                options = replace(options, poll=spec.kind.poll)
                 observer = _observer(pipeline.stages, verbose)
                 try:
                     summary = Executor(pipeline, platform, state, options, observer, drift).run()
@@ -79,7 +78,7 @@ def run_pipeline(
     for service in report["services"]:
         lines += (
             [
-                f"Service {service['stage']} answers at {service['url'] or service['endpoint']}; try:",
+                f"Service {service['stage']} answers at {service['url']}; try:",
                 f"  {service['curl']}",
                 *(
                     ["  (QFRUN_LOCAL_TOKEN: the token in QFRUN_HOME's credentials.json, or the one you set)"]
@@ -223,10 +222,3 @@ def command(
         click.echo(text, err=True)
     if code:
         raise SystemExit(code)
-
-
-def poll_policy(kind: str) -> PollPolicy:
-    """How often a stage asks for its task's status. The local platform is on this machine, where a status
-    request costs about a millisecond, so a finished task is noticed within 0.2 s; Qianfan keeps the
-    documented, slower pacing."""
-    return PollPolicy(initial=0.05, maximum=0.2) if kind == "local" else PollPolicy()

@@ -10,6 +10,7 @@ deploy after it. And a 50-stage pipeline's refresh costs two requests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from runner.files import ALLOW_PATHS_VARIABLE
+from runner.platform.registry import PLATFORM_KINDS
 from runner.platform.settings import ENV_LOCAL_TOKEN
 from runner.state.file import StateFile
 from runner.testing.cli import invoke as qfrun
@@ -46,7 +48,8 @@ def pipeline_text(url: str) -> str:
 def local(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[SdkPlatform]:
-    monkeypatch.setattr("runner.commands.run.PollPolicy", lambda **kwargs: FAST)
+    kind = PLATFORM_KINDS["local"]
+    monkeypatch.setitem(PLATFORM_KINDS, "local", dataclasses.replace(kind, poll=FAST))
     monkeypatch.setenv("CI", "1")
     monkeypatch.setenv(ALLOW_PATHS_VARIABLE, str(REPO))  # the demo model, outside the temporary folder
     with serve_recorded(tmp_path / "platform") as platform:
