@@ -29,6 +29,7 @@ from runner.run.executor import (
 )
 from runner.run.plan import default_state_path, make_plan
 from runner.run.refresh import Drift, refresh
+from runner.state import history
 from runner.state.file import StateFile
 from runner.state.lock import RunLock
 
@@ -70,6 +71,9 @@ def run_pipeline(
                     observer.close()
             finally:
                 platform.close()
+            # Kept for ``qfrun diff`` and the report's metric history; a run interrupted by an exception
+            # above leaves no entry, and its resume (the same run id) writes it.
+            history.append(state, {stage_id: spec.type for stage_id, spec in pipeline.stages.items()})
             report = build_report(pipeline, state)
             reports = write_reports(report, default_report_folder(pipeline, state))
         finally:
