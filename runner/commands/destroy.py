@@ -163,7 +163,7 @@ def command(pipeline: Path, select: tuple[str, ...], state_path: Path | None, ye
         state_path=state_path,
         yes=yes,
         open_platform=lambda loaded: open_platform(
-            loaded.platform, notify=lambda line: click.echo(line, err=True)
+            loaded.platform, notify=lambda line: click.echo(line, err=True), pipeline_file=loaded.path
         ),
         echo=lambda line: click.echo(line, err=True),
     )

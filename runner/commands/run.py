@@ -54,7 +54,11 @@ def run_pipeline(
                 _confirm_costs(pipeline, state, options)
             from runner.run.connect import open_platform
 
-            platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
+            platform = open_platform(
+                pipeline.platform,
+                notify=lambda line: click.echo(line, err=True),
+                pipeline_file=pipeline.path,
+            )
             options = replace(options, poll=poll_policy(kind))
             observer = _observer(pipeline.stages, verbose)
             try:

@@ -153,6 +153,8 @@ def command(pipeline: Path, state_path: Path | None, fmt: str, live: bool) -> No
     def platform(loaded: Pipeline) -> Platform:
         from runner.run.connect import open_platform
 
-        return open_platform(loaded.platform, notify=lambda line: click.echo(line, err=True))
+        return open_platform(
+            loaded.platform, notify=lambda line: click.echo(line, err=True), pipeline_file=loaded.path
+        )
 
     click.echo(render_status(pipeline, state_path, fmt, live=platform if live else None), nl=False)

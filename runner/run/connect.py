@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from runner.platform.client import PlatformClient
 from runner.platform.settings import ENV_LOCAL_TOKEN, settings_from_pipeline
 
 
-def open_platform(platform: Mapping[str, Any], *, notify: Callable[[str], None]) -> PlatformClient:
+def open_platform(
+    platform: Mapping[str, Any], *, notify: Callable[[str], None], pipeline_file: Path | None = None
+) -> PlatformClient:
+    """A client of ``platform``; Qianfan's settings also come from ``pipeline_file``'s repository's .env."""
     kind = platform.get("kind", "local")
     if kind != "local":
-        return PlatformClient(settings_from_pipeline(dict(platform)))
+        from runner.platform.envfile import platform_environment
+
+        environ = platform_environment(pipeline_file, platform) if pipeline_file else None
+        return PlatformClient(settings_from_pipeline(dict(platform), environ=environ))
     # Imported here: the local platform's server code (uvicorn) is not needed for validate or plan.
     from runner.local.home import Home
     from runner.local.launcher import RestartingTransport, ensure_running, token_for

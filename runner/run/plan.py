@@ -18,6 +18,7 @@ from typing import Any
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline, StageSpec
 from runner.platform.destinations import Destination, credential_destinations
+from runner.platform.envfile import platform_environment
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.run.inputs import Inputs, Pending, Upstream
 from runner.stages import STAGE_TYPES
@@ -108,7 +109,9 @@ def make_plan(
         str(state.path),
         tuple(plans),
         warnings,
-        tuple(credential_destinations(pipeline.platform)),
+        tuple(
+            credential_destinations(pipeline.platform, platform_environment(pipeline.path, pipeline.platform))
+        ),
         tuple(code_lines(pipeline)),
     )
 
