@@ -120,8 +120,11 @@ def _values(path: Path) -> dict[str, str]:
 
 
 def platform_environment(pipeline_file: Path, platform: Mapping[str, Any]) -> Mapping[str, str]:
-    """What ``platform``'s settings are read from: for Qianfan, the environment over the ``.env`` file; for
-    the local platform, the process environment alone (its token and keys are qfrun's, never the SDK's)."""
-    if platform.get("kind", "local") == "qianfan":
+    """What ``platform``'s settings are read from: the environment over the ``.env`` file for a kind that
+    reads the SDK's settings (Qianfan); else the process environment alone (the local platform's token and
+    keys are qfrun's, never in the SDK's file)."""
+    from runner.platform.registry import platform_spec
+
+    if platform_spec(platform).kind.reads_dot_env:
         return environment_for(pipeline_file)
     return os.environ

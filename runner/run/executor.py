@@ -23,7 +23,8 @@ from runner.errors import PlatformError, StageError, StageWaiting, StateError
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
 from runner.platform.protocol import Dataset, Platform
-from runner.run.context import Interrupted, PollPolicy, StageRun
+from runner.platform.registry import PollPolicy
+from runner.run.context import Interrupted, StageRun
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.run.fingerprint import file_sha256
 from runner.run.inputs import Inputs, Upstream
