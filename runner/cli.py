@@ -25,6 +25,7 @@ VERBS = (
     "run",
     "validate",
     "plan",
+    "diff",
     "status",
     "graph",
     "report",
