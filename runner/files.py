@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 ALLOW_PATHS_VARIABLE = "QFRUN_ALLOW_PATHS"  # folders a pipeline may read, os.pathsep-separated
 
@@ -106,6 +107,16 @@ class Confinement:
         for _ in entries(real, shown=raw):
             pass
         return real
+
+    def confined(self, kind: Literal["file", "folder", "code", "sheet"], raw: str) -> Path:
+        """The real path of ``raw`` under the rule ``kind`` names (a stage type's ``LocalInput.kind``)."""
+        rules: dict[str, Callable[[str], Path]] = {
+            "file": self.file,
+            "folder": self.folder,
+            "code": self.code,
+            "sheet": self.sheet,
+        }
+        return rules[kind](raw)
 
     def shown(self, raw: str) -> str:
         """``raw`` as messages show it: joined to the pipeline's folder, ``..`` folded."""

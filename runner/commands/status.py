@@ -20,6 +20,7 @@ from runner.errors import PlatformNotFound
 from runner.pipeline.spec import Pipeline, load_pipeline
 from runner.platform.protocol import Platform, TaskKind, TaskRef
 from runner.run.plan import default_state_path
+from runner.stages import STAGE_TYPES
 from runner.state.file import StateFile
 from runner.state.records import StageRecord
 
@@ -122,7 +123,7 @@ def _rows(
     rows: list[dict[str, Any]] = []
     for stage_id, stage in pipeline.stages.items():
         record = state.stages.get(stage_id)
-        service = _service(record, platform, now) if stage.type == "deploy" else None
+        service = _service(record, platform, now) if STAGE_TYPES[stage.type].serves_chat else None
         rows.append(
             {
                 "id": stage_id,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from runner.errors import Issue, Location
 from runner.pipeline.schemacheck import Check, compile_check
+from runner.stages.registry import plugin_schemas
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -82,31 +83,49 @@ def schema_text() -> str:
     return (Path(str(schemas.__file__)).parent / "pipeline.schema.json").read_text(encoding="utf-8")
 
 
-@functools.cache
 def pipeline_schema() -> dict[str, Any]:
-    """The pipeline schema, parsed once."""
+    """The pipeline schema, with the stage types that plugins registered (runner.stages.registry)."""
+    return _schema(_plugins())
+
+
+def _plugins() -> tuple[tuple[str, str], ...]:
+    """The registered plugins' stage schemas, as a hashable key for the caches below."""
+    return tuple((name, json.dumps(schema, sort_keys=True)) for name, schema in plugin_schemas())
+
+
+@functools.cache
+def _schema(plugins: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The schema file parsed once (per set of plugins), each plugin's stage type added to it: its name to
+    ``stageType``'s values and its mapping's schema to ``stage``'s per-type branches."""
     schema: dict[str, Any] = json.loads(schema_text())
+    defs = schema["$defs"]
+    for name, text in plugins:
+        key = f"{name}Stage"
+        defs[key] = json.loads(text)
+        defs["stageType"]["enum"].append(name)
+        branch = {"if": {"properties": {"type": {"const": name}}, "required": ["type"]}}
+        defs["stage"]["allOf"].append({**branch, "then": {"$ref": f"#/$defs/{key}"}})
     return schema
 
 
 @functools.cache
-def _inlined_schema() -> dict[str, Any]:
+def _inlined_schema(plugins: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     # Local $refs inlined: the schema has no recursion, and resolving refs was a quarter of the time
     # spent on a 5,000-stage pipeline. Error paths stay the same (jsonschema leaves "$ref" out of them).
-    schema = pipeline_schema()
+    schema = _schema(plugins)
     return {key: _inline(value, schema) for key, value in schema.items() if key != "$defs"}
 
 
 @functools.cache
-def _validator() -> Draft202012Validator:
+def _validator(plugins: tuple[tuple[str, str], ...]) -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(_inlined_schema())
+    return Draft202012Validator(_inlined_schema(plugins))
 
 
 @functools.cache
-def _is_valid() -> Check:
-    return compile_check(_inlined_schema())
+def _is_valid(plugins: tuple[tuple[str, str], ...]) -> Check:
+    return compile_check(_inlined_schema(plugins))
 
 
 def _inline(node: Any, root: dict[str, Any]) -> Any:
@@ -126,11 +145,14 @@ def schema_issues(doc: Document) -> list[Issue]:
     if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
         # A newer format's fields would only add noise: say the one thing that matters.
         return [_version_issue(doc, version)]
-    if _is_valid()(doc.data):
+    plugins = _plugins()
+    if _is_valid(plugins)(doc.data):
         # The common case: a valid file never pays for importing jsonschema (most of `qfrun validate`'s time).
         return []
     renderer = _Renderer(doc)
-    issues = [issue for error in _validator().iter_errors(doc.data) for issue in renderer.render(error)]
+    issues = [
+        issue for error in _validator(plugins).iter_errors(doc.data) for issue in renderer.render(error)
+    ]
     return sorted(set(issues))
 
 

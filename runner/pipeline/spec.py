@@ -24,8 +24,7 @@ from runner.pipeline.schema import schema_issues
 from runner.pipeline.yamlio import Document, KeyPath, load_document
 from runner.platform.settings import is_loopback_url
 from runner.stages import STAGE_TYPES
-from runner.stages.evaluate import custom_functions, custom_module_path
-from runner.stages.manual import sheet_path
+from runner.stages.base import CheckContext
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -173,12 +172,20 @@ def _interpret(document: Document, files: Confinement, *, check_files: bool) -> 
     variables = data.get("vars") if isinstance(data.get("vars"), Mapping) else {}
     env_names = tuple(name for name in data.get("env") or [] if isinstance(name, str))
 
+    platform = data.get("platform", "local")
+    kind = (
+        platform
+        if isinstance(platform, str)
+        else platform.get("kind")
+        if isinstance(platform, Mapping)
+        else None
+    )
+    checks = CheckContext(document, raw_stages, datasets, "qianfan" if kind == "qianfan" else "local")
+
     dependencies: dict[str, list[str]] = {}
     unknown = _Unknown()
     for stage_id, body in raw_stages.items():
-        found = _check_stage(
-            document, stage_id, body, raw_stages, datasets, variables, env_names, issues, unknown
-        )
+        found = _check_stage(checks, stage_id, body, variables, env_names, issues, unknown)
         dependencies[stage_id] = list(dict.fromkeys(found))
 
     for cycle in dag.cycles(dag.build(dependencies)) if dag.has_cycle(dependencies) else []:
@@ -195,22 +202,10 @@ def _interpret(document: Document, files: Confinement, *, check_files: bool) -> 
         )
         for stage_id, body in raw_stages.items()
     }
-    platform = data.get("platform", "local")
-    kind = (
-        platform
-        if isinstance(platform, str)
-        else platform.get("kind")
-        if isinstance(platform, Mapping)
-        else None
-    )
     if check_files:
-        issues += _file_issues(document, datasets, raw_stages, files, local=kind != "qianfan")
-    if kind == "qianfan":
-        issues += _qianfan_issues(document, raw_stages, datasets)
-    else:
-        issues += _local_issues(document, raw_stages)
-        if isinstance(platform, Mapping):
-            issues += _local_url_issues(document, platform)
+        issues += _file_issues(checks, files)
+    if checks.local and isinstance(platform, Mapping):
+        issues += _local_url_issues(document, platform)
     pipeline = Pipeline(
         document=document,
         name=str(data.get("name")),
@@ -256,17 +251,16 @@ def _datasets(raw: Any, folder: Path) -> Iterator[tuple[str, DatasetSpec]]:
 
 
 def _check_stage(
-    document: Document,
+    checks: CheckContext,
     stage_id: str,
     body: Mapping[str, Any],
-    stages: Mapping[str, Mapping[str, Any]],
-    datasets: Mapping[str, DatasetSpec],
     variables: Mapping[str, Any],
     env_names: tuple[str, ...],
     issues: list[Issue],
     unknown: _Unknown,
 ) -> Iterator[str]:
-    """Check one stage's references and expressions; yield the stages it depends on."""
+    """Check one stage's references, expressions and what its type checks; yield the stages it depends on."""
+    document, stages, datasets = checks.document, checks.stages, checks.datasets
     stage_type = STAGE_TYPES.get(str(body.get("type")))
     where = ("stages", stage_id)
     if stage_type is not None:
@@ -291,7 +285,7 @@ def _check_stage(
                         ),
                     )
                 )
-            elif "endpoint" in target and not (body.get("type") == "infer" and ref.path == ("model",)):
+            elif "endpoint" in target and not ref.takes_endpoint:
                 issues.append(
                     Issue(
                         at,
@@ -309,7 +303,7 @@ def _check_stage(
                 at = document.location((*where, *dref.path))
                 message = unknown("dataset", dref.dataset_id, datasets)
                 issues.append(Issue(at, f"{_dotted((*where, *dref.path))}: {message}"))
-        issues.extend(_evaluator_issues(document, stage_id, body))
+        issues.extend(stage_type.checks(checks, stage_id, body))
     for index, name in enumerate(body.get("needs") or []):
         at = document.location((*where, "needs", index))
         if name not in stages:
@@ -387,47 +381,6 @@ def _expressions(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str | Non
             yield from _expressions(item, (*path, index))
 
 
-def _qianfan_issues(
-    document: Document, stages: Mapping[str, Mapping[str, Any]], datasets: Mapping[str, DatasetSpec]
-) -> Iterator[Issue]:
-    """What only the local platform can do: Qianfan reads models and batch input from BOS storage and
-    evaluates dataset versions of its console [B2][E1]."""
-    for stage_id, body in stages.items():
-        if body.get("type") == "model" and "import" in body:
-            key_path: tuple[str | int, ...] = ("stages", stage_id, "import")
-            yield Issue(
-                document.location(key_path),
-                (
-                    f"{_dotted(key_path)}: importing a local folder works on the local platform only; "
-                    "on Qianfan name an existing model version with version_id."
-                ),
-            )
-        if body.get("type") == "evaluate":
-            yield from _qianfan_evaluator_issues(document, stages, stage_id, body)
-        named = body.get("dataset")
-        dataset = datasets.get(named) if isinstance(named, str) else None
-        if body.get("type") == "evaluate" and dataset is not None and dataset.path is not None:
-            key_path = ("stages", stage_id, "dataset")
-            yield Issue(
-                document.location(key_path),
-                (
-                    f"{_dotted(key_path)}: an evaluation on Qianfan reads a dataset version of its "
-                    f"console (evalModelConfig.versionId); give the dataset {dataset.id!r} a "
-                    "qianfan_dataset_id (a local file goes to BOS for batch inference only)."
-                ),
-            )
-        if body.get("type") == "infer" and dataset is not None and dataset.path is None:
-            if "input_bos_uri" not in body:
-                yield Issue(
-                    document.key_location(("stages", stage_id)),
-                    (
-                        f"stages.{stage_id}: batch inference on Qianfan reads its input from BOS; the "
-                        f"dataset {dataset.id!r} is a console dataset, so add input_bos_uri (the BOS "
-                        "folder of its {id, query} lines), or use a local file, which qfrun uploads."
-                    ),
-                )
-
-
 def _local_url_issues(document: Document, platform: Mapping[str, Any]) -> Iterator[Issue]:
     """qfrun sends the local platform its token and keys with every request: to its console (``url``), its
     chat (``inference_url``) and its BOS (``bos.endpoint``): any of them off this machine would get them."""
@@ -449,177 +402,20 @@ def _local_url_issues(document: Document, platform: Mapping[str, Any]) -> Iterat
             )
 
 
-def _local_issues(document: Document, stages: Mapping[str, Mapping[str, Any]]) -> Iterator[Issue]:
-    """What only Qianfan has: its preset models."""
-    for stage_id, body in stages.items():
-        if body.get("type") == "model" and "endpoint" in body:
-            key_path = ("stages", stage_id, "endpoint")
-            yield Issue(
-                document.location(key_path),
-                (
-                    f"{_dotted(key_path)}: preset model endpoints exist on Qianfan only; the local platform "
-                    "runs model versions (import: or version_id:)."
-                ),
-            )
-
-
-QIANFAN_RULE_METRICS = ("accuracy", "similarity")  # the documented rule score modes [E11]
-
-
-def _qianfan_evaluator_issues(
-    document: Document, stages: Mapping[str, Mapping[str, Any]], stage_id: str, body: Mapping[str, Any]
-) -> Iterator[Issue]:
-    """Evaluators Qianfan's CreateEvalTask cannot express [E1]: local metrics, custom scorers, a judge."""
-    for index, evaluator in enumerate(body.get("evaluators") or []):
-        if not isinstance(evaluator, Mapping):
-            continue
-        key_path: tuple[str | int, ...] = ("stages", stage_id, "evaluators", index)
-        kind = evaluator.get("kind")
-        if kind == "rule":
-            for metric in ("bleu", "rouge_l", "exact_match"):
-                if evaluator.get(metric) is True:
-                    yield Issue(
-                        document.location((*key_path, metric)),
-                        (
-                            f"{_dotted((*key_path, metric))}: Qianfan's rule evaluation scores only "
-                            f"{' and '.join(QIANFAN_RULE_METRICS)}; {metric} works on the local platform "
-                            "only."
-                        ),
-                    )
-        elif kind == "custom":
-            yield Issue(
-                document.location(key_path),
-                (
-                    f"{_dotted(key_path)}: a custom scorer runs on the local platform only; Qianfan's "
-                    "evaluation takes rule metrics and an LLM judge."
-                ),
-            )
-        elif kind == "llm_judge":
-            judge = evaluator.get("judge")
-            judge_type = stages.get(judge, {}).get("type") if isinstance(judge, str) else None
-            if judge_type is not None and judge_type != "deploy":
-                yield Issue(
-                    document.location((*key_path, "judge")),
-                    (
-                        f"{_dotted((*key_path, 'judge'))}: on Qianfan the judge is a deployed service "
-                        f"(autoModelEvalConfig.apiName), so name a deploy stage, not the {judge_type} stage "
-                        f"{judge!r}."
-                    ),
-                )
-
-
-def _evaluator_issues(document: Document, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
-    from runner.stages.evaluate import RULE_METRICS
-
-    manual_seen = False
-    for index, evaluator in enumerate(body.get("evaluators") or []):
-        if isinstance(evaluator, Mapping) and evaluator.get("kind") == "manual":
-            key_path = ("stages", stage_id, "evaluators", index)
-            if manual_seen:
-                yield Issue(
-                    document.location(key_path),
-                    f"{_dotted(key_path)}: a stage takes one manual evaluator (Qianfan scores one set of "
-                    "dimensions per evaluation task).",
-                )
-            manual_seen = True
-            yield from _manual_issues(document, key_path, evaluator)
-        if isinstance(evaluator, Mapping) and evaluator.get("kind") == "rule":
-            if not any(evaluator.get(metric) is True for metric in RULE_METRICS):
-                key_path = ("stages", stage_id, "evaluators", index)
-                yield Issue(
-                    document.location(key_path),
-                    (
-                        f"{_dotted(key_path)}: a rule evaluator needs at least one metric set to true "
-                        f"({', '.join(RULE_METRICS)})."
-                    ),
-                )
-
-
-# Names a dimension cannot take: the default dimension, and the other metrics an evaluation reports.
-RESERVED_DIMENSIONS = frozenset(
-    {
-        "satisfaction",
-        "manual_avg_score",
-        "good_case_proportion",
-        "judge_score",
-        "accuracy",
-        "similarity",
-        "bleu",
-        "rouge_l",
-        "exact_match",
-    }
-)
-
-
-def _manual_issues(document: Document, key_path: KeyPath, evaluator: Mapping[str, Any]) -> Iterator[Issue]:
-    """What the schema cannot say of a manual evaluator: unique dimension names that are not metric names
-    already, and a score range whose lowest is below its highest."""
-    dims = evaluator.get("dimensions")  # at most four: the schema says so [E1]
-    seen: set[str] = set()
-    for number, dimension in enumerate(dims if isinstance(dims, list) else []):
-        name = dimension.get("name") if isinstance(dimension, Mapping) else None
-        if not isinstance(name, str):
-            continue
-        where = (*key_path, "dimensions", number, "name")
-        if name.lower() in RESERVED_DIMENSIONS:
-            yield Issue(
-                document.location(where),
-                f"{_dotted(where)}: {name!r} is already a metric of the evaluation"
-                + (" (satisfaction is always scored)" if name.lower() == "satisfaction" else "")
-                + "; give the dimension another name.",
-            )
-        elif name.lower() in seen:
-            yield Issue(document.location(where), f"{_dotted(where)}: the dimension {name!r} is named twice.")
-        seen.add(name.lower())
-    scale = evaluator.get("scale")
-    if isinstance(scale, Mapping):
-        low, high = scale.get("min", 1), scale.get("max", 5)
-        if isinstance(low, int) and isinstance(high, int) and low >= high:
-            where = (*key_path, "scale")
-            yield Issue(
-                document.location(where),
-                f"{_dotted(where)}: the lowest score ({low}) must be below the highest ({high}).",
-            )
-
-
-def _file_issues(
-    document: Document,
-    datasets: Mapping[str, DatasetSpec],
-    stages: Mapping[str, Mapping[str, Any]],
-    files: Confinement,
-    *,
-    local: bool,
-) -> Iterator[Issue]:
+def _file_issues(checks: CheckContext, files: Confinement) -> Iterator[Issue]:
     """Every local path the pipeline names must lead to a regular file (or a folder of them) inside the
     repository or a folder the user allowed (runner.files); custom evaluators' code, to the repository."""
+    document = checks.document
     raw_datasets = document.data.get("datasets")
-    for dataset_id, dataset in datasets.items():
+    for dataset_id, dataset in checks.datasets.items():
         written = raw_datasets[dataset_id].get("path") if dataset.path is not None else None
         if isinstance(written, str):
             yield from _refused(document, ("datasets", dataset_id, "path"), files.file, written)
-    for stage_id, body in stages.items():
-        folder_name = body.get("import") if body.get("type") == "model" else None
-        if isinstance(folder_name, str) and not expr.contains_expression(folder_name):
-            yield from _refused(document, ("stages", stage_id, "import"), files.folder, folder_name)
-        if body.get("type") == "evaluate" and local:  # Qianfan scores in its console: no sheet there
-            for index, evaluator in enumerate(body.get("evaluators") or []):
-                if isinstance(evaluator, Mapping) and evaluator.get("kind") == "manual":
-                    where: KeyPath = ("stages", stage_id, "evaluators", index)
-                    written = evaluator.get("sheet")
-                    yield from _refused(
-                        document,
-                        (*where, "sheet") if isinstance(written, str) else where,
-                        files.sheet,
-                        sheet_path(evaluator, stage_id),
-                    )
-        if body.get("type") == "evaluate" and local:  # Qianfan runs no custom code: said elsewhere
-            for index, function in custom_functions(body):
-                yield from _refused(
-                    document,
-                    ("stages", stage_id, "evaluators", index, "function"),
-                    files.code,
-                    custom_module_path(function),
-                )
+    for stage_id, body in checks.stages.items():
+        stage_type = STAGE_TYPES.get(str(body.get("type")))
+        for item in stage_type.local_inputs(stage_id, body, local=checks.local) if stage_type else ():
+            check = functools.partial(files.confined, item.kind)
+            yield from _refused(document, ("stages", stage_id, *item.path), check, item.written)
 
 
 def _refused(

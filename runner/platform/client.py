@@ -218,7 +218,7 @@ class PlatformClient:
     def create_task(self, request: TaskRequest) -> TaskRef:
         api = wire.KIND_API[request.kind]
         model_set_id = ""
-        if request.kind in (TaskKind.COMPRESSION, TaskKind.SERVICE):
+        if api.needs_model_set:
             model_set_id = self.describe_model_version(str(request.params["model_version_id"])).model_id
         if request.kind is TaskKind.BATCH_INFERENCE and request.params.get("input_bos_uri"):
             if not request.params.get("output_bos_uri"):
@@ -279,10 +279,9 @@ class PlatformClient:
         reply = self._http.console(api.route, api.describe, {api.request_id_field: ref.task_id})
         result = reply.body["result"]
         status = self._parse(reply, lambda: wire.status_of(ref.kind, wire.obj(result, "result")))
-        if ref.kind is TaskKind.EVALUATION and status is TaskStatus.SUCCEEDED:
-            report = self._http.console(api.route, wire.EVAL_REPORT_ACTION, {"taskId": ref.task_id})
-            self._parse(report, wire.eval_report, report.body["result"])
-            return self._parse(reply, wire.task_info, ref.kind, ref, result, report.body["result"])
+        if api.report_action and status is TaskStatus.SUCCEEDED:
+            report = self._http.console(api.route, api.report_action, {"taskId": ref.task_id})
+            return self._parse(report, wire.task_info, ref.kind, ref, result, report.body["result"])
         return self._parse(reply, wire.task_info, ref.kind, ref, result)
 
     def cancel_task(self, ref: TaskRef) -> None:

@@ -14,18 +14,62 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 JSON = Any  # a value that json.dumps accepts; kept loose on purpose at this seam
 
 
-class TaskKind(enum.Enum):
-    """The kinds of platform task the stages create (values are stable: they go into the state file)."""
+class TaskKind:
+    """A kind of platform task a stage creates; its value is stable (it goes into the state file).
 
-    BATCH_INFERENCE = "batch_inference"
-    EVALUATION = "evaluation"
-    COMPRESSION = "compression"
-    SERVICE = "service"
+    An open set rather than an enum: a task-kind plugin defines its own with ``TaskKind.define`` next to its
+    wire entry (runner.platform.wire.kinds) and its local module (runner.local.kinds), touching nothing else.
+    Each value has one instance, so kinds compare with ``is`` like enum members; ``TaskKind(value)`` reads a
+    stored value back and refuses one nobody defined.
+    """
+
+    __slots__ = ("value",)
+    _known: ClassVar[dict[str, TaskKind]] = {}
+    BATCH_INFERENCE: ClassVar[TaskKind]
+    EVALUATION: ClassVar[TaskKind]
+    COMPRESSION: ClassVar[TaskKind]
+    SERVICE: ClassVar[TaskKind]
+    value: str
+
+    def __new__(cls, value: str) -> TaskKind:
+        try:
+            return cls._known[value]
+        except KeyError:
+            known = ", ".join(cls._known)
+            raise ValueError(f"{value!r} is not a task kind qfrun knows (it knows {known})") from None
+
+    @classmethod
+    def define(cls, value: str) -> TaskKind:
+        """The kind named ``value``, created on first use."""
+        if value not in cls._known:
+            kind = object.__new__(cls)
+            object.__setattr__(kind, "value", value)
+            cls._known[value] = kind
+        return cls._known[value]
+
+    @classmethod
+    def known(cls) -> tuple[TaskKind, ...]:
+        return tuple(cls._known.values())
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a TaskKind cannot change")
+
+    def __reduce__(self) -> tuple[type[TaskKind], tuple[str]]:
+        return TaskKind, (self.value,)  # copies and pickles stay the one instance
+
+    def __repr__(self) -> str:
+        return f"TaskKind({self.value!r})"
+
+
+TaskKind.BATCH_INFERENCE = TaskKind.define("batch_inference")
+TaskKind.EVALUATION = TaskKind.define("evaluation")
+TaskKind.COMPRESSION = TaskKind.define("compression")
+TaskKind.SERVICE = TaskKind.define("service")
 
 
 class TaskStatus(enum.Enum):

@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
 from runner.render.plan import escape_markdown
+from runner.stages import STAGE_TYPES
+from runner.stages.base import ReportSection
 from runner.state.file import StateFile, atomic_write, utc_now
 
 MARKDOWN_LIMIT = 65_535
@@ -47,6 +48,10 @@ def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
             }
         )
     by_id = {stage["id"]: stage for stage in stages}
+    sections: dict[ReportSection, list[dict[str, Any]]] = {"evaluations": [], "models": [], "services": []}
+    for row in stages:
+        for entry in STAGE_TYPES[row["type"]].report_entries(row, by_id):
+            sections[entry.section].append(dict(entry.row))
     return {
         "qfrun_report": 1,
         "pipeline": pipeline.name,
@@ -56,10 +61,10 @@ def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
         "run": state.runs[-1].to_json() if state.runs else None,
         "stages": stages,
         "edges": [list(edge) for edge in pipeline.graph.edges],
-        "evaluations": (evaluations := _evaluations(stages)),
-        "comparison": _comparison(evaluations),
-        "models": _models(stages, by_id),
-        "services": _services(stages),
+        "evaluations": sections["evaluations"],
+        "comparison": _comparison(sections["evaluations"]),
+        "models": sections["models"],
+        "services": sections["services"],
     }
 
 
@@ -74,22 +79,6 @@ def _seconds(started: str, finished: str) -> float | None:
     return max(0.0, (end - begin).total_seconds())
 
 
-def _evaluations(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
-    for stage in stages:
-        models = stage["outputs"].get("models") if stage["type"] == "evaluate" else None
-        if not isinstance(models, Mapping) or not models:
-            continue
-        metrics: dict[str, dict[str, float]] = {}
-        for model_stage, result in models.items():
-            for name, value in (result.get("metrics") or {}).items():
-                if isinstance(value, int | float):
-                    metrics.setdefault(name, {})[model_stage] = float(value)
-        samples = {model_stage: result.get("samples") for model_stage, result in models.items()}
-        found.append({"stage": stage["id"], "metrics": metrics, "samples": samples})
-    return found
-
-
 def _comparison(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
     """Every model's metrics side by side across evaluations (the base in one, compressed ones in another)."""
     metrics: dict[str, dict[str, float]] = {}
@@ -99,69 +88,6 @@ def _comparison(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
             metrics.setdefault(name, {}).update(values)
         samples.update(evaluation["samples"])
     return {"stage": "all evaluations", "metrics": metrics, "samples": samples}
-
-
-def _models(stages: list[dict[str, Any]], by_id: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
-    for stage in stages:
-        outputs = stage["outputs"]
-        if stage["type"] in ("model", "compress") and outputs.get("version_id"):
-            source = next((u for u in stage["upstream"] if by_id[u]["type"] in ("model", "compress")), None)
-            found.append(
-                {
-                    "stage": stage["id"],
-                    "version_id": outputs["version_id"],
-                    "size_bytes": outputs.get("size_bytes"),
-                    "scheme": outputs.get("scheme") or ("source" if stage["type"] == "model" else None),
-                    "source": source,
-                }
-            )
-    return found
-
-
-def _services(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
-    for stage in stages:
-        outputs = stage["outputs"]
-        # ``endpoint`` is what state files of earlier qfrun versions call the URL suffix.
-        suffix = outputs.get("url_suffix") or outputs.get("endpoint")
-        if stage["type"] == "deploy" and suffix:
-            url = outputs.get("url") or ""
-            body = json.dumps({"messages": [{"role": "user", "content": "23+45=?"}]})
-            found.append(
-                {
-                    "stage": stage["id"],
-                    "url_suffix": suffix,
-                    "url": url,
-                    "replicas": outputs.get("replicas"),
-                    "resource_type": outputs.get("resource_type"),
-                    "billing": billing_text(outputs.get("billing"), outputs.get("expires_at")),
-                    "smoke_test": outputs.get("smoke_test"),
-                    "curl": _curl(url, body) if url else "",
-                }
-            )
-    return found
-
-
-def _curl(url: str, body: str) -> str:
-    """A command that calls the service; on the local platform it names the token's variable, never the
-    token itself (reports are shared and kept)."""
-    auth = ""
-    if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
-        auth = ' -H "Authorization: Bearer $QFRUN_LOCAL_TOKEN"'
-    return f"curl -s {url}{auth} -H 'Content-Type: application/json' -d '{body}'"
-
-
-def billing_text(billing: Any, expires_at: Any = None) -> str:
-    """``prepaid for 3 months (until 2027-03-01T00:00:00Z)``, ``postpaid by tokens``, or '' when unknown."""
-    if not isinstance(billing, Mapping):
-        return ""
-    if billing.get("payment") == "prepaid":
-        months = billing.get("months")
-        until = f" (until {expires_at})" if expires_at else ""
-        return f"prepaid for {months} month{'' if months == 1 else 's'}{until}"
-    charge = {"computing_unit": "compute unit", "tokens": "tokens"}.get(str(billing.get("charge")), "")
-    return f"postpaid by {charge}" if charge else "postpaid"
 
 
 def as_markdown(report: Mapping[str, Any], *, limit: int = MARKDOWN_LIMIT) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.files import MAX_DATASET_BYTES, MAX_MODEL_FILE_BYTES, entries, sha256_regular
+from runner.files import MAX_DATASET_BYTES, MAX_MODEL_FILE_BYTES, MAX_MODULE_BYTES, entries, sha256_regular
 
 _lock = threading.Lock()
 _file_hashes: dict[tuple[str, int, int], str] = {}
@@ -43,6 +43,14 @@ def file_sha256(path: Path, limit: int = MAX_DATASET_BYTES) -> str:
         with _lock:
             _file_hashes[key] = cached
     return cached
+
+
+def local_input_sha256(kind: str, path: Path) -> str:
+    """The content hash of a stage's local input (``runner.stages.base.LocalInput``): a folder's tree, or a
+    file's bytes within the size its kind allows (a custom evaluator's module is small code)."""
+    if kind == "folder":
+        return folder_sha256(path)
+    return file_sha256(path, MAX_MODULE_BYTES if kind == "code" else MAX_DATASET_BYTES)
 
 
 def folder_sha256(folder: Path) -> str:

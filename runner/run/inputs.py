@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import Location
-from runner.files import MAX_MODULE_BYTES, PathRefused
+from runner.files import PathRefused
 from runner.pipeline import expr
 from runner.pipeline.spec import Pipeline, StageSpec
 from runner.run import fingerprint
 from runner.stages import STAGE_TYPES
-from runner.stages.evaluate import custom_functions, custom_module_path
 
 REDACTED = "***"
 
@@ -157,18 +156,20 @@ class Inputs:
                     files[f"dataset {ref.dataset_id}"] = fingerprint.file_sha256(real)
                 else:
                     files[f"dataset {ref.dataset_id}"] = f"qianfan:{dataset.qianfan_dataset_id}"
-            if stage.type == "model" and isinstance(fields.get("import"), str):
-                # checked again here: an expression may have made the path, which validate could not see
-                folder = self.pipeline.files.folder(fields["import"])
-                files[f"model folder {fields['import']}"] = fingerprint.folder_sha256(folder)
-            for _, function in custom_functions(fields) if stage.type == "evaluate" else ():
-                module = self.pipeline.files.code(custom_module_path(function))
-                files[f"custom evaluator {function}"] = fingerprint.file_sha256(module, MAX_MODULE_BYTES)
         except PathRefused as refused:
-            path = ("import",) if stage.type == "model" else ()
-            raise InputError(
-                self._where(stage, path, expr.ExpressionError(str(refused).rstrip(".")))
-            ) from None
+            raise InputError(self._where(stage, (), expr.ExpressionError(str(refused).rstrip(".")))) from None
+        # Confined again here: an expression may have made a path, which validate could not see.
+        local = self.pipeline.platform.get("kind") != "qianfan"
+        for item in stage_type.local_inputs(stage.id, fields, local=local):
+            if not item.fingerprinted:
+                continue
+            try:
+                real = self.pipeline.files.confined(item.kind, item.written)
+                files[item.label] = fingerprint.local_input_sha256(item.kind, real)
+            except PathRefused as refused:
+                raise InputError(
+                    self._where(stage, item.path, expr.ExpressionError(str(refused).rstrip(".")))
+                ) from None
         # Upstream counts through what the stage consumes: the outputs of the stages its fields name
         # (``model: w4``); values read by expressions are already in the resolved fields, and ``if:`` and
         # ``needs:`` only decide whether and when it runs. So re-running an evaluation that gates a deploy

@@ -21,7 +21,6 @@ from runner.platform.destinations import Destination, credential_destinations
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.run.inputs import Inputs, Pending, Upstream
 from runner.stages import STAGE_TYPES
-from runner.stages.evaluate import custom_functions, custom_module_path
 from runner.state.file import StageRecord, StageStatus, StateFile
 
 # The actions by their old names, which the formats and the CLI read.
@@ -115,14 +114,12 @@ def make_plan(
 
 def code_lines(pipeline: Pipeline) -> Iterator[str]:
     """Each custom evaluator the pipeline names, with the repository file its code comes from."""
+    local = pipeline.platform.get("kind") != "qianfan"
     for stage in pipeline.stages.values():
-        if stage.type == "evaluate":
-            for _, function in custom_functions(stage.fields):
-                module = os.path.relpath(
-                    pipeline.files.base / custom_module_path(function), pipeline.files.repository
-                )
-                shown = Path(module).as_posix()
-                yield f"{stage.id}: custom evaluator {function} runs {shown} of the repository"
+        for item in STAGE_TYPES[stage.type].local_inputs(stage.id, stage.fields, local=local):
+            if item.kind == "code":
+                module = os.path.relpath(pipeline.files.base / item.written, pipeline.files.repository)
+                yield f"{stage.id}: {item.label} runs {Path(module).as_posix()} of the repository"
 
 
 def expiry_warnings(

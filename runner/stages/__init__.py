@@ -1,19 +1,15 @@
-"""The five stage types, one module each; ``STAGE_TYPES`` is the registry the executor and planner use."""
+"""The stage types, one module each, registered in ``runner.stages.registry`` (``STAGE_TYPES``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from runner.stages.base import StageType
 from runner.stages.compress import CompressStage
 from runner.stages.deploy import DeployStage
 from runner.stages.evaluate import EvaluateStage
 from runner.stages.infer import InferStage
 from runner.stages.model import ModelStage
+from runner.stages.registry import STAGE_TYPES, register
 
-STAGE_TYPES: Mapping[str, StageType] = {
-    stage.name: stage
-    for stage in (ModelStage(), InferStage(), EvaluateStage(), CompressStage(), DeployStage())
-}
+for _stage_type in (ModelStage(), InferStage(), EvaluateStage(), CompressStage(), DeployStage()):
+    register(_stage_type)
 
-__all__ = ["STAGE_TYPES"]
+__all__ = ["STAGE_TYPES", "register"]

@@ -1,23 +1,30 @@
-"""The contract between the executor and the five stage modules.
+"""The contract between the runner and a stage type: ``StageType``, the base class every stage type extends.
 
-A stage module says, for its stage type: which other stages and datasets its fields reference (for the DAG
-and validation), what the plan shows and costs, and how it runs — what it submits through
-``StageContext.run_task``, and which outputs it returns. The executor owns everything else: exactly-once task
-creation, polling, state transitions and failure policy.
+A stage type says everything that depends on what its stages do, and nothing else lives anywhere else:
+which other stages and datasets its fields reference (for the DAG and validation), the checks a schema cannot
+make (per platform kind), which local files it reads (confined at validate, hashed into its fingerprint), what
+the plan shows and costs, how it runs (what it submits through ``StageContext.run_task`` and which outputs it
+returns), and which rows it adds to the report. The executor owns the rest: exactly-once task creation,
+polling, state transitions and failure policy. ``runner.stages.registry`` holds the registered types;
+docs/adding-a-stage-type.md walks through writing one.
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
+from runner.errors import Issue
 from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind
 
-KeyPath = tuple[str | int, ...]
+if TYPE_CHECKING:
+    from runner.pipeline.spec import DatasetSpec
+    from runner.pipeline.yamlio import Document
 
-MODEL_PRODUCERS = frozenset({"model", "compress"})
+KeyPath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,9 @@ class StageRef:
     path: KeyPath
     stage_id: str
     allowed_types: frozenset[str]
+    takes_endpoint: bool = (
+        False  # whether a model stage that names a preset endpoint will do (batch inference)
+    )
 
 
 @dataclass(frozen=True)
@@ -83,27 +93,112 @@ class StageContext(Protocol):
         ...
 
 
-class StageType(Protocol):
-    """One stage type: ``model``, ``infer``, ``evaluate``, ``compress`` or ``deploy``."""
+@dataclass(frozen=True)
+class LocalInput:
+    """A local path a stage's field names: confined at validate (runner.files), hashed into the fingerprint.
 
-    name: str
+    ``kind`` names the confinement rule: a ``file`` or ``folder`` of data, ``code`` (a custom evaluator's
+    module: the repository only), or a ``sheet`` (a scoring sheet qfrun writes and reads back, so it is not
+    part of the fingerprint). ``label`` is how the fingerprint and the plan name it ("model folder m/adder").
+    """
 
-    def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]: ...
+    path: KeyPath  # the field, relative to the stage
+    kind: Literal["file", "folder", "code", "sheet"]
+    written: str  # the path as the pipeline gives it, relative to the pipeline's folder
+    label: str
 
-    def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]: ...
+    @property
+    def fingerprinted(self) -> bool:
+        return self.kind != "sheet"
 
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail: ...
 
+@dataclass(frozen=True)
+class CheckContext:
+    """What a stage type's meaning checks see: the document (for line and column), every stage's mapping,
+    the datasets, and the platform kind the pipeline runs on."""
+
+    document: Document
+    stages: Mapping[str, Mapping[str, Any]]
+    datasets: Mapping[str, DatasetSpec]
+    platform_kind: str  # "local" or "qianfan"
+
+    @property
+    def local(self) -> bool:
+        return self.platform_kind != "qianfan"
+
+    def issue(self, key_path: KeyPath, text: str) -> Issue:
+        """An issue at ``key_path`` (from the document's root), worded ``stages.x.field: text``."""
+        return Issue(self.document.location(key_path), f"{dotted(key_path)}: {text}")
+
+    def stage_issue(self, stage_id: str, text: str) -> Issue:
+        """An issue about the whole stage, placed at its key."""
+        return Issue(self.document.key_location(("stages", stage_id)), f"stages.{stage_id}: {text}")
+
+
+ReportSection = Literal["evaluations", "models", "services"]
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """One row a stage adds to a section of the report (runner.render.report)."""
+
+    section: ReportSection
+    row: Mapping[str, Any]
+
+
+class StageType(abc.ABC):
+    """One stage type (``model``, ``infer``, ``evaluate``, ``compress``, ``deploy``, or a plugin's).
+
+    Subclass it, set ``name``, implement ``plan`` and ``run``, override the hooks the type needs, and register
+    an instance with ``runner.stages.registry.register``. The built-in types' JSON Schema lives in
+    schemas/pipeline.schema.json; a plugin gives its own in ``schema`` and the registry adds it to the
+    pipeline schema (its ``type`` value, and the stage mapping's properties).
+    """
+
+    name: ClassVar[str]
+    schema: ClassVar[Mapping[str, Any] | None] = None  # a plugin's stage mapping schema (built-ins: the file)
+    produces_model: ClassVar[bool] = False  # outputs a model version other stages take (``version_id``)
+    serves_chat: ClassVar[bool] = False  # outputs a chat service (``url_suffix``): a judge, a status row
+
+    def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
+        """The fields that name other stages (for the DAG, validation and the fingerprint)."""
+        return iter(())
+
+    def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
+        """The fields that name pipeline datasets."""
+        return iter(())
+
+    def checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
+        """What the schema cannot say of a stage, including what its platform kind cannot do."""
+        return iter(())
+
+    def local_inputs(self, stage_id: str, spec: Mapping[str, Any], *, local: bool) -> Iterator[LocalInput]:
+        """The local paths the stage reads or writes; ``spec`` may still hold expressions (skip those)."""
+        return iter(())
+
+    @abc.abstractmethod
+    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
+        """What ``qfrun plan`` shows for the stage, and what it costs."""
+
+    @abc.abstractmethod
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Do the stage's work and return its outputs (JSON values)."""
-        ...
+
+    def report_entries(
+        self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
+    ) -> Iterator[ReportEntry]:
+        """The rows the stage adds to the report, from its report row (``id``, ``type``, ``outputs``,
+        ``upstream``) and every stage's row by id."""
+        return iter(())
 
 
-def single_ref(spec: Mapping[str, Any], key: str, allowed: frozenset[str]) -> Iterator[StageRef]:
+def single_ref(
+    spec: Mapping[str, Any], key: str, allowed: frozenset[str], *, takes_endpoint: bool = False
+) -> Iterator[StageRef]:
     """A reference held by a plain field, skipped when absent or still an unresolved expression."""
     value = spec.get(key)
     if isinstance(value, str) and not contains_expression(value):
-        yield StageRef((key,), value, allowed)
+        yield StageRef((key,), value, allowed, takes_endpoint)
 
 
 def list_refs(spec: Mapping[str, Any], key: str, allowed: frozenset[str]) -> Iterator[StageRef]:
@@ -137,3 +232,8 @@ def describe_params(params: Mapping[str, Any]) -> str:
 
 def join_ids(ids: Sequence[str]) -> str:
     return ", ".join(ids)
+
+
+def dotted(key_path: KeyPath) -> str:
+    """``stages.x.evaluators.0``: how messages name a place in the pipeline."""
+    return ".".join(str(part) for part in key_path)

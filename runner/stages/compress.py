@@ -11,25 +11,29 @@ from typing import Any
 
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
-    MODEL_PRODUCERS,
     DatasetRef,
     PlanDetail,
+    ReportEntry,
     StageContext,
     StageRef,
+    StageType,
     model_version_of,
     single_dataset,
     single_ref,
 )
+from runner.stages.model import model_entry
+from runner.stages.registry import model_producers
 
 # The pipeline spells strategies in lower case; the platform API as Qianfan's ModelCompStrategy does.
 STRATEGIES = {"quantization": "Quantization", "sparsity": "Sparsity"}
 
 
-class CompressStage:
+class CompressStage(StageType):
     name = "compress"
+    produces_model = True
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
-        return single_ref(spec, "model", MODEL_PRODUCERS)
+        return single_ref(spec, "model", model_producers())
 
     def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
         return single_dataset(spec)
@@ -38,6 +42,11 @@ class CompressStage:
         how = spec["strategy"] if spec["strategy"] == "sparsity" else f"quantization {spec.get('weight')}"
         calib = f", calibrated on {spec['dataset']}" if spec.get("dataset") else ""
         return PlanDetail(f"compress {spec['model']} by {how}{calib}")
+
+    def report_entries(
+        self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
+    ) -> Iterator[ReportEntry]:
+        return model_entry(stage, by_id)
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
         source = model_version_of(ctx, spec["model"])

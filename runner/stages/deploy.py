@@ -8,21 +8,24 @@ leaves the service up, so the user can look at it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from runner.errors import StageError
 from runner.platform.protocol import ChatMessage, TaskKind
 from runner.stages.base import (
-    MODEL_PRODUCERS,
-    DatasetRef,
     PlanDetail,
+    ReportEntry,
     StageContext,
     StageRef,
+    StageType,
     model_version_of,
     single_ref,
 )
+from runner.stages.registry import model_producers
 
 SERVICE_DEFAULTS: Mapping[str, Any] = {"replicas": 1}
 _CHARGE_WORDS = {"computing_unit": "compute unit", "tokens": "tokens"}
@@ -59,14 +62,12 @@ def purchase(service: Mapping[str, Any]) -> str:
     return f"postpaid by compute unit: {compute}, billed for its compute time while it runs"
 
 
-class DeployStage:
+class DeployStage(StageType):
     name = "deploy"
+    serves_chat = True
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
-        return single_ref(spec, "model", MODEL_PRODUCERS)
-
-    def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
-        return iter(())
+        return single_ref(spec, "model", model_producers())
 
     def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
         service = service_config(spec)
@@ -76,6 +77,31 @@ class DeployStage:
             f"deploy {spec['model']} as chat service {service['name']} "
             f"(URL suffix {service['url_suffix']}){smoke}",
             cost=purchase(service),
+        )
+
+    def report_entries(
+        self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
+    ) -> Iterator[ReportEntry]:
+        """The service: where it answers, what it costs, its smoke test, and a command that calls it."""
+        outputs = stage["outputs"]
+        # ``endpoint`` is what state files of earlier qfrun versions call the URL suffix.
+        suffix = outputs.get("url_suffix") or outputs.get("endpoint")
+        if not suffix:
+            return
+        url = outputs.get("url") or ""
+        body = json.dumps({"messages": [{"role": "user", "content": "23+45=?"}]})
+        yield ReportEntry(
+            "services",
+            {
+                "stage": stage["id"],
+                "url_suffix": suffix,
+                "url": url,
+                "replicas": outputs.get("replicas"),
+                "resource_type": outputs.get("resource_type"),
+                "billing": billing_text(outputs.get("billing"), outputs.get("expires_at")),
+                "smoke_test": outputs.get("smoke_test"),
+                "curl": _curl(url, body) if url else "",
+            },
         )
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,3 +145,24 @@ def expectation_failure(expect: Mapping[str, str], text: str) -> str | None:
     if "regex" in expect and re.search(expect["regex"], text) is None:
         return f"the answer {text!r} does not match /{expect['regex']}/"
     return None
+
+
+def _curl(url: str, body: str) -> str:
+    """A command that calls the service; on the local platform it names the token's variable, never the
+    token itself (reports are shared and kept)."""
+    auth = ""
+    if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
+        auth = ' -H "Authorization: Bearer $QFRUN_LOCAL_TOKEN"'
+    return f"curl -s {url}{auth} -H 'Content-Type: application/json' -d '{body}'"
+
+
+def billing_text(billing: Any, expires_at: Any = None) -> str:
+    """``prepaid for 3 months (until 2027-03-01T00:00:00Z)``, ``postpaid by tokens``, or '' when unknown."""
+    if not isinstance(billing, Mapping):
+        return ""
+    if billing.get("payment") == "prepaid":
+        months = billing.get("months")
+        until = f" (until {expires_at})" if expires_at else ""
+        return f"prepaid for {months} month{'' if months == 1 else 's'}{until}"
+    charge = _CHARGE_WORDS.get(str(billing.get("charge")), "")
+    return f"postpaid by {charge}" if charge else "postpaid"

@@ -12,15 +12,19 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from runner.errors import Issue
 from runner.files import MAX_MODULE_BYTES, read_regular
 from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
-    MODEL_PRODUCERS,
+    CheckContext,
     DatasetRef,
+    LocalInput,
     PlanDetail,
+    ReportEntry,
     StageContext,
     StageRef,
+    StageType,
     describe_params,
     inference_params,
     join_ids,
@@ -28,25 +32,51 @@ from runner.stages.base import (
     model_version_of,
     single_dataset,
 )
+from runner.stages.evaluate_checks import RULE_METRICS, evaluator_issues, qianfan_issues
 from runner.stages.manual import ManualScoring, sheet_path
-
-RULE_METRICS = ("accuracy", "similarity", "bleu", "rouge_l", "exact_match")
-JUDGE_PRODUCERS = MODEL_PRODUCERS | {"deploy"}
+from runner.stages.registry import chat_servers, model_producers
 
 
-class EvaluateStage:
+class EvaluateStage(StageType):
     name = "evaluate"
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
-        yield from list_refs(spec, "models", MODEL_PRODUCERS)
+        yield from list_refs(spec, "models", model_producers())
         yield from list_refs(spec, "infer", frozenset({"infer"}))
         for index, evaluator in enumerate(spec.get("evaluators") or []):
             judge = evaluator.get("judge") if isinstance(evaluator, Mapping) else None
             if isinstance(judge, str) and not contains_expression(judge):
-                yield StageRef(("evaluators", index, "judge"), judge, JUDGE_PRODUCERS)
+                yield StageRef(("evaluators", index, "judge"), judge, model_producers() | chat_servers())
 
     def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
         return single_dataset(spec)
+
+    def checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
+        yield from evaluator_issues(ctx, stage_id, body)
+        if not ctx.local:
+            yield from qianfan_issues(ctx, stage_id, body)
+
+    def local_inputs(self, stage_id: str, spec: Mapping[str, Any], *, local: bool) -> Iterator[LocalInput]:
+        """On the local platform: each manual evaluator's scoring sheet and each custom scorer's module
+        (Qianfan scores in its console and runs no custom code: its checks say so)."""
+        if not local:
+            return
+        for index, evaluator in enumerate(spec.get("evaluators") or []):
+            if isinstance(evaluator, Mapping) and evaluator.get("kind") == "manual":
+                written = evaluator.get("sheet")
+                yield LocalInput(
+                    ("evaluators", index, "sheet") if isinstance(written, str) else ("evaluators", index),
+                    "sheet",
+                    sheet_path(evaluator, stage_id),
+                    f"scoring sheet of evaluators[{index}]",
+                )
+        for index, function in custom_functions(spec):
+            yield LocalInput(
+                ("evaluators", index, "function"),
+                "code",
+                custom_module_path(function),
+                f"custom evaluator {function}",
+            )
 
     def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
         scorers = ", ".join(describe_evaluator(e) for e in spec.get("evaluators", []))
@@ -57,6 +87,21 @@ class EvaluateStage:
         return PlanDetail(
             f"evaluate {join_ids(spec['models'])} on dataset {spec['dataset']}{extra} with {scorers}"
         )
+
+    def report_entries(
+        self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
+    ) -> Iterator[ReportEntry]:
+        """Each model's numeric metrics and sample count, keyed by the stage that produced the model."""
+        models = stage["outputs"].get("models")
+        if not isinstance(models, Mapping) or not models:
+            return
+        metrics: dict[str, dict[str, float]] = {}
+        for model_stage, result in models.items():
+            for name, value in (result.get("metrics") or {}).items():
+                if isinstance(value, int | float):
+                    metrics.setdefault(name, {})[model_stage] = float(value)
+        samples = {model_stage: result.get("samples") for model_stage, result in models.items()}
+        yield ReportEntry("evaluations", {"stage": stage["id"], "metrics": metrics, "samples": samples})
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
         # version id -> the stage that produced it, so metrics come back keyed by what the user wrote

@@ -10,28 +10,43 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from runner.errors import Issue
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
-    MODEL_PRODUCERS,
+    CheckContext,
     DatasetRef,
     PlanDetail,
     StageContext,
     StageRef,
+    StageType,
     describe_params,
     inference_params,
     single_dataset,
     single_ref,
 )
+from runner.stages.registry import model_producers
 
 
-class InferStage:
+class InferStage(StageType):
     name = "infer"
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
-        return single_ref(spec, "model", MODEL_PRODUCERS)
+        return single_ref(spec, "model", model_producers(), takes_endpoint=True)
 
     def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
         return single_dataset(spec)
+
+    def checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
+        """Batch inference on Qianfan reads its input from BOS [B2]: a console dataset needs the folder."""
+        named = body.get("dataset")
+        dataset = ctx.datasets.get(named) if isinstance(named, str) else None
+        if not ctx.local and dataset is not None and dataset.path is None and "input_bos_uri" not in body:
+            yield ctx.stage_issue(
+                stage_id,
+                f"batch inference on Qianfan reads its input from BOS; the dataset {dataset.id!r} is a "
+                "console dataset, so add input_bos_uri (the BOS folder of its {id, query} lines), or use a "
+                "local file, which qfrun uploads.",
+            )
 
     def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
         params = inference_params(spec)

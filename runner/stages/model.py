@@ -11,17 +11,35 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from runner.stages.base import DatasetRef, PlanDetail, StageContext, StageRef
+from runner.errors import Issue
+from runner.pipeline.expr import contains_expression
+from runner.stages.base import CheckContext, LocalInput, PlanDetail, ReportEntry, StageContext, StageType
+from runner.stages.registry import model_producers
 
 
-class ModelStage:
+class ModelStage(StageType):
     name = "model"
+    produces_model = True
 
-    def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
-        return iter(())
+    def checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
+        """Qianfan reads models from BOS storage [B2]; the local platform has no preset models."""
+        if not ctx.local and "import" in body:
+            yield ctx.issue(
+                ("stages", stage_id, "import"),
+                "importing a local folder works on the local platform only; on Qianfan name an existing "
+                "model version with version_id.",
+            )
+        if ctx.local and "endpoint" in body:
+            yield ctx.issue(
+                ("stages", stage_id, "endpoint"),
+                "preset model endpoints exist on Qianfan only; the local platform runs model versions "
+                "(import: or version_id:).",
+            )
 
-    def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
-        return iter(())
+    def local_inputs(self, stage_id: str, spec: Mapping[str, Any], *, local: bool) -> Iterator[LocalInput]:
+        folder = spec.get("import")
+        if isinstance(folder, str) and not contains_expression(folder):
+            yield LocalInput(("import",), "folder", folder, f"model folder {folder}")
 
     def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
         if "import" in spec:
@@ -29,6 +47,11 @@ class ModelStage:
         if "endpoint" in spec:
             return PlanDetail(f"use the preset model endpoint {spec['endpoint']}")
         return PlanDetail(f"use model version {spec['version_id']}")
+
+    def report_entries(
+        self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
+    ) -> Iterator[ReportEntry]:
+        return model_entry(stage, by_id, default_scheme="source")
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
         if "endpoint" in spec:
@@ -45,3 +68,24 @@ class ModelStage:
             "name": version.name,
             "size_bytes": version.size_bytes,
         }
+
+
+def model_entry(
+    stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]], *, default_scheme: str | None = None
+) -> Iterator[ReportEntry]:
+    """The report's row for a stage that produced a model version: its size, scheme and source model."""
+    outputs = stage["outputs"]
+    if not outputs.get("version_id"):
+        return
+    producers = model_producers()
+    source = next((u for u in stage["upstream"] if by_id[u]["type"] in producers), None)
+    yield ReportEntry(
+        "models",
+        {
+            "stage": stage["id"],
+            "version_id": outputs["version_id"],
+            "size_bytes": outputs.get("size_bytes"),
+            "scheme": outputs.get("scheme") or default_scheme,
+            "source": source,
+        },
+    )

@@ -10,20 +10,32 @@ is marked "(name not captured)" and the reader accepts the alternatives named ne
 Parsers raise ``WireError`` naming the field (``result.runStatus``); the client turns it into a
 ``PlatformProtocolError`` with the request's coordinates. One module per concern: ``fields`` (typed access),
 ``kinds`` (the task kinds' actions and status words), ``paging``, ``models``, ``tasks`` (create bodies,
-describes, the evaluation report), ``services`` and ``chat``.
+describes through each kind's entry), one module per task kind (``batch``, ``evaluation``, ``compression``,
+``services``: each registers its entry), and ``chat``.
 """
 
+from runner.platform.wire import batch, compression
 from runner.platform.wire.chat import chat_reply
-from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
-from runner.platform.wire.kinds import (
+from runner.platform.wire.evaluation import (
     EVAL_MANUAL_SAMPLES_ACTION,
     EVAL_MANUAL_SCORES_ACTION,
     EVAL_REPORT_ACTION,
     EVAL_TYPES,
-    KIND_API,
-    KindApi,
-    status_of,
+    MAX_EXTRA_DIMENSIONS,
+    METRIC_WIRE_NAMES,
+    RULE_SCORE_MODES,
+    SATISFACTION,
+    SATISFACTION_WIRE,
+    dimension_name,
+    eval_config,
+    eval_report,
+    manual_config,
+    manual_samples,
+    manual_scores_body,
+    report_entry,
 )
+from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
+from runner.platform.wire.kinds import KIND_API, KindApi, check_complete, status_of
 from runner.platform.wire.models import MODEL_STATUS_READY, MODEL_STATUS_WORDS, dataset, model_version
 from runner.platform.wire.paging import DEFAULT_MAX_KEYS, MAX_KEYS, list_body, list_page, page_result
 from runner.platform.wire.services import (
@@ -36,23 +48,9 @@ from runner.platform.wire.services import (
     service_items,
     service_outcome,
 )
-from runner.platform.wire.tasks import (
-    MAX_EXTRA_DIMENSIONS,
-    METRIC_WIRE_NAMES,
-    RULE_SCORE_MODES,
-    SATISFACTION,
-    SATISFACTION_WIRE,
-    create_body,
-    created_id,
-    dimension_name,
-    eval_config,
-    eval_report,
-    manual_config,
-    manual_samples,
-    manual_scores_body,
-    report_entry,
-    task_info,
-)
+from runner.platform.wire.tasks import create_body, created_id, task_info
+
+check_complete()  # a task kind without an entry would otherwise fail at its first request, far from here
 
 __all__ = [
     "DEFAULT_MAX_KEYS",
@@ -72,7 +70,9 @@ __all__ = [
     "SERVICE_RELEASE_ROUTE",
     "KindApi",
     "WireError",
+    "batch",
     "chat_reply",
+    "compression",
     "create_body",
     "created_id",
     "dataset",

@@ -1,22 +1,46 @@
-"""The console API's task kinds: routes, actions, id and name fields, list fields and status words."""
+"""The task kinds of the console API: what the client knows of each, in one table entry (``KindApi``).
+
+An entry holds a kind's route, actions, id and name fields, list fields and status words, and the hooks that
+turn a request into its create body and a describe result into the task's outcome. Each kind's entry lives in
+its own module (``batch``, ``evaluation``, ``compression``, ``services``), which registers it; importing
+``runner.platform.wire`` fails for a kind that has no entry, so a new kind cannot fall through to another
+kind's handling.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from runner.platform.protocol import (
     TaskKind,
+    TaskRequest,
     TaskStatus,
 )
-from runner.platform.wire.fields import WireError, req_str
+from runner.platform.wire.fields import WireError, opt_str, req_str
+
+# (request, model set id, local) -> the create action's body; ``local`` adds the local platform's documented
+# extensions, which are never sent to Qianfan.
+CreateBody = Callable[[TaskRequest, str, bool], dict[str, Any]]
+# (describe result, status, report or None) -> the task's outcome (TaskInfo.result)
+Outcome = Callable[[Mapping[str, Any], TaskStatus, Any], dict[str, Any]]
+
+
+def failed_reason(data: Mapping[str, Any], status: TaskStatus) -> str:
+    """Why a task failed, as most describe results say it (``failedReason``)."""
+    return opt_str(data, "failedReason")
+
+
+def no_outcome(data: Mapping[str, Any], status: TaskStatus, report: Any) -> dict[str, Any]:
+    return {}
 
 
 @dataclass(frozen=True)
 class KindApi:
-    """The actions, field names and status words of one task kind."""
+    """The actions, field names, status words and hooks of one task kind."""
 
+    kind: TaskKind
     route: str
     create: str
     describe: str
@@ -30,124 +54,41 @@ class KindApi:
     list_fixed: Mapping[str, Any]  # fields a list request must carry
     status_field: str
     status_words: Mapping[str, TaskStatus]  # every documented word, spelt as documented
+    create_body: CreateBody
+    outcome: Outcome = no_outcome
+    message: Callable[[Mapping[str, Any], TaskStatus], str] = failed_reason
+    bare_created_id: bool = False  # the create's ``result`` is the new id itself, not an object naming it
+    needs_model_set: bool = False  # the create names the model set of ``params.model_version_id``
+    report_action: str | None = None  # fetched once the task succeeded; its result goes to ``outcome``
 
     def status_word(self, status: TaskStatus) -> str:
         """The first documented word for ``status`` (what the local platform answers)."""
         return next(word for word, value in self.status_words.items() if value is status)
 
 
-_P, _R, _W, _S, _F, _X = (
-    TaskStatus.PENDING,
-    TaskStatus.RUNNING,
-    TaskStatus.AWAITING_SCORES,
-    TaskStatus.SUCCEEDED,
-    TaskStatus.FAILED,
-    TaskStatus.STOPPED,
-)
+KIND_API: dict[TaskKind, KindApi] = {}
 
-KIND_API: Mapping[TaskKind, KindApi] = {
-    # [B2][B4][B6][B7]: `Expired` is a run that passed its completion window, so it failed.
-    TaskKind.BATCH_INFERENCE: KindApi(
-        route="batchinference",
-        create="CreateBatchInferenceTask",
-        describe="DescribeBatchInferenceTask",
-        list="DescribeBatchInferenceTasks",
-        cancel="StopBatchInferenceTask",
-        request_id_field="taskId",
-        result_id_field="taskId",
-        name_field="name",
-        list_field="taskList",
-        list_filter=None,  # no name filter is documented: page through everything [B6]
-        list_fixed={},
-        status_field="runStatus",
-        status_words={
-            "Queuing": _P,
-            "Running": _R,
-            "Stopping": _R,
-            "Done": _S,
-            "Failed": _F,
-            "Expired": _F,
-            "Stopped": _X,
-        },
-    ),
-    # [E1][E2][E3][E5]: `Successed` is Qianfan's spelling; `Failed` means some or all sub-tasks failed.
-    TaskKind.EVALUATION: KindApi(
-        route="eval",
-        create="CreateEvalTask",
-        describe="DescribeEvalTask",
-        list="DescribeEvalTasks",
-        cancel="StopEvalTask",
-        request_id_field="taskId",
-        result_id_field="taskId",
-        name_field="taskName",
-        list_field="evalTaskList",  # [E3] (ai.baidu.com/ai-doc/WENXINWORKSHOP/pm17hb7di, result table)
-        list_filter="keyFilter",  # fuzzy on name and id [E3]
-        list_fixed={"evalType": "auto"},  # required [E3]; a lookup also asks for `manual` (EVAL_TYPES)
-        status_field="state",
-        status_words={
-            "Queued": _P,
-            "Running": _R,
-            "RunningWithManualBegin": _W,  # manual labelling open: people score, nothing moves until then
-            "RunningWithMetricsCalculating": _R,
-            "Stopping": _R,
-            "Successed": _S,
-            "Failed": _F,
-            "Stopped": _X,
-        },
-    ),
-    # [C1][C2][C3][C4]
-    TaskKind.COMPRESSION: KindApi(
-        route="model",
-        create="CreateModelCompTask",
-        describe="DescribeModelCompTask",
-        list="DescribeModelCompTasks",
-        cancel="CancelModelCompTask",
-        request_id_field="modelCompTaskId",
-        result_id_field="id",
-        name_field="name",
-        list_field="modelCompTaskList",
-        list_filter=None,  # only sourceModelId narrows the list [C3]
-        list_fixed={},
-        status_field="status",
-        status_words={
-            "creating": _P,
-            "running": _R,
-            "stopping": _R,
-            "succeeded": _S,
-            "failed": _F,
-            "stopped": _X,
-        },
-    ),
-    # A service is released, not deleted: ``cancel`` goes to SERVICE_RELEASE_ROUTE (see release_body). The
-    # list field is not captured in Qianfan's pages; ``serviceList`` is what the SDK reads (service_items).
-    TaskKind.SERVICE: KindApi(
-        route="service",
-        create="CreateService",
-        describe="DescribeService",
-        list="DescribeServices",
-        cancel="ReleaseComputeUnit",
-        request_id_field="serviceId",
-        result_id_field="serviceId",
-        name_field="name",
-        list_field="serviceList",
-        list_filter="name",
-        list_fixed={},
-        status_field="runStatus",
-        status_words={
-            "New": _P,
-            "Deploying": _R,
-            "Serving": _S,
-            "Failed": _F,
-            "Stopped": _X,
-        },
-    ),
-}
-EVAL_REPORT_ACTION = "DescribeEvalTaskReport"
-EVAL_TYPES = ("auto", "manual")  # DescribeEvalTasks lists one evalType at a time [E3]
-# Local-only actions on /v2/eval (Qianfan has people score in its console, not through the API): the
-# answers of an open manual evaluation, and the scores for them.
-EVAL_MANUAL_SAMPLES_ACTION = "DescribeEvalManualSamples"
-EVAL_MANUAL_SCORES_ACTION = "SubmitEvalManualScores"
+
+def register(api: KindApi) -> KindApi:
+    """Add a kind's entry; one entry per kind."""
+    if KIND_API.get(api.kind, api) is not api:
+        raise ValueError(f"the task kind {api.kind.value!r} has an entry already")
+    KIND_API[api.kind] = api
+    return api
+
+
+def unregister(kind: TaskKind) -> None:
+    """Remove a kind's entry (a test that adds a kind for one test leaves no trace)."""
+    KIND_API.pop(kind, None)
+
+
+def check_complete() -> None:
+    """Every defined task kind has an entry: called when ``runner.platform.wire`` is imported."""
+    missing = [kind.value for kind in TaskKind.known() if kind not in KIND_API]
+    if missing:
+        raise ImportError(
+            f"the task kinds {', '.join(missing)} have no wire entry (runner.platform.wire.kinds)"
+        )
 
 
 def status_of(kind: TaskKind, data: Mapping[str, Any]) -> TaskStatus:

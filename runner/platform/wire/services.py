@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runner.platform.protocol import (
-    TaskRef,
-    TaskRequest,
-)
+from runner.platform.protocol import TaskKind, TaskRef, TaskRequest
 from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
+from runner.platform.wire.kinds import KindApi, register
+from runner.platform.wire.statuses import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED
 
 SERVICE_RELEASE_ROUTE = "serviceresources"  # ReleaseComputeUnit {serviceId, instanceId} -> true [S5]
 _CHARGE_TYPES = {"computing_unit": "ComputingUnit", "tokens": "Tokens"}
@@ -111,3 +110,35 @@ def released(result: Any) -> None:
     """ReleaseComputeUnit answers ``result: true`` [S5][S6]; anything else means it was not released."""
     if result is not True:
         raise WireError(f"the field 'result' of ReleaseComputeUnit should be true, not {result!r}")
+
+
+# A service is released, not deleted: the client sends ``cancel`` to SERVICE_RELEASE_ROUTE (release_body) and
+# finds a service by the intent in its description (service_description). The list field is not captured in
+# Qianfan's pages; ``serviceList`` is what the SDK reads (service_items).
+SERVICE = register(
+    KindApi(
+        kind=TaskKind.SERVICE,
+        route="service",
+        create="CreateService",
+        describe="DescribeService",
+        list="DescribeServices",
+        cancel="ReleaseComputeUnit",
+        request_id_field="serviceId",
+        result_id_field="serviceId",
+        name_field="name",
+        list_field="serviceList",
+        list_filter="name",
+        list_fixed={},
+        status_field="runStatus",
+        status_words={
+            "New": PENDING,
+            "Deploying": RUNNING,
+            "Serving": SUCCEEDED,
+            "Failed": FAILED,
+            "Stopped": STOPPED,
+        },
+        create_body=lambda request, model_set_id, local: service_create_body(request, model_set_id),
+        outcome=lambda data, status, report: service_outcome(data),
+        needs_model_set=True,
+    )
+)

@@ -1,0 +1,111 @@
+"""What the schema cannot say of an ``evaluate`` stage: its evaluators, and what Qianfan's evaluation cannot
+express [E1][E11]. Called through ``EvaluateStage.checks``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from runner.errors import Issue
+from runner.stages.base import CheckContext, KeyPath
+from runner.stages.registry import chat_servers
+
+RULE_METRICS = ("accuracy", "similarity", "bleu", "rouge_l", "exact_match")
+QIANFAN_RULE_METRICS = ("accuracy", "similarity")  # the documented rule score modes [E11]
+# Names a dimension cannot take: the default dimension, and the other metrics an evaluation reports.
+RESERVED_DIMENSIONS = frozenset(
+    {"satisfaction", "manual_avg_score", "good_case_proportion", "judge_score", *RULE_METRICS}
+)
+
+
+def evaluator_issues(ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
+    """One manual evaluator at most, its dimensions and scale; every rule evaluator turns a metric on."""
+    manual_seen = False
+    for index, evaluator in enumerate(body.get("evaluators") or []):
+        key_path: KeyPath = ("stages", stage_id, "evaluators", index)
+        if isinstance(evaluator, Mapping) and evaluator.get("kind") == "manual":
+            if manual_seen:
+                yield ctx.issue(
+                    key_path,
+                    "a stage takes one manual evaluator (Qianfan scores one set of dimensions per "
+                    "evaluation task).",
+                )
+            manual_seen = True
+            yield from _manual_issues(ctx, key_path, evaluator)
+        if isinstance(evaluator, Mapping) and evaluator.get("kind") == "rule":
+            if not any(evaluator.get(metric) is True for metric in RULE_METRICS):
+                yield ctx.issue(
+                    key_path,
+                    f"a rule evaluator needs at least one metric set to true ({', '.join(RULE_METRICS)}).",
+                )
+
+
+def _manual_issues(ctx: CheckContext, key_path: KeyPath, evaluator: Mapping[str, Any]) -> Iterator[Issue]:
+    """Unique dimension names that are not metric names already, and a score range whose lowest is below
+    its highest."""
+    dims = evaluator.get("dimensions")  # at most four: the schema says so [E1]
+    seen: set[str] = set()
+    for number, dimension in enumerate(dims if isinstance(dims, list) else []):
+        name = dimension.get("name") if isinstance(dimension, Mapping) else None
+        if not isinstance(name, str):
+            continue
+        where = (*key_path, "dimensions", number, "name")
+        if name.lower() in RESERVED_DIMENSIONS:
+            always = " (satisfaction is always scored)" if name.lower() == "satisfaction" else ""
+            yield ctx.issue(
+                where,
+                f"{name!r} is already a metric of the evaluation{always}; give the dimension another name.",
+            )
+        elif name.lower() in seen:
+            yield ctx.issue(where, f"the dimension {name!r} is named twice.")
+        seen.add(name.lower())
+    scale = evaluator.get("scale")
+    if isinstance(scale, Mapping):
+        low, high = scale.get("min", 1), scale.get("max", 5)
+        if isinstance(low, int) and isinstance(high, int) and low >= high:
+            yield ctx.issue(
+                (*key_path, "scale"), f"the lowest score ({low}) must be below the highest ({high})."
+            )
+
+
+def qianfan_issues(ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
+    """Evaluators Qianfan's CreateEvalTask cannot express [E1] (local metrics, custom scorers, a judge that
+    is not a service), and a dataset it cannot read (a local file rather than a console dataset version)."""
+    for index, evaluator in enumerate(body.get("evaluators") or []):
+        if not isinstance(evaluator, Mapping):
+            continue
+        key_path: KeyPath = ("stages", stage_id, "evaluators", index)
+        kind = evaluator.get("kind")
+        if kind == "rule":
+            for metric in ("bleu", "rouge_l", "exact_match"):
+                if evaluator.get(metric) is True:
+                    yield ctx.issue(
+                        (*key_path, metric),
+                        f"Qianfan's rule evaluation scores only {' and '.join(QIANFAN_RULE_METRICS)}; "
+                        f"{metric} works on the local platform only.",
+                    )
+        elif kind == "custom":
+            yield ctx.issue(
+                key_path,
+                "a custom scorer runs on the local platform only; Qianfan's evaluation takes rule metrics "
+                "and an LLM judge.",
+            )
+        elif kind == "llm_judge":
+            judge = evaluator.get("judge")
+            judge_type = ctx.stages.get(judge, {}).get("type") if isinstance(judge, str) else None
+            servers = chat_servers()
+            if judge_type is not None and judge_type not in servers:
+                yield ctx.issue(
+                    (*key_path, "judge"),
+                    "on Qianfan the judge is a deployed service (autoModelEvalConfig.apiName), so name a "
+                    f"{' or '.join(sorted(servers))} stage, not the {judge_type} stage {judge!r}.",
+                )
+    named = body.get("dataset")
+    dataset = ctx.datasets.get(named) if isinstance(named, str) else None
+    if dataset is not None and dataset.path is not None:
+        yield ctx.issue(
+            ("stages", stage_id, "dataset"),
+            "an evaluation on Qianfan reads a dataset version of its console (evalModelConfig.versionId); "
+            f"give the dataset {dataset.id!r} a qianfan_dataset_id (a local file goes to BOS for batch "
+            "inference only).",
+        )

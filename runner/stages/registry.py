@@ -1,0 +1,53 @@
+"""The registry of stage types: the one place the runner looks a stage's ``type`` up.
+
+Validation, the DAG, the fingerprint, the plan, the executor and the report all ask the registered
+``StageType`` rather than compare type names, so a new stage type is one module that registers itself
+(docs/adding-a-stage-type.md). The five built-in types register when ``runner.stages`` is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+
+from runner.stages.base import StageType
+
+_TYPES: dict[str, StageType] = {}
+STAGE_TYPES: Mapping[str, StageType] = MappingProxyType(_TYPES)  # read-only view; ``register`` adds
+
+
+class RegistryError(Exception):
+    """A stage type registered twice, or without a name: a programming error, raised at import."""
+
+
+def register(stage_type: StageType) -> StageType:
+    """Add ``stage_type`` under its name; a name taken by another type is refused."""
+    name = getattr(stage_type, "name", "")
+    if not isinstance(name, str) or not name:
+        raise RegistryError(f"{type(stage_type).__name__} has no name; set the class attribute 'name'.")
+    if _TYPES.get(name, stage_type) is not stage_type:
+        raise RegistryError(f"the stage type {name!r} is registered already ({type(_TYPES[name]).__name__}).")
+    _TYPES[name] = stage_type
+    return stage_type
+
+
+def unregister(name: str) -> None:
+    """Remove a stage type (tests that register a plugin for one test use it to leave no trace)."""
+    _TYPES.pop(name, None)
+
+
+def model_producers() -> frozenset[str]:
+    """The types whose stages output a model version, which model fields accept."""
+    return frozenset(name for name, stage_type in _TYPES.items() if stage_type.produces_model)
+
+
+def chat_servers() -> frozenset[str]:
+    """The types whose stages output a chat service (a judge may be one)."""
+    return frozenset(name for name, stage_type in _TYPES.items() if stage_type.serves_chat)
+
+
+def plugin_schemas() -> Iterator[tuple[str, Mapping[str, object]]]:
+    """The schema of every registered type that brings its own (the built-ins' are in the schema file)."""
+    for name, stage_type in _TYPES.items():
+        if stage_type.schema is not None:
+            yield name, stage_type.schema
