@@ -19,6 +19,7 @@ from runner.local.home import HOME_ENV, Home
 from runner.testing.cli import invoke as qfrun
 
 
+@pytest.mark.slow  # starts the server process
 def test_a_server_that_exits_while_starting_hands_its_reason_up(platform_home: Home) -> None:
     platform_home.ensure()
     # Another server holds this home: the one start launches refuses and exits.

@@ -25,6 +25,8 @@ from runner.local.rows import DEPLOYING, SERVICE_FAILED, SERVICE_STOPPED, SERVIN
 from runner.local.services import HOUR_ENV, ServiceManager
 from runner.local.store import Store
 
+pytestmark = pytest.mark.slow  # starts (stand-in) replica processes
+
 # The stand-in replica: $REPLICA_MODE says how it behaves; it answers /healthz like the engine's replica.
 REPLICA = r"""
 import http.server, os, sys, threading, time
