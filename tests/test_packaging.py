@@ -65,6 +65,36 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_ships_the_schemas(tmp_pa
         env=clean,
     )
     assert validate.returncode == 0, validate.stdout + validate.stderr
+    # the HTML report's templates are package data: a report written from outside the checkout finds them
+    report = subprocess.run(
+        [
+            str(tmp_path / "venv" / "bin" / "qfrun"),
+            "report",
+            str(ROOT / "pipelines" / "qianfan-release.yaml"),
+            "--state",
+            str(tmp_path / "none.state.json"),
+            "--out",
+            str(tmp_path / "report"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        env=clean,
+    )
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "<h2>Stages</h2>" in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_every_file_of_the_report_templates_is_package_data() -> None:
+    """A template or style sheet the package_data patterns miss would be absent from the wheel."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    folder = ROOT / "runner" / "render"
+    patterns = config["options.package_data"]["runner.render"].split()
+    shipped = {path for pattern in patterns for path in folder.glob(pattern)}
+    assert set((folder / "templates").iterdir()) <= shipped
+    assert (folder / "templates" / "report.html.j2") in shipped
 
 
 def test_validate_and_plan_never_import_the_model_runtime(tmp_path: Path) -> None:

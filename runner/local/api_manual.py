@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from runner.local.api_common import CONFLICT, ApiError, Body, Context, found, invalid
-from runner.local.jobspec import EVALUATION, read_rows
+from runner.local.jobspec import read_rows
 from runner.local.rows import AWAITING_SCORES, SUCCEEDED, TaskRow
 from runner.platform import wire
+from runner.platform.protocol import TaskKind
+
+EVALUATION = TaskKind.EVALUATION
 
 DEFAULT_RANGE = (1, 5)
 
@@ -72,7 +75,9 @@ def stop_refusal(task: TaskRow) -> ApiError | None:
 def _open_task(ctx: Context, body: Body) -> TaskRow:
     task = ctx.store.task(body.text("taskId"))
     task = found(
-        task if task is not None and task.kind == EVALUATION else None, "evaluation task", body.text("taskId")
+        task if task is not None and task.kind == EVALUATION.value else None,
+        "evaluation task",
+        body.text("taskId"),
     )
     if not task.params.get("manual"):
         raise invalid(f"{body.where}: the evaluation task {task.id!r} has no manual evaluation.")

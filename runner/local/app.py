@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runner import __version__
-from runner.local import api_datasets, api_models, api_services, api_tasks
+from runner.local import api_datasets, api_models, api_services
 from runner.local.access import DENIED, Gate
 from runner.local.api_common import (
     INTERNAL,
@@ -47,17 +47,17 @@ from runner.local.bos_store import ObjectStore
 from runner.local.compat import routes as compat_routes
 from runner.local.credentials import LocalCredentials, LocalKeys, load_or_create
 from runner.local.home import Home
+from runner.local.kinds import console_routes
 from runner.local.services import ServiceManager
 from runner.local.store import Store
 from runner.local.workers import TaskRunner
 
 log = logging.getLogger(__name__)
 
-ROUTES: dict[str, Mapping[str, Handler]] = {
-    "model": {**api_models.ACTIONS, **api_tasks.COMPRESSION_ACTIONS},
+# The routes of what is not a task kind; each kind's actions join their route from runner.local.kinds.
+BASE_ROUTES: dict[str, Mapping[str, Handler]] = {
+    "model": api_models.ACTIONS,
     "dataset": api_datasets.ACTIONS,
-    "batchinference": api_tasks.BATCH_ACTIONS,
-    "eval": api_tasks.EVAL_ACTIONS,
     "service": api_services.ACTIONS,
     "serviceresources": api_services.RESOURCE_ACTIONS,
     "computeunit": api_services.UNIT_ACTIONS,
@@ -115,6 +115,7 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
         objects=objects,
     )
     clients: list[httpx.AsyncClient] = []
+    routes_by_name = console_routes(BASE_ROUTES)  # from the kinds registered now, a plugin's included
 
     def learn_url(request: Request) -> None:
         # The address the server is bound to, never a request header: a client cannot make the platform
@@ -133,7 +134,7 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
             if refusal is not None:
                 raise ApiError(refusal.status, DENIED, refusal.message)
             learn_url(request)
-            actions = ROUTES.get(route)
+            actions = routes_by_name.get(route)
             if actions is None:
                 raise ApiError(404, NOT_FOUND, f"/v2/{route} is not a route of this platform.")
             if not action:

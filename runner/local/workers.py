@@ -28,6 +28,7 @@ from typing import Any
 from runner.atomic import write_json
 from runner.local import jobspec
 from runner.local.home import Home
+from runner.local.kinds import LOCAL_KINDS, LocalKind
 from runner.local.processes import kill_orphan, terminate_group
 from runner.local.rows import AWAITING_SCORES, FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, TaskRow
 from runner.local.store import Store
@@ -101,8 +102,8 @@ class TaskRunner:
                 kill_orphan(task.worker_pid, JOB_MODULE, task.id)
             if task.status == PENDING:
                 self.submit(task.id)
-            elif task.kind == jobspec.BATCH_INFERENCE:
-                done = jobspec.merge_partial_output(self.home.task_dir(task.id))
+            elif (kind := LOCAL_KINDS.get(task.kind)) is not None and kind.resume is not None:
+                done = kind.resume(self.home.task_dir(task.id))
                 self.store.update_task(
                     task.id,
                     worker_pid=None,
@@ -155,7 +156,7 @@ class TaskRunner:
         workdir = self.home.task_dir(task_id)
         workdir.mkdir(parents=True, exist_ok=True)
         try:
-            prepared = jobspec.prepare(self.home, self.store, task, workdir)
+            prepared = _kind(task).prepare(self.home, self.store, task, workdir)
         except jobspec.JobSetupError as exc:
             self.store.update_task(task_id, only_if=(PENDING, RUNNING), status=FAILED, message=str(exc))
             return
@@ -208,7 +209,7 @@ class TaskRunner:
 
     def _finish(self, task: TaskRow, prepared: jobspec.Prepared, outcome: Mapping[str, Any]) -> None:
         try:
-            result = jobspec.finish(self.home, self.store, task, prepared, outcome)
+            result = _kind(task).finish(self.home, self.store, task, prepared, outcome)
         except jobspec.JobSetupError as exc:
             self.store.update_task(
                 task.id, only_if=(RUNNING,), status=FAILED, message=str(exc), worker_pid=None
@@ -241,6 +242,15 @@ class TaskRunner:
         if (done, total) != last:
             self.store.update_task(task_id, progress_done=done, progress_total=total)
         return done, total
+
+
+def _kind(task: TaskRow) -> LocalKind:
+    kind = LOCAL_KINDS.get(task.kind)
+    if kind is None:
+        raise jobspec.JobSetupError(
+            f"Task {task.id} has kind {task.kind!r}, which the local platform does not run."
+        )
+    return kind
 
 
 def job_env() -> dict[str, str]:

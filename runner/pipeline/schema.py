@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from runner.errors import Issue, Location
 from runner.pipeline.schemacheck import Check, compile_check
+from runner.stages.base import CONTROL_KEYS
 from runner.stages.registry import plugin_schemas
 
 if TYPE_CHECKING:
@@ -96,12 +97,16 @@ def _plugins() -> tuple[tuple[str, str], ...]:
 @functools.cache
 def _schema(plugins: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     """The schema file parsed once (per set of plugins), each plugin's stage type added to it: its name to
-    ``stageType``'s values and its mapping's schema to ``stage``'s per-type branches."""
+    ``stageType``'s values, and its mapping's schema (with the keys every stage takes: needs, if, ...) to
+    ``stage``'s per-type branches."""
     schema: dict[str, Any] = json.loads(schema_text())
     defs = schema["$defs"]
+    control = {key: value for key, value in defs["modelStage"]["properties"].items() if key in CONTROL_KEYS}
     for name, text in plugins:
         key = f"{name}Stage"
-        defs[key] = json.loads(text)
+        stage = json.loads(text)
+        stage["properties"] = {**control, **stage.get("properties", {})}  # needs, if, ... as every stage has
+        defs[key] = stage
         defs["stageType"]["enum"].append(name)
         branch = {"if": {"properties": {"type": {"const": name}}, "required": ["type"]}}
         defs["stage"]["allOf"].append({**branch, "then": {"$ref": f"#/$defs/{key}"}})

@@ -24,13 +24,10 @@ from runner.pipeline.schema import schema_issues
 from runner.pipeline.yamlio import Document, KeyPath, load_document
 from runner.platform.settings import is_loopback_url
 from runner.stages import STAGE_TYPES
-from runner.stages.base import CheckContext
+from runner.stages.base import CONTROL_KEYS, CheckContext
 
 if TYPE_CHECKING:
     import networkx as nx
-
-# Keys every stage has that say when and how it runs, not what it does: left out of its fingerprint.
-CONTROL_KEYS = frozenset({"type", "description", "needs", "if", "timeout_minutes"})
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 SYMBOLS = {
@@ -60,9 +60,17 @@ class PlainProgress:
 
 
 class LiveProgress:
-    """A rich table of stages that updates in place, with rows done for inference."""
+    """A rich table of stages that updates in place, with rows done for inference and the time a running
+    stage has taken so far.
 
-    def __init__(self, stages: Mapping[str, str], stream: IO[str]) -> None:
+    rich redraws the table on its own schedule (4 times a second) by calling ``_render`` again, so the
+    elapsed times tick between events; a table built once per event would show "running 0s" until the
+    stage's next event. ``clock`` is there for tests.
+    """
+
+    def __init__(
+        self, stages: Mapping[str, str], stream: IO[str], *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         from rich.console import Console
         from rich.live import Live
 
@@ -70,12 +78,17 @@ class LiveProgress:
         self._status: dict[str, str] = {stage_id: "queued" for stage_id in stages}
         self._detail: dict[str, str] = {}
         self._started: dict[str, float] = {}
+        self._clock = clock
         self._lock = threading.Lock()
         self._console = Console(file=stream)
-        self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=False)
+        self._live = Live(
+            console=self._console, refresh_per_second=4, transient=False, get_renderable=self._render
+        )
         self._live.start()
 
     def _render(self) -> Any:
+        """The table as of now. rich's refresh thread calls it without our lock (taking it there could
+        deadlock against an event holding it while it asks rich to redraw), so it reads copies."""
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -88,28 +101,30 @@ class LiveProgress:
             "up to date": "dim",
             "waiting": "magenta",  # for people: a manual evaluation's scores
         }
+        statuses, started, details = dict(self._status), dict(self._started), dict(self._detail)
+        now = self._clock()
         shown: list[tuple[str, str]] = list(self._types.items())
         if len(self._types) > 30:  # a big pipeline: only what is moving or went wrong, plus the counts
-            shown = [(s, t) for s, t in shown if self._status[s] not in ("queued", "up to date", "succeeded")]
+            shown = [(s, t) for s, t in shown if statuses[s] not in ("queued", "up to date", "succeeded")]
             counts: dict[str, int] = {}
-            for status in self._status.values():
+            for status in statuses.values():
                 counts[status] = counts.get(status, 0) + 1
             table.caption = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         for stage_id, stage_type in shown:
-            status = self._status[stage_id]
-            if stage_id in self._started and status in ("running", "re-running", "resuming"):
-                status = f"{status} {time.monotonic() - self._started[stage_id]:.0f}s"
-            style = styles.get(self._status[stage_id], "cyan" if stage_id in self._started else "dim")
-            table.add_row(stage_id, stage_type, f"[{style}]{status}[/]", self._detail.get(stage_id, ""))
+            status = statuses[stage_id]
+            if stage_id in started and status in ("running", "re-running", "resuming"):
+                status = f"{status} {now - started[stage_id]:.0f}s"
+            style = styles.get(statuses[stage_id], "cyan" if stage_id in started else "dim")
+            table.add_row(stage_id, stage_type, f"[{style}]{status}[/]", details.get(stage_id, ""))
         return table
 
     def _update(self) -> None:
-        self._live.update(self._render())
+        self._live.refresh()  # an event shows at once, not at the next scheduled redraw
 
     def stage_started(self, stage_id: str, note: str) -> None:
         with self._lock:
             self._status[stage_id] = note
-            self._started[stage_id] = time.monotonic()
+            self._started[stage_id] = self._clock()
             self._update()
 
     def stage_progress(self, stage_id: str, rows_done: int | None, rows_total: int | None) -> None:

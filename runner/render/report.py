@@ -16,7 +16,9 @@ from typing import Any
 
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
+from runner.render.console import console_link
 from runner.render.plan import escape_markdown
+from runner.render.units import size_text
 from runner.stages import STAGE_TYPES
 from runner.stages.base import ReportSection
 from runner.state.file import StateFile, atomic_write, utc_now
@@ -26,16 +28,21 @@ MARKDOWN_LIMIT = 65_535
 
 def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
     stages: list[dict[str, Any]] = []
+    platform = str(pipeline.platform.get("kind", "local"))
     for stage_id in dag.topological(pipeline.graph):
         stage = pipeline.stages[stage_id]
         record = state.stages.get(stage_id)
+        task = (record.task or {}) if record else {}
         stages.append(
             {
                 "id": stage_id,
                 "type": stage.type,
+                # where the pipeline file declares the stage, for the HTML report's links to it
+                "line": pipeline.document.key_location(("stages", stage_id)).line,
                 "status": record.status.value if record else "never run",
                 "attempt": record.attempt if record else 0,
-                "task_id": (record.task or {}).get("task_id") if record else None,
+                "task_id": task.get("task_id"),
+                "console": console_link(platform, task, stage.body),
                 "started_at": record.started_at if record else "",
                 "finished_at": record.finished_at if record else "",
                 "seconds": _seconds(record.started_at, record.finished_at) if record else None,
@@ -56,7 +63,7 @@ def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
         "qfrun_report": 1,
         "pipeline": pipeline.name,
         "path": str(pipeline.path),
-        "platform": pipeline.platform.get("kind", "local"),
+        "platform": platform,
         "generated_at": utc_now(),
         "run": state.runs[-1].to_json() if state.runs else None,
         "stages": stages,
@@ -112,7 +119,7 @@ def as_markdown(report: Mapping[str, Any], *, limit: int = MARKDOWN_LIMIT) -> st
         lines += ["| model | version | scheme | size |", "|---|---|---|---|"]
         lines += [
             f"| `{m['stage']}` | {escape_markdown(str(m['version_id']))} | "
-            f"{escape_markdown(str(m['scheme'] or ''))} | {_size(m['size_bytes'])} |"
+            f"{escape_markdown(str(m['scheme'] or ''))} | {size_text(m['size_bytes'])} |"
             for m in report["models"]
         ]
         lines.append("")
@@ -132,16 +139,6 @@ def as_markdown(report: Mapping[str, Any], *, limit: int = MARKDOWN_LIMIT) -> st
     return text[: limit - len(note)].rsplit("\n", 1)[0] + "\n" + note
 
 
-def _size(size: Any) -> str:
-    if not isinstance(size, int | float):
-        return ""
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{size:.0f} B"
-        size /= 1024
-    return ""
-
-
 def default_report_folder(pipeline: Pipeline, state: StateFile) -> Path:
     return state.path.parent / "reports" / pipeline.name
 
@@ -155,7 +152,7 @@ def write_reports(report: Mapping[str, Any], folder: Path) -> list[Path]:
     for name, text in (
         ("report.json", json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"),
         ("report.md", as_markdown(report)),
-        ("report.html", as_html(report)),
+        ("report.html", as_html(report, folder=folder)),
     ):
         path = folder / name
         atomic_write(path, text.encode("utf-8"))

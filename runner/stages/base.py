@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from runner.pipeline.yamlio import Document
 
 KeyPath = tuple[str | int, ...]
+# Keys every stage has that say when and how it runs, not what it does: left out of its fingerprint, and added
+# to a plugin's schema for it (runner.pipeline.schema).
+CONTROL_KEYS = frozenset({"type", "description", "needs", "if", "timeout_minutes"})
 
 
 @dataclass(frozen=True)

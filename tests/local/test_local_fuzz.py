@@ -40,6 +40,7 @@ from runner.local import app as app_module
 from runner.local.compat import routes as compat_routes
 from runner.local.compat.envelope import CONSOLE_INTERNAL_ERROR
 from runner.local.home import Home
+from runner.local.kinds import console_routes
 
 EXAMPLES = int(os.environ.get("QFRUN_FUZZ_EXAMPLES", "300"))
 TOKEN = "fuzz-token"  # given explicitly, so every request reaches the handlers behind the gate
@@ -53,15 +54,21 @@ def _field_names() -> list[str]:
         r"\.(?:text|opt_text|integer|opt_integer|obj|array|texts|choice|get|_get)\(\s*\"([A-Za-z_][\w.]*)\""
     )
     names: set[str] = set()
-    for path in [*SOURCES.glob("*.py"), *SOURCES.glob("compat/*.py"), SOURCES / "engine" / "serve.py"]:
+    for path in [
+        *SOURCES.glob("*.py"),
+        *SOURCES.glob("compat/*.py"),
+        *SOURCES.glob("kinds/*.py"),
+        SOURCES / "engine" / "serve.py",
+    ]:
         names.update(pattern.findall(path.read_text(encoding="utf-8")))
     return sorted(names)
 
 
 FIELDS = _field_names()
+ROUTES = console_routes(app_module.BASE_ROUTES)  # what create_app serves
 # Path parameters that choose a handler are drawn from the app's own tables; any other is free text.
 CHOICES: dict[str, list[str]] = {
-    "route": sorted(app_module.ROUTES),
+    "route": sorted(ROUTES),
     "path": sorted(compat_routes.HANDLERS),
     "bucket": ["qfrun-local"],
     "kind": sorted(compat_routes.ARCHIVES),
@@ -157,7 +164,7 @@ def requests(draw: st.DrawFn, endpoints: list[Endpoint]) -> tuple[str, str, dict
     for name, value in params.items():
         path = path.replace("{" + name + "}", quote(value, safe=""))
     query: dict[str, str] = {}
-    actions = app_module.ROUTES.get(params.get("route", ""))
+    actions = ROUTES.get(params.get("route", ""))
     if actions is not None:
         query["Action"] = draw(st.sampled_from(sorted(actions)) | st.text(max_size=10))
     if draw(st.booleans()):
@@ -268,5 +275,5 @@ def test_the_fuzzer_reaches_every_route_of_the_table(platform: Any) -> None:
             )
     console = [e for e in _endpoints(app) if e.route.path == "/v2/{route}"]
     assert console
-    assert set(CHOICES["route"]) == set(app_module.ROUTES)
+    assert set(CHOICES["route"]) == set(ROUTES)
     assert len(FIELDS) > 40, FIELDS  # the handlers' field names were found in their source

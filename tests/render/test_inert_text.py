@@ -130,6 +130,8 @@ def test_text_from_a_pipeline_is_inert_in_the_markdown_plan_and_the_html_and_mar
     assert "alert(1)" in html
     assert "alert(2)" in html
     assert _html_elements(html) <= QFRUN_HTML  # no element or attribute came from the pipeline's text
+    # the only links are qfrun's own: to the stages' lines in the pipeline file
+    assert {re.sub(r"#L\d+$", "", href) for href in _Elements.links(html)} == {str(path)}
 
 
 # Every element and attribute the report's own template uses: nothing that runs or fetches.
@@ -150,6 +152,8 @@ QFRUN_HTML = {
         "path",
         "defs",
         "marker",
+        "a",  # links to a stage's line in the pipeline file and to Qianfan's console
+        "a[href]",
     ),
 }
 
@@ -158,12 +162,20 @@ class _Elements(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.found: set[str] = set()
+        self.hrefs: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.found.add(tag)
         self.found.update(
             f"{tag}[{name}]" for name, _ in attrs if name.startswith("on") or name in ("src", "href")
         )
+        self.hrefs += [value or "" for name, value in attrs if name == "href"]
+
+    @staticmethod
+    def links(html: str) -> list[str]:
+        parser = _Elements()
+        parser.feed(html)
+        return parser.hrefs
 
 
 def _html_elements(html: str) -> set[str]:

@@ -25,13 +25,16 @@ from runner.local.api_datasets import dataset_or_404
 from runner.local.api_models import version_or_404
 from runner.local.compat.datasets import archive, v1_time
 from runner.local.compat.envelope import V1Context
-from runner.local.jobspec import EVALUATION, read_rows, store_file_as_dataset
+from runner.local.jobspec import read_rows, store_file_as_dataset
 from runner.local.rows import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, DuplicateName, TaskRow, new_id
+from runner.platform.protocol import TaskKind
 
 _STATES = {PENDING: "Pending", RUNNING: "Doing", SUCCEEDED: "Done", FAILED: "Fail", STOPPED: "Stopped"}
 _SCORE_MODES = ("similarity", "accuracy")
 EXPORT_PREFIX, TASK_PREFIX = "amemt-", "ame-"  # Qianfan's export ids look like amemt-hkkf5y9e64j8 [E7]
 EXPORT_PATH = "/_compat/exports/evals/"
+
+EVALUATION = TaskKind.EVALUATION  # the v1 routes store tasks of the same kind as /v2/eval
 
 
 def _modes(conf: Body) -> list[str]:
@@ -85,7 +88,7 @@ def create(v1: V1Context, body: Body) -> dict[str, Any]:
         "compat_v1": {"modes": modes, "evalStandardConf": dict(conf.data)},
     }
     try:
-        task = ctx.store.create_task(task_id=new_id("ame"), kind=EVALUATION, name=name, params=params)
+        task = ctx.store.create_task(task_id=new_id("ame"), kind=EVALUATION.value, name=name, params=params)
     except DuplicateName:
         raise invalid(f"{body.where}: an evaluation named {name!r} already exists.") from None
     ctx.runner.submit(task.id)
@@ -101,7 +104,9 @@ def _number(task_id: str) -> int:
 def _task(v1: V1Context, task_id: str) -> TaskRow:
     """An evaluation task, whichever API created it: v1 and v2 show the same tasks."""
     task = v1.ctx.store.task(task_id)
-    return found(task if task is not None and task.kind == EVALUATION else None, "evaluation task", task_id)
+    return found(
+        task if task is not None and task.kind == EVALUATION.value else None, "evaluation task", task_id
+    )
 
 
 def _modes_of(task: TaskRow) -> list[str]:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.local.kinds import LOCAL_KINDS
+
 ROOT = Path(__file__).resolve().parents[3]
 ADDER = ROOT / "models" / "tiny-adder"
 GRADER = ROOT / "models" / "tiny-grader"
@@ -24,8 +26,10 @@ pytestmark = pytest.mark.slow
 
 
 def run_job(tmp_path, kind, params, env_extra=None):
+    local = LOCAL_KINDS.get(kind)
     spec = {
         "kind": kind,
+        "entry": local.engine if local is not None else f"runner.local.kinds.{kind}:run_job",
         "params": params,
         "workdir": str(tmp_path / "work"),
         "progress_file": str(tmp_path / "work" / "progress.json"),
@@ -122,10 +126,10 @@ def test_failed_job_writes_one_sentence_and_exits_1(tmp_path):
     }
 
 
-def test_unknown_job_kind_is_refused(tmp_path):
+def test_an_engine_entry_that_does_not_exist_is_refused_in_one_sentence(tmp_path):
     proc, result = run_job(tmp_path, "training", {})
     assert proc.returncode == 1
-    assert "The job kind 'training' is unknown" in result["error"]
+    assert result["error"] == "No module named 'runner.local.kinds.training'."
 
 
 def test_compression_job_writes_a_reloadable_checkpoint_and_its_record(tmp_path):
@@ -164,7 +168,7 @@ def test_spec_that_is_not_json_is_reported_with_its_position(tmp_path):
 
 
 def test_a_custom_evaluator_runs_the_source_sent_with_the_task_never_a_module_found_by_name() -> None:
-    from runner.local.engine.job import load_custom
+    from runner.local.engine.evaluators import load_custom
 
     # "json:dumps" names a module on the worker's path: the source sent is what runs, and json is untouched
     scorer = load_custom("json:dumps", "def dumps(rows):\n    return {'sent': float(len(rows))}\n")
