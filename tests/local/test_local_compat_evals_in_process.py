@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from runner.local.jobspec import EVALUATION
+from runner.local.kinds.evaluation import KIND as EVALUATION_KIND
 from runner.local.rows import FAILED, PENDING, STOPPED, SUCCEEDED
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def _task(
         "eval_mode": ",".join(modes),
         "compat_v1": {"modes": modes, "evalStandardConf": conf},
     }
-    store.create_task(task_id=task_id, kind=EVALUATION, name="sdk_eval", params=params)
+    store.create_task(task_id=task_id, kind=EVALUATION_KIND.store_kind, name="sdk_eval", params=params)
     models = {ids["version"]: {"results_path": str(results), "metrics": {"accuracy": 0.0}, "samples": 1}}
     message = "the job ran out of memory" if status == FAILED else ""
     store.update_task(task_id, status=status, result={"models": models}, message=message)
@@ -142,7 +142,7 @@ def test_a_v2_task_over_result_sets_shows_on_the_v1_detail_with_its_mode(
         "dataset_id": None,
         "eval_mode": "rule,model",
     }
-    store.create_task(task_id="ame-v2", kind=EVALUATION, name="v2_eval", params=params)
+    store.create_task(task_id="ame-v2", kind=EVALUATION_KIND.store_kind, name="v2_eval", params=params)
     store.update_task("ame-v2", status=STOPPED, message="The task was stopped on request.")
     detail = _v1(asgi_api, "modelrepo/eval/detail", {"id": "ame-v2"})["result"]
     assert detail["evalStandardConf"] == {"evalMode": "rule,model"}

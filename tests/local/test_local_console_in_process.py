@@ -1,7 +1,8 @@
 """Every console action, called in-process, keeps the documented contract on each way a request can be wrong.
 
-The tables name every action of ``runner.local.app.ROUTES`` and every v1 route of the compatibility layer,
-so an action added without an entry here fails ``test_every_action_is_in_the_tables``. Each refusal must
+The tables name every action of the app's route table (``BASE_ROUTES`` and every task kind's) and every v1
+route of the compatibility layer, so an action added without an entry here fails
+``test_every_action_is_in_the_tables``. Each refusal must
 be the route's error envelope (console: ``requestId``, ``code``, ``message`` with the HTTP status and the
 ``X-Bce-Request-Id`` header; v1: ``log_id``, ``error_code``, ``error_msg`` with HTTP 200), one sentence,
 never a 500.
@@ -14,8 +15,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from runner.local import api_services
 from runner.local import app as app_module
 from runner.local.compat.routes import HANDLERS
+from runner.local.credentials import load_or_create
+from runner.local.home import Home
+from runner.local.kinds import console_routes
+from runner.testing.in_process import in_process
 
 if TYPE_CHECKING:
     from conftest import Api
@@ -118,7 +124,8 @@ def v1_refusal(response: httpx.Response) -> str:
 
 
 def test_every_action_is_in_the_tables() -> None:
-    served = {(route, action) for route, actions in app_module.ROUTES.items() for action in actions}
+    routes = console_routes(app_module.BASE_ROUTES)  # as the app builds its table, task kinds included
+    served = {(route, action) for route, actions in routes.items() for action in actions}
     assert served == set(FIRST_FIELD)
     assert set(BY_ID) <= served
     assert set(HANDLERS) == set(V1_FIRST_FIELD)
@@ -214,13 +221,18 @@ def test_a_list_refuses_a_bad_marker_page_size_or_order(asgi_api: Api, route: st
 
 
 def test_a_handler_that_fails_answers_500_with_the_request_id_and_no_detail(
-    asgi_api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    platform_home: Home, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken(ctx: Any, body: Any) -> Any:
         raise RuntimeError("secret internals /home/user/.qfrun")
 
-    monkeypatch.setitem(app_module.ROUTES["service"], "DescribeServices", broken)
-    response = asgi_api.post("/v2/service?Action=DescribeServices", {})
+    # The app copies its route table when it is built, so the handler is replaced before that.
+    monkeypatch.setitem(api_services.ACTIONS, "DescribeServices", broken)
+    with in_process(platform_home) as (client, _):
+        token = load_or_create(platform_home).token
+        response = client.post(
+            "/v2/service?Action=DescribeServices", json={}, headers={"Authorization": f"Bearer {token}"}
+        )
     message = refusal(response, 500, "InternalError")
     request_id = response.headers["X-Bce-Request-Id"]
     assert message == (

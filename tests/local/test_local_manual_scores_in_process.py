@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from runner.local.jobspec import EVALUATION
+from runner.local.kinds.evaluation import KIND as EVALUATION_KIND
 from runner.local.rows import AWAITING_SCORES, SUCCEEDED
 from runner.platform.wire import SATISFACTION_WIRE
 
@@ -42,7 +42,9 @@ def _open_task(api: Api, tmp_path: Path, *, status: str = AWAITING_SCORES, manua
         "manual": {"dimensions": dimensions, "range": [1, 5]} if manual else None,
         "eval_mode": "manual",
     }
-    task = store.create_task(task_id="ame-open", kind=EVALUATION, name="review", params=params)
+    task = store.create_task(
+        task_id="ame-open", kind=EVALUATION_KIND.store_kind, name="review", params=params
+    )
     store.update_task(task.id, status=status, result={"models": models})
     return str(task.id)
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from runner.local.engine import job
+from runner.local.engine import evaluators, job
+from runner.local.kinds import evaluation
 
 ROWS = [
     {"prompt": "1+1=?", "response": "2", "output": "2"},
@@ -36,7 +37,7 @@ def _spec(tmp_path: Path, spec: Any) -> Path:
 
 
 def test_rule_and_custom_evaluators_score_the_rows_and_merge_their_metrics() -> None:
-    metrics = job.apply_evaluators(
+    metrics = evaluators.apply_evaluators(
         ROWS,
         [
             {"kind": "rule", "accuracy": True, "exact_match": True},
@@ -68,7 +69,7 @@ def test_rule_and_custom_evaluators_score_the_rows_and_merge_their_metrics() -> 
 )
 def test_an_evaluator_that_cannot_score_is_one_sentence(evaluator: dict[str, Any], words: str) -> None:
     with pytest.raises(ValueError, match=re.escape(words)):
-        job.apply_evaluators(ROWS, [evaluator])
+        evaluators.apply_evaluators(ROWS, [evaluator])
 
 
 @pytest.mark.slow  # an evaluation job imports the model runtime
@@ -77,6 +78,7 @@ def test_a_custom_evaluator_that_raises_fails_the_job_with_its_error(tmp_path: P
     results.write_text("".join(json.dumps(row) + "\n" for row in ROWS), encoding="utf-8")
     spec = {
         "kind": "evaluation",
+        "entry": evaluation.KIND.engine,
         "workdir": str(tmp_path / "work"),
         "params": {
             "models": [{"version_id": "amv-1", "results_path": str(results)}],
@@ -99,7 +101,7 @@ def test_an_evaluation_of_given_answers_scores_each_model_and_reports_its_progre
         "evaluators": [{"kind": "rule", "accuracy": True}],
         "output_dir": str(tmp_path / "out"),
     }
-    outcome = job.evaluation(params, progress)
+    outcome = evaluation.run_job(params, progress)
     assert outcome == {
         "models": {"amv-1": {"metrics": {"accuracy": 0.5}, "samples": 2, "results_path": str(results)}}
     }
@@ -114,15 +116,16 @@ def test_an_evaluation_of_given_answers_scores_each_model_and_reports_its_progre
         ({"kind": "batch_inference"}, "params lack 'workdir'."),
         (
             {"kind": "training", "workdir": "w"},
-            "The job kind 'training' is unknown; use one of batch_inference",
+            "The job spec of kind 'training' names no engine entry ('module:function'), but None.",
         ),
         (
-            {"kind": "batch_inference", "workdir": "w", "params": {}},
-            "The batch_inference job's params lack 'output_path'.",
+            {"kind": "x", "workdir": "w", "entry": "json:nothing"},
+            "The engine entry 'json:nothing' is not a function.",
         ),
         pytest.param(
             {
                 "kind": "evaluation",
+                "entry": evaluation.KIND.engine,
                 "workdir": "w",
                 "params": {"models": [{"version_id": "amv-1"}], "evaluators": [], "output_dir": "o"},
             },
@@ -144,7 +147,7 @@ def test_main_writes_the_result_file_and_the_sentence_to_stderr(
     spec = _spec(tmp_path, {"kind": "training", "workdir": str(tmp_path / "work")})
     assert job.main([str(spec)]) == 1
     written = json.loads((tmp_path / "work" / "result.json").read_text())
-    assert written["error"].startswith("The job kind 'training' is unknown")
+    assert written["error"].startswith("The job spec of kind 'training' names no engine entry")
     assert capsys.readouterr().err.endswith(written["error"] + "\n")
     assert job.main([]) == 2
     assert "usage: python -m runner.local.engine.job SPEC.json" in capsys.readouterr().err

@@ -1,6 +1,6 @@
-"""Preparing and finishing a task's job against the real store: what the job would trip over is a sentence
-before it starts, an interrupted batch keeps only its complete rows, and a compression that yields the same
-model twice registers one version."""
+"""Each task kind prepares and finishes its job against the real store: what the job would trip over is a
+sentence before it starts, an interrupted batch keeps only its complete rows, and a compression that yields
+the same model twice registers one version."""
 
 from __future__ import annotations
 
@@ -11,11 +11,21 @@ from typing import Any
 
 import pytest
 
-from runner.local import jobspec
+from runner.local import workers
 from runner.local.home import Home
-from runner.local.jobspec import BATCH_INFERENCE, COMPRESSION, EVALUATION, JobSetupError
+from runner.local.jobspec import JobSetupError, read_rows
+from runner.local.kinds import batch_inference, compression, evaluation
 from runner.local.rows import SERVING, TaskRow
 from runner.local.store import Store
+
+BATCH_INFERENCE = batch_inference.KIND.store_kind
+COMPRESSION = compression.KIND.store_kind
+EVALUATION = evaluation.KIND.store_kind
+PREPARE = {
+    BATCH_INFERENCE: batch_inference.prepare,
+    COMPRESSION: compression.prepare,
+    EVALUATION: evaluation.prepare,
+}
 
 
 @pytest.fixture
@@ -58,19 +68,19 @@ def _task(store: Store, kind: str, **params: Any) -> TaskRow:
 
 def _refusal(home: Home, store: Store, task: TaskRow, tmp_path: Path) -> str:
     with pytest.raises(JobSetupError) as caught:
-        jobspec.prepare(home, store, task, tmp_path / "work")
+        PREPARE[task.kind](home, store, task, tmp_path / "work")
     return str(caught.value)
 
 
 def test_an_interrupted_batch_keeps_its_complete_rows_and_drops_the_one_being_written(tmp_path: Path) -> None:
     (tmp_path / "output.jsonl").write_text('{"n": 0}\n', encoding="utf-8")
     (tmp_path / "part.jsonl").write_text('{"n": 1}\n{"n": 2}\n{"n": 3', encoding="utf-8")
-    assert jobspec.merge_partial_output(tmp_path) == 3
+    assert batch_inference.merge_partial_output(tmp_path) == 3
     assert not (tmp_path / "part.jsonl").exists()
-    assert jobspec.read_rows(tmp_path / "output.jsonl") == ['{"n": 0}', '{"n": 1}', '{"n": 2}']
+    assert read_rows(tmp_path / "output.jsonl") == ['{"n": 0}', '{"n": 1}', '{"n": 2}']
     (tmp_path / "part.jsonl").write_text('{"n": 3}\nnot json\n{"n": 5}\n', encoding="utf-8")
-    assert jobspec.merge_partial_output(tmp_path) == 4  # a garbled row ends what can be trusted
-    assert jobspec.merge_partial_output(tmp_path / "nothing-yet") == 0
+    assert batch_inference.merge_partial_output(tmp_path) == 4  # a garbled row ends what can be trusted
+    assert batch_inference.merge_partial_output(tmp_path / "nothing-yet") == 0
 
 
 def test_a_batch_whose_rows_are_all_written_needs_no_job(
@@ -80,12 +90,12 @@ def test_a_batch_whose_rows_are_all_written_needs_no_job(
     workdir = tmp_path / "work"
     workdir.mkdir()
     (workdir / "output.jsonl").write_text("".join(json.dumps({"n": n}) + "\n" for n in range(3)))
-    prepared = jobspec.prepare(platform_home, store, task, workdir)
+    prepared = batch_inference.prepare(platform_home, store, task, workdir)
     assert (prepared.spec, prepared.offset, prepared.extra["total"]) == (None, 3, 3)
     (tmp_path / "fresh").mkdir()
-    partway = jobspec.prepare(platform_home, store, task, tmp_path / "fresh")
+    partway = batch_inference.prepare(platform_home, store, task, tmp_path / "fresh")
     assert partway.spec is not None
-    assert partway.spec["params"]["batch_size"] == jobspec.DEFAULT_BATCH_SIZE
+    assert partway.spec["params"]["batch_size"] == batch_inference.DEFAULT_BATCH_SIZE
 
 
 def test_a_batch_that_wrote_fewer_rows_than_it_read_fails_with_both_counts(
@@ -94,10 +104,10 @@ def test_a_batch_that_wrote_fewer_rows_than_it_read_fails_with_both_counts(
     task = _task(store, BATCH_INFERENCE, model_version_id=version, dataset_id=dataset)
     workdir = platform_home.task_dir(task.id)
     workdir.mkdir(parents=True)  # as the task runner makes it
-    prepared = jobspec.prepare(platform_home, store, task, workdir)
+    prepared = batch_inference.prepare(platform_home, store, task, workdir)
     (workdir / "part.jsonl").write_text('{"output": "1"}\n', encoding="utf-8")
     with pytest.raises(JobSetupError) as caught:
-        jobspec.finish(platform_home, store, task, prepared, {})
+        batch_inference.finish(platform_home, store, task, prepared, {})
     assert str(caught.value) == f"The batch inference job of task {task.id} wrote 1 rows for 3 input rows."
 
 
@@ -138,9 +148,9 @@ def test_a_task_of_a_kind_the_platform_does_not_run_is_refused(
     platform_home: Home, store: Store, tmp_path: Path
 ) -> None:
     task = _task(store, "finetune")
-    assert _refusal(platform_home, store, task, tmp_path) == (
-        "Task t-finetune has kind 'finetune', which the local platform does not run."
-    )
+    with pytest.raises(JobSetupError) as caught:
+        workers._kind(task)
+    assert str(caught.value) == "Task t-finetune has kind 'finetune', which the local platform does not run."
 
 
 @pytest.mark.parametrize(
@@ -191,7 +201,8 @@ def test_a_judge_service_still_deploying_is_named_as_such(
     )
     assert "which is not deploying." in _refusal(platform_home, store, task, tmp_path)
     store.update_service(service.id, status=SERVING, replicas=[{"pid": 1, "url": "http://127.0.0.1:7001"}])
-    prepared = jobspec.prepare(platform_home, store, task, tmp_path / "work")
+    (tmp_path / "work").mkdir()
+    prepared = evaluation.prepare(platform_home, store, task, tmp_path / "work")
     assert prepared.spec is not None
     evaluators = prepared.spec["params"]["evaluators"]
     assert evaluators[0]["judge_url"] == "http://127.0.0.1:7001/v1/chat/completions"
@@ -211,9 +222,9 @@ def test_a_compression_that_yields_a_known_model_registers_no_second_version(
         )
         task = store.task(f"amva-{name}")
         assert task is not None
-        prepared = jobspec.prepare(platform_home, store, task, platform_home.task_dir(task.id))
+        prepared = compression.prepare(platform_home, store, task, platform_home.task_dir(task.id))
         fake_model(platform_home.task_dir(task.id) / "model")  # what the job writes: the same bytes twice
-        results.append(jobspec.finish(platform_home, store, task, prepared, outcome))
+        results.append(compression.finish(platform_home, store, task, prepared, outcome))
     assert results[0]["version_id"] == results[1]["version_id"]
     assert results[0]["version_id"] != version
     assert not (platform_home.task_dir("amva-second") / "model").exists()  # the duplicate was removed
@@ -225,8 +236,8 @@ def test_a_compression_job_that_wrote_no_model_fails_naming_the_folder(
     platform_home: Home, store: Store, version: str
 ) -> None:
     task = _task(store, COMPRESSION, model_version_id=version, strategy="Sparsity")
-    prepared = jobspec.prepare(platform_home, store, task, platform_home.task_dir(task.id))
+    prepared = compression.prepare(platform_home, store, task, platform_home.task_dir(task.id))
     with pytest.raises(JobSetupError) as caught:
-        jobspec.finish(platform_home, store, task, prepared, {})
+        compression.finish(platform_home, store, task, prepared, {})
     built = platform_home.task_dir(task.id) / "model"
     assert str(caught.value) == f"The compression job of task {task.id} wrote no model to {built}."
