@@ -23,6 +23,7 @@ SECTIONS = (
     ("Stage: evaluate", "evaluateStage"),
     ("Stage: compress", "compressStage"),
     ("Stage: deploy", "deployStage"),
+    ("Matrix (`matrix`, any stage; see matrix.md)", "matrix"),
     ("Inference parameters (`params`)", "inferenceParams"),
     ("Evaluator: rule", "ruleEvaluator"),
     ("Evaluator: llm_judge", "judgeEvaluator"),
@@ -49,6 +50,8 @@ def render(schema: dict[str, Any]) -> str:
     for title, name in SECTIONS:
         node = schema if name is None else definitions[name]
         lines += [f"## {title}", "", node.get("description", ""), ""]
+        if not node.get("properties"):  # a mapping of free keys (matrix): its description says it all
+            continue
         lines += ["| field | type | required | meaning |", "| --- | --- | --- | --- |"]
         required = set(node.get("required", []))
         for field, spec in node.get("properties", {}).items():

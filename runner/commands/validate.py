@@ -31,6 +31,7 @@ class Checked:
     problems: tuple[Problem, ...]
     text: tuple[str, ...]  # the problems as the CLI prints them, "file:line:col: message"
     stages: int = 0
+    families: tuple[int, ...] = ()  # the member count of each matrix stage
 
 
 def validate_paths(
@@ -49,7 +50,8 @@ def validate_paths(
             )
             checked.append(Checked(path, problems, tuple(str(issue) for issue in error.issues)))
         else:
-            checked.append(Checked(path, (), (), stages=len(loaded.stages)))
+            families = tuple(len(members) for members in loaded.families.values())
+            checked.append(Checked(path, (), (), stages=len(loaded.stages), families=families))
     return checked
 
 
@@ -72,7 +74,13 @@ def command(
                 click.echo(line)
             if not result.problems:
                 plural = "s" if result.stages != 1 else ""
-                click.echo(f"{result.path}: valid ({result.stages} stage{plural}).", err=True)
+                count = len(result.families)
+                matrices = (
+                    f", {sum(result.families)} of them from {count} matri{'ces' if count != 1 else 'x'}"
+                    if count
+                    else ""
+                )
+                click.echo(f"{result.path}: valid ({result.stages} stage{plural}{matrices}).", err=True)
         if problems:
             click.echo(f"Found {len(problems)} problem{'s' if len(problems) != 1 else ''}.", err=True)
     if problems:

@@ -2,6 +2,8 @@
 
 networkx does the graph work; this module adds the pipeline's meaning: stage ids in declaration order break
 ties so that every listing is stable, and selectors follow dbt's spelling (``x``, ``+x``, ``x+``, ``+x+``).
+A matrix stage's id selects all of its members (the graph keeps the families, runner.pipeline.matrix); a
+member's id selects that member.
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ if TYPE_CHECKING:
     import networkx as nx
 
 
-def build(dependencies: Mapping[str, Iterable[str]]) -> nx.DiGraph[str]:
-    """A graph with an edge upstream -> downstream for every dependency; nodes in declaration order."""
+def build(
+    dependencies: Mapping[str, Iterable[str]], families: Mapping[str, Sequence[str]] | None = None
+) -> nx.DiGraph[str]:
+    """A graph with an edge upstream -> downstream for every dependency; nodes in declaration order.
+
+    ``families`` (matrix stage -> member ids) is kept as the graph's attribute: selectors and renderers
+    read it there, so every function that takes the graph knows the families.
+    """
     import networkx as nx  # here, not at the top: validate needs no graph library (see has_cycle)
 
-    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph(families=dict(families or {}))
     graph.add_nodes_from(dependencies)
     for stage_id, upstream in dependencies.items():
         graph.add_edges_from(
@@ -80,17 +88,44 @@ def select(graph: nx.DiGraph[str], selectors: Sequence[str]) -> set[str]:
         return set(graph)
     chosen: set[str] = set()
     for raw in selectors:
-        for selector in raw.split(","):
-            selector = selector.strip()
+        for selector in _split(raw):
             with_up, with_down = selector.startswith("+"), selector.endswith("+")
             name = selector.strip("+")
-            check_stage(graph, name, f"--select {selector}")
-            chosen.add(name)
-            if with_up:
-                chosen |= nx.ancestors(graph, name)
-            if with_down:
-                chosen |= nx.descendants(graph, name)
+            named = stages_named(graph, name, f"--select {selector}")
+            chosen |= set(named)
+            for stage in named:
+                if with_up:
+                    chosen |= nx.ancestors(graph, stage)
+                if with_down:
+                    chosen |= nx.descendants(graph, stage)
     return chosen
+
+
+def _split(raw: str) -> list[str]:
+    """The selectors of one comma-separated option; ``w4@dataset=eval,scheme=x`` is one member's id (a
+    part with '=' and no '@' continues the id before it: declared stage ids hold neither)."""
+    parts: list[str] = []
+    for part in (part.strip() for part in raw.split(",")):
+        if parts and "=" in part and "@" not in part and "@" in parts[-1]:
+            parts[-1] += "," + part
+        elif part:
+            parts.append(part)
+    return parts
+
+
+def families(graph: nx.DiGraph[str]) -> dict[str, list[str]]:
+    """The graph's matrix families: stage id -> member ids in order."""
+    found: dict[str, list[str]] = graph.graph.get("families", {})
+    return found
+
+
+def stages_named(graph: nx.DiGraph[str], name: str, option: str) -> list[str]:
+    """The stage ``name``, or every member of the matrix stage ``name``; a UsageError when neither."""
+    members = families(graph).get(name)
+    if members:
+        return list(members)
+    check_stage(graph, name, option)
+    return [name]
 
 
 def downstream_of(graph: nx.DiGraph[str], names: Iterable[str], option: str) -> set[str]:
@@ -99,8 +134,8 @@ def downstream_of(graph: nx.DiGraph[str], names: Iterable[str], option: str) -> 
 
     chosen: set[str] = set()
     for name in names:
-        check_stage(graph, name, option)
-        chosen |= {name} | nx.descendants(graph, name)
+        for stage in stages_named(graph, name, option):
+            chosen |= {stage} | nx.descendants(graph, stage)
     return chosen
 
 
@@ -108,6 +143,6 @@ def check_stage(graph: nx.DiGraph[str], name: str, option: str) -> None:
     if name not in graph:
         import difflib
 
-        close = difflib.get_close_matches(name, [str(n) for n in graph], n=1)
+        close = difflib.get_close_matches(name, [*map(str, graph), *families(graph)], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else "; `qfrun graph` lists the stages."
         raise UsageError(f"{option}: the pipeline has no stage {name!r}{hint}")

@@ -2,8 +2,9 @@
 
 They are Jinja2 expressions run in its immutable sandbox (never ``eval``): a well-kept library that already
 knows how to refuse attribute tricks, with ``StrictUndefined`` so a missing output is an error rather than an
-empty string. An expression reads three roots: ``vars``, ``stages.<id>.outputs`` and ``env`` (allow-listed
-names only). A field that is a whole expression takes the expression's value and type
+empty string. An expression reads four roots: ``vars``, ``stages.<id>.outputs`` (``stages.<family>[*]``
+for the list of a matrix family's outputs), ``env`` (allow-listed names only) and, in a matrix stage,
+``matrix``. A field that is a whole expression takes the expression's value and type
 (``replicas: ${{ vars.replicas }}`` is a number); an expression inside a longer string is interpolated.
 Jinja2 is imported lazily so ``qfrun --help`` and files without expressions do not pay for it.
 """
@@ -22,7 +23,11 @@ if TYPE_CHECKING:
 
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 WHOLE = re.compile(r"\s*\$\{\{(.*?)\}\}\s*", re.DOTALL)
-ROOTS = ("vars", "stages", "env")
+ROOTS = ("vars", "stages", "env", "matrix")
+# ``stages.<family>[*]``: the outputs of every member of a matrix family, as a list in the members' order.
+# Jinja2 has no ``[*]``, so the source is rewritten to the key ``stages['<family>[*]']`` before parsing.
+FAMILY = re.compile(r"\bstages\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*'([^'\[\]]+)'\s*\])\s*\[\s*\*\s*\]")
+FAMILY_SUFFIX = "[*]"
 # Longest expression source: with expr_limits.MAX_SIZE per built value, this bounds what one expression holds.
 MAX_SOURCE = 2_000
 
@@ -37,6 +42,13 @@ class Reference:
 
     root: str
     name: str
+
+
+def family_syntax(source: str) -> str:
+    """``source`` with each ``stages.<family>[*]`` written as the key Jinja2 can read."""
+    if "*" not in source:
+        return source
+    return FAMILY.sub(lambda m: f"stages['{m.group(1) or m.group(2)}{FAMILY_SUFFIX}']", source)
 
 
 def find(text: str) -> list[str]:
@@ -179,7 +191,7 @@ def parse(source: str) -> nodes.Expr:
     if len(source) > MAX_SOURCE:
         raise ExpressionError(f"the expression is {len(source)} characters long; the limit is {MAX_SOURCE}")
     try:
-        parser = Parser(_environment(), source, state="variable")
+        parser = Parser(_environment(), family_syntax(source), state="variable")
         tree = parser.parse_expression()
         if not parser.stream.eos:
             raise ExpressionError(f"unexpected {parser.stream.current.value!r} after the expression")
@@ -189,7 +201,7 @@ def parse(source: str) -> nodes.Expr:
 
 
 def references(source: str) -> Iterator[Reference]:
-    """Every ``root.name`` the expression reads; raises ExpressionError for names outside the three roots."""
+    """Every ``root.name`` the expression reads; raises ExpressionError for names outside the roots."""
     from jinja2 import nodes
 
     tree = parse(source)
@@ -197,7 +209,7 @@ def references(source: str) -> Iterator[Reference]:
         if name.name not in ROOTS:
             raise ExpressionError(
                 f"the expression {_quote(source)} reads {name.name!r}; "
-                "expressions read only vars, stages and env"
+                "expressions read only vars, stages, env and (in a matrix stage) matrix"
             )
     for used in [tree] if isinstance(tree, nodes.Filter) else tree.find_all(nodes.Filter):
         if used.name not in SAFE_FILTERS:
@@ -212,7 +224,8 @@ def references(source: str) -> Iterator[Reference]:
         inner = node.node
         if isinstance(inner, (nodes.Getattr, nodes.Getitem)) and _is_root(inner.node, "stages"):
             what = node.attr if isinstance(node, nodes.Getattr) else _constant(node.arg)
-            if what != "outputs":
+            family = isinstance(inner, nodes.Getitem) and str(_constant(inner.arg)).endswith(FAMILY_SUFFIX)
+            if what != "outputs" and not family:
                 raise ExpressionError(
                     f"the expression {_quote(source)} reads stages.<id>.{what}; a stage offers only "
                     "stages.<id>.outputs.<name>"
@@ -290,7 +303,9 @@ def _slotted(source: str) -> tuple[nodes.Expr, list[str]]:
             names.append(visited.attr)
             return nodes.Filter(visited.node, SLOT_FILTER, [slot], [], None, None, lineno=node.lineno)
 
-    fresh = Parser(_environment(), source, state="variable").parse_expression()  # parse()'s is shared
+    fresh = Parser(
+        _environment(), family_syntax(source), state="variable"
+    ).parse_expression()  # parse()'s is shared
     slotted = Slots().visit(fresh)
     assert isinstance(slotted, nodes.Expr)  # a transformer keeps an expression an expression
     return slotted, names

@@ -35,6 +35,9 @@ _ID_HINT: Final = "use letters, digits, '_' and '-', starting with a letter or '
 _NAME_HINT: Final = "use 1 to {} letters, digits, '_' or '-'"
 _PATTERN_HINTS: Final = {
     r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$": _ID_HINT,
+    # a stage id, or a matrix member's (runner.pipeline.matrix)
+    r"^[A-Za-z_][A-Za-z0-9_-]{0,63}(@[A-Za-z_][A-Za-z0-9_]{0,63}=[A-Za-z0-9_.-]{1,64}"
+    r"(,[A-Za-z_][A-Za-z0-9_]{0,63}=[A-Za-z0-9_.-]{1,64})*)?$": _ID_HINT,
     r"^[a-z0-9][a-z0-9_-]{0,62}$": "use lower-case letters, digits, '_' and '-', "
     "starting with a letter or digit, at most 63 characters",
     r"^\$\{\{[\s\S]*\}\}$": "an expression is the whole value, '${{ ... }}'",

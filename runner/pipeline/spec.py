@@ -13,13 +13,13 @@ import functools
 import gc
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import Issue, Location, PipelineError
 from runner.files import Confinement, PathRefused, allowed_folders
-from runner.pipeline import dag, expr
+from runner.pipeline import dag, expr, matrix
 from runner.pipeline.schema import schema_issues
 from runner.pipeline.yamlio import Document, KeyPath, load_document
 from runner.platform.settings import is_loopback_url
@@ -43,6 +43,8 @@ class StageSpec:
     type: str
     body: Mapping[str, Any]  # the stage's mapping as written
     upstream: tuple[str, ...]  # every stage it depends on, in declaration order
+    family: str | None = None  # the matrix stage this one is a member of (runner.pipeline.matrix)
+    matrix: Mapping[str, Any] = field(default_factory=dict)  # its values, for ${{ matrix.<key> }}
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -69,11 +71,14 @@ class Pipeline:
     datasets: Mapping[str, DatasetSpec]
     stages: Mapping[str, StageSpec]
     files: Confinement  # where the pipeline's paths may lead (runner.files)
+    families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # matrix stage -> member ids
 
     @functools.cached_property
     def graph(self) -> nx.DiGraph[str]:
         """The stage graph, built when first needed (validate does without it: see dag.has_cycle)."""
-        return dag.build({stage_id: stage.upstream for stage_id, stage in self.stages.items()})
+        return dag.build(
+            {stage_id: stage.upstream for stage_id, stage in self.stages.items()}, families=self.families
+        )
 
     @property
     def path(self) -> Path:
@@ -112,8 +117,10 @@ def load_pipeline(
     check_files: bool = True,
     allow_env: Collection[str] | None = (),
     allow_paths: Iterable[str | Path] = (),
+    text: str | None = None,
 ) -> Pipeline:
-    """The pipeline at ``path``, or a PipelineError listing every problem in it.
+    """The pipeline at ``path`` (or ``text``, read as if it were there), or a PipelineError listing every
+    problem in it.
 
     ``allow_env`` names the variables the user allowed the pipeline to read on the command line
     (``--allow-env``); those of QFRUN_ALLOW_ENV and the QFRUN_VAR_ prefix are allowed too. None skips that
@@ -121,7 +128,7 @@ def load_pipeline(
     (``--allow-path``) and QFRUN_ALLOW_PATHS name folders outside the repository that its paths may lead to.
     """
     with _cyclic_gc_paused():
-        return _load(path, check_files=check_files, allow_env=allow_env, allow_paths=allow_paths)
+        return _load(path, text, check_files=check_files, allow_env=allow_env, allow_paths=allow_paths)
 
 
 @contextlib.contextmanager
@@ -141,17 +148,21 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 def _load(
     path: str | Path,
+    text: str | None,
     *,
     check_files: bool,
     allow_env: Collection[str] | None,
     allow_paths: Iterable[str | Path],
 ) -> Pipeline:
-    document = load_document(path)
+    expansion = matrix.expand(load_document(path, text=text))
+    if expansion.issues:  # the members, and so every later check, depend on a well-formed matrix
+        raise PipelineError(expansion.issues)
+    document = expansion.document
     issues = list(schema_issues(document))
     if issues and not isinstance(document.data.get("stages"), Mapping):
         raise PipelineError(issues)
     files = Confinement.for_pipeline(Path(document.path), allowed_folders(allow_paths))
-    pipeline, meaning = _interpret(document, files, check_files=check_files)
+    pipeline, meaning = _interpret(expansion, files, check_files=check_files)
     issues += meaning
     if allow_env is not None:
         issues += _env_issues(document, allowed_env(allow_env))
@@ -160,7 +171,10 @@ def _load(
     return pipeline
 
 
-def _interpret(document: Document, files: Confinement, *, check_files: bool) -> tuple[Pipeline, list[Issue]]:
+def _interpret(
+    expansion: matrix.Expansion, files: Confinement, *, check_files: bool
+) -> tuple[Pipeline, list[Issue]]:
+    document = expansion.document
     data = document.data
     issues: list[Issue] = []
     # absolute: a relative pipeline path joined to a relative dataset path would be relative to the wrong base
@@ -182,7 +196,7 @@ def _interpret(document: Document, files: Confinement, *, check_files: bool) -> 
     dependencies: dict[str, list[str]] = {}
     unknown = _Unknown()
     for stage_id, body in raw_stages.items():
-        found = _check_stage(checks, stage_id, body, variables, env_names, issues, unknown)
+        found = _check_stage(checks, stage_id, body, variables, env_names, issues, unknown, expansion)
         dependencies[stage_id] = list(dict.fromkeys(found))
 
     for cycle in dag.cycles(dag.build(dependencies)) if dag.has_cycle(dependencies) else []:
@@ -196,6 +210,7 @@ def _interpret(document: Document, files: Confinement, *, check_files: bool) -> 
             str(body.get("type")),
             body,
             tuple(sorted(set(dependencies[stage_id]), key=lambda s: order.get(s, len(order)))),
+            *_membership(expansion, stage_id),
         )
         for stage_id, body in raw_stages.items()
     }
@@ -212,8 +227,14 @@ def _interpret(document: Document, files: Confinement, *, check_files: bool) -> 
         datasets=datasets,
         stages=stages,
         files=files,
+        families=expansion.families,
     )
     return pipeline, issues
+
+
+def _membership(expansion: matrix.Expansion, stage_id: str) -> tuple[str | None, Mapping[str, Any]]:
+    member = expansion.members.get(stage_id)
+    return (member.family, member.values) if member is not None else (None, {})
 
 
 def _env_issues(document: Document, allowed: Collection[str]) -> Iterator[Issue]:
@@ -255,6 +276,7 @@ def _check_stage(
     env_names: tuple[str, ...],
     issues: list[Issue],
     unknown: _Unknown,
+    expansion: matrix.Expansion,
 ) -> Iterator[str]:
     """Check one stage's references, expressions and what its type checks; yield the stages it depends on."""
     document, stages, datasets = checks.document, checks.stages, checks.datasets
@@ -264,7 +286,10 @@ def _check_stage(
         for ref in stage_type.stage_refs(body):
             at = document.location((*where, *ref.path))
             target = stages.get(ref.stage_id)
-            if target is None:
+            if target is None and ref.stage_id in expansion.families:
+                message = _family_named(ref.stage_id, expansion.families[ref.stage_id])
+                issues.append(Issue(at, f"{_dotted((*where, *ref.path))}: {message}"))
+            elif target is None:
                 issues.append(
                     Issue(at, f"{_dotted((*where, *ref.path))}: {unknown('stage', ref.stage_id, stages)}")
                 )
@@ -313,7 +338,7 @@ def _check_stage(
             yield name
     for key_path, source in _expressions(body, where):
         yield from _check_expression(
-            document, key_path, source, stages, variables, env_names, issues, unknown
+            document, key_path, source, stages, variables, env_names, issues, unknown, expansion
         )
 
 
@@ -326,6 +351,7 @@ def _check_expression(
     env_names: tuple[str, ...],
     issues: list[Issue],
     unknown: _Unknown,
+    expansion: matrix.Expansion,
 ) -> Iterator[str]:
     at, name = document.location(key_path), _dotted(key_path)
     if source is None:
@@ -336,8 +362,34 @@ def _check_expression(
     except expr.ExpressionError as error:
         issues.append(Issue(at, f"{name}: {_sentence(str(error))}"))
         return
+    member = expansion.members.get(str(key_path[1]))
     for ref in refs:
-        if ref.root == "stages":
+        if ref.root == "stages" and ref.name.endswith(expr.FAMILY_SUFFIX):
+            family = ref.name.removesuffix(expr.FAMILY_SUFFIX)
+            if family not in expansion.families:
+                what = "it has no matrix" if family in stages else unknown("stage", family, stages)
+                issues.append(
+                    Issue(at, f"{name}: ${{{{ {source} }}}}: {family!r} is not a matrix stage: {what}")
+                )
+            elif member is not None and member.family == family:
+                issues.append(Issue(at, f"{name}: a stage cannot read the outputs of its own matrix."))
+            else:
+                yield from expansion.families[family]
+        elif ref.root == "stages" and ref.name in expansion.families:
+            message = _family_named(ref.name, expansion.families[ref.name], source=source)
+            issues.append(Issue(at, f"{name}: ${{{{ {source} }}}}: {message}"))
+        elif ref.root == "matrix":
+            if member is None:
+                issues.append(
+                    Issue(
+                        at,
+                        f"{name}: ${{{{ {source} }}}} reads matrix, but stage {key_path[1]} has no matrix:.",
+                    )
+                )
+            elif ref.name not in member.values:
+                message = unknown("matrix key", ref.name, member.values)
+                issues.append(Issue(at, f"{name}: ${{{{ {source} }}}}: {message}"))
+        elif ref.root == "stages":
             if ref.name not in stages:
                 message = unknown("stage", ref.name, stages)
                 issues.append(Issue(at, f"{name}: ${{{{ {source} }}}}: {message}"))
@@ -445,6 +497,12 @@ class _Unknown:
             close = difflib.get_close_matches(name, list(known), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else "."
         return f"there is no {what} {name!r}{hint}"
+
+
+def _family_named(family: str, members: tuple[str, ...], source: str | None = None) -> str:
+    """The message for a single reference to a matrix stage, which stands for several."""
+    how = f"stages.{family}[*] for all their outputs, or " if source is not None else ""
+    return f"{family!r} is a matrix of {len(members)} stages; use {how}one member, e.g. {members[0]!r}."
 
 
 def _article(noun: Any) -> str:

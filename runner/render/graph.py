@@ -1,4 +1,7 @@
-"""``qfrun graph``: the stage graph as Mermaid (renders in GitHub markdown) or Graphviz dot."""
+"""``qfrun graph``: the stage graph as Mermaid (renders in GitHub markdown) or Graphviz dot.
+
+The members of a matrix stage are drawn inside one box named after it (a Mermaid subgraph, a dot cluster).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +36,10 @@ def as_mermaid(
         if statuses and stage_id in statuses:
             label += f"<br/><i>{statuses[stage_id]}</i>"
         lines.append(f'    {ids[stage_id]}["{_mermaid_text(label)}"]')
+    for index, (family, members) in enumerate(dag.families(graph).items()):
+        lines.append(f'    subgraph m{index}["{_mermaid_text(f"{family} (matrix of {len(members)})")}"]')
+        lines += [f"        {ids[member]}" for member in members if member in ids]
+        lines.append("    end")
     lines += [f"    {ids[a]} --> {ids[b]}" for a, b in graph.edges]
     if statuses:
         for status, style in FILLS.items():
@@ -55,6 +62,11 @@ def as_dot(
         style = f', style="rounded,filled", fillcolor="{fill}"' if fill else ""
         quoted = json.dumps(label).replace(chr(92) * 2, chr(92))
         lines.append(f"    {json.dumps(stage_id)} [label={quoted}{style}];")
+    for family, members in dag.families(graph).items():  # "cluster" is how dot names a boxed subgraph
+        lines.append(f"    subgraph {json.dumps('cluster_' + family)} {{")
+        lines.append(f"        label={json.dumps(f'{family} (matrix of {len(members)})')}; style=dashed;")
+        lines += [f"        {json.dumps(member)};" for member in members]
+        lines.append("    }")
     lines += [f"    {json.dumps(a)} -> {json.dumps(b)};" for a, b in graph.edges]
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -25,14 +26,18 @@ def as_text(plan: Plan, *, verbose: bool = False) -> str:
     lines = [headline(plan), ""]
     if plan.warnings:
         lines += [f"  ! {_line(warning)}" for warning in plan.warnings] + [""]
-    for stage in plan.stages:
-        if stage.action == UP_TO_DATE and not verbose:
-            continue
-        lines.append(f"  {MARKS[stage.action]} {stage.stage_id} ({stage.type}): {stage.action}")
-        lines.append(f"      {_line(stage.summary)}")
-        lines.extend(f"      because {_line(reason)}" for reason in stage.reasons)
-        if stage.cost:
-            lines.append(f"      cost: {stage.cost}")
+    shown = [stage for stage in plan.stages if verbose or stage.action != UP_TO_DATE]
+    for family, group in itertools.groupby(shown, key=lambda stage: stage.family):
+        members = list(group)
+        pad = "  " if family else ""  # a matrix's members are listed under it
+        if family:
+            lines.append(f"  {family}: matrix, {_members(plan, family)}")
+        for stage in members:
+            lines.append(f"  {pad}{MARKS[stage.action]} {stage.stage_id} ({stage.type}): {stage.action}")
+            lines.append(f"  {pad}    {_line(stage.summary)}")
+            lines.extend(f"  {pad}    because {_line(reason)}" for reason in stage.reasons)
+            if stage.cost:
+                lines.append(f"  {pad}    cost: {stage.cost}")
     hidden = plan.count(UP_TO_DATE) if not verbose else 0
     if hidden:
         lines.append(f"  = {hidden} stage{'s' if hidden != 1 else ''} up to date (-v lists them)")
@@ -43,6 +48,13 @@ def as_text(plan: Plan, *, verbose: bool = False) -> str:
     if plan.destinations:
         lines += ["", "Where credentials go:"] + [f"  {d.sentence()}" for d in plan.destinations]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _members(plan: Plan, family: str) -> str:
+    """``4 stages: 2 run, 2 up to date``: what the plan does with a matrix's members."""
+    actions = [stage.action for stage in plan.stages if stage.family == family]
+    counts = ", ".join(f"{actions.count(action)} {action}" for action in ORDER if action in actions)
+    return f"{len(actions)} stage{'s' if len(actions) != 1 else ''}: {counts}"
 
 
 def as_json(plan: Plan) -> str:
@@ -63,9 +75,14 @@ def as_json(plan: Plan) -> str:
                 "fields": s.fields,
                 "cost": s.cost,
                 "upstream": list(s.upstream),
+                "family": s.family,
             }
             for s in plan.stages
         ],
+        "families": {
+            family: [s.stage_id for s in plan.stages if s.family == family]
+            for family in dict.fromkeys(s.family for s in plan.stages if s.family)
+        },
         "warnings": list(plan.warnings),
         "code": list(plan.code),
         "credentials": [
@@ -93,7 +110,11 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         exposure += [f"- {_cell(d.sentence())}" for d in plan.destinations] + [""]
     head += exposure
     rows = ["| | stage | type | action | why |", "|---|---|---|---|---|"]
-    rows += [_row(stage) for stage in plan.stages if stage.action != UP_TO_DATE]
+    changing = [stage for stage in plan.stages if stage.action != UP_TO_DATE]
+    for family, group in itertools.groupby(changing, key=lambda stage: stage.family):
+        if family:  # a matrix's members under one row that names it
+            rows.append(f"| | **{escape_markdown(family)}** | matrix | {_members(plan, family)} | |")
+        rows += [_row(stage) for stage in group]
     details = ["", "<details><summary>Resolved parameters</summary>", ""]
     for stage in plan.stages:
         if stage.action != UP_TO_DATE:

@@ -52,6 +52,7 @@ def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
                 if record
                 else {},
                 "upstream": list(stage.upstream),
+                "family": stage.family,
             }
         )
     by_id = {stage["id"]: stage for stage in stages}
@@ -68,6 +69,7 @@ def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
         "run": state.runs[-1].to_json() if state.runs else None,
         "stages": stages,
         "edges": [list(edge) for edge in pipeline.graph.edges],
+        "families": {family: list(members) for family, members in pipeline.families.items()},
         "evaluations": sections["evaluations"],
         "comparison": _comparison(sections["evaluations"]),
         "models": sections["models"],
@@ -127,7 +129,11 @@ def as_markdown(report: Mapping[str, Any], *, limit: int = MARKDOWN_LIMIT) -> st
         where = escape_markdown(str(service["url"] or service["url_suffix"]))
         lines += [f"Service `{service['stage']}` answers at {where}.", ""]
     table = ["| stage | type | status | time | detail |", "|---|---|---|---|---|"]
+    families = report.get("families") or {}
     for stage in report["stages"]:
+        family = stage.get("family")
+        if family and stage["id"] == families.get(family, [None])[0]:  # a matrix's members under its name
+            table.append(f"| **{escape_markdown(family)}** | matrix of {len(families[family])} | | | |")
         # errors quote what the platform said: model answers, dataset rows; literal text in the comment
         detail = escape_markdown(" ".join((stage["error"] or stage["reason"]).split())[:200])
         seconds = f"{stage['seconds']:.0f} s" if stage["seconds"] is not None else ""

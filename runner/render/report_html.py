@@ -42,6 +42,7 @@ def as_html(report: Mapping[str, Any], *, folder: Path | None = None) -> str:
         if stage.get("line")
     }
     colours = charts.model_colours(report)
+    headers = _family_headers(report["stages"])
     consoles = {stage["id"]: stage.get("console") for stage in report["stages"]}
     evaluations = [(e["stage"], charts.metric_chart(e, colours)) for e in report["evaluations"]]
     context = {
@@ -49,7 +50,12 @@ def as_html(report: Mapping[str, Any], *, folder: Path | None = None) -> str:
         "run": report.get("run") or {},
         "graph": charts.stage_graph(report["stages"], report["edges"], hrefs),
         "stages": [
-            {**stage, "href": hrefs.get(stage["id"], ""), "detail": _detail(stage)}
+            {
+                **stage,
+                "href": hrefs.get(stage["id"], ""),
+                "detail": _detail(stage),
+                "family_header": headers.get(stage["id"], ""),
+            }
             for stage in report["stages"]
         ],
         "status_colours": charts.STATUS_COLOURS,
@@ -76,6 +82,18 @@ def source_href(pipeline_path: str, line: int, folder: Path | None) -> str:
     if folder is not None:
         path = Path(os.path.relpath(path.resolve(), folder.resolve()))
     return f"{quote(path.as_posix())}#L{line}"
+
+
+def _family_headers(stages: list[Mapping[str, Any]]) -> dict[str, str]:
+    """``{first member id: "compress: matrix of 4"}``: the row that names a matrix, above its first member."""
+    counts: dict[str, int] = {}
+    first: dict[str, str] = {}
+    for stage in stages:
+        family = stage.get("family")
+        if family:
+            counts[family] = counts.get(family, 0) + 1
+            first.setdefault(family, stage["id"])
+    return {member: f"{family}: matrix of {counts[family]}" for family, member in first.items()}
 
 
 def _detail(stage: Mapping[str, Any]) -> str:

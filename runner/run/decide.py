@@ -64,11 +64,11 @@ def select_stages(
 ) -> Selection:
     """``--select`` / ``--from`` (these and all downstream) / ``--force``, checked against the graph."""
     select, from_stages, force = tuple(select), tuple(from_stages), tuple(force)
-    for name in force:
-        dag.check_stage(graph, name, "--force")
+    forced = {stage for name in force for stage in dag.stages_named(graph, name, "--force")}
     downstream = dag.downstream_of(graph, from_stages, "--from")
+    forced |= {stage for name in from_stages for stage in dag.stages_named(graph, name, "--from")}
     stages = (dag.select(graph, select) | downstream) if select else (downstream or set(graph))
-    return Selection(frozenset(stages), frozenset(from_stages) | frozenset(force))
+    return Selection(frozenset(stages), frozenset(forced))
 
 
 def unselected(stage_id: str, record: StageRecord | None) -> Upstream | Blocked:
@@ -203,4 +203,4 @@ def _shown(stage: StageSpec, inputs: Inputs, upstream: Mapping[str, Upstream | P
     try:
         return inputs.resolve(stage, upstream)
     except InputError:
-        return dict(expr.resolve(stage.fields, inputs.context(upstream), lambda *_: None))
+        return dict(expr.resolve(stage.fields, inputs.context(upstream, stage), lambda *_: None))

@@ -76,12 +76,18 @@ class Inputs:
         # Values read from the environment may be secrets: they never reach the state file in clear.
         self._secrets = sorted((v for v in self.env.values() if v and len(v) >= 4), key=len, reverse=True)
 
-    def context(self, upstream: Mapping[str, Upstream | Pending]) -> dict[str, Any]:
-        return {
-            "vars": self.pipeline.vars,
-            "env": _Environment(self.env),
-            "stages": {stage_id: {"outputs": _outputs(up)} for stage_id, up in upstream.items()},
-        }
+    def context(
+        self, upstream: Mapping[str, Upstream | Pending], stage: StageSpec | None = None
+    ) -> dict[str, Any]:
+        stages: dict[str, Any] = {stage_id: {"outputs": _outputs(up)} for stage_id, up in upstream.items()}
+        for family, members in self.pipeline.families.items():
+            if members and all(member in upstream for member in members):
+                # stages.<family>[*]: the members' outputs as a list, in the members' order
+                stages[family + expr.FAMILY_SUFFIX] = [_outputs(upstream[member]) for member in members]
+        context = {"vars": self.pipeline.vars, "env": _Environment(self.env), "stages": stages}
+        if stage is not None and stage.family is not None:
+            context["matrix"] = stage.matrix
+        return context
 
     def gate(self, stage: StageSpec, upstream: Mapping[str, Upstream | Pending]) -> tuple[bool, str]:
         """Whether the stage's ``if:`` lets it run, and the reason shown when it does not.
@@ -94,7 +100,7 @@ class Inputs:
         if condition is False:
             return False, "its if: is false"
         try:
-            value = expr.render(str(condition), self.context(upstream))
+            value = expr.render(str(condition), self.context(upstream, stage))
         except expr.NotKnownYet:
             raise
         except expr.ExpressionError as error:
@@ -117,7 +123,7 @@ class Inputs:
             else:
                 failures.append(self._where(stage, path, error))
 
-        fields = expr.resolve(stage.fields, self.context(upstream), failed)
+        fields = expr.resolve(stage.fields, self.context(upstream, stage), failed)
         for path, stage_id in unknown:
             _put(fields, path, expr.KnownAfter(stage_id))
         failures += self._foreign_refs(stage, fields)

@@ -50,6 +50,7 @@ class StagePlan:
     cost: str | None  # a cost-bearing action this run would take (deployments)
     upstream: tuple[str, ...]
     waits_on: str | None = None  # the stage that runs first and whose outputs may still change this action
+    family: str | None = None  # the matrix stage this one is a member of
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ def _stage_plan(stage: StageSpec, decision: Decision, inputs: Inputs) -> StagePl
         detail.cost if detail and decision.action.will_run else None,
         stage.upstream,
         decision.waits_on,
+        stage.family,
     )
 
 

@@ -82,7 +82,17 @@ def test_json_parses_and_has_every_per_stage_field(tmp_path: Path) -> None:
     assert data["summary"]["run"] == 5
     assert [s["id"] for s in data["stages"]] == ["base", "base_infer", "base_eval", "w4", "serve"]
     for stage in data["stages"]:
-        assert set(stage) == {"id", "type", "action", "reasons", "summary", "fields", "cost", "upstream"}
+        assert set(stage) == {
+            "id",
+            "type",
+            "action",
+            "reasons",
+            "summary",
+            "fields",
+            "cost",
+            "upstream",
+            "family",
+        }
     serve = data["stages"][-1]
     assert serve["cost"] == LOCAL_COST
     assert serve["upstream"] == ["base_eval", "w4"]
