@@ -15,7 +15,6 @@ from runner.errors import WAITING_EXIT_CODE, InterruptedRun, PlatformError, RunF
 from runner.pipeline.spec import Pipeline, StageSpec, load_pipeline
 from runner.render.progress import LiveProgress, PlainProgress
 from runner.render.report import build_report, default_report_folder, write_reports
-from runner.run.context import PollPolicy
 from runner.run.executor import (
     FAILED,
     NOT_STARTED,
@@ -28,6 +27,7 @@ from runner.run.executor import (
     RunSummary,
 )
 from runner.run.plan import default_state_path, make_plan
+from runner.state import history
 from runner.state.file import StateFile
 from runner.state.lock import RunLock
 
@@ -49,19 +49,22 @@ def run_pipeline(
     with RunLock(state_file, command=options.command, pipeline=pipeline.name):
         state = StateFile.load(state_file, pipeline.name)
         try:
-            kind = pipeline.platform.get("kind", "local")
-            if kind == "qianfan" and not yes:
+            spec = pipeline.platform_spec
+            if not spec.local and not yes:
                 _confirm_costs(pipeline, state, options)
             from runner.run.connect import open_platform
 
             platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
-            options = replace(options, poll=poll_policy(kind))
+            options = replace(options, poll=spec.kind.poll)
             observer = _observer(pipeline.stages, verbose)
             try:
                 summary = Executor(pipeline, platform, state, options, observer).run()
             finally:
                 observer.close()
                 platform.close()
+            # Kept for ``qfrun diff`` and the report's metric history; a run interrupted by an exception
+            # above leaves no entry, and its resume (the same run id) writes it.
+            history.append(state, {stage_id: spec.type for stage_id, spec in pipeline.stages.items()})
             report = build_report(pipeline, state)
             reports = write_reports(report, default_report_folder(pipeline, state))
         finally:
@@ -70,7 +73,7 @@ def run_pipeline(
     for service in report["services"]:
         lines += (
             [
-                f"Service {service['stage']} answers at {service['url'] or service['endpoint']}; try:",
+                f"Service {service['stage']} answers at {service['url']}; try:",
                 f"  {service['curl']}",
                 *(
                     ["  (QFRUN_LOCAL_TOKEN: the token in QFRUN_HOME's credentials.json, or the one you set)"]
@@ -192,10 +195,3 @@ def command(
         click.echo(text, err=True)
     if code:
         raise SystemExit(code)
-
-
-def poll_policy(kind: str) -> PollPolicy:
-    """How often a stage asks for its task's status. The local platform is on this machine, where a status
-    request costs about a millisecond, so a finished task is noticed within 0.2 s; Qianfan keeps the
-    documented, slower pacing."""
-    return PollPolicy(initial=0.05, maximum=0.2) if kind == "local" else PollPolicy()
