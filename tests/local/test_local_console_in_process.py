@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 FIRST_FIELD: dict[tuple[str, str], str | None] = {
     ("model", "DescribeModel"): "modelId",
     ("model", "ImportLocalModel"): "name",
+    ("model", "DescribeCustomModelSets"): None,
+    ("model", "DeleteModel"): "modelId",
     ("model", "CreateModelCompTask"): "name",
     ("model", "DescribeModelCompTask"): "modelCompTaskId",
     ("model", "DescribeModelCompTasks"): None,
@@ -60,6 +62,7 @@ FIRST_FIELD: dict[tuple[str, str], str | None] = {
 # The actions that name one resource by id, with the id field: an unknown id is a 404 that names it.
 BY_ID: dict[tuple[str, str], dict[str, Any]] = {
     ("model", "DescribeModel"): {"modelId": "amv-none"},
+    ("model", "DeleteModel"): {"modelId": "amv-none"},
     ("model", "DescribeModelCompTask"): {"modelCompTaskId": "amva-none"},
     ("model", "CancelModelCompTask"): {"modelCompTaskId": "amva-none"},
     ("dataset", "DescribeDatasetVersion"): {"versionId": "ds-none"},
