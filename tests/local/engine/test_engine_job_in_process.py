@@ -113,7 +113,7 @@ def test_an_evaluation_of_given_answers_scores_each_model_and_reports_its_progre
     [
         ("{broken", "is not valid JSON (line 1, column 2"),
         ("[1, 2]", "is not a JSON object."),
-        ({"kind": "batch_inference"}, "params lack 'workdir'."),
+        ({"kind": "batch_inference"}, "names no 'workdir', where the job writes."),
         (
             {"kind": "training", "workdir": "w"},
             "The job spec of kind 'training' names no engine entry ('module:function'), but None.",
