@@ -27,9 +27,9 @@ from runner.run.executor import (
     RunOptions,
     RunSummary,
 )
-from runner.run.plan import default_state_path, make_plan
+from runner.run.plan import make_plan
+from runner.state.connect import open_backend
 from runner.state.file import StateFile
-from runner.state.lock import RunLock
 
 
 def run_pipeline(
@@ -45,28 +45,24 @@ def run_pipeline(
     """Run the pipeline; returns the summary lines and the exit code: 0, 5 when only the platform failed,
     75 when a stage waits for people. A failed stage raises RunFailedError, other errors QfrunError."""
     pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
-    state_file = state_path or default_state_path(pipeline)
-    with RunLock(state_file, command=options.command, pipeline=pipeline.name):
-        state = StateFile.load(state_file, pipeline.name)
-        try:
-            kind = pipeline.platform.get("kind", "local")
-            if kind == "qianfan" and not yes:
-                _confirm_costs(pipeline, state, options)
-            from runner.run.connect import open_platform
+    backend = open_backend(pipeline, state_path, notify=lambda line: click.echo(line, err=True))
+    with backend.hold(options.command) as state:
+        kind = pipeline.platform.get("kind", "local")
+        if kind == "qianfan" and not yes:
+            _confirm_costs(pipeline, state, options)
+        from runner.run.connect import open_platform
 
-            platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
-            options = replace(options, poll=poll_policy(kind))
-            observer = _observer(pipeline.stages, verbose)
-            try:
-                summary = Executor(pipeline, platform, state, options, observer).run()
-            finally:
-                observer.close()
-                platform.close()
-            report = build_report(pipeline, state)
-            reports = write_reports(report, default_report_folder(pipeline, state))
+        platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
+        options = replace(options, poll=poll_policy(kind))
+        observer = _observer(pipeline.stages, verbose)
+        try:
+            summary = Executor(pipeline, platform, state, options, observer).run()
         finally:
-            state.close()
-    lines, code = _conclude(summary, state_file)
+            observer.close()
+            platform.close()
+        report = build_report(pipeline, state)
+        reports = write_reports(report, default_report_folder(pipeline, state))
+    lines, code = _conclude(summary, backend.where)
     for service in report["services"]:
         lines += (
             [
@@ -112,7 +108,7 @@ def _confirm_costs(pipeline: Pipeline, state: StateFile, options: RunOptions) ->
     click.confirm("Go ahead?", abort=True, err=True)
 
 
-def _conclude(summary: RunSummary, state_file: Path) -> tuple[list[str], int]:
+def _conclude(summary: RunSummary, state_file: str) -> tuple[list[str], int]:
     counts = ", ".join(
         f"{summary.count(outcome)} {outcome}"
         for outcome in (SUCCEEDED, UP_TO_DATE, WAITING, FAILED, SKIPPED, NOT_STARTED)

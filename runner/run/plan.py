@@ -105,7 +105,7 @@ def make_plan(
         pipeline.name,
         str(pipeline.path),
         str(platform),
-        str(state.path),
+        state.label,
         tuple(plans),
         warnings,
         tuple(credential_destinations(pipeline.platform)),
