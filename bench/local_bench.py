@@ -219,9 +219,9 @@ def poll(home: Path) -> list[Row]:
 
 
 def _poll_once(client: Any, folder: Path, attempt: int) -> float:
-    from runner.commands.run import poll_policy
     from runner.pipeline.spec import load_pipeline
     from runner.platform.protocol import TaskKind, TaskRef, TaskStatus
+    from runner.platform.registry import PLATFORM_KINDS
     from runner.run.executor import Executor, RunOptions
     from runner.state.file import StateFile
     from runner.testing.pipelines import Recorder
@@ -253,7 +253,7 @@ def _poll_once(client: Any, folder: Path, attempt: int) -> float:
 
     watcher = threading.Thread(target=watch_task)
     watcher.start()
-    Executor(pipeline, client, state, RunOptions(poll=poll_policy("local")), Watch()).run()
+    Executor(pipeline, client, state, RunOptions(poll=PLATFORM_KINDS["local"].poll), Watch()).run()
     watcher.join()
     state.close()
     return done_at["stage i"] - done_at["task"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from runner.platform.registry import PLATFORM_KINDS
 from runner.testing.fake_platform import ClosingFake
 from runner.testing.pipelines import FAST
 
@@ -13,6 +16,7 @@ def platform(monkeypatch: pytest.MonkeyPatch) -> ClosingFake:
     """What every platform the CLI opens is, in this test: one fake, polled without waiting."""
     fake = ClosingFake()
     monkeypatch.setattr("runner.run.connect.open_platform", lambda *args, **kwargs: fake)
-    monkeypatch.setattr("runner.commands.run.PollPolicy", lambda **kwargs: FAST)
+    for name, kind in list(PLATFORM_KINDS.items()):
+        monkeypatch.setitem(PLATFORM_KINDS, name, dataclasses.replace(kind, poll=FAST))
     monkeypatch.delenv("CI", raising=False)
     return fake

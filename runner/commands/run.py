@@ -15,7 +15,6 @@ from runner.errors import WAITING_EXIT_CODE, InterruptedRun, PlatformError, RunF
 from runner.pipeline.spec import Pipeline, StageSpec, load_pipeline
 from runner.render.progress import LiveProgress, PlainProgress
 from runner.render.report import build_report, default_report_folder, write_reports
-from runner.run.context import PollPolicy
 from runner.run.executor import (
     FAILED,
     NOT_STARTED,
@@ -47,13 +46,13 @@ def run_pipeline(
     pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
     backend = open_backend(pipeline, state_path, notify=lambda line: click.echo(line, err=True))
     with backend.hold(options.command) as state:
-        kind = pipeline.platform.get("kind", "local")
-        if kind == "qianfan" and not yes:
+        spec = pipeline.platform_spec
+        if not spec.local and not yes:
             _confirm_costs(pipeline, state, options)
         from runner.run.connect import open_platform
 
         platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
-        options = replace(options, poll=poll_policy(kind))
+        options = replace(options, poll=spec.kind.poll)
         observer = _observer(pipeline.stages, verbose)
         try:
             summary = Executor(pipeline, platform, state, options, observer).run()
@@ -66,7 +65,7 @@ def run_pipeline(
     for service in report["services"]:
         lines += (
             [
-                f"Service {service['stage']} answers at {service['url'] or service['endpoint']}; try:",
+                f"Service {service['stage']} answers at {service['url']}; try:",
                 f"  {service['curl']}",
                 *(
                     ["  (QFRUN_LOCAL_TOKEN: the token in QFRUN_HOME's credentials.json, or the one you set)"]
@@ -188,10 +187,3 @@ def command(
         click.echo(text, err=True)
     if code:
         raise SystemExit(code)
-
-
-def poll_policy(kind: str) -> PollPolicy:
-    """How often a stage asks for its task's status. The local platform is on this machine, where a status
-    request costs about a millisecond, so a finished task is noticed within 0.2 s; Qianfan keeps the
-    documented, slower pacing."""
-    return PollPolicy(initial=0.05, maximum=0.2) if kind == "local" else PollPolicy()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -40,10 +40,11 @@ from runner.local.api_common import (
     Context,
     Handler,
 )
-from runner.local.api_services import ChatError, chat_request, forward, live_replica, qianfan_reply
+from runner.local.api_services import ChatError, chat_request, forward, live_replica
 from runner.local.bodies import CHAT_BODY_BYTES, BadJson, BodyTooLarge, parse_json, read_limited
 from runner.local.bos import BosApi
 from runner.local.bos_store import ObjectStore
+from runner.local.chat_dialects import OPENAI, QIANFAN, ChatDialect
 from runner.local.compat import routes as compat_routes
 from runner.local.credentials import LocalCredentials, LocalKeys, load_or_create
 from runner.local.home import Home
@@ -157,49 +158,29 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
             return _reply(request_id, {"requestId": request_id})
         return _reply(request_id, {"requestId": request_id, "result": result})
 
-    async def chat(request: Request) -> Response:
-        request_id = str(uuid.uuid4())
-        suffix = request.path_params["suffix"]
-        try:
-            refusal = gate.check(request)
-            if refusal is not None:
-                raise ChatError(refusal.status, 13, refusal.message)
-            try:
-                data = await _json_body(request, f"chat on {suffix}", CHAT_BODY_BYTES)
-            except ApiError as exc:
-                raise ChatError(exc.status, 336003, exc.message) from exc
-            upstream = chat_request(data, f"chat on {suffix}")
-            _, url = await run_in_threadpool(live_replica, ctx, suffix)
-            answer = await forward(clients[0], url, upstream, ctx.services.replica_headers())
-        except ChatError as error:
-            body = {"error_code": error.code, "error_msg": error.message, "id": request_id}
-            return _reply(request_id, body, error.status)
-        return _reply(request_id, qianfan_reply(answer, request_id))
+    def chat_endpoint(dialect: ChatDialect) -> Callable[[Request], Awaitable[Response]]:
+        """One chat handler; the dialect says where the service is named and how answers are shaped."""
 
-    async def openai_chat(request: Request) -> Response:
-        request_id = f"chatcmpl-{uuid.uuid4().hex}"
-        try:
-            refusal = gate.check(request)
-            if refusal is not None:
-                raise ChatError(refusal.status, 13, refusal.message)
+        async def chat(request: Request) -> Response:
+            request_id = dialect.new_id()
+            where = dialect.where(request.path_params)
             try:
-                data = await _json_body(request, "/v1/chat/completions", CHAT_BODY_BYTES)
-            except ApiError as exc:
-                raise ChatError(exc.status, 336003, exc.message) from exc
-            upstream = chat_request(data, "/v1/chat/completions")
-            model = data.get("model")
-            if not isinstance(model, str) or not model:
-                raise ChatError(
-                    400, 336003, "/v1/chat/completions needs 'model': a service's endpoint suffix."
-                )
-            _, url = await run_in_threadpool(live_replica, ctx, model)
-            answer = await forward(clients[0], url, upstream, ctx.services.replica_headers())
-        except ChatError as error:
-            kind = "invalid_request_error" if error.status < 500 else "server_error"
-            body = {"error": {"message": error.message, "type": kind, "code": error.code}}
-            return _reply(request_id, body, error.status)
-        answer["model"] = data["model"]
-        return _reply(request_id, answer)
+                refusal = gate.check(request)
+                if refusal is not None:
+                    raise ChatError(refusal.status, 13, refusal.message)
+                try:
+                    data = await _json_body(request, where, CHAT_BODY_BYTES)
+                except ApiError as exc:
+                    raise ChatError(exc.status, 336003, exc.message) from exc
+                upstream = chat_request(data, where)
+                suffix = dialect.service(request.path_params, data)
+                _, url = await run_in_threadpool(live_replica, ctx, suffix)
+                answer = await forward(clients[0], url, upstream, ctx.services.replica_headers())
+            except ChatError as error:
+                return _reply(request_id, dialect.refusal(error, request_id), error.status)
+            return _reply(request_id, dialect.reply(answer, request_id, data))
+
+        return chat
 
     async def authenticate(request: Request) -> None:
         refusal = gate.check(request)
@@ -225,8 +206,8 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v2/{route}", console, methods=["POST"]),
-        Route(api_services.CHAT_PATH + "{suffix}", chat, methods=["POST"]),
-        Route("/v1/chat/completions", openai_chat, methods=["POST"]),
+        Route(api_services.CHAT_PATH + "{suffix}", chat_endpoint(QIANFAN), methods=["POST"]),
+        Route("/v1/chat/completions", chat_endpoint(OPENAI), methods=["POST"]),
         *compat_routes.routes(ctx, authenticate),  # the v1 routes the official SDK still calls
         *bos.routes(),  # last: GET/PUT/HEAD/DELETE on any other path is BOS's
     ]

@@ -22,6 +22,7 @@ from runner.files import Confinement, PathRefused, allowed_folders
 from runner.pipeline import dag, expr, matrix
 from runner.pipeline.schema import schema_issues
 from runner.pipeline.yamlio import Document, KeyPath, load_document
+from runner.platform.registry import PlatformSpec, platform_spec
 from runner.platform.settings import is_loopback_url
 from runner.stages import STAGE_TYPES
 from runner.stages.base import CONTROL_KEYS, CheckContext
@@ -79,6 +80,11 @@ class Pipeline:
         return dag.build(
             {stage_id: stage.upstream for stage_id, stage in self.stages.items()}, families=self.families
         )
+
+    @functools.cached_property
+    def platform_spec(self) -> PlatformSpec:
+        """The platform as a typed spec: its kind's entry (runner.platform.registry) and its options."""
+        return platform_spec(self.platform)
 
     @property
     def path(self) -> Path:

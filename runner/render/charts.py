@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from runner.render.report_model import Evaluation, ModelRow, Report
 from runner.render.units import binary_unit, size_text
 
 # Okabe and Ito's palette: told apart with the common colour-vision deficiencies.
@@ -44,7 +45,7 @@ def _tick_text(value: float) -> str:
     return f"{value:g}"
 
 
-def model_of(report: Mapping[str, Any]) -> dict[str, str]:
+def model_of(report: Report) -> dict[str, str]:
     """The model behind each stage a chart may show: a stage that made a model version (the report's
     ``models``) stands for itself; a stage that ran for one (an infer stage) for its first such upstream."""
     models = [model["stage"] for model in report["models"]]
@@ -56,7 +57,7 @@ def model_of(report: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-def model_colours(report: Mapping[str, Any]) -> dict[str, str]:
+def model_colours(report: Report) -> dict[str, str]:
     """A colour for every series any chart of the report shows, the same for every series of one model,
     in the order charts show them.
 
@@ -74,8 +75,12 @@ def model_colours(report: Mapping[str, Any]) -> dict[str, str]:
     ordered = [model["stage"] for model in report["models"]]
     ordered += sorted({name for name in series if name not in behind} - set(ordered))
     index = {name: position for position, name in enumerate(ordered)}
-    shown = sorted(series, key=lambda name: (index[behind.get(name, name)], name))
-    return {name: PALETTE[index[behind.get(name, name)] % len(PALETTE)] for name in shown}
+
+    def position(name: str) -> int:
+        return index[behind.get(name, name)]
+
+    shown = sorted(series, key=lambda name: (position(name), name))
+    return {name: PALETTE[position(name) % len(PALETTE)] for name in shown}
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ class BarChart:
     legend: list[Label]
 
 
-def metric_chart(evaluation: Mapping[str, Any], colours: Mapping[str, str]) -> BarChart | None:
+def metric_chart(evaluation: Evaluation, colours: Mapping[str, str]) -> BarChart | None:
     """Grouped bars: one group per metric, one bar per scored model, a score axis from 0 with ticks."""
     metrics: Mapping[str, Mapping[str, float]] = evaluation["metrics"]
     if not metrics:
@@ -187,13 +192,14 @@ def metric_chart(evaluation: Mapping[str, Any], colours: Mapping[str, str]) -> B
     )
 
 
-def size_chart(models: Sequence[Mapping[str, Any]], colours: Mapping[str, str]) -> BarChart | None:
+def size_chart(models: Sequence[ModelRow], colours: Mapping[str, str]) -> BarChart | None:
     """One horizontal bar per model version with a known size, on a size axis in one binary unit."""
-    sized = [m for m in models if isinstance(m.get("size_bytes"), int | float)]
+    sized = [(m, m["size_bytes"]) for m in models if isinstance(m.get("size_bytes"), int | float)]
     if not sized:
         return None
-    unit, scale = binary_unit(max(m["size_bytes"] for m in sized))
-    ticks = nice_ticks(max(m["size_bytes"] for m in sized) / scale)
+    largest = max(size for _, size in sized if size is not None)
+    unit, scale = binary_unit(largest)
+    ticks = nice_ticks(largest / scale)
     left, top, plot_w, row = 150, 12, 420, 30
     bottom = top + row * len(sized)
 
@@ -201,9 +207,10 @@ def size_chart(models: Sequence[Mapping[str, Any]], colours: Mapping[str, str]) 
         return left + plot_w * value / ticks[-1]
 
     bars, categories = [], []
-    for index, model in enumerate(sized):
-        y, end = top + index * row + 5, x_of(model["size_bytes"] / scale)
-        text = size_text(model["size_bytes"])
+    for index, (model, size) in enumerate(sized):
+        assert size is not None  # kept above
+        y, end = top + index * row + 5, x_of(size / scale)
+        text = size_text(size)
         bars.append(
             Bar(
                 left,

@@ -9,7 +9,6 @@ display.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
 from runner.render.console import console_link
 from runner.render.plan import escape_markdown
+from runner.render.report_model import Evaluation, Report, StageRow
 from runner.render.units import size_text
 from runner.stages import STAGE_TYPES
 from runner.stages.base import ReportSection
@@ -26,9 +26,9 @@ from runner.state.file import StateFile, atomic_write, utc_now
 MARKDOWN_LIMIT = 65_535
 
 
-def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
-    stages: list[dict[str, Any]] = []
-    platform = str(pipeline.platform.get("kind", "local"))
+def build_report(pipeline: Pipeline, state: StateFile) -> Report:
+    stages: list[StageRow] = []
+    platform = pipeline.platform_spec.name
     for stage_id in dag.topological(pipeline.graph):
         stage = pipeline.stages[stage_id]
         record = state.stages.get(stage_id)
@@ -56,8 +56,9 @@ def build_report(pipeline: Pipeline, state: StateFile) -> dict[str, Any]:
             }
         )
     by_id = {stage["id"]: stage for stage in stages}
-    sections: dict[ReportSection, list[dict[str, Any]]] = {"evaluations": [], "models": [], "services": []}
+    sections: dict[ReportSection, list[Any]] = {"evaluations": [], "models": [], "services": []}
     for row in stages:
+        # each section's rows are the shapes report_model names; a stage type makes them
         for entry in STAGE_TYPES[row["type"]].report_entries(row, by_id):
             sections[entry.section].append(dict(entry.row))
     return {
@@ -88,7 +89,7 @@ def _seconds(started: str, finished: str) -> float | None:
     return max(0.0, (end - begin).total_seconds())
 
 
-def _comparison(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
+def _comparison(evaluations: list[Evaluation]) -> Evaluation:
     """Every model's metrics side by side across evaluations (the base in one, compressed ones in another)."""
     metrics: dict[str, dict[str, float]] = {}
     samples: dict[str, Any] = {}
@@ -99,7 +100,7 @@ def _comparison(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
     return {"stage": "all evaluations", "metrics": metrics, "samples": samples}
 
 
-def as_markdown(report: Mapping[str, Any], *, limit: int = MARKDOWN_LIMIT) -> str:
+def as_markdown(report: Report, *, limit: int = MARKDOWN_LIMIT) -> str:
     run = report.get("run") or {}
     lines = [f"### qfrun report: `{report['pipeline']}`", ""]
     if run:
@@ -151,7 +152,7 @@ def default_report_folder(pipeline: Pipeline, state: StateFile) -> Path:
     return kept_beside / "reports" / pipeline.name
 
 
-def write_reports(report: Mapping[str, Any], folder: Path) -> list[Path]:
+def write_reports(report: Report, folder: Path) -> list[Path]:
     """Write report.json, report.md and report.html into ``folder`` (each replaced atomically)."""
     from runner.render.report_html import as_html
 

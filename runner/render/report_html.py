@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +18,7 @@ from urllib.parse import quote
 import jinja2
 
 from runner.render import charts
+from runner.render.report_model import Report, StageRow
 from runner.render.units import size_text
 
 
@@ -33,7 +34,7 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def as_html(report: Mapping[str, Any], *, folder: Path | None = None) -> str:
+def as_html(report: Report, *, folder: Path | None = None) -> str:
     """The page for ``report``; ``folder`` is where it will be written, so that links to the pipeline file
     are relative to it (the page and the repository move together, in a CI artifact or a checkout)."""
     hrefs = {
@@ -84,7 +85,7 @@ def source_href(pipeline_path: str, line: int, folder: Path | None) -> str:
     return f"{quote(path.as_posix())}#L{line}"
 
 
-def _family_headers(stages: list[Mapping[str, Any]]) -> dict[str, str]:
+def _family_headers(stages: Sequence[StageRow]) -> dict[str, str]:
     """``{first member id: "compress: matrix of 4"}``: the row that names a matrix, above its first member."""
     counts: dict[str, int] = {}
     first: dict[str, str] = {}

@@ -17,27 +17,18 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from runner.errors import StageError
 from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind, TaskRef, TaskRequest, TaskStatus
+from runner.platform.registry import PollPolicy
 from runner.state.file import StageRecord, StageStatus
 
 
 class Interrupted(Exception):
     """The run is stopping (Ctrl-C): leave the stage as recorded so that a re-run re-attaches."""
-
-
-@dataclass(frozen=True)
-class PollPolicy:
-    """How often a task is asked for its status: soon at first, then backing off to ``maximum``."""
-
-    initial: float = 0.2
-    factor: float = 1.5
-    maximum: float = 5.0
-    progress_every: float = 1.0  # at most one state write per second for rows done
 
 
 def task_name(pipeline: str, stage_id: str, fingerprint: str, attempt: int) -> str:

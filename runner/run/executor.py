@@ -9,6 +9,7 @@ imports httpx and never prints: what happens is told to an ``Observer`` (the CLI
 from __future__ import annotations
 
 import concurrent.futures as futures
+import enum
 import heapq
 import logging
 import secrets
@@ -22,7 +23,8 @@ from runner.errors import PlatformError, StageError, StageWaiting, StateError
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
 from runner.platform.protocol import Dataset, Platform
-from runner.run.context import Interrupted, PollPolicy, StageRun
+from runner.platform.registry import PollPolicy
+from runner.run.context import Interrupted, StageRun
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.run.fingerprint import file_sha256
 from runner.run.inputs import Inputs, Upstream
@@ -54,21 +56,26 @@ class Observer(Protocol):
     def stage_finished(self, stage_id: str, outcome: str, message: str) -> None: ...
 
 
-# Outcomes of a stage within one run, as the summary and the observer name them.
-SUCCEEDED, UP_TO_DATE, FAILED, SKIPPED, NOT_STARTED, WAITING = (
-    "succeeded",
-    "up to date",
-    "failed",
-    "skipped",
-    "not started",
-    "waiting",  # its task waits for people (manual scores); the next run picks it up
-)
+class Outcome(enum.StrEnum):
+    """How a stage ended within one run, as the summary and the observer name it (an Action is what the
+    decision chose before the run; an Outcome is what happened)."""
+
+    SUCCEEDED = "succeeded"
+    UP_TO_DATE = "up to date"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    NOT_STARTED = "not started"
+    WAITING = "waiting"  # its task waits for people (manual scores); the next run picks it up
+
+
+SUCCEEDED, UP_TO_DATE, FAILED = Outcome.SUCCEEDED, Outcome.UP_TO_DATE, Outcome.FAILED
+SKIPPED, NOT_STARTED, WAITING = Outcome.SKIPPED, Outcome.NOT_STARTED, Outcome.WAITING
 
 
 @dataclass
 class StageOutcome:
     stage_id: str
-    outcome: str
+    outcome: Outcome
     message: str = ""
     platform_error: bool = False
 
@@ -96,7 +103,7 @@ class RunSummary:
     def waiting(self) -> list[StageOutcome]:
         return [o for o in self.outcomes.values() if o.outcome == WAITING]
 
-    def count(self, outcome: str) -> int:
+    def count(self, outcome: Outcome) -> int:
         return sum(1 for o in self.outcomes.values() if o.outcome == outcome)
 
 
@@ -341,7 +348,7 @@ class Executor:
         self._succeed(stage_id, stage_run.record.fingerprint, outputs, SUCCEEDED)
 
     # -- settling -----------------------------------------------------------------------------------
-    def _succeed(self, stage_id: str, fingerprint: str, outputs: Mapping[str, Any], outcome: str) -> None:
+    def _succeed(self, stage_id: str, fingerprint: str, outputs: Mapping[str, Any], outcome: Outcome) -> None:
         self._upstream[stage_id] = Upstream(fingerprint, outputs)
         self._settle(StageOutcome(stage_id, outcome))
 

@@ -165,7 +165,7 @@ class Inputs:
         except PathRefused as refused:
             raise InputError(self._where(stage, (), expr.ExpressionError(str(refused).rstrip(".")))) from None
         # Confined again here: an expression may have made a path, which validate could not see.
-        local = self.pipeline.platform.get("kind") != "qianfan"
+        local = self.pipeline.platform_spec.local
         for item in stage_type.local_inputs(stage.id, fields, local=local):
             if not item.fingerprinted:
                 continue
@@ -194,11 +194,8 @@ class Inputs:
         }
 
     def platform_identity(self) -> str:
-        """The platform as fingerprints see it: a local platform's URL changes per start and is left out."""
-        platform = self.pipeline.platform
-        if platform.get("kind") == "qianfan":
-            return f"qianfan {platform.get('url', 'default')}"
-        return "local"
+        """The platform as fingerprints see it (runner.platform.registry: a local URL is left out)."""
+        return self.pipeline.platform_spec.identity()
 
     def redact_fields(self, stage: StageSpec, fields: Mapping[str, Any]) -> dict[str, Any]:
         """``fields`` as plans, reports and the state may show them: every field whose expression reads

@@ -97,8 +97,8 @@ def make_plan(
         decision = decide(stage, record, upstream, inputs, forced=stage_id in selection.forced)
         seen[stage_id] = _as_upstream(stage_id, decision, record)
         plans.append(_stage_plan(stage, decision, inputs))
-    platform = pipeline.platform.get("kind", "local")
-    if platform == "local":
+    platform = pipeline.platform_spec.name
+    if pipeline.platform_spec.local:
         plans = [replace(p, cost=f"{p.cost}; {LOCAL_COST_NOTE}") if p.cost else p for p in plans]
     warnings = tuple(expiry_warnings(pipeline, state, within_days=expiry_days, now=now))
     return Plan(
@@ -115,7 +115,7 @@ def make_plan(
 
 def code_lines(pipeline: Pipeline) -> Iterator[str]:
     """Each custom evaluator the pipeline names, with the repository file its code comes from."""
-    local = pipeline.platform.get("kind") != "qianfan"
+    local = pipeline.platform_spec.local
     for stage in pipeline.stages.values():
         for item in STAGE_TYPES[stage.type].local_inputs(stage.id, stage.fields, local=local):
             if item.kind == "code":

@@ -32,9 +32,10 @@ from runner.stages.base import (
     model_version_of,
     single_dataset,
 )
-from runner.stages.evaluate_checks import RULE_METRICS, evaluator_issues, qianfan_issues
+from runner.stages.evaluate_checks import evaluator_issues, qianfan_issues
 from runner.stages.manual import ManualScoring, sheet_path
 from runner.stages.registry import chat_servers, model_producers
+from runner.vocabulary import RULE_METRICS
 
 
 class EvaluateStage(StageType):

@@ -9,13 +9,17 @@ from typing import Any
 from runner.errors import Issue
 from runner.stages.base import CheckContext, KeyPath
 from runner.stages.registry import chat_servers
-
-RULE_METRICS = ("accuracy", "similarity", "bleu", "rouge_l", "exact_match")
-QIANFAN_RULE_METRICS = ("accuracy", "similarity")  # the documented rule score modes [E11]
-# Names a dimension cannot take: the default dimension, and the other metrics an evaluation reports.
-RESERVED_DIMENSIONS = frozenset(
-    {"satisfaction", "manual_avg_score", "good_case_proportion", "judge_score", *RULE_METRICS}
+from runner.vocabulary import (
+    JUDGE_METRICS,
+    LOCAL_RULE_METRICS,
+    MANUAL_METRICS,
+    QIANFAN_RULE_METRICS,
+    RULE_METRICS,
 )
+
+_QIANFAN_METRICS = " and ".join(sorted(QIANFAN_RULE_METRICS))  # "accuracy and similarity"
+# Names a dimension cannot take: the default dimension, and the other metrics an evaluation reports.
+RESERVED_DIMENSIONS = frozenset({*MANUAL_METRICS, *JUDGE_METRICS, *RULE_METRICS})
 
 
 def evaluator_issues(ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
@@ -77,11 +81,11 @@ def qianfan_issues(ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) ->
         key_path: KeyPath = ("stages", stage_id, "evaluators", index)
         kind = evaluator.get("kind")
         if kind == "rule":
-            for metric in ("bleu", "rouge_l", "exact_match"):
+            for metric in LOCAL_RULE_METRICS:
                 if evaluator.get(metric) is True:
                     yield ctx.issue(
                         (*key_path, metric),
-                        f"Qianfan's rule evaluation scores only {' and '.join(QIANFAN_RULE_METRICS)}; "
+                        f"Qianfan's rule evaluation scores only {_QIANFAN_METRICS}; "
                         f"{metric} works on the local platform only.",
                     )
         elif kind == "custom":

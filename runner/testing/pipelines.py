@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.pipeline.spec import Pipeline, load_pipeline
-from runner.run.context import PollPolicy
+from runner.platform.registry import PollPolicy
 from runner.run.executor import Executor, RunOptions, RunSummary
 from runner.state.file import StateFile
 from runner.testing.fake_platform import FakePlatform

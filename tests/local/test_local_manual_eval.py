@@ -9,6 +9,7 @@ metrics a gate then reads. One evaluation task is created in all.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from runner.errors import WAITING_EXIT_CODE
 from runner.files import ALLOW_PATHS_VARIABLE
+from runner.platform.registry import PLATFORM_KINDS
 from runner.testing.cli import invoke as qfrun
 from runner.testing.pipelines import FAST
 
@@ -71,7 +73,8 @@ def write_sheet(path: Path, rows: list[dict[str, str]]) -> None:
 
 @pytest.fixture(autouse=True)
 def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("runner.commands.run.PollPolicy", lambda **kwargs: FAST)
+    local = PLATFORM_KINDS["local"]
+    monkeypatch.setitem(PLATFORM_KINDS, "local", dataclasses.replace(local, poll=FAST))
     monkeypatch.setenv("CI", "1")
     monkeypatch.setenv(
         ALLOW_PATHS_VARIABLE, str(REPO)

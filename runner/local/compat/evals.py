@@ -28,9 +28,10 @@ from runner.local.compat.envelope import V1Context
 from runner.local.jobspec import read_rows, store_file_as_dataset
 from runner.local.rows import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, DuplicateName, TaskRow, new_id
 from runner.platform.protocol import TaskKind
+from runner.vocabulary import QIANFAN_RULE_METRICS
 
 _STATES = {PENDING: "Pending", RUNNING: "Doing", SUCCEEDED: "Done", FAILED: "Fail", STOPPED: "Stopped"}
-_SCORE_MODES = ("similarity", "accuracy")
+_SCORE_MODES = QIANFAN_RULE_METRICS  # v1 takes the documented modes only
 EXPORT_PREFIX, TASK_PREFIX = "amemt-", "ame-"  # Qianfan's export ids look like amemt-hkkf5y9e64j8 [E7]
 EXPORT_PATH = "/_compat/exports/evals/"
 

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.local.engine.job import require
-
-RULE_METRICS = ("accuracy", "exact_match", "similarity", "bleu", "rouge_l")
+from runner.vocabulary import RULE_METRICS
 
 
 def _rule_names(evaluator: dict[str, Any]) -> list[str]:

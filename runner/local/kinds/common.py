@@ -14,17 +14,7 @@ from typing import Any
 from runner.local.api_common import Body, Context, found, invalid, page
 from runner.local.kinds.registry import LocalKind
 from runner.local.rows import DuplicateName, TaskRow, new_id
-
-# Qianfan's chat parameters [S7][E1] plus the local engine's own (max_output_tokens, do_sample, seed).
-_INFERENCE_TYPES: dict[str, tuple[type, ...]] = {
-    "temperature": (int, float),
-    "top_p": (int, float),
-    "top_k": (int,),
-    "max_output_tokens": (int,),
-    "do_sample": (bool,),
-    "seed": (int,),
-    "penalty_score": (int, float),
-}
+from runner.vocabulary import INFERENCE_PARAMS
 
 
 def create_task(ctx: Context, kind: LocalKind, name: str, build: Callable[[], dict[str, Any]]) -> TaskRow:
@@ -54,9 +44,9 @@ def task_of(ctx: Context, kind: LocalKind, task_id: str) -> TaskRow:
 def inference_params(body: Body, key: str) -> dict[str, Any]:
     params = body.obj(key).data
     for name, value in params.items():
-        kinds = _INFERENCE_TYPES.get(name)
+        kinds = INFERENCE_PARAMS.get(name)
         if kinds is None:  # refused here, with the names it takes, rather than by the job minutes later
-            known = ", ".join(sorted(_INFERENCE_TYPES))
+            known = ", ".join(sorted(INFERENCE_PARAMS))
             raise invalid(f"{body.where}: {key}.{name} is not an inference parameter; use {known}.")
         if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
             raise invalid(f"{body.where}: {key}.{name} must be a {'boolean' if bool in kinds else 'number'}.")

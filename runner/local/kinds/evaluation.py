@@ -27,8 +27,9 @@ from runner.local.kinds.registry import LocalKind, register, wire_status
 from runner.local.rows import LIVE_SERVICE_STATUSES, SERVING, TaskRow
 from runner.local.store import Store
 from runner.platform import wire
+from runner.vocabulary import LOCAL_RULE_METRICS, QIANFAN_RULE_METRICS
 
-_SCORE_MODES = (*wire.RULE_SCORE_MODES, "bleu", "rouge_l", "exact_match")  # the last three: local
+_SCORE_MODES = (*QIANFAN_RULE_METRICS, *LOCAL_RULE_METRICS)
 # The documented modes [E1], and manual scoring next to rule and judge as the v1 report names it [E9].
 _EVAL_MODES = ("rule", "model", "manual", "rule,model", "rule,manual", "model,manual", "rule,model,manual")
 _FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")

@@ -10,6 +10,7 @@ from runner.platform.protocol import ManualSample, ManualScore, TaskKind, TaskRe
 from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
 from runner.platform.wire.kinds import KindApi, register
 from runner.platform.wire.statuses import AWAITING_SCORES, FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED
+from runner.vocabulary import QIANFAN_RULE_METRICS, RULE_METRICS
 
 EVAL_REPORT_ACTION = "DescribeEvalTaskReport"
 EVAL_TYPES = ("auto", "manual")  # DescribeEvalTasks lists one evalType at a time [E3]
@@ -27,7 +28,7 @@ METRIC_WIRE_NAMES: Mapping[str, str] = {
     "satisfaction": "满意度",  # the default manual dimension, by its name on the platform [E1]
 }
 _METRIC_NAMES = {wire: name for name, wire in METRIC_WIRE_NAMES.items()}
-RULE_SCORE_MODES = ("similarity", "accuracy")  # the documented rule score modes [E11]
+RULE_SCORE_MODES = QIANFAN_RULE_METRICS  # the documented rule score modes [E11]
 SATISFACTION = "satisfaction"  # qfrun's name of the default dimension 满意度, which cannot be removed [E1]
 SATISFACTION_WIRE = "满意度"
 MAX_EXTRA_DIMENSIONS = 4  # besides 满意度 [E1]
@@ -87,11 +88,7 @@ def eval_config(evaluators: Sequence[Mapping[str, Any]], *, local: bool) -> dict
     for evaluator in evaluators:
         kind = evaluator.get("kind")
         if kind == "rule":
-            metrics = [
-                name
-                for name in ("accuracy", "similarity", "bleu", "rouge_l", "exact_match")
-                if evaluator.get(name)
-            ]
+            metrics = [name for name in RULE_METRICS if evaluator.get(name)]
             rule = config.setdefault("autoRuleEvalConfig", {"scoreModes": []})
             rule["scoreModes"].extend(name for name in metrics if name not in rule["scoreModes"])
             if "rule" not in modes:
