@@ -43,7 +43,7 @@ def list_stages(pipeline: Path, state_path: Path | None) -> None:
     click.echo(f"# {backend.where}: generation {state.generation}, {len(state.stages)} stages")
     width = max((len(stage_id) for stage_id in state.stages), default=5)
     for stage_id, record in state.stages.items():
-        task = (record.task or {}).get("id", "") if record.task else ""
+        task = (record.task or {}).get("task_id", "")
         fingerprint = record.fingerprint[:12] or "-"
         click.echo(f"{stage_id:<{width}}  {record.status.value:<9}  {fingerprint:<12}  {task}".rstrip())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -213,3 +214,22 @@ def test_state_pull_and_push_move_a_local_state_file_into_bos(
     assert code == 4
     assert f"{stale} is generation 0, older than the state's generation" in err
     assert "--force" in err
+
+
+def test_a_held_lock_is_renewed_by_its_heartbeat_and_knows_when_it_was_taken_over(client: BosClient) -> None:
+    lock = BosLock(client, BUCKET, KEY + ".lock", command="qfrun demo", ttl_s=0.6).acquire()
+    try:
+        first = lock.note.expires
+        deadline = time.monotonic() + 10
+        while lock.note.expires == first and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lock.note.expires > first  # renewed by the heartbeat (every ttl/3)
+        lock.check()
+        client.put_object(BUCKET, KEY + ".lock", b'{"lock_id": "other", "holder": "x", "expires": 1e12}')
+        while not lock._lost and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(StateError, match="was taken over or broken while this run held it"):
+            lock.check()
+    finally:
+        lock.release()
+    assert client.get_versioned(BUCKET, KEY + ".lock") is not None  # the new holder's lock is left alone
