@@ -28,6 +28,10 @@ def _backend(pipeline: Path, state_path: Path | None) -> StateBackend:
     return open_backend(loaded, state_path, notify=lambda line: click.echo(line, err=True))
 
 
+def _stages(count: int) -> str:
+    return f"{count} stage{'s' if count != 1 else ''}"
+
+
 @click.group(name="state")
 def command() -> None:
     """Inspect and recover a pipeline's state (local file or BOS)."""
@@ -40,7 +44,7 @@ def list_stages(pipeline: Path, state_path: Path | None) -> None:
     """List the stages the state records: id, status, fingerprint and task."""
     backend = _backend(pipeline, state_path)
     state = backend.read()
-    click.echo(f"# {backend.where}: generation {state.generation}, {len(state.stages)} stages")
+    click.echo(f"# {backend.where}: generation {state.generation}, {_stages(len(state.stages))}")
     width = max((len(stage_id) for stage_id in state.stages), default=5)
     for stage_id, record in state.stages.items():
         task = (record.task or {}).get("task_id", "")
@@ -74,7 +78,7 @@ def push(pipeline: Path, snapshot: Path, state_path: Path | None, force: bool) -
     backend = _backend(pipeline, state_path)
     state = backend.replace(data, source=str(snapshot), force=force)
     click.echo(
-        f"Pushed {snapshot} to {backend.where}: generation {state.generation}, {len(state.stages)} stages."
+        f"Pushed {snapshot} to {backend.where}: generation {state.generation}, {_stages(len(state.stages))}."
     )
 
 

@@ -9,7 +9,9 @@ import pytest
 
 from runner.errors import StateError
 from runner.state.backend import ENV_STATE, BosLocation, state_location
+from runner.state.file import StateFile
 from runner.state.lock import RunLock
+from runner.state.records import StageRecord, StageStatus
 from runner.testing.cli import invoke as qfrun
 from runner.testing.pipelines import write
 
@@ -72,3 +74,24 @@ def test_state_unlock_of_a_held_local_file_names_the_holder_and_says_to_stop_it(
     assert (
         out == f"The state file {tmp_path / '.qfrun' / 'demo.state.json'} is not locked; nothing to unlock.\n"
     )
+
+
+def test_state_push_into_a_local_file_writes_the_next_generation_and_list_shows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_STATE, raising=False)
+    path = write(tmp_path)
+    pulled = StateFile(tmp_path / "elsewhere.json", "demo")
+    pulled.stages["base"] = StageRecord(
+        status=StageStatus.SUCCEEDED, fingerprint="abc", task={"kind": "x", "task_id": "t-1", "name": "n"}
+    )
+    pulled.generation = 7
+    snapshot = tmp_path / "pulled.json"
+    snapshot.write_bytes(pulled.snapshot())
+    code, out, _ = qfrun(capsys, "state", "push", str(path), str(snapshot))
+    assert code == 0
+    local = tmp_path / ".qfrun" / "demo.state.json"
+    assert out == f"Pushed {snapshot} to {local}: generation 8, 1 stage.\n"
+    assert StateFile.load(local, "demo").stages["base"].fingerprint == "abc"
+    code, out, _ = qfrun(capsys, "state", "list", str(path))
+    assert out.splitlines() == [f"# {local}: generation 8, 1 stage", "base  succeeded  abc           t-1"]
