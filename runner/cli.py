@@ -21,7 +21,19 @@ from runner import __version__
 from runner.errors import InterruptedRun, PipelineError, QfrunError, RunFailedError
 
 # Each verb is the ``command`` of its own module.
-VERBS = ("run", "validate", "plan", "status", "graph", "report", "destroy", "schema", "platform", "state")
+VERBS = (
+    "run",
+    "validate",
+    "plan",
+    "diff",
+    "status",
+    "graph",
+    "report",
+    "destroy",
+    "schema",
+    "platform",
+    "state",
+)
 PIPELINE_SUFFIXES = (".yaml", ".yml", ".json")
 
 

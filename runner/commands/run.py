@@ -27,6 +27,7 @@ from runner.run.executor import (
     RunSummary,
 )
 from runner.run.plan import make_plan
+from runner.state import history
 from runner.state.connect import open_backend
 from runner.state.file import StateFile
 
@@ -59,6 +60,9 @@ def run_pipeline(
         finally:
             observer.close()
             platform.close()
+        # Kept for ``qfrun diff`` and the report's metric history; a run interrupted by an exception
+        # above leaves no entry, and its resume (the same run id) writes it.
+        history.append(state, {stage_id: spec.type for stage_id, spec in pipeline.stages.items()})
         report = build_report(pipeline, state)
         reports = write_reports(report, default_report_folder(pipeline, state))
     lines, code = _conclude(summary, backend.where)

@@ -305,3 +305,85 @@ def stage_graph(
         boxes=boxes,
         lines=lines,
     )
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    title: str  # the tooltip: the series, the run and the value
+
+
+@dataclass(frozen=True)
+class Line:
+    colour: str
+    path: str  # SVG path data; a run without the value breaks the line rather than bridging it
+    points: list[Point]
+
+
+@dataclass(frozen=True)
+class LineChart:
+    """Metric values across runs: a score axis from 0, one column per kept run (oldest left)."""
+
+    title: str
+    width: float
+    height: float
+    left: float
+    top: float
+    right: float
+    bottom: float
+    ticks: list[Tick]
+    columns: list[Label]  # the runs, numbered; their ids are in each point's tooltip
+    lines: list[Line]
+    legend: list[Label]
+
+
+def history_chart(
+    stage_id: str, runs: Sequence[str], series: Mapping[str, Sequence[float | None]]
+) -> LineChart | None:
+    """One line per metric and model of an evaluation stage over the kept runs; None before a second run."""
+    values = [v for line in series.values() for v in line if v is not None]
+    if len(runs) < 2 or not values:
+        return None
+    left, top, plot_h = 56, 24, 180
+    step = max(12.0, min(80.0, 600 / (len(runs) - 1)))
+    right = left + 20 + step * (len(runs) - 1)
+    bottom = top + plot_h
+    ticks = nice_ticks(max(values))
+
+    def x_of(index: int) -> float:
+        return left + 10 + step * index
+
+    def y_of(value: float) -> float:
+        return bottom - plot_h * max(0.0, value) / ticks[-1]
+
+    lines, legend, x = [], [], float(left)
+    for number, (label, line) in enumerate(sorted(series.items())):
+        colour = PALETTE[number % len(PALETTE)]
+        path, points, gap = [], [], True
+        for index, value in enumerate(line):
+            if value is None:
+                gap = True
+                continue
+            px, py = x_of(index), y_of(value)
+            path.append(f"{'M' if gap else 'L'}{px:.1f},{py:.1f}")
+            points.append(Point(px, py, f"{label}, run {runs[index]}: {value:.4g}"))
+            gap = False
+        lines.append(Line(colour, " ".join(path), points))
+        legend.append(Label(x, bottom + 46, label, colour))
+        x += 16 + 7 * len(label) + 24
+    every = max(1, math.ceil(len(runs) / 20))  # at most ~20 run numbers under the axis
+    columns = [Label(x_of(i), bottom + 18, f"#{i + 1}") for i in range(0, len(runs), every)]
+    return LineChart(
+        title=f"metrics of {stage_id} across runs",
+        width=max(right + 20, x, 420),
+        height=bottom + 62,
+        left=left,
+        top=top,
+        right=right,
+        bottom=bottom,
+        ticks=[Tick(y_of(t), _tick_text(t)) for t in ticks],
+        columns=columns,
+        lines=lines,
+        legend=legend,
+    )

@@ -16,6 +16,7 @@ from typing import Any
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
 from runner.render.console import console_link
+from runner.render.diff import runs_compared
 from runner.render.plan import escape_markdown
 from runner.render.report_model import Evaluation, Report, StageRow
 from runner.render.units import size_text
@@ -61,6 +62,7 @@ def build_report(pipeline: Pipeline, state: StateFile) -> Report:
         # each section's rows are the shapes report_model names; a stage type makes them
         for entry in STAGE_TYPES[row["type"]].report_entries(row, by_id):
             sections[entry.section].append(dict(entry.row))
+    history, changes = runs_compared(pipeline, state)  # metrics across runs, changes since the previous one
     return {
         "qfrun_report": 1,
         "pipeline": pipeline.name,
@@ -75,6 +77,8 @@ def build_report(pipeline: Pipeline, state: StateFile) -> Report:
         "comparison": _comparison(sections["evaluations"]),
         "models": sections["models"],
         "services": sections["services"],
+        "history": history,
+        "changes": changes,
     }
 
 

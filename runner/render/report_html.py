@@ -18,6 +18,7 @@ from urllib.parse import quote
 import jinja2
 
 from runner.render import charts
+from runner.render.diff import number
 from runner.render.report_model import Report, StageRow
 from runner.render.units import size_text
 
@@ -71,6 +72,9 @@ def as_html(report: Report, *, folder: Path | None = None) -> str:
         "size_chart": charts.size_chart(report["models"], colours),
         # a service's console page is its deploy stage's (runner.render.console)
         "services": [{**s, "console": consoles.get(s["stage"])} for s in report["services"]],
+        "changes": report.get("changes"),
+        "change_rows": _change_rows(report.get("changes")),
+        "history_charts": _history_charts(report.get("history")),
     }
     return _environment().get_template("report.html.j2").render(context)
 
@@ -115,3 +119,48 @@ def _outputs_line(outputs: Mapping[str, Any]) -> str:
             scores = ", ".join(f"{k} {v:.3g}" for k, v in values.items() if isinstance(v, int | float))
             shown.append(f"{model}: {scores}")
     return "; ".join(shown) if outputs.get("models") and not outputs.get("metrics") else ", ".join(shown)
+
+
+def _history_charts(kept: Mapping[str, Any] | None) -> list[charts.LineChart]:
+    """One chart per evaluation stage with metrics in at least two kept runs (runner.state.history)."""
+    if not kept:
+        return []
+    drawn = (charts.history_chart(stage, kept["runs"], series) for stage, series in kept["metrics"].items())
+    return [chart for chart in drawn if chart is not None]
+
+
+def _change_rows(changes: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """The stages that changed since the previous run, each cell as one line of text (``qfrun diff``'s)."""
+    rows = []
+    for stage in (changes or {}).get("stages", []):
+        if stage["change"] == "unchanged":
+            continue
+        status = stage["status"]
+        metrics = [
+            f"{m['name']} of {m['model']}: {number(m['before'])} → {number(m['after'])}"
+            + (f" ({m['delta']:+.4g})" if m["delta"] else "")
+            for m in stage["metrics"]
+            if m["before"] != m["after"]
+        ]
+        service = [
+            f"{s['field']}: {s['before'] or '(none)'} → {s['after'] or '(none)'}" for s in stage["service"]
+        ]
+        gate = stage.get("gate")
+        rows.append(
+            {
+                "id": stage["id"],
+                "change": stage["change"],
+                "status": status["after"]
+                if status["before"] == status["after"]
+                else f"{status['before'] or '(none)'} → {status['after'] or '(none)'}",
+                "inputs": "; ".join(stage["inputs"]),
+                "metrics": "; ".join(metrics),
+                "service": "; ".join(service),
+                "gate": (
+                    f"if: {gate['if']} was {str(gate['before']).lower()}, now {str(gate['after']).lower()}"
+                    if gate
+                    else ""
+                ),
+            }
+        )
+    return rows

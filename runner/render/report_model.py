@@ -53,6 +53,13 @@ class ServiceRow(TypedDict):
     curl: str
 
 
+class MetricHistory(TypedDict):
+    """The metrics of every run the history keeps (runner.state.history), oldest first."""
+
+    runs: list[str]  # run ids
+    metrics: dict[str, dict[str, list[float | None]]]  # evaluation stage -> "metric of model" -> one per run
+
+
 class Report(TypedDict):
     qfrun_report: int  # the format's version
     pipeline: str
@@ -67,3 +74,5 @@ class Report(TypedDict):
     comparison: Evaluation
     models: list[ModelRow]
     services: list[ServiceRow]
+    history: MetricHistory
+    changes: dict[str, Any] | None  # since the previous run, as ``qfrun diff --format json`` writes it

@@ -1,0 +1,46 @@
+"""``qfrun diff``: what changed per stage since another run (inputs, metrics, gates, services)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from runner.commands.options import PIPELINE, STATE
+
+
+@click.command(name="diff")
+@PIPELINE
+@click.argument("ref", required=False)
+@STATE
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
+)
+@click.pass_context
+def command(ctx: click.Context, pipeline: Path, ref: str | None, state_path: Path | None, fmt: str) -> None:
+    """Show what changed in PIPELINE's stages since REF.
+
+    REF is a git revision whose commit holds the state file, a state file (say, main's, from a CI
+    artifact) or a run id the history keeps; by default the state committed on main, else the previous run.
+    """
+    from runner.pipeline.spec import load_pipeline
+    from runner.render import diff as diffformat
+    from runner.run.compare import compare
+    from runner.run.plan import default_state_path
+    from runner.state import baseline, history
+    from runner.state.file import StateFile
+
+    loaded = load_pipeline(pipeline, check_files=False, allow_env=None)
+    state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
+    types = {stage_id: spec.type for stage_id, spec in loaded.stages.items()}
+    label, before = baseline.resolve(state, types, ref)
+    after = history.snapshot(state, types)
+    result = compare(
+        loaded, before, after, labels=(label, f"run {after['run_id']}" if after["run_id"] else "now")
+    )
+    if fmt == "json":
+        click.echo(diffformat.as_json(result), nl=False)
+    elif fmt == "markdown":
+        click.echo(diffformat.as_markdown(result), nl=False)
+    else:
+        click.echo(diffformat.as_text(result, verbose=ctx.obj["verbose"]), nl=False)
