@@ -68,3 +68,21 @@ def selection_options(function: F) -> F:
     ):
         function = option(function)
     return function
+
+
+def refresh_options(function: F) -> F:
+    """``--refresh=false`` (Terraform's spelling) or ``--no-refresh``: plan or run from the state file alone,
+    without asking the platform what became of the services and model versions it records."""
+    function = click.option("--no-refresh", "no_refresh", is_flag=True, help="The same as --refresh=false.")(
+        function
+    )
+    return click.option(
+        "--refresh",
+        "refresh",
+        type=click.BOOL,
+        default=True,
+        show_default=True,
+        metavar="BOOL",
+        help="Ask the platform first what became of the services and model versions the state records "
+        "(one list per kind); --refresh=false trusts the state file as it is.",
+    )(function)

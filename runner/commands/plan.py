@@ -1,12 +1,22 @@
-"""``qfrun plan``: what a run would do per stage, and what it would cost, changing nothing."""
+"""``qfrun plan``: what a run would do per stage, and what it would cost, changing nothing.
+
+Unless ``--refresh=false``, it first asks the platform what became of the resources the state records
+(``runner.run.refresh``) and decides on that, as ``qfrun run`` does.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from runner.commands.options import ALLOW_ENV, ALLOW_PATH, PIPELINE, selection_options
+from runner.commands.options import ALLOW_ENV, ALLOW_PATH, PIPELINE, refresh_options, selection_options
+
+if TYPE_CHECKING:
+    from runner.pipeline.spec import Pipeline
+    from runner.run.refresh import Drift
+    from runner.state.file import StateFile
 
 
 @click.command(name="plan")
@@ -28,6 +38,7 @@ from runner.commands.options import ALLOW_ENV, ALLOW_PATH, PIPELINE, selection_o
     show_default=True,
     help="Warn about prepaid services whose term ends within this many days.",
 )
+@refresh_options
 @ALLOW_ENV
 @ALLOW_PATH
 @click.pass_context
@@ -41,6 +52,8 @@ def command(
     fmt: str,
     detailed_exitcode: bool,
     expiry_warning_days: int,
+    refresh: bool,
+    no_refresh: bool,
     allow_env: tuple[str, ...],
     allow_paths: tuple[Path, ...],
 ) -> None:
@@ -52,6 +65,7 @@ def command(
 
     loaded = load_pipeline(pipeline, allow_env=allow_env, allow_paths=allow_paths)
     state = open_backend(loaded, state_path, notify=lambda line: click.echo(line, err=True)).read()
+    drift = refreshed(loaded, state) if refresh and not no_refresh else None
     result = make_plan(
         loaded,
         state,
@@ -59,6 +73,7 @@ def command(
         from_stages=from_stages,
         force=force,
         expiry_days=expiry_warning_days,
+        drift=drift,
     )
     if fmt == "json":
         click.echo(planformat.as_json(result), nl=False)
@@ -71,3 +86,18 @@ def command(
             raise SystemExit(1)
         if any(stage.action in WILL_RUN for stage in result.stages):
             raise SystemExit(2)
+
+
+def refreshed(pipeline: Pipeline, state: StateFile) -> dict[str, Drift]:
+    """What refresh finds; the platform is opened (the local one started) only when the state records
+    something to ask about, so a pipeline that never ran plans offline."""
+    from runner.run.connect import open_platform
+    from runner.run.refresh import recorded, refresh
+
+    if not recorded(pipeline, state):
+        return {}
+    platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
+    try:
+        return refresh(pipeline, state, platform)
+    finally:
+        platform.close()

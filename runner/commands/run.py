@@ -10,9 +10,10 @@ from pathlib import Path
 
 import click
 
-from runner.commands.options import ALLOW_ENV, ALLOW_PATH, PIPELINE, selection_options
+from runner.commands.options import ALLOW_ENV, ALLOW_PATH, PIPELINE, refresh_options, selection_options
 from runner.errors import WAITING_EXIT_CODE, InterruptedRun, PlatformError, RunFailedError, UsageError
 from runner.pipeline.spec import Pipeline, StageSpec, load_pipeline
+from runner.platform.protocol import Inventory
 from runner.render.progress import LiveProgress, PlainProgress
 from runner.render.report import build_report, default_report_folder, write_reports
 from runner.run.executor import (
@@ -27,6 +28,7 @@ from runner.run.executor import (
     RunSummary,
 )
 from runner.run.plan import make_plan
+from runner.run.refresh import Drift, refresh
 from runner.state import history
 from runner.state.connect import open_backend
 from runner.state.file import StateFile
@@ -41,24 +43,31 @@ def run_pipeline(
     verbose: bool,
     allow_env: tuple[str, ...] = (),
     allow_paths: tuple[Path, ...] = (),
+    refresh: bool = True,
 ) -> tuple[list[str], int]:
     """Run the pipeline; returns the summary lines and the exit code: 0, 5 when only the platform failed,
-    75 when a stage waits for people. A failed stage raises RunFailedError, other errors QfrunError."""
+    75 when a stage waits for people. A failed stage raises RunFailedError, other errors QfrunError.
+
+    With ``refresh`` the platform is first asked what became of the resources the state records; what
+    changed outside qfrun is shown and decided on as ``qfrun plan`` shows it (runner.run.refresh)."""
     pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
     backend = open_backend(pipeline, state_path, notify=lambda line: click.echo(line, err=True))
     with backend.hold(options.command) as state:
         spec = pipeline.platform_spec
-        if not spec.local and not yes:
-            _confirm_costs(pipeline, state, options)
         from runner.run.connect import open_platform
 
         platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
-        options = replace(options, poll=spec.kind.poll)
-        observer = _observer(pipeline.stages, verbose)
         try:
-            summary = Executor(pipeline, platform, state, options, observer).run()
+            drift = _refresh(pipeline, state, platform) if refresh else {}
+            if not spec.local and not yes:
+                _confirm_costs(pipeline, state, options, drift)
+            options = replace(options, poll=spec.kind.poll)
+            observer = _observer(pipeline.stages, verbose)
+            try:
+                summary = Executor(pipeline, platform, state, options, observer, drift).run()
+            finally:
+                observer.close()
         finally:
-            observer.close()
             platform.close()
         # Kept for ``qfrun diff`` and the report's metric history; a run interrupted by an exception
         # above leaves no entry, and its resume (the same run id) writes it.
@@ -93,9 +102,27 @@ def _observer(stages: Mapping[str, StageSpec], verbose: bool) -> LiveProgress | 
     return PlainProgress(stream, verbose=verbose)
 
 
-def _confirm_costs(pipeline: Pipeline, state: StateFile, options: RunOptions) -> None:
+def _refresh(pipeline: Pipeline, state: StateFile, platform: Inventory) -> dict[str, Drift]:
+    """Refresh, and show what changed outside qfrun before anything runs (the plan's own lines)."""
+    drift = refresh(pipeline, state, platform)
+    if drift:
+        plan = make_plan(pipeline, state, drift=drift)
+        click.echo("Changed outside qfrun (found by refresh):", err=True)
+        for change in plan.outside:
+            click.echo(f"  ~ {change.stage_id}: {change.change}; {change.then}", err=True)
+    return drift
+
+
+def _confirm_costs(
+    pipeline: Pipeline, state: StateFile, options: RunOptions, drift: Mapping[str, Drift]
+) -> None:
     plan = make_plan(
-        pipeline, state, select=options.select, from_stages=options.from_stages, force=options.force
+        pipeline,
+        state,
+        select=options.select,
+        from_stages=options.from_stages,
+        force=options.force,
+        drift=drift,
     )
     if not plan.costs or not sys.stdin.isatty():
         if plan.costs:
@@ -158,6 +185,7 @@ def _conclude(summary: RunSummary, state_file: str) -> tuple[list[str], int]:
     help="How many stages may run at once.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before cost-bearing deployments.")
+@refresh_options
 @ALLOW_ENV
 @ALLOW_PATH
 @click.pass_context
@@ -171,6 +199,8 @@ def command(
     keep_going: bool,
     max_parallel: int,
     yes: bool,
+    refresh: bool,
+    no_refresh: bool,
     allow_env: tuple[str, ...],
     allow_paths: tuple[Path, ...],
 ) -> None:
@@ -186,6 +216,7 @@ def command(
         verbose=ctx.obj["verbose"],
         allow_env=allow_env,
         allow_paths=allow_paths,
+        refresh=refresh and not no_refresh,
     )
     for text in summary_lines:
         click.echo(text, err=True)

@@ -1,4 +1,5 @@
-"""``/v2/model`` model actions: DescribeModel, and the local-only ImportLocalModel.
+"""``/v2/model`` model actions: DescribeModel, DescribeCustomModelSets, DeleteModel, and the local-only
+ImportLocalModel.
 
 An import copies the folder into the data directory (so later edits to the source cannot change a registered
 version) and hashes its files: the same content under the same name is the same version, which is what lets
@@ -11,9 +12,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from runner.local.api_common import Body, Context, found, invalid
+from runner.local.api_common import CONFLICT, ApiError, Body, Context, found, invalid, page
 from runner.local.home import tree_digest
-from runner.local.rows import VersionRow, new_id
+from runner.local.rows import ACTIVE_TASK_STATUSES, LIVE_SERVICE_STATUSES, ModelRow, VersionRow, new_id
 from runner.platform import wire
 
 
@@ -119,4 +120,45 @@ def import_local_model(ctx: Context, body: Body) -> dict[str, Any]:
     return describe_version(ctx, version)
 
 
-ACTIONS = {"DescribeModel": describe_model, "ImportLocalModel": import_local_model}
+def list_model_sets(ctx: Context, body: Body) -> dict[str, Any]:
+    """DescribeCustomModelSets [M3]: one page of the models, each with its versions' ids and numbers."""
+
+    def render(model: ModelRow) -> dict[str, Any]:
+        versions = ctx.store.versions(model.id)
+        return {
+            "modelSetId": model.id,
+            "modelSetName": model.name,
+            "modelType": "Text2Text",
+            "labels": [],
+            "createTime": model.created_at,
+            "modifyTime": versions[-1].created_at if versions else model.created_at,
+            "modelCount": len(versions),
+            "modelIds": [version.id for version in versions],
+            "modelNames": [str(version.version) for version in versions],
+        }
+
+    models = ctx.store.models()
+    return page(body, models, lambda model: model.id, render, wire.MODEL_SETS_FIELD)
+
+
+def delete_model(ctx: Context, body: Body) -> bool:
+    """DeleteModel {modelId} [M9]: the version and its files go, unless a live service serves it or a queued
+    or running task reads it (a local rule: Qianfan's page documents none); the model set stays."""
+    version = version_or_404(ctx, body.text("modelId"))
+    user = ctx.store.delete_version(version.id, LIVE_SERVICE_STATUSES, ACTIVE_TASK_STATUSES)
+    if user is not None:
+        raise ApiError(
+            409, CONFLICT, f"Model version {version.id} is in use by {user}; release or stop that first."
+        )
+    files = Path(version.path).resolve()
+    if ctx.home.root.resolve() in files.parents:  # only ever the platform's own copy
+        shutil.rmtree(files, ignore_errors=True)
+    return True
+
+
+ACTIONS = {
+    "DescribeModel": describe_model,
+    wire.MODEL_SETS_LIST: list_model_sets,
+    wire.DELETE_MODEL_VERSION: delete_model,
+    "ImportLocalModel": import_local_model,
+}

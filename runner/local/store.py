@@ -31,7 +31,9 @@ from runner.local.rows import (
     now_iso,
 )
 
-SCHEMA_VERSION = 2  # 2: service names are not unique (Qianfan documents no such rule; issue 10)
+# 2: service names are not unique (Qianfan documents no such rule; issue 10). 3: a service's model version
+# may be deleted once nothing live uses it (DeleteModel), so a stopped service names it without a foreign key.
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -82,7 +84,7 @@ CREATE TABLE IF NOT EXISTS services (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     endpoint_suffix TEXT NOT NULL,
-    model_version_id TEXT NOT NULL REFERENCES model_versions(id),
+    model_version_id TEXT NOT NULL,
     status TEXT NOT NULL,
     params TEXT NOT NULL,
     replicas TEXT NOT NULL,
@@ -104,8 +106,9 @@ _UPDATABLE = {
 _JSON_COLUMNS = frozenset({"details", "params", "result", "replicas"})
 
 
-def _services_without_unique_names(db: sqlite3.Connection) -> None:
-    """Schema 1 -> 2: rebuild ``services`` without UNIQUE on ``name`` (SQLite cannot drop a constraint)."""
+def _rebuild_services(db: sqlite3.Connection) -> None:
+    """Schema 1 or 2 -> 3: rebuild ``services`` without UNIQUE on ``name`` and without the foreign key on its
+    model version (SQLite cannot drop a constraint)."""
     columns = _SCHEMA.split("CREATE TABLE IF NOT EXISTS services (", 1)[1].split(");", 1)[0]
     db.execute(f"CREATE TABLE services_v2 ({columns})")
     db.execute("INSERT INTO services_v2 SELECT * FROM services")
@@ -160,8 +163,8 @@ class Store:
             row = db.execute("SELECT version FROM schema_version").fetchone()
             if row is None:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif row["version"] == 1:
-                _services_without_unique_names(db)
+            elif row["version"] in (1, 2):
+                _rebuild_services(db)
                 db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
             elif row["version"] > SCHEMA_VERSION:
                 raise StoreError(
@@ -256,6 +259,30 @@ class Store:
                 )
                 row = db.execute("SELECT * FROM model_versions WHERE id = ?", (version_id,)).fetchone()
         return VersionRow(**_decode(row))
+
+    def models(self) -> list[ModelRow]:
+        return [ModelRow(**row) for row in self._many("SELECT * FROM models ORDER BY rowid", ())]
+
+    def delete_version(self, version_id: str, live: Sequence[str], active: Sequence[str]) -> str | None:
+        """Delete a model version unless a service in a ``live`` status serves it or a task in an ``active``
+        status reads it; returns what uses it then (and deletes nothing), else None."""
+        with self._write() as db:
+            marks = ", ".join("?" * len(live))
+            service = db.execute(
+                f"SELECT id FROM services WHERE model_version_id = ? AND status IN ({marks})",
+                (version_id, *live),
+            ).fetchone()
+            if service is not None:
+                return f"service {service['id']}"
+            marks = ", ".join("?" * len(active))
+            task = db.execute(
+                f"SELECT id FROM tasks WHERE status IN ({marks}) AND instr(params, ?) > 0",
+                (*active, json.dumps(version_id)),
+            ).fetchone()
+            if task is not None:
+                return f"task {task['id']}"
+            db.execute("DELETE FROM model_versions WHERE id = ?", (version_id,))
+        return None
 
     # -- datasets ------------------------------------------------------------------------------------------
     def dataset(self, dataset_id: str) -> DatasetRow | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +31,7 @@ from runner.platform.protocol import (
     ManualSample,
     ManualScore,
     ModelVersion,
+    ServiceState,
     TaskInfo,
     TaskKind,
     TaskRef,
@@ -176,7 +177,8 @@ class PlatformClient:
         )
         for fixed in fixed_sets:
             for reply, item in self._every_item(
-                kind,
+                api.route,
+                api.list,
                 lambda marker, fixed=fixed: wire.list_body(  # type: ignore[misc]
                     kind, name, marker=marker, max_keys=LIST_PAGE_SIZE, fixed=fixed
                 ),
@@ -192,17 +194,17 @@ class PlatformClient:
 
     def _every_item(
         self,
-        kind: TaskKind,
+        route: str,
+        action: str,
         body: Callable[[str | None], dict[str, Any]],
         page: Callable[[Any], tuple[list[Mapping[str, Any]], str | None]],
         looking_for: str,
     ) -> Iterator[tuple[Reply, Mapping[str, Any]]]:
-        """Every item of the kind's list, page by page to the last; past ``MAX_LIST_PAGES`` pages an error,
+        """Every item of a list action, page by page to the last; past ``MAX_LIST_PAGES`` pages an error,
         rather than a lookup that stops early and lets a create run twice."""
-        api = wire.KIND_API[kind]
         marker: str | None = None
         for _ in range(MAX_LIST_PAGES):
-            reply = self._http.console(api.route, api.list, body(marker))
+            reply = self._http.console(route, action, body(marker))
             items, next_marker = self._parse(reply, page, reply.body["result"])
             for item in items:
                 yield reply, item
@@ -210,7 +212,7 @@ class PlatformClient:
                 return
             marker = next_marker
         raise PlatformStatusError(
-            f"the {api.list} list has more than {MAX_LIST_PAGES * LIST_PAGE_SIZE} entries; qfrun stops "
+            f"the {action} list has more than {MAX_LIST_PAGES * LIST_PAGE_SIZE} entries; qfrun stops "
             f"looking for {looking_for} there rather than risk creating it twice",
             platform=self.display_name,
         )
@@ -311,11 +313,8 @@ class PlatformClient:
         api = wire.KIND_API[TaskKind.SERVICE]
         wanted = wire.service_description(intent)
 
-        def body(marker: str | None) -> dict[str, Any]:
-            return {"maxKeys": LIST_PAGE_SIZE, **({"marker": marker} if marker else {})}
-
         for reply, item in self._every_item(
-            TaskKind.SERVICE, body, wire.service_items, f"the service of {intent}"
+            api.route, api.list, _page_body, wire.service_items, f"the service of {intent}"
         ):
             service_id = self._parse(reply, wire.req_str, item, api.result_id_field, "result.serviceList[]")
             if "description" not in item:
@@ -325,6 +324,64 @@ class PlatformClient:
                 instance = self._parse(reply, wire.opt_str, item, "instanceId", "result.serviceList[]")
                 return TaskRef(TaskKind.SERVICE, service_id, intent, instance)
         return None
+
+    # -- refresh ---------------------------------------------------------------------------------
+
+    def list_services(self, service_ids: Collection[str]) -> dict[str, ServiceState]:
+        """The state of each of ``service_ids`` from one paged DescribeServices [S3].
+
+        A service the list does not name, or names without a ``runStatus`` (the list's item fields are not
+        captured [S3]), is described once: only a DescribeService that answers "not found" makes it gone, so
+        a list that leaves a service out (another ``protocolVersion``, say) never has it deployed twice.
+        """
+        wanted = set(service_ids)
+        if not wanted:
+            return {}
+        api = wire.KIND_API[TaskKind.SERVICE]
+        found: dict[str, ServiceState] = {}
+        for reply, item in self._every_item(
+            api.route, api.list, _page_body, wire.service_items, "the recorded services"
+        ):
+            service_id = self._parse(reply, wire.req_str, item, api.result_id_field, "result.serviceList[]")
+            if service_id in wanted:
+                state = self._parse(reply, wire.service_state, item, "result.serviceList[]")
+                if state is not None:
+                    found[service_id] = state
+        for service_id in sorted(wanted - set(found)):
+            try:
+                reply = self._http.console(api.route, api.describe, {api.request_id_field: service_id})
+            except PlatformNotFound:
+                continue  # gone: released and forgotten, or deleted in the console
+            state = self._parse(reply, wire.service_state, wire.obj(reply.body["result"], "result"), "result")
+            if state is None:
+                raise self._http.protocol_error(reply, "the field 'result.runStatus' is missing")
+            found[service_id] = state
+        return found
+
+    def list_model_versions(self, version_ids: Collection[str]) -> frozenset[str]:
+        """Which of ``version_ids`` still exist, from one paged DescribeCustomModelSets (each model lists its
+        version ids [M3]); a version it does not list is described once, and only "not found" makes it
+        deleted (a preset model, say, is no custom model but exists)."""
+        wanted = set(version_ids)
+        if not wanted:
+            return frozenset()
+        present: set[str] = set()
+
+        def versions(result: Any) -> tuple[list[Mapping[str, Any]], str | None]:
+            return wire.page_items(result, wire.MODEL_SETS_FIELD, LIST_PAGE_SIZE)
+
+        for reply, item in self._every_item(
+            wire.MODEL_ROUTE, wire.MODEL_SETS_LIST, _page_body, versions, "the recorded model versions"
+        ):
+            listed = self._parse(reply, wire.model_set_version_ids, item, "result.customModelSetList[]")
+            present.update(wanted.intersection(listed))
+        for version_id in sorted(wanted - present):
+            try:
+                self.describe_model_version(version_id)
+            except PlatformNotFound:
+                continue
+            present.add(version_id)
+        return frozenset(present)
 
     def _release_service(self, ref: TaskRef) -> None:
         """ReleaseComputeUnit [S5]; the instance id comes from the create, else from DescribeService."""
@@ -418,6 +475,11 @@ class PlatformClient:
             return parse(*args)
         except wire.WireError as exc:
             raise self._http.protocol_error(reply, str(exc)) from None
+
+
+def _page_body(marker: str | None) -> dict[str, Any]:
+    """A list request that asks for the largest page, from ``marker`` (the first page without one)."""
+    return {"maxKeys": LIST_PAGE_SIZE, **({"marker": marker} if marker else {})}
 
 
 def _says_name_taken(code: str | int | None) -> bool:

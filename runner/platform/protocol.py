@@ -12,7 +12,7 @@ find its task again instead of creating a second one (``find_task``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -164,6 +164,15 @@ class TaskInfo:
 
 
 @dataclass(frozen=True)
+class ServiceState:
+    """A service as a refresh finds it: its status on the platform and the platform's reason, if any."""
+
+    service_id: str
+    status: TaskStatus
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class ManualSample:
     """One answer of an evaluation open for manual scoring: what a person reads before scoring it."""
 
@@ -259,4 +268,19 @@ class Platform(Protocol):
 
     def chat(self, endpoint: str, messages: Sequence[ChatMessage], **params: JSON) -> ChatReply:
         """Call a deployed chat service by its URL suffix (``endpoint``)."""
+        ...
+
+
+@runtime_checkable
+class Inventory(Protocol):
+    """What a refresh asks a platform: whether the resources a state file records still exist, each kind in
+    one paged list rather than one request per resource (``runner.run.refresh``)."""
+
+    def list_services(self, service_ids: Collection[str]) -> Mapping[str, ServiceState]:
+        """The state of each of these services the platform still knows; a service it no longer knows is
+        left out."""
+        ...
+
+    def list_model_versions(self, version_ids: Collection[str]) -> frozenset[str]:
+        """Those of these model versions that still exist."""
         ...

@@ -26,6 +26,9 @@ def as_text(plan: Plan, *, verbose: bool = False) -> str:
     lines = [headline(plan), ""]
     if plan.warnings:
         lines += [f"  ! {_line(warning)}" for warning in plan.warnings] + [""]
+    if plan.outside:
+        lines += ["Changed outside qfrun (found by refresh):"]
+        lines += [f"  ~ {c.stage_id}: {_line(c.change)}; {_line(c.then)}" for c in plan.outside] + [""]
     shown = [stage for stage in plan.stages if verbose or stage.action != UP_TO_DATE]
     for family, group in itertools.groupby(shown, key=lambda stage: stage.family):
         members = list(group)
@@ -84,6 +87,8 @@ def as_json(plan: Plan) -> str:
             for family in dict.fromkeys(s.family for s in plan.stages if s.family)
         },
         "warnings": list(plan.warnings),
+        "refreshed": plan.refreshed,
+        "changed_outside": [{"stage": c.stage_id, "change": c.change, "then": c.then} for c in plan.outside],
         "code": list(plan.code),
         "credentials": [
             {"host": d.host, "role": d.role, "credential": d.credential} for d in plan.destinations
@@ -97,6 +102,9 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     head = [f"### qfrun plan: `{plan.pipeline}`", "", headline(plan), ""]
     if plan.warnings:
         head += ["**Warnings**", ""] + [f"- {_cell(warning)}" for warning in plan.warnings] + [""]
+    if plan.outside:
+        head += ["**Changed outside qfrun** (found by refresh)", ""]
+        head += [f"- `{c.stage_id}`: {_cell(c.change)}; {_cell(c.then)}" for c in plan.outside] + [""]
     if plan.costs:
         head += ["**Cost-bearing actions**", ""]
         head += [f"- `{s.stage_id}`: {escape_markdown(s.cost or '')}" for s in plan.costs] + [""]

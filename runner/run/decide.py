@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import networkx as nx
@@ -20,6 +20,7 @@ from runner.pipeline import dag, expr
 from runner.pipeline.spec import StageSpec
 from runner.run.fingerprint import changes, digest
 from runner.run.inputs import InputError, Inputs, Pending, Upstream
+from runner.run.refresh import Drift
 from runner.stages import STAGE_TYPES
 from runner.state.file import StageRecord, StageStatus
 
@@ -71,8 +72,11 @@ def select_stages(
     return Selection(frozenset(stages), frozenset(forced))
 
 
-def unselected(stage_id: str, record: StageRecord | None) -> Upstream | Blocked:
-    """What a stage outside the selection gives the selected ones: its last success, else nothing."""
+def unselected(stage_id: str, record: StageRecord | None, drift: Drift | None = None) -> Upstream | Blocked:
+    """What a stage outside the selection gives the selected ones: its last success, else nothing; nothing too
+    when what that success made changed outside qfrun (the selected stages would read a deleted version)."""
+    if drift is not None:
+        return Blocked(stage_id, f"is not selected and its {drift.describe()} outside qfrun")
     if record and record.last_success:
         return Upstream(record.last_success["fingerprint"], record.last_success["outputs"])
     return Blocked(stage_id, "is not selected and has never succeeded")
@@ -95,8 +99,13 @@ def decide(
     inputs: Inputs,
     *,
     forced: bool,
+    drift: Drift | None = None,
 ) -> Decision:
-    """The stage's action, in the order the run meets the questions: blocked, gated, invalid, then state."""
+    """The stage's action, in the order the run meets the questions: blocked, gated, invalid, then state.
+
+    ``drift`` is what a refresh found changed outside qfrun in what the stage's last success made: that
+    success no longer counts, so the stage re-runs.
+    """
     for upstream_id in stage.upstream:
         value = upstream[upstream_id]
         if isinstance(value, Blocked):
@@ -116,7 +125,7 @@ def decide(
         fields = inputs.resolve(stage, seen)
     except InputError as error:
         return Decision(Action.INVALID, (str(error), *note), _shown(stage, inputs, seen), waits_on=waits_on)
-    return _by_state(stage, record, seen, inputs, fields, note, waits_on, forced)
+    return _by_state(stage, record, seen, inputs, fields, note, waits_on, forced, drift)
 
 
 def _by_state(
@@ -128,12 +137,14 @@ def _by_state(
     note: tuple[str, ...],
     waits_on: str | None,
     forced: bool,
+    drift: Drift | None,
 ) -> Decision:
     """A stage free to run: what its fingerprint and its record make of it."""
     last = record.last_success if record else None
+    outside = (f"its {drift.describe()} outside qfrun; {drift.remedy}",) if drift and last else ()
     waiting = _waiting(stage, upstream, fields, last is not None)
     if waiting:
-        return waiting
+        return replace(waiting, reasons=(*outside, *waiting.reasons))
     try:
         material = inputs.material(stage, fields, upstream)  # refuses files a pipeline may not read
     except InputError as error:
@@ -146,11 +157,11 @@ def _by_state(
     if record and not record.status.terminal and record.fingerprint == fingerprint:
         return decision(Action.RESUME, _in_flight(record))
     if forced:
-        return decision(Action.RERUN if last else Action.RUN, "forced")
+        return decision(Action.RERUN if last else Action.RUN, "forced", *outside)
     if last and last.get("fingerprint") == fingerprint:
-        return decision(Action.UP_TO_DATE, *note)
+        return decision(Action.RERUN, *outside) if outside else decision(Action.UP_TO_DATE, *note)
     if last:
-        return decision(Action.RERUN, *changes(last.get("inputs", {}), material))
+        return decision(Action.RERUN, *outside, *changes(last.get("inputs", {}), material))
     if record and record.error:
         return decision(Action.RUN, f"its last attempt failed: {record.error}")
     if record and record.reason and record.status is StageStatus.PENDING:

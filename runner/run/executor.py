@@ -28,6 +28,7 @@ from runner.run.context import Interrupted, StageRun
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.run.fingerprint import file_sha256
 from runner.run.inputs import Inputs, Upstream
+from runner.run.refresh import Drift
 from runner.stages import STAGE_TYPES
 from runner.state.file import RunRecord, StageRecord, StageStatus, StateFile, utc_now
 
@@ -123,8 +124,11 @@ class Executor:
         state: StateFile,
         options: RunOptions,
         observer: Observer,
+        drift: Mapping[str, Drift] | None = None,
     ) -> None:
+        """``drift``: what a refresh found changed outside qfrun before the run (runner.run.refresh)."""
         self.pipeline = pipeline
+        self.drift: Mapping[str, Drift] = drift or {}
         self.platform = platform
         self.state = state
         self.options = options
@@ -224,7 +228,7 @@ class Executor:
     # -- deciding ---------------------------------------------------------------------------------
     def _adopt_unselected(self, stage_id: str) -> None:
         """A stage outside the selection: its last success feeds the selected stages, else it blocks them."""
-        value = unselected(stage_id, self.state.stages.get(stage_id))
+        value = unselected(stage_id, self.state.stages.get(stage_id), self.drift.get(stage_id))
         self._upstream[stage_id] = value
         outcome = UP_TO_DATE if isinstance(value, Upstream) else SKIPPED
         reason = f"it {value.why}" if isinstance(value, Blocked) else ""
@@ -235,7 +239,14 @@ class Executor:
         stage = self.pipeline.stages[stage_id]
         record = self.state.stages.get(stage_id)
         upstream = {u: self._upstream[u] for u in stage.upstream}
-        decision = decide(stage, record, upstream, self.inputs, forced=stage_id in self._forced)
+        decision = decide(
+            stage,
+            record,
+            upstream,
+            self.inputs,
+            forced=stage_id in self._forced,
+            drift=self.drift.get(stage_id),
+        )
         if decision.action in (Action.BLOCKED, Action.GATED):
             prefix = "gated: " if decision.action is Action.GATED else ""
             self._skip(stage_id, prefix + decision.reasons[0])

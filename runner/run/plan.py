@@ -15,11 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
+
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline, StageSpec
 from runner.platform.destinations import Destination, credential_destinations
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.run.inputs import Inputs, Pending, Upstream
+from runner.run.refresh import SERVICE, Drift
 from runner.stages import STAGE_TYPES
 from runner.state.file import StageRecord, StageStatus, StateFile
 
@@ -54,6 +57,15 @@ class StagePlan:
 
 
 @dataclass(frozen=True)
+class OutsideChange:
+    """A resource that changed outside qfrun (found by refresh), and what the planned run does about it."""
+
+    stage_id: str
+    change: str  # "service svco-1 is stopped (released)"
+    then: str  # "qfrun run deploys it again (re-run deploy)"
+
+
+@dataclass(frozen=True)
 class Plan:
     pipeline: str
     path: str
@@ -64,6 +76,9 @@ class Plan:
     # What leaves the machine: each host that would receive a credential, and which kind (never a value).
     destinations: tuple[Destination, ...] = ()
     code: tuple[str, ...] = ()  # the repository's files a run executes (custom evaluators), one line each
+    # What refresh found changed outside qfrun, as Terraform's "Objects have changed outside of Terraform".
+    outside: tuple[OutsideChange, ...] = ()
+    refreshed: bool = False  # whether the platform was asked (not with --refresh=false)
 
     def count(self, action: str) -> int:
         return sum(1 for stage in self.stages if stage.action == action)
@@ -82,19 +97,29 @@ def make_plan(
     force: tuple[str, ...] = (),
     expiry_days: int = 7,
     now: datetime | None = None,
+    drift: Mapping[str, Drift] | None = None,
 ) -> Plan:
+    """``drift`` is what a refresh found (``runner.run.refresh``); None when the platform was not asked."""
     selection = select_stages(pipeline.graph, select, from_stages, force)
     inputs = Inputs(pipeline)
+    changed = drift or {}
     seen: dict[str, UpstreamValue] = {}
     plans: list[StagePlan] = []
     for stage_id in dag.topological(pipeline.graph):
         record = state.stages.get(stage_id)
         if stage_id not in selection.stages:
-            seen[stage_id] = unselected(stage_id, record)
+            seen[stage_id] = unselected(stage_id, record, changed.get(stage_id))
             continue
         stage = pipeline.stages[stage_id]
         upstream = {u: seen[u] for u in stage.upstream}
-        decision = decide(stage, record, upstream, inputs, forced=stage_id in selection.forced)
+        decision = decide(
+            stage,
+            record,
+            upstream,
+            inputs,
+            forced=stage_id in selection.forced,
+            drift=changed.get(stage_id),
+        )
         seen[stage_id] = _as_upstream(stage_id, decision, record)
         plans.append(_stage_plan(stage, decision, inputs))
     platform = pipeline.platform_spec.name
@@ -110,7 +135,32 @@ def make_plan(
         warnings,
         tuple(credential_destinations(pipeline.platform)),
         tuple(code_lines(pipeline)),
+        tuple(outside_changes(pipeline, changed, plans)),
+        drift is not None,
     )
+
+
+def outside_changes(
+    pipeline: Pipeline, drift: Mapping[str, Drift], plans: list[StagePlan]
+) -> Iterator[OutsideChange]:
+    """Each drift in pipeline order, with what the planned run does about it: the stage that made the resource
+    runs again and so do the stages after it that will run, or, when it is not run, why not."""
+    by_id = {plan.stage_id: plan for plan in plans}
+    for stage_id in dag.topological(pipeline.graph):
+        if stage_id not in drift:
+            continue
+        found = drift[stage_id]
+        plan = by_id.get(stage_id)
+        if plan is None:
+            then = f"nothing: {stage_id} is not selected, and the selected stages that use it are blocked"
+        elif plan.action.will_run:
+            verb = "deploys it again" if found.what == SERVICE else f"re-runs {stage_id}"
+            below = nx.descendants(pipeline.graph, stage_id)
+            after = [d for d in by_id if d in below and by_id[d].action.will_run]
+            then = f"qfrun run {verb}" + (f", then {', '.join(after)}" if after else "")
+        else:
+            then = f"nothing: {stage_id} is {plan.action}"
+        yield OutsideChange(stage_id, found.describe(), then)
 
 
 def code_lines(pipeline: Pipeline) -> Iterator[str]:

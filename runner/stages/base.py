@@ -179,6 +179,11 @@ class StageType(abc.ABC):
         """The local paths the stage reads or writes; ``spec`` may still hold expressions (skip those)."""
         return iter(())
 
+    def makes_model_version(self, spec: Mapping[str, Any]) -> bool:
+        """Whether the model version it outputs is one it made (so a refresh checks it still exists), rather
+        than one that existed before, which whoever made it owns."""
+        return self.produces_model
+
     @abc.abstractmethod
     def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
         """What ``qfrun plan`` shows for the stage, and what it costs."""

@@ -36,6 +36,9 @@ class ModelStage(StageType):
                 "(import: or version_id:).",
             )
 
+    def makes_model_version(self, spec: Mapping[str, Any]) -> bool:
+        return "import" in spec  # an imported folder; a named version (or a preset endpoint) is not ours
+
     def local_inputs(self, stage_id: str, spec: Mapping[str, Any], *, local: bool) -> Iterator[LocalInput]:
         folder = spec.get("import")
         if isinstance(folder, str) and not contains_expression(folder):

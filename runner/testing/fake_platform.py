@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from runner.platform.protocol import (
     ManualSample,
     ManualScore,
     ModelVersion,
+    ServiceState,
     TaskInfo,
     TaskKind,
     TaskRef,
@@ -89,7 +90,7 @@ class FakePlatform:
 
     # -- Platform --------------------------------------------------------------------------------------
     def describe_model_version(self, version_id: str) -> ModelVersion:
-        if not version_id.startswith("amv-"):
+        if not version_id.startswith("amv-") or version_id in self.data.get("deleted_versions", []):
             raise PlatformNotFound(f"there is no model version {version_id}", platform="fake", status=404)
         return ModelVersion(version_id, "am-1", f"model-{version_id}", size_bytes=1000)
 
@@ -144,7 +145,7 @@ class FakePlatform:
     def describe_task(self, ref: TaskRef) -> TaskInfo:
         with self._lock:
             task = self.data["tasks"].get(ref.task_id)
-            if task is None:
+            if task is None or task.get("gone"):
                 raise PlatformNotFound(f"there is no task {ref.task_id}", platform="fake", status=404)
             script = self.scripts.get(task["stage"], Script())
             polls = self.data["polls"].get(ref.task_id, 0) + 1
@@ -167,6 +168,53 @@ class FakePlatform:
     def cancel_task(self, ref: TaskRef) -> None:
         with self._lock:
             self.data["tasks"][ref.task_id]["cancelled"] = True
+            self._save()
+
+    # -- Inventory (refresh) ---------------------------------------------------------------------------
+    def list_services(self, service_ids: Collection[str]) -> dict[str, ServiceState]:
+        with self._lock:
+            self.data["lists"] = self.data.get("lists", 0) + 1
+            found: dict[str, ServiceState] = {}
+            for service_id in service_ids:
+                task = self.data["tasks"].get(service_id)
+                if task is None or task["kind"] != TaskKind.SERVICE.value or task.get("gone"):
+                    continue
+                stopped = task.get("cancelled")
+                status = TaskStatus.STOPPED if stopped else TaskStatus.SUCCEEDED
+                found[service_id] = ServiceState(service_id, status, "released" if stopped else "")
+                if "failed" in task:
+                    found[service_id] = ServiceState(service_id, TaskStatus.FAILED, task["failed"])
+            return found
+
+    def list_model_versions(self, version_ids: Collection[str]) -> frozenset[str]:
+        with self._lock:
+            self.data["lists"] = self.data.get("lists", 0) + 1
+            deleted = set(self.data.get("deleted_versions", []))
+            return frozenset(v for v in version_ids if v.startswith("amv-") and v not in deleted)
+
+    @property
+    def list_requests(self) -> int:
+        """How many list requests refreshes sent."""
+        return int(self.data.get("lists", 0))
+
+    def release_outside(self, service_id: str, *, forget: bool = False) -> None:
+        """A service released in the console (``forget``: and gone from the platform's lists)."""
+        with self._lock:
+            self.data["tasks"][service_id]["cancelled"] = True
+            if forget:
+                self.data["tasks"][service_id]["gone"] = True
+            self._save()
+
+    def fail_outside(self, service_id: str, reason: str) -> None:
+        """A service whose replicas failed on the platform, after qfrun saw it serving."""
+        with self._lock:
+            self.data["tasks"][service_id]["failed"] = reason
+            self._save()
+
+    def delete_version_outside(self, version_id: str) -> None:
+        """A model version deleted in the console."""
+        with self._lock:
+            self.data.setdefault("deleted_versions", []).append(version_id)
             self._save()
 
     def batch_results(self, output_bos_uri: str, output_dir: str) -> list[dict[str, Any]] | None:

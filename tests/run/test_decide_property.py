@@ -4,7 +4,9 @@ will do is what the executor then does against the fake platform.
 A state is built from a history: maybe a finished run of an earlier version of the pipeline (other vars), then
 maybe a run (with its own selection and --force) stopped at one of the points where the crash driver
 (runner/testing/crash_driver.py) kills qfrun: after any state write, or after a task was created and before
-it was recorded. What a kill there leaves is taken as it was at that point, state and platform alike.
+it was recorded. What a kill there leaves is taken as it was at that point, state and platform alike. Then
+maybe services the state records are released or forgotten and model versions deleted outside qfrun: plan
+and run both decide on what a refresh then finds.
 
 The executor's action is read from what it did, not from its decision: the note it started a stage with, the
 outcome it settled it with, and the tasks the platform saw created. A plan's action that waited on the
@@ -31,6 +33,7 @@ from runner.pipeline.spec import Pipeline, load_pipeline
 from runner.run.decide import Action
 from runner.run.executor import Executor, RunOptions
 from runner.run.plan import make_plan
+from runner.run.refresh import SERVICE, Drift, recorded, refresh
 from runner.state.file import StageRecord, StateFile
 from runner.testing.crash_driver import Transitions
 from runner.testing.fake_platform import FakePlatform
@@ -168,7 +171,12 @@ def state_of(pipeline: Pipeline) -> StateFile:
 
 
 def execute(
-    pipeline: Pipeline, platform: FakePlatform, selection: Selection, observer: Recorder, **options: Any
+    pipeline: Pipeline,
+    platform: FakePlatform,
+    selection: Selection,
+    observer: Recorder,
+    drift: Mapping[str, Drift] | None = None,
+    **options: Any,
 ) -> StateFile:
     state = state_of(pipeline)
     run_options = RunOptions(
@@ -178,8 +186,24 @@ def execute(
         poll=FAST,
         **options,
     )
-    Executor(pipeline, platform, state, run_options, observer).run()
+    Executor(pipeline, platform, state, run_options, observer, drift).run()
     return state
+
+
+def change_outside(pipeline: Pipeline, platform: FakePlatform, draw: st.DrawFn) -> None:
+    """Maybe release, forget or fail services and delete model versions the state records, as a console (or
+    the platform itself) would."""
+    state = state_of(pipeline)
+    for resource in recorded(pipeline, state):
+        if resource.what == SERVICE:
+            fate = draw(st.sampled_from(["kept", "released", "gone", "failed"]), label=f"{resource.stage_id}")
+            if fate == "failed":
+                platform.fail_outside(resource.resource_id, "a replica exited")
+            elif fate != "kept":
+                platform.release_outside(resource.resource_id, forget=fate == "gone")
+        elif draw(st.booleans(), label=f"{resource.stage_id} deleted"):
+            platform.delete_version_outside(resource.resource_id)
+    state.close()
 
 
 def stopped_run(pipeline: Pipeline, platform: FakePlatform, selection: Selection, draw: st.DrawFn) -> None:
@@ -249,14 +273,19 @@ def test_the_plan_for_every_stage_is_what_the_run_then_does(data: st.DataObject)
             stopped = write_pipeline(folder, specs, draw(variables, label="vars when stopped"))
             stopped_run(stopped, platform, draw(selections(ids), label="its selection"), draw)
         pipeline = write_pipeline(folder, specs, draw(variables, label="vars now"))
+        change_outside(pipeline, platform, draw)
         selection = draw(selections(ids), label="selection now")
         before = state_of(pipeline)
+        drift = refresh(pipeline, before, platform)  # what plan and run both decide on
+        for stage_id in drift:
+            event(f"changed outside qfrun: {specs[stage_id]['type']}")
         plan = make_plan(
             pipeline,
             before,
             select=selection.select,
             from_stages=selection.from_stages,
             force=selection.force,
+            drift=drift,
         )
         created = {stage_id: len(platform.created_for(stage_id)) for stage_id in ids}
         # Stages whose task exists already, recorded or not: a resume must find it, not create another.
@@ -265,7 +294,7 @@ def test_the_plan_for_every_stage_is_what_the_run_then_does(data: st.DataObject)
         keep_going = draw(st.booleans(), label="keep going")
         max_parallel = draw(st.integers(1, 3), label="max parallel")
         execute(
-            pipeline, platform, selection, observed, keep_going=keep_going, max_parallel=max_parallel
+            pipeline, platform, selection, observed, drift, keep_going=keep_going, max_parallel=max_parallel
         ).close()
 
     failed = any(outcome == "failed" for outcome, _ in observed.finished.values())

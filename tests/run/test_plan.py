@@ -26,7 +26,7 @@ from runner.run.plan import (
     make_plan,
 )
 from runner.state.file import StageStatus, StateFile
-from runner.testing.fake_platform import FakePlatform
+from runner.testing.fake_platform import ClosingFake, FakePlatform
 from runner.testing.pipelines import DEMO, LOCAL_COST, run, write
 
 # DEMO plus a stage that waits for the deployment.
@@ -205,10 +205,10 @@ def test_plan_creates_no_file_when_there_is_no_state(
 
 
 def test_plan_leaves_an_existing_state_byte_identical(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: ClosingFake
 ) -> None:
     path = write(tmp_path)
-    run(path, FakePlatform())
+    run(path, platform)
     write(tmp_path, DEMO.replace("temperature: 0.1", "temperature: 0.7"))
     before = snapshot(tmp_path)
     for fmt in ("text", "markdown", "json"):
@@ -216,9 +216,11 @@ def test_plan_leaves_an_existing_state_byte_identical(
     assert snapshot(tmp_path) == before
 
 
-def test_plan_honours_the_state_override(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_honours_the_state_override(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: ClosingFake
+) -> None:
     path = write(tmp_path)
-    run(path, FakePlatform())
+    run(path, platform)
     moved = tmp_path / "elsewhere.state.json"
     default = default_state_path(load_pipeline(path))
     out = json.loads(cli_plan(capsys, str(path), "--format", "json", "--state", str(moved)))
@@ -230,10 +232,10 @@ def test_plan_honours_the_state_override(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_text_plan_hides_up_to_date_stages_unless_verbose(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: ClosingFake
 ) -> None:
     path = write(tmp_path)
-    run(path, FakePlatform())
+    run(path, platform)
     write(tmp_path, DEMO.replace("weight: W4A16C16", "weight: W8A16C16"))
     out = cli_plan(capsys, str(path))
     assert "Plan for demo on local: 2 re-run, 3 up to date." in out

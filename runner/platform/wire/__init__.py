@@ -36,8 +36,25 @@ from runner.platform.wire.evaluation import (
 )
 from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
 from runner.platform.wire.kinds import KIND_API, KindApi, check_complete, status_of
-from runner.platform.wire.models import MODEL_STATUS_READY, MODEL_STATUS_WORDS, dataset, model_version
-from runner.platform.wire.paging import DEFAULT_MAX_KEYS, MAX_KEYS, list_body, list_page, page_result
+from runner.platform.wire.models import (
+    DELETE_MODEL_VERSION,
+    MODEL_ROUTE,
+    MODEL_SETS_FIELD,
+    MODEL_SETS_LIST,
+    MODEL_STATUS_READY,
+    MODEL_STATUS_WORDS,
+    dataset,
+    model_set_version_ids,
+    model_version,
+)
+from runner.platform.wire.paging import (
+    DEFAULT_MAX_KEYS,
+    MAX_KEYS,
+    list_body,
+    list_page,
+    page_items,
+    page_result,
+)
 from runner.platform.wire.services import (
     SERVICE_RELEASE_ROUTE,
     release_body,
@@ -47,6 +64,7 @@ from runner.platform.wire.services import (
     service_instance_id,
     service_items,
     service_outcome,
+    service_state,
 )
 from runner.platform.wire.tasks import create_body, created_id, task_info
 
@@ -54,6 +72,7 @@ check_complete()  # a task kind without an entry would otherwise fail at its fir
 
 __all__ = [
     "DEFAULT_MAX_KEYS",
+    "DELETE_MODEL_VERSION",
     "EVAL_MANUAL_SAMPLES_ACTION",
     "EVAL_MANUAL_SCORES_ACTION",
     "EVAL_REPORT_ACTION",
@@ -62,6 +81,9 @@ __all__ = [
     "MAX_EXTRA_DIMENSIONS",
     "MAX_KEYS",
     "METRIC_WIRE_NAMES",
+    "MODEL_ROUTE",
+    "MODEL_SETS_FIELD",
+    "MODEL_SETS_LIST",
     "MODEL_STATUS_READY",
     "MODEL_STATUS_WORDS",
     "RULE_SCORE_MODES",
@@ -84,10 +106,12 @@ __all__ = [
     "manual_config",
     "manual_samples",
     "manual_scores_body",
+    "model_set_version_ids",
     "model_version",
     "obj",
     "opt_int",
     "opt_str",
+    "page_items",
     "page_result",
     "release_body",
     "released",
@@ -98,6 +122,7 @@ __all__ = [
     "service_instance_id",
     "service_items",
     "service_outcome",
+    "service_state",
     "status_of",
     "task_info",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from runner.platform.protocol import (
@@ -50,3 +51,20 @@ def dataset(result: Any) -> Dataset:
         rows=rows if rows is not None else opt_int(data, "entityCount"),
         sha256=opt_str(data, "sha256") or None,
     )
+
+
+MODEL_ROUTE = "model"
+MODEL_SETS_LIST = "DescribeCustomModelSets"  # the user's models, each with its version ids [M3]
+MODEL_SETS_FIELD = "customModelSetList"
+# Deletes one of the user's model versions, {modelId} [M9]; the answer's shape is not captured.
+DELETE_MODEL_VERSION = "DeleteModel"
+
+
+def model_set_version_ids(item: Mapping[str, Any], where: str) -> list[str]:
+    """The version ids a DescribeCustomModelSets item lists in ``modelIds`` [M3] (none when it has none)."""
+    ids = item.get("modelIds")
+    if ids is None:
+        return []
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise WireError(f"the field '{where}.modelIds' should be an array of strings")
+    return list(ids)

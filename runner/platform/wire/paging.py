@@ -53,14 +53,20 @@ def list_page(
     A page without ``pageInfo`` is read as the last one only when it is not full: a full page whose
     successor cannot be named would make an exactly-once lookup miss a task.
     """
+    return page_items(result, KIND_API[kind].list_field, max_keys)
+
+
+def page_items(
+    result: Any, list_field: str, max_keys: int = MAX_KEYS
+) -> tuple[list[Mapping[str, Any]], str | None]:
+    """``list_page`` for any list action: the items of ``result.<list_field>`` and the next page's marker."""
     data = obj(result, "result")
-    api = KIND_API[kind]
-    items = data.get(api.list_field)
+    items = data.get(list_field)
     if items is None:
         items = []
     if not isinstance(items, list):
-        raise WireError(f"the field 'result.{api.list_field}' should be an array, not {type(items).__name__}")
-    parsed = [obj(item, f"result.{api.list_field}[{i}]") for i, item in enumerate(items)]
+        raise WireError(f"the field 'result.{list_field}' should be an array, not {type(items).__name__}")
+    parsed = [obj(item, f"result.{list_field}[{i}]") for i, item in enumerate(items)]
     if "pageInfo" not in data:
         if len(parsed) >= max_keys:
             raise WireError(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runner.platform.protocol import TaskKind, TaskRef, TaskRequest
+from runner.platform.protocol import ServiceState, TaskKind, TaskRef, TaskRequest
 from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
-from runner.platform.wire.kinds import KindApi, register
+from runner.platform.wire.kinds import KindApi, register, status_of
 from runner.platform.wire.statuses import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED
 
 SERVICE_RELEASE_ROUTE = "serviceresources"  # ReleaseComputeUnit {serviceId, instanceId} -> true [S5]
@@ -142,3 +142,16 @@ SERVICE = register(
         needs_model_set=True,
     )
 )
+
+
+def service_state(item: Mapping[str, Any], where: str) -> ServiceState | None:
+    """What a DescribeServices item or a DescribeService result says of a service's life [S2][S3]; None when
+    it names no ``runStatus`` (the list's item fields are not captured [S3], so such an item is described)."""
+    if item.get("runStatus") in (None, ""):
+        return None
+    try:
+        status = status_of(TaskKind.SERVICE, item)
+    except WireError as error:
+        raise WireError(str(error).replace("'result.", f"'{where}.", 1)) from None
+    why = opt_str(item, "failedReason", where) or opt_str(item, "statusMessage", where)
+    return ServiceState(req_str(item, "serviceId", where), status, why)
