@@ -34,6 +34,7 @@ VERBS = (
     "platform",
     "init",
     "completion",
+    "state",
 )
 PIPELINE_SUFFIXES = (".yaml", ".yml", ".json")
 

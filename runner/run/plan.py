@@ -131,7 +131,7 @@ def make_plan(
         pipeline.name,
         str(pipeline.path),
         str(platform),
-        str(state.path),
+        state.label,
         tuple(plans),
         warnings,
         tuple(
