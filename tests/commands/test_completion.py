@@ -48,14 +48,14 @@ def test_the_bash_script_registers_a_completion_for_qfrun_and_completes_verbs_op
         'eval "$(qfrun completion bash)"\n'
         "complete -p qfrun\n"
         'tab() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _qfrun_completion qfrun; }\n'
-        'tab qfrun sta; echo "verbs: ${COMPREPLY[*]}"\n'
+        'tab qfrun stat; echo "verbs: ${COMPREPLY[*]}"\n'
         'tab qfrun plan --for; echo "opts: ${COMPREPLY[*]}"\n'
         "tab qfrun plan --format ''; echo \"values: ${COMPREPLY[*]}\"\n",
         env,
         tmp_path,
     )
     assert "complete -o nosort -F _qfrun_completion qfrun" in out
-    assert "verbs: status" in out
+    assert "verbs: state status" in out
     assert "opts: --force --format" in out
     assert "values: text markdown json" in out
 
