@@ -21,7 +21,21 @@ from runner import __version__
 from runner.errors import InterruptedRun, PipelineError, QfrunError, RunFailedError
 
 # Each verb is the ``command`` of its own module.
-VERBS = ("run", "validate", "plan", "diff", "status", "graph", "report", "destroy", "schema", "platform")
+VERBS = (
+    "run",
+    "validate",
+    "plan",
+    "diff",
+    "status",
+    "graph",
+    "report",
+    "destroy",
+    "schema",
+    "platform",
+    "init",
+    "completion",
+    "state",
+)
 PIPELINE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -41,7 +55,8 @@ class Verbs(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         first = next((arg for arg in args if not arg.startswith("-")), None)
         if first is not None and first not in VERBS and not any(a in ("--help", "--version") for a in args):
-            _refuse_mistyped_verb(first)
+            if not ctx.resilient_parsing:  # completing a half-typed word is not running a mistyped verb
+                _refuse_mistyped_verb(first)
             # -v belongs to the group: ``qfrun -v FILE`` and ``qfrun FILE -v`` mean ``qfrun -v run FILE``.
             verbose = [arg for arg in args if arg in ("-v", "--verbose")]
             args = [*verbose, "run", *(arg for arg in args if arg not in ("-v", "--verbose"))]

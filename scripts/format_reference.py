@@ -51,7 +51,7 @@ def render(schema: dict[str, Any]) -> str:
     ]
     for title, name in SECTIONS:
         node = schema if name is None else definitions[name]
-        lines += [f"## {title}", "", node.get("description", ""), ""]
+        lines += [f"## {title}", "", _markdown(node), ""]
         if not node.get("properties"):  # a mapping of free keys (matrix): its description says it all
             continue
         lines += ["| field | type | required | meaning |", "| --- | --- | --- | --- |"]
@@ -92,12 +92,17 @@ def _type(spec: dict[str, Any], definitions: dict[str, Any]) -> str:
 
 def _meaning(spec: dict[str, Any], definitions: dict[str, Any]) -> str:
     resolved = _resolve(spec, definitions)
-    text = spec.get("description") or resolved.get("description", "")
+    text = _markdown(spec) or _markdown(resolved)
     if "default" in resolved:
         text += f" Default: `{json.dumps(resolved['default'])}`."
     if resolved.get("pattern") and "enum" not in resolved:
         text += f" Pattern: `{resolved['pattern']}`."
     return text
+
+
+def _markdown(node: dict[str, Any]) -> str:
+    """A node's description as Markdown: ``markdownDescription`` where it has one (code in backticks)."""
+    return str(node.get("markdownDescription") or node.get("description", ""))
 
 
 def _cell(text: str) -> str:

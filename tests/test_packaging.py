@@ -17,7 +17,9 @@ HEAVY = ("torch", "transformers", "llmcompressor", "safetensors", "sentencepiece
 
 
 @pytest.mark.slow
-def test_the_wheel_installs_into_a_fresh_virtualenv_and_ships_the_schemas(tmp_path: Path) -> None:
+def test_the_wheel_installs_into_a_fresh_virtualenv_and_ships_the_schemas_and_the_starter(
+    tmp_path: Path,
+) -> None:
     subprocess.run(
         [
             sys.executable,
@@ -84,6 +86,19 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_ships_the_schemas(tmp_pa
     )
     assert report.returncode == 0, report.stdout + report.stderr
     assert "<h2>Stages</h2>" in (tmp_path / "report" / "report.html").read_text()
+
+    # the starter ships too: its links to the demo model and data became files in the wheel
+    for args in (["init", "project"], ["validate", "project/pipeline.yaml"]):
+        done = subprocess.run(
+            [str(tmp_path / "venv" / "bin" / "qfrun"), *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=False,
+            env=clean,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "project" / "models" / "tiny-adder" / "model.safetensors").stat().st_size > 4_000_000
 
 
 def test_every_file_of_the_report_templates_is_package_data() -> None:

@@ -23,9 +23,8 @@ from runner.errors import PlatformNotFound, UsageError
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline, load_pipeline
 from runner.platform.protocol import Platform, TaskKind, TaskRef
-from runner.run.plan import default_state_path
+from runner.state.connect import open_backend
 from runner.state.file import StateFile
-from runner.state.lock import RunLock
 from runner.state.records import StageRecord, StageStatus
 
 RELEASE, STOP = "release", "stop"
@@ -82,31 +81,26 @@ def destroy(
 ) -> int:
     """Release and stop what ``teardowns`` finds; returns how many were ended."""
     pipeline = load_pipeline(path, check_files=False, allow_env=None)
-    state_file = state_path or default_state_path(pipeline)
     command = "qfrun destroy " + str(path)
-    with RunLock(state_file, command=command, pipeline=pipeline.name):
-        state = StateFile.load(state_file, pipeline.name)
+    with open_backend(pipeline, state_path, notify=echo).hold(command) as state:
+        todo = teardowns(pipeline, state, select)
+        if not todo:
+            echo(f"Nothing to destroy: no service or running task of {pipeline.name} is recorded.")
+            return 0
+        echo(f"Destroy plan for {pipeline.name} on {pipeline.platform.get('kind', 'local')}:")
+        for item in todo:
+            echo(f"  - {item.describe()}")
+        echo("  Model versions and finished results are kept.")
+        _confirm(len(todo), yes)
+        platform = open_platform(pipeline)
         try:
-            todo = teardowns(pipeline, state, select)
-            if not todo:
-                echo(f"Nothing to destroy: no service or running task of {pipeline.name} is recorded.")
-                return 0
-            echo(f"Destroy plan for {pipeline.name} on {pipeline.platform.get('kind', 'local')}:")
             for item in todo:
-                echo(f"  - {item.describe()}")
-            echo("  Model versions and finished results are kept.")
-            _confirm(len(todo), yes)
-            platform = open_platform(pipeline)
-            try:
-                for item in todo:
-                    _end(platform, item, echo)
-                    state.record(item.stage_id, _cleared(item), durable=True)
-            finally:
-                close = getattr(platform, "close", None)
-                if callable(close):
-                    close()
+                _end(platform, item, echo)
+                state.record(item.stage_id, _cleared(item), durable=True)
         finally:
-            state.close()
+            close = getattr(platform, "close", None)
+            if callable(close):
+                close()
     echo(f"Destroyed {len(todo)}; `qfrun plan {path}` now shows what a run would create again.")
     return len(todo)
 
@@ -163,7 +157,7 @@ def command(pipeline: Path, select: tuple[str, ...], state_path: Path | None, ye
         state_path=state_path,
         yes=yes,
         open_platform=lambda loaded: open_platform(
-            loaded.platform, notify=lambda line: click.echo(line, err=True)
+            loaded.platform, notify=lambda line: click.echo(line, err=True), pipeline_file=loaded.path
         ),
         echo=lambda line: click.echo(line, err=True),
     )

@@ -23,14 +23,13 @@ def command(pipeline: Path, fmt: str, state_path: Path | None, with_status: bool
     """Print the stage graph of PIPELINE as Mermaid or Graphviz dot."""
     from runner.pipeline.spec import load_pipeline
     from runner.render import graph as graphformat
-    from runner.run.plan import default_state_path
-    from runner.state.file import StateFile
+    from runner.state.connect import open_backend
 
     loaded = load_pipeline(pipeline, check_files=False, allow_env=None)
     types = {stage_id: stage.type for stage_id, stage in loaded.stages.items()}
     statuses = None
     if with_status or state_path:
-        state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
+        state = open_backend(loaded, state_path, notify=lambda line: click.echo(line, err=True)).read()
         statuses = {stage_id: record.status.value for stage_id, record in state.stages.items()}
     render = graphformat.as_dot if fmt == "dot" else graphformat.as_mermaid
     click.echo(render(loaded.graph, types, statuses), nl=False)

@@ -16,7 +16,8 @@ STATE = click.option(
     "--state",
     "state_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The state file (default: .qfrun/<name>.state.json beside the pipeline).",
+    help="The state: a file, or bos:/bucket/key for one in BOS (default: QFRUN_STATE, else the pipeline's "
+    "state:, else .qfrun/<name>.state.json beside the pipeline).",
 )
 
 ALLOW_ENV = click.option(

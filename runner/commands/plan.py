@@ -60,11 +60,11 @@ def command(
     """Show what a run of PIPELINE would do per stage, changing nothing."""
     from runner.pipeline.spec import load_pipeline
     from runner.render import plan as planformat
-    from runner.run.plan import INVALID, WILL_RUN, default_state_path, make_plan
-    from runner.state.file import StateFile
+    from runner.run.plan import INVALID, WILL_RUN, make_plan
+    from runner.state.connect import open_backend
 
     loaded = load_pipeline(pipeline, allow_env=allow_env, allow_paths=allow_paths)
-    state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
+    state = open_backend(loaded, state_path, notify=lambda line: click.echo(line, err=True)).read()
     drift = refreshed(loaded, state) if refresh and not no_refresh else None
     result = make_plan(
         loaded,
@@ -96,7 +96,9 @@ def refreshed(pipeline: Pipeline, state: StateFile) -> dict[str, Drift]:
 
     if not recorded(pipeline, state):
         return {}
-    platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
+    platform = open_platform(
+        pipeline.platform, notify=lambda line: click.echo(line, err=True), pipeline_file=pipeline.path
+    )
     try:
         return refresh(pipeline, state, platform)
     finally:

@@ -22,11 +22,10 @@ def command(pipeline: Path, state_path: Path | None, out: Path | None) -> None:
     """Write the report of PIPELINE's runs: a self-contained HTML page, report.md and report.json."""
     from runner.pipeline.spec import load_pipeline
     from runner.render.report import build_report, default_report_folder, write_reports
-    from runner.run.plan import default_state_path
-    from runner.state.file import StateFile
+    from runner.state.connect import open_backend
 
     loaded = load_pipeline(pipeline, check_files=False, allow_env=None)
-    state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
+    state = open_backend(loaded, state_path, notify=lambda line: click.echo(line, err=True)).read()
     folder = out or default_report_folder(loaded, state)
     for path in write_reports(build_report(loaded, state), folder):
         click.echo(str(path))

@@ -27,11 +27,11 @@ from runner.run.executor import (
     RunOptions,
     RunSummary,
 )
-from runner.run.plan import default_state_path, make_plan
+from runner.run.plan import make_plan
 from runner.run.refresh import Drift, refresh
 from runner.state import history
+from runner.state.connect import open_backend
 from runner.state.file import StateFile
-from runner.state.lock import RunLock
 
 
 def run_pipeline(
@@ -51,34 +51,34 @@ def run_pipeline(
     With ``refresh`` the platform is first asked what became of the resources the state records; what
     changed outside qfrun is shown and decided on as ``qfrun plan`` shows it (runner.run.refresh)."""
     pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
-    state_file = state_path or default_state_path(pipeline)
-    with RunLock(state_file, command=options.command, pipeline=pipeline.name):
-        state = StateFile.load(state_file, pipeline.name)
-        try:
-            spec = pipeline.platform_spec
-            from runner.run.connect import open_platform
+    backend = open_backend(pipeline, state_path, notify=lambda line: click.echo(line, err=True))
+    with backend.hold(options.command) as state:
+        spec = pipeline.platform_spec
+        from runner.run.connect import open_platform
 
-            platform = open_platform(pipeline.platform, notify=lambda line: click.echo(line, err=True))
+        platform = open_platform(
+            pipeline.platform,
+            notify=lambda line: click.echo(line, err=True),
+            pipeline_file=pipeline.path,
+        )
+        try:
+            drift = _refresh(pipeline, state, platform) if refresh else {}
+            if not spec.local and not yes:
+                _confirm_costs(pipeline, state, options, drift)
+            options = replace(options, poll=spec.kind.poll)
+            observer = _observer(pipeline.stages, verbose)
             try:
-                drift = _refresh(pipeline, state, platform) if refresh else {}
-                if not spec.local and not yes:
-                    _confirm_costs(pipeline, state, options, drift)
-                options = replace(options, poll=spec.kind.poll)
-                observer = _observer(pipeline.stages, verbose)
-                try:
-                    summary = Executor(pipeline, platform, state, options, observer, drift).run()
-                finally:
-                    observer.close()
+                summary = Executor(pipeline, platform, state, options, observer, drift).run()
             finally:
-                platform.close()
-            # Kept for ``qfrun diff`` and the report's metric history; a run interrupted by an exception
-            # above leaves no entry, and its resume (the same run id) writes it.
-            history.append(state, {stage_id: spec.type for stage_id, spec in pipeline.stages.items()})
-            report = build_report(pipeline, state)
-            reports = write_reports(report, default_report_folder(pipeline, state))
+                observer.close()
         finally:
-            state.close()
-    lines, code = _conclude(summary, state_file)
+            platform.close()
+        # Kept for ``qfrun diff`` and the report's metric history; a run interrupted by an exception
+        # above leaves no entry, and its resume (the same run id) writes it.
+        history.append(state, {stage_id: spec.type for stage_id, spec in pipeline.stages.items()})
+        report = build_report(pipeline, state)
+        reports = write_reports(report, default_report_folder(pipeline, state))
+    lines, code = _conclude(summary, backend.where)
     for service in report["services"]:
         lines += (
             [
@@ -142,7 +142,7 @@ def _confirm_costs(
     click.confirm("Go ahead?", abort=True, err=True)
 
 
-def _conclude(summary: RunSummary, state_file: Path) -> tuple[list[str], int]:
+def _conclude(summary: RunSummary, state_file: str) -> tuple[list[str], int]:
     counts = ", ".join(
         f"{summary.count(outcome)} {outcome}"
         for outcome in (SUCCEEDED, UP_TO_DATE, WAITING, FAILED, SKIPPED, NOT_STARTED)

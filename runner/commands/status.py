@@ -19,7 +19,6 @@ from runner.commands.options import PIPELINE, STATE
 from runner.errors import PlatformNotFound
 from runner.pipeline.spec import Pipeline, load_pipeline
 from runner.platform.protocol import Platform, TaskKind, TaskRef
-from runner.run.plan import default_state_path
 from runner.stages import STAGE_TYPES
 from runner.state.file import StateFile
 from runner.state.records import StageRecord
@@ -34,7 +33,9 @@ def render_status(
     now: datetime | None = None,
 ) -> str:
     pipeline = load_pipeline(path, check_files=False, allow_env=None)
-    state = StateFile.load(state_path or default_state_path(pipeline), pipeline.name)
+    from runner.state.connect import open_backend
+
+    state = open_backend(pipeline, state_path, notify=lambda line: click.echo(line, err=True)).read()
     platform = live(pipeline) if live is not None else None
     try:
         rows = _rows(pipeline, state, platform, now or datetime.now(UTC))
@@ -46,13 +47,13 @@ def render_status(
         runs = [run.to_json() for run in state.runs]
         return (
             json.dumps(
-                {"pipeline": pipeline.name, "state": str(state.path), "stages": rows, "runs": runs},
+                {"pipeline": pipeline.name, "state": state.label, "stages": rows, "runs": runs},
                 indent=2,
                 default=str,
             )
             + "\n"
         )
-    lines = [f"State of {pipeline.name} ({state.path}):"]
+    lines = [f"State of {pipeline.name} ({state.label}):"]
     if state.runs:
         last = state.runs[-1]
         lines.append(f"last run {last.run_id}: {last.status}, started {last.started_at}")
@@ -154,6 +155,8 @@ def command(pipeline: Path, state_path: Path | None, fmt: str, live: bool) -> No
     def platform(loaded: Pipeline) -> Platform:
         from runner.run.connect import open_platform
 
-        return open_platform(loaded.platform, notify=lambda line: click.echo(line, err=True))
+        return open_platform(
+            loaded.platform, notify=lambda line: click.echo(line, err=True), pipeline_file=loaded.path
+        )
 
     click.echo(render_status(pipeline, state_path, fmt, live=platform if live else None), nl=False)

@@ -3,7 +3,9 @@
 Paths are BOS's path style, ``/{bucket}`` and ``/{bucket}/{key}`` (bce-python-sdk's ``BosClient`` sends
 these), also under the ``/v1`` prefix of BOS's API pages. Served: list buckets, create/head/delete a
 bucket, list objects (``prefix``, ``marker``, ``maxKeys``, ``delimiter``), and put/get/head/delete an
-object, with ``Range`` on get. Bodies are JSON in BOS's camelCase; every answer carries
+object, with ``Range`` on get and BOS's conditional put (``If-Match: <etag>``, ``If-None-Match: *``, 412
+``PreconditionFailed`` when it does not hold), which the state backend's lock and writes rely on.
+Bodies are JSON in BOS's camelCase; every answer carries
 ``x-bce-request-id``; every refusal is BOS's error JSON ``{code, message, requestId}``. docs/bos.md lists
 the sources and what is local-only.
 """
@@ -30,6 +32,7 @@ from runner.local.bos_store import (
     MAX_LIST_KEYS,
     STANDARD,
     BosError,
+    Condition,
     Digests,
     Listing,
     ObjectInfo,
@@ -280,6 +283,7 @@ class BosApi:
             digests=digests,
             user_meta=meta,
             declared_size=int(length) if length.isdigit() else None,
+            condition=Condition(headers.get("if-match", ""), headers.get("if-none-match", "")),
         )
         with writer:
             # Chunks go to disk as they arrive, so the size limit holds however large the body claims to be;

@@ -202,6 +202,32 @@ class Listing:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A conditional put's preconditions, checked in the same transaction that publishes the object.
+
+    ``if_match``: the ETag the object must have now (a compare-and-swap); ``if_none_match="*"``: there
+    must be no object at the key yet (create-only). Either failing is BOS's 412 ``PreconditionFailed``.
+    """
+
+    if_match: str = ""
+    if_none_match: str = ""
+
+    def check(self, bucket: str, key: str, current_md5: str | None) -> None:
+        wanted = self.if_match.strip().strip('"')
+        if self.if_none_match.strip() == "*" and current_md5 is not None:
+            raise precondition_failed(bucket, key, "it already exists (If-None-Match: *)")
+        if wanted and current_md5 != wanted:
+            now = "does not exist" if current_md5 is None else f"has the ETag {current_md5!r}"
+            raise precondition_failed(bucket, key, f"it {now}, not {wanted!r} (If-Match)")
+
+
+def precondition_failed(bucket: str, key: str, why: str) -> BosError:
+    return BosError(
+        412, "PreconditionFailed", f"The object {key!r} in the bucket {bucket!r} was not written: {why}."
+    )
+
+
+@dataclass(frozen=True)
 class Digests:
     """Checksums a client declared for a put (``Content-MD5``, ``x-bce-content-sha256``/``-crc32``)."""
 
@@ -233,8 +259,10 @@ class ObjectWriter:
         content_type: str,
         digests: Digests,
         user_meta: Mapping[str, str],
+        condition: Condition,
     ) -> None:
         self._store = store
+        self._condition = condition
         self._bucket = bucket
         self._key = key
         self._content_type = content_type or OCTET_STREAM
@@ -273,7 +301,7 @@ class ObjectWriter:
             time.time(),
             self._meta,
         )
-        self._store.publish(info, self._tmp)
+        self._store.publish(info, self._tmp, self._condition)
         return info
 
     def _check_digests(self) -> None:
@@ -405,13 +433,16 @@ class ObjectStore:
         digests: Digests | None = None,
         user_meta: Mapping[str, str] | None = None,
         declared_size: int | None = None,
+        condition: Condition | None = None,
     ) -> ObjectWriter:
         """A writer for ``bucket``/``key`` (both checked, the bucket must exist) to stream bytes into."""
         check_key(key)
         self.bucket(bucket)
         if declared_size is not None and declared_size > self.max_object_bytes:
             raise too_large(declared_size, self.max_object_bytes)
-        return ObjectWriter(self, bucket, key, content_type, digests or Digests(), user_meta or {})
+        return ObjectWriter(
+            self, bucket, key, content_type, digests or Digests(), user_meta or {}, condition or Condition()
+        )
 
     def put(self, bucket: str, key: str, data: bytes, *, content_type: str = OCTET_STREAM) -> ObjectInfo:
         with self.writer(bucket, key, content_type=content_type, declared_size=len(data)) as writer:
@@ -426,8 +457,10 @@ class ObjectStore:
                 writer.write(chunk)
             return writer.commit()
 
-    def publish(self, info: ObjectInfo, tmp: Path) -> None:
-        """Make ``tmp`` the content of ``info``'s key (called by ``ObjectWriter.commit``)."""
+    def publish(self, info: ObjectInfo, tmp: Path, condition: Condition | None = None) -> None:
+        """Make ``tmp`` the content of ``info``'s key (called by ``ObjectWriter.commit``); ``condition`` is
+        checked against the object as it is inside the write transaction, so two conditional puts racing
+        for one key cannot both succeed."""
         blob = uuid.uuid4().hex
         os.replace(tmp, self.blobs_dir / blob)
         with self._write() as db:
@@ -435,8 +468,14 @@ class ObjectStore:
                 (self.blobs_dir / blob).unlink(missing_ok=True)
                 raise no_such_bucket(info.bucket)
             old = db.execute(
-                "SELECT blob FROM objects WHERE bucket = ? AND key = ?", (info.bucket, info.key)
+                "SELECT blob, md5 FROM objects WHERE bucket = ? AND key = ?", (info.bucket, info.key)
             ).fetchone()
+            if condition is not None:
+                try:
+                    condition.check(info.bucket, info.key, None if old is None else old[1])
+                except BosError:
+                    (self.blobs_dir / blob).unlink(missing_ok=True)
+                    raise
             db.execute(
                 "INSERT OR REPLACE INTO objects (bucket, key, blob, size, md5, crc32, content_type, meta, "
                 "modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -114,10 +114,12 @@ def _read(path: Path) -> LocalCredentials:
             f"The local platform's credentials file {path} cannot be read ({exc.strerror}); "
             "it must be a regular file, not a link."
         ) from exc
+    # Checked before the descriptor becomes a file object: opening a folder as one raises IsADirectoryError.
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+        os.close(fd)
+        raise PlatformError(f"The local platform's credentials file {path} is not one qfrun wrote.")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
-            raise PlatformError(f"The local platform's credentials file {path} is not one qfrun wrote.")
         if info.st_uid != os.getuid() or info.st_mode & 0o077:
             # Like ssh with a private key: a token others could read is no token; say how to make it safe.
             raise PlatformError(

@@ -15,7 +15,17 @@ from typing import Any, Final
 Check = Callable[[Any], bool]
 
 _ANNOTATIONS: Final = frozenset(
-    {"$schema", "$id", "$comment", "title", "description", "examples", "default", "format"}
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "title",
+        "description",
+        "markdownDescription",
+        "examples",
+        "default",
+        "format",
+    }
 )
 _TYPES: Final[dict[str, Check]] = {
     "null": lambda value: value is None,

@@ -123,13 +123,30 @@ class BosClient:
 
     # -- objects ---------------------------------------------------------------------------------------
 
-    def put_object(self, bucket: str, key: str, data: bytes, *, content_type: str = OCTET_STREAM) -> str:
-        """Store ``data`` at ``bucket``/``key``; returns the ETag, checked to be the data's MD5."""
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = OCTET_STREAM,
+        if_match: str = "",
+        if_none_match: str = "",
+    ) -> str:
+        """Store ``data`` at ``bucket``/``key``; returns the ETag, checked to be the data's MD5.
+
+        ``if_match`` (an ETag) and ``if_none_match`` (``*``) make it BOS's conditional put: when the object
+        is not as stated, BOS answers 412 and this raises ``PlatformStatusError`` with ``status == 412``.
+        """
         digest = hashlib.md5(data, usedforsecurity=False)
         headers = {
             "Content-Type": content_type,
             "Content-MD5": base64.b64encode(digest.digest()).decode(),
         }
+        if if_match:
+            headers["If-Match"] = f'"{if_match}"'
+        if if_none_match:
+            headers["If-None-Match"] = if_none_match
         response = self._send("PUT", bucket, key, content=data, headers=headers)
         etag = response.headers.get("etag", "").strip('"')
         if etag and etag != digest.hexdigest():
@@ -155,6 +172,26 @@ class BosClient:
 
     def get_object(self, bucket: str, key: str) -> bytes:
         return self._send("GET", bucket, key).content
+
+    def get_versioned(self, bucket: str, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag (what a later ``if_match`` names), or None when it does not exist."""
+        try:
+            response = self._send("GET", bucket, key)
+        except PlatformNotFound as missing:
+            if missing.code == "NoSuchBucket":
+                raise
+            return None
+        return response.content, response.headers.get("etag", "").strip('"')
+
+    def delete_object(self, bucket: str, key: str) -> bool:
+        """Delete the object; False when there was none (a retried delete finds it gone)."""
+        try:
+            self._send("DELETE", bucket, key)
+        except PlatformNotFound as missing:
+            if missing.code == "NoSuchBucket":
+                raise
+            return False
+        return True
 
     def list_objects(self, bucket: str, prefix: str = "") -> list[BosObject]:
         """Every object under ``prefix``, following ``nextMarker`` page by page."""

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runner.errors import PlatformError
+from runner.platform.envfile import Environment
 from runner.platform.settings import (
     DEFAULT_CONSOLE_BASE_URL,
     DEFAULT_INFERENCE_BASE_URL,
@@ -81,6 +82,9 @@ def _qianfan(platform: Mapping[str, Any], env: Mapping[str, str]) -> Iterator[De
     # Qianfan needs the AK/SK pair (settings.qianfan_credentials), so every request is signed with it:
     # a bearer token in the environment is never sent there.
     credential = _signature(ENV_ACCESS_KEY, ENV_SECRET_KEY)
+    if isinstance(env, Environment):  # the reviewer sees which file the keys come from, never their values
+        read = [name for name in (ENV_ACCESS_KEY, ENV_SECRET_KEY) if env.from_file(name)]
+        credential += f"; {' and '.join(read)} read from {env.file}" if read else ""
     console = env.get(ENV_CONSOLE_BASE_URL) or DEFAULT_CONSOLE_BASE_URL
     inference = env.get(ENV_INFERENCE_BASE_URL) or DEFAULT_INFERENCE_BASE_URL
     yield Destination(_host(console), f"Qianfan's console API{_from(env, ENV_CONSOLE_BASE_URL)}", credential)

@@ -38,7 +38,10 @@ class PlatformKind:
     on_this_machine: bool  # free: nothing to confirm before a run, and the plan says what is free
     poll: PollPolicy
     identity: Callable[[Mapping[str, Any]], str]  # the platform as fingerprints see it
-    open: Callable[[Mapping[str, Any], Notify], PlatformClient]
+    # Opens a client, reading settings and credentials from the environment it is given.
+    open: Callable[[Mapping[str, Any], Notify, Mapping[str, str]], PlatformClient]
+    # Whether its settings also come from a .env file, as the official SDK reads Qianfan's (platform.envfile).
+    reads_dot_env: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,18 +62,18 @@ class PlatformSpec:
     def identity(self) -> str:
         return self.kind.identity(self.options)
 
-    def open(self, notify: Notify) -> PlatformClient:
-        return self.kind.open(self.options, notify)
+    def open(self, notify: Notify, environ: Mapping[str, str] | None = None) -> PlatformClient:
+        return self.kind.open(self.options, notify, os.environ if environ is None else environ)
 
 
-def _open_local(options: Mapping[str, Any], notify: Notify) -> PlatformClient:
+def _open_local(options: Mapping[str, Any], notify: Notify, env: Mapping[str, str]) -> PlatformClient:
     """The local platform the pipeline names by ``url``, else the one qfrun runs (started when it is not)."""
     # Imported here: the local platform's launcher and the HTTP client are not needed for validate or plan.
     from runner.local.home import Home
     from runner.local.launcher import RestartingTransport, ensure_running, token_for
     from runner.platform.client import PlatformClient
 
-    environ = dict(os.environ)
+    environ = dict(env)
     url = str(options.get("url") or "")
     transport = None
     if url:
@@ -87,10 +90,10 @@ def _open_local(options: Mapping[str, Any], notify: Notify) -> PlatformClient:
     return PlatformClient(settings, transport=transport)
 
 
-def _open_qianfan(options: Mapping[str, Any], notify: Notify) -> PlatformClient:
+def _open_qianfan(options: Mapping[str, Any], notify: Notify, env: Mapping[str, str]) -> PlatformClient:
     from runner.platform.client import PlatformClient
 
-    return PlatformClient(settings_from_pipeline(dict(options)))
+    return PlatformClient(settings_from_pipeline(dict(options), environ=env))
 
 
 PLATFORM_KINDS: dict[str, PlatformKind] = {
@@ -106,6 +109,7 @@ PLATFORM_KINDS: dict[str, PlatformKind] = {
         PollPolicy(),
         lambda options: f"qianfan {options.get('url', 'default')}",
         _open_qianfan,
+        reads_dot_env=True,
     ),
 }
 

@@ -20,6 +20,16 @@ PlatformKind = Literal["local", "qianfan"]
 ENV_ACCESS_KEY = "QIANFAN_ACCESS_KEY"
 ENV_SECRET_KEY = "QIANFAN_SECRET_KEY"
 ENV_BEARER_TOKEN = "QIANFAN_BEARER_TOKEN"
+ENV_APP_KEY = "QIANFAN_AK"
+ENV_APP_SECRET = "QIANFAN_SK"
+ENV_DOT_ENV = "QIANFAN_DOT_ENV_CONFIG_FILE"
+# Every other credential the official SDK reads (qianfan/config.py: AK, SK, ACCESS_TOKEN, BEARER_TOKEN,
+# ACCESS_CODE under the QIANFAN_ prefix) is named where credentials are missing, so none is silently ignored.
+UNUSED_SDK_CREDENTIALS = (
+    f"the SDK's other credentials cannot sign a console request, so qfrun does not use them: {ENV_APP_KEY}/"
+    f"{ENV_APP_SECRET} and QIANFAN_ACCESS_TOKEN (an application's key pair and its OAuth token, for "
+    f"inference), {ENV_BEARER_TOKEN} (inference only) and QIANFAN_ACCESS_CODE (private deployments)"
+)
 ENV_CONSOLE_BASE_URL = "QIANFAN_CONSOLE_API_BASE_URL"
 ENV_INFERENCE_BASE_URL = "QIANFAN_BASE_URL"
 ENV_LOCAL_TOKEN = "QFRUN_LOCAL_TOKEN"
@@ -257,14 +267,16 @@ def qianfan_credentials(env: Mapping[str, str], environ: Mapping[str, str] | Non
         also = []
         if token:
             also.append(f"{ENV_BEARER_TOKEN} is set, but Qianfan takes a bearer token for inference only")
-        if env.get("QIANFAN_AK") or env.get("QIANFAN_SK"):
+        if env.get(ENV_APP_KEY) or env.get(ENV_APP_SECRET):
             also.append(
-                "QIANFAN_AK/QIANFAN_SK are an application's keys for the inference API, not the console's"
+                f"{ENV_APP_KEY}/{ENV_APP_SECRET} are an application's keys for the inference API, not the "
+                "console's"
             )
         why = f" ({'; '.join(also)})" if also else ""
         raise PlatformAuthError(
             f"no Qianfan console credentials are set{why}; set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} (the "
-            "account's access key pair, which signs every console request) in the environment",
+            "account's access key pair, which signs every console request) in the environment or in the "
+            f"repository's .env file ({ENV_DOT_ENV} names another); {UNUSED_SDK_CREDENTIALS}",
             platform="qianfan",
         )
     return Credentials(

@@ -20,6 +20,7 @@ import networkx as nx
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline, StageSpec
 from runner.platform.destinations import Destination, credential_destinations
+from runner.platform.envfile import platform_environment
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.run.inputs import Inputs, Pending, Upstream
 from runner.run.refresh import SERVICE, Drift
@@ -130,10 +131,12 @@ def make_plan(
         pipeline.name,
         str(pipeline.path),
         str(platform),
-        str(state.path),
+        state.label,
         tuple(plans),
         warnings,
-        tuple(credential_destinations(pipeline.platform)),
+        tuple(
+            credential_destinations(pipeline.platform, platform_environment(pipeline.path, pipeline.platform))
+        ),
         tuple(code_lines(pipeline)),
         tuple(outside_changes(pipeline, changed, plans)),
         drift is not None,

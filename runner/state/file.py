@@ -74,6 +74,8 @@ class StateFile:
 
     def __init__(self, path: Path, pipeline: str, *, sync: bool = True) -> None:
         self.path = path
+        # How messages name the state: its path, or where a remote backend keeps it (``bos:/bucket/key``).
+        self.label = str(path)
         self.sync = sync
         self.pipeline = pipeline
         self.journal_path = companion(path, ".journal")
@@ -87,6 +89,10 @@ class StateFile:
         self._failed: StateError | None = None
         # Stages finish on worker threads: one writer at a time keeps a line from going to a replaced journal.
         self._mutex = threading.RLock()
+        # Called with the whole state after every durable write, under the writers' mutex (so in order):
+        # a remote backend publishes the snapshot there (runner.state.backend). A StateError it raises
+        # stops all later writes, as a failed disk write does.
+        self.on_saved: Callable[[bytes], None] | None = None
 
     @classmethod
     def load(cls, path: Path, pipeline: str, *, sync: bool = True) -> StateFile:
@@ -110,6 +116,22 @@ class StateFile:
                 attempt += 1
                 continue
             return state
+
+    @classmethod
+    def from_snapshot(
+        cls, data: bytes, path: Path, pipeline: str, *, label: str, sync: bool = True
+    ) -> StateFile:
+        """A state read from snapshot bytes kept elsewhere (a remote backend), checked as strictly as a
+        file; it writes to ``path`` (a working copy) once its holder records anything."""
+        state = cls(path, pipeline, sync=sync)
+        state.label = label
+        if len(data) > MAX_STATE_BYTES:
+            raise StateError(
+                f"The state {label} is larger than {MAX_STATE_BYTES // 2**20} MiB, which no pipeline's state "
+                "reaches; it is not qfrun's, or it is damaged."
+            )
+        state._parse_snapshot(data)
+        return state
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -183,6 +205,7 @@ class StateFile:
             try:
                 if self._failed is None:
                     self._compact()
+                    self._publish()
             finally:
                 self._close_journal()
 
@@ -198,6 +221,19 @@ class StateFile:
 
     def _append(self, line: bytes, *, durable: bool = True) -> None:
         self._guarded(lambda: self._write(line, durable=durable))
+        if durable:
+            self._publish()
+
+    def snapshot(self) -> bytes:
+        """The whole state as one snapshot (journal folded in): what ``qfrun state pull`` prints and what a
+        remote backend stores."""
+        with self._mutex:
+            return self._snapshot_bytes(self.generation)
+
+    def _publish(self) -> None:
+        hook = self.on_saved
+        if hook is not None:
+            self._guarded(lambda: hook(self._snapshot_bytes(self.generation)))
 
     def _write(self, line: bytes, *, durable: bool) -> None:
         if self._fd is None:
@@ -242,7 +278,7 @@ class StateFile:
 
     # -- reading -------------------------------------------------------------------------------------
 
-    def _damaged(self, where: Path, detail: str) -> StateError:
+    def _damaged(self, where: Path | str, detail: str) -> StateError:
         return StateError(f"The state file {where} is damaged: {detail} I{_START_OVER[1:]}")
 
     def _read_bytes(self, path: Path) -> bytes | None:
@@ -267,33 +303,35 @@ class StateFile:
 
     def _read_snapshot(self) -> None:
         raw = self._read_bytes(self.path)
-        if raw is None:
-            return
+        if raw is not None:
+            self._parse_snapshot(raw)
+
+    def _parse_snapshot(self, raw: bytes) -> None:
         try:
             data = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            raise StateError(f"The state file {self.path} is not UTF-8 text; {_START_OVER}") from None
+            raise StateError(f"The state file {self.label} is not UTF-8 text; {_START_OVER}") from None
         except json.JSONDecodeError as error:
             raise StateError(
-                f"The state file {self.path} is not valid JSON (line {error.lineno}, column {error.colno}); "
+                f"The state file {self.label} is not valid JSON (line {error.lineno}, column {error.colno}); "
                 f"{_START_OVER}"
             ) from None
         except RecursionError:
             raise StateError(
-                f"The state file {self.path} is nested too deeply to be read; {_START_OVER}"
+                f"The state file {self.label} is nested too deeply to be read; {_START_OVER}"
             ) from None
         if not isinstance(data, dict):
-            raise StateError(f"The state file {self.path} does not hold a JSON object; {_START_OVER}")
-        self._check_version(data.get("qfrun_state"), "qfrun_state", FORMAT, self.path)
+            raise StateError(f"The state file {self.label} does not hold a JSON object; {_START_OVER}")
+        self._check_version(data.get("qfrun_state"), "qfrun_state", FORMAT, self.label)
         if data.get("pipeline") != self.pipeline:
             raise StateError(
-                f"The state file {self.path} belongs to pipeline {data.get('pipeline')!r}, "
+                f"The state file {self.label} belongs to pipeline {data.get('pipeline')!r}, "
                 f"not {self.pipeline!r}; "
                 "give each pipeline its own --state, or move the file away to start over."
             )
         unknown = sorted(set(data) - _SNAPSHOT_KEYS)
         if unknown:
-            raise self._damaged(self.path, f"it has an unknown key {unknown[0]!r}.")
+            raise self._damaged(self.label, f"it has an unknown key {unknown[0]!r}.")
         try:
             self.generation = _non_negative_int(data.get("generation"), "generation")
             stages = data.get("stages", {})
@@ -308,9 +346,9 @@ class StateFile:
             for index, run in enumerate(runs):
                 self._put_run(RunRecord.from_json(run, where=f"runs[{index}]"))
         except StateError as error:
-            raise self._damaged(self.path, str(error)) from None
+            raise self._damaged(self.label, str(error)) from None
 
-    def _check_version(self, version: Any, key: str, supported: int, path: Path) -> None:
+    def _check_version(self, version: Any, key: str, supported: int, path: Path | str) -> None:
         if version is None:
             raise StateError(f"The state file {path} has no {key} format version; {_START_OVER}")
         if type(version) is not int or version < 1:

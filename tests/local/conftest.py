@@ -22,6 +22,7 @@ import pytest
 from runner.local.app import create_app
 from runner.local.credentials import LocalKeys, load_or_create
 from runner.local.home import Home
+from runner.testing.in_process import in_process
 from runner.testing.serving import serve_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,10 +37,14 @@ class Api:
     url: str
     token: str | None = None
     app: Any = None  # the served Starlette app, for tests that reach into app.state
+    client: httpx.Client | None = None  # set: calls go in-process (runner.testing.in_process), not over TCP
 
     def post(self, path: str, body: Any = None, *, token: str | None = None, **kwargs: Any) -> httpx.Response:
         bearer = token if token is not None else self.token
         headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        headers.update(kwargs.pop("headers", {}))
+        if self.client is not None:
+            return self.client.post(path, json=body, headers=headers, **kwargs)
         return httpx.post(self.url + path, json=body, headers=headers, timeout=60, **kwargs)
 
     def call(self, route: str, action: str, body: dict[str, Any]) -> Any:
@@ -75,6 +80,13 @@ def serve_in_thread(home: Home, token: str | None = None, keys: LocalKeys | None
     app = create_app(home, token, keys)
     with serve_app(app) as url:
         yield Api(url, token or load_or_create(home).token, app)
+
+
+@pytest.fixture
+def asgi_api(platform_home: Home) -> Iterator[Api]:
+    """The platform app called in-process (no server, no port); its task runner and services run as served."""
+    with in_process(platform_home) as (client, app):
+        yield Api("", load_or_create(platform_home).token, app, client)
 
 
 @pytest.fixture

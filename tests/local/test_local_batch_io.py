@@ -93,3 +93,22 @@ def test_output_is_one_file_per_input_file_in_a_fresh_task_folder(objects: Objec
     }
     assert set(lines[0]["output"]) == shape  # [B8]'s output line
     assert lines[0]["output"]["object"] == "chat.completion"
+
+
+def test_input_over_the_file_or_byte_limit_or_not_utf8_is_refused(
+    objects: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(objects, "many/a.jsonl", '{"id": "1", "query": "1+1=?"}\n')
+    put(objects, "many/b.jsonl", '{"id": "1", "query": "2+2=?"}\n')
+    monkeypatch.setattr(batch_io, "MAX_FILES", 1)
+    with pytest.raises(batch_io.BatchInputError, match=r"holds 2 files; the limit is 1\."):
+        batch_io.read_input(objects, f"bos:/{BUCKET}/many/")
+    monkeypatch.setattr(batch_io, "MAX_FILES", 10)
+    monkeypatch.setattr(batch_io, "MAX_INPUT_BYTES", 40)
+    with pytest.raises(batch_io.BatchInputError, match=r"holds 60 bytes; the limit is 40\."):
+        batch_io.read_input(objects, f"bos:/{BUCKET}/many/")
+    objects.put(BUCKET, "latin/x.txt", '{"id": "1", "query": "caf\xe9"}'.encode("latin-1"))
+    with pytest.raises(batch_io.BatchInputError, match=rf"bos:/{BUCKET}/latin/x\.txt is not UTF-8 text\."):
+        batch_io.read_input(objects, f"bos:/{BUCKET}/latin/")
+    with pytest.raises(batch_io.BatchInputError, match=r"inputBosUri bos:/no-such-bucket/in/: "):
+        batch_io.read_input(objects, "bos:/no-such-bucket/in/")

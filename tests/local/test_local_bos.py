@@ -496,3 +496,41 @@ def test_baidus_bos_client_puts_heads_lists_gets_and_deletes_on_the_local_platfo
 
 def _b64md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+# -- conditional puts (what the BOS state backend's lock and writes stand on) ---------------------------
+
+
+def test_conditional_put_creates_only_when_absent_and_replaces_only_the_etag_named(bos: httpx.Client) -> None:
+    url = f"/{BUCKET}/state/p.lock"
+    first = bos.put(url, content=b"one", headers={"If-None-Match": "*"})
+    assert first.status_code == 200, first.text
+    _bos_error(bos.put(url, content=b"two", headers={"If-None-Match": "*"}), 412, "PreconditionFailed")
+    stale = f'"{hashlib.md5(b"other").hexdigest()}"'
+    _bos_error(bos.put(url, content=b"two", headers={"If-Match": stale}), 412, "PreconditionFailed")
+    assert bos.get(url).content == b"one"
+    swapped = bos.put(url, content=b"two", headers={"If-Match": first.headers["ETag"]})
+    assert swapped.status_code == 200, swapped.text
+    assert bos.get(url).content == b"two"
+    absent = bos.put(f"/{BUCKET}/state/none", content=b"x", headers={"If-Match": stale})
+    _bos_error(absent, 412, "PreconditionFailed")
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_baidus_bos_client_conditional_put_is_refused_with_412_on_the_local_platform(signed_api: Any) -> None:
+    bos_client = pytest.importorskip("baidubce.services.bos.bos_client")
+    configuration = pytest.importorskip("baidubce.bce_client_configuration")
+    credentials = pytest.importorskip("baidubce.auth.bce_credentials")
+    exceptions = pytest.importorskip("baidubce.exception")
+    client = bos_client.BosClient(
+        configuration.BceClientConfiguration(
+            credentials=credentials.BceCredentials(AK, SK), endpoint=signed_api.url
+        )
+    )
+    put = client.put_object_from_string(BUCKET, "lock", "mine", cond_read_write={"If-None-Match": "*"})
+    with pytest.raises(exceptions.BceHttpClientError) as caught:
+        client.put_object_from_string(BUCKET, "lock", "theirs", cond_read_write={"If-None-Match": "*"})
+    assert caught.value.last_error.status_code == 412
+    assert caught.value.last_error.code == "PreconditionFailed"
+    client.put_object_from_string(BUCKET, "lock", "renewed", cond_read_write={"If-Match": put.metadata.etag})
+    assert client.get_object_as_string(BUCKET, "lock") == b"renewed"

@@ -77,6 +77,40 @@ def test_a_credentials_file_others_could_read_or_a_link_is_refused(tmp_path: Pat
         load_or_create(home)
 
 
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("{not json", "is damaged; delete it and restart the platform to make new credentials."),
+        ('{"token": "t"}', "is damaged; delete it and restart the platform to make new credentials."),
+        ('["token"]', "is damaged; delete it"),
+        (
+            '{"token": " ", "access_key": "ak", "secret_key": "sk"}',
+            "has an empty field; delete it and restart the platform to make new credentials.",
+        ),
+        ("x" * 5000, "is not one qfrun wrote."),
+    ],
+)
+def test_a_damaged_credentials_file_is_refused_with_what_to_do(tmp_path: Path, content: str, words: str):
+    home = Home(tmp_path / "home")
+    home.ensure()
+    path = credentials_path(home)
+    path.write_text(content, encoding="utf-8")
+    path.chmod(0o600)
+    with pytest.raises(PlatformError) as caught:
+        load_or_create(home)
+    assert str(caught.value).startswith(f"The local platform's credentials file {path} ")
+    assert words in str(caught.value)
+    assert path.read_text(encoding="utf-8") == content  # never replaced behind the user's back
+
+
+def test_a_folder_in_place_of_the_credentials_file_is_refused(tmp_path: Path):
+    home = Home(tmp_path / "home")
+    home.ensure()
+    credentials_path(home).mkdir()
+    with pytest.raises(PlatformError, match="is not one qfrun wrote"):
+        load_or_create(home)
+
+
 def test_the_environments_token_and_keys_take_the_place_of_the_files(tmp_path: Path):
     home = Home(tmp_path / "home")
     stored = load_or_create(home)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 
 import httpx
@@ -77,7 +78,9 @@ def test_the_launcher_imports_no_server_code() -> None:
         " 'runner.local.store',"
         " 'runner.local.server', 'runner.local.workers') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # Without coverage's variables: measured, the child would load coverage, whose data file is SQLite.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COVERAGE_")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert result.stdout.strip() == "[]"
 
 

@@ -114,9 +114,48 @@ def stage(body: str) -> str:
 
 def test_schema_is_valid_draft_2020_12_with_its_id() -> None:
     schema = pipeline_schema()
-    Draft202012Validator.check_schema(schema)
+    Draft202012Validator.check_schema(schema)  # against the draft's meta-schema
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"] == "https://qfrun.dev/schemas/pipeline-1.json"
+    # Where SchemaStore serves a schema it hosts (see docs/schemastore.md): stable across qfrun releases,
+    # one file per pipeline format.
+    assert schema["$id"] == "https://www.schemastore.org/qfrun-pipeline-1.json"
+
+
+def walk_descriptions(node: Any, where: str = "#") -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    if isinstance(node, dict):
+        if isinstance(node.get("description"), str):
+            found.append((where, node))
+        for key, value in node.items():
+            found += walk_descriptions(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += walk_descriptions(value, f"{where}/{index}")
+    return found
+
+
+def test_markdown_lives_in_markdown_description_and_description_is_its_plain_text() -> None:
+    described = walk_descriptions(pipeline_schema())
+    # Editors that read only description would show raw backticks; those that read markdownDescription
+    # (VS Code's JSON and YAML servers) render them as code.
+    assert [where for where, node in described if "`" in node["description"]] == []
+    with_markdown = [(where, node) for where, node in described if "markdownDescription" in node]
+    assert len(with_markdown) > 50
+    for where, node in with_markdown:
+        assert "`" in node["markdownDescription"], where
+        assert node["description"] == node["markdownDescription"].replace("`", ""), where
+
+
+def test_schema_has_the_top_level_fields_schemastore_checks_before_hosting_it() -> None:
+    schema = pipeline_schema()
+    # SchemaStore's cli.js: an http(s) $id, a $schema dialect it knows (2020-12 is listed in its
+    # highSchemaVersion), and title, description and type at the top (docs/schemastore.md).
+    assert schema["$id"].startswith("https://")
+    assert schema["$schema"] in (
+        "http://json-schema.org/draft-07/schema#",
+        "https://json-schema.org/draft/2020-12/schema",
+    )
+    assert {"title", "description", "type"} <= set(schema)
 
 
 def test_schema_text_is_the_shipped_file() -> None:

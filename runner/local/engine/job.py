@@ -79,7 +79,9 @@ def run_spec(spec_path: Path) -> tuple[Path | None, dict[str, Any], int]:
             ) from None
         if not isinstance(spec, dict):
             raise ValueError(f"The job spec {spec_path} is not a JSON object.")
-        workdir = Path(require(spec, "workdir", "job spec"))
+        if not isinstance(spec.get("workdir"), str) or not spec["workdir"]:
+            raise ValueError(f"The job spec {spec_path} names no 'workdir', where the job writes.")
+        workdir = Path(spec["workdir"])
         result_file = workdir / "result.json"
         engine = engine_of(spec)
         progress = Path(spec["progress_file"]) if spec.get("progress_file") else None
