@@ -78,27 +78,33 @@ class Recorder:
             sent.append(message.get("body", b""))
             return message
 
+        def record() -> None:
+            query = dict(httpx.QueryParams(scope["query_string"].decode()))
+            headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
+            self.calls.append(
+                Call(
+                    scope["method"],
+                    scope["path"],
+                    query,
+                    _json(b"".join(sent)),
+                    status[0],
+                    _json(b"".join(answer)),
+                    headers,
+                )
+            )
+
         async def send_answer(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status.append(message["status"])
             elif message["type"] == "http.response.body":
                 answer.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    # Recorded before the last byte goes out: once a client has its answer, the call is in
+                    # ``calls`` (recorded after sending, a test could look before it was there).
+                    record()
             await send(message)
 
         await self.app(scope, receive_body, send_answer)
-        query = dict(httpx.QueryParams(scope["query_string"].decode()))
-        headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
-        self.calls.append(
-            Call(
-                scope["method"],
-                scope["path"],
-                query,
-                _json(b"".join(sent)),
-                status[0],
-                _json(b"".join(answer)),
-                headers,
-            )
-        )
 
     def since(self, start: int) -> list[Call]:
         return self.calls[start:]
