@@ -50,6 +50,10 @@ FIRST_FIELD: dict[tuple[str, str], str | None] = {
     ("eval", "StopEvalTask"): "taskId",
     ("eval", "DescribeEvalManualSamples"): "taskId",
     ("eval", "SubmitEvalManualScores"): "taskId",
+    ("finetuning", "CreateFineTuningTask"): "name",
+    ("finetuning", "DescribeFineTuningTask"): "taskId",
+    ("finetuning", "DescribeFineTuningTasks"): None,
+    ("finetuning", "StopFineTuningTask"): "taskId",
     ("service", "CreateService"): "name",
     ("service", "DescribeService"): "serviceId",
     ("service", "DescribeServices"): None,
@@ -74,6 +78,8 @@ BY_ID: dict[tuple[str, str], dict[str, Any]] = {
     ("eval", "StopEvalTask"): {"taskId": "ame-none"},
     ("eval", "DescribeEvalManualSamples"): {"taskId": "ame-none"},
     ("eval", "SubmitEvalManualScores"): {"taskId": "ame-none", "scores": []},
+    ("finetuning", "DescribeFineTuningTask"): {"taskId": "task-none"},
+    ("finetuning", "StopFineTuningTask"): {"taskId": "task-none"},
     ("service", "DescribeService"): {"serviceId": "svco-none"},
     ("service", "ModifyService"): {"serviceId": "svco-none", "modelId": "amv-x", "modelSetId": "am-x"},
     ("serviceresources", "ReleaseComputeUnit"): {"serviceId": "svco-none", "instanceId": "unit-x"},
@@ -85,6 +91,7 @@ LISTS = {
     "model": ("DescribeModelCompTasks", {}, "modelCompTaskList"),
     "batchinference": ("DescribeBatchInferenceTasks", {}, "taskList"),
     "eval": ("DescribeEvalTasks", {"evalType": "auto"}, "evalTaskList"),
+    "finetuning": ("DescribeFineTuningTasks", {}, "taskList"),
     "service": ("DescribeServices", {}, "serviceList"),
 }
 V1_FIRST_FIELD = {
