@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.local.home import Home, file_digest
+from runner.local.home import Home, file_digest, tree_digest
 from runner.local.rows import TaskRow, VersionRow, new_id
 from runner.local.store import Store
 
@@ -58,6 +58,38 @@ def dataset_path(store: Store, dataset_id: Any, task: TaskRow) -> Path:
     if dataset is None:
         raise JobSetupError(f"Task {task.id} names dataset version {dataset_id!r}, which does not exist.")
     return Path(dataset.path)
+
+
+def built_model(home: Home, task: TaskRow, job: str) -> Path:
+    """The model folder a ``job`` (compression, fine-tuning) wrote into its task's folder."""
+    built = home.task_dir(task.id) / "model"
+    if not (built / "config.json").is_file():
+        raise JobSetupError(f"The {job} job of task {task.id} wrote no model to {built}.")
+    return built
+
+
+def register_built_model(
+    home: Home, store: Store, built: Path, *, model_id: str, source: str, details: Mapping[str, Any]
+) -> VersionRow:
+    """The model version of ``built`` (see ``built_model``), registered once per content: the same files
+    under the same model are the version already there, and the built copy is dropped."""
+    digest, size = tree_digest(built)
+    existing = store.version_by_hash(model_id, digest)
+    if existing is not None:
+        shutil.rmtree(built, ignore_errors=True)
+        return existing
+    version_id = new_id("amv")
+    target = home.models_dir / version_id
+    built.replace(target)
+    return store.add_version(
+        version_id=version_id,
+        model_id=model_id,
+        path=str(target),
+        content_hash=digest,
+        size_bytes=size,
+        source=source,
+        details=dict(details),
+    )
 
 
 def read_rows(path: Path) -> list[str]:

@@ -12,11 +12,18 @@ from runner.local.api_common import NO_RESULT, Body, Context, invalid
 from runner.local.api_datasets import dataset_or_404
 from runner.local.api_models import version_or_404
 from runner.local.engine.job import progress_writer, require
-from runner.local.home import Home, tree_digest
-from runner.local.jobspec import JobSetupError, Prepared, dataset_path, job_spec, version_of
+from runner.local.home import Home
+from runner.local.jobspec import (
+    Prepared,
+    built_model,
+    dataset_path,
+    job_spec,
+    register_built_model,
+    version_of,
+)
 from runner.local.kinds.common import create_task, failure, listing, stop, task_of
 from runner.local.kinds.registry import LocalKind, register, wire_status
-from runner.local.rows import TaskRow, new_id
+from runner.local.rows import TaskRow
 from runner.local.store import Store
 from runner.platform import wire
 
@@ -117,40 +124,23 @@ def finish(
 ) -> dict[str, Any]:
     params = task.params
     source = version_of(store, params["model_version_id"], task)
-    built = home.task_dir(task.id) / "model"
-    if not (built / "config.json").is_file():
-        raise JobSetupError(f"The compression job of task {task.id} wrote no model to {built}.")
-    digest, size = tree_digest(built)
+    built = built_model(home, task, "compression")
     model = store.ensure_model(str(params["name"])) if params.get("name") else store.model(source.model_id)
     assert model is not None
-    existing = store.version_by_hash(model.id, digest)
-    if existing is None:
-        version_id = new_id("amv")
-        target = home.models_dir / version_id
-        built.replace(target)
-        details = {
-            "scheme": outcome.get("scheme"),
-            "strategy": params["strategy"],
-            "weight": params.get("weight"),
-            "recipe": outcome.get("recipe"),
-            "seconds": outcome.get("seconds"),
-            "note": outcome.get("note", ""),
-            "source_size_bytes": outcome.get("source_size_bytes", source.size_bytes),
-            "calibration_samples": outcome.get("calibration_samples"),
-            "lineage": {"source_version_id": source.id, "task_id": task.id},
-        }
-        version = store.add_version(
-            version_id=version_id,
-            model_id=model.id,
-            path=str(target),
-            content_hash=digest,
-            size_bytes=size,
-            source=f"compression:{task.id}",
-            details=details,
-        )
-    else:
-        shutil.rmtree(built, ignore_errors=True)
-        version = existing
+    details = {
+        "scheme": outcome.get("scheme"),
+        "strategy": params["strategy"],
+        "weight": params.get("weight"),
+        "recipe": outcome.get("recipe"),
+        "seconds": outcome.get("seconds"),
+        "note": outcome.get("note", ""),
+        "source_size_bytes": outcome.get("source_size_bytes", source.size_bytes),
+        "calibration_samples": outcome.get("calibration_samples"),
+        "lineage": {"source_version_id": source.id, "task_id": task.id},
+    }
+    version = register_built_model(
+        home, store, built, model_id=model.id, source=f"compression:{task.id}", details=details
+    )
     return {
         "version_id": version.id,
         "model_id": version.model_id,

@@ -10,7 +10,6 @@ local stand-in for CreateCustomModel with ``sourceType: Train`` [M5]), so a stag
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,18 @@ from runner.local.api_datasets import dataset_or_404
 from runner.local.api_models import version_or_404
 from runner.local.engine.checkpoints import checkpoint_steps
 from runner.local.engine.job import progress_writer, require
-from runner.local.home import Home, tree_digest
-from runner.local.jobspec import JobSetupError, Prepared, dataset_path, job_spec, version_of
+from runner.local.home import Home
+from runner.local.jobspec import (
+    Prepared,
+    built_model,
+    dataset_path,
+    job_spec,
+    register_built_model,
+    version_of,
+)
 from runner.local.kinds.common import create_task, failure, listing, stop, task_of
 from runner.local.kinds.registry import LocalKind, register, wire_status
-from runner.local.rows import TaskRow, new_id
+from runner.local.rows import TaskRow
 from runner.local.store import Store
 from runner.platform.wire import finetuning as wire_finetuning
 
@@ -155,40 +161,23 @@ def finish(
 ) -> dict[str, Any]:
     params = task.params
     base = version_of(store, params["model_version_id"], task)
-    built = home.task_dir(task.id) / "model"
-    if not (built / "config.json").is_file():
-        raise JobSetupError(f"The fine-tuning job of task {task.id} wrote no model to {built}.")
-    digest, size = tree_digest(built)
-    existing = store.version_by_hash(base.model_id, digest)
+    built = built_model(home, task, "fine-tuning")
     dataset = store.dataset(str(params["dataset_id"]))
-    if existing is None:
-        version_id = new_id("amv")
-        target = home.models_dir / version_id
-        built.replace(target)
-        details = {
-            "method": params["method"],
-            "hyper_parameters": params.get("hyper_parameters", {}),
-            "train_loss": outcome.get("train_loss"),
-            "seconds": outcome.get("seconds"),
-            "lineage": {
-                "base_version_id": base.id,
-                "task_id": task.id,
-                "dataset_id": params["dataset_id"],
-                "dataset_sha256": dataset.sha256 if dataset is not None else None,
-            },
-        }
-        version = store.add_version(
-            version_id=version_id,
-            model_id=base.model_id,
-            path=str(target),
-            content_hash=digest,
-            size_bytes=size,
-            source=f"train:{task.id}",
-            details=details,
-        )
-    else:
-        shutil.rmtree(built, ignore_errors=True)
-        version = existing
+    details = {
+        "method": params["method"],
+        "hyper_parameters": params.get("hyper_parameters", {}),
+        "train_loss": outcome.get("train_loss"),
+        "seconds": outcome.get("seconds"),
+        "lineage": {
+            "base_version_id": base.id,
+            "task_id": task.id,
+            "dataset_id": params["dataset_id"],
+            "dataset_sha256": dataset.sha256 if dataset is not None else None,
+        },
+    }
+    version = register_built_model(
+        home, store, built, model_id=base.model_id, source=f"train:{task.id}", details=details
+    )
     steps = int(outcome.get("steps") or 0)
     return {
         "version_id": version.id,
