@@ -20,8 +20,42 @@
     ├── UsageError                  2          the command line asks for something impossible
     └── InterruptedRun              130        Ctrl-C; the state is saved and a re-run resumes
 
-    StageError, StageWaiting        (none)     raised inside a stage, recorded as its outcome by the
-                                               executor; never reach the CLI
+Inside qfrun, raised and handled within one layer (never shown as themselves), with what each becomes::
+
+    Exception                       module                  becomes
+    ├── StageError                  errors                  the stage's failure, recorded by the executor
+    ├── StageWaiting                errors                  the stage waiting for people; exit 75
+    ├── PathRefused                 files                   a PipelineError issue or an InputError
+    ├── ExpressionError             pipeline.expr           a PipelineError issue or an InputError
+    │   ├── UnsetVariable           pipeline.expr           the same, naming the variable
+    │   └── NotKnownYet             pipeline.expr           a plan's "known after a stage runs"
+    ├── _AliasBomb                  pipeline.yamlio         a PipelineSyntaxError
+    ├── InputError                  run.inputs              the stage's action "invalid"
+    ├── Interrupted                 run.context             InterruptedRun, the stage left to resume
+    ├── RegistryError               stages.registry         an import error: a programming mistake
+    ├── SheetError                  stages.scoresheet       a StageError that lists the sheet's problems
+    ├── WireError                   platform.wire.fields    a PlatformProtocolError
+    ├── AmbiguousCreate             platform.http           a lookup by task name, else its PlatformError
+    ├── _Retry                      platform.bos            another try, else its PlatformError
+    ├── SignatureRefused            platform.auth           the local platform's 401 with BCE's code
+    ├── ApiError                    local.api_common        the local platform's error answer
+    ├── ChatError                   local.api_services      a chat service's error answer
+    ├── BosError                    local.bos_store         the BOS emulation's error answer
+    ├── BodyTooLarge                local.bodies            a 413 answer
+    ├── JobSetupError               local.jobspec           the task's failure reason
+    ├── RequestError                local.engine.serve      a replica's OpenAI-style error answer
+    ├── _DeployError                local.services          the service's failure message
+    └── StoreError                  local.rows              the local platform refusing to start
+        └── DuplicateName           local.rows              the task of that name, returned again
+    ValueError
+    ├── TooLarge                    pipeline.expr_limits    an ExpressionError
+    ├── BadJson                     local.bodies            a 400 answer
+    ├── BatchInputError             local.batch_io          the batch inference task's failure reason
+    └── ChatLimitError              local.chat_limits       a chat service's 400 answer
+    AssertionError
+    └── SdkFailed                   testing.sdk_oracle      a failed test (the SDK's own process failed)
+    StateError (above)
+    └── _JournalAhead               state.file              one more read of the state, else a StateError
 
 A run that ends with a stage waiting for people (manual scores) and none failed exits 75 (``StageWaiting``).
 

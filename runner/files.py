@@ -168,15 +168,19 @@ def _kind(path: Path) -> str:
     return "a special file"
 
 
-def entries(folder: Path, *, shown: str | None = None) -> Iterator[tuple[str, Path]]:
+def entries(
+    folder: Path, *, shown: str | None = None, skip: frozenset[str] = frozenset()
+) -> Iterator[tuple[str, Path]]:
     """Every regular file under ``folder`` as (relative POSIX path, real path), in a stable order.
 
     A link is followed only while it stays inside the folder (a model import copies the folder's own files,
     and its hash must cover exactly those); a link out of it, a FIFO, a device or a socket is refused.
+    Files and folders named in ``skip`` are left out at any depth, unread.
     """
     name = shown or str(folder)
     for root, dirs, files in os.walk(folder):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if d not in skip)
+        files = [f for f in files if f not in skip]
         for child in sorted(files) + [d for d in dirs if Path(root, d).is_symlink()]:
             path = Path(root, child)
             relative = path.relative_to(folder).as_posix()
@@ -213,10 +217,11 @@ def _blocks(path: Path, limit: int) -> Iterator[bytes]:
         fd = os.open(path, flags)
     except OSError as error:
         raise PathRefused(f"{path} cannot be read: {error.strerror}.") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # checked before fdopen, which raises IsADirectoryError for a folder
+        os.close(fd)
+        raise PathRefused(f"{path} is not a regular file; qfrun reads regular files only.")
     with os.fdopen(fd, "rb") as stream:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise PathRefused(f"{path} is not a regular file; qfrun reads regular files only.")
         if info.st_size > limit:
             raise PathRefused(
                 f"{path} is {info.st_size:,} bytes, more than the {limit:,} qfrun reads from such a file."

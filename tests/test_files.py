@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from runner import content_hash
 from runner.cli import main
 from runner.errors import PipelineError
 from runner.files import Confinement, PathRefused, read_regular, repository_of
 from runner.pipeline.spec import load_pipeline
-from runner.run import fingerprint
 from runner.run.plan import INVALID, make_plan
 from runner.state.file import StateFile
 
@@ -189,7 +189,7 @@ def test_hashing_reads_regular_files_only_with_a_size_limit_and_never_follows_a_
 
     def hash_the_fifo() -> None:
         try:
-            fingerprint.file_sha256(tmp_path / "pipe")
+            content_hash.of_file(tmp_path / "pipe")
         except Exception as error:  # noqa: BLE001 - the assertions below say which it must be
             outcome.append(error)
 
@@ -203,18 +203,18 @@ def test_hashing_reads_regular_files_only_with_a_size_limit_and_never_follows_a_
     big = tmp_path / "big.jsonl"
     big.write_bytes(b"x" * 1000)
     with pytest.raises(PathRefused, match="is 1,000 bytes, more than the 999 qfrun reads"):
-        fingerprint.file_sha256(big, limit=999)
+        content_hash.of_file(big, limit=999)
     assert read_regular(big, 1000) == b"x" * 1000
 
     folder = tmp_path / "model"
     folder.mkdir()
     (folder / "config.json").write_text("{}")
-    before = fingerprint.folder_sha256(folder)
+    before = content_hash.of_folder(folder)
     (folder / "alias.json").symlink_to(folder / "config.json")  # a link inside the folder is its content
-    assert fingerprint.folder_sha256(folder) != before
+    assert content_hash.of_folder(folder) != before
     (folder / "secret").symlink_to(big)
     with pytest.raises(PathRefused, match="has a link out of it: secret ->"):
-        fingerprint.folder_sha256(folder)
+        content_hash.of_folder(folder)
 
 
 def test_an_import_path_an_expression_makes_is_confined_when_it_is_known(tmp_path: Path) -> None:

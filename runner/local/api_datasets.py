@@ -7,11 +7,11 @@ a task never fails late on a malformed line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from runner import content_hash
 from runner.local.api_common import Body, Context, found, invalid
 from runner.local.jobspec import read_rows
 from runner.local.rows import DatasetRow, new_id
@@ -72,7 +72,7 @@ def import_local_dataset(ctx: Context, body: Body) -> dict[str, Any]:
         raise invalid(
             f"ImportLocalDataset: the content has {len(data)} bytes; the limit is {MAX_CONTENT_BYTES}."
         )
-    actual = hashlib.sha256(data).hexdigest()
+    actual = content_hash.of_bytes(data)
     if actual != sha256:
         raise invalid(f"ImportLocalDataset: the content's sha256 is {actual}, not the {sha256} sent with it.")
     rows = check_rows(content)

@@ -12,8 +12,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from runner import content_hash
+from runner.files import PathRefused
 from runner.local.api_common import CONFLICT, ApiError, Body, Context, found, invalid, page
-from runner.local.home import tree_digest
 from runner.local.rows import ACTIVE_TASK_STATUSES, LIVE_SERVICE_STATUSES, ModelRow, VersionRow, new_id
 from runner.platform import wire
 
@@ -90,9 +91,12 @@ def import_local_model(ctx: Context, body: Body) -> dict[str, Any]:
     if problem is not None:
         raise invalid(f"ImportLocalModel: the folder {raw} {problem}; only its own files are imported.")
     try:
-        digest, size = tree_digest(folder)
+        tree = content_hash.of_folder(folder)
+    except PathRefused as refused:  # a file that cannot be read, or one too large to hash
+        raise invalid(f"ImportLocalModel: {refused}") from None
     except OSError as exc:
         raise invalid(f"ImportLocalModel: the folder {raw} cannot be read: {exc.strerror or exc}.") from exc
+    digest, size = tree.digest, tree.size
     existing_model = ctx.store.model_by_name(name)
     if existing_model is not None:
         existing = ctx.store.version_by_hash(existing_model.id, digest)
@@ -102,7 +106,7 @@ def import_local_model(ctx: Context, body: Body) -> dict[str, Any]:
     target = ctx.home.models_dir / version_id
     staging = ctx.home.models_dir / f".import-{version_id}"
     try:
-        shutil.copytree(folder, staging, ignore=shutil.ignore_patterns(".git", "__pycache__", ".cache"))
+        shutil.copytree(folder, staging, ignore=shutil.ignore_patterns(*content_hash.IGNORED_NAMES))
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise invalid(f"ImportLocalModel: the folder {raw} cannot be copied: {exc}.") from exc

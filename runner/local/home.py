@@ -6,7 +6,6 @@ unit, and tests can point ``QFRUN_HOME`` at a temporary folder. Nothing here imp
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,36 +77,3 @@ class Home:
         for folder in (self.models_dir, self.datasets_dir, self.tasks_dir, self.services_dir):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self
-
-
-def tree_digest(folder: Path) -> tuple[str, int]:
-    """The sha256 of a folder's files (relative paths and bytes, sorted) and their total size.
-
-    Two folders with the same files hash the same wherever they live, which is what makes a model import
-    idempotent: the same content under the same name is the same version.
-    """
-    digest = hashlib.sha256()
-    total = 0
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder).as_posix()
-        if relative.split("/")[0] in _IGNORED_NAMES:
-            continue
-        digest.update(relative.encode() + b"\0")
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-                total += len(chunk)
-        digest.update(b"\0")
-    return digest.hexdigest(), total
-
-
-def file_digest(path: Path) -> str:
-    """The sha256 of one file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-_IGNORED_NAMES = frozenset({".git", "__pycache__", ".cache"})

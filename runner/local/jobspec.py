@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.local.home import Home, file_digest, tree_digest
+from runner import content_hash
+from runner.files import MAX_MODEL_FILE_BYTES
+from runner.local.home import Home
 from runner.local.rows import TaskRow, VersionRow, new_id
 from runner.local.store import Store
 
@@ -73,7 +75,8 @@ def register_built_model(
 ) -> VersionRow:
     """The model version of ``built`` (see ``built_model``), registered once per content: the same files
     under the same model are the version already there, and the built copy is dropped."""
-    digest, size = tree_digest(built)
+    tree = content_hash.of_folder(built)
+    digest, size = tree.digest, tree.size
     existing = store.version_by_hash(model_id, digest)
     if existing is not None:
         shutil.rmtree(built, ignore_errors=True)
@@ -100,7 +103,7 @@ def read_rows(path: Path) -> list[str]:
 
 def store_file_as_dataset(home: Home, store: Store, path: Path, *, name: str, source: str) -> Any:
     """Copy a JSONL file into ``datasets/<sha256>.jsonl`` (once per content) and register it."""
-    sha = file_digest(path)
+    sha = content_hash.of_file(path, MAX_MODEL_FILE_BYTES)
     target = home.datasets_dir / f"{sha}.jsonl"
     if not target.exists():
         tmp = target.with_suffix(f".{new_id('tmp')}")

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from runner import content_hash
+from runner.files import PathRefused
 from runner.local.rows import (
     DEPLOYING,
     LIVE_SERVICE_STATUSES,
@@ -33,7 +35,10 @@ from runner.local.rows import (
 
 # 2: service names are not unique (Qianfan documents no such rule; issue 10). 3: a service's model version
 # may be deleted once nothing live uses it (DeleteModel), so a stopped service names it without a foreign key.
-SCHEMA_VERSION = 3
+# 4: model versions' content hashes are in runner.content_hash's format 2 (the store's schema version is where
+# the format of those digests is recorded).
+SCHEMA_VERSION = 4
+CONTENT_HASH_FORMATS = {1: 1, 2: 1, 3: 1, 4: 2}  # store schema -> content hash format of its model versions
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -117,6 +122,21 @@ def _rebuild_services(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS services_suffix ON services (endpoint_suffix)")
 
 
+def _rehash_versions(db: sqlite3.Connection) -> None:
+    """Content hash format 1 -> 2: hash each model version's stored copy again, so an import of the same
+    folder still finds its version. A copy that cannot be hashed (gone, unreadable), or one that now hashes
+    like a sibling version, keeps its old digest: no new import matches it, so it is never reused wrongly."""
+    for version_id, path in db.execute("SELECT id, path FROM model_versions").fetchall():
+        try:
+            tree = content_hash.of_folder(Path(path))
+        except (OSError, PathRefused):
+            continue
+        # OR IGNORE: a digest a sibling version already holds leaves this row as it was (UNIQUE per model).
+        db.execute(
+            "UPDATE OR IGNORE model_versions SET content_hash = ? WHERE id = ?", (tree.digest, version_id)
+        )
+
+
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
     return {key: json.loads(row[key]) if key in _JSON_COLUMNS else row[key] for key in row.keys()}
 
@@ -163,8 +183,11 @@ class Store:
             row = db.execute("SELECT version FROM schema_version").fetchone()
             if row is None:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif row["version"] in (1, 2):
-                _rebuild_services(db)
+            elif row["version"] < SCHEMA_VERSION:
+                if row["version"] < 3:
+                    _rebuild_services(db)
+                if CONTENT_HASH_FORMATS[row["version"]] != content_hash.FORMAT:
+                    _rehash_versions(db)
                 db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
             elif row["version"] > SCHEMA_VERSION:
                 raise StoreError(

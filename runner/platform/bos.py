@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from runner import content_hash
 from runner.errors import (
     PlatformAuthError,
     PlatformError,
@@ -230,7 +231,7 @@ class BosClient:
             data = read_regular(path, MAX_DATASET_BYTES)
         except PathRefused as refused:
             raise PlatformError(str(refused).rstrip(".")) from None
-        actual = hashlib.sha256(data).hexdigest()
+        actual = content_hash.of_bytes(data)
         if actual != sha256:
             raise PlatformError(f"{path} changed since it was hashed: its sha256 is {actual}, not {sha256}")
         return self.put_once(self.dataset_key(path, sha256), data, what=str(path))

@@ -7,7 +7,6 @@ when a create's outcome is unknown, the task is looked up by its deterministic n
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from runner import content_hash
 from runner.errors import PlatformNotFound, PlatformQueueFull, PlatformStatusError
 from runner.files import MAX_DATASET_BYTES, PathRefused, read_regular
 from runner.platform import wire
@@ -125,7 +125,7 @@ class PlatformClient:
             raise PlatformStatusError(
                 f"the dataset file {path} cannot be read for upload: {exc}", platform=self.display_name
             ) from None
-        actual = hashlib.sha256(content.encode("utf-8")).hexdigest()
+        actual = content_hash.of_text(content)
         if actual != sha256:
             raise PlatformStatusError(
                 f"the dataset file {path} changed while qfrun read it (sha256 {actual}, not {sha256}); "

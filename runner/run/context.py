@@ -12,7 +12,6 @@ after a failure keeps a task that succeeded (a service whose smoke test failed i
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 import time
@@ -21,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from runner import content_hash
 from runner.errors import StageError
 from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind, TaskRef, TaskRequest, TaskStatus
 from runner.platform.registry import PollPolicy
@@ -38,7 +38,7 @@ def task_name(pipeline: str, stage_id: str, fingerprint: str, attempt: int) -> s
     short slug of the stage plus a digest of the full intent (``intent_key``), which goes into the task's
     ``description`` where a person can read it.
     """
-    digest = hashlib.sha256(intent_key(pipeline, stage_id, fingerprint, attempt).encode()).hexdigest()
+    digest = content_hash.of_text(intent_key(pipeline, stage_id, fingerprint, attempt))
     slug = re.sub(r"[^a-z0-9]", "", stage_id.lower())[:6] or "stage"
     return f"qf-{slug}-{digest[:10]}"
 

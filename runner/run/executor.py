@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from runner import content_hash
 from runner.errors import PlatformError, StageError, StageWaiting, StateError
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
@@ -26,7 +27,6 @@ from runner.platform.protocol import Dataset, Platform
 from runner.platform.registry import PollPolicy
 from runner.run.context import Interrupted, StageRun
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
-from runner.run.fingerprint import file_sha256
 from runner.run.inputs import Inputs, Upstream
 from runner.run.refresh import Drift
 from runner.stages import STAGE_TYPES
@@ -400,7 +400,7 @@ class Executor:
                 spec = self.pipeline.datasets[dataset_id]
                 if spec.path is not None:
                     self._datasets[dataset_id] = self.platform.ensure_dataset(
-                        name=dataset_id, path=str(spec.path.resolve()), sha256=file_sha256(spec.path)
+                        name=dataset_id, path=str(spec.path.resolve()), sha256=content_hash.of_file(spec.path)
                     )
                 else:
                     self._datasets[dataset_id] = self.platform.describe_dataset(str(spec.qianfan_dataset_id))

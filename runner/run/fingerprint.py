@@ -3,66 +3,37 @@
 A fingerprint covers the stage's resolved fields (after expressions), the fingerprints and outputs of the
 stages it depends on, the content of the local files it reads (datasets, an imported model folder) and the
 platform it runs on. The material itself is kept with the last success in the state file, so ``qfrun plan``
-can say *what* changed ("service.replicas: 1 -> 2"), not only that something did.
+can say *what* changed ("service.replicas: 1 -> 2"), not only that something did. The material records the
+content hash format its digests were made with (runner.content_hash).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.files import MAX_DATASET_BYTES, MAX_MODEL_FILE_BYTES, MAX_MODULE_BYTES, entries, sha256_regular
-
-_lock = threading.Lock()
-_file_hashes: dict[tuple[str, int, int], str] = {}
+from runner import content_hash
+from runner.files import MAX_DATASET_BYTES, MAX_MODULE_BYTES
 
 
 def digest(material: Mapping[str, Any]) -> str:
-    """The sha256 of the material's canonical JSON."""
-    text = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The fingerprint of a material: its content hash, less the format stamp.
 
-
-def file_sha256(path: Path, limit: int = MAX_DATASET_BYTES) -> str:
-    """A regular file's content hash, cached per (path, size, mtime) so a run hashes each file once.
-
-    Raises runner.files.PathRefused for a file that is not regular (a FIFO would block, a device never end),
-    a link swapped in for it, or one larger than ``limit``.
+    The stamp is left out so that a stage whose digests read the same under an older format (a file's hash
+    never changed) keeps its fingerprint and stays up to date; where they differ, the fingerprint differs
+    too, and ``changes`` names the format as the reason.
     """
-    real = path.resolve()
-    stat = real.stat()
-    key = (str(real), stat.st_size, stat.st_mtime_ns)
-    with _lock:
-        cached = _file_hashes.get(key)
-    if cached is None:
-        cached = sha256_regular(real, limit)
-        with _lock:
-            _file_hashes[key] = cached
-    return cached
+    return content_hash.of_json({k: v for k, v in material.items() if k != content_hash.FORMAT_KEY})
 
 
 def local_input_sha256(kind: str, path: Path) -> str:
     """The content hash of a stage's local input (``runner.stages.base.LocalInput``): a folder's tree, or a
     file's bytes within the size its kind allows (a custom evaluator's module is small code)."""
     if kind == "folder":
-        return folder_sha256(path)
-    return file_sha256(path, MAX_MODULE_BYTES if kind == "code" else MAX_DATASET_BYTES)
-
-
-def folder_sha256(folder: Path) -> str:
-    """A folder's content hash: every regular file's relative path and content, in a stable order.
-
-    Links out of the folder, FIFOs and devices raise runner.files.PathRefused (see ``files.entries``).
-    """
-    sha = hashlib.sha256()
-    real = folder.resolve()
-    for relative, path in entries(real, shown=str(folder)):
-        sha.update(f"{relative}\0{file_sha256(path, MAX_MODEL_FILE_BYTES)}\n".encode())
-    return sha.hexdigest()
+        return content_hash.of_folder(path).digest
+    return content_hash.of_file(path, MAX_MODULE_BYTES if kind == "code" else MAX_DATASET_BYTES)
 
 
 def changes(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 5) -> list[str]:
@@ -77,8 +48,15 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 5) -> l
                 if before and after
                 else f"upstream {stage_id} added or removed"
             )
+    formats = content_hash.format_of(old), content_hash.format_of(new)
     for name in sorted(set(old.get("files", {})) | set(new.get("files", {}))):
-        if old.get("files", {}).get(name) != new.get("files", {}).get(name):
+        before, after = old.get("files", {}).get(name), new.get("files", {}).get(name)
+        if before != after and before and after and formats[0] != formats[1]:
+            # Hashed by two formats, the digests cannot tell whether the content changed: the stage re-runs.
+            found.append(
+                f"qfrun's fingerprint format changed (content hash {formats[0]} -> {formats[1]}) for {name}"
+            )
+        elif before != after:
             found.append(f"the content of {name} changed")
     if old.get("platform") != new.get("platform"):
         found.append(f"platform changed ({old.get('platform')} -> {new.get('platform')})")

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner import content_hash
 from runner.errors import Location
 from runner.files import PathRefused
 from runner.pipeline import expr
@@ -159,7 +160,7 @@ class Inputs:
                 dataset = self.pipeline.datasets[ref.dataset_id]
                 if dataset.path is not None:
                     real = self.pipeline.files.file(str(dataset.path))
-                    files[f"dataset {ref.dataset_id}"] = fingerprint.file_sha256(real)
+                    files[f"dataset {ref.dataset_id}"] = content_hash.of_file(real)
                 else:
                     files[f"dataset {ref.dataset_id}"] = f"qianfan:{dataset.qianfan_dataset_id}"
         except PathRefused as refused:
@@ -191,6 +192,7 @@ class Inputs:
             },
             "files": files,
             "platform": self.platform_identity(),
+            content_hash.FORMAT_KEY: content_hash.FORMAT,
         }
 
     def platform_identity(self) -> str:

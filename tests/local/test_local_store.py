@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from runner.local.home import Home, tree_digest
+from runner import content_hash
+from runner.local.home import Home
 from runner.local.rows import FAILED, PENDING, RUNNING, DuplicateName, StoreError
 from runner.local.store import Store
 
@@ -90,11 +91,11 @@ def test_each_thread_writes_through_its_own_connection(tmp_path):
     assert len(Store(tmp_path / "p.sqlite3").tasks()) == 16
 
 
-def test_tree_digest_depends_on_names_and_bytes_not_location(tmp_path):
+def test_a_folder_content_hash_depends_on_names_and_bytes_not_location(tmp_path):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text("{}")
-    assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
+    assert content_hash.of_folder(tmp_path / "a") == content_hash.of_folder(tmp_path / "b")
     (tmp_path / "b" / "config.json").rename(tmp_path / "b" / "other.json")
-    assert tree_digest(tmp_path / "a")[0] != tree_digest(tmp_path / "b")[0]
+    assert content_hash.of_folder(tmp_path / "a").digest != content_hash.of_folder(tmp_path / "b").digest
     assert Home(tmp_path).ensure().models_dir.is_dir()

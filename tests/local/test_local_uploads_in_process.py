@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from runner import content_hash
 from runner.local import api_datasets
 from runner.local.home import Home
 
@@ -143,10 +144,10 @@ def test_an_unreadable_model_folder_is_refused_with_the_reason(
 ) -> None:
     folder = fake_model(tmp_path / "m")
 
-    def unreadable(path: Path) -> tuple[str, int]:
+    def unreadable(path: Path) -> content_hash.Tree:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("runner.local.api_models.tree_digest", unreadable)
+    monkeypatch.setattr(content_hash, "of_folder", unreadable)
     assert _refused(_import(asgi_api, folder)) == (
         f"ImportLocalModel: the folder {folder} cannot be read: Permission denied."
     )
