@@ -52,11 +52,18 @@ def in_process(
 ) -> Iterator[tuple[httpx.Client, Starlette]]:
     """``create_app(home, token, keys)`` with its lifespan running, and a client that calls it directly."""
     app = create_app(home, token, keys)
+    with in_process_app(app) as client:
+        yield client, app
+
+
+@contextmanager
+def in_process_app(app: Starlette) -> Iterator[httpx.Client]:
+    """Any of the platform's apps (the platform, a replica) with its lifespan running, called directly."""
     with start_blocking_portal() as portal:
         lifespan: Any = app.router.lifespan_context(app)
         portal.call(lifespan.__aenter__)
         try:
             with httpx.Client(transport=_PortalTransport(portal, app), base_url=BASE_URL) as client:
-                yield client, app
+                yield client
         finally:
             portal.call(lifespan.__aexit__, None, None, None)
