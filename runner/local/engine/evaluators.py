@@ -59,7 +59,9 @@ def _url_judge(url: str) -> Callable[[str], str]:
     import httpx
 
     # The platform hands a judging job its token (replicas answer nobody without it), and no other job.
-    headers = {"Authorization": f"Bearer {os.environ.get('QFRUN_LOCAL_TOKEN', '')}"}
+    # Without one, no header: "Bearer " alone is an illegal header value that httpx refuses to send.
+    token = os.environ.get("QFRUN_LOCAL_TOKEN", "").strip()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def ask(prompt: str) -> str:
         reply = httpx.post(
