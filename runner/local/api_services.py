@@ -245,8 +245,6 @@ def list_services(ctx: Context, body: Body) -> dict[str, Any]:
         and charge in (None, item["chargeType"])
         and pay in (None, item["payType"])
     ]
-    if body.data.get("pageReverse") is True:
-        chosen.reverse()
     return page(body, chosen, lambda item: str(item["serviceId"]), lambda item: item, "serviceList")
 
 
