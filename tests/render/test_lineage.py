@@ -209,3 +209,58 @@ def test_a_pipeline_that_made_no_version_has_no_lineage_section(tmp_path: Path, 
     assert (report["lineage"], report["gains"], report["training"]) == ([], [], [])
     assert "<h2>Lineage</h2>" not in as_html(report)
     assert "**Lineage**" not in as_markdown(report)
+
+
+INFERRED = """\
+version: 1
+name: inferred
+datasets:
+  qa: {path: qa.jsonl}
+stages:
+  base: {type: model, version_id: amv-base}
+  w4: {type: compress, model: base, strategy: quantization, weight: W4A16C16}
+  base_infer: {type: infer, model: base, dataset: qa}
+  w4_infer: {type: infer, model: w4, dataset: qa}
+  both:
+    type: evaluate
+    infer: [base_infer, w4_infer]
+    evaluators: [{kind: rule, accuracy: true}]
+  base_eval:
+    type: evaluate
+    infer: [base_infer]
+    evaluators: [{kind: rule, accuracy: true}]
+  w4_eval:
+    type: evaluate
+    infer: [w4_infer]
+    evaluators: [{kind: rule, accuracy: true}]
+"""
+
+
+def test_results_of_infer_stages_are_compared_within_one_evaluation_only(tmp_path: Path) -> None:
+    """Two evaluations of infer stages' results name no dataset of their own: whether they scored the same
+    rows cannot be told from them, so only the evaluation that scored both side by side gives a gain."""
+    path = write(tmp_path, INFERRED)
+    fake = FakePlatform(scripts={"w4": Script(result={"version_id": "amv-w4", "model_id": "am-1"})})
+    fake.scripts["both"] = _scores(("amv-base", 0.9), ("amv-w4", 0.85))
+    run(path, fake)
+    pipeline = load_pipeline(path)
+    state = StateFile.load(tmp_path / ".qfrun" / "inferred.state.json", "inferred")
+    nodes = build_lineage(pipeline, state)
+    assert [(s["stage"], s["series"]) for s in nodes[1]["evaluations"]] == [
+        ("both", "w4_infer"),
+        ("w4_eval", "w4_infer"),
+    ]
+    (gain,) = gains(pipeline, state, nodes)
+    assert (gain["evaluation"], gain["before"], gain["after"]) == ("both", 0.9, 0.85)
+    assert r"evaluated by both (as w4\_infer): accuracy 0.85" in as_markdown(build_report(pipeline, state))
+
+
+def test_a_record_whose_fields_no_longer_fit_its_type_still_shows_its_version(tmp_path: Path) -> None:
+    path = write(tmp_path, INFERRED)
+    run(path, FakePlatform(scripts={"w4": Script(result={"version_id": "amv-w4", "model_id": "am-1"})}))
+    state = StateFile.load(tmp_path / ".qfrun" / "inferred.state.json", "inferred")
+    record = state.stages["w4"]
+    assert record.last_success is not None
+    del record.last_success["inputs"]["fields"]["strategy"]  # as an older qfrun may have recorded it
+    (_, w4) = build_lineage(load_pipeline(path), state)[:2]
+    assert (w4["version_id"], w4["source"], w4["made_by"]) == ("amv-w4", "base", "")
