@@ -55,7 +55,8 @@ def build_lineage(pipeline: Pipeline, state: StateFile) -> list[LineageNode]:
     for stage_id, row in models.items():
         record = records[stage_id]
         inputs = _inputs(record)
-        task = (record.task or (record.last_success or {}).get("task") or {}) if record else {}
+        # the task that made the recorded version: the last success's (a new attempt may be under way)
+        task = ((record.last_success or {}).get("task") or record.task or {}) if record else {}
         nodes.append(
             {
                 "stage": stage_id,

@@ -59,8 +59,9 @@ def trainings(rows: Iterable[Mapping[str, Any]]) -> list[Training]:
 
 
 def summary_text(training: Training) -> str:
-    """``330 steps; training loss 2.41 → 0.0132 (lowest 0.0119 at step 320)``."""
-    parts = [f"{training['steps']:g} steps"]
+    """``logged at steps 10 to 320; training loss 4.67 → 0.0674 (lowest 0.0389 at step 310)``."""
+    first = min(line[0][0] for line in training["curves"].values())
+    parts = [f"logged at steps {first:g} to {training['steps']:g}"]
     for key, summary in training["summary"].items():
         parts.append(
             f"{SERIES[key]} {summary['first']:.4g} → {summary['last']:.4g} "

@@ -164,7 +164,7 @@ def test_the_report_shows_the_loss_curve_the_gain_and_the_lineage_in_every_forma
 
     markdown = as_markdown(report)
     assert (
-        "- `tuned`: 30 steps; training loss 2.5 → 0.4 (lowest 0.4 at step 30); "
+        "- `tuned`: logged at steps 10 to 30; training loss 2.5 → 0.4 (lowest 0.4 at step 30); "
         "validation loss 1.2 → 0.9 (lowest 0.9 at step 30)"
     ) in markdown
     assert "| `tuned` | `base` | scores | accuracy | 0.02 | 0.92 | +0.9 |" in markdown

@@ -114,7 +114,7 @@ def test_a_real_run_reports_the_loss_curve_the_gain_and_where_each_version_came_
     )
     assert gain["delta"] == pytest.approx(gain["after"] - gain["before"])
     markdown = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
-    assert "- `tuned`: 4 steps; training loss " in markdown
+    assert "- `tuned`: logged at steps 1 to 4; training loss " in markdown
     html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert 'aria-label="loss of tuned"' in html
     assert "<h2>Before and after</h2>" in html
