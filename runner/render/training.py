@@ -4,8 +4,9 @@ A stage that trained keeps its curve in its outputs as ``loss_curve``: ``[{"step
 loss and, where the platform evaluated a validation dataset, ``{"step", "eval_loss"}`` points (in the same
 list or the same points). The local platform reports it (DescribeFineTuningTask's ``lossCurve``, a local
 addition); Qianfan documents no per-step curve, only a task's final ``metrics`` and a link to its VisualDL
-page (docs/platform-api.md §7a), so a Qianfan run shows no chart rather than an invented one. The report keeps
-the curve as the state has it; the chart thins it to at most ``MAX_POINTS`` per line.
+page (docs/platform-api.md §7a), so a Qianfan run shows no chart rather than an invented one. The report
+keeps at most about ``charts.MAX_POINTS`` points per curve (the first, the last and the lowest always), and
+summarises every point the state has.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from runner.render.charts import thinned
 from runner.render.report_model import CurveSummary, Training
 
 SERIES = {"loss": "training loss", "eval_loss": "validation loss"}
@@ -51,7 +53,8 @@ def trainings(rows: Iterable[Mapping[str, Any]]) -> list[Training]:
             {
                 "stage": str(row["id"]),
                 "steps": max(line[-1][0] for line in curves.values()),
-                "curves": curves,
+                # report.json stays small for a long run; the summary is of every point
+                "curves": {key: [list(point) for point in thinned(line)] for key, line in curves.items()},
                 "summary": {key: summarise(line) for key, line in curves.items()},
             }
         )

@@ -50,3 +50,11 @@ def test_a_long_curve_marks_only_its_first_lowest_and_last_points() -> None:
 def test_only_a_sha256_digest_is_shortened_for_people() -> None:
     assert short("a" * 64) == "sha256 aaaaaaaaaaaa"
     assert short("qianfan:ds-1") == "qianfan:ds-1"  # a Qianfan dataset: its id is what identifies it
+
+
+def test_the_report_keeps_a_long_curve_thinned_but_summarises_every_point() -> None:
+    points = [{"step": step, "loss": 5.0 - step / 10_000} for step in range(1, 20_001)]
+    points[12_345]["loss"] = 0.01
+    (training,) = trainings([{"id": "tuned", "outputs": {"loss_curve": points}}])
+    assert len(training["curves"]["loss"]) <= MAX_POINTS + 2
+    assert training["summary"]["loss"] == {"first": 4.9999, "last": 3.0, "min": 0.01, "min_step": 12_346.0}
