@@ -120,6 +120,13 @@ def gains(pipeline: Pipeline, state: StateFile, nodes: Sequence[LineageNode]) ->
     differs; known from their fingerprint material)."""
     by_stage = {node["stage"]: node for node in nodes}
     found: list[Gain] = []
+    known: dict[str, str | None] = {}
+
+    def conditions(stage_id: str) -> str | None:  # each evaluation's once, however many pairs it is in
+        if stage_id not in known:
+            known[stage_id] = _conditions(pipeline.stages[stage_id], state.stages.get(stage_id))
+        return known[stage_id]
+
     for node in nodes:
         source = by_stage.get(node["source"] or "")
         if source is None:
@@ -128,7 +135,7 @@ def gains(pipeline: Pipeline, state: StateFile, nodes: Sequence[LineageNode]) ->
             for before in source["evaluations"]:
                 if before["stage"] == after["stage"]:
                     where = after["stage"]
-                elif _alike(pipeline, state, before["stage"], after["stage"]):
+                elif (key := conditions(before["stage"])) is not None and key == conditions(after["stage"]):
                     where = f"{before['stage']} → {after['stage']}"
                 else:
                     continue
@@ -146,13 +153,6 @@ def gains(pipeline: Pipeline, state: StateFile, nodes: Sequence[LineageNode]) ->
                         }
                     )
     return found
-
-
-def _alike(pipeline: Pipeline, state: StateFile, first: str, second: str) -> bool:
-    keys = [
-        _conditions(pipeline.stages[stage_id], state.stages.get(stage_id)) for stage_id in (first, second)
-    ]
-    return keys[0] is not None and keys[0] == keys[1]
 
 
 def _conditions(stage: StageSpec, record: StageRecord | None) -> str | None:
