@@ -264,3 +264,17 @@ def test_a_record_whose_fields_no_longer_fit_its_type_still_shows_its_version(tm
     del record.last_success["inputs"]["fields"]["strategy"]  # as an older qfrun may have recorded it
     (_, w4) = build_lineage(load_pipeline(path), state)[:2]
     assert (w4["version_id"], w4["source"], w4["made_by"]) == ("amv-w4", "base", "")
+
+
+def test_text_from_the_pipeline_in_the_lineage_stays_text_in_html_and_markdown(tmp_path: Path) -> None:
+    path, state = _run(tmp_path)
+    report = build_report(load_pipeline(path), state)
+    report["lineage"][1]["made_by"] = "fine-tune <script>alert(1)</script> on *train*"
+    report["gains"][0]["metric"] = "<b>|acc|</b>"  # a custom scorer names its metrics
+    html = as_html(report)
+    assert "<script>" not in html
+    assert "fine-tune &lt;script&gt;alert(1)&lt;/script&gt; on *train*" in html
+    assert "<td>&lt;b&gt;|acc|&lt;/b&gt;</td>" in html
+    markdown = as_markdown(report)
+    assert r"fine-tune \<script\>alert(1)\</script\> on \*train\*" in markdown
+    assert r"| \<b\>\|acc\|\</b\> |" in markdown  # literal text, and the table keeps its columns
