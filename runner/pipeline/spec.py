@@ -227,7 +227,14 @@ def _interpret(
     pipeline = Pipeline(
         document=document,
         name=str(data.get("name")),
-        platform={"kind": platform} if isinstance(platform, str) else dict(platform),
+        # a value of another type is a schema issue already; the pipeline is never used then
+        platform=(
+            {"kind": platform}
+            if isinstance(platform, str)
+            else dict(platform)
+            if isinstance(platform, Mapping)
+            else {}
+        ),
         vars=variables,
         env_names=env_names,
         datasets=datasets,
@@ -301,7 +308,7 @@ def _check_stage(
                 )
             elif ref.stage_id == stage_id:
                 issues.append(Issue(at, f"{_dotted((*where, *ref.path))}: a stage cannot use itself."))
-            elif target.get("type") not in ref.allowed_types:
+            elif isinstance(target.get("type"), str) and target.get("type") not in ref.allowed_types:
                 accepted = " or ".join(sorted(ref.allowed_types))
                 issues.append(
                     Issue(

@@ -44,7 +44,7 @@ class EvaluateStage(StageType):
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         yield from list_refs(spec, "models", model_producers())
         yield from list_refs(spec, "infer", frozenset({"infer"}))
-        for index, evaluator in enumerate(spec.get("evaluators") or []):
+        for index, evaluator in enumerate(_evaluators(spec)):
             judge = evaluator.get("judge") if isinstance(evaluator, Mapping) else None
             if isinstance(judge, str) and not contains_expression(judge):
                 yield StageRef(("evaluators", index, "judge"), judge, model_producers() | chat_servers())
@@ -62,7 +62,7 @@ class EvaluateStage(StageType):
         (Qianfan scores in its console and runs no custom code: its checks say so)."""
         if not local:
             return
-        for index, evaluator in enumerate(spec.get("evaluators") or []):
+        for index, evaluator in enumerate(_evaluators(spec)):
             if isinstance(evaluator, Mapping) and evaluator.get("kind") == "manual":
                 written = evaluator.get("sheet")
                 yield LocalInput(
@@ -146,11 +146,19 @@ class EvaluateStage(StageType):
         }
 
 
+def _evaluators(spec: Mapping[str, Any]) -> list[Any]:
+    """The ``evaluators`` list as written; a value of another type is a schema issue, read as none."""
+    evaluators = spec.get("evaluators")
+    return evaluators if isinstance(evaluators, list) else []
+
+
 def custom_functions(spec: Mapping[str, Any]) -> Iterator[tuple[int, str]]:
     """The ``module:function`` of each custom evaluator, with its index under ``evaluators``."""
     evaluators = spec.get("evaluators")
     for index, evaluator in enumerate(evaluators if isinstance(evaluators, list) else []):
-        function = evaluator.get("function") if isinstance(evaluator, Mapping) else None
+        if not isinstance(evaluator, Mapping):
+            continue  # a schema issue already
+        function = evaluator.get("function")
         if evaluator.get("kind") == "custom" and isinstance(function, str) and ":" in function:
             yield index, function
 

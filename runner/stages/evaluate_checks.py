@@ -22,10 +22,15 @@ _QIANFAN_METRICS = " and ".join(sorted(QIANFAN_RULE_METRICS))  # "accuracy and s
 RESERVED_DIMENSIONS = frozenset({*MANUAL_METRICS, *JUDGE_METRICS, *RULE_METRICS})
 
 
+def _listed(value: Any) -> list[Any]:
+    """A list as written; a value of another type is a schema issue, read as an empty list."""
+    return value if isinstance(value, list) else []
+
+
 def evaluator_issues(ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
     """One manual evaluator at most, its dimensions and scale; every rule evaluator turns a metric on."""
     manual_seen = False
-    for index, evaluator in enumerate(body.get("evaluators") or []):
+    for index, evaluator in enumerate(_listed(body.get("evaluators"))):
         key_path: KeyPath = ("stages", stage_id, "evaluators", index)
         if isinstance(evaluator, Mapping) and evaluator.get("kind") == "manual":
             if manual_seen:
@@ -75,7 +80,7 @@ def _manual_issues(ctx: CheckContext, key_path: KeyPath, evaluator: Mapping[str,
 def qianfan_issues(ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
     """Evaluators Qianfan's CreateEvalTask cannot express [E1] (local metrics, custom scorers, a judge that
     is not a service), and a dataset it cannot read (a local file rather than a console dataset version)."""
-    for index, evaluator in enumerate(body.get("evaluators") or []):
+    for index, evaluator in enumerate(_listed(body.get("evaluators"))):
         if not isinstance(evaluator, Mapping):
             continue
         key_path: KeyPath = ("stages", stage_id, "evaluators", index)
