@@ -184,6 +184,29 @@ def test_a_material_says_its_format_and_a_malformed_stamp_reads_as_the_first(sta
     assert content_hash.format_of(material) == read
 
 
+def test_materials_that_read_alike_under_different_fingerprints_blame_the_format() -> None:
+    material = {"fields": {"a": 1}, "files": {}, "platform": "local", "type": "model"}
+    assert fingerprint.changes(material, dict(material)) == ["qfrun's fingerprint format changed"]
+
+
+def test_a_store_of_a_schema_this_qfrun_never_wrote_is_still_upgraded(tmp_path: Path) -> None:
+    kept = tmp_path / "amv-1"
+    kept.mkdir()
+    (kept / "config.json").write_text("{}")
+    _store_of_schema_3(tmp_path / "p.sqlite3", [("amv-1", kept, "0" * 64)])
+    db = sqlite3.connect(tmp_path / "p.sqlite3")
+    db.execute("UPDATE schema_version SET version = 0")  # written by hand, or by no released qfrun
+    db.commit()
+    db.close()
+    store = Store(tmp_path / "p.sqlite3")
+    try:
+        found = store.version("amv-1")
+        assert found is not None
+        assert found.content_hash == content_hash.of_folder(kept).digest
+    finally:
+        store.close()
+
+
 def test_a_newer_format_in_the_state_is_reported_too_never_trusted() -> None:
     old = {"files": {"model folder m": "aa"}, content_hash.FORMAT_KEY: 3}
     new = {"files": {"model folder m": "bb"}, content_hash.FORMAT_KEY: 2}

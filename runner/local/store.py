@@ -186,7 +186,7 @@ class Store:
             elif row["version"] < SCHEMA_VERSION:
                 if row["version"] < 3:
                     _rebuild_services(db)
-                if CONTENT_HASH_FORMATS[row["version"]] != content_hash.FORMAT:
+                if CONTENT_HASH_FORMATS.get(row["version"], content_hash.FIRST_FORMAT) != content_hash.FORMAT:
                     _rehash_versions(db)
                 db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
             elif row["version"] > SCHEMA_VERSION:
