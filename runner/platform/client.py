@@ -31,6 +31,7 @@ from runner.platform.protocol import (
     ManualSample,
     ManualScore,
     ModelVersion,
+    SampleRecord,
     ServiceState,
     TaskInfo,
     TaskKind,
@@ -421,6 +422,27 @@ class PlatformClient:
             wire.manual_scores_body(ref.task_id, scores),
             result_required=False,
         )
+
+    def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord] | None:
+        """On the local platform, the task's records a page at a time (``DescribeEvalResults``, local); on
+        Qianfan None: it exports them to a file (CreateEvalResultExportTask [E12]), which qfrun does not
+        read back yet."""
+        if self.settings.kind != "local":
+            return None
+        records: list[SampleRecord] = []
+        page_no = 1
+        while len(records) < limit:
+            reply = self._http.console(
+                wire.KIND_API[TaskKind.EVALUATION].route,
+                wire.EVAL_RESULTS_ACTION,
+                wire.eval_results_body(ref.task_id, page_no),
+            )
+            page, total = self._parse(reply, wire.eval_results, reply.body["result"])
+            records += page
+            if not page or len(records) >= total:
+                break
+            page_no += 1
+        return records[:limit]
 
     def manual_scoring_place(self, ref: TaskRef) -> str:
         if self.settings.kind == "local":

@@ -32,6 +32,7 @@ from runner.stages.base import (
     model_version_of,
     single_dataset,
 )
+from runner.stages.eval_samples import keep_samples
 from runner.stages.evaluate_checks import evaluator_issues, qianfan_issues
 from runner.stages.manual import ManualScoring, sheet_path
 from runner.stages.registry import chat_servers, model_producers
@@ -138,12 +139,16 @@ class EvaluateStage(StageType):
         # With one model (the common case) its metrics are the stage's, so gates read
         # ``stages.x.outputs.metrics.accuracy``; with several, ``outputs.models.<stage>.metrics``.
         first = next(iter(models.values()))
-        return {
+        result: dict[str, Any] = {
             "task_id": info.ref.task_id,
             "metrics": first["metrics"] if len(models) == 1 else {},
             "samples": first["samples"] if len(models) == 1 else None,
             "models": models,
         }
+        samples_file = keep_samples(ctx, info.ref, by_version)
+        if samples_file is not None:
+            result["samples_file"] = samples_file  # the per-sample records the report shows
+        return result
 
 
 def custom_functions(spec: Mapping[str, Any]) -> Iterator[tuple[int, str]]:

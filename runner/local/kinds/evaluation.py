@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.atomic import write_json
+from runner.atomic import replace_file, write_json
 from runner.local.api_common import Body, Context, invalid
 from runner.local.api_datasets import dataset_or_404
+from runner.local.api_eval_results import describe_results
 from runner.local.api_manual import MANUAL_ACTIONS, manual_params, stop_refusal
 from runner.local.api_models import version_or_404
 from runner.local.engine.job import progress_writer, require
@@ -310,7 +311,7 @@ def _evaluator(store: Store, evaluator: Mapping[str, Any], task: TaskRow) -> dic
 
 
 def run_job(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
-    from runner.local.engine.evaluators import apply_evaluators
+    from runner.local.engine.evaluators import evaluate
     from runner.local.engine.inference import read_rows, run_batch
 
     models = require(params, "models", "evaluation")
@@ -340,14 +341,23 @@ def run_job(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
                 progress_writer(progress, position * per_model, total),
             )
         rows = read_rows(path)
+        metrics, records = evaluate(rows, evaluators)
         results[version] = {
-            "metrics": apply_evaluators(rows, evaluators),
+            "metrics": metrics,
             "samples": len(rows),
             "results_path": str(path),
+            "records_path": str(_write_records(output_dir / f"records-{version}.jsonl", records)),
         }
     if progress is not None:
         write_json(progress, {"done": total, "total": total})
     return {"models": results}
+
+
+def _write_records(path: Path, records: list[dict[str, Any]]) -> Path:
+    """The per-sample records of one model: the task's artefact that DescribeEvalResults pages through."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_file(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
+    return path
 
 
 KIND = register(
@@ -361,6 +371,7 @@ KIND = register(
             "DescribeEvalTaskReport": eval_report,
             "DescribeEvalTasks": list_eval,
             "StopEvalTask": stop_eval,
+            wire.EVAL_RESULTS_ACTION: describe_results,  # local: per-sample records
             **MANUAL_ACTIONS,
         },
         prepare=prepare,

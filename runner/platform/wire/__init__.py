@@ -16,6 +16,12 @@ describes through each kind's entry), one module per task kind (``batch``, ``eva
 
 from runner.platform.wire import batch, compression, finetuning
 from runner.platform.wire.chat import chat_reply
+from runner.platform.wire.eval_results import (
+    EVAL_RESULTS_ACTION,
+    eval_results,
+    eval_results_body,
+    result_record,
+)
 from runner.platform.wire.evaluation import (
     EVAL_MANUAL_SAMPLES_ACTION,
     EVAL_MANUAL_SCORES_ACTION,
@@ -76,6 +82,7 @@ __all__ = [
     "EVAL_MANUAL_SAMPLES_ACTION",
     "EVAL_MANUAL_SCORES_ACTION",
     "EVAL_REPORT_ACTION",
+    "EVAL_RESULTS_ACTION",
     "EVAL_TYPES",
     "KIND_API",
     "MAX_EXTRA_DIMENSIONS",
@@ -101,6 +108,8 @@ __all__ = [
     "dimension_name",
     "eval_config",
     "eval_report",
+    "eval_results",
+    "eval_results_body",
     "finetuning",
     "list_body",
     "list_page",
@@ -118,6 +127,7 @@ __all__ = [
     "released",
     "report_entry",
     "req_str",
+    "result_record",
     "service_create_body",
     "service_description",
     "service_instance_id",

@@ -137,6 +137,11 @@ def manual_config(evaluator: Mapping[str, Any], *, local: bool) -> dict[str, Any
     return config
 
 
+def metric_name(wire_name: str) -> str:
+    """qfrun's name of a metric the platform names (``bleu4`` -> ``bleu``, ``满意度`` -> ``satisfaction``)."""
+    return _METRIC_NAMES.get(wire_name, wire_name)
+
+
 def dimension_name(wire_name: str) -> str:
     """qfrun's name of a dimension the platform names (``满意度`` -> ``satisfaction``)."""
     return SATISFACTION if wire_name == SATISFACTION_WIRE else wire_name
@@ -211,7 +216,7 @@ def eval_report(result: Any) -> dict[str, Any]:
         values: dict[str, float] = {}
         for name, value in metrics.items():
             if isinstance(value, int | float) and not isinstance(value, bool):
-                values[_METRIC_NAMES.get(str(name), str(name))] = float(value)
+                values[metric_name(str(name))] = float(value)
         version_id = req_str(entry, "modelId", where)
         known = models.setdefault(
             version_id, {"metrics": {}, "samples": opt_int(entry, "sampleCount", where)}
