@@ -19,6 +19,7 @@ from runner.render.console import console_link
 from runner.render.diff import runs_compared
 from runner.render.plan import escape_markdown
 from runner.render.report_model import Evaluation, Report, StageRow
+from runner.render.samples import failures_markdown, sample_tables
 from runner.render.units import size_text
 from runner.stages import STAGE_TYPES
 from runner.stages.base import ReportSection
@@ -79,6 +80,7 @@ def build_report(pipeline: Pipeline, state: StateFile) -> Report:
         "services": sections["services"],
         "history": history,
         "changes": changes,
+        "samples": sample_tables(stages, pipeline.path.parent),
     }
 
 
@@ -122,6 +124,7 @@ def as_markdown(report: Report, *, limit: int = MARKDOWN_LIMIT) -> str:
             # a custom scorer names its metrics: text from the pipeline's code, literal in the comment
             lines.append(f"| {escape_markdown(name)} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += failures_markdown(report.get("samples") or [], escape_markdown)
     if report["models"]:
         lines += ["| model | version | scheme | size |", "|---|---|---|---|"]
         lines += [

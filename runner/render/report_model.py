@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from runner.render.samples import SampleTable
+
 
 class StageRow(TypedDict):
     id: str
@@ -76,3 +78,4 @@ class Report(TypedDict):
     services: list[ServiceRow]
     history: MetricHistory
     changes: dict[str, Any] | None  # since the previous run, as ``qfrun diff --format json`` writes it
+    samples: list[SampleTable]  # each evaluate stage's per-sample records (runner.render.samples)

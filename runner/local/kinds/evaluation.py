@@ -346,14 +346,14 @@ def run_job(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
             "metrics": metrics,
             "samples": len(rows),
             "results_path": str(path),
-            "records_path": str(_write_records(output_dir / f"records-{version}.jsonl", records)),
+            "records_path": str(write_records(output_dir / f"records-{version}.jsonl", records)),
         }
     if progress is not None:
         write_json(progress, {"done": total, "total": total})
     return {"models": results}
 
 
-def _write_records(path: Path, records: list[dict[str, Any]]) -> Path:
+def write_records(path: Path, records: list[dict[str, Any]]) -> Path:
     """The per-sample records of one model: the task's artefact that DescribeEvalResults pages through."""
     path.parent.mkdir(parents=True, exist_ok=True)
     replace_file(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
