@@ -2,8 +2,8 @@
 
 A local extension. Qianfan hands per-sample results out as a file: ``CreateEvalResultExportTask`` (``evalId``,
 ``storageType``, ``exportContent`` of ``prompt``, ``prediction``, ``completion``, ``metrics``) and
-``DescribeEvalResultExportTask`` (``state``, ``downloadUrl``) [E7][E12]; its v1 API also lists them page by
-page (``eval/result/list`` with ``pageNo``/``pageSize``) [E13]. The local platform answers that list in one
+``DescribeEvalResultExportTask`` (``state``, ``downloadUrl``) [E7][E14]; its v1 API also lists them page by
+page (``eval/result/list`` with ``pageNo``/``pageSize``) [E15]. The local platform answers that list in one
 action, with the export's field names for what a record holds (docs/platform-api.md).
 """
 

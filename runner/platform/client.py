@@ -425,7 +425,7 @@ class PlatformClient:
 
     def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord] | None:
         """On the local platform, the task's records a page at a time (``DescribeEvalResults``, local); on
-        Qianfan None: it exports them to a file (CreateEvalResultExportTask [E12]), which qfrun does not
+        Qianfan None: it exports them to a file (CreateEvalResultExportTask [E14]), which qfrun does not
         read back yet."""
         if self.settings.kind != "local":
             return None

@@ -1,6 +1,6 @@
 """``DescribeEvalResults`` (local extension, runner.local.api_eval_results): a finished evaluation's
-per-sample records, paged as Qianfan's v1 result list is (``pageNo``, ``pageSize``) [E13], each record named
-as Qianfan's result export names its content (``prompt``, ``prediction``, ``completion``, ``metrics``) [E12].
+per-sample records, paged as Qianfan's v1 result list is (``pageNo``, ``pageSize``) [E15], each record named
+as Qianfan's result export names its content (``prompt``, ``prediction``, ``completion``, ``metrics``) [E14].
 ``modelId``, ``index``, ``judgeReason`` and ``passed`` are local."""
 
 from __future__ import annotations
