@@ -140,15 +140,13 @@ def measure(count: int, folder: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    print(
-        "| samples × models | samples.jsonl | report.html | group + render (Python) | viewer script (QuickJS) |"
-    )
+    print("| samples, models | samples.jsonl | report.html | group + render (Python) | viewer (QuickJS) |")
     print("|---|---|---|---|---|")
     for count in SIZES:
         with tempfile.TemporaryDirectory() as folder:
             row = measure(count, Path(folder))
         print(
-            f"| {row['samples']:,} × {len(MODELS)} | {row['records_bytes'] / 1e6:.2f} MB "
+            f"| {row['samples']:,}, {len(MODELS)} | {row['records_bytes'] / 1e6:.2f} MB "
             f"| {row['html_bytes'] / 1e6:.2f} MB | {row['render_s'] * 1000:.0f} ms "
             f"| {row['viewer_s'] * 1000:.0f} ms |"
         )
