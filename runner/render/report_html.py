@@ -21,7 +21,7 @@ import jinja2
 from runner.render import charts
 from runner.render.diff import number
 from runner.render.report_model import Report, StageRow
-from runner.render.samples import embedded_json
+from runner.render.samples import embedded_json, viewer_script
 from runner.render.units import size_text
 
 
@@ -79,6 +79,7 @@ def as_html(report: Report, *, folder: Path | None = None) -> str:
         "history_charts": _history_charts(report.get("history")),
         "sample_tables": report.get("samples") or [],
         "samples_json": embedded_json(report.get("samples") or []),
+        "samples_script": viewer_script(),
     }
     return _environment().get_template("report.html.j2").render(context)
 

@@ -8,8 +8,10 @@ too large or not what qfrun wrote leaves the stage without a table and says why.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -131,6 +133,16 @@ def embedded_json(tables: Sequence[SampleTable]) -> Markup:
         text = text.replace(char, escape)
     # U+2028/2029 are line ends to old JavaScript parsers; as escapes they are text everywhere
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return Markup(text)
+
+
+@functools.cache
+def viewer_script() -> Markup:
+    """templates/samples.js as it is: read here rather than included by Jinja, so that JavaScript's braces
+    are never taken for template syntax."""
+    text = (files("runner.render") / "templates" / "samples.js").read_text(encoding="utf-8")
+    if "</" in text:  # would end the script element early
+        raise ValueError("samples.js must not contain '</'")
     return Markup(text)
 
 

@@ -56,7 +56,8 @@ def _record(item: Any, where: str) -> SampleRecord:
     if not isinstance(index, int) or isinstance(index, bool) or index < 1:
         raise WireError(f"the field '{where}.index' should be a whole number from 1")
     metrics: dict[str, float] = {}
-    for name, value in obj(entry.get("metrics") or {}, f"{where}.metrics").items():
+    given = entry.get("metrics")
+    for name, value in obj({} if given is None else given, f"{where}.metrics").items():
         if isinstance(value, int | float) and not isinstance(value, bool):
             metrics[metric_name(str(name))] = float(value)
     passed = entry.get("passed")
