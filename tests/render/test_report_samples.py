@@ -287,3 +287,76 @@ def test_the_markdown_summary_counts_failures_and_quotes_the_first_few(tmp_path:
 def test_a_note_stands_in_the_markdown_for_records_it_cannot_read(tmp_path: Path) -> None:
     tables = samples.sample_tables([stage("../x.jsonl")], tmp_path)
     assert "is outside the pipeline's folder" in as_markdown(report_with(tables))  # type: ignore[arg-type]
+
+
+# The least of a DOM that qfSamplesMount touches: elements with children, textContent, classes, listeners.
+# No browser installs here, so the drawing code runs against this, in the same engine as the pure logic.
+FAKE_DOM = """
+function El(tag) { this.tag = tag; this.children = []; this.className = ""; this.listeners = {};
+  this.checked = false; this.value = ""; this._text = ""; }
+Object.defineProperty(El.prototype, "textContent", {
+  get: function () {
+    return this._text + this.children.map(function (c) { return c.textContent; }).join(""); },
+  set: function (text) { this._text = text; this.children = []; } });
+El.prototype.appendChild = function (child) { this.children.push(child); return child; };
+El.prototype.addEventListener = function (event, act) { this.listeners[event] = act; };
+El.prototype.fire = function (event) { this.listeners[event]({target: this}); };
+var controls = {};
+[".qf-failures", ".qf-sort", ".qf-model", ".qf-desc", ".qf-prev", ".qf-next", ".qf-page"].forEach(
+  function (name) { controls[name] = new El("control"); });
+controls["tbody"] = new El("tbody");
+var root = new El("div");
+root.querySelector = function (selector) { return controls[selector]; };
+var loaded = null;
+var document = {
+  createElement: function (tag) { return new El(tag); },
+  addEventListener: function (event, act) { loaded = act; },
+  getElementById: function (id) { return id === "qf-samples" ? {textContent: DATA} : root; } };
+"""
+
+
+def mounted(tables: list[samples.SampleTable]) -> Any:
+    """A QuickJS context where the viewer has mounted the first table on the fake DOM."""
+    context = quickjs.Context()
+    context.set("DATA", json.dumps(tables))
+    context.eval(FAKE_DOM)
+    context.eval(VIEWER.read_text(encoding="utf-8"))
+    context.eval("loaded()")  # DOMContentLoaded
+    return context
+
+
+def drawn(context: Any) -> list[list[str]]:
+    """The table body as text: one list of cell texts per row."""
+    rows = context.eval(
+        "JSON.stringify(controls.tbody.children.map(function (tr) {"
+        " return tr.children.map(function (td) { return td.textContent; }); }))"
+    )
+    return json.loads(rows)  # type: ignore[no-any-return]
+
+
+def test_the_viewer_draws_a_page_as_text_and_its_controls_page_filter_and_sort(tmp_path: Path) -> None:
+    written = kept(tmp_path, records(["amv-a", "amv-b"], 120))
+    tables = samples.sample_tables([stage(written)], tmp_path)
+    context = mounted(tables)
+    rows = drawn(context)
+    assert len(rows) == 50
+    assert rows[1][:3] == ["2", HOSTILE, "4"]  # the sample's markup is a cell's text, nothing more
+    assert rows[1][3].startswith("4accuracy 1.00, similarity 0.200 · judge: looks right")
+    assert rows[1][4].startswith("0accuracy 0.00")
+    assert context.eval("controls['.qf-page'].textContent") == "120 samples · page 1 of 3"
+    assert context.eval("controls.tbody.children[1].children[4].className") == "text fail"
+
+    context.eval("controls['.qf-next'].fire('click'); controls['.qf-next'].fire('click')")
+    context.eval("controls['.qf-next'].fire('click')")  # past the last page: stays there
+    assert context.eval("controls['.qf-page'].textContent") == "120 samples · page 3 of 3"
+    assert drawn(context)[0][0] == "101"
+
+    context.eval("controls['.qf-failures'].checked = true; controls['.qf-failures'].fire('change')")
+    assert context.eval("controls['.qf-page'].textContent") == "80 samples · page 1 of 2"  # back to page 1
+    context.eval("controls['.qf-sort'].value = 'similarity'; controls['.qf-sort'].fire('change')")
+    context.eval("controls['.qf-desc'].checked = true; controls['.qf-desc'].fire('change')")
+    context.eval("controls['.qf-model'].value = 'w4'; controls['.qf-model'].fire('change')")
+    first = drawn(context)[0]
+    assert "similarity 0.900" in first[4]
+    context.eval("controls['.qf-prev'].fire('click')")  # before the first page: stays there
+    assert context.eval("controls['.qf-page'].textContent") == "80 samples · page 1 of 2"

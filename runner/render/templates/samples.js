@@ -1,6 +1,6 @@
-// The report's sample viewer: plain JS, no library, no network. The data is embedded once as JSON
-// (<script type="application/json" id="qf-samples">); qfSamplesView is a pure function (tests run it in
-// QuickJS) and qfSamplesMount draws one page of it with textContent, never as markup.
+// The report's sample viewer: plain JS, no library, no network. The data is embedded once as JSON (the
+// element with id qf-samples); qfSamplesView is a pure function (tests run it in QuickJS) and
+// qfSamplesMount draws one page of it with textContent, never as markup.
 "use strict";
 
 // One page of a table: rows are samples, each with every model's answer side by side.
