@@ -106,8 +106,7 @@ def measure(count: int, folder: Path) -> dict[str, Any]:
     import quickjs
 
     ctx = _Context(folder, _Platform(_records(count)))
-    written = keep_samples(ctx, TaskRef(TaskKind.EVALUATION, "ame-bench", "bench"), {})  # type: ignore[arg-type]
-    assert written is not None
+    written = keep_samples(ctx, TaskRef(TaskKind.EVALUATION, "ame-bench", "bench"), {})["samples_file"]  # type: ignore[arg-type]
     stage = {"id": "review", "type": "evaluate", "outputs": {"samples_file": written}}
 
     def render() -> str:

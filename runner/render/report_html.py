@@ -23,6 +23,7 @@ from runner.render.diff import number
 from runner.render.report_model import Report, StageRow
 from runner.render.samples import embedded_json, viewer_script
 from runner.render.units import size_text
+from runner.stages.eval_samples import MAX_TEXT_CHARS
 
 
 @functools.cache
@@ -80,6 +81,7 @@ def as_html(report: Report, *, folder: Path | None = None) -> str:
         "sample_tables": report.get("samples") or [],
         "samples_json": embedded_json(report.get("samples") or []),
         "samples_script": viewer_script(),
+        "samples_text_chars": MAX_TEXT_CHARS,
     }
     return _environment().get_template("report.html.j2").render(context)
 

@@ -18,10 +18,8 @@ from typing import Any, TypedDict
 from markupsafe import Markup
 
 from runner.files import PathRefused, read_regular
-from runner.stages.eval_samples import MAX_RECORDS, MAX_TEXT_CHARS
+from runner.stages.eval_samples import MAX_FILE_BYTES
 
-# What a records file may weigh: every record at its bound, plus the metric names and values.
-MAX_SAMPLES_BYTES = MAX_RECORDS * (4 * MAX_TEXT_CHARS * 4 + 4_096)
 FAILURES_SHOWN = 3  # the Markdown summary's failing samples per stage
 MARKDOWN_TEXT = 80  # characters of each text a Markdown line quotes
 
@@ -45,7 +43,8 @@ class SampleTable(TypedDict):
     models: list[str]
     metrics: list[str]
     total: int  # samples (rows), not answers
-    truncated: bool
+    left_out: bool  # the stage kept only the first records (runner.stages.eval_samples)
+    cut: bool  # some texts were cut short
     failed: dict[str, int]  # model stage -> answers that failed
     rows: list[SampleRow]
     note: str  # why there is no row, when there is none
@@ -55,19 +54,21 @@ def sample_tables(stages: Iterable[Mapping[str, Any]], folder: Path) -> list[Sam
     """A table for each evaluate stage whose outputs name a records file under ``folder``."""
     tables = []
     for stage in stages:
-        written = (stage.get("outputs") or {}).get("samples_file")
+        outputs = stage.get("outputs") or {}
+        written = outputs.get("samples_file")
         if stage.get("type") == "evaluate" and isinstance(written, str):
-            tables.append(_table(str(stage["id"]), folder, written))
+            tables.append(_table(str(stage["id"]), folder, written, outputs.get("samples_truncated") is True))
     return tables
 
 
-def _table(stage_id: str, folder: Path, written: str) -> SampleTable:
+def _table(stage_id: str, folder: Path, written: str, left_out: bool) -> SampleTable:
     table: SampleTable = {
         "stage": stage_id,
         "models": [],
         "metrics": [],
         "total": 0,
-        "truncated": False,
+        "left_out": left_out,
+        "cut": False,
         "failed": {},
         "rows": [],
         "note": "",
@@ -103,11 +104,10 @@ def _table(stage_id: str, folder: Path, written: str) -> SampleTable:
             "passed": passed if isinstance(passed, bool) else None,
         }
         table["failed"][model] += passed is False
-        table["truncated"] = table["truncated"] or bool(record.get("truncated"))
+        table["cut"] = table["cut"] or bool(record.get("truncated"))
     table["rows"] = [rows[index] for index in sorted(rows)]
     table["metrics"] = list(metrics)
     table["total"] = len(table["rows"])
-    table["truncated"] = table["truncated"] or len(records) >= MAX_RECORDS
     return table
 
 
@@ -117,7 +117,7 @@ def _read(folder: Path, written: str) -> list[dict[str, Any]]:
     if not path.is_relative_to(root):
         raise PathRefused(f"{written} is outside the pipeline's folder")
     records = []
-    for number, line in enumerate(read_regular(path, MAX_SAMPLES_BYTES).decode("utf-8").splitlines(), 1):
+    for number, line in enumerate(read_regular(path, MAX_FILE_BYTES).decode("utf-8").splitlines(), 1):
         record = json.loads(line)
         if not isinstance(record, dict) or "model" not in record or not isinstance(record.get("index"), int):
             raise ValueError(f"line {number} is not a sample record")

@@ -1,8 +1,9 @@
 """An evaluate stage's per-sample records, kept in the run's results folder for review and the report:
 ``.qfrun/results/<pipeline>/<stage>/samples.jsonl``, one JSON object per sample and model.
 
-The file is bounded (``MAX_RECORDS`` records, each text cut at ``MAX_TEXT_CHARS`` and marked ``truncated``)
-so that a large dataset cannot fill the disk or the HTML report, and replaced whole, never half-written.
+The file is bounded (at most ``MAX_RECORDS`` records and ``MAX_FILE_BYTES``, each text cut at
+``MAX_TEXT_CHARS`` and marked ``truncated``; the stage's ``samples_truncated`` says when records were left
+out) so that a large dataset cannot fill the disk or the HTML report, and replaced whole, never half-written.
 Records are a help to the reviewer, not a result of the stage: when the platform cannot hand them back,
 the stage says so and keeps its metrics.
 """
@@ -21,6 +22,7 @@ from runner.stages.base import StageContext
 
 MAX_RECORDS = 50_000  # 10,000 samples of each of Qianfan's at most 5 models [E1]
 MAX_TEXT_CHARS = 4_000
+MAX_FILE_BYTES = 64 * 1024 * 1024  # what the report reads back (runner.render.samples)
 SAMPLES_FILE = "samples.jsonl"
 
 
@@ -29,24 +31,34 @@ def samples_path(pipeline: str, stage_id: str) -> str:
     return f".qfrun/results/{pipeline}/{stage_id}/{SAMPLES_FILE}"
 
 
-def keep_samples(ctx: StageContext, ref: TaskRef, labels: Mapping[str, str]) -> str | None:
-    """Write the task's records (``labels``: model version id -> the stage the user wrote) and return the
-    file's path relative to the pipeline's folder; None when the platform hands none back."""
+def keep_samples(ctx: StageContext, ref: TaskRef, labels: Mapping[str, str]) -> dict[str, Any]:
+    """Write the task's records (``labels``: model version id -> the stage the user wrote); the stage's
+    outputs that name the file (relative to the pipeline's folder), none when the platform hands none back."""
     try:
-        records = ctx.platform.eval_samples(ref, MAX_RECORDS)
+        records = ctx.platform.eval_samples(ref, MAX_RECORDS + 1)  # one more says that some were left out
     except PlatformError as error:
         ctx.log(f"kept no per-sample records: {error}")
-        return None
+        return {}
     if records is None:
-        return None
+        return {}
+    lines: list[bytes] = []
+    size = 0
+    for record in records[:MAX_RECORDS]:
+        line = (json.dumps(_row(record, labels), ensure_ascii=False) + "\n").encode("utf-8")
+        if size + len(line) > MAX_FILE_BYTES:
+            break
+        lines.append(line)
+        size += len(line)
     written = samples_path(ctx.pipeline, ctx.stage_id)
     target = Path(ctx.local_path(written))
     target.parent.mkdir(parents=True, exist_ok=True)
-    lines = (json.dumps(_row(record, labels), ensure_ascii=False) + "\n" for record in records)
-    replace_file(target, "".join(lines).encode("utf-8"))
-    failed = sum(1 for record in records if record.passed is False)
-    ctx.log(f"kept {len(records)} per-sample records ({failed} failed) in {written}")
-    return written
+    replace_file(target, b"".join(lines))
+    kept = records[: len(lines)]
+    failed = sum(1 for record in kept if record.passed is False)
+    left_out = len(records) > len(lines)
+    more = f", the first of more than {len(lines)}" if left_out else ""
+    ctx.log(f"kept {len(lines)} per-sample records ({failed} failed{more}) in {written}")
+    return {"samples_file": written, "samples_truncated": True} if left_out else {"samples_file": written}
 
 
 def _row(record: SampleRecord, labels: Mapping[str, str]) -> dict[str, Any]:

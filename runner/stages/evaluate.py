@@ -145,9 +145,7 @@ class EvaluateStage(StageType):
             "samples": first["samples"] if len(models) == 1 else None,
             "models": models,
         }
-        samples_file = keep_samples(ctx, info.ref, by_version)
-        if samples_file is not None:
-            result["samples_file"] = samples_file  # the per-sample records the report shows
+        result.update(keep_samples(ctx, info.ref, by_version))  # the per-sample records the report shows
         return result
 
 

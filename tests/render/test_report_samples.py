@@ -80,19 +80,19 @@ class Context:
 
 def kept(tmp_path: Path, answer: list[SampleRecord], labels: dict[str, str] | None = None) -> str:
     ctx = Context(tmp_path, Platform(answer))
-    written = eval_samples.keep_samples(ctx, REF, labels or {"amv-a": "base", "amv-b": "w4"})  # type: ignore[arg-type]
-    assert written is not None
-    return written
+    outputs = eval_samples.keep_samples(ctx, REF, labels or {"amv-a": "base", "amv-b": "w4"})  # type: ignore[arg-type]
+    return str(outputs["samples_file"])
 
 
-def stage(written: str | None, sid: str = "review") -> dict[str, Any]:
-    return {"id": sid, "type": "evaluate", "outputs": {"samples_file": written} if written else {}}
+def stage(written: str | None, sid: str = "review", **more: Any) -> dict[str, Any]:
+    return {"id": sid, "type": "evaluate", "outputs": {"samples_file": written, **more} if written else {}}
 
 
 def test_the_stage_keeps_every_record_once_under_the_pipeline_and_stage(tmp_path: Path) -> None:
     ctx = Context(tmp_path, Platform(records(["amv-a", "amv-b"], 6)))
-    written = eval_samples.keep_samples(ctx, REF, {"amv-a": "base"})  # type: ignore[arg-type]
-    assert written == ".qfrun/results/demo/review/samples.jsonl"
+    outputs = eval_samples.keep_samples(ctx, REF, {"amv-a": "base"})  # type: ignore[arg-type]
+    assert outputs == {"samples_file": ".qfrun/results/demo/review/samples.jsonl"}
+    written = outputs["samples_file"]
     lines = [json.loads(line) for line in (tmp_path / written).read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 12
     assert lines[0] == {
@@ -116,18 +116,34 @@ def test_the_records_file_is_bounded_in_count_and_text(
 ) -> None:
     monkeypatch.setattr(eval_samples, "MAX_RECORDS", 3)
     long = SampleRecord("amv-a", 1, "x" * 5_000, "y", "z", {}, "", None)
-    written = kept(tmp_path, [long, *records(["amv-a"], 5)])
-    lines = [json.loads(line) for line in (tmp_path / written).read_text(encoding="utf-8").splitlines()]
+    ctx = Context(tmp_path, Platform([long, *records(["amv-a"], 5)]))
+    outputs = eval_samples.keep_samples(ctx, REF, {})  # type: ignore[arg-type]
+    assert outputs["samples_truncated"] is True
+    lines = [json.loads(line) for line in (tmp_path / outputs["samples_file"]).read_text().splitlines()]
     assert len(lines) == 3
     assert len(lines[0]["input"]) == eval_samples.MAX_TEXT_CHARS
     assert lines[0]["truncated"] is True
     assert "truncated" not in lines[1]
+    assert ctx.lines[-1].endswith("(0 failed, the first of more than 3) in " + outputs["samples_file"])
+    (table,) = samples.sample_tables([stage(outputs["samples_file"], samples_truncated=True)], tmp_path)
+    assert (table["left_out"], table["cut"]) == (True, True)
+    page = as_html(report_with([table]))  # type: ignore[arg-type]
+    assert "the first kept: the records file is bounded" in page
+    assert f"long texts cut at {eval_samples.MAX_TEXT_CHARS} characters" in page
+
+
+def test_the_records_file_is_bounded_in_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(eval_samples, "MAX_FILE_BYTES", 600)
+    outputs = eval_samples.keep_samples(Context(tmp_path, Platform(records(["amv-a"], 20))), REF, {})  # type: ignore[arg-type]
+    written = tmp_path / outputs["samples_file"]
+    assert 0 < written.stat().st_size <= 600
+    assert outputs["samples_truncated"] is True
 
 
 def test_a_platform_without_records_leaves_the_stage_its_metrics(tmp_path: Path) -> None:
-    assert eval_samples.keep_samples(Context(tmp_path, Platform(None)), REF, {}) is None  # type: ignore[arg-type]
+    assert eval_samples.keep_samples(Context(tmp_path, Platform(None)), REF, {}) == {}  # type: ignore[arg-type]
     failing = Context(tmp_path, Platform(error=PlatformServerError("gone", platform="local", status=400)))
-    assert eval_samples.keep_samples(failing, REF, {}) is None  # type: ignore[arg-type]
+    assert eval_samples.keep_samples(failing, REF, {}) == {}  # type: ignore[arg-type]
     assert failing.lines[0].startswith("kept no per-sample records: ")
     assert not (tmp_path / ".qfrun").exists()
 
@@ -140,9 +156,10 @@ def test_the_table_puts_each_sample_side_by_side_across_the_models(tmp_path: Pat
         ["base", "w4"],
         ["accuracy", "similarity"],
     )
-    assert (table["total"], table["failed"], table["truncated"], table["note"]) == (
+    assert (table["total"], table["failed"], table["left_out"], table["cut"], table["note"]) == (
         6,
         {"base": 2, "w4": 3},
+        False,
         False,
         "",
     )
