@@ -119,10 +119,23 @@ def _read(folder: Path, written: str) -> list[dict[str, Any]]:
     records = []
     for number, line in enumerate(read_regular(path, MAX_FILE_BYTES).decode("utf-8").splitlines(), 1):
         record = json.loads(line)
-        if not isinstance(record, dict) or "model" not in record or not isinstance(record.get("index"), int):
+        if not _is_record(record):
             raise ValueError(f"line {number} is not a sample record")
         records.append(record)
     return records
+
+
+def _is_record(record: Any) -> bool:
+    """The shape runner.stages.eval_samples writes: a model, a whole index, and metrics that are numbers."""
+    if not isinstance(record, dict) or "model" not in record:
+        return False
+    index, metrics = record.get("index"), record.get("metrics")
+    return (
+        isinstance(index, int)
+        and not isinstance(index, bool)
+        and isinstance(metrics, dict)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in metrics.values())
+    )
 
 
 def embedded_json(tables: Sequence[SampleTable]) -> Markup:

@@ -174,6 +174,8 @@ def test_the_table_puts_each_sample_side_by_side_across_the_models(tmp_path: Pat
         (None, "../outside.jsonl", "is outside the pipeline's folder"),
         (None, "missing.jsonl", "cannot be shown"),
         ('{"model": "a"}\n', "bad.jsonl", "line 1 is not a sample record"),
+        ('{"model": "a", "index": 1, "metrics": {"x": "high"}}\n', "bad.jsonl", "line 1 is not a sample"),
+        ('{"model": "a", "index": true, "metrics": {}}\n', "bad.jsonl", "line 1 is not a sample"),
         ("not json\n", "bad.jsonl", "cannot be shown"),
     ],
 )
