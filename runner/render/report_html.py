@@ -20,6 +20,7 @@ import jinja2
 
 from runner.render import charts
 from runner.render.diff import number
+from runner.render.report_lineage import lineage_context
 from runner.render.report_model import Report, StageRow
 from runner.render.samples import embedded_json, viewer_script
 from runner.render.units import size_text
@@ -82,6 +83,7 @@ def as_html(report: Report, *, folder: Path | None = None) -> str:
         "samples_json": embedded_json(report.get("samples") or []),
         "samples_script": viewer_script(),
         "samples_text_chars": MAX_TEXT_CHARS,
+        **lineage_context(report, colours),  # trainings, gains, lineage: templates/lineage.html.j2
     }
     return _environment().get_template("report.html.j2").render(context)
 
