@@ -1,9 +1,10 @@
 """The HTML report's size and time with per-sample results (issue 15 item 4): 200 and 10,000 samples, each
 answered by two models, as an evaluate stage keeps them (runner.stages.eval_samples).
 
-Measured: report.html's bytes; the time to group the records and render the page (Python); and, as the
-nearest to "time to open" this machine allows (no browser installs here), the viewer's script work in
-QuickJS: parse the embedded JSON, then draw the first page, the failures and a sort by a metric.
+Measured: report.html's bytes; the time to group the records and render the page (Python); the viewer's
+script work in QuickJS (parse the embedded JSON, then the first page, the failures and a sort by a metric);
+and, where a Chromium is installed (runner.testing.browser), the time to open the file in headless Chromium
+until the first page of samples is drawn.
 
     PYTHONPATH=. python bench/report_samples.py
 """
@@ -129,25 +130,58 @@ def measure(count: int, folder: Path) -> dict[str, Any]:
             " page: 0, pageSize: 50});"
         )
 
+    html = folder / "report.html"
+    html.write_text(page, encoding="utf-8")
     return {
         "samples": count,
         "records_bytes": (folder / written).stat().st_size,
         "html_bytes": len(page.encode("utf-8")),
         "render_s": seconds,
         "viewer_s": _median(open_page),
+        "browser_s": _browser_open(html),
     }
 
 
+def _browser_open(html: Path) -> float | None:
+    """Median seconds from navigation to the first drawn row in headless Chromium; None without one."""
+    from runner.testing.browser import FLAGS, chromium_path
+
+    binary = chromium_path()
+    if binary is None:
+        return None
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, args=list(FLAGS))
+        try:
+
+            def open_once() -> None:
+                page = browser.new_context(offline=True).new_page()
+                page.goto(html.resolve().as_uri())
+                page.wait_for_selector("#qf-samples-0 tbody tr")
+                page.context.close()
+
+            open_once()  # the first page a browser opens also pays for its start
+            return _median(open_once)
+        finally:
+            browser.close()
+
+
+def _ms(seconds: float | None) -> str:
+    return "no Chromium" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
 def main() -> None:
-    print("| samples, models | samples.jsonl | report.html | group + render (Python) | viewer (QuickJS) |")
-    print("|---|---|---|---|---|")
+    print("| samples, models | samples.jsonl | report.html | render | viewer (QuickJS) | open (Chromium) |")
+    print("|---|---|---|---|---|---|")
     for count in SIZES:
         with tempfile.TemporaryDirectory() as folder:
             row = measure(count, Path(folder))
         print(
             f"| {row['samples']:,}, {len(MODELS)} | {row['records_bytes'] / 1e6:.2f} MB "
             f"| {row['html_bytes'] / 1e6:.2f} MB | {row['render_s'] * 1000:.0f} ms "
-            f"| {row['viewer_s'] * 1000:.0f} ms |"
+            f"| {row['viewer_s'] * 1000:.0f} ms "
+            f"| {_ms(row['browser_s'])} |"
         )
     print(f"\nPython {sys.version.split()[0]}; medians of 3.")
 
