@@ -158,10 +158,12 @@ class _Reader:
             )
         )
         splits = self.obj(top.get("splits"), "splits")
-        train = self.rows(
-            splits.get(str(reader.get("train_split", "train"))), "train", columns, output, False
+        train_split, test_split = (
+            str(reader.get("train_split", "train")),
+            str(reader.get("test_split", "test")),
         )
-        test = self.rows(splits.get(str(reader.get("test_split", "test"))), "test", columns, output, True)
+        train = self.rows(splits.get(train_split), train_split, columns, output, False)
+        test = self.rows(splits.get(test_split), test_split, columns, output, True)
         shots = self.shots(self.obj(infer.get("retriever"), "infer_cfg.retriever"), len(train))
         if shots and (ice_template is None or ice_token is None):
             raise self.fail(
@@ -183,7 +185,7 @@ class _Reader:
             for number, row in enumerate(test):
                 if row[output] not in labels:
                     raise self.fail(
-                        f"splits test row {number + 1}",
+                        f"splits {test_split} row {number + 1}",
                         f"the answer {row[output]!r} is not a label of the template "
                         f"({', '.join(sorted(labels))}).",
                     )

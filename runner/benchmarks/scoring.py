@@ -71,7 +71,7 @@ def postprocess(name: str | None, text: str) -> str:
 
 
 def score(metric: str, predictions: Sequence[str], references: Sequence[str]) -> float:
-    """The share of answers that are right: equal after stripping (accuracy, OpenCompass's AccEvaluator),
+    """The share of answers that are right: equal (accuracy, as OpenCompass's AccEvaluator compares them),
     equal after the general post-processing of both (exact_match, as its EMEvaluator), or containing the
     reference (contains)."""
     if len(predictions) != len(references):
@@ -79,7 +79,7 @@ def score(metric: str, predictions: Sequence[str], references: Sequence[str]) ->
     if not references:
         return 0.0
     if metric == "accuracy":
-        right = sum(p.strip() == r.strip() for p, r in zip(predictions, references, strict=True))
+        right = sum(p == r for p, r in zip(predictions, references, strict=True))
     elif metric == "exact_match":
         right = sum(
             postprocess("general", p) == postprocess("general", r)

@@ -59,7 +59,8 @@ def _log_likelihoods(model: LoadedModel, texts: list[str]) -> list[float]:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         logits = network(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
         picked = logits[:, :-1].log_softmax(-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-        values.extend(float(v) for v in (picked * mask[:, 1:]).sum(-1))
+        # A token counts where it and the one predicting it are both real (not the first after padding).
+        values.extend(float(v) for v in (picked * mask[:, 1:] * mask[:, :-1]).sum(-1))
     return values
 
 
