@@ -235,3 +235,18 @@ def test_the_evaluation_body_carries_each_benchmark_under_the_rule_mode() -> Non
         "openCompassEvalConfig": {"benchmarks": benchmarks},
     }
     assert eval_config([{"kind": "opencompass", "benchmarks": benchmarks}], local=True)["evalMode"] == "rule"
+
+
+def test_every_built_in_benchmark_is_package_data_of_the_wheel() -> None:
+    """The built-ins are a link to data/benchmarks; a file the package_data pattern missed would be absent
+    from an installed qfrun, and a pipeline naming it would be refused."""
+    import configparser
+
+    from runner.benchmarks import BUILT_IN_DIR
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).parents[2] / "setup.cfg")
+    patterns = config["options.package_data"]["runner.benchmarks"].split()
+    shipped = {path.name for pattern in patterns for path in BUILT_IN_DIR.parent.glob(pattern)}
+    assert shipped == {f"{name}.json" for name in built_in_names()}
+    assert BUILT_IN_DIR.resolve() == (Path(__file__).parents[2] / "data" / "benchmarks").resolve()
