@@ -41,6 +41,16 @@ stages:
     evaluators:
       - {{kind: rule, accuracy: true}}
       - {{kind: opencompass, benchmarks: [arith_mc, arith_gen, mine.json]}}
+  answers:
+    type: infer
+    model: adder
+    dataset: smoke
+    params: {{temperature: 0, max_output_tokens: 5}}
+  rescored:
+    type: evaluate
+    infer: [answers]
+    evaluators:
+      - {{kind: opencompass, benchmarks: [arith_gen]}}
   approved:
     type: model
     import: {model}
@@ -88,7 +98,10 @@ def test_an_evaluation_runs_the_benchmarks_over_the_model_and_a_gate_reads_their
         "mine_contains": 1.0,
     }
     assert stages["approved"]["status"] == "succeeded"
-    (task,) = platform_api.call("eval", "DescribeEvalTasks", {"evalType": "auto"})["evalTaskList"]
+    # over earlier inference results too: the benchmarks still run over the model that made them
+    assert stages["rescored"]["outputs"]["metrics"] == {"arith_gen_exact_match": 1.0}
+    tasks = platform_api.call("eval", "DescribeEvalTasks", {"evalType": "auto"})["evalTaskList"]
+    (task,) = [t for t in tasks if "bench" in t["taskName"]]
     report = platform_api.call("eval", "DescribeEvalTaskReport", {"taskId": task["taskId"]})
     assert report[0]["effectMetric"]["arith_mc_accuracy"] == 1.0
 

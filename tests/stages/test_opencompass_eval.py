@@ -250,3 +250,26 @@ def test_every_built_in_benchmark_is_package_data_of_the_wheel() -> None:
     shipped = {path.name for pattern in patterns for path in BUILT_IN_DIR.parent.glob(pattern)}
     assert shipped == {f"{name}.json" for name in built_in_names()}
     assert BUILT_IN_DIR.resolve() == (Path(__file__).parents[2] / "data" / "benchmarks").resolve()
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b'{"abbr": "b"}', "b.json: reader_cfg: should be an object."),
+        (b"\xff\xfe not text", "The benchmark file b.json is not UTF-8 text."),
+    ],
+)
+def test_a_broken_repository_benchmark_fails_its_stage_before_any_task_is_created(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    from runner.run.executor import FAILED
+    from runner.testing.fake_platform import FakePlatform
+    from runner.testing.pipelines import outcomes, run
+
+    (tmp_path / "b.json").write_bytes(content)
+    path = write(tmp_path, PIPELINE.format(platform="local", benchmarks="[arith_mc, b.json]"))
+    platform = FakePlatform()
+    summary, _, recorder = run(path, platform)
+    assert outcomes(summary)["bench"] == FAILED
+    assert recorder.finished["bench"][1] == words
+    assert platform.created_for("bench") == []
