@@ -85,7 +85,25 @@ def test_few_shot_prompts_put_the_fixed_examples_where_the_ice_token_is() -> Non
 
 def test_a_zero_shot_generation_prompt_is_its_template_filled_in() -> None:
     benchmark = parse_benchmark(built_in_text("arith_gen"), "arith_gen")
+    assert benchmark.train
+    assert not benchmark.shots
     assert prompts(benchmark, {"question": "23+45=?", "answer": "68"}) == "Q: 23+45=? A:"
+
+
+def test_a_one_shot_generation_prompt_renders_its_example_with_the_ice_template() -> None:
+    raw = json.loads(built_in_text("arith_gen"))
+    raw["infer_cfg"]["retriever"] = {"type": "FixKRetriever", "fix_id_list": [0]}
+    del raw["splits"]["dev"][1:]
+    benchmark = parse_benchmark(json.dumps(raw), "gen.json")
+    example = benchmark.train[0]
+    assert prompts(benchmark, {"question": "1+2=?", "answer": "3"}) == (
+        f"Q: {example['question']} A: {example['answer']}\nQ: 1+2=? A:"
+    )
+
+
+def test_a_benchmark_without_a_train_split_is_zero_shot() -> None:
+    benchmark = parse_benchmark(with_field("splits.dev", ...).replace("FixKRetriever", "ZeroRetriever"), "mc")
+    assert (benchmark.train, benchmark.shots) == ((), ())
 
 
 @pytest.mark.parametrize(
@@ -110,6 +128,20 @@ def test_a_zero_shot_generation_prompt_is_its_template_filled_in() -> None:
         (with_field("reader_cfg.output_column", "gold"), "splits dev row 1: lacks gold."),
         (with_field("reader_cfg.input_columns", []), "input_columns: should be a non-empty list"),
         (with_field("infer_cfg.prompt_template.template", {"A": "{q} {C}", "B": "{B}"}), "uses C, not among"),
+        (with_field("abbr", ...), "abbr: should be a non-empty string."),
+        (
+            with_field("infer_cfg.inferencer", {"type": "GenInferencer"}),
+            "a GenInferencer needs one template string",
+        ),
+        (with_field("infer_cfg.prompt_template.template", 3), "should be a template string or an object"),
+        (
+            with_field("infer_cfg.prompt_template.template", {"A": "{q", "B": "{B}"}),
+            "is not a valid template",
+        ),
+        (
+            with_field("splits.test", [MC["splits"]["test"][0]] * 5001),
+            "has 5001 rows; a benchmark takes 5000",
+        ),
     ],
 )
 def test_a_broken_benchmark_is_one_sentence_naming_the_file_and_field(text: str, words: str) -> None:
