@@ -31,6 +31,7 @@ SECTIONS = (
     ("Evaluator: llm_judge", "judgeEvaluator"),
     ("Evaluator: custom", "customEvaluator"),
     ("Evaluator: manual", "manualEvaluator"),
+    ("Evaluator: opencompass (benchmark files: benchmarks.md)", "opencompassEvaluator"),
     ("Service (`deploy.service`)", "service"),
     ("Billing (`deploy.service.billing`)", "billing"),
     ("Smoke test (`deploy.smoke_test[]`)", "smokeTest"),

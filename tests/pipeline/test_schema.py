@@ -365,8 +365,8 @@ def test_pipeline_level_errors_read_well(text: str, expected: list[str]) -> None
         (
             "type: evaluate, infer: [i], evaluators: [{kind: judge}]",
             "judge",
-            "stages.s.evaluators[0].kind: 'judge' is not one of rule, llm_judge, custom, manual; "
-            "did you mean 'llm_judge'?",
+            "stages.s.evaluators[0].kind: 'judge' is not one of rule, llm_judge, custom, manual, "
+            "opencompass; did you mean 'llm_judge'?",
         ),
         (
             "type: evaluate, infer: [i], evaluators: [{kind: llm_judge}]",

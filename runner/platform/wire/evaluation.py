@@ -81,7 +81,9 @@ def eval_config(evaluators: Sequence[Mapping[str, Any]], *, local: bool) -> dict
     ``scoreModes`` is the v1 name of the same list. The local platform also takes the metrics ``bleu``,
     ``rouge_l`` and ``exact_match``, a judge by model version (``autoModelEvalConfig.modelId``) and custom
     scorers (``customEvalConfig.functions``, each with its module's source under ``sources``: the platform
-    runs the code qfrun read from the pipeline's repository, never a module found by name).
+    runs the code qfrun read from the pipeline's repository, never a module found by name) and
+    OpenCompass-style benchmarks (``openCompassEvalConfig.benchmarks``, each ``{source, text}``: the file's
+    text travels, so the platform reads no path a request names).
     """
     modes: list[str] = []
     config: dict[str, Any] = {}
@@ -109,6 +111,12 @@ def eval_config(evaluators: Sequence[Mapping[str, Any]], *, local: bool) -> dict
             custom = config.setdefault("customEvalConfig", {"functions": [], "sources": {}})
             custom["functions"].append(evaluator["function"])
             custom["sources"][evaluator["function"]] = evaluator.get("source", "")
+            if "rule" not in modes:
+                modes.append("rule")
+        elif kind == "opencompass":  # local only: Qianfan has no OpenCompass mode (evaluate_checks)
+            config.setdefault("openCompassEvalConfig", {"benchmarks": []})["benchmarks"].extend(
+                evaluator.get("benchmarks") or []
+            )
             if "rule" not in modes:
                 modes.append("rule")
         elif kind == "manual":
