@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from runner.local.app import create_app
-from runner.local.credentials import load_or_create
+from runner.local.credentials import LocalKeys, load_or_create
 from runner.local.home import Home
 from runner.platform.settings import ENV_LOCAL_TOKEN
 from runner.testing.cli import invoke as qfrun
@@ -176,3 +176,51 @@ def test_an_unknown_target_is_a_located_sentence_on_every_verb(
             in out + err
         )
     assert not (tmp_path / ".qfrun").exists() or not list((tmp_path / ".qfrun").glob("*.state.json"))
+
+
+PROD_IMPORTS = PROMOTED.replace("    targets:\n      prod: {{version_id: amv-prod-base}}\n", "")
+
+
+def test_without_an_id_for_prod_the_folder_is_planned_for_upload_to_bos_and_import(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], local_url: str
+) -> None:
+    path = repository(tmp_path, local_url, PROD_IMPORTS)
+    prod = plan(capsys, path, "--target", "prod")
+    assert prod["sources"] == [
+        "dataset prompts: prompts.jsonl, uploaded to BOS once by content hash (batch inference input)",
+        "model base: the folder tiny-adder, uploaded to BOS once by content hash and imported "
+        "(CreateCustomModel, sourceType Import)",
+    ]
+
+
+def test_the_same_file_runs_on_a_qianfan_target_through_bos_import(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The prod target speaks Qianfan's API (kind qianfan, signed with QIANFAN_ACCESS_KEY/SECRET_KEY) to a
+    local platform standing in for the cloud (its address from the environment, as a pipeline may not name
+    Qianfan's), so the import goes the cloud's way: BOS, then CreateCustomModelSet and CreateCustomModel."""
+    keys = LocalKeys("ak-stand-in-cloud-1", "sk-stand-in-cloud-2")
+    with serve_app(create_app(Home(tmp_path_factory.mktemp("cloud")), None, keys)) as cloud:
+        for name, value in (
+            ("QIANFAN_ACCESS_KEY", keys.access_key),
+            ("QIANFAN_SECRET_KEY", keys.secret_key),
+            ("QIANFAN_CONSOLE_API_BASE_URL", cloud),
+            ("QIANFAN_BOS_ENDPOINT", cloud),
+            ("QIANFAN_BOS_BUCKET", "qfrun-local"),
+        ):
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("QFRUN_TARGET", raising=False)
+        path = repository(tmp_path, "http://127.0.0.1:9", PROD_IMPORTS)  # dev is not used here
+        code, _, err = qfrun(capsys, str(path), "--target", "prod", "--yes")
+        assert code == 0, err
+        assert "imported tiny-adder as model version amv-" in err
+        code, out, _ = qfrun(capsys, "status", str(path), "--target", "prod", "--format", "json")
+        assert json.loads(out)["stages"][0]["outputs"]["name"] == "base"
+        code, _, err = qfrun(capsys, str(path), "--target", "prod", "--yes")
+        assert code == 0, err
+        assert "1 up to date" in err
+    assert (tmp_path / ".qfrun" / "promo.prod.state.json").is_file()
+    assert not (tmp_path / ".qfrun" / "promo.dev.state.json").exists()
