@@ -224,3 +224,19 @@ def test_the_same_file_runs_on_a_qianfan_target_through_bos_import(
         assert "1 up to date" in err
     assert (tmp_path / ".qfrun" / "promo.prod.state.json").is_file()
     assert not (tmp_path / ".qfrun" / "promo.dev.state.json").exists()
+
+
+def test_a_prod_plan_names_the_console_dataset_and_preset_endpoint_its_overlays_choose(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], local_url: str
+) -> None:
+    text = PROMOTED.replace("{{version_id: amv-prod-base}}", "{{endpoint: ernie-x1-turbo-32k}}").replace(
+        "  prompts: {{path: prompts.jsonl}}\n",
+        "  prompts:\n    path: prompts.jsonl\n    targets: {{prod: {{qianfan_dataset_id: ds-prompts}}}}\n",
+    )
+    path = repository(tmp_path, local_url, text)
+    assert plan(capsys, path, "--target", "prod")["sources"] == [
+        "dataset prompts: the Qianfan dataset version ds-prompts",
+        "model base: the preset endpoint ernie-x1-turbo-32k",
+    ]
+    code, out, _ = qfrun(capsys, "validate", str(path), "--format", "json")
+    assert (code, json.loads(out)) == (0, {"valid": True, "problems": []})
