@@ -18,7 +18,9 @@ OUTPUT = ROOT / "docs" / "pipeline-format.md"
 SECTIONS = (
     ("The pipeline file", None),
     ("Dataset", "dataset"),
+    ("Per-target dataset source (`datasets.<id>.targets.<target>`)", "datasetSource"),
     ("Stage: model", "modelStage"),
+    ("Per-target model source (`model.targets.<target>`)", "modelSource"),
     ("Stage: infer", "inferStage"),
     ("Stage: evaluate", "evaluateStage"),
     ("Stage: compress", "compressStage"),

@@ -164,7 +164,7 @@ def as_markdown(report: Report, *, limit: int = MARKDOWN_LIMIT) -> str:
 def default_report_folder(pipeline: Pipeline, state: StateFile) -> Path:
     # A remote state's working copy is a temporary folder: its reports go beside the pipeline instead.
     kept_beside = state.path.parent if state.label == str(state.path) else pipeline.path.parent / ".qfrun"
-    return kept_beside / "reports" / pipeline.name
+    return kept_beside / "reports" / pipeline.state_name
 
 
 def write_reports(report: Report, folder: Path) -> list[Path]:

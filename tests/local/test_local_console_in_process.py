@@ -32,6 +32,8 @@ FIRST_FIELD: dict[tuple[str, str], str | None] = {
     ("model", "ImportLocalModel"): "name",
     ("model", "DescribeCustomModelSets"): None,
     ("model", "DeleteModel"): "modelId",
+    ("model", "CreateCustomModelSet"): "modelSetName",
+    ("model", "CreateCustomModel"): "modelSetId",
     ("model", "CreateModelCompTask"): "name",
     ("model", "DescribeModelCompTask"): "modelCompTaskId",
     ("model", "DescribeModelCompTasks"): None,
@@ -68,6 +70,7 @@ FIRST_FIELD: dict[tuple[str, str], str | None] = {
 BY_ID: dict[tuple[str, str], dict[str, Any]] = {
     ("model", "DescribeModel"): {"modelId": "amv-none"},
     ("model", "DeleteModel"): {"modelId": "amv-none"},
+    ("model", "CreateCustomModel"): {"modelSetId": "am-none"},
     ("model", "DescribeModelCompTask"): {"modelCompTaskId": "amva-none"},
     ("model", "CancelModelCompTask"): {"modelCompTaskId": "amva-none"},
     ("dataset", "DescribeDatasetVersion"): {"versionId": "ds-none"},
