@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,15 +90,20 @@ def of_folder(folder: Path, *, shown: str | None = None) -> Tree:
     The same files hash the same wherever the folder lives, which makes a model import idempotent.
     Links out of the folder, FIFOs and devices raise runner.files.PathRefused (see ``files.entries``).
     """
-    sha = hashlib.sha256()
-    size = 0
     real = folder.resolve()
     if not real.is_dir():  # os.walk would quietly give the hash of nothing
         raise PathRefused(f"{shown or folder} is not a folder.")
-    for relative, path in entries(real, shown=shown or str(folder), skip=IGNORED_NAMES):
+    found = list(entries(real, shown=shown or str(folder), skip=IGNORED_NAMES))
+    return Tree(of_files(found), sum(path.stat().st_size for _, path in found))
+
+
+def of_files(files: Iterable[tuple[str, Path]]) -> str:
+    """The folder form over files already listed as (relative POSIX path, path), in the order given: what a
+    caller that walks a folder its own way (an upload to BOS) hashes, so both sides name the same content."""
+    sha = hashlib.sha256()
+    for relative, path in files:
         sha.update(f"{relative}\0{of_file(path, MAX_MODEL_FILE_BYTES)}\n".encode())
-        size += path.stat().st_size
-    return Tree(sha.hexdigest(), size)
+    return sha.hexdigest()
 
 
 def format_of(material: Mapping[str, Any]) -> int:

@@ -48,6 +48,7 @@ Inside qfrun, raised and handled within one layer (never shown as themselves), w
     └── StoreError                  local.rows              the local platform refusing to start
         └── DuplicateName           local.rows              the task of that name, returned again
     ValueError
+    ├── BenchmarkError              benchmarks              the evaluate stage's failure naming the file
     ├── TooLarge                    pipeline.expr_limits    an ExpressionError
     ├── BadJson                     local.bodies            a 400 answer
     ├── BatchInputError             local.batch_io          the batch inference task's failure reason

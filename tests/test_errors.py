@@ -97,7 +97,9 @@ def _exception_classes() -> dict[str, tuple[str, tuple[str, ...]]]:
     """Every class runner/ defines that derives from an exception: name -> (module, base names)."""
     defined: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     for path in SOURCE.rglob("*.py"):
-        module = path.relative_to(SOURCE).with_suffix("").as_posix().replace("/", ".")
+        module = (
+            path.relative_to(SOURCE).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
+        )
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef):
                 bases = tuple(

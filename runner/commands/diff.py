@@ -6,18 +6,21 @@ from pathlib import Path
 
 import click
 
-from runner.commands.options import PIPELINE, STATE
+from runner.commands.options import PIPELINE, STATE, TARGET
 
 
 @click.command(name="diff")
 @PIPELINE
 @click.argument("ref", required=False)
 @STATE
+@TARGET
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
 @click.pass_context
-def command(ctx: click.Context, pipeline: Path, ref: str | None, state_path: Path | None, fmt: str) -> None:
+def command(
+    ctx: click.Context, pipeline: Path, ref: str | None, state_path: Path | None, target: str | None, fmt: str
+) -> None:
     """Show what changed in PIPELINE's stages since REF.
 
     REF is a git revision whose commit holds the state file, a state file (say, main's, from a CI
@@ -30,7 +33,7 @@ def command(ctx: click.Context, pipeline: Path, ref: str | None, state_path: Pat
     from runner.state import baseline, history
     from runner.state.file import StateFile
 
-    loaded = load_pipeline(pipeline, check_files=False, allow_env=None)
+    loaded = load_pipeline(pipeline, check_files=False, allow_env=None, target=target)
     state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
     types = {stage_id: spec.type for stage_id, spec in loaded.stages.items()}
     label, before = baseline.resolve(state, types, ref)

@@ -44,13 +44,14 @@ def run_pipeline(
     allow_env: tuple[str, ...] = (),
     allow_paths: tuple[Path, ...] = (),
     refresh: bool = True,
+    target: str | None = None,
 ) -> tuple[list[str], int]:
     """Run the pipeline; returns the summary lines and the exit code: 0, 5 when only the platform failed,
     75 when a stage waits for people. A failed stage raises RunFailedError, other errors QfrunError.
 
     With ``refresh`` the platform is first asked what became of the resources the state records; what
     changed outside qfrun is shown and decided on as ``qfrun plan`` shows it (runner.run.refresh)."""
-    pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
+    pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths, target=target)
     backend = open_backend(pipeline, state_path, notify=lambda line: click.echo(line, err=True))
     with backend.hold(options.command) as state:
         spec = pipeline.platform_spec
@@ -200,6 +201,7 @@ def command(
     from_stages: tuple[str, ...],
     force: tuple[str, ...],
     state_path: Path | None,
+    target: str | None,
     keep_going: bool,
     max_parallel: int,
     yes: bool,
@@ -221,6 +223,7 @@ def command(
         allow_env=allow_env,
         allow_paths=allow_paths,
         refresh=refresh and not no_refresh,
+        target=target,
     )
     for text in summary_lines:
         click.echo(text, err=True)
