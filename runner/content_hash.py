@@ -98,12 +98,20 @@ def of_folder(folder: Path, *, shown: str | None = None) -> Tree:
 
 
 def of_files(files: Iterable[tuple[str, Path]]) -> str:
-    """The folder form over files already listed as (relative POSIX path, path), in the order given: what a
-    caller that walks a folder its own way (an upload to BOS) hashes, so both sides name the same content."""
+    """The folder form over files listed as (relative POSIX path, path): what a caller that walks a folder
+    its own way (an upload to BOS) hashes, so both sides name the same content; the order is the format's,
+    not the caller's."""
     sha = hashlib.sha256()
-    for relative, path in files:
+    for relative, path in sorted(files, key=lambda item: _walk_order(item[0])):
         sha.update(f"{relative}\0{of_file(path, MAX_MODEL_FILE_BYTES)}\n".encode())
     return sha.hexdigest()
+
+
+def _walk_order(relative: str) -> tuple[tuple[int, str], ...]:
+    """A folder's files in the order format 1 hashed them (``os.walk``, sorted): in each folder its files by
+    name, then its sub-folders by name."""
+    *folders, name = relative.split("/")
+    return (*((1, part) for part in folders), (0, name))
 
 
 def format_of(material: Mapping[str, Any]) -> int:

@@ -358,3 +358,30 @@ def test_only_the_content_hash_module_calls_sha256_outside_message_signatures() 
                 callers.add(path.relative_to(source).as_posix())
     # (runner.testing.sdk_oracle stands for a user of the SDK, who hashes a dataset as the SDK asks)
     assert callers == {"content_hash.py", "files.py", "local/bos_store.py", "testing/sdk_oracle.py"}
+
+
+def test_a_folder_uploaded_to_qianfan_and_one_imported_locally_have_one_content_hash(tmp_path: Path) -> None:
+    from runner.platform import model_import
+
+    folder = tmp_path / "m"
+    (folder / "sub" / "__pycache__").mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"\x01" * 32)
+    (folder / "sub" / "tokenizer.json").write_text("{}")
+    (folder / "sub" / "__pycache__" / "x.pyc").write_bytes(b"left out by both")
+    (folder / "a" / "b").mkdir(parents=True)  # sub-folders that sort before the top's files by full path
+    (folder / "a" / "b" / "w.bin").write_bytes(b"2")
+    (folder / "a" / "z.txt").write_text("z")
+    uploaded = model_import.read_folder(folder)
+    assert uploaded.digest == content_hash.of_folder(folder).digest
+    assert {item.relative for item in uploaded.files} == {
+        "config.json",
+        "model.safetensors",
+        "sub/tokenizer.json",
+        "a/b/w.bin",
+        "a/z.txt",
+    }
+    shuffled = [(item.relative, item.path) for item in reversed(uploaded.files)]
+    assert content_hash.of_files(shuffled) == uploaded.digest  # the order is the format's, not the caller's
+    (folder / "sub" / "__pycache__" / "x.pyc").unlink()  # without what format 2 leaves out: format 1's digest
+    assert content_hash.of_folder(folder).digest == _format_1_folder(folder)
