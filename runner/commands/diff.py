@@ -22,16 +22,16 @@ def command(ctx: click.Context, pipeline: Path, ref: str | None, state_path: Pat
 
     REF is a git revision whose commit holds the state file, a state file (say, main's, from a CI
     artifact) or a run id the history keeps; by default the state committed on main, else the previous run.
+    A state kept in BOS is the state on main: by default it is compared with the run before its newest one.
     """
     from runner.pipeline.spec import load_pipeline
     from runner.render import diff as diffformat
     from runner.run.compare import compare
-    from runner.run.plan import default_state_path
     from runner.state import baseline, history
-    from runner.state.file import StateFile
+    from runner.state.connect import open_backend
 
     loaded = load_pipeline(pipeline, check_files=False, allow_env=None)
-    state = StateFile.load(state_path or default_state_path(loaded), loaded.name)
+    state = open_backend(loaded, state_path, notify=lambda line: click.echo(line, err=True)).read()
     types = {stage_id: spec.type for stage_id, spec in loaded.stages.items()}
     label, before = baseline.resolve(state, types, ref)
     after = history.snapshot(state, types)
