@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from runner.commands.options import PIPELINE, STATE
+from runner.commands.plan import markdown_limit
 
 
 @click.command(name="diff")
@@ -16,8 +17,16 @@ from runner.commands.options import PIPELINE, STATE
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
+@markdown_limit("each table keeps its first rows to fit")
 @click.pass_context
-def command(ctx: click.Context, pipeline: Path, ref: str | None, state_path: Path | None, fmt: str) -> None:
+def command(
+    ctx: click.Context,
+    pipeline: Path,
+    ref: str | None,
+    state_path: Path | None,
+    fmt: str,
+    markdown_limit: int,
+) -> None:
     """Show what changed in PIPELINE's stages since REF.
 
     REF is a git revision whose commit holds the state file, a state file (say, main's, from a CI
@@ -41,6 +50,6 @@ def command(ctx: click.Context, pipeline: Path, ref: str | None, state_path: Pat
     if fmt == "json":
         click.echo(diffformat.as_json(result), nl=False)
     elif fmt == "markdown":
-        click.echo(diffformat.as_markdown(result), nl=False)
+        click.echo(diffformat.as_markdown(result, limit=markdown_limit), nl=False)
     else:
         click.echo(diffformat.as_text(result, verbose=ctx.obj["verbose"]), nl=False)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -18,6 +19,22 @@ from runner.errors import UsageError
 
 # The markdown limit without importing the renderer (validate and plan's --help stay light).
 MARKDOWN_LIMIT = 65_535
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def markdown_limit(what: str) -> Callable[[F], F]:
+    """``--markdown-limit CHARS`` of plan and diff: what each may take of one pull-request comment."""
+    return click.option(
+        "--markdown-limit",
+        type=click.IntRange(2_000, MARKDOWN_LIMIT),
+        default=MARKDOWN_LIMIT,
+        show_default=True,
+        metavar="CHARS",
+        help=f"The most characters --format markdown prints; {what} (a GitHub comment holds 65,536: "
+        "leave room for what is posted beside it).",
+    )
+
+
 # A link the comment shows as it is: no space or bracket that could end the Markdown link early.
 _LINK = re.compile(r"https?://[^\s()<>\[\]]+")
 
@@ -52,15 +69,7 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also save the plan to FILE, for `qfrun run --plan FILE` to run exactly it (or refuse once stale).",
 )
-@click.option(
-    "--markdown-limit",
-    type=click.IntRange(2_000, MARKDOWN_LIMIT),
-    default=MARKDOWN_LIMIT,
-    show_default=True,
-    metavar="CHARS",
-    help="The most characters --format markdown prints; a larger plan is summarised to fit (a GitHub "
-    "comment holds 65,536: leave room for what is posted beside it).",
-)
+@markdown_limit("a larger plan is summarised to fit")
 @click.option(
     "--full-plan-url",
     default="",
