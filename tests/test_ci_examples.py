@@ -189,3 +189,27 @@ def test_the_gitlab_example_is_yaml_with_the_loops_jobs() -> None:
     assert '--plan "plan/$key.json"' in scripts["apply"]
     # The plan job reads the state with the read-only key; the write key never reaches it.
     assert jobs["plan"]["variables"]["QIANFAN_ACCESS_KEY"] == "$QFRUN_PLAN_ACCESS_KEY"
+
+
+PIPELINES = sorted((EXAMPLES.parents[1] / "pipelines").glob("*.yaml"))
+
+
+def test_every_example_pipelines_first_plan_comment_is_whole_and_within_the_plans_share(
+    tmp_path: Path,
+) -> None:
+    """The largest comment CI posts for pipelines/*.yaml (a first plan: every stage with its parameters)
+    keeps every detail, far within the 50,000 characters the workflows give the plan."""
+    from runner.pipeline.spec import load_pipeline
+    from runner.render.plan import as_markdown
+    from runner.run.plan import make_plan
+    from runner.state.file import StateFile
+
+    sizes = {}
+    for path in PIPELINES:
+        pipeline = load_pipeline(path)
+        state = StateFile.load(tmp_path / f"{pipeline.name}.state.json", pipeline.name)
+        comment = as_markdown(make_plan(pipeline, state), limit=50_000)
+        assert "<details><summary>Resolved parameters</summary>" in comment, path.name
+        assert "cost-bearing" not in comment.lower() or not pipeline.platform_spec.local, path.name
+        sizes[path.name] = len(comment)
+    assert max(sizes.values()) < 10_000, sizes  # measured: 3,030 (quickstart.yaml)
