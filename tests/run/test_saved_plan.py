@@ -11,6 +11,7 @@ import pytest
 
 from runner.commands.plan import MARKDOWN_LIMIT
 from runner.render import plan as planformat
+from runner.stages.base import Charge
 from runner.testing.cli import invoke as qfrun
 from runner.testing.fake_platform import FakePlatform
 from runner.testing.pipelines import DEMO, write
@@ -97,25 +98,35 @@ def test_a_saved_plan_runs_its_own_selection_and_refuses_another(
 
 
 def test_a_stage_that_would_now_do_otherwise_makes_the_plan_stale(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: FakePlatform
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: FakePlatform, planned: Path
 ) -> None:
-    """The platform's side of staleness: planning again (after refresh) decides a stage otherwise."""
+    """The platform's side of staleness: planning again (after refresh) decides stages otherwise."""
     from runner.run import saved_plan
     from runner.run.plan import RUN, UP_TO_DATE, Plan, StagePlan
 
-    path = write(tmp_path)
-    _saved(capsys, path, tmp_path / "plan.json")
     saved = saved_plan.load(tmp_path / "plan.json")
-    then = json.loads((tmp_path / "plan.json").read_text())["plan"]["stages"]
-    stages = tuple(
-        StagePlan(s["id"], s["type"], UP_TO_DATE if s["id"] == "w4" else RUN, (), "", s["fields"], None, ())
-        for s in then
-    )
-    stages += (StagePlan("extra", "infer", RUN, (), "", {}, None, ()),)
+    then = {s["id"]: s for s in json.loads((tmp_path / "plan.json").read_text())["plan"]["stages"]}
+    now = [
+        StagePlan("w4", "compress", UP_TO_DATE, (), "", then["w4"]["fields"], None, ()),
+        StagePlan("base_infer", "infer", RUN, (), "", {"changed": True}, None, ()),
+        StagePlan("serve", "deploy", RUN, (), "", then["serve"]["fields"], None, ()),
+        *(StagePlan(f"extra{n}", "infer", RUN, (), "", {}, None, ()) for n in range(4)),
+    ]  # base and base_eval are gone
     with pytest.raises(saved_plan.UsageError) as refused:
-        saved_plan.check_plan(saved, Plan("demo", str(path), "local", "s", stages))
-    assert "w4 would up to date, the plan said run" in str(refused.value)
-    assert "extra is new" in str(refused.value)
+        saved_plan.check_plan(saved, Plan("demo", str(planned), "local", "s", tuple(now)))
+    message = str(refused.value)
+    assert "planning again gives another plan: base is no longer selected; " in message
+    assert "base_infer's resolved parameters changed" in message
+    assert "w4 would up to date, the plan said run" in message
+    assert "extra0 is new; and 3 more" in message
+
+
+def test_a_deployment_sized_by_an_expression_is_totalled_as_known_only_at_run_time() -> None:
+    from runner.stages.deploy import charge_of
+
+    service = {"replicas": "${{ vars.replicas }}", "billing": {"payment": "prepaid", "months": 3}}
+    assert charge_of(service) is None
+    assert charge_of({**service, "replicas": 2}) == Charge("prepaid", 2, 3, "")
 
 
 @pytest.mark.parametrize(
@@ -127,6 +138,16 @@ def test_a_stage_that_would_now_do_otherwise_makes_the_plan_stale(
         (
             '{"qfrun_saved_plan": 1, "pipeline": "demo", "pipeline_digest": "", "state": "", "state_digest": '
             '"", "selection": {"select": [], "from": [], "force": []}, "stages": {"a": "ab"}}',
+            "is damaged",
+        ),
+        (
+            '{"qfrun_saved_plan": 1, "pipeline": 5, "pipeline_digest": "", "state": "", "state_digest": '
+            '"", "selection": {"select": [], "from": [], "force": []}, "stages": {}}',
+            "is damaged",
+        ),
+        (
+            '{"qfrun_saved_plan": 1, "pipeline": "demo", "pipeline_digest": "", "state": "", "state_digest": '
+            '"", "selection": {"select": "w4", "from": [], "force": []}, "stages": {}}',
             "is damaged",
         ),
     ],
@@ -177,3 +198,14 @@ def test_the_markdown_limit_and_the_full_plan_link_reach_the_comment(
     code, _, err = qfrun(capsys, "plan", str(path), "--full-plan-url", "https://x/a) [b](c")
     assert code == 2
     assert "is not an http(s) URL" in err
+
+
+def test_a_saved_plan_larger_than_qfrun_writes_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.run import saved_plan
+
+    monkeypatch.setattr(saved_plan, "MAX_BYTES", 10)
+    (tmp_path / "plan.json").write_text('{"qfrun_saved_plan": 1}')
+    with pytest.raises(saved_plan.UsageError, match="is larger than qfrun writes"):
+        saved_plan.load(tmp_path / "plan.json")
