@@ -179,6 +179,7 @@ def test_the_gitlab_example_is_yaml_with_the_loops_jobs() -> None:
     jobs = {name: job for name, job in pipeline.items() if isinstance(job, dict) and "script" in job}
     assert set(jobs) == {"qfrun-wheel", "validate", "plan", "apply"}
     assert "rules" not in jobs["validate"]  # every push
+    assert len(pipeline["workflow"]["rules"]) == 3  # one pipeline per push, never a duplicate
     assert jobs["plan"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
     assert "$CI_DEFAULT_BRANCH" in jobs["apply"]["rules"][0]["if"]
     assert jobs["apply"]["resource_group"] == "qfrun-apply"
