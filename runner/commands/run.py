@@ -59,6 +59,7 @@ def run_pipeline(
     pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
     if saved is not None:
         saved_plan.check_source(saved, pipeline)
+        click.echo(f"Running the saved plan {saved.path} (made {saved.created_at}).", err=True)
         selection = saved.selection
         options = replace(options, select=selection.select, from_stages=selection.from_stages)
         options = replace(options, force=selection.force)

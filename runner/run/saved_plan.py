@@ -24,6 +24,7 @@ from runner import __version__
 from runner.errors import UsageError
 from runner.pipeline.spec import Pipeline
 from runner.run.plan import Plan
+from runner.state.backend import BOS_SCHEME
 from runner.state.file import StateFile, utc_now
 
 FORMAT = 1
@@ -45,6 +46,7 @@ class SavedPlan:
     path: Path
     pipeline: str
     pipeline_digest: str
+    platform: str
     state: str
     state_digest: str
     selection: Selection
@@ -91,6 +93,7 @@ def write(
         "created_at": utc_now(),
         "pipeline": pipeline.name,
         "pipeline_digest": pipeline_digest(pipeline),
+        "platform": plan.platform,
         "state": plan.state_path,
         "state_digest": state_digest(state),
         "selection": {
@@ -133,6 +136,7 @@ def load(path: Path) -> SavedPlan:
             path,
             _text(data["pipeline"]),
             _text(data["pipeline_digest"]),
+            _text(data["platform"]),
             _text(data["state"]),
             _text(data["state_digest"]),
             Selection(_texts(selection["select"]), _texts(selection["from"]), _texts(selection["force"])),
@@ -172,10 +176,22 @@ def check_source(saved: SavedPlan, pipeline: Pipeline) -> None:
         )
     if saved.pipeline_digest != pipeline_digest(pipeline):
         raise _stale(saved, f"{pipeline.path} changed after the plan was made")
+    platform = str(pipeline.platform_spec.name)
+    if saved.platform != platform:
+        raise UsageError(
+            f"The saved plan {saved.path} was made for the platform {saved.platform}, and this run is on "
+            f"{platform}: plan for this one (another target?) with --out."
+        )
 
 
 def check_state(saved: SavedPlan, state: StateFile) -> None:
     """The state is as the plan saw it; checked under the run lock, before the platform is opened."""
+    if saved.state.startswith(BOS_SCHEME) and saved.state != state.label:
+        # A shared state has one name on every machine; a local file's path differs between checkouts.
+        raise UsageError(
+            f"The saved plan {saved.path} was made against the state {saved.state}, and this run's state is "
+            f"{state.label}: plan against this one (another target?) with --out."
+        )
     if saved.state_digest != state_digest(state):
         raise _stale(
             saved, f"the state {state.label} changed after the plan was made (a run or a state push since)"

@@ -129,27 +129,28 @@ def test_a_deployment_sized_by_an_expression_is_totalled_as_known_only_at_run_ti
     assert charge_of({**service, "replicas": 2}) == Charge("prepaid", 2, 3, "")
 
 
+# Every field a saved plan has, each well formed but naming nothing: what the damaged variants change.
+_FIELDS = {
+    "qfrun_saved_plan": 1,
+    "pipeline": "demo",
+    "pipeline_digest": "",
+    "platform": "local",
+    "state": "",
+    "state_digest": "",
+    "selection": {"select": [], "from": [], "force": []},
+    "stages": {},
+}
+
+
 @pytest.mark.parametrize(
     ("content", "says"),
     [
         ("{not json", "is not a saved plan"),
         ('{"qfrun_saved_plan": 9}', "is of format 9"),
         ('{"qfrun_saved_plan": 1, "pipeline": "demo"}', "is damaged"),
-        (
-            '{"qfrun_saved_plan": 1, "pipeline": "demo", "pipeline_digest": "", "state": "", "state_digest": '
-            '"", "selection": {"select": [], "from": [], "force": []}, "stages": {"a": "ab"}}',
-            "is damaged",
-        ),
-        (
-            '{"qfrun_saved_plan": 1, "pipeline": 5, "pipeline_digest": "", "state": "", "state_digest": '
-            '"", "selection": {"select": [], "from": [], "force": []}, "stages": {}}',
-            "is damaged",
-        ),
-        (
-            '{"qfrun_saved_plan": 1, "pipeline": "demo", "pipeline_digest": "", "state": "", "state_digest": '
-            '"", "selection": {"select": "w4", "from": [], "force": []}, "stages": {}}',
-            "is damaged",
-        ),
+        (json.dumps({**_FIELDS, "stages": {"a": "ab"}}), "is damaged"),
+        (json.dumps({**_FIELDS, "pipeline": 5}), "is damaged"),
+        (json.dumps({**_FIELDS, "selection": {"select": "w4", "from": [], "force": []}}), "is damaged"),
     ],
 )
 def test_a_file_that_is_not_a_saved_plan_is_refused_with_a_sentence(
@@ -209,3 +210,31 @@ def test_a_saved_plan_larger_than_qfrun_writes_is_refused_unread(
     (tmp_path / "plan.json").write_text('{"qfrun_saved_plan": 1}')
     with pytest.raises(saved_plan.UsageError, match="is larger than qfrun writes"):
         saved_plan.load(tmp_path / "plan.json")
+
+
+def test_a_saved_plan_for_another_platform_or_shared_state_is_refused_naming_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: FakePlatform, planned: Path
+) -> None:
+    """What a plan made for one target says when applied to another (``--target``): not merely "stale"."""
+    import dataclasses
+
+    from runner.pipeline.spec import load_pipeline
+    from runner.run import saved_plan
+    from runner.state.file import StateFile
+
+    saved = saved_plan.load(tmp_path / "plan.json")
+    pipeline = load_pipeline(planned)
+    with pytest.raises(
+        saved_plan.UsageError, match="made for the platform qianfan, and this run is on local"
+    ):
+        saved_plan.check_source(dataclasses.replace(saved, platform="qianfan"), pipeline)
+    state = StateFile(tmp_path / "s.json", "demo")
+    state.label = "bos:/team/prod.state.json"
+    other = dataclasses.replace(saved, state="bos:/team/dev.state.json")
+    with pytest.raises(
+        saved_plan.UsageError, match=r"against the state bos:/team/dev\.state\.json, and this run's"
+    ):
+        saved_plan.check_state(other, state)
+    code, err = _apply(capsys, planned, tmp_path / "plan.json")
+    assert code == 0, err
+    assert f"Running the saved plan {tmp_path / 'plan.json'} (made 20" in err
