@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from runner.commands.options import PIPELINE, STATE
+from runner.commands.options import PIPELINE, STATE, TARGET
 from runner.commands.plan import markdown_limit
 
 
@@ -14,6 +14,7 @@ from runner.commands.plan import markdown_limit
 @PIPELINE
 @click.argument("ref", required=False)
 @STATE
+@TARGET
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
 )
@@ -24,6 +25,7 @@ def command(
     pipeline: Path,
     ref: str | None,
     state_path: Path | None,
+    target: str | None,
     fmt: str,
     markdown_limit: int,
 ) -> None:
@@ -39,7 +41,7 @@ def command(
     from runner.state import baseline, history
     from runner.state.connect import open_backend
 
-    loaded = load_pipeline(pipeline, check_files=False, allow_env=None)
+    loaded = load_pipeline(pipeline, check_files=False, allow_env=None, target=target)
     state = open_backend(loaded, state_path, notify=lambda line: click.echo(line, err=True)).read()
     types = {stage_id: spec.type for stage_id, spec in loaded.stages.items()}
     label, before = baseline.resolve(state, types, ref)

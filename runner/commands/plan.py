@@ -87,6 +87,7 @@ def command(
     from_stages: tuple[str, ...],
     force: tuple[str, ...],
     state_path: Path | None,
+    target: str | None,
     fmt: str,
     detailed_exitcode: bool,
     expiry_warning_days: int,
@@ -109,7 +110,7 @@ def command(
         raise UsageError(
             f"--full-plan-url {full_plan_url!r} is not an http(s) URL without spaces or brackets."
         )
-    loaded = load_pipeline(pipeline, allow_env=allow_env, allow_paths=allow_paths)
+    loaded = load_pipeline(pipeline, allow_env=allow_env, allow_paths=allow_paths, target=target)
     state = open_backend(loaded, state_path, notify=lambda line: click.echo(line, err=True)).read()
     drift = refreshed(loaded, state) if refresh and not no_refresh else None
     result = make_plan(

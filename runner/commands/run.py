@@ -45,6 +45,7 @@ def run_pipeline(
     allow_env: tuple[str, ...] = (),
     allow_paths: tuple[Path, ...] = (),
     refresh: bool = True,
+    target: str | None = None,
     saved: saved_plan.SavedPlan | None = None,
 ) -> tuple[list[str], int]:
     """Run the pipeline; returns the summary lines and the exit code: 0, 5 when only the platform failed,
@@ -56,7 +57,7 @@ def run_pipeline(
     With ``saved`` (``--plan FILE``) the run is that plan or nothing: it refuses, before the platform is
     opened or anything created, unless planning again now decides every stage as the saved plan did; the
     saved plan, reviewed, stands for the confirmation of its costs."""
-    pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
+    pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths, target=target)
     if saved is not None:
         saved_plan.check_source(saved, pipeline)
         click.echo(f"Running the saved plan {saved.path} (made {saved.created_at}).", err=True)
@@ -225,6 +226,7 @@ def command(
     from_stages: tuple[str, ...],
     force: tuple[str, ...],
     state_path: Path | None,
+    target: str | None,
     keep_going: bool,
     max_parallel: int,
     yes: bool,
@@ -250,6 +252,7 @@ def command(
         allow_env=allow_env,
         allow_paths=allow_paths,
         refresh=refresh and not no_refresh,
+        target=target,
         saved=saved,
     )
     for text in summary_lines:

@@ -18,9 +18,8 @@ MARKS = {RUN: "+", RERUN: "~", RESUME: ">", UP_TO_DATE: "=", GATED: "?", BLOCKED
 
 def headline(plan: Plan) -> str:
     counts = [f"{plan.count(action)} {action}" for action in ORDER if plan.count(action)]
-    return (
-        f"Plan for {plan.pipeline} on {plan.platform}: " + (", ".join(counts) or "no stages selected") + "."
-    )
+    where = f"{plan.platform} (target {plan.target})" if plan.target else plan.platform
+    return f"Plan for {plan.pipeline} on {where}: " + (", ".join(counts) or "no stages selected") + "."
 
 
 def as_text(plan: Plan, *, verbose: bool = False) -> str:
@@ -48,6 +47,8 @@ def as_text(plan: Plan, *, verbose: bool = False) -> str:
     if plan.costs:
         lines += ["", f"{costs_title(plan)}:"] + [f"  {s.stage_id}: {s.cost}" for s in plan.costs]
         lines.append(f"  {cost_total(plan)}")
+    if plan.sources:
+        lines += ["", f"Sources on target {plan.target}:"] + [f"  {_line(line)}" for line in plan.sources]
     if plan.code:
         lines += ["", "Code from the repository that runs:"] + [f"  {_line(line)}" for line in plan.code]
     if plan.destinations:
@@ -104,6 +105,7 @@ def as_json(plan: Plan) -> str:
         "pipeline": plan.pipeline,
         "path": plan.path,
         "platform": plan.platform,
+        "target": plan.target,
         "state": plan.state_path,
         "summary": {action: plan.count(action) for action in ORDER},
         "stages": [
@@ -127,6 +129,7 @@ def as_json(plan: Plan) -> str:
         "warnings": list(plan.warnings),
         "refreshed": plan.refreshed,
         "changed_outside": [{"stage": c.stage_id, "change": c.change, "then": c.then} for c in plan.outside],
+        "sources": list(plan.sources),
         "code": list(plan.code),
         "credentials": [
             {"host": d.host, "role": d.role, "credential": d.credential} for d in plan.destinations
@@ -148,6 +151,10 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_url: str =
     if plan.costs:
         head += [f"**{escape_markdown(costs_title(plan))}**", ""]
         head += [f"- `{s.stage_id}`: {escape_markdown(s.cost or '')}" for s in plan.costs] + [""] + total
+    if plan.sources:
+        head += (
+            [f"**Sources on target `{plan.target}`**", ""] + [f"- {_cell(s)}" for s in plan.sources] + [""]
+        )
     # What leaves the machine and what code runs stay in the comment however large the plan is.
     exposure: list[str] = []
     if plan.code:

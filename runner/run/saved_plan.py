@@ -47,6 +47,7 @@ class SavedPlan:
     pipeline: str
     pipeline_digest: str
     platform: str
+    target: str  # "" for a pipeline of one platform:
     state: str
     state_digest: str
     selection: Selection
@@ -94,6 +95,7 @@ def write(
         "pipeline": pipeline.name,
         "pipeline_digest": pipeline_digest(pipeline),
         "platform": plan.platform,
+        "target": plan.target or "",
         "state": plan.state_path,
         "state_digest": state_digest(state),
         "selection": {
@@ -137,6 +139,7 @@ def load(path: Path) -> SavedPlan:
             _text(data["pipeline"]),
             _text(data["pipeline_digest"]),
             _text(data["platform"]),
+            _text(data["target"]),
             _text(data["state"]),
             _text(data["state_digest"]),
             Selection(_texts(selection["select"]), _texts(selection["from"]), _texts(selection["force"])),
@@ -176,6 +179,12 @@ def check_source(saved: SavedPlan, pipeline: Pipeline) -> None:
         )
     if saved.pipeline_digest != pipeline_digest(pipeline):
         raise _stale(saved, f"{pipeline.path} changed after the plan was made")
+    target = (pipeline.target if pipeline.targets_declared else None) or ""
+    if saved.target != target:
+        raise UsageError(
+            f"The saved plan {saved.path} was made for target {saved.target or '(none)'}, and this run is "
+            f"for target {target or '(none)'}: plan for this one with --target and --out."
+        )
     platform = str(pipeline.platform_spec.name)
     if saved.platform != platform:
         raise UsageError(

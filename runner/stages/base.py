@@ -79,6 +79,11 @@ class StageContext(Protocol):
     @property
     def platform(self) -> Platform: ...
 
+    @property
+    def pipeline(self) -> str:
+        """The pipeline's name, for files a stage keeps beside it (``.qfrun/results/<pipeline>/<stage>/``)."""
+        ...
+
     def upstream_outputs(self, stage_id: str) -> Mapping[str, Any]:
         """Outputs of a stage this one depends on (succeeded in this run or up to date)."""
         ...

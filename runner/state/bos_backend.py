@@ -43,6 +43,7 @@ class BosBackend:
         pipeline: str,
         *,
         rescue_dir: Path,
+        state_name: str | None = None,  # the pipeline's, with its target when it has named ones
         ttl_s: float = DEFAULT_TTL_S,
         notify: Callable[[str], None] = print,
     ) -> None:
@@ -51,7 +52,7 @@ class BosBackend:
         self.key = key
         self.pipeline = pipeline
         self.where = f"bos:/{bucket}/{key}"
-        self.rescue_path = rescue_dir / f"{pipeline}.state.unpushed.json"
+        self.rescue_path = rescue_dir / f"{state_name or pipeline}.state.unpushed.json"
         self.ttl_s = ttl_s
         self.notify = notify
 

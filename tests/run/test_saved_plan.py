@@ -135,6 +135,7 @@ _FIELDS = {
     "pipeline": "demo",
     "pipeline_digest": "",
     "platform": "local",
+    "target": "",
     "state": "",
     "state_digest": "",
     "selection": {"select": [], "from": [], "force": []},

@@ -283,3 +283,27 @@ def test_a_held_lock_is_renewed_by_its_heartbeat_and_knows_when_it_was_taken_ove
     finally:
         lock.release()
     assert client.get_versioned(BUCKET, KEY + ".lock") is not None  # the new holder's lock is left alone
+
+
+def test_each_target_of_a_pipeline_keeps_its_own_object_in_bos(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    platform: FakePlatform,
+    local_bos: str,
+    client: BosClient,
+) -> None:
+    targets = (
+        f"platforms:\n  dev: {{kind: local, url: '{local_bos}'}}\n  ci: {{kind: local, url: '{local_bos}'}}\n"
+        f"default_target: dev\nstate: {{backend: bos, bucket: {BUCKET}, key: {KEY}}}\n"
+    )
+    path = write(tmp_path, DEMO.replace("vars:\n", targets + "vars:\n", 1))
+    assert qfrun(capsys, str(path))[0] == 0
+    keys = [found.key for found in client.list_objects(BUCKET, "ci/")]
+    assert keys == ["ci/demo.dev.state.history.jsonl", "ci/demo.dev.state.json"]  # the history beside it
+    assert _to_run(capsys, path, "--target", "ci") == ["base", "base_infer", "base_eval", "w4", "serve"]
+    assert _to_run(capsys, path, "--target", "dev") == []
+    # A plan saved for one target is never run on another.
+    assert qfrun(capsys, "plan", str(path), "--target", "ci", "--out", str(tmp_path / "ci.json"))[0] == 0
+    code, _, err = qfrun(capsys, "run", str(path), "--target", "dev", "--plan", str(tmp_path / "ci.json"))
+    assert code == 2
+    assert "was made for target ci, and this run is for target dev" in err
