@@ -25,6 +25,7 @@ from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, 
 from runner.run.inputs import Inputs, Pending, Upstream
 from runner.run.refresh import SERVICE, Drift
 from runner.stages import STAGE_TYPES
+from runner.stages.base import Charge
 from runner.state.file import StageRecord, StageStatus, StateFile
 
 # The actions by their old names, which the formats and the CLI read.
@@ -55,6 +56,7 @@ class StagePlan:
     upstream: tuple[str, ...]
     waits_on: str | None = None  # the stage that runs first and whose outputs may still change this action
     family: str | None = None  # the matrix stage this one is a member of
+    charge: Charge | None = None  # ``cost`` as numbers, for the plan's total
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Plan:
     refreshed: bool = False  # whether the platform was asked (not with --refresh=false)
     target: str | None = None  # the named target planned for (None: the pipeline has one platform:)
     sources: tuple[str, ...] = ()  # how this target gets each dataset and imported model, one line each
+    local: bool = False  # the local platform: what Qianfan would charge costs nothing here
 
     def count(self, action: str) -> int:
         return sum(1 for stage in self.stages if stage.action == action)
@@ -144,6 +147,7 @@ def make_plan(
         drift is not None,
         pipeline.target if pipeline.targets_declared else None,
         tuple(source_lines(pipeline)) if pipeline.targets_declared else (),
+        bool(pipeline.platform_spec.local),
     )
 
 
@@ -276,6 +280,7 @@ def _stage_plan(stage: StageSpec, decision: Decision, inputs: Inputs) -> StagePl
         stage.upstream,
         decision.waits_on,
         stage.family,
+        detail.charge if detail and decision.action.will_run else None,
     )
 
 
