@@ -60,8 +60,8 @@ def of_text(text: str) -> str:
     return of_bytes(text.encode("utf-8"))
 
 
-def of_json(value: Mapping[str, Any]) -> str:
-    """The sha256 of a mapping's canonical JSON (sorted keys, no spaces; other values as their str)."""
+def of_json(value: Any) -> str:
+    """The sha256 of a value's canonical JSON (sorted keys, no spaces; other values as their str)."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return of_text(text)
 

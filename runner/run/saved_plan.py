@@ -13,14 +13,13 @@ read (``plan`` below); the check needs only to know whether they are the same.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import __version__
+from runner import __version__, content_hash
 from runner.errors import UsageError
 from runner.pipeline.spec import Pipeline
 from runner.run.plan import Plan
@@ -56,8 +55,8 @@ class SavedPlan:
 
 
 def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The content hash of a value's canonical JSON (runner.content_hash, as fingerprints are made)."""
+    return content_hash.of_json(value)
 
 
 def pipeline_digest(pipeline: Pipeline) -> str:
