@@ -101,6 +101,7 @@ class ServiceManager:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._starting: list[threading.Thread] = []  # deploy threads, joined at shutdown
 
     # -- life cycle ----------------------------------------------------------------------------------------
     def deploy(self, service: ServiceRow, *, expires_at: float | None) -> None:
@@ -119,7 +120,12 @@ class ServiceManager:
             if self._watcher is None:
                 self._watcher = threading.Thread(target=self._watch, name="service-watch", daemon=True)
                 self._watcher.start()
-        threading.Thread(target=self._start, args=(service, deployment), name=f"deploy-{service.id}").start()
+        starter = threading.Thread(
+            target=self._start, args=(service, deployment), name=f"deploy-{service.id}"
+        )
+        with self._lock:
+            self._starting = [thread for thread in self._starting if thread.is_alive()] + [starter]
+        starter.start()
 
     def delete(self, service_id: str) -> None:
         """Release the compute: stop the replicas; the service reads ``Stopped`` (a terminal one stays)."""
@@ -184,6 +190,11 @@ class ServiceManager:
             ids = list(self._live)
         for service_id in ids:
             self._stop(service_id)
+        # A deploy thread still starting writes to the store when it stops; the store closes after this.
+        with self._lock:
+            starting = list(self._starting)
+        for thread in starting:
+            thread.join(START_TIMEOUT)
 
     def next_url(self, service_id: str) -> str | None:
         """A replica's base URL, round-robin, or None when the service has no started replica here."""
