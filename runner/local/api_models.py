@@ -39,6 +39,7 @@ def describe_version(ctx: Context, version: VersionRow) -> dict[str, Any]:
         "status": wire.MODEL_STATUS_READY,
         "sourceInfo": source,
         "modelApplicationType": "chat",
+        "description": str(version.details.get("description") or ""),
         "isSupportModelComp": True,
         "createTime": version.created_at,
         "modifyTime": version.created_at,

@@ -35,6 +35,13 @@ from runner.platform.wire.evaluation import (
     report_entry,
 )
 from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
+from runner.platform.wire.finetuning import (
+    MODEL_SET_CREATE,
+    PUBLISH_ACTION,
+    model_set_body,
+    publish_body,
+    publish_description,
+)
 from runner.platform.wire.kinds import KIND_API, KindApi, check_complete, status_of
 from runner.platform.wire.models import (
     DELETE_MODEL_VERSION,
@@ -66,7 +73,7 @@ from runner.platform.wire.services import (
     service_outcome,
     service_state,
 )
-from runner.platform.wire.tasks import create_body, created_id, task_info
+from runner.platform.wire.tasks import create_body, created_id, created_string, task_info
 
 check_complete()  # a task kind without an entry would otherwise fail at its first request, far from here
 
@@ -84,8 +91,10 @@ __all__ = [
     "MODEL_ROUTE",
     "MODEL_SETS_FIELD",
     "MODEL_SETS_LIST",
+    "MODEL_SET_CREATE",
     "MODEL_STATUS_READY",
     "MODEL_STATUS_WORDS",
+    "PUBLISH_ACTION",
     "RULE_SCORE_MODES",
     "SATISFACTION",
     "SATISFACTION_WIRE",
@@ -97,6 +106,7 @@ __all__ = [
     "compression",
     "create_body",
     "created_id",
+    "created_string",
     "dataset",
     "dimension_name",
     "eval_config",
@@ -107,6 +117,7 @@ __all__ = [
     "manual_config",
     "manual_samples",
     "manual_scores_body",
+    "model_set_body",
     "model_set_version_ids",
     "model_version",
     "obj",
@@ -114,6 +125,8 @@ __all__ = [
     "opt_str",
     "page_items",
     "page_result",
+    "publish_body",
+    "publish_description",
     "release_body",
     "released",
     "report_entry",

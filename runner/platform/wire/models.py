@@ -25,7 +25,7 @@ def model_version(result: Any) -> ModelVersion:
             f"the field 'result.status' has the unknown status {status!r} "
             f"(known: {', '.join(MODEL_STATUS_WORDS)})"
         )
-    for key in ("status", "isSupportModelComp", "modelName", "model"):
+    for key in ("status", "isSupportModelComp", "modelName", "model", "description"):
         if key in data:
             details.setdefault(key, data[key])
     source = obj(data.get("sourceInfo") or {}, "result.sourceInfo")
