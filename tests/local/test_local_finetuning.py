@@ -83,7 +83,8 @@ def test_a_job_and_task_train_and_create_custom_model_publishes_the_merged_resul
     # the validation dataset's loss at every logging step, the last one in the metrics
     assert [point["step"] for point in done["evalCurve"]] == [2, 4]
     assert done["metrics"]["eval_loss"] == done["evalCurve"][-1]["eval_loss"] > 0
-    assert done["checkpointList"] == [{"step": 4}] and done["tokensPerSecond"] > 0
+    assert done["checkpointList"] == [{"step": 4}]
+    assert done["tokensPerSecond"] > 0
     assert checkpoint_steps(platform_home.task_dir(task_id)) == [2, 4]  # every saveStep, the last two kept
     publish = {
         "modelSetId": model["modelSetId"],
@@ -93,7 +94,8 @@ def test_a_job_and_task_train_and_create_custom_model_publishes_the_merged_resul
     }
     version = platform_api.call("model", "CreateCustomModel", publish)
     assert platform_api.call("model", "CreateCustomModel", publish)["modelId"] == version["modelId"]  # once
-    assert version["modelSetId"] == model["modelSetId"] and version["description"] == "qfrun publish"
+    assert version["modelSetId"] == model["modelSetId"]
+    assert version["description"] == "qfrun publish"
     assert version["sourceInfo"] == {"sourceType": "Train", "taskId": task_id}
     lineage = version["details"]["lineage"]
     assert (lineage["base_version_id"], lineage["task_id"]) == (model["modelId"], task_id)
@@ -106,10 +108,46 @@ def test_a_job_and_task_train_and_create_custom_model_publishes_the_merged_resul
     # a step other than the final one is refused, naming the step the local platform keeps
     early = {**publish, "trainMeta": {"taskId": task_id, "checkpointStep": 2}}
     response = platform_api.post("/v2/model?Action=CreateCustomModel", early)
-    assert response.status_code == 400 and "final step (4) only, not step 2" in response.text
+    assert response.status_code == 400
+    assert "final step (4) only, not step 2" in response.text
     imported = {**publish, "sourceType": "Import"}
     response = platform_api.post("/v2/model?Action=CreateCustomModel", imported)
-    assert response.status_code == 400 and "sourceType Train" in response.text
+    assert response.status_code == 400
+    assert "sourceType Train" in response.text
+
+
+def test_the_documented_job_and_task_example_bodies_are_accepted_as_they_are(platform_api, adder_dir):
+    model = platform_api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
+    dataset = platform_api.upload("sub8", _rows(8))
+    # [F1]'s example, the preset model name replaced by a local version (the local platform has no presets)
+    job = {
+        "name": "test_name",
+        "description": "test_description",
+        "model": model["modelId"],
+        "trainMode": "SFT",
+    }
+    job_id = platform_api.call("finetuning", "CreateFineTuningJob", job)["jobId"]
+    # [F2]'s example, ids replaced: one epoch at lr 3e-5, a 20% split held out for validation
+    task = {
+        "jobId": job_id,
+        "parameterScale": "FullFineTuning",
+        "hyperParameterConfig": {"epoch": 1, "learningRate": 0.00003, "maxSeqLen": 4096},
+        "datasetConfig": {
+            "sourceType": "Platform",
+            "versions": [{"versionId": dataset["versionId"]}],
+            "splitRatio": 20,
+        },
+    }
+    created = platform_api.call("finetuning", "CreateFineTuningTask", task)
+    assert created["jobId"] == job_id
+    done = platform_api.wait(_finished(platform_api, created["taskId"]), timeout=300)
+    assert done["runStatus"] == "Done", done["failedReason"]
+    assert done["jobId"] == job_id
+    assert done["metrics"]["eval_loss"] > 0
+    bad = {**task, "datasetConfig": {**task["datasetConfig"], "splitRatio": 101}}
+    response = platform_api.post("/v2/finetuning?Action=CreateFineTuningTask", bad)
+    assert response.status_code == 400
+    assert "splitRatio must be an integer in [0, 100], not 101." in response.text
 
 
 def _shapes(folder: Path) -> dict[str, list[int]]:

@@ -1,6 +1,6 @@
 """The finetune stage at validate: hyper-parameters named and bounded as the platform documents them, LoRA
-settings only with method lora, on Qianfan a console dataset and a model version as the base, each issue at its
-file:line:col; plan says what training costs is not known."""
+settings only with method lora, on Qianfan a console dataset and a model version as the base, each issue at
+its file:line:col; plan says what training costs is not known."""
 
 from __future__ import annotations
 
@@ -82,4 +82,5 @@ def test_on_qianfan_a_console_dataset_is_valid_and_plan_says_the_cost_is_not_kno
         detail.summary
         == "fine-tune base on train (lora, epochs=2), then publish the result as a model version"
     )
-    assert detail.cost is not None and detail.cost.startswith("not known: no captured Qianfan page gives")
+    assert detail.cost is not None
+    assert detail.cost.startswith("not known: no captured Qianfan page gives")

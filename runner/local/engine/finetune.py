@@ -153,16 +153,24 @@ def finetune(
     hyper: Mapping[str, Any],
     report: Callable[[int, int], None],
     eval_path: Path | None = None,
+    split_ratio: int = 0,
 ) -> dict[str, Any]:
     """Train, save the (merged) model to ``output_dir`` and say what happened. With ``eval_path`` (the
-    validation dataset) the loss on it is evaluated at every logging step and reported as ``eval_curve``."""
+    validation dataset) the loss on it is evaluated at every logging step and reported as ``eval_curve``;
+    without one, ``split_ratio`` percent of the training rows (the last ones) are held out for it instead
+    (``datasetConfig.splitRatio`` [F2]), keeping at least one row to train on."""
     seed = int(hyper.get("seed", 42))
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     max_len = int(hyper.get("maxSeqLen", 64))
-    data = SupervisedRows(tokenizer, read_pairs(train_path), max_len)
-    held_out = SupervisedRows(tokenizer, read_pairs(eval_path), max_len) if eval_path else None
+    pairs = read_pairs(train_path)
+    held_pairs = read_pairs(eval_path) if eval_path else []
+    if not held_pairs and split_ratio > 0 and len(pairs) > 1:
+        cut = min(len(pairs) - 1, max(1, math.ceil(len(pairs) * split_ratio / 100)))
+        pairs, held_pairs = pairs[:-cut], pairs[-cut:]
+    data = SupervisedRows(tokenizer, pairs, max_len)
+    held_out = SupervisedRows(tokenizer, held_pairs, max_len) if held_pairs else None
     if method == "LoRA":
         from peft import LoraConfig, get_peft_model
 

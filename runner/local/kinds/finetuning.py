@@ -177,6 +177,11 @@ def create_finetuning(ctx: Context, body: Body) -> dict[str, Any]:
             "hyper_parameters": hyper,
             "dataset_id": dataset_id,
         }
+        split = data.data.get("splitRatio")
+        if split is not None:
+            if not isinstance(split, int) or isinstance(split, bool) or not 0 <= split <= 100:
+                raise invalid(f"{data.where}: splitRatio must be an integer in [0, 100], not {split!r}.")
+            params["split_ratio"] = split
         evals = data.data.get("evalVersions")
         if evals is not None:
             if not isinstance(evals, list) or len(evals) != 1 or not isinstance(evals[0], dict):
@@ -217,6 +222,8 @@ def prepare(home: Home, store: Store, task: TaskRow, workdir: Path) -> Prepared:
     }
     if params.get("validation_dataset_id"):
         job["eval_path"] = str(dataset_path(store, params["validation_dataset_id"], task))
+    elif params.get("split_ratio"):
+        job["split_ratio"] = params["split_ratio"]
     return Prepared(job_spec(KIND.store_kind, KIND.engine, workdir, job))
 
 
@@ -266,6 +273,7 @@ def run_job(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
         method=str(require(params, "method", "fine-tuning")),
         hyper=dict(params.get("hyper") or {}),
         eval_path=Path(params["eval_path"]) if params.get("eval_path") else None,
+        split_ratio=int(params.get("split_ratio") or 0),
         report=progress_writer(progress),
     )
     (workdir / "train_result.json").write_text(json.dumps(result), encoding="utf-8")
