@@ -72,7 +72,8 @@ def test_a_finetune_stage_trains_in_a_job_publishes_once_and_a_model_stage_publi
         jobs = _console(url, token, "finetuning", "DescribeFineTuningJobs", {})["jobList"]
         tasks = _console(url, token, "finetuning", "DescribeFineTuningTasks", {"jobId": outputs["job_id"]})
         sets = _console(url, token, "model", "DescribeCustomModelSets", {})["customModelSetList"]
-        assert len(jobs) == 1 and len(tasks["taskList"]) == 1
+        assert len(jobs) == 1
+        assert len(tasks["taskList"]) == 1
         assert [len(item["modelIds"]) for item in sets] == [2]  # the base and the one published version
 
         second = work / "publish.yaml"
