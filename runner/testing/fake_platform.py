@@ -299,6 +299,8 @@ def _result(ref: TaskRef, task: Mapping[str, Any], script: Script) -> dict[str, 
             "size_bytes": 300,
             "scheme": params.get("weight") or "sparse-2:4",
         }
+    if ref.kind is not TaskKind.SERVICE:  # a kind the fake knows no result for (fine-tuning): its checkpoints
+        return {"task_id": ref.task_id, "job_id": params.get("job_id"), "checkpoints": [{"step": 1}]}
     return {
         "service_id": f"svc-{number}",
         "url_suffix": params["url_suffix"],

@@ -1,0 +1,67 @@
+"""Exactly-once for a task created inside a parent (a fine-tuning job): the executor records the parent's id
+in the stage's intent before the task's create, so a crash between the two creates finds the same parent, a
+crash after the task's create finds the task in it, and the published version comes out once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.platform.protocol import TaskRequest
+from runner.testing.fake_platform import FakePlatform
+from runner.testing.pipelines import outcomes, run, write
+
+TUNE = """\
+version: 1
+name: tune
+datasets:
+  qa: {path: qa.jsonl}
+stages:
+  base: {type: model, version_id: amv-base}
+  tuned: {type: finetune, model: base, dataset: qa}
+"""
+
+
+class Crash(BaseException):
+    pass
+
+
+def test_a_crash_between_the_job_and_the_task_reuses_the_recorded_job(tmp_path: Path) -> None:
+    path = write(tmp_path, TUNE)
+
+    def crash_after_job(request: TaskRequest) -> None:
+        raise Crash  # the job exists on the platform; the task was never asked for
+
+    platform = FakePlatform(on_prepare=crash_after_job)
+    with pytest.raises(Crash):
+        run(path, platform, max_parallel=1)
+    assert platform.created_for("tuned") == []
+    platform.on_prepare = None
+    summary, state, _recorder = run(path, platform)
+    assert outcomes(summary)["tuned"] == "succeeded"
+    assert platform.data["parents_created"] == 1  # one job, whatever the crash
+    assert len(platform.created_for("tuned")) == 1
+    record = state.stages["tuned"]
+    assert record.intent is not None
+    assert record.intent["job_id"] == "job-1"
+    assert record.outputs["version_id"] == "amv-trained-1"
+
+
+def test_a_crash_after_the_task_create_finds_the_task_and_publishes_once(tmp_path: Path) -> None:
+    path = write(tmp_path, TUNE)
+
+    def crash_after_create(request: TaskRequest) -> None:
+        raise Crash  # the task exists; the state has the intent and its job, not the task
+
+    platform = FakePlatform(on_create=crash_after_create)
+    with pytest.raises(Crash):
+        run(path, platform, max_parallel=1)
+    platform.on_create = None
+    summary, state, recorder = run(path, platform)
+    assert outcomes(summary)["tuned"] == "succeeded"
+    assert (platform.data["parents_created"], len(platform.created_for("tuned"))) == (1, 1)
+    assert any("found task" in message for stage, message in recorder.logs if stage == "tuned")
+    summary, _, _ = run(path, platform)
+    assert outcomes(summary)["tuned"] == "up to date"
+    assert list(platform.data["published"]) == [f"{state.stages['tuned'].task['task_id']}@None"]
