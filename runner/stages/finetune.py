@@ -65,6 +65,7 @@ def hyper_parameters(spec: Mapping[str, Any]) -> dict[str, Any]:
 class FinetuneStage(StageType):
     name = "finetune"
     produces_model = True
+    progress_unit = "steps"  # a fine-tuning task counts training steps [F3], not rows
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         return single_ref(spec, "model", model_producers())

@@ -38,7 +38,7 @@ def test_a_crash_between_the_job_and_the_task_reuses_the_recorded_job(tmp_path: 
         run(path, platform, max_parallel=1)
     assert platform.created_for("tuned") == []
     platform.on_prepare = None
-    summary, state, _recorder = run(path, platform)
+    summary, state, recorder = run(path, platform)
     assert outcomes(summary)["tuned"] == "succeeded"
     assert platform.data["parents_created"] == 1  # one job, whatever the crash
     assert len(platform.created_for("tuned")) == 1
@@ -46,6 +46,7 @@ def test_a_crash_between_the_job_and_the_task_reuses_the_recorded_job(tmp_path: 
     assert record.intent is not None
     assert record.intent["job_id"] == "job-1"
     assert record.outputs["version_id"] == "amv-trained-1"
+    assert ("tuned", 10, 10, "steps") in recorder.progress  # a fine-tuning task counts steps, not rows
 
 
 def test_a_crash_after_the_task_create_finds_the_task_and_publishes_once(tmp_path: Path) -> None:
