@@ -199,15 +199,21 @@ class Executor:
         with futures.ThreadPoolExecutor(max_workers=max(1, self.options.max_parallel)) as pool:
             try:
                 while True:
-                    while ready and len(running) < self.options.max_parallel:
-                        stage_id = order[heapq.heappop(ready)]
-                        if self._failed and not self.options.keep_going and not self._blocked(stage_id):
-                            continue  # not started after a failure: left as recorded for the next run
-                        attempt = self._prepare(stage_id)  # settles stages that need not run
-                        if attempt is None:
-                            release(stage_id)
-                        else:
-                            running[pool.submit(self._execute, attempt)] = stage_id
+                    # One scheduling step: what it records (intents, skips, up-to-date stages) is made
+                    # durable by one fsync at its end, before any of its attempts reaches the platform.
+                    attempts: list[Attempt] = []
+                    with self.state.batch():
+                        while ready and len(running) + len(attempts) < self.options.max_parallel:
+                            stage_id = order[heapq.heappop(ready)]
+                            if self._failed and not self.options.keep_going and not self._blocked(stage_id):
+                                continue  # not started after a failure: left as recorded for the next run
+                            attempt = self._prepare(stage_id)  # settles stages that need not run
+                            if attempt is None:
+                                release(stage_id)
+                            else:
+                                attempts.append(attempt)
+                    for attempt in attempts:
+                        running[pool.submit(self._execute, attempt)] = attempt.run.stage_id
                     if not running:
                         return  # nothing runs and nothing more can start
                     done, _ = futures.wait(running, timeout=0.5, return_when=futures.FIRST_COMPLETED)
@@ -300,7 +306,7 @@ class Executor:
             record=current,
             previous=None if resume else record,
             platform=self.platform,
-            save=self._save,
+            save=self._save_ending_later,
             outputs=self._outputs,
             datasets=self._dataset,
             log=self.observer.stage_log,
@@ -398,6 +404,15 @@ class Executor:
 
     def _save(self, stage_id: str, record: StageRecord, durable: bool = True) -> None:
         self.state.record(stage_id, record, durable=durable)  # thread-safe: StateFile serialises writers
+
+    def _save_ending_later(self, stage_id: str, record: StageRecord, durable: bool = True) -> None:
+        """What a running stage saves: its intent is durable before this returns (the task is created next);
+        its end is written at once (a killed qfrun keeps it) and made durable by the next fsync of the
+        journal, which covers every line before it: a later stage's intent, a scheduling step's batch, or the
+        run's end. So whatever a stage depends on is on disk before it touches the platform, and a power loss
+        loses at most ends whose tasks the resume finds again by their intent."""
+        ended = record.status.terminal or record.status is StageStatus.WAITING
+        self.state.record(stage_id, record, durable=durable and not ended)
 
     def _dataset(self, dataset_id: str) -> Dataset:
         with self._dataset_lock:

@@ -7,7 +7,8 @@ every stage (which would make a 2,000-stage run quadratic):
   "stages", "runs"}``, format version first, always replaced atomically (temp file, fsync, rename,
   fsync of the folder), so it is never half-written;
 * the **journal** ``<state>.journal``: a header ``{"qfrun_journal": 1, "generation": N}``, then one JSON
-  line per transition, each written with one ``os.write`` and fsync'd before ``record`` returns.
+  line per transition, each written with one ``os.write`` and fsync'd before ``record`` returns; lines
+  written together (by worker threads, or in one ``batch()`` of the scheduler) share one fsync.
 
 Loading reads the snapshot and replays the journal when its generation matches; a journal of an older
 generation is already folded into the snapshot, and a torn last line is a crash mid-write (the
@@ -24,7 +25,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,15 @@ class StateFile:
         self._failed: StateError | None = None
         # Stages finish on worker threads: one writer at a time keeps a line from going to a replaced journal.
         self._mutex = threading.RLock()
+        # Group commit: a durable record is written under the mutex, then fsync'd outside it, so that threads
+        # finishing together share one fsync (the first to take _sync_lock covers every line written so far)
+        # and the one scheduling meanwhile is not held up. _written counts lines written since load,
+        # _synced those known to be on disk. Lock order: _mutex, then _sync_lock; never the reverse.
+        self._sync_lock = threading.Lock()
+        self._written = 0
+        self._synced = 0
+        # Threads inside ``batch()``: their durable records wait for the batch's one fsync at its end.
+        self._batching = threading.local()
         # Called with the whole state after every durable write, under the writers' mutex (so in order):
         # a remote backend publishes the snapshot there (runner.state.backend). A StateError it raises
         # stops all later writes, as a failed disk write does.
@@ -136,23 +146,52 @@ class StateFile:
     # -- writing -------------------------------------------------------------------------------------
 
     def record(self, stage_id: str, record: StageRecord, *, durable: bool = True) -> None:
-        """Save one stage's new record; it is on disk (fsync'd) when this returns.
+        """Save one stage's new record; it is on disk (fsync'd) when this returns (inside ``batch()``: when
+        the batch ends).
 
         ``durable=False`` is for transitions that promise nothing outside qfrun (progress, ``running``):
         the line is written, so a killed qfrun keeps it, but the fsync (~4 ms on a virtual disk) is left to
         the next durable record, which flushes both. Intent, task and terminal records stay durable.
+        Records that threads make at the same time share one fsync (group commit).
         """
         line = _encode({"stage": stage_id, "record": record.to_json()}, f"stage {stage_id!r}")
         with self._mutex:
             self.stages[stage_id] = record
-            self._append(line, durable=durable)
+            seq = self._append(line)
+        if durable:
+            self._commit(seq)
 
     def record_run(self, run: RunRecord) -> None:
         """Save a run's start or end (replacing the run of the same id); durable when this returns."""
         line = _encode({"run": run.to_json()}, f"run {run.run_id!r}")
         with self._mutex:
             self._put_run(run)
-            self._append(line)
+            seq = self._append(line)
+        self._commit(seq)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Durable records made by this thread inside the block are on disk when the block ends, with one
+        fsync for all of them instead of one each (the executor wraps each scheduling step in it).
+
+        Use it only where nothing outside qfrun depends on a record before the block ends: a platform call
+        that must follow a durable intent goes after it.
+        """
+        if getattr(self._batching, "seq", None) is not None:
+            yield  # nested: the outer block commits
+            return
+        self._batching.seq = 0
+        try:
+            yield
+        except BaseException:
+            # Ctrl-C or a failed write inside the block: still make what was recorded durable, but let the
+            # block's own error be the one that propagates.
+            seq, self._batching.seq = self._batching.seq, None
+            with contextlib.suppress(StateError):
+                self._commit(seq)
+            raise
+        seq, self._batching.seq = self._batching.seq, None
+        self._commit(seq)
 
     def compact(self) -> None:
         """Write the whole state as snapshot N+1, then start an empty journal N+1."""
@@ -169,7 +208,10 @@ class StateFile:
         self.generation = generation
         header = {"qfrun_journal": JOURNAL_FORMAT, "generation": generation}
         atomic_write(self.journal_path, _encode(header, "the journal header"), sync=self.sync)
-        self._close_journal()
+        with self._sync_lock:
+            # The snapshot holds every line written so far, on disk: nothing is left for the old journal.
+            self._synced = self._written
+            self._close_journal()
         try:
             self._fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
         except OSError as error:
@@ -207,7 +249,8 @@ class StateFile:
                     self._compact()
                     self._publish()
             finally:
-                self._close_journal()
+                with self._sync_lock:
+                    self._close_journal()
 
     def _guarded(self, write: Callable[[], None]) -> None:
         """Run one write; once one failed, every later write raises its error again and touches nothing."""
@@ -219,10 +262,40 @@ class StateFile:
             self._failed = error
             raise
 
-    def _append(self, line: bytes, *, durable: bool = True) -> None:
-        self._guarded(lambda: self._write(line, durable=durable))
-        if durable:
-            self._publish()
+    def _append(self, line: bytes) -> int:
+        """Write one line (call under the mutex); its number, for ``_commit``."""
+        self._guarded(lambda: self._write(line))
+        return self._written
+
+    def _commit(self, seq: int) -> None:
+        """Return once line ``seq`` is on disk, then publish the state (group commit; see ``__init__``)."""
+        if not seq:
+            return  # nothing was recorded
+        pending = getattr(self._batching, "seq", None)
+        if pending is not None:
+            self._batching.seq = max(pending, seq)
+            return
+        with self._sync_lock:
+            if self._synced < seq:
+                # Every line counted in _written is in the current journal (a compaction, which replaces
+                # the journal, first marks all of them synced under this lock), so one fsync covers them.
+                covered = self._written
+                if self.sync and self._fd is not None:
+                    self._guarded(self._fsync)
+                self._synced = max(self._synced, covered)
+        if self.on_saved is not None:
+            with self._mutex:
+                self._publish()
+
+    def _fsync(self) -> None:
+        assert self._fd is not None
+        try:
+            os.fsync(self._fd)
+        except OSError as error:
+            raise StateError(
+                f"The state journal {self.journal_path} cannot be written: {error.strerror or error}; qfrun "
+                "stopped with the state as last saved, and re-running the same command resumes from there."
+            ) from error
 
     def snapshot(self) -> bytes:
         """The whole state as one snapshot (journal folded in): what ``qfrun state pull`` prints and what a
@@ -235,23 +308,23 @@ class StateFile:
         if hook is not None:
             self._guarded(lambda: hook(self._snapshot_bytes(self.generation)))
 
-    def _write(self, line: bytes, *, durable: bool) -> None:
+    def _write(self, line: bytes) -> None:
         if self._fd is None:
             # First write of this session: a fresh journal of a new generation, so that no line is ever
             # appended after a torn tail or to a journal of an older generation. The change is in it.
+            self._written += 1
             self._compact()
             return
         try:
             view = memoryview(line)
             while view:
                 view = view[os.write(self._fd, view) :]
-            if self.sync and durable:
-                os.fsync(self._fd)
         except OSError as error:
             raise StateError(
                 f"The state journal {self.journal_path} cannot be written: {error.strerror or error}; qfrun "
                 "stopped with the state as last saved, and re-running the same command resumes from there."
             ) from error
+        self._written += 1
         self._journal_lines += 1
         if self._journal_lines > 2 * len(self.stages) + 100:
             self._compact()
