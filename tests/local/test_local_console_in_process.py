@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 # What each action says of an empty body: the first field it needs, or None when {} is a valid request.
 FIRST_FIELD: dict[tuple[str, str], str | None] = {
     ("model", "DescribeModel"): "modelId",
+    ("model", "CreateCustomModel"): "modelSetId",
+    ("model", "CreateCustomModelSet"): "modelSetName",
     ("model", "ImportLocalModel"): "name",
     ("model", "DescribeCustomModelSets"): None,
     ("model", "DeleteModel"): "modelId",
@@ -50,7 +52,9 @@ FIRST_FIELD: dict[tuple[str, str], str | None] = {
     ("eval", "StopEvalTask"): "taskId",
     ("eval", "DescribeEvalManualSamples"): "taskId",
     ("eval", "SubmitEvalManualScores"): "taskId",
-    ("finetuning", "CreateFineTuningTask"): "name",
+    ("finetuning", "CreateFineTuningTask"): "model",  # without a jobId, the base version (local)
+    ("finetuning", "CreateFineTuningJob"): "name",
+    ("finetuning", "DescribeFineTuningJobs"): None,
     ("finetuning", "DescribeFineTuningTask"): "taskId",
     ("finetuning", "DescribeFineTuningTasks"): None,
     ("finetuning", "StopFineTuningTask"): "taskId",
