@@ -144,6 +144,10 @@ def test_the_documented_job_and_task_example_bodies_are_accepted_as_they_are(pla
     assert done["runStatus"] == "Done", done["failedReason"]
     assert done["jobId"] == job_id
     assert done["metrics"]["eval_loss"] > 0
+    evals = {**task, "datasetConfig": {**task["datasetConfig"], "evalVersions": "ds-1"}}
+    response = platform_api.post("/v2/finetuning?Action=CreateFineTuningTask", evals)
+    assert response.status_code == 400
+    assert "evalVersions must hold one {versionId}." in response.text
     bad = {**task, "datasetConfig": {**task["datasetConfig"], "splitRatio": 101}}
     response = platform_api.post("/v2/finetuning?Action=CreateFineTuningTask", bad)
     assert response.status_code == 400
@@ -199,6 +203,10 @@ def test_a_training_job_killed_with_sigkill_fails_only_its_task(platform_api, pl
     failed = platform_api.wait(_finished(platform_api, doomed), timeout=60)
     assert failed["runStatus"] == "Failed"
     assert f"job of task {doomed} ended with signal 9" in failed["failedReason"]
+    publish = {"modelSetId": model["modelSetId"], "sourceType": "Train", "trainMeta": {"taskId": doomed}}
+    response = platform_api.post("/v2/model?Action=CreateCustomModel", publish)
+    assert response.status_code == 400
+    assert f"the fine-tuning task {doomed} is failed; publish it once it is Done." in response.text
     # the platform and its other tasks go on: another training runs to the end
     other = _create(platform_api, model, dataset, "ft-after", maxSteps=2)
     done = platform_api.wait(_finished(platform_api, other), timeout=300)

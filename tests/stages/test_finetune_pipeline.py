@@ -14,6 +14,7 @@ import pytest
 from runner.local.app import create_app
 from runner.local.credentials import load_or_create
 from runner.local.home import Home
+from runner.stages.model import ModelStage
 from runner.testing.cli import invoke
 from runner.testing.serving import serve_app
 
@@ -94,6 +95,15 @@ def test_a_finetune_stage_trains_in_a_job_publishes_once_and_a_model_stage_publi
         code, out, err = invoke(capsys, "run", str(again))
         assert code == 0, out + err
         assert _state(work, "again")["stages"]["trained"]["outputs"]["version_id"] == published["version_id"]
+
+
+def test_the_plan_names_the_task_and_step_a_model_stage_publishes() -> None:
+    stage = ModelStage()
+    assert stage.plan({"train_task_id": "task-1", "checkpoint_step": 50}).summary == (
+        "publish fine-tuning task task-1 (step 50) as a model version"
+    )
+    assert stage.plan({"train_task_id": "task-1"}).summary.endswith("(its final step) as a model version")
+    assert stage.makes_model_version({"train_task_id": "task-1"})
 
 
 def test_a_model_stage_names_its_checkpoint_step_and_name_only_with_what_they_qualify(

@@ -241,10 +241,7 @@ def finetune(
     for extra in ("generation_config.json", "tokenizer.model"):
         if (model_dir / extra).is_file() and not (output_dir / extra).is_file():
             shutil.copy(model_dir / extra, output_dir / extra)
-    eval_curve = _read_lines(eval_file)
-    if held_out is not None and (not eval_curve or eval_curve[-1]["step"] != max_steps):
-        final = trainer.evaluate()  # the last step's loss on the validation set, logged like the others
-        eval_curve = _read_lines(eval_file) or [{"step": max_steps, "eval_loss": final["eval_loss"]}]
+    eval_curve = _read_lines(eval_file)  # Trainer evaluates at the last step too, whatever the interval
     steps_run = max_steps - resumed_step
     tokens_per_step = data.tokens() / len(data) * batch
     return {
