@@ -15,7 +15,7 @@ import pytest
 from runner.local.app import create_app
 from runner.local.home import Home
 from runner.platform.client import PlatformClient
-from runner.platform.protocol import TaskInfo, TaskRef, TaskRequest
+from runner.platform.protocol import TaskInfo, TaskRef, TaskRequest, TaskStatus
 from runner.platform.settings import settings_from_pipeline
 from runner.platform.wire.finetuning import FINETUNING
 from runner.testing.serving import serve_app
@@ -76,3 +76,30 @@ def test_job_task_and_publish_are_each_made_once(client: PlatformClient, tmp_pat
     assert version.model_id == model_set
     assert version.source == "train"
     assert client.list_model_versions([version.version_id]) == {version.version_id}
+
+
+def test_a_cancelled_task_is_stopped_with_stop_fine_tuning_task(
+    client: PlatformClient, tmp_path: Path
+) -> None:
+    base = client.import_model(name="tiny-adder", path=str(ROOT / "models" / "tiny-adder"))
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(ROWS.read_text(encoding="utf-8").splitlines(True)[:4]), encoding="utf-8")
+    dataset = client.ensure_dataset(
+        name="rows", path=str(rows), sha256=hashlib.sha256(rows.read_bytes()).hexdigest()
+    )
+    request = TaskRequest(
+        FINETUNING,
+        "qf-long-0123456789",
+        {
+            "model_version_id": base.version_id,
+            "method": "LoRA",
+            "hyper_parameters": {"maxSteps": 100000},
+            "dataset_id": dataset.dataset_id,
+        },
+    )
+    ref = client.create_task(
+        TaskRequest(FINETUNING, request.name, {**request.params, **client.prepare_task(request)})
+    )
+    client.cancel_task(ref)  # StopFineTuningTask [F4]
+    info = _finished(client, ref)
+    assert info.status is TaskStatus.STOPPED
