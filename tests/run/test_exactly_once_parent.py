@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskRequest
 from runner.testing.fake_platform import FakePlatform
 from runner.testing.pipelines import outcomes, run, write
@@ -66,3 +67,25 @@ def test_a_crash_after_the_task_create_finds_the_task_and_publishes_once(tmp_pat
     summary, _, _ = run(path, platform)
     assert outcomes(summary)["tuned"] == "up to date"
     assert list(platform.data["published"]) == [f"{state.stages['tuned'].task['task_id']}@None"]
+
+
+def test_a_publish_that_failed_is_retried_on_the_trained_task_without_training_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, TUNE)
+    platform = FakePlatform()
+    publish = platform.publish_trained
+
+    def refused(*args: object, **kwargs: object) -> object:
+        raise PlatformServerError("CreateCustomModel: the platform is busy", platform="fake", status=503)
+
+    monkeypatch.setattr(platform, "publish_trained", refused)
+    summary, state, _ = run(path, platform)
+    assert outcomes(summary)["tuned"] == "failed"
+    assert "CreateCustomModel: the platform is busy" in state.stages["tuned"].error
+    monkeypatch.setattr(platform, "publish_trained", publish)
+    summary, state, recorder = run(path, platform)
+    assert outcomes(summary)["tuned"] == "succeeded"
+    assert len(platform.created_for("tuned")) == 1  # the finished task is reused, not trained again
+    assert platform.data["parents_created"] == 1
+    assert any("reusing task" in message for stage, message in recorder.logs if stage == "tuned")
