@@ -19,6 +19,7 @@ from runner.commands.options import PIPELINE, STATE
 from runner.errors import PlatformNotFound
 from runner.pipeline.spec import Pipeline, load_pipeline
 from runner.platform.protocol import Platform, TaskKind, TaskRef
+from runner.render.lineage import as_text, build_lineage
 from runner.stages import STAGE_TYPES
 from runner.state.file import StateFile
 from runner.state.records import StageRecord
@@ -43,16 +44,11 @@ def render_status(
         close = getattr(platform, "close", None)
         if callable(close):
             close()
+    lineage = build_lineage(pipeline, state)
     if fmt == "json":
         runs = [run.to_json() for run in state.runs]
-        return (
-            json.dumps(
-                {"pipeline": pipeline.name, "state": state.label, "stages": rows, "runs": runs},
-                indent=2,
-                default=str,
-            )
-            + "\n"
-        )
+        shown = {"pipeline": pipeline.name, "state": state.label, "stages": rows, "runs": runs}
+        return json.dumps({**shown, "lineage": lineage}, indent=2, default=str) + "\n"
     lines = [f"State of {pipeline.name} ({state.label}):"]
     if state.runs:
         last = state.runs[-1]
@@ -64,6 +60,8 @@ def render_status(
         if row.get("service"):
             detail += f"  {_service_text(row['service'])}"
         lines.append(f"  {row['id']:<{width}}  {row['type']:<8}  {row['status']:<10}{task}{detail}")
+    if lineage:  # where each model version came from, and what used it
+        lines += ["Lineage:", *as_text(lineage)]
     return "\n".join(lines) + "\n"
 
 

@@ -319,6 +319,7 @@ class Line:
     colour: str
     path: str  # SVG path data; a run without the value breaks the line rather than bridging it
     points: list[Point]
+    dash: str = ""  # SVG stroke-dasharray: a second line of the same model (validation loss)
 
 
 @dataclass(frozen=True)
@@ -336,6 +337,8 @@ class LineChart:
     columns: list[Label]  # the runs, numbered; their ids are in each point's tooltip
     lines: list[Line]
     legend: list[Label]
+    axis_title: str = "score"
+    x_title: str = ""  # under the columns' labels, when they are numbers (steps) rather than run numbers
 
 
 def history_chart(
@@ -386,4 +389,72 @@ def history_chart(
         columns=columns,
         lines=lines,
         legend=legend,
+    )
+
+
+MAX_POINTS = 400  # per line of a loss chart: enough for the eye, and the page stays small
+
+
+def thinned(line: Sequence[Sequence[float]], limit: int = MAX_POINTS) -> list[Sequence[float]]:
+    """At most about ``limit`` points of ``line``, evenly spaced, always with the first, the last and the
+    lowest (the numbers the report's summary quotes)."""
+    if len(line) <= limit:
+        return list(line)
+    every = math.ceil(len(line) / limit)
+    lowest = min(range(len(line)), key=lambda index: line[index][1])
+    keep = set(range(0, len(line), every)) | {len(line) - 1, lowest}
+    return [line[index] for index in sorted(keep)]
+
+
+def loss_chart(
+    stage_id: str, curves: Mapping[str, Sequence[Sequence[float]]], names: Mapping[str, str], colour: str
+) -> LineChart | None:
+    """The loss per step of one training task: a step axis from 0 and a loss axis from 0, one line per
+    curve in the model's colour (the validation loss dashed)."""
+    lines_in = {key: thinned(line) for key, line in curves.items() if line}
+    if not lines_in:
+        return None
+    left, top, plot_w, plot_h = 56, 24, 560, 180
+    last_step = max(point[0] for line in lines_in.values() for point in line)
+    x_ticks = nice_ticks(last_step)
+    y_ticks = nice_ticks(max(point[1] for line in lines_in.values() for point in line))
+    right, bottom = left + plot_w, top + plot_h
+
+    def x_of(step: float) -> float:
+        return left + plot_w * step / x_ticks[-1]
+
+    def y_of(value: float) -> float:
+        return bottom - plot_h * max(0.0, value) / y_ticks[-1]
+
+    lines, legend, x = [], [], float(left)
+    for key, line in lines_in.items():
+        label = names.get(key, key)
+        dash = "6 4" if key != "loss" else ""
+        path = " ".join(
+            f"{'M' if index == 0 else 'L'}{x_of(step):.1f},{y_of(value):.1f}"
+            for index, (step, value) in enumerate(line)
+        )
+        # a marker (and its tooltip) per point while they stay apart; past that the first, lowest and last
+        marked = line if len(line) <= 100 else [line[0], min(line, key=lambda p: p[1]), line[-1]]
+        points = [
+            Point(x_of(step), y_of(value), f"{label}, step {step:g}: {value:.4g}") for step, value in marked
+        ]
+        lines.append(Line(colour, path, points, dash))
+        shown = f"{label} (dashed)" if dash else label  # one colour per model: the dash tells them apart
+        legend.append(Label(x, bottom + 46, shown, colour))
+        x += 16 + 7 * len(shown) + 24
+    return LineChart(
+        title=f"loss of {stage_id}",
+        width=max(right + 30, x),
+        height=bottom + 62,
+        left=left,
+        top=top,
+        right=right,
+        bottom=bottom,
+        ticks=[Tick(y_of(t), _tick_text(t)) for t in y_ticks],
+        columns=[Label(x_of(t), bottom + 18, _tick_text(t)) for t in x_ticks],
+        lines=lines,
+        legend=legend,
+        axis_title="loss",
+        x_title="step",
     )

@@ -17,8 +17,11 @@ from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline
 from runner.render.console import console_link
 from runner.render.diff import runs_compared
+from runner.render.lineage import build_lineage, gains
 from runner.render.plan import escape_markdown
+from runner.render.report_lineage import lineage_markdown
 from runner.render.report_model import Evaluation, Report, StageRow
+from runner.render.training import trainings
 from runner.render.units import size_text
 from runner.stages import STAGE_TYPES
 from runner.stages.base import ReportSection
@@ -63,6 +66,7 @@ def build_report(pipeline: Pipeline, state: StateFile) -> Report:
         for entry in STAGE_TYPES[row["type"]].report_entries(row, by_id):
             sections[entry.section].append(dict(entry.row))
     history, changes = runs_compared(pipeline, state)  # metrics across runs, changes since the previous one
+    lineage = build_lineage(pipeline, state)
     return {
         "qfrun_report": 1,
         "pipeline": pipeline.name,
@@ -79,6 +83,9 @@ def build_report(pipeline: Pipeline, state: StateFile) -> Report:
         "services": sections["services"],
         "history": history,
         "changes": changes,
+        "lineage": lineage,
+        "gains": gains(pipeline, state, lineage),
+        "training": trainings(stages),
     }
 
 
@@ -133,6 +140,7 @@ def as_markdown(report: Report, *, limit: int = MARKDOWN_LIMIT) -> str:
     for service in report["services"]:
         where = escape_markdown(str(service["url"] or service["url_suffix"]))
         lines += [f"Service `{service['stage']}` answers at {where}.", ""]
+    lines += lineage_markdown(report)
     table = ["| stage | type | status | time | detail |", "|---|---|---|---|---|"]
     families = report.get("families") or {}
     for stage in report["stages"]:

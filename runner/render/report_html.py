@@ -19,6 +19,7 @@ import jinja2
 
 from runner.render import charts
 from runner.render.diff import number
+from runner.render.report_lineage import lineage_context
 from runner.render.report_model import Report, StageRow
 from runner.render.units import size_text
 
@@ -75,6 +76,7 @@ def as_html(report: Report, *, folder: Path | None = None) -> str:
         "changes": report.get("changes"),
         "change_rows": _change_rows(report.get("changes")),
         "history_charts": _history_charts(report.get("history")),
+        **lineage_context(report, colours),  # trainings, gains, lineage: templates/lineage.html.j2
     }
     return _environment().get_template("report.html.j2").render(context)
 

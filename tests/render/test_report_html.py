@@ -1,7 +1,6 @@
-"""The HTML report as a browser reads it, parsed with lxml's HTML parser (no browser installs here: Chromium
-for playwright comes from a CDN this machine cannot reach): escaped text, one colour per model in every
-chart, charts with axes and values, sizes in binary units, links to the pipeline's lines and to Qianfan's
-console."""
+"""The HTML report's structure, parsed with lxml's HTML parser (test_report_browser.py opens it in Chromium):
+escaped text, one colour per model in every chart, charts with axes and values, sizes in binary units, links to
+the pipeline's lines and to Qianfan's console."""
 
 from __future__ import annotations
 
