@@ -113,8 +113,7 @@ class FinetuneStage(StageType):
         shown = ", ".join(f"{key}={hyper[key]}" for key in sorted(hyper))
         method = spec.get("method", "lora")
         return PlanDetail(
-            f"fine-tune {spec['model']} on {spec['dataset']} ({method}{', ' + shown if shown else ''}), "
-            "then publish the result as a model version",
+            f"fine-tune {spec['model']} on {spec['dataset']} ({method}{', ' + shown if shown else ''})",
             cost=TRAINING_COST,
         )
 

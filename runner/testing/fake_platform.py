@@ -134,7 +134,10 @@ class FakePlatform:
             published = self.data.setdefault("published", {})
             key = f"{task_id}@{checkpoint_step}"
             if key not in published:
-                published[key] = f"amv-trained-{len(published) + 1}"
+                # the version a script names for the task's stage (a test's own id), else a new one
+                stage = self.data["tasks"].get(task_id, {}).get("stage", "")
+                named = (self.scripts.get(stage, Script()).result or {}).get("version_id")
+                published[key] = str(named or f"amv-trained-{len(published) + 1}")
                 self._save()
             return ModelVersion(published[key], model_set_id, "trained", size_bytes=1000, source="train")
 
