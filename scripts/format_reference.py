@@ -18,7 +18,9 @@ OUTPUT = ROOT / "docs" / "pipeline-format.md"
 SECTIONS = (
     ("The pipeline file", None),
     ("Dataset", "dataset"),
+    ("Per-target dataset source (`datasets.<id>.targets.<target>`)", "datasetSource"),
     ("Stage: model", "modelStage"),
+    ("Per-target model source (`model.targets.<target>`)", "modelSource"),
     ("Stage: infer", "inferStage"),
     ("Stage: evaluate", "evaluateStage"),
     ("Stage: compress", "compressStage"),
@@ -31,6 +33,7 @@ SECTIONS = (
     ("Evaluator: llm_judge", "judgeEvaluator"),
     ("Evaluator: custom", "customEvaluator"),
     ("Evaluator: manual", "manualEvaluator"),
+    ("Evaluator: opencompass (benchmark files: benchmarks.md)", "opencompassEvaluator"),
     ("Service (`deploy.service`)", "service"),
     ("Billing (`deploy.service.billing`)", "billing"),
     ("Smoke test (`deploy.smoke_test[]`)", "smokeTest"),

@@ -1,4 +1,5 @@
-"""Every example in pipelines/ carries the schema modeline and is a valid pipeline as it is."""
+"""Every example in pipelines/ carries the schema modeline and is a valid pipeline as it is, on each of its
+targets."""
 
 from __future__ import annotations
 
@@ -22,6 +23,6 @@ def test_example_pipeline_starts_with_the_schema_modeline(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
-def test_example_pipeline_is_valid(path: Path) -> None:
-    pipeline = load_pipeline(path)
+def test_example_pipeline_is_valid_on_every_target(path: Path) -> None:
+    pipeline = load_pipeline(path, every_target=True)
     assert pipeline.stages

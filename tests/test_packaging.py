@@ -67,6 +67,16 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_ships_the_schemas_and_th
         env=clean,
     )
     assert validate.returncode == 0, validate.stdout + validate.stderr
+    # the built-in benchmarks are package data (a link to data/benchmarks): their names validate from it
+    benchmarks = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "qfrun"), "validate", str(ROOT / "pipelines" / "benchmarks.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        env=clean,
+    )
+    assert benchmarks.returncode == 0, benchmarks.stdout + benchmarks.stderr
     # the HTML report's templates are package data: a report written from outside the checkout finds them
     report = subprocess.run(
         [

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from runner.commands.options import PIPELINE, STATE
+from runner.commands.options import PIPELINE, STATE, TARGET
 from runner.errors import PlatformNotFound, UsageError
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline, load_pipeline
@@ -78,16 +78,17 @@ def destroy(
     yes: bool,
     open_platform: Callable[[Pipeline], Platform],
     echo: Callable[[str], None],
+    target: str | None = None,
 ) -> int:
     """Release and stop what ``teardowns`` finds; returns how many were ended."""
-    pipeline = load_pipeline(path, check_files=False, allow_env=None)
+    pipeline = load_pipeline(path, check_files=False, allow_env=None, target=target)
     command = "qfrun destroy " + str(path)
     with open_backend(pipeline, state_path, notify=echo).hold(command) as state:
         todo = teardowns(pipeline, state, select)
         if not todo:
             echo(f"Nothing to destroy: no service or running task of {pipeline.name} is recorded.")
             return 0
-        echo(f"Destroy plan for {pipeline.name} on {pipeline.platform.get('kind', 'local')}:")
+        echo(f"Destroy plan for {pipeline.name} on {_where(pipeline)}:")
         for item in todo:
             echo(f"  - {item.describe()}")
         echo("  Model versions and finished results are kept.")
@@ -103,6 +104,11 @@ def destroy(
                 close()
     echo(f"Destroyed {len(todo)}; `qfrun plan {path}` now shows what a run would create again.")
     return len(todo)
+
+
+def _where(pipeline: Pipeline) -> str:
+    kind = pipeline.platform_spec.name
+    return f"{kind} (target {pipeline.target})" if pipeline.targets_declared else kind
 
 
 def _confirm(count: int, yes: bool) -> None:
@@ -146,8 +152,11 @@ def _cleared(item: Teardown) -> StageRecord:
     help="Stages whose resources to end: x, +x, x+ (default: every stage); repeatable.",
 )
 @STATE
+@TARGET
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before releasing services and stopping tasks.")
-def command(pipeline: Path, select: tuple[str, ...], state_path: Path | None, yes: bool) -> None:
+def command(
+    pipeline: Path, select: tuple[str, ...], state_path: Path | None, target: str | None, yes: bool
+) -> None:
     """Release PIPELINE's services and stop its running tasks; model versions are kept."""
     from runner.run.connect import open_platform
 
@@ -160,4 +169,5 @@ def command(pipeline: Path, select: tuple[str, ...], state_path: Path | None, ye
             loaded.platform, notify=lambda line: click.echo(line, err=True), pipeline_file=loaded.path
         ),
         echo=lambda line: click.echo(line, err=True),
+        target=target,
     )

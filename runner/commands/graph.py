@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from runner.commands.options import PIPELINE
+from runner.commands.options import PIPELINE, TARGET
 
 
 @click.command(name="graph")
@@ -18,14 +18,15 @@ from runner.commands.options import PIPELINE
     type=click.Path(dir_okay=False, path_type=Path),
     help="Colour stages by their status in this state file.",
 )
+@TARGET
 @click.option("--status/--no-status", "with_status", default=False, help="Show each stage's recorded status.")
-def command(pipeline: Path, fmt: str, state_path: Path | None, with_status: bool) -> None:
+def command(pipeline: Path, fmt: str, state_path: Path | None, target: str | None, with_status: bool) -> None:
     """Print the stage graph of PIPELINE as Mermaid or Graphviz dot."""
     from runner.pipeline.spec import load_pipeline
     from runner.render import graph as graphformat
     from runner.state.connect import open_backend
 
-    loaded = load_pipeline(pipeline, check_files=False, allow_env=None)
+    loaded = load_pipeline(pipeline, check_files=False, allow_env=None, target=target)
     types = {stage_id: stage.type for stage_id, stage in loaded.stages.items()}
     statuses = None
     if with_status or state_path:

@@ -20,6 +20,15 @@ STATE = click.option(
     "state:, else .qfrun/<name>.state.json beside the pipeline).",
 )
 
+TARGET = click.option(
+    "--target",
+    "target",
+    envvar="QFRUN_TARGET",
+    metavar="NAME",
+    help="The target to use, one of the pipeline's platforms: (default: QFRUN_TARGET, else its "
+    "default_target). Each target keeps its own state.",
+)
+
 ALLOW_ENV = click.option(
     "--allow-env",
     "allow_env",
@@ -41,7 +50,8 @@ ALLOW_PATH = click.option(
 
 
 def selection_options(function: F) -> F:
-    """``--select``, ``--from``, ``--force`` and ``--state``: which stages a run or a plan is about."""
+    """``--select``, ``--from``, ``--force``, ``--state`` and ``--target``: which stages a run or a plan is
+    about, and where."""
     for option in reversed(
         [
             click.option(
@@ -64,6 +74,7 @@ def selection_options(function: F) -> F:
                 "--force", multiple=True, metavar="STAGE", help="Re-run STAGE even when up to date."
             ),
             STATE,
+            TARGET,
         ]
     ):
         function = option(function)

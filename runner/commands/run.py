@@ -16,6 +16,7 @@ from runner.pipeline.spec import Pipeline, StageSpec, load_pipeline
 from runner.platform.protocol import Inventory
 from runner.render.progress import LiveProgress, PlainProgress
 from runner.render.report import build_report, default_report_folder, write_reports
+from runner.run import saved_plan
 from runner.run.executor import (
     FAILED,
     NOT_STARTED,
@@ -27,7 +28,7 @@ from runner.run.executor import (
     RunOptions,
     RunSummary,
 )
-from runner.run.plan import make_plan
+from runner.run.plan import Plan, make_plan
 from runner.run.refresh import Drift, refresh
 from runner.state import history
 from runner.state.connect import open_backend
@@ -44,15 +45,29 @@ def run_pipeline(
     allow_env: tuple[str, ...] = (),
     allow_paths: tuple[Path, ...] = (),
     refresh: bool = True,
+    target: str | None = None,
+    saved: saved_plan.SavedPlan | None = None,
 ) -> tuple[list[str], int]:
     """Run the pipeline; returns the summary lines and the exit code: 0, 5 when only the platform failed,
     75 when a stage waits for people. A failed stage raises RunFailedError, other errors QfrunError.
 
     With ``refresh`` the platform is first asked what became of the resources the state records; what
-    changed outside qfrun is shown and decided on as ``qfrun plan`` shows it (runner.run.refresh)."""
-    pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths)
+    changed outside qfrun is shown and decided on as ``qfrun plan`` shows it (runner.run.refresh).
+
+    With ``saved`` (``--plan FILE``) the run is that plan or nothing: it refuses, before the platform is
+    opened or anything created, unless planning again now decides every stage as the saved plan did; the
+    saved plan, reviewed, stands for the confirmation of its costs."""
+    pipeline = load_pipeline(path, allow_env=allow_env, allow_paths=allow_paths, target=target)
+    if saved is not None:
+        saved_plan.check_source(saved, pipeline)
+        click.echo(f"Running the saved plan {saved.path} (made {saved.created_at}).", err=True)
+        selection = saved.selection
+        options = replace(options, select=selection.select, from_stages=selection.from_stages)
+        options = replace(options, force=selection.force)
     backend = open_backend(pipeline, state_path, notify=lambda line: click.echo(line, err=True))
     with backend.hold(options.command) as state:
+        if saved is not None:
+            saved_plan.check_state(saved, state)
         spec = pipeline.platform_spec
         from runner.run.connect import open_platform
 
@@ -63,8 +78,10 @@ def run_pipeline(
         )
         try:
             drift = _refresh(pipeline, state, platform) if refresh else {}
-            if not spec.local and not yes:
-                _confirm_costs(pipeline, state, options, drift)
+            if saved is not None:
+                saved_plan.check_plan(saved, _plan_now(pipeline, state, options, drift))
+            elif not spec.local and not yes:
+                _confirm_costs(_plan_now(pipeline, state, options, drift))
             options = replace(options, poll=spec.kind.poll)
             observer = _observer(pipeline.stages, verbose)
             try:
@@ -117,10 +134,9 @@ def _refresh(pipeline: Pipeline, state: StateFile, platform: Inventory) -> dict[
     return drift
 
 
-def _confirm_costs(
-    pipeline: Pipeline, state: StateFile, options: RunOptions, drift: Mapping[str, Drift]
-) -> None:
-    plan = make_plan(
+def _plan_now(pipeline: Pipeline, state: StateFile, options: RunOptions, drift: Mapping[str, Drift]) -> Plan:
+    """What this run will do, planned as ``qfrun plan`` plans it (the same selection, what refresh found)."""
+    return make_plan(
         pipeline,
         state,
         select=options.select,
@@ -128,6 +144,9 @@ def _confirm_costs(
         force=options.force,
         drift=drift,
     )
+
+
+def _confirm_costs(plan: Plan) -> None:
     if not plan.costs or not sys.stdin.isatty():
         if plan.costs:
             raise UsageError(
@@ -189,6 +208,13 @@ def _conclude(summary: RunSummary, state_file: str) -> tuple[list[str], int]:
     help="How many stages may run at once.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before cost-bearing deployments.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Run exactly the plan `qfrun plan --out FILE` saved (its selection too), or refuse, creating "
+    "nothing, when the pipeline, the state or the platform changed since: as terraform apply PLANFILE.",
+)
 @refresh_options
 @ALLOW_ENV
 @ALLOW_PATH
@@ -200,15 +226,20 @@ def command(
     from_stages: tuple[str, ...],
     force: tuple[str, ...],
     state_path: Path | None,
+    target: str | None,
     keep_going: bool,
     max_parallel: int,
     yes: bool,
+    plan_file: Path | None,
     refresh: bool,
     no_refresh: bool,
     allow_env: tuple[str, ...],
     allow_paths: tuple[Path, ...],
 ) -> None:
     """Run PIPELINE; re-running the same command resumes where it stopped."""
+    saved = saved_plan.load(plan_file) if plan_file is not None else None
+    if saved is not None and (select or from_stages or force):
+        raise UsageError("--plan runs the stages its plan selected; drop --select, --from and --force.")
     # The arguments travel in ctx.obj so that the state and the lock record the command actually run.
     line = " ".join(["qfrun", *ctx.obj.get("argv", sys.argv[1:])])
     options = RunOptions(select, from_stages, force, keep_going, max_parallel, command=line)
@@ -221,6 +252,8 @@ def command(
         allow_env=allow_env,
         allow_paths=allow_paths,
         refresh=refresh and not no_refresh,
+        target=target,
+        saved=saved,
     )
     for text in summary_lines:
         click.echo(text, err=True)

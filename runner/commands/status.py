@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from runner.commands.options import PIPELINE, STATE
+from runner.commands.options import PIPELINE, STATE, TARGET
 from runner.errors import PlatformNotFound
 from runner.pipeline.spec import Pipeline, load_pipeline
 from runner.platform.protocol import Platform, TaskKind, TaskRef
@@ -32,8 +32,9 @@ def render_status(
     *,
     live: Callable[[Pipeline], Platform] | None = None,
     now: datetime | None = None,
+    target: str | None = None,
 ) -> str:
-    pipeline = load_pipeline(path, check_files=False, allow_env=None)
+    pipeline = load_pipeline(path, check_files=False, allow_env=None, target=target)
     from runner.state.connect import open_backend
 
     state = open_backend(pipeline, state_path, notify=lambda line: click.echo(line, err=True)).read()
@@ -142,11 +143,12 @@ def _rows(
 @click.command(name="status")
 @PIPELINE
 @STATE
+@TARGET
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
     "--live", is_flag=True, help="Also ask the platform how each deployed service is now (one request each)."
 )
-def command(pipeline: Path, state_path: Path | None, fmt: str, live: bool) -> None:
+def command(pipeline: Path, state_path: Path | None, target: str | None, fmt: str, live: bool) -> None:
     """Show what the state file records for PIPELINE: each stage's status, task, outputs or error; each
     service's term and days left."""
 
@@ -157,4 +159,6 @@ def command(pipeline: Path, state_path: Path | None, fmt: str, live: bool) -> No
             loaded.platform, notify=lambda line: click.echo(line, err=True), pipeline_file=loaded.path
         )
 
-    click.echo(render_status(pipeline, state_path, fmt, live=platform if live else None), nl=False)
+    click.echo(
+        render_status(pipeline, state_path, fmt, live=platform if live else None, target=target), nl=False
+    )

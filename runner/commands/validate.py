@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from runner.commands.options import ALLOW_ENV, ALLOW_PATH
+from runner.commands.options import ALLOW_ENV, ALLOW_PATH, TARGET
 from runner.errors import PipelineError
 
 
@@ -32,18 +32,29 @@ class Checked:
     text: tuple[str, ...]  # the problems as the CLI prints them, "file:line:col: message"
     stages: int = 0
     families: tuple[int, ...] = ()  # the member count of each matrix stage
+    targets: tuple[str, ...] = ()  # the targets checked, when the file declares named targets
 
 
 def validate_paths(
-    paths: Sequence[Path], allow_env: Sequence[str] = (), allow_paths: Sequence[Path] = ()
+    paths: Sequence[Path],
+    allow_env: Sequence[str] = (),
+    allow_paths: Sequence[Path] = (),
+    target: str | None = None,
 ) -> list[Checked]:
-    """Validate each file; a problem in one does not stop the others from being checked."""
+    """Validate each file, for ``target`` or else for every target it declares; a problem in one file does
+    not stop the others from being checked."""
     from runner.pipeline.spec import load_pipeline
 
     checked: list[Checked] = []
     for path in paths:
         try:
-            loaded = load_pipeline(path, allow_env=tuple(allow_env), allow_paths=allow_paths)
+            loaded = load_pipeline(
+                path,
+                allow_env=tuple(allow_env),
+                allow_paths=allow_paths,
+                target=target,
+                every_target=target is None,
+            )
         except PipelineError as error:
             problems = tuple(
                 Problem(i.location.path, i.location.line, i.location.column, i.message) for i in error.issues
@@ -51,7 +62,9 @@ def validate_paths(
             checked.append(Checked(path, problems, tuple(str(issue) for issue in error.issues)))
         else:
             families = tuple(len(members) for members in loaded.families.values())
-            checked.append(Checked(path, (), (), stages=len(loaded.stages), families=families))
+            names = (loaded.target,) if target is not None else loaded.target_names
+            shown = names if loaded.targets_declared else ()
+            checked.append(Checked(path, (), (), len(loaded.stages), families, shown))
     return checked
 
 
@@ -60,11 +73,17 @@ def validate_paths(
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @ALLOW_ENV
 @ALLOW_PATH
+@TARGET
 def command(
-    pipelines: tuple[Path, ...], fmt: str, allow_env: tuple[str, ...], allow_paths: tuple[Path, ...]
+    pipelines: tuple[Path, ...],
+    fmt: str,
+    allow_env: tuple[str, ...],
+    allow_paths: tuple[Path, ...],
+    target: str | None,
 ) -> None:
-    """Check PIPELINES: YAML, schema, references, cycles, expressions, local files; all problems at once."""
-    checked = validate_paths(pipelines, allow_env, allow_paths)
+    """Check PIPELINES: YAML, schema, references, cycles, expressions, local files; all problems at once,
+    for every target a file declares unless --target names one."""
+    checked = validate_paths(pipelines, allow_env, allow_paths, target)
     problems = [problem for result in checked for problem in result.problems]
     if fmt == "json":
         click.echo(json.dumps({"valid": not problems, "problems": [asdict(p) for p in problems]}, indent=2))
@@ -80,7 +99,11 @@ def command(
                     if count
                     else ""
                 )
-                click.echo(f"{result.path}: valid ({result.stages} stage{plural}{matrices}).", err=True)
+                on = f"; target{'s' if len(result.targets) != 1 else ''} {', '.join(result.targets)}"
+                where = on if result.targets else ""
+                click.echo(
+                    f"{result.path}: valid ({result.stages} stage{plural}{matrices}{where}).", err=True
+                )
         if problems:
             click.echo(f"Found {len(problems)} problem{'s' if len(problems) != 1 else ''}.", err=True)
     if problems:

@@ -1,5 +1,6 @@
-"""``/v2/model`` model actions: DescribeModel, DescribeCustomModelSets, DeleteModel, and the local-only
-ImportLocalModel.
+"""``/v2/model`` model actions: DescribeModel, DescribeCustomModelSets, DeleteModel, CreateCustomModelSet and
+CreateCustomModel (an import of a Hugging Face folder from the platform's BOS, as Qianfan's [M4][M5]), and the
+local-only ImportLocalModel.
 
 An import copies the folder into the data directory (so later edits to the source cannot change a registered
 version) and hashes its files: the same content under the same name is the same version, which is what lets
@@ -9,6 +10,7 @@ version) and hashes its files: the same content under the same name is the same 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +34,15 @@ def describe_version(ctx: Context, version: VersionRow) -> dict[str, Any]:
     source: dict[str, Any] = {"sourceType": source_type or "Import"}
     if source_type:
         source["taskId"] = task_id
+    described = {"description": version.details["description"]} if version.details.get("description") else {}
     return {
+        **described,  # [M2]: only present when set
         "modelId": version.id,
         "modelSetId": version.model_id,
         "modelName": name,  # a version takes its model's name locally
         "status": wire.MODEL_STATUS_READY,
         "sourceInfo": source,
         "modelApplicationType": "chat",
-        "description": str(version.details.get("description") or ""),
         "isSupportModelComp": True,
         "createTime": version.created_at,
         "modifyTime": version.created_at,
@@ -109,18 +112,93 @@ def import_local_model(ctx: Context, body: Body) -> dict[str, Any]:
         raise invalid(f"ImportLocalModel: the folder {raw} cannot be copied: {exc}.") from exc
     staging.replace(target)
     model = ctx.store.ensure_model(name)
+    version = _register(ctx, model.id, target, (digest, size), {"imported_from": str(folder)})
+    return describe_version(ctx, version)
+
+
+def create_model_set(ctx: Context, body: Body) -> str:
+    """CreateCustomModelSet [M4]: the new model's id, a string. A name already used answers with that
+    model's id (the official page documents no rule for a repeated name)."""
+    name = body.text("modelSetName")
+    body.choice("modelType", wire.MODEL_TYPES)
+    return ctx.store.ensure_model(name).id
+
+
+def create_custom_model(ctx: Context, body: Body) -> dict[str, Any]:
+    """CreateCustomModel [M5] with ``sourceType: Import``: the Hugging Face folder at ``importMeta.bucket``
+    and ``objectPath`` in the platform's BOS becomes a version of the model ``modelSetId``; the same content
+    in the same model is the same version. Publishing a training result (``Train``) is
+    runner.local.api_publish's, which answers CreateCustomModel in the model route and hands imports here."""
+    model = found(ctx.store.model(body.text("modelSetId")), "model", body.text("modelSetId"))
+    if body.choice("sourceType", ("Train", "Import")) != "Import":
+        raise invalid(
+            "CreateCustomModel: the local platform's fine-tuning registers its model itself; import."
+        )
+    meta = body.obj("importMeta", required=True)
+    bucket, prefix = meta.text("bucket"), meta.text("objectPath").lstrip("/")
+    meta.choice("modelFormat", (wire.IMPORT_MODEL_FORMAT,))
+    description = body.opt_text("description") or ""
+    if len(description) > wire.MAX_MODEL_DESCRIPTION:
+        raise invalid(
+            f"CreateCustomModel: the description has more than {wire.MAX_MODEL_DESCRIPTION} characters."
+        )
+    folder = prefix if prefix.endswith("/") else prefix + "/"
+    with tempfile.TemporaryDirectory(dir=ctx.home.models_dir, prefix=".bos-import-") as work:
+        staging = Path(work) / "model"
+        count = _copy_objects(ctx, bucket, folder, staging)
+        where = f"bos:/{bucket}/{folder}"
+        if not count:
+            raise invalid(f"CreateCustomModel: there is no object under {where}.")
+        if not (staging / "config.json").is_file() or not any(staging.glob("*.safetensors")):
+            raise invalid(
+                f"CreateCustomModel: {where} holds no Hugging Face model (config.json, .safetensors)."
+            )
+        digest, size = tree_digest(staging)
+        existing = ctx.store.version_by_hash(model.id, digest)
+        if existing is not None:
+            return describe_version(ctx, existing)
+        version_id = new_id("amv")
+        target = ctx.home.models_dir / version_id
+        staging.replace(target)
+    details = {"imported_from": where, **({"description": description} if description else {})}
+    return describe_version(ctx, _register(ctx, model.id, target, (digest, size), details))
+
+
+def _register(
+    ctx: Context, model_id: str, files: Path, content: tuple[str, int], details: dict[str, Any]
+) -> VersionRow:
+    """The imported folder ``files`` (named by its version id) as a version of ``model_id``; when another
+    request registered the same content first, that version, and ``files`` are removed."""
+    digest, size = content
     version = ctx.store.add_version(
-        version_id=version_id,
-        model_id=model.id,
-        path=str(target),
+        version_id=files.name,
+        model_id=model_id,
+        path=str(files),
         content_hash=digest,
         size_bytes=size,
         source="import",
-        details={"imported_from": str(folder)},
+        details=details,
     )
-    if version.id != version_id:  # another request imported the same content first
-        shutil.rmtree(target, ignore_errors=True)
-    return describe_version(ctx, version)
+    if version.id != files.name:
+        shutil.rmtree(files, ignore_errors=True)
+    return version
+
+
+def _copy_objects(ctx: Context, bucket: str, folder: str, into: Path) -> int:
+    """Copy every object under ``folder`` into ``into`` (keys become relative paths); how many were."""
+    count = 0
+    for info in ctx.objects.iter_objects(bucket, folder):
+        relative = info.key[len(folder) :]
+        parts = relative.split("/")
+        if not relative or relative.endswith("/") or any(part in ("", ".", "..") for part in parts):
+            continue  # folder markers, and keys that would leave the folder
+        path = into.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _, handle = ctx.objects.open(bucket, info.key)
+        with handle, path.open("wb") as out:
+            shutil.copyfileobj(handle, out)
+        count += 1
+    return count
 
 
 def list_model_sets(ctx: Context, body: Body) -> dict[str, Any]:
@@ -164,4 +242,6 @@ ACTIONS = {
     wire.MODEL_SETS_LIST: list_model_sets,
     wire.DELETE_MODEL_VERSION: delete_model,
     "ImportLocalModel": import_local_model,
+    wire.CREATE_MODEL_SET: create_model_set,
+    wire.CREATE_MODEL_VERSION: create_custom_model,
 }

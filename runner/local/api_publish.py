@@ -1,5 +1,5 @@
-"""``/v2/model`` creates: CreateCustomModelSet [M4] and CreateCustomModel with ``sourceType: Train`` [M5],
-which publishes a finished fine-tuning task's model as a version.
+"""``/v2/model`` CreateCustomModel with ``sourceType: Train`` [M5], which publishes a finished fine-tuning
+task's model as a version; an ``Import`` goes on to runner.local.api_models.
 
 The fine-tuning job leaves its trained (merged) model in the task's folder; publishing copies it into the
 platform's models and registers it in the model set the body names, once per content (the same task published
@@ -14,33 +14,24 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from runner.local import api_models
 from runner.local.api_common import Body, Context, found, invalid
 from runner.local.api_models import describe_version
 from runner.local.home import tree_digest
 from runner.local.rows import new_id
 from runner.platform import wire
-from runner.platform.wire.finetuning import FINETUNING, MODEL_SET_TYPE, PUBLISH_SOURCE
+from runner.platform.wire.finetuning import FINETUNING, PUBLISH_SOURCE
 
 TRAIN_MODEL_FOLDER = "model"  # <task folder>/model: what the fine-tuning job wrote (runner.local.kinds)
 
 
-def create_model_set(ctx: Context, body: Body) -> str:
-    """CreateCustomModelSet [M4]: the new model's id, a bare string; a known name is that model (local)."""
-    name = body.text("modelSetName")
-    body.choice("modelType", (MODEL_SET_TYPE,))
-    return ctx.store.ensure_model(name).id
-
-
 def create_custom_model(ctx: Context, body: Body) -> dict[str, Any]:
-    """CreateCustomModel [M5]: ``{modelSetId, sourceType: Train, trainMeta: {taskId, checkpointStep}}``;
-    answers the new version as DescribeModel does (its ``modelId`` is the version id [M2])."""
+    """CreateCustomModel [M5]: ``{modelSetId, sourceType: Train, trainMeta: {taskId, checkpointStep}}``
+    publishes; ``sourceType: Import`` is api_models' import from BOS. Answers the new version as DescribeModel
+    does (its ``modelId`` is the version id [M2])."""
     model = found(ctx.store.model(body.text("modelSetId")), "model", body.text("modelSetId"))
-    source = body.text("sourceType")
-    if source != PUBLISH_SOURCE:
-        raise invalid(
-            f"{body.where}: the local platform publishes fine-tuning results only (sourceType "
-            f"{PUBLISH_SOURCE}); it imports folders with ImportLocalModel, not sourceType {source!r}."
-        )
+    if body.choice("sourceType", (PUBLISH_SOURCE, "Import")) != PUBLISH_SOURCE:
+        return api_models.create_custom_model(ctx, body)
     meta = body.obj("trainMeta", required=True)
     task_id = meta.text("taskId")
     task = ctx.store.task(task_id)
@@ -98,7 +89,4 @@ def _register_copy(ctx: Context, built: Path, model_id: str, source: str, detail
     return version
 
 
-ACTIONS = {
-    wire.MODEL_SET_CREATE: create_model_set,
-    wire.PUBLISH_ACTION: create_custom_model,
-}
+ACTIONS = {wire.CREATE_MODEL_VERSION: create_custom_model}  # in the model route, over api_models' import

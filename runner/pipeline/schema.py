@@ -30,7 +30,13 @@ if TYPE_CHECKING:
 FORMAT_VERSION: Final = 1
 _EXPRESSION_REF: Final = {"$ref": "#/$defs/expression"}
 _CREDENTIAL_HINT: Final = "is a credential; expressions may never read credentials, so env cannot list it"
-_KEY_NAMES: Final = {"stages": "stage id", "datasets": "dataset id", "vars": "variable name"}
+_KEY_NAMES: Final = {
+    "stages": "stage id",
+    "datasets": "dataset id",
+    "vars": "variable name",
+    "platforms": "target name",
+    "targets": "target name",
+}
 _ID_HINT: Final = "use letters, digits, '_' and '-', starting with a letter or '_', at most 64 characters"
 _NAME_HINT: Final = "use 1 to {} letters, digits, '_' or '-'"
 _PATTERN_HINTS: Final = {
@@ -42,6 +48,8 @@ _PATTERN_HINTS: Final = {
     "starting with a letter or digit, at most 63 characters",
     r"^\$\{\{[\s\S]*\}\}$": "an expression is the whole value, '${{ ... }}'",
     r"\$\{\{[\s\S]*\}\}": "a condition is a '${{ ... }}' expression or true/false",
+    r"^[a-z][a-z0-9_-]{0,31}$": "use lower-case letters, digits, '_' and '-', starting with a letter, at "
+    "most 32 characters",
     r"^[A-Za-z_][A-Za-z0-9_]*$": "use letters, digits and '_', not starting with a digit",
     r"^[A-Z_][A-Z0-9_]*$": "environment variable names use upper-case letters, digits and '_'",
     r"^[A-Za-z0-9_-]{1,64}$": _NAME_HINT.format(64),

@@ -13,13 +13,13 @@ import functools
 import gc
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import Issue, Location, PipelineError
 from runner.files import Confinement, PathRefused, allowed_folders
-from runner.pipeline import dag, expr, matrix
+from runner.pipeline import dag, expr, matrix, targets
 from runner.pipeline.schema import schema_issues
 from runner.pipeline.yamlio import Document, KeyPath, load_document
 from runner.platform.registry import PlatformSpec, platform_spec
@@ -73,6 +73,15 @@ class Pipeline:
     stages: Mapping[str, StageSpec]
     files: Confinement  # where the pipeline's paths may lead (runner.files)
     families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # matrix stage -> member ids
+    target: str = targets.IMPLICIT  # the target this pipeline was loaded for (runner.pipeline.targets)
+    targets_declared: bool = False  # whether the file declares named targets (platforms:)
+    target_names: tuple[str, ...] = (targets.IMPLICIT,)  # every target the file declares, in order
+
+    @property
+    def state_name(self) -> str:
+        """The state's name: the pipeline's, and with named targets the target's too, so that each target
+        keeps its own state (a file of ``platform:`` keeps the name it always had)."""
+        return f"{self.name}.{self.target}" if self.targets_declared else self.name
 
     @functools.cached_property
     def graph(self) -> nx.DiGraph[str]:
@@ -124,9 +133,14 @@ def load_pipeline(
     allow_env: Collection[str] | None = (),
     allow_paths: Iterable[str | Path] = (),
     text: str | None = None,
+    target: str | None = None,
+    every_target: bool = False,
 ) -> Pipeline:
-    """The pipeline at ``path`` (or ``text``, read as if it were there), or a PipelineError listing every
-    problem in it.
+    """The pipeline at ``path`` (or ``text``, read as if it were there) as ``target`` sees it (None: the
+    default target), or a PipelineError listing every problem in it.
+
+    ``every_target`` checks the file for each of its targets (``qfrun validate`` without ``--target``) and
+    returns it as the default target sees it; a problem that only some targets have names them.
 
     ``allow_env`` names the variables the user allowed the pipeline to read on the command line
     (``--allow-env``); those of QFRUN_ALLOW_ENV and the QFRUN_VAR_ prefix are allowed too. None skips that
@@ -134,7 +148,15 @@ def load_pipeline(
     (``--allow-path``) and QFRUN_ALLOW_PATHS name folders outside the repository that its paths may lead to.
     """
     with _cyclic_gc_paused():
-        return _load(path, text, check_files=check_files, allow_env=allow_env, allow_paths=allow_paths)
+        return _load(
+            path,
+            text,
+            check_files=check_files,
+            allow_env=allow_env,
+            allow_paths=allow_paths,
+            target=target,
+            every_target=every_target,
+        )
 
 
 @contextlib.contextmanager
@@ -159,6 +181,8 @@ def _load(
     check_files: bool,
     allow_env: Collection[str] | None,
     allow_paths: Iterable[str | Path],
+    target: str | None,
+    every_target: bool,
 ) -> Pipeline:
     expansion = matrix.expand(load_document(path, text=text))
     if expansion.issues:  # the members, and so every later check, depend on a well-formed matrix
@@ -167,9 +191,21 @@ def _load(
     issues = list(schema_issues(document))
     if issues and not isinstance(document.data.get("stages"), Mapping):
         raise PipelineError(issues)
+    declared, target_issues = targets.read_targets(document)
+    chosen, choice_issues = targets.choose(declared, target, document)
+    issues += target_issues + choice_issues
     files = Confinement.for_pipeline(Path(document.path), allowed_folders(allow_paths))
-    pipeline, meaning = _interpret(expansion, files, check_files=check_files)
-    issues += meaning
+    names = declared.names if every_target else (chosen,)
+    found: dict[str, list[Issue]] = {}
+    loaded: dict[str, Pipeline] = {}
+    for name in names:
+        resolved, overlay_issues = targets.resolve(document, declared, name)
+        loaded[name], meaning = _interpret(
+            replace(expansion, document=resolved), files, declared, name, check_files=check_files
+        )
+        found[name] = overlay_issues + meaning
+    issues += _merged(found)
+    pipeline = loaded.get(chosen) or loaded[names[0]]
     if allow_env is not None:
         issues += _env_issues(document, allowed_env(allow_env))
     if issues:
@@ -177,8 +213,24 @@ def _load(
     return pipeline
 
 
+def _merged(found: Mapping[str, list[Issue]]) -> list[Issue]:
+    """The issues of every target checked, each once; one that only some targets have says which."""
+    every = set.intersection(*(set(issues) for issues in found.values())) if found else set()
+    merged: dict[Issue, None] = {}
+    for name, issues in found.items():
+        for issue in issues:
+            shown = issue if issue in every else Issue(issue.location, f"target {name}: {issue.message}")
+            merged[shown] = None
+    return list(merged)
+
+
 def _interpret(
-    expansion: matrix.Expansion, files: Confinement, *, check_files: bool
+    expansion: matrix.Expansion,
+    files: Confinement,
+    declared: targets.Targets,
+    target: str,
+    *,
+    check_files: bool,
 ) -> tuple[Pipeline, list[Issue]]:
     document = expansion.document
     data = document.data
@@ -189,7 +241,7 @@ def _interpret(
     variables = data.get("vars") if isinstance(data.get("vars"), Mapping) else {}
     env_names = tuple(name for name in data.get("env") or [] if isinstance(name, str))
 
-    platform = data.get("platform", "local")
+    platform = declared.platforms[target]
     kind = (
         platform
         if isinstance(platform, str)
@@ -223,7 +275,7 @@ def _interpret(
     if check_files:
         issues += _file_issues(checks, files)
     if checks.local and isinstance(platform, Mapping):
-        issues += _local_url_issues(document, platform)
+        issues += _local_url_issues(document, platform, declared.key_path(target))
     pipeline = Pipeline(
         document=document,
         name=str(data.get("name")),
@@ -234,6 +286,9 @@ def _interpret(
         stages=stages,
         files=files,
         families=expansion.families,
+        target=target,
+        targets_declared=declared.declared,
+        target_names=declared.names,
     )
     return pipeline, issues
 
@@ -436,14 +491,14 @@ def _expressions(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str | Non
             yield from _expressions(item, (*path, index))
 
 
-def _local_url_issues(document: Document, platform: Mapping[str, Any]) -> Iterator[Issue]:
+def _local_url_issues(document: Document, platform: Mapping[str, Any], at: KeyPath) -> Iterator[Issue]:
     """qfrun sends the local platform its token and keys with every request: to its console (``url``), its
     chat (``inference_url``) and its BOS (``bos.endpoint``): any of them off this machine would get them."""
     bos = platform.get("bos")
     urls = {
-        ("platform", "url"): platform.get("url"),
-        ("platform", "inference_url"): platform.get("inference_url"),
-        ("platform", "bos", "endpoint"): bos.get("endpoint") if isinstance(bos, Mapping) else None,
+        (*at, "url"): platform.get("url"),
+        (*at, "inference_url"): platform.get("inference_url"),
+        (*at, "bos", "endpoint"): bos.get("endpoint") if isinstance(bos, Mapping) else None,
     }
     for key_path, url in urls.items():
         if isinstance(url, str) and not is_loopback_url(url):

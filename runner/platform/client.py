@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -18,9 +19,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from runner.errors import PlatformNotFound, PlatformQueueFull, PlatformStatusError
+from runner.errors import PlatformError, PlatformNotFound, PlatformQueueFull, PlatformStatusError
 from runner.files import MAX_DATASET_BYTES, PathRefused, read_regular
-from runner.platform import wire
+from runner.platform import model_import, wire
 from runner.platform.bos import BosClient, batch_output_folder
 from runner.platform.http import AmbiguousCreate, PlatformHttp, Reply
 from runner.platform.protocol import (
@@ -31,6 +32,7 @@ from runner.platform.protocol import (
     ManualSample,
     ManualScore,
     ModelVersion,
+    SampleRecord,
     ServiceState,
     TaskInfo,
     TaskKind,
@@ -50,6 +52,11 @@ QUEUE_WAIT_LIMIT_S = 24 * 3600.0  # a batch task runs at most 24 h [B2], so one 
 MAX_LIST_PAGES = 1000  # 100,000 tasks: past that, refuse rather than risk a duplicate
 # Where people score a manual evaluation on Qianfan: its console's model evaluation pages (模型评估).
 QIANFAN_CONSOLE = "https://console.bce.baidu.com/qianfan/"
+IMPORT_WAIT_LIMIT_S = 6 * 3600.0  # how long an imported version may stay Creating before qfrun gives up
+IMPORT_POLL_S = (
+    1.0,
+    30.0,
+)  # the first wait between DescribeModel calls while it is Creating, and the longest
 
 
 class PlatformClient:
@@ -106,9 +113,112 @@ class PlatformClient:
         return self._parse(reply, wire.model_version, reply.body["result"])
 
     def import_model(self, *, name: str, path: str) -> ModelVersion:
-        self._local_only("importing a local model folder", "a model version id (version_id: amv-...)")
+        """A local Hugging Face folder as a version of the model ``name``: the local platform copies it
+        (ImportLocalModel, local-only); Qianfan imports from BOS only [M5], so there it goes through BOS."""
+        if self.settings.kind != "local":
+            return self.import_through_bos(name=name, path=path)
         reply = self._http.console("model", "ImportLocalModel", {"name": name, "path": path})
         return self._parse(reply, wire.model_version, reply.body["result"])
+
+    def import_through_bos(
+        self, *, name: str, path: str, sleep: Callable[[float], None] = time.sleep
+    ) -> ModelVersion:
+        """Upload the folder under its digest (runner.platform.model_import), find or create the model
+        ``name`` (CreateCustomModelSet [M4]), then find the version this content made before or create it
+        (CreateCustomModel, sourceType Import [M5]), and wait until it is Ready."""
+        try:
+            folder = model_import.read_folder(Path(path))
+            self._upload_model(folder)
+        except PlatformError as problem:
+            if isinstance(problem, PlatformStatusError):
+                raise
+            raise PlatformStatusError(str(problem), platform=self.display_name) from None
+        model_set = self._model_set_named(name) or self._create_model_set(name)
+        version = self._imported_version(model_set, folder.description)
+        if version is None:
+            bucket = self.settings.bos.bucket if self.settings.bos else ""
+            body = wire.import_version_body(model_set, bucket, folder.object_path, folder.description)
+            try:
+                reply = self._http.console(wire.MODEL_ROUTE, wire.CREATE_MODEL_VERSION, body, create=True)
+            except AmbiguousCreate as unknown:
+                # The answer was lost: the description names the content, so the version is found again.
+                version = self._imported_version(model_set, folder.description)
+                if version is None:
+                    raise unknown.error from None
+            else:
+                version_id = self._parse(reply, wire.created_version_id, reply.body["result"])
+                version = self.describe_model_version(version_id)
+        return self._until_ready(version, sleep)
+
+    def _create_model_set(self, name: str) -> str:
+        body = {"modelSetName": name, "modelType": "Text2Text"}
+        try:
+            reply = self._http.console(wire.MODEL_ROUTE, wire.CREATE_MODEL_SET, body, create=True)
+        except AmbiguousCreate as unknown:
+            found = self._model_set_named(name)  # the answer was lost: the name finds what it made
+            if found is None:
+                raise unknown.error from None
+            return found
+        return self._parse(reply, wire.created_model_set, reply.body["result"])
+
+    def _upload_model(self, folder: model_import.ModelFolder) -> None:
+        with BosClient(self.settings, transport=self._transport) as bos:
+            bucket = bos.bos.bucket
+            for item in folder.files:
+                key = folder.object_path + item.relative
+                data = read_regular(item.path, model_import.MAX_OBJECT_BYTES)
+                there = bos.head_object(bucket, key)
+                if there is None or there.etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
+                    bos.put_object(bucket, key, data)
+
+    def _model_set_named(self, name: str) -> str | None:
+        def sets(result: Any) -> tuple[list[Mapping[str, Any]], str | None]:
+            return wire.page_items(result, wire.MODEL_SETS_FIELD, LIST_PAGE_SIZE)
+
+        for reply, item in self._every_item(wire.MODEL_ROUTE, wire.MODEL_SETS_LIST, _page_body, sets, name):
+            set_id, set_name = self._parse(reply, wire.model_set_name, item, "result.customModelSetList[]")
+            if set_name == name:
+                return set_id
+        return None
+
+    def _imported_version(self, model_set: str, description: str) -> ModelVersion | None:
+        """The version of ``model_set`` whose description names this content, if one was made before."""
+
+        def sets(result: Any) -> tuple[list[Mapping[str, Any]], str | None]:
+            return wire.page_items(result, wire.MODEL_SETS_FIELD, LIST_PAGE_SIZE)
+
+        for reply, item in self._every_item(
+            wire.MODEL_ROUTE, wire.MODEL_SETS_LIST, _page_body, sets, "an imported version"
+        ):
+            set_id, _ = self._parse(reply, wire.model_set_name, item, "result.customModelSetList[]")
+            if set_id != model_set:
+                continue
+            for version_id in self._parse(
+                reply, wire.model_set_version_ids, item, "result.customModelSetList[]"
+            ):
+                version = self.describe_model_version(version_id)
+                if version.details.get("description") == description:
+                    return version
+        return None
+
+    def _until_ready(self, version: ModelVersion, sleep: Callable[[float], None]) -> ModelVersion:
+        """``version`` once its DescribeModel status is Ready [M2]; Fail, or Creating for longer than
+        IMPORT_WAIT_LIMIT_S, is an error that names it."""
+        waited, pause = 0.0, IMPORT_POLL_S[0]
+        while True:
+            status = str(version.details.get("status") or wire.MODEL_STATUS_READY)
+            if status == wire.MODEL_STATUS_READY:
+                return version
+            if status != "Creating" or waited >= IMPORT_WAIT_LIMIT_S:
+                how = "failed" if status != "Creating" else f"is still {status} after {waited:.0f} s"
+                raise PlatformStatusError(
+                    f"the import of model version {version.version_id} {how}; see it in the console",
+                    platform=self.display_name,
+                )
+            sleep(pause)
+            waited += pause
+            pause = min(pause * 2, IMPORT_POLL_S[1])
+            version = self.describe_model_version(version.version_id)
 
     def ensure_dataset(self, *, name: str, path: str, sha256: str) -> Dataset:
         """Upload a local JSONL file: to BOS as batch inference's input on both platforms [B2], and on the
@@ -292,30 +402,7 @@ class PlatformClient:
     def ensure_model_set(self, name: str) -> str:
         """The id of the user's model named ``name``, created (CreateCustomModelSet [M4]) when there is none;
         matched exactly on ``modelSetName`` over every page of DescribeCustomModelSets [M3]."""
-
-        def find() -> str | None:
-            for reply, item in self._every_item(
-                wire.MODEL_ROUTE,
-                wire.MODEL_SETS_LIST,
-                _page_body,
-                lambda result: wire.page_items(result, wire.MODEL_SETS_FIELD, LIST_PAGE_SIZE),
-                f"the model {name}",
-            ):
-                if item.get("modelSetName") == name:
-                    return self._parse(reply, wire.req_str, item, "modelSetId", "result.customModelSetList[]")
-            return None
-
-        found = find()
-        if found is not None:
-            return found
-        return self._create_once(
-            wire.MODEL_ROUTE,
-            wire.MODEL_SET_CREATE,
-            wire.model_set_body(name),
-            find,
-            lambda result: wire.created_string(result, "modelSetId"),
-            f"the model {name}",
-        )
+        return self._model_set_named(name) or self._create_model_set(name)
 
     def publish_trained(
         self, task_id: str, *, model_set_id: str, checkpoint_step: int | None = None
@@ -326,21 +413,8 @@ class PlatformClient:
         description = wire.publish_description(task_id, checkpoint_step)
 
         def find() -> str | None:
-            for reply, item in self._every_item(
-                wire.MODEL_ROUTE,
-                wire.MODEL_SETS_LIST,
-                _page_body,
-                lambda result: wire.page_items(result, wire.MODEL_SETS_FIELD, LIST_PAGE_SIZE),
-                f"the version published from {task_id}",
-            ):
-                if item.get("modelSetId") != model_set_id:
-                    continue
-                for version_id in self._parse(
-                    reply, wire.model_set_version_ids, item, "result.customModelSetList[]"
-                ):
-                    if self.describe_model_version(version_id).details.get("description") == description:
-                        return version_id
-            return None
+            version = self._imported_version(model_set_id, description)
+            return version.version_id if version is not None else None
 
         found = find()
         if found is None:
@@ -349,10 +423,10 @@ class PlatformClient:
             )
             found = self._create_once(
                 wire.MODEL_ROUTE,
-                wire.PUBLISH_ACTION,
+                wire.CREATE_MODEL_VERSION,
                 body,
                 find,
-                lambda result: wire.created_string(result, "modelId"),
+                wire.created_version_id,
                 f"the version published from {task_id}",
             )
         return self.describe_model_version(found)
@@ -586,6 +660,27 @@ class PlatformClient:
             wire.manual_scores_body(ref.task_id, scores),
             result_required=False,
         )
+
+    def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord] | None:
+        """On the local platform, the task's records a page at a time (``DescribeEvalResults``, local); on
+        Qianfan None: it exports them to a file (CreateEvalResultExportTask [E14]), which qfrun does not
+        read back yet."""
+        if self.settings.kind != "local":
+            return None
+        records: list[SampleRecord] = []
+        page_no = 1
+        while len(records) < limit:
+            reply = self._http.console(
+                wire.KIND_API[TaskKind.EVALUATION].route,
+                wire.EVAL_RESULTS_ACTION,
+                wire.eval_results_body(ref.task_id, page_no),
+            )
+            page, total = self._parse(reply, wire.eval_results, reply.body["result"])
+            records += page
+            if not page or len(records) >= total:
+                break
+            page_no += 1
+        return records[:limit]
 
     def manual_scoring_place(self, ref: TaskRef) -> str:
         if self.settings.kind == "local":

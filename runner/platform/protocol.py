@@ -184,6 +184,22 @@ class ManualSample:
 
 
 @dataclass(frozen=True)
+class SampleRecord:
+    """One sample of a finished evaluation as one model answered it: what was asked and expected, the
+    answer, each metric of that sample (qfrun's names), the judge's reply, and whether it passed (None when
+    no metric decides; runner.local.engine.sample_records)."""
+
+    version_id: str
+    index: int  # the sample's position in the dataset, from 1
+    input: str
+    expected: str
+    output: str
+    metrics: Mapping[str, float]
+    reason: str = ""
+    passed: bool | None = None
+
+
+@dataclass(frozen=True)
 class ManualScore:
     """A person's scores for one answer: ``scores`` maps each dimension's name to a whole number."""
 
@@ -277,6 +293,11 @@ class Platform(Protocol):
 
     def manual_scoring_place(self, ref: TaskRef) -> str:
         """Where people score a manual evaluation on this platform, for messages (a console page)."""
+        ...
+
+    def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord] | None:
+        """The per-sample records of a finished evaluation, at most ``limit`` of them in the task's model
+        order; None where the platform's API hands none back (Qianfan exports them as a file instead)."""
         ...
 
     def batch_results(self, output_bos_uri: str, output_dir: str) -> list[dict[str, JSON]] | None:

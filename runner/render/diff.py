@@ -178,7 +178,7 @@ def runs_compared(pipeline: Pipeline, state: StateFile) -> tuple[MetricHistory, 
     the previous one, as ``qfrun diff`` shows it with no REF and no committed state)."""
     types = {stage_id: spec.type for stage_id, spec in pipeline.stages.items()}
     current = history.snapshot(state, types)
-    entries = history.load(state.path)
+    entries = history.load(state)
     runs = [entry for entry in entries if entry.get("run_id") != current["run_id"]] + [current]
     series: dict[str, dict[str, list[float | None]]] = {}
     for index, entry in enumerate(runs):

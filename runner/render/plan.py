@@ -8,8 +8,9 @@ import re
 from typing import Any
 
 from runner.run.plan import BLOCKED, GATED, INVALID, RERUN, RESUME, RUN, UP_TO_DATE, Plan, StagePlan
+from runner.stages.base import Charge
 
-# GitHub refuses comments longer than this; a larger plan is summarised to fit.
+# GitHub refuses comments longer than 65,536 characters; a larger plan is summarised to fit.
 MARKDOWN_LIMIT = 65_535
 ORDER = (RUN, RERUN, RESUME, UP_TO_DATE, GATED, BLOCKED, INVALID)
 MARKS = {RUN: "+", RERUN: "~", RESUME: ">", UP_TO_DATE: "=", GATED: "?", BLOCKED: "x", INVALID: "!"}
@@ -17,9 +18,8 @@ MARKS = {RUN: "+", RERUN: "~", RESUME: ">", UP_TO_DATE: "=", GATED: "?", BLOCKED
 
 def headline(plan: Plan) -> str:
     counts = [f"{plan.count(action)} {action}" for action in ORDER if plan.count(action)]
-    return (
-        f"Plan for {plan.pipeline} on {plan.platform}: " + (", ".join(counts) or "no stages selected") + "."
-    )
+    where = f"{plan.platform} (target {plan.target})" if plan.target else plan.platform
+    return f"Plan for {plan.pipeline} on {where}: " + (", ".join(counts) or "no stages selected") + "."
 
 
 def as_text(plan: Plan, *, verbose: bool = False) -> str:
@@ -45,12 +45,51 @@ def as_text(plan: Plan, *, verbose: bool = False) -> str:
     if hidden:
         lines.append(f"  = {hidden} stage{'s' if hidden != 1 else ''} up to date (-v lists them)")
     if plan.costs:
-        lines += ["", "Cost-bearing actions:"] + [f"  {s.stage_id}: {s.cost}" for s in plan.costs]
+        lines += ["", f"{costs_title(plan)}:"] + [f"  {s.stage_id}: {s.cost}" for s in plan.costs]
+        lines.append(f"  {cost_total(plan)}")
+    if plan.sources:
+        lines += ["", f"Sources on target {plan.target}:"] + [f"  {_line(line)}" for line in plan.sources]
     if plan.code:
         lines += ["", "Code from the repository that runs:"] + [f"  {_line(line)}" for line in plan.code]
     if plan.destinations:
         lines += ["", "Where credentials go:"] + [f"  {d.sentence()}" for d in plan.destinations]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def costs_title(plan: Plan) -> str:
+    """The local platform charges nothing, so there the list is what the same plan would buy on Qianfan."""
+    if plan.local:
+        return "What Qianfan would charge (nothing here: the local platform runs it on this machine)"
+    return "Cost-bearing actions"
+
+
+def cost_total(plan: Plan) -> str:
+    """The cost list totalled in Qianfan's units (its documents publish no prices): ``Total: 3 services,
+    8 replica-months prepaid, 2 replicas billed by compute time``."""
+    charges = [stage.charge for stage in plan.costs]
+    known = [charge for charge in charges if charge is not None]
+    prepaid = [c for c in known if c.payment == "prepaid"]
+    by_compute = [c for c in known if c.payment != "prepaid" and c.charge != "tokens"]
+    by_tokens = [c for c in known if c.payment != "prepaid" and c.charge == "tokens"]
+    parts = [_count(len(charges), "service")]
+    if prepaid:
+        parts.append(f"{_count(sum(c.replicas * c.months for c in prepaid), 'replica-month')} prepaid")
+    if by_compute:
+        parts.append(f"{_count(_replicas(by_compute), 'replica')} billed by compute time while they run")
+    if by_tokens:
+        parts.append(f"{_count(len(by_tokens), 'service')} billed by the tokens its calls use")
+    unknown = len(charges) - len(known)
+    if unknown:
+        parts.append(f"{_count(unknown, 'service')} sized only at run time")
+    return "Total: " + ", ".join(parts) + ("; free on the local platform" if plan.local else "") + "."
+
+
+def _replicas(charges: list[Charge]) -> int:
+    return sum(charge.replicas for charge in charges)
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number:,} {word}{'' if number == 1 else 's'}"
 
 
 def _members(plan: Plan, family: str) -> str:
@@ -66,6 +105,7 @@ def as_json(plan: Plan) -> str:
         "pipeline": plan.pipeline,
         "path": plan.path,
         "platform": plan.platform,
+        "target": plan.target,
         "state": plan.state_path,
         "summary": {action: plan.count(action) for action in ORDER},
         "stages": [
@@ -89,6 +129,7 @@ def as_json(plan: Plan) -> str:
         "warnings": list(plan.warnings),
         "refreshed": plan.refreshed,
         "changed_outside": [{"stage": c.stage_id, "change": c.change, "then": c.then} for c in plan.outside],
+        "sources": list(plan.sources),
         "code": list(plan.code),
         "credentials": [
             {"host": d.host, "role": d.role, "credential": d.credential} for d in plan.destinations
@@ -97,17 +138,23 @@ def as_json(plan: Plan) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
-def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
-    """A pull-request comment; beyond ``limit`` characters, details give way to a summary that fits."""
+def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT, full_plan_url: str = "") -> str:
+    """A pull-request comment; beyond ``limit`` characters, details give way to a summary that fits, which
+    links to ``full_plan_url`` (CI's artifact of the whole plan) when there is one."""
     head = [f"### qfrun plan: `{plan.pipeline}`", "", headline(plan), ""]
     if plan.warnings:
         head += ["**Warnings**", ""] + [f"- {_cell(warning)}" for warning in plan.warnings] + [""]
     if plan.outside:
         head += ["**Changed outside qfrun** (found by refresh)", ""]
         head += [f"- `{c.stage_id}`: {_cell(c.change)}; {_cell(c.then)}" for c in plan.outside] + [""]
+    total = [f"**{escape_markdown(cost_total(plan))}**", ""] if plan.costs else []
     if plan.costs:
-        head += ["**Cost-bearing actions**", ""]
-        head += [f"- `{s.stage_id}`: {escape_markdown(s.cost or '')}" for s in plan.costs] + [""]
+        head += [f"**{escape_markdown(costs_title(plan))}**", ""]
+        head += [f"- `{s.stage_id}`: {escape_markdown(s.cost or '')}" for s in plan.costs] + [""] + total
+    if plan.sources:
+        head += (
+            [f"**Sources on target `{plan.target}`**", ""] + [f"- {_cell(s)}" for s in plan.sources] + [""]
+        )
     # What leaves the machine and what code runs stay in the comment however large the plan is.
     exposure: list[str] = []
     if plan.code:
@@ -135,21 +182,25 @@ def as_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     full = "\n".join(head + rows + details + tail) + "\n"
     if len(full) <= limit:
         return full
-    without_details = "\n".join(head + rows + tail) + "\n"
+    where = f"[the full plan]({full_plan_url})" if full_plan_url else "`qfrun plan` for all of them"
+    dropped = f"\n_The resolved parameters are left out to fit one comment; see {where}._\n"
+    without_details = "\n".join(head + rows + tail) + "\n" + dropped
     if len(without_details) <= limit:
         return without_details
     note = (
-        "\n_The plan is too large for one comment: the first stages are listed; run `qfrun plan` for all._\n"
+        f"\n_The plan is too large for one comment ({len(full):,} characters; a comment holds "
+        f"{limit:,}): the first stages are listed, see {where}._\n"
     )
-    # Summarised: the cost-bearing actions may take half of what is left, the table the rest.
-    budget = limit - len("\n".join(head[:4] + exposure + tail)) - len(note) - 400
+    # Summarised: the cost-bearing actions may take half of what is left, the table the rest; the total
+    # always stays.
+    budget = limit - len("\n".join(head[:4] + exposure + total + tail)) - len(note) - 400
     costs: list[str] = []
     if plan.costs:
         listed = _fit([f"- `{s.stage_id}`: {escape_markdown(s.cost or '')}" for s in plan.costs], budget // 2)
         more = len(plan.costs) - len(listed)
-        costs = ["**Cost-bearing actions**", "", *listed]
+        costs = [f"**{escape_markdown(costs_title(plan))}**", "", *listed]
         costs += [f"- ... and {more} more (`qfrun plan` lists them all)"] if more else []
-        costs.append("")
+        costs += ["", *total]
         budget -= len("\n".join(costs)) + 1
     kept = _fit(rows, budget)
     return "\n".join(head[:4] + exposure + costs + kept + tail) + "\n" + note

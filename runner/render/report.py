@@ -21,6 +21,7 @@ from runner.render.lineage import build_lineage, gains
 from runner.render.plan import escape_markdown
 from runner.render.report_lineage import lineage_markdown
 from runner.render.report_model import Evaluation, Report, StageRow
+from runner.render.samples import failures_markdown, sample_tables
 from runner.render.training import trainings
 from runner.render.units import size_text
 from runner.stages import STAGE_TYPES
@@ -86,6 +87,7 @@ def build_report(pipeline: Pipeline, state: StateFile) -> Report:
         "lineage": lineage,
         "gains": gains(pipeline, state, lineage),
         "training": trainings(stages),
+        "samples": sample_tables(stages, pipeline.path.parent),
     }
 
 
@@ -129,6 +131,7 @@ def as_markdown(report: Report, *, limit: int = MARKDOWN_LIMIT) -> str:
             # a custom scorer names its metrics: text from the pipeline's code, literal in the comment
             lines.append(f"| {escape_markdown(name)} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += failures_markdown(report.get("samples") or [], escape_markdown)
     if report["models"]:
         lines += ["| model | version | scheme | size |", "|---|---|---|---|"]
         lines += [
@@ -161,7 +164,7 @@ def as_markdown(report: Report, *, limit: int = MARKDOWN_LIMIT) -> str:
 def default_report_folder(pipeline: Pipeline, state: StateFile) -> Path:
     # A remote state's working copy is a temporary folder: its reports go beside the pipeline instead.
     kept_beside = state.path.parent if state.label == str(state.path) else pipeline.path.parent / ".qfrun"
-    return kept_beside / "reports" / pipeline.name
+    return kept_beside / "reports" / pipeline.state_name
 
 
 def write_reports(report: Report, folder: Path) -> list[Path]:

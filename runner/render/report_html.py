@@ -1,4 +1,5 @@
-"""The report as one self-contained HTML page: inline CSS and SVG, no script, no network.
+"""The report as one self-contained HTML page: inline CSS and SVG, no network; the one script is the
+sample viewer's (runner.render.samples, templates/samples.js), inline with its data.
 
 The page is a Jinja2 template (runner/render/templates/report.html.j2, shipped inside the package) with
 autoescaping on, so every string from the pipeline or the platform is text, never markup. Charts are laid
@@ -21,7 +22,9 @@ from runner.render import charts
 from runner.render.diff import number
 from runner.render.report_lineage import lineage_context
 from runner.render.report_model import Report, StageRow
+from runner.render.samples import embedded_json, viewer_script
 from runner.render.units import size_text
+from runner.stages.eval_samples import MAX_TEXT_CHARS
 
 
 @functools.cache
@@ -76,6 +79,10 @@ def as_html(report: Report, *, folder: Path | None = None) -> str:
         "changes": report.get("changes"),
         "change_rows": _change_rows(report.get("changes")),
         "history_charts": _history_charts(report.get("history")),
+        "sample_tables": report.get("samples") or [],
+        "samples_json": embedded_json(report.get("samples") or []),
+        "samples_script": viewer_script(),
+        "samples_text_chars": MAX_TEXT_CHARS,
         **lineage_context(report, colours),  # trainings, gains, lineage: templates/lineage.html.j2
     }
     return _environment().get_template("report.html.j2").render(context)

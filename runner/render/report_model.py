@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
+from runner.render.samples import SampleTable
+
 
 class StageRow(TypedDict):
     id: str
@@ -136,3 +138,6 @@ class Report(TypedDict):
     ]  # every model version: source, task, inputs, evaluations, services
     gains: NotRequired[list[Gain]]  # each derived model's metrics beside its source's
     training: NotRequired[list[Training]]  # the loss curves of stages that trained
+    samples: NotRequired[
+        list[SampleTable]
+    ]  # each evaluate stage's per-sample records (runner.render.samples)

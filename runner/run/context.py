@@ -95,6 +95,10 @@ class StageRun:
     def platform(self) -> Platform:
         return self._platform
 
+    @property
+    def pipeline(self) -> str:
+        return self._pipeline
+
     def upstream_outputs(self, stage_id: str) -> Mapping[str, Any]:
         return self._outputs(stage_id)
 

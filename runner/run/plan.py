@@ -25,6 +25,7 @@ from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, 
 from runner.run.inputs import Inputs, Pending, Upstream
 from runner.run.refresh import SERVICE, Drift
 from runner.stages import STAGE_TYPES
+from runner.stages.base import Charge
 from runner.state.file import StageRecord, StageStatus, StateFile
 
 # The actions by their old names, which the formats and the CLI read.
@@ -55,6 +56,7 @@ class StagePlan:
     upstream: tuple[str, ...]
     waits_on: str | None = None  # the stage that runs first and whose outputs may still change this action
     family: str | None = None  # the matrix stage this one is a member of
+    charge: Charge | None = None  # ``cost`` as numbers, for the plan's total
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class Plan:
     # What refresh found changed outside qfrun, as Terraform's "Objects have changed outside of Terraform".
     outside: tuple[OutsideChange, ...] = ()
     refreshed: bool = False  # whether the platform was asked (not with --refresh=false)
+    target: str | None = None  # the named target planned for (None: the pipeline has one platform:)
+    sources: tuple[str, ...] = ()  # how this target gets each dataset and imported model, one line each
+    local: bool = False  # the local platform: what Qianfan would charge costs nothing here
 
     def count(self, action: str) -> int:
         return sum(1 for stage in self.stages if stage.action == action)
@@ -140,7 +145,50 @@ def make_plan(
         tuple(code_lines(pipeline)),
         tuple(outside_changes(pipeline, changed, plans)),
         drift is not None,
+        pipeline.target if pipeline.targets_declared else None,
+        tuple(source_lines(pipeline)) if pipeline.targets_declared else (),
+        bool(pipeline.platform_spec.local),
     )
+
+
+def source_lines(pipeline: Pipeline) -> Iterator[str]:
+    """How the target gets each dataset and each model the pipeline brings along: what promotion changes
+    between targets, so a plan for production says what it uploads and imports there."""
+    local = pipeline.platform_spec.local
+    for dataset in pipeline.datasets.values():
+        if dataset.path is None:
+            yield f"dataset {dataset.id}: the Qianfan dataset version {dataset.qianfan_dataset_id}"
+            continue
+        written = _relative(pipeline, dataset.path)
+        if local:
+            yield f"dataset {dataset.id}: {written}, imported into the local platform once by content hash"
+        else:
+            yield (
+                f"dataset {dataset.id}: {written}, uploaded to BOS once by content hash (batch inference "
+                "input)"
+            )
+    for stage in pipeline.stages.values():
+        if stage.type != "model":
+            continue
+        fields = stage.fields
+        if "import" in fields:
+            written = _relative(pipeline, pipeline.files.base / str(fields["import"]))
+            how = (
+                "imported into the local platform (ImportLocalModel)"
+                if local
+                else "uploaded to BOS once by content hash and imported (CreateCustomModel, "
+                "sourceType Import)"
+            )
+            yield f"model {stage.id}: the folder {written}, {how}"
+        elif "version_id" in fields:
+            yield f"model {stage.id}: the existing model version {fields['version_id']}"
+        elif "endpoint" in fields:
+            yield f"model {stage.id}: the preset endpoint {fields['endpoint']}"
+
+
+def _relative(pipeline: Pipeline, path: Path) -> str:
+    """``path`` as the pipeline's folder sees it: a plan is read beside the file."""
+    return Path(os.path.relpath(path, pipeline.files.base)).as_posix()
 
 
 def outside_changes(
@@ -232,8 +280,9 @@ def _stage_plan(stage: StageSpec, decision: Decision, inputs: Inputs) -> StagePl
         stage.upstream,
         decision.waits_on,
         stage.family,
+        detail.charge if detail and decision.action.will_run else None,
     )
 
 
 def default_state_path(pipeline: Pipeline) -> Path:
-    return pipeline.path.parent / ".qfrun" / f"{pipeline.name}.state.json"
+    return pipeline.path.parent / ".qfrun" / f"{pipeline.state_name}.state.json"

@@ -51,11 +51,23 @@ class DatasetRef:
 
 
 @dataclass(frozen=True)
+class Charge:
+    """What one cost-bearing action buys, in Qianfan's units, so that a plan can total them: Qianfan's
+    documents publish no prices, so the total is in replica-months and replicas, never in money."""
+
+    payment: str  # "prepaid" or "postpaid"
+    replicas: int
+    months: int = 0  # prepaid term
+    charge: str = ""  # postpaid: "computing_unit" or "tokens"
+
+
+@dataclass(frozen=True)
 class PlanDetail:
     """What ``qfrun plan`` shows for a stage: a one-line summary and any cost-bearing action."""
 
     summary: str
     cost: str | None = None  # e.g. "2 replicas of GPU-1-1 in bj, prepaid 3 months (6 replica-months)"
+    charge: Charge | None = None  # the same, as numbers the plan totals
 
 
 class StageContext(Protocol):
@@ -66,6 +78,11 @@ class StageContext(Protocol):
 
     @property
     def platform(self) -> Platform: ...
+
+    @property
+    def pipeline(self) -> str:
+        """The pipeline's name, for files a stage keeps beside it (``.qfrun/results/<pipeline>/<stage>/``)."""
+        ...
 
     def upstream_outputs(self, stage_id: str) -> Mapping[str, Any]:
         """Outputs of a stage this one depends on (succeeded in this run or up to date)."""

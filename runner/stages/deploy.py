@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from runner.errors import StageError
 from runner.platform.protocol import ChatMessage, TaskKind
 from runner.stages.base import (
+    Charge,
     PlanDetail,
     ReportEntry,
     StageContext,
@@ -62,6 +63,15 @@ def purchase(service: Mapping[str, Any]) -> str:
     return f"postpaid by compute unit: {compute}, billed for its compute time while it runs"
 
 
+def charge_of(service: Mapping[str, Any]) -> Charge | None:
+    """``purchase`` as numbers; None where an expression still stands for one of them (known at run time)."""
+    billing = service["billing"]
+    replicas, months = service["replicas"], billing.get("months", 0)
+    if not isinstance(replicas, int) or not isinstance(months, int):
+        return None
+    return Charge(str(billing["payment"]), replicas, months, str(billing.get("charge", "")))
+
+
 class DeployStage(StageType):
     name = "deploy"
     serves_chat = True
@@ -77,6 +87,7 @@ class DeployStage(StageType):
             f"deploy {spec['model']} as chat service {service['name']} "
             f"(URL suffix {service['url_suffix']}){smoke}",
             cost=purchase(service),
+            charge=charge_of(service),
         )
 
     def report_entries(

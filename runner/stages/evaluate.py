@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.errors import Issue
+from runner.benchmarks import BenchmarkError, built_in_text, is_path, parse_benchmark
+from runner.errors import Issue, StageError
 from runner.files import MAX_MODULE_BYTES, read_regular
 from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import TaskKind
@@ -32,10 +33,13 @@ from runner.stages.base import (
     model_version_of,
     single_dataset,
 )
+from runner.stages.eval_samples import keep_samples
 from runner.stages.evaluate_checks import evaluator_issues, qianfan_issues
 from runner.stages.manual import ManualScoring, sheet_path
 from runner.stages.registry import chat_servers, model_producers
 from runner.vocabulary import RULE_METRICS
+
+MAX_BENCHMARK_BYTES = 8 * 2**20  # a benchmark file travels inside the evaluation task's parameters
 
 
 class EvaluateStage(StageType):
@@ -71,6 +75,8 @@ class EvaluateStage(StageType):
                     sheet_path(evaluator, stage_id),
                     f"scoring sheet of evaluators[{index}]",
                 )
+        for index, number, path in benchmark_files(spec):
+            yield LocalInput(("evaluators", index, "benchmarks", number), "file", path, f"benchmark {path}")
         for index, function in custom_functions(spec):
             yield LocalInput(
                 ("evaluators", index, "function"),
@@ -138,12 +144,14 @@ class EvaluateStage(StageType):
         # With one model (the common case) its metrics are the stage's, so gates read
         # ``stages.x.outputs.metrics.accuracy``; with several, ``outputs.models.<stage>.metrics``.
         first = next(iter(models.values()))
-        return {
+        result: dict[str, Any] = {
             "task_id": info.ref.task_id,
             "metrics": first["metrics"] if len(models) == 1 else {},
             "samples": first["samples"] if len(models) == 1 else None,
             "models": models,
         }
+        result.update(keep_samples(ctx, info.ref, by_version))  # the per-sample records the report shows
+        return result
 
 
 def custom_functions(spec: Mapping[str, Any]) -> Iterator[tuple[int, str]]:
@@ -153,6 +161,18 @@ def custom_functions(spec: Mapping[str, Any]) -> Iterator[tuple[int, str]]:
         function = evaluator.get("function") if isinstance(evaluator, Mapping) else None
         if evaluator.get("kind") == "custom" and isinstance(function, str) and ":" in function:
             yield index, function
+
+
+def benchmark_files(spec: Mapping[str, Any]) -> Iterator[tuple[int, int, str]]:
+    """Each benchmark file of the repository an opencompass evaluator names: its evaluator's index, its own
+    index under ``benchmarks``, and its path."""
+    evaluators = spec.get("evaluators")
+    for index, evaluator in enumerate(evaluators if isinstance(evaluators, list) else []):
+        if not isinstance(evaluator, Mapping) or evaluator.get("kind") != "opencompass":
+            continue
+        for number, name in enumerate(evaluator.get("benchmarks") or []):
+            if isinstance(name, str) and is_path(name):
+                yield index, number, name
 
 
 def custom_module_path(function: str) -> str:
@@ -168,6 +188,8 @@ def describe_evaluator(evaluator: Mapping[str, Any]) -> str:
         return "rules (" + ", ".join(names) + ")"
     if kind == "llm_judge":
         return f"an LLM judge ({evaluator.get('judge')})"
+    if kind == "opencompass":
+        return f"OpenCompass benchmarks ({', '.join(str(b) for b in evaluator.get('benchmarks') or [])})"
     if kind == "manual":
         names = ["satisfaction", *(str(d.get("name")) for d in evaluator.get("dimensions") or [])]
         return f"people ({', '.join(names)}; scoring sheet {sheet_path(evaluator, '<stage>')})"
@@ -184,6 +206,8 @@ def resolve_evaluator(ctx: StageContext, evaluator: Mapping[str, Any]) -> dict[s
     if evaluator.get("kind") == "custom":
         module = Path(ctx.local_path(custom_module_path(str(evaluator["function"]))))
         resolved["source"] = read_regular(module, MAX_MODULE_BYTES).decode("utf-8")
+    if evaluator.get("kind") == "opencompass":
+        resolved["benchmarks"] = [_benchmark(ctx, str(name)) for name in evaluator["benchmarks"]]
     if evaluator.get("kind") == "llm_judge":
         outputs = ctx.upstream_outputs(str(evaluator["judge"]))
         del resolved["judge"]
@@ -194,3 +218,21 @@ def resolve_evaluator(ctx: StageContext, evaluator: Mapping[str, Any]) -> dict[s
         else:
             resolved["judge_version_id"] = outputs["version_id"]
     return resolved
+
+
+def _benchmark(ctx: StageContext, name: str) -> dict[str, str]:
+    """A benchmark as the task carries it, ``{source, text}``: a built-in one from qfrun's package, a file of
+    the repository (confined and hashed at validate) as it is; checked here, so a broken file fails the stage
+    with its field named before any task is created."""
+    try:
+        text = (
+            read_regular(Path(ctx.local_path(name)), MAX_BENCHMARK_BYTES).decode("utf-8")
+            if is_path(name)
+            else built_in_text(name)
+        )
+        parse_benchmark(text, name)
+    except UnicodeDecodeError:
+        raise StageError(f"The benchmark file {name} is not UTF-8 text.") from None
+    except BenchmarkError as error:
+        raise StageError(str(error)) from None
+    return {"source": name, "text": text}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from runner.benchmarks import built_in_names, is_path
 from runner.errors import Issue
 from runner.stages.base import CheckContext, KeyPath
 from runner.stages.registry import chat_servers
@@ -36,12 +37,30 @@ def evaluator_issues(ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) 
                 )
             manual_seen = True
             yield from _manual_issues(ctx, key_path, evaluator)
+        if isinstance(evaluator, Mapping) and evaluator.get("kind") == "opencompass":
+            yield from _opencompass_issues(ctx, key_path, evaluator)
         if isinstance(evaluator, Mapping) and evaluator.get("kind") == "rule":
             if not any(evaluator.get(metric) is True for metric in RULE_METRICS):
                 yield ctx.issue(
                     key_path,
                     f"a rule evaluator needs at least one metric set to true ({', '.join(RULE_METRICS)}).",
                 )
+
+
+def _opencompass_issues(
+    ctx: CheckContext, key_path: KeyPath, evaluator: Mapping[str, Any]
+) -> Iterator[Issue]:
+    """Each benchmark a name qfrun ships or a file of the repository (the file's content is checked when the
+    stage runs, and its path is confined like every local input)."""
+    benchmarks = evaluator.get("benchmarks")
+    known = built_in_names()
+    for number, name in enumerate(benchmarks if isinstance(benchmarks, list) else []):
+        if isinstance(name, str) and not is_path(name) and name not in known:
+            yield ctx.issue(
+                (*key_path, "benchmarks", number),
+                f"there is no built-in benchmark {name!r}; the built-in ones are {', '.join(known)}, "
+                "or name a .json benchmark file of yours.",
+            )
 
 
 def _manual_issues(ctx: CheckContext, key_path: KeyPath, evaluator: Mapping[str, Any]) -> Iterator[Issue]:
@@ -93,6 +112,13 @@ def qianfan_issues(ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) ->
                 key_path,
                 "a custom scorer runs on the local platform only; Qianfan's evaluation takes rule metrics "
                 "and an LLM judge.",
+            )
+        elif kind == "opencompass":
+            yield ctx.issue(
+                key_path,
+                "Qianfan's evaluation has no OpenCompass mode (evalMode is rule, model or manual), and "
+                "the qianfan SDK runs OpenCompass evaluators on the caller's machine; run this stage on the "
+                "local platform (platform: local).",
             )
         elif kind == "llm_judge":
             judge = evaluator.get("judge")

@@ -24,13 +24,8 @@ class ModelStage(StageType):
     produces_model = True
 
     def checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
-        """Qianfan reads models from BOS storage [B2]; the local platform has no preset models."""
-        if not ctx.local and "import" in body:
-            yield ctx.issue(
-                ("stages", stage_id, "import"),
-                "importing a local folder works on the local platform only; on Qianfan name an existing "
-                "model version with version_id.",
-            )
+        """The local platform has no preset models. (A folder to import goes to Qianfan through BOS: the
+        platform client's import_through_bos.)"""
         if "checkpoint_step" in body and "train_task_id" not in body:
             yield ctx.issue(
                 ("stages", stage_id, "checkpoint_step"),

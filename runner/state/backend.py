@@ -5,6 +5,10 @@ for the writers (run, destroy), which lock the state for the whole block, and ``
 for ``qfrun state push`` and ``qfrun state unlock``. The location comes from, first to last: ``--state``
 (a path, or ``bos:/bucket/key``), the ``QFRUN_STATE`` environment variable (the same forms), the
 pipeline's ``state:`` mapping, and the default ``.qfrun/<name>.state.json`` beside the pipeline.
+
+A pipeline with named targets (``platforms:``) keeps one state per target: every location but ``--state``
+(which names exactly one state) gets the target in its name, ``<name>.<target>.state.json`` (Terraform's
+workspaces do the same to a backend's key), so a CI job that sets QFRUN_STATE once never mixes targets.
 """
 
 from __future__ import annotations
@@ -71,19 +75,40 @@ def state_location(
     declared: Any,
     option: Path | str | None,
     environ: Mapping[str, str],
+    target: str | None = None,
 ) -> Path | BosLocation:
-    """Where the state is, by the precedence in this module's docstring."""
+    """Where the state is, by the precedence in this module's docstring; ``target`` is the named target's
+    (None for a pipeline of one ``platform:``)."""
     if option is not None:
         return parse_location(str(option), where="--state")
     if environ.get(ENV_STATE, "").strip():
-        return parse_location(environ[ENV_STATE].strip(), where=ENV_STATE)
-    default = pipeline_path.parent / ".qfrun" / f"{pipeline_name}.state.json"
+        return parse_location(with_target(environ[ENV_STATE].strip(), target), where=ENV_STATE)
+    default = pipeline_path.parent / ".qfrun" / with_target(f"{pipeline_name}.state.json", target)
     if isinstance(declared, Mapping) and declared.get("backend") == "bos":
-        key = str(declared.get("key") or f"qfrun/state/{pipeline_name}.state.json")
+        key = with_target(str(declared.get("key") or f"qfrun/state/{pipeline_name}.state.json"), target)
         return BosLocation(str(declared["bucket"]), key, str(declared.get("endpoint") or ""))
     if isinstance(declared, Mapping) and declared.get("path"):
-        return pipeline_path.parent / str(declared["path"])
+        return pipeline_path.parent / with_target(str(declared["path"]), target)
     return default
+
+
+STATE_SUFFIX = ".state.json"
+
+
+def with_target(location: str, target: str | None) -> str:
+    """``location`` with the target in its last name: ``a/x.state.json`` -> ``a/x.prod.state.json``,
+    ``a/x.json`` -> ``a/x.prod.json``, ``a/x`` -> ``a/x.prod``; unchanged without a target."""
+    if target is None:
+        return location
+    folder, slash, name = location.rpartition("/")
+    if name.endswith(STATE_SUFFIX) and len(name) > len(STATE_SUFFIX):
+        name = f"{name[: -len(STATE_SUFFIX)]}.{target}{STATE_SUFFIX}"
+    elif "." in name.lstrip("."):
+        stem, _, extension = name.rpartition(".")
+        name = f"{stem}.{target}.{extension}"
+    else:
+        name = f"{name}.{target}"
+    return folder + slash + name
 
 
 class LocalBackend:

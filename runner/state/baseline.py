@@ -4,6 +4,9 @@ A team that commits its state file (or a CI job that checks it out) compares wit
 branch has it, read with ``git show <rev>:./<state>`` so the working copy is never touched; a user who keeps
 the state machine-local compares with the previous run of the history (runner.state.history). Either way the
 old side is read by ``StateFile.load``, with all its checks, from a private temporary copy.
+
+A state kept in BOS is never in git: it *is* the state on main (the merges to main run the pipeline), and its
+history is kept beside it in BOS, so the default old side is the run before the newest one there.
 """
 
 from __future__ import annotations
@@ -26,26 +29,31 @@ def resolve(state: StateFile, types: Mapping[str, str], ref: str | None) -> tupl
     """The label and snapshot of the old side: ``ref`` when given, else main's committed state, else the
     previous run the history keeps. Raises UsageError naming what was tried when there is none."""
     current = state.runs[-1].run_id if state.runs else ""
+    remote = state.history_store
     if ref is None:
-        for name in DEFAULT_REFS:
+        for name in DEFAULT_REFS if remote is None else ():
             found = at_revision(state, name)
             if found is not None:
                 return name, history.snapshot(found, types)
-        earlier = history.previous(history.load(state.path), current)
+        earlier = history.previous(history.load(state), current)
         if earlier is not None:
             return f"run {earlier['run_id']}", earlier
-        raise UsageError(
-            f"There is nothing to compare with: the state file {state.path} is not committed on main and its "
-            "history keeps no earlier run; run the pipeline again after a change, or name a REF "
-            "(a git revision, a state file or a run id)."
+        where = (
+            f"the history in {remote.where} keeps no earlier run"
+            if remote is not None
+            else f"the state file {state.path} is not committed on main and its history keeps no earlier run"
         )
-    kept = history.load(state.path)
+        raise UsageError(
+            f"There is nothing to compare with: {where}; run the pipeline again after a change, or name a "
+            "REF (a git revision, a state file or a run id)."
+        )
+    kept = history.load(state)
     for entry in kept:
         if entry.get("run_id") == ref:
             return f"run {ref}", entry
     if Path(ref).is_file():
         return ref, history.snapshot(StateFile.load(Path(ref), state.pipeline), types)
-    found = at_revision(state, ref)
+    found = at_revision(state, ref) if remote is None else None
     if found is not None:
         return ref, history.snapshot(found, types)
     runs = ", ".join(str(entry.get("run_id")) for entry in kept[-3:]) or "none"

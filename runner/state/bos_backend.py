@@ -22,6 +22,7 @@ from pathlib import Path
 from runner.atomic import replace_file
 from runner.errors import PlatformError, StateError
 from runner.platform.bos import BosClient
+from runner.state import history
 from runner.state.backend import checked_snapshot
 from runner.state.bos_lock import DEFAULT_TTL_S, PRECONDITION_FAILED, BosLock, LockNote
 from runner.state.file import StateFile
@@ -42,6 +43,7 @@ class BosBackend:
         pipeline: str,
         *,
         rescue_dir: Path,
+        state_name: str | None = None,  # the pipeline's, with its target when it has named ones
         ttl_s: float = DEFAULT_TTL_S,
         notify: Callable[[str], None] = print,
     ) -> None:
@@ -50,7 +52,7 @@ class BosBackend:
         self.key = key
         self.pipeline = pipeline
         self.where = f"bos:/{bucket}/{key}"
-        self.rescue_path = rescue_dir / f"{pipeline}.state.unpushed.json"
+        self.rescue_path = rescue_dir / f"{state_name or pipeline}.state.unpushed.json"
         self.ttl_s = ttl_s
         self.notify = notify
 
@@ -69,6 +71,7 @@ class BosBackend:
     def read(self) -> StateFile:
         with self.connect() as client, tempfile.TemporaryDirectory(prefix="qfrun-state-") as work:
             state, _ = self._load(client, Path(work))
+        state.history_store = BosHistory(self)
         return state
 
     def _load(self, client: BosClient, work: Path) -> tuple[StateFile, str]:
@@ -101,6 +104,7 @@ class BosBackend:
                 with tempfile.TemporaryDirectory(prefix="qfrun-state-") as work:
                     state, etag = self._load(client, Path(work))
                     state.on_saved = _Publisher(self, client, lock, etag)
+                    state.history_store = BosHistory(self)
                     try:
                         yield state
                     finally:
@@ -132,6 +136,32 @@ class BosBackend:
             client.delete_object(self.bucket, lock.key)
         who = note.describe() if note is not None else "a note qfrun cannot read"
         return f"Broke the state lock {lock.where} ({who})."
+
+
+class BosHistory:
+    """The run history as the object ``<state key less .json>.history.jsonl`` beside the state object."""
+
+    def __init__(self, backend: BosBackend) -> None:
+        self.backend = backend
+        base = backend.key.removesuffix(".json")
+        self.key = base + history.SUFFIX
+        self.where = f"bos:/{backend.bucket}/{self.key}"
+
+    def read(self, limit: int) -> bytes | None:
+        try:
+            with self.backend.connect() as client:
+                found = client.get_versioned(self.backend.bucket, self.key)
+        except PlatformError as error:
+            raise StateError(f"The run history {self.where} cannot be read: {error}") from None
+        return None if found is None else found[0][:limit]
+
+    def write(self, data: bytes) -> None:
+        """Under the state's lock, so one writer at a time; BOS replaces the object whole."""
+        try:
+            with self.backend.connect() as client:
+                client.put_object(self.backend.bucket, self.key, data, content_type="application/x-ndjson")
+        except PlatformError as error:
+            raise StateError(f"The run history {self.where} cannot be written: {error}") from None
 
 
 class _Publisher:

@@ -37,7 +37,8 @@ def open_backend(
     """The backend that ``--state``, ``QFRUN_STATE`` or the pipeline's ``state:`` names."""
     env = environ if environ is not None else os.environ
     declared = pipeline.document.data.get("state") if isinstance(pipeline.document.data, Mapping) else None
-    location = state_location(pipeline.name, pipeline.path, declared, option, env)
+    target = pipeline.target if pipeline.targets_declared else None
+    location = state_location(pipeline.name, pipeline.path, declared, option, env, target)
     if not isinstance(location, BosLocation):
         return LocalBackend(location, pipeline.name)
     settings = _bos_settings(pipeline, location, env, notify)
@@ -47,6 +48,7 @@ def open_backend(
         location.key,
         pipeline.name,
         rescue_dir=pipeline.path.parent / ".qfrun",
+        state_name=pipeline.state_name,
         notify=notify,
     )
 

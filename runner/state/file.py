@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import StateError
-from runner.state.io import atomic_write, companion, ensure_folder, utc_now
+from runner.state.io import HistoryStore, atomic_write, companion, ensure_folder, utc_now
 from runner.state.records import RUN_STATUSES, RunRecord, StageRecord, StageStatus
 
 __all__ = [
@@ -103,6 +103,9 @@ class StateFile:
         # a remote backend publishes the snapshot there (runner.state.backend). A StateError it raises
         # stops all later writes, as a failed disk write does.
         self.on_saved: Callable[[bytes], None] | None = None
+        # Where the run history is kept when not beside ``path`` (a remote backend's working copy is
+        # temporary, so the history cannot live beside it).
+        self.history_store: HistoryStore | None = None
 
     @classmethod
     def load(cls, path: Path, pipeline: str, *, sync: bool = True) -> StateFile:

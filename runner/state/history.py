@@ -9,6 +9,9 @@ The history is bounded twice: at most ``MAX_ENTRIES`` runs (the number of runs t
 run ``qfrun status`` shows has its metrics here) and at most ``MAX_BYTES`` (oldest runs dropped first), so a
 pipeline of thousands of stages, whose material is large, keeps the file quick to read for every report.
 The file is replaced atomically at the end of a run, under the run lock, like the snapshot of the state.
+A state kept in BOS keeps its history there too, as ``<key>.history.jsonl`` beside the state object
+(``StateFile.history_store``, set by runner.state.bos_backend): the state's working copy is temporary, and
+CI's ``qfrun diff`` must see the runs that the merges to main made.
 """
 
 from __future__ import annotations
@@ -63,9 +66,14 @@ def snapshot(state: StateFile, types: Mapping[str, str]) -> Snapshot:
     }
 
 
-def load(state_path: Path) -> list[Snapshot]:
-    """The runs kept so far, oldest first; no file is no history."""
-    path = history_path(state_path)
+def load(source: Path | StateFile) -> list[Snapshot]:
+    """The runs kept so far, oldest first, of a state (wherever its backend keeps them) or of the state file
+    at a path; no history yet is an empty list."""
+    store = source.history_store if isinstance(source, StateFile) else None
+    if store is not None:
+        raw = store.read(MAX_BYTES * 2 + 1)
+        return [] if raw is None else _parse(raw, store.where)
+    path = history_path(source.path if isinstance(source, StateFile) else source)
     try:
         if not stat.S_ISREG(path.stat().st_mode):
             raise StateError(f"The run history {path} is not a regular file; move it away and re-run.")
@@ -75,6 +83,10 @@ def load(state_path: Path) -> list[Snapshot]:
         return []
     except OSError as error:
         raise StateError(f"The run history {path} cannot be read: {error.strerror}.") from error
+    return _parse(raw, path)
+
+
+def _parse(raw: bytes, path: Path | str) -> list[Snapshot]:
     if len(raw) > MAX_BYTES * 2:
         raise StateError(f"The run history {path} is larger than qfrun writes; move it away and re-run.")
     entries: list[Snapshot] = []
@@ -97,12 +109,15 @@ def load(state_path: Path) -> list[Snapshot]:
 def append(state: StateFile, types: Mapping[str, str]) -> Snapshot:
     """Add (or replace, for a resumed run of the same id) the state's latest run; call under the run lock."""
     entry = snapshot(state, types)
-    kept = [old for old in load(state.path) if old.get("run_id") != entry["run_id"]]
+    kept = [old for old in load(state) if old.get("run_id") != entry["run_id"]]
     lines = [_encode(old) for old in kept[-(MAX_ENTRIES - 1) :]] + [_encode(entry)]
     size = sum(len(line) for line in lines)
     while len(lines) > 1 and size > MAX_BYTES:  # the newest run stays, whatever its size
         size -= len(lines.pop(0))
-    atomic_write(history_path(state.path), b"".join(lines), sync=state.sync, what="run history")
+    if state.history_store is not None:
+        state.history_store.write(b"".join(lines))
+    else:
+        atomic_write(history_path(state.path), b"".join(lines), sync=state.sync, what="run history")
     return entry
 
 

@@ -9,11 +9,28 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from runner.atomic import replace_file
 from runner.errors import StateError
 
 __all__ = ["atomic_write", "companion", "ensure_folder", "utc_now"]
+
+
+class HistoryStore(Protocol):
+    """Where a remote backend keeps a state's run history (runner.state.history), instead of the file beside
+    the state: BOS keeps it as an object beside the state object, so that every machine's ``qfrun diff`` and
+    report see the runs CI made."""
+
+    where: str
+
+    def read(self, limit: int) -> bytes | None:
+        """At most ``limit`` bytes of the history; None when there is none yet."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Replace the history; called under the run lock."""
+        ...
 
 
 def utc_now() -> str:

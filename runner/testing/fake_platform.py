@@ -25,6 +25,7 @@ from runner.platform.protocol import (
     ManualSample,
     ManualScore,
     ModelVersion,
+    SampleRecord,
     ServiceState,
     TaskInfo,
     TaskKind,
@@ -263,6 +264,9 @@ class FakePlatform:
 
     def submit_manual_scores(self, ref: TaskRef, scores: Sequence[ManualScore]) -> None:
         raise PlatformServerError("the fake takes no scores", platform="fake", status=400)
+
+    def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord] | None:
+        return None  # the fake's evaluations keep aggregates only, like Qianfan's API
 
     def manual_scoring_place(self, ref: TaskRef) -> str:
         return f"the fake console (task {ref.task_id})"

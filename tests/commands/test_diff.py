@@ -44,6 +44,11 @@ def test_each_run_keeps_its_snapshot_and_diff_shows_what_the_last_change_did(
     assert "serve (deploy): succeeded\n      because upstream w4 changed" in out
     code, out, _ = qfrun(capsys, "diff", str(path), "--format", "json")
     assert [s["id"] for s in json.loads(out)["stages"] if s["change"] == "changed"] == ["w4", "serve"]
+    # The comment CI posts beside the plan: within the share of the 65,536 characters it is given.
+    code, out, _ = qfrun(capsys, "diff", str(path), "--format", "markdown", "--markdown-limit", "2000")
+    assert code == 0
+    assert out.startswith("### qfrun diff: `demo`")
+    assert len(out) <= 2000
 
 
 def test_the_report_plots_the_kept_runs_and_shows_the_changes_since_the_previous_one(

@@ -29,11 +29,11 @@ if TYPE_CHECKING:
 # What each action says of an empty body: the first field it needs, or None when {} is a valid request.
 FIRST_FIELD: dict[tuple[str, str], str | None] = {
     ("model", "DescribeModel"): "modelId",
-    ("model", "CreateCustomModel"): "modelSetId",
-    ("model", "CreateCustomModelSet"): "modelSetName",
     ("model", "ImportLocalModel"): "name",
     ("model", "DescribeCustomModelSets"): None,
     ("model", "DeleteModel"): "modelId",
+    ("model", "CreateCustomModelSet"): "modelSetName",
+    ("model", "CreateCustomModel"): "modelSetId",
     ("model", "CreateModelCompTask"): "name",
     ("model", "DescribeModelCompTask"): "modelCompTaskId",
     ("model", "DescribeModelCompTasks"): None,
@@ -52,6 +52,7 @@ FIRST_FIELD: dict[tuple[str, str], str | None] = {
     ("eval", "StopEvalTask"): "taskId",
     ("eval", "DescribeEvalManualSamples"): "taskId",
     ("eval", "SubmitEvalManualScores"): "taskId",
+    ("eval", "DescribeEvalResults"): "taskId",
     ("finetuning", "CreateFineTuningTask"): "model",  # without a jobId, the base version (local)
     ("finetuning", "CreateFineTuningJob"): "name",
     ("finetuning", "DescribeFineTuningJobs"): None,
@@ -71,6 +72,7 @@ FIRST_FIELD: dict[tuple[str, str], str | None] = {
 BY_ID: dict[tuple[str, str], dict[str, Any]] = {
     ("model", "DescribeModel"): {"modelId": "amv-none"},
     ("model", "DeleteModel"): {"modelId": "amv-none"},
+    ("model", "CreateCustomModel"): {"modelSetId": "am-none"},
     ("model", "DescribeModelCompTask"): {"modelCompTaskId": "amva-none"},
     ("model", "CancelModelCompTask"): {"modelCompTaskId": "amva-none"},
     ("dataset", "DescribeDatasetVersion"): {"versionId": "ds-none"},
@@ -82,6 +84,7 @@ BY_ID: dict[tuple[str, str], dict[str, Any]] = {
     ("eval", "StopEvalTask"): {"taskId": "ame-none"},
     ("eval", "DescribeEvalManualSamples"): {"taskId": "ame-none"},
     ("eval", "SubmitEvalManualScores"): {"taskId": "ame-none", "scores": []},
+    ("eval", "DescribeEvalResults"): {"taskId": "ame-none"},
     ("finetuning", "DescribeFineTuningTask"): {"taskId": "task-none"},
     ("finetuning", "StopFineTuningTask"): {"taskId": "task-none"},
     ("service", "DescribeService"): {"serviceId": "svco-none"},

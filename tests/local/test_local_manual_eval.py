@@ -153,6 +153,21 @@ def test_a_manual_evaluation_waits_for_the_committed_sheet_then_its_metrics_open
     (done,) = manual_tasks(platform_api)
     assert (done["taskId"], done["state"]) == (task["taskId"], "Successed")
 
+    # every answer kept with its rule metric and people's scores, and shown in the report
+    kept = tmp_path / stages["review"]["outputs"]["samples_file"]
+    assert kept == tmp_path / ".qfrun" / "results" / "manual" / "review" / "samples.jsonl"
+    records = [json.loads(line) for line in kept.read_text(encoding="utf-8").splitlines()]
+    assert [(r["model"], r["index"], r["input"]) for r in records][:1] == [("adder", 1, "57+57=?")]
+    assert [r["metrics"]["satisfaction"] for r in records] == [5.0] * 8 + [3.0] * 2
+    assert {"accuracy", "format"} <= set(records[0]["metrics"])
+    assert all(r["passed"] is (r["metrics"]["accuracy"] == 1.0) for r in records)  # 5 and 3 pass on 1..5
+    code, out, err = qfrun(capsys, "report", str(pipeline), "--out", str(tmp_path / "report"))
+    assert code == 0, err
+    page = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert '<script type="application/json" id="qf-samples">' in page
+    assert "57+57=?" in page
+    assert "Failures in review" in (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+
 
 def test_the_platform_checks_scores_computes_the_manual_metrics_and_takes_the_same_scores_twice(
     platform_api: Any, adder_dir: Path, addition_rows: Any

@@ -168,7 +168,7 @@ REFUSALS: list[tuple[str, str, Callable[[Ids], dict[str, Any]], str]] = [
                 "autoRuleEvalConfig": {"scoreModes": ["accuracy"]},
             },
         ),
-        "evalMode 'model' runs no rule, so it takes no scoreModes or functions.",
+        "evalMode 'model' runs no rule, so it takes no scoreModes, functions or benchmarks.",
     ),
     (
         "eval",

@@ -369,8 +369,8 @@ def test_pipeline_level_errors_read_well(text: str, expected: list[str]) -> None
         (
             "type: evaluate, infer: [i], evaluators: [{kind: judge}]",
             "judge",
-            "stages.s.evaluators[0].kind: 'judge' is not one of rule, llm_judge, custom, manual; "
-            "did you mean 'llm_judge'?",
+            "stages.s.evaluators[0].kind: 'judge' is not one of rule, llm_judge, custom, manual, "
+            "opencompass; did you mean 'llm_judge'?",
         ),
         (
             "type: evaluate, infer: [i], evaluators: [{kind: llm_judge}]",
@@ -636,7 +636,8 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
     (message,) = issues_of(stage("type: model, version_id: v, colour: red"))
     assert message == (
         "p.yaml:4:35: stages.s: unknown key 'colour'; allowed keys are checkpoint_step, description, "
-        "endpoint, if, import, matrix, name, needs, timeout_minutes, train_task_id, type, version_id."
+        "endpoint, if, import, matrix, name, needs, targets, timeout_minutes, train_task_id, type, "
+        "version_id."
     )
 
 

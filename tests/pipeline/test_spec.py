@@ -278,9 +278,8 @@ def test_a_qianfan_pipeline_is_told_what_only_the_local_platform_can_do(tmp_path
     )
     with pytest.raises(PipelineError) as caught:
         load_pipeline(path)
-    assert [str(issue) for issue in caught.value.issues] == [  # a local file for batch inference is fine
-        f"{path}:8:28: stages.m.import: importing a local folder works on the local platform only; "
-        "on Qianfan name an existing model version with version_id.",
+    # A local file for batch inference is fine, and so is a model folder (it goes through BOS).
+    assert [str(issue) for issue in caught.value.issues] == [
         f"{path}:11:3: stages.j: batch inference on Qianfan reads its input from BOS; the dataset "
         "'console' is a console dataset, so add input_bos_uri (the BOS folder of its {id, query} lines), or "
         "use a local file, which qfrun uploads.",

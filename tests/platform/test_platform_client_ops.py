@@ -91,8 +91,10 @@ def test_describe_and_export_dataset(harness: Harness) -> None:
     assert harness.fake.bodies[-1] == ("ExportDatasetVersion", {"versionId": "ds-1", "limit": 5})
 
 
-def test_local_only_operations_are_refused_on_qianfan_with_what_to_do(qianfan_harness: Harness) -> None:
-    with pytest.raises(PlatformStatusError, match="works only on the local platform; on Qianfan name"):
+def test_a_model_folder_that_is_gone_is_refused_on_qianfan_before_any_request(
+    qianfan_harness: Harness,
+) -> None:
+    with pytest.raises(PlatformStatusError, match="the model folder /m is not a folder"):
         qianfan_harness.client.import_model(name="m", path="/m")
     assert qianfan_harness.fake.requests == []
 

@@ -150,26 +150,23 @@ def test_a_model_set_is_found_by_name_and_a_lost_publish_by_its_description(cons
     assert len(fake.versions) == 1
 
 
-def test_a_taken_model_set_name_is_adopted_and_a_refusal_without_it_is_raised(console) -> None:
+def test_a_job_name_taken_adopts_the_job_of_that_name_and_a_refusal_without_one_is_raised(console) -> None:
     fake, client = console
-    fake.taken.append("CreateCustomModelSet")
-
+    fake.taken.append("CreateFineTuningJob")
     original = fake.answer
 
-    def appears(action: str, body: dict[str, Any]) -> Any:  # the conflicting set shows up in the list
-        if (
-            action == "DescribeCustomModelSets"
-            and "am-late" not in fake.sets
-            and fake.actions.count(action) > 1
-        ):
-            fake.sets["am-late"] = {"modelSetId": "am-late", "modelSetName": "qfrun-b"}
+    def appears(action: str, body: dict[str, Any]) -> Any:  # the job holding the name shows up in the list
+        if action == "DescribeFineTuningJobs" and fake.actions.count(action) > 1 and not fake.jobs:
+            fake.jobs["job-late"] = {"jobId": "job-late", "name": REQUEST.name}
         return original(action, body)
 
     fake.answer = appears  # type: ignore[method-assign]
-    assert client.ensure_model_set("qfrun-b") == "am-late"
-    fake.taken.append("CreateCustomModelSet")
+    assert client.prepare_task(REQUEST) == {"job_id": "job-late"}
+    fake.jobs.clear()
+    fake.answer = original  # type: ignore[method-assign]
+    fake.taken.append("CreateFineTuningJob")
     with pytest.raises(PlatformStatusError, match="taken"):
-        client.ensure_model_set("qfrun-c")  # refused, and nothing of that name to adopt
+        client.prepare_task(REQUEST)  # refused, and no job of that name to adopt
 
 
 def test_a_create_lost_every_time_gives_up_with_the_error(console) -> None:

@@ -80,14 +80,6 @@ def test_the_publish_body_is_create_custom_model_with_source_type_train() -> Non
     final = wire.publish_body("task-1", model_set_id="am-1", checkpoint_step=None, description="d")
     assert final["trainMeta"] == {"taskId": "task-1"}
     assert wire.publish_description("task-1", None) != wire.publish_description("task-1", 50)
-    assert wire.model_set_body("qfrun-tune") == {"modelSetName": "qfrun-tune", "modelType": "Text2Text"}
-
-
-def test_a_created_id_is_read_bare_or_from_its_field() -> None:
-    assert wire.created_string("am-1", "modelSetId") == "am-1"
-    assert wire.created_string({"modelId": "amv-1"}, "modelId") == "amv-1"
-    with pytest.raises(wire.WireError, match="should be the new id"):
-        wire.created_string(7, "modelId")
 
 
 @pytest.mark.parametrize(

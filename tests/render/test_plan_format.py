@@ -11,6 +11,7 @@ import pytest
 from runner.pipeline.spec import load_pipeline
 from runner.render import plan as planformat
 from runner.run.plan import RUN, Plan, StagePlan, default_state_path, make_plan
+from runner.stages.base import Charge
 from runner.state.file import StateFile
 from runner.testing.pipelines import LOCAL_COST, write
 
@@ -156,3 +157,49 @@ def test_text_from_a_pipeline_cannot_act_in_the_pull_request_comment() -> None:
     assert (
         shown.replace("\\", "").replace("\u200b", "") == hostile + " | `x` *y* ~~z~~"
     )  # the text reads the same
+
+
+def _deploys(*charges: Charge | None) -> tuple[StagePlan, ...]:
+    return tuple(
+        StagePlan(f"d{index}", "deploy", RUN, (), "deploy", {}, "what it buys", (), charge=charge)
+        for index, charge in enumerate(charges)
+    )
+
+
+def test_the_cost_list_is_totalled_in_qianfans_units() -> None:
+    stages = _deploys(
+        Charge("prepaid", 2, 3),
+        Charge("prepaid", 1, 12),
+        Charge("postpaid", 3, charge="computing_unit"),
+        Charge("postpaid", 1, charge="tokens"),
+        None,  # a replica count still an expression: known at run time
+    )
+    plan = Plan("p", "p.yaml", "qianfan", "s.json", stages)
+    expected = (
+        "Total: 5 services, 18 replica-months prepaid, 3 replicas billed by compute time while they run, "
+        "1 service billed by the tokens its calls use, 1 service sized only at run time."
+    )
+    assert planformat.cost_total(plan) == expected
+    markdown = planformat.as_markdown(plan)
+    assert "**Cost-bearing actions**" in markdown
+    assert f"**{expected}**" in markdown
+    assert f"  {expected}" in planformat.as_text(plan)
+
+
+def test_the_local_platform_lists_what_qianfan_would_charge_and_never_says_cost_bearing(
+    tmp_path: Path,
+) -> None:
+    plan = plan_of(write(tmp_path))
+    assert plan.local
+    for shown in (planformat.as_markdown(plan), planformat.as_text(plan)):
+        assert "cost-bearing" not in shown.lower()
+        assert "What Qianfan would charge (nothing here" in shown
+        assert "Total: 1 service, 6 replica-months prepaid; free on the local platform." in shown
+
+
+def test_a_summarised_comment_keeps_the_total_of_every_cost() -> None:
+    stages = _deploys(*[Charge("prepaid", 2, 3)] * 5_000)
+    markdown = planformat.as_markdown(Plan("p", "p.yaml", "qianfan", "s.json", stages))
+    assert len(markdown) <= planformat.MARKDOWN_LIMIT
+    assert "- ... and" in markdown
+    assert "**Total: 5,000 services, 30,000 replica-months prepaid.**" in markdown

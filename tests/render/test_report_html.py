@@ -1,6 +1,6 @@
 """The HTML report's structure, parsed with lxml's HTML parser (test_report_browser.py opens it in Chromium):
-escaped text, one colour per model in every chart, charts with axes and values, sizes in binary units, links to
-the pipeline's lines and to Qianfan's console."""
+escaped text, one colour per model in every chart, charts with axes and values, sizes in binary units, links
+to the pipeline's lines and to Qianfan's console."""
 
 from __future__ import annotations
 

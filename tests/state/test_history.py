@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import StateError
+from runner.errors import PlatformUnavailable, StateError
 from runner.state import history
+from runner.state.bos_backend import BosBackend, BosHistory
 from runner.state.file import RunRecord, StageRecord, StageStatus, StateFile
 
 TYPES = {"eval": "evaluate"}
@@ -70,3 +71,35 @@ def test_a_damaged_history_is_refused_with_its_line(tmp_path: Path) -> None:
 
 def test_no_history_file_is_an_empty_history(tmp_path: Path) -> None:
     assert history.load(tmp_path / "p.state.json") == []
+
+
+class _Unreachable:
+    """A BOS client whose every call fails as an unreachable endpoint does (the error path only)."""
+
+    def __enter__(self) -> _Unreachable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def get_versioned(self, *args: object, **kwargs: object) -> None:
+        raise PlatformUnavailable("BOS at http://127.0.0.1:9 did not answer.")
+
+    put_object = get_versioned
+
+
+def test_a_history_kept_in_bos_that_cannot_be_reached_is_a_state_error_naming_the_object(
+    tmp_path: Path,
+) -> None:
+    backend = BosBackend(
+        lambda: _Unreachable(),  # type: ignore[arg-type,return-value]
+        "b",
+        "ci/p.state.json",
+        "p",
+        rescue_dir=tmp_path,
+    )
+    store = BosHistory(backend)
+    with pytest.raises(StateError, match=r"run history bos:/b/ci/p\.state\.history\.jsonl cannot be read"):
+        store.read(10)
+    with pytest.raises(StateError, match=r"cannot be written: BOS at http://127\.0\.0\.1:9 did not answer"):
+        store.write(b"{}\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import StateError
-from runner.state.backend import ENV_STATE, BosLocation, state_location
+from runner.state.backend import ENV_STATE, BosLocation, state_location, with_target
 from runner.state.file import StateFile
 from runner.state.lock import RunLock
 from runner.state.records import StageRecord, StageStatus
@@ -48,6 +48,40 @@ def test_the_pipelines_state_mapping_names_bucket_key_and_endpoint_or_a_local_pa
 
 def test_without_any_setting_the_state_is_the_file_beside_the_pipeline() -> None:
     assert state_location("p", PIPELINE, None, None, {}) == Path("/repo/pipes/.qfrun/p.state.json")
+
+
+def test_each_named_target_keeps_its_own_state_wherever_it_is_kept_but_at_an_explicit_state_option() -> None:
+    assert state_location("p", PIPELINE, None, None, {}, "prod") == Path(
+        "/repo/pipes/.qfrun/p.prod.state.json"
+    )
+    assert state_location("p", PIPELINE, DECLARED, None, {}, "prod") == BosLocation(
+        "team-state", "p.prod.state.json", "https://bj.bcebos.com"
+    )
+    default_key = state_location("p", PIPELINE, {"backend": "bos", "bucket": "b-1"}, None, {}, "dev")
+    assert default_key == BosLocation("b-1", "qfrun/state/p.dev.state.json")
+    local = state_location("p", PIPELINE, {"backend": "local", "path": "st/p.json"}, None, {}, "dev")
+    assert local == Path("/repo/pipes/st/p.dev.json")
+    # CI sets QFRUN_STATE once for every job: dev's and prod's jobs still never share one state.
+    env = {ENV_STATE: "bos:/from-env/ci/p.state.json"}
+    assert state_location("p", PIPELINE, None, None, env, "prod") == BosLocation(
+        "from-env", "ci/p.prod.state.json"
+    )
+    assert state_location("p", PIPELINE, None, Path("exact.json"), env, "prod") == Path("exact.json")
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("a/p.state.json", "a/p.prod.state.json"),
+        ("a/p.json", "a/p.prod.json"),
+        ("a/state", "a/state.prod"),
+        (".state.json", ".state.prod.json"),
+        ("bos:/b/k/p.state.json", "bos:/b/k/p.prod.state.json"),
+    ],
+)
+def test_the_target_goes_into_the_last_name_of_a_state_location(written: str, expected: str) -> None:
+    assert with_target(written, "prod") == expected
+    assert with_target(written, None) == written
 
 
 def test_a_bos_location_without_a_key_is_refused_naming_where_it_was_given() -> None:

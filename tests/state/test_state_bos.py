@@ -92,6 +92,56 @@ def test_a_pull_request_that_changes_one_stage_plans_one_stage_when_the_state_is
     assert _to_run(capsys, _checkout(tmp_path / "other", local_bos)) == []  # unchanged file: nothing to run
 
 
+W8 = DEMO.replace("weight: W4A16C16", "weight: W8A16C16")
+
+
+def test_the_merge_applies_the_plan_the_pull_request_saved_and_refuses_it_once_stale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: FakePlatform, local_bos: str
+) -> None:
+    """The CI loop: main ran; the pull request's job plans with --out; the merge's job, on another clone,
+    runs that plan (one stage); the same plan applied again is stale and creates nothing."""
+    assert qfrun(capsys, str(_checkout(tmp_path / "main", local_bos)))[0] == 0
+    pull_request = _checkout(tmp_path / "pr", local_bos, W8)
+    plan = tmp_path / "plan.json"
+    assert qfrun(capsys, "plan", str(pull_request), "--out", str(plan))[0] == 0
+    merged = _checkout(tmp_path / "merged", local_bos, W8)
+    before = len(platform.created)
+    code, _, err = qfrun(capsys, "run", str(merged), "--plan", str(plan))
+    assert code == 0, err
+    assert "2 succeeded, 3 up to date" in err  # w4, and serve after it, as the plan said
+    assert len(platform.created) == before + 2
+    code, _, err = qfrun(capsys, "run", str(merged), "--plan", str(plan))
+    assert code == 2
+    assert f"the state {WHERE} changed after the plan was made" in err
+    assert len(platform.created) == before + 2
+
+
+def test_diff_and_the_report_read_the_run_history_kept_in_bos_beside_the_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], platform: FakePlatform, local_bos: str
+) -> None:
+    """Main ran twice (the second time with W8); a fresh clone, with no .qfrun folder, diffs the two runs."""
+    main = _checkout(tmp_path / "main", local_bos)
+    assert qfrun(capsys, str(main))[0] == 0
+    code, _, err = qfrun(capsys, "diff", str(main))
+    assert code == 2
+    assert f"the history in bos:/{BUCKET}/ci/demo.state.history.jsonl keeps no earlier run" in err
+    _checkout(tmp_path / "main", local_bos, W8)
+    assert qfrun(capsys, str(main))[0] == 0
+    assert not list((tmp_path / "main" / ".qfrun").glob("*.history.jsonl"))  # nothing machine-local
+    with _connect(local_bos) as client:
+        kept = client.get_object(BUCKET, "ci/demo.state.history.jsonl").decode().splitlines()
+    assert len(kept) == 2
+    report = json.loads((tmp_path / "main" / ".qfrun" / "reports" / "demo" / "report.json").read_text())
+    assert len(report["history"]["runs"]) == 2
+
+    fresh = _checkout(tmp_path / "fresh", local_bos, W8)
+    code, out, err = qfrun(capsys, "diff", str(fresh))
+    assert code == 0, err
+    assert 'w4 (compress): succeeded\n      because weight: "W4A16C16" -> "W8A16C16"' in out
+    first = json.loads(kept[0])["run_id"]
+    assert out.startswith(f"Changes in demo from run {first} to run ")
+
+
 def test_a_second_run_fails_at_once_naming_the_holder_of_the_bos_lock(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -233,3 +283,27 @@ def test_a_held_lock_is_renewed_by_its_heartbeat_and_knows_when_it_was_taken_ove
     finally:
         lock.release()
     assert client.get_versioned(BUCKET, KEY + ".lock") is not None  # the new holder's lock is left alone
+
+
+def test_each_target_of_a_pipeline_keeps_its_own_object_in_bos(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    platform: FakePlatform,
+    local_bos: str,
+    client: BosClient,
+) -> None:
+    targets = (
+        f"platforms:\n  dev: {{kind: local, url: '{local_bos}'}}\n  ci: {{kind: local, url: '{local_bos}'}}\n"
+        f"default_target: dev\nstate: {{backend: bos, bucket: {BUCKET}, key: {KEY}}}\n"
+    )
+    path = write(tmp_path, DEMO.replace("vars:\n", targets + "vars:\n", 1))
+    assert qfrun(capsys, str(path))[0] == 0
+    keys = [found.key for found in client.list_objects(BUCKET, "ci/")]
+    assert keys == ["ci/demo.dev.state.history.jsonl", "ci/demo.dev.state.json"]  # the history beside it
+    assert _to_run(capsys, path, "--target", "ci") == ["base", "base_infer", "base_eval", "w4", "serve"]
+    assert _to_run(capsys, path, "--target", "dev") == []
+    # A plan saved for one target is never run on another.
+    assert qfrun(capsys, "plan", str(path), "--target", "ci", "--out", str(tmp_path / "ci.json"))[0] == 0
+    code, _, err = qfrun(capsys, "run", str(path), "--target", "dev", "--plan", str(tmp_path / "ci.json"))
+    assert code == 2
+    assert "was made for target ci, and this run is for target dev" in err

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from runner.local.engine import sample_records
 from runner.local.engine.job import require
 from runner.vocabulary import RULE_METRICS
 
@@ -76,33 +77,53 @@ def _url_judge(url: str) -> Callable[[str], str]:
 
 def apply_evaluators(rows: list[dict[str, Any]], evaluators: list[dict[str, Any]]) -> dict[str, float]:
     """Every evaluator's metrics over one model's result rows, merged into one dict."""
-    from runner.local.engine.judge import judge_scores
+    return evaluate(rows, evaluators)[0]
+
+
+def evaluate(
+    rows: list[dict[str, Any]], evaluators: list[dict[str, Any]]
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Every evaluator's metrics over one model's result rows, and one record per row (runner.local.engine
+    .sample_records): what was asked, expected and answered, each metric of that row, the judge's reply."""
+    from runner.local.engine.judge import judge_replies, judge_summary
     from runner.local.engine.metrics import score
 
     metrics: dict[str, float] = {}
+    records = sample_records.new_records(rows)
     for index, evaluator in enumerate(evaluators):
         kind = evaluator.get("kind")
         if kind == "rule":
-            metrics.update(score(rows, _rule_names(evaluator)))
+            names = _rule_names(evaluator)
+            metrics.update(score(rows, names))
+            sample_records.add_rule_metrics(records, rows, names)
         elif kind == "llm_judge":
             judge: Path | Callable[[str], str]
             if evaluator.get("judge_url"):
                 judge = _url_judge(str(evaluator["judge_url"]))
             else:
                 judge = Path(require(evaluator, "judge_model_dir", "llm_judge evaluator"))
-            metrics.update(
-                judge_scores(judge, rows, evaluator.get("prompt"), float(evaluator.get("max_score") or 10))
-            )
+            max_score = float(evaluator.get("max_score") or 10)
+            judged = judge_replies(judge, rows, evaluator.get("prompt"), max_score)
+            metrics.update(judge_summary(judged, max_score))
+            sample_records.add_judgements(records, judged, max_score)
         elif kind == "custom":
             function = str(require(evaluator, "function", "custom evaluator"))
-            result = load_custom(function, str(require(evaluator, "source", "custom evaluator")))(rows)
-            if not isinstance(result, dict) or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in result.values()
-            ):
+            scorer = load_custom(function, str(require(evaluator, "source", "custom evaluator")))
+            result = scorer(rows)
+            if not _numbers(result):
                 raise ValueError(
                     f"The custom evaluator {evaluator['function']} must return a dict of numbers."
                 )
             metrics.update({str(k): float(v) for k, v in result.items()})
+            sample_records.add_custom_metrics(records, rows, scorer)
         else:
             raise ValueError(f"evaluators[{index}] has kind '{kind}'; use rule, llm_judge or custom.")
-    return metrics
+    sample_records.decide(records)
+    return metrics, records
+
+
+def _numbers(result: Any) -> bool:
+    """Whether a custom scorer's answer is a dict of numbers (a bool is not a score)."""
+    return isinstance(result, dict) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in result.values()
+    )

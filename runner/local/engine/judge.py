@@ -63,6 +63,16 @@ def judge_scores(
     max_score: float = 10,
 ) -> dict[str, float]:
     """Mean judge score over ``rows`` (``{"prompt", "output", "response"?}``), normalised and raw."""
+    return judge_summary(judge_replies(judge, rows, prompt_template, max_score), max_score)
+
+
+def judge_replies(
+    judge: Path | str | Callable[[str], str],
+    rows: Sequence[dict[str, Any]],
+    prompt_template: str | None = None,
+    max_score: float = 10,
+) -> list[tuple[float | None, str]]:
+    """The judge's score (None when its reply holds no integer) and its reply, one per row, in order."""
     if max_score <= 0:
         raise ValueError(f"The judge's max_score must be more than 0, not {max_score}.")
     if not rows:
@@ -78,7 +88,12 @@ def judge_scores(
         replies = [ask(p) for p in prompts]
     else:
         replies = _model_asker(Path(judge))(prompts)
-    scores = [parse_score(reply, max_score) for reply in replies]
+    return [(parse_score(reply, max_score), reply) for reply in replies]
+
+
+def judge_summary(judged: Sequence[tuple[float | None, str]], max_score: float) -> dict[str, float]:
+    """The mean of the judged scores, normalised and raw, and how many replies held no score."""
+    scores = [score for score, _ in judged]
     unparsed = sum(s is None for s in scores)
     raw = sum(s or 0.0 for s in scores) / len(scores)
     return {

@@ -2,8 +2,9 @@
 becomes (infer where needed, then every evaluator over each model's rows), and the report.
 
 Evaluators are the documented rule score modes and an LLM judge, plus the local platform's own: three more
-rule metrics, a judge by model version, custom scorers sent as source, and people (``manual``: the task opens
-for scores, runner.local.api_manual).
+rule metrics, a judge by model version, custom scorers sent as source, OpenCompass-style benchmarks run over
+each model (runner.local.engine.opencompass), and people (``manual``: the task opens for scores,
+runner.local.api_manual).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.atomic import write_json
+from runner.atomic import replace_file, write_json
+from runner.benchmarks import BenchmarkError, parse_benchmark
 from runner.local.api_common import Body, Context, invalid
 from runner.local.api_datasets import dataset_or_404
+from runner.local.api_eval_results import describe_results
 from runner.local.api_manual import MANUAL_ACTIONS, manual_params, stop_refusal
 from runner.local.api_models import version_or_404
 from runner.local.engine.job import progress_writer, require
@@ -142,13 +145,17 @@ def _evaluators(ctx: Context, body: Body) -> list[dict[str, Any]]:
                 f"{config.where}.customEvalConfig.sources has no source for {function!r}; the local "
                 "platform runs a custom evaluator only from the module source sent with the task."
             )
-    if "rule" not in mode.split(",") and (modes or custom):
+    benchmarks = _benchmarks(config)
+    if "rule" not in mode.split(",") and (modes or custom or benchmarks):
         raise invalid(
-            f"{config.where}: evalMode {mode!r} runs no rule, so it takes no scoreModes or functions."
+            f"{config.where}: evalMode {mode!r} runs no rule, so it takes no scoreModes, functions or "
+            "benchmarks."
         )
     if "rule" in mode.split(","):
-        if not modes and not custom:
+        if not modes and not custom and not benchmarks:
             raise invalid(f"{config.where}: evalMode {mode!r} needs autoRuleEvalConfig.scoreModes.")
+        if benchmarks:
+            evaluators.append({"kind": "opencompass", "benchmarks": benchmarks})
         if modes:
             evaluators.append({"kind": "rule", **{name: True for name in modes}})
         evaluators.extend(
@@ -169,6 +176,29 @@ def _evaluators(ctx: Context, body: Body) -> list[dict[str, Any]]:
             entry["max_score"] = judge.integer("maxScore", low=1, high=100)
         evaluators.append(entry)
     return evaluators
+
+
+def _benchmarks(config: Body) -> list[dict[str, str]]:
+    """``openCompassEvalConfig.benchmarks`` (local): each ``{source, text}``, the text a benchmark in the
+    format of runner.benchmarks, checked now so a broken one is refused before a job starts."""
+    where = f"{config.where}.openCompassEvalConfig.benchmarks"
+    raw = config.obj("openCompassEvalConfig").data.get("benchmarks") or []
+    if not isinstance(raw, list):
+        raise invalid(f"{where} must be an array.")
+    benchmarks: list[dict[str, str]] = []
+    metrics: set[str] = set()
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("source", "text")):
+            raise invalid(f"{where}[{index}] must be an object with the strings source and text.")
+        try:
+            metric = parse_benchmark(entry["text"], entry["source"]).metric_name
+        except BenchmarkError as error:
+            raise invalid(f"{where}[{index}]: {error}") from None
+        if metric in metrics:
+            raise invalid(f"{where}[{index}]: a second benchmark reports {metric}; give it another abbr.")
+        metrics.add(metric)
+        benchmarks.append({"source": entry["source"], "text": entry["text"]})
+    return benchmarks
 
 
 def _manual(body: Body) -> dict[str, Any] | None:
@@ -242,11 +272,13 @@ def prepare(home: Home, store: Store, task: TaskRow, workdir: Path) -> Prepared:
     params = task.params
     results = dict(params.get("result_dataset_ids") or {})
     models = []
+    # Benchmarks run over the model itself, also where its answers to the dataset were made earlier.
+    benchmarks = any(e.get("kind") == "opencompass" for e in params.get("evaluators") or [])
     for version_id in params.get("model_version_ids") or list(results):
         entry: dict[str, Any] = {"version_id": version_id}
         if version_id in results:
             entry["results_path"] = str(_engine_rows(store, results[version_id], task, workdir, version_id))
-        else:
+        if version_id not in results or benchmarks:
             entry["model_dir"] = version_of(store, version_id, task).path
         models.append(entry)
     dataset_id = params.get("dataset_id")
@@ -310,8 +342,9 @@ def _evaluator(store: Store, evaluator: Mapping[str, Any], task: TaskRow) -> dic
 
 
 def run_job(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
-    from runner.local.engine.evaluators import apply_evaluators
+    from runner.local.engine.evaluators import evaluate
     from runner.local.engine.inference import read_rows, run_batch
+    from runner.local.engine.opencompass import benchmark_metrics, without_benchmarks
 
     models = require(params, "models", "evaluation")
     evaluators = require(params, "evaluators", "evaluation")
@@ -340,14 +373,23 @@ def run_job(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
                 progress_writer(progress, position * per_model, total),
             )
         rows = read_rows(path)
+        metrics, records = evaluate(rows, without_benchmarks(evaluators))
         results[version] = {
-            "metrics": apply_evaluators(rows, evaluators),
+            "metrics": {**metrics, **benchmark_metrics(entry, evaluators)},
             "samples": len(rows),
             "results_path": str(path),
+            "records_path": str(write_records(output_dir / f"records-{version}.jsonl", records)),
         }
     if progress is not None:
         write_json(progress, {"done": total, "total": total})
     return {"models": results}
+
+
+def write_records(path: Path, records: list[dict[str, Any]]) -> Path:
+    """The per-sample records of one model: the task's artefact that DescribeEvalResults pages through."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_file(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
+    return path
 
 
 KIND = register(
@@ -361,6 +403,7 @@ KIND = register(
             "DescribeEvalTaskReport": eval_report,
             "DescribeEvalTasks": list_eval,
             "StopEvalTask": stop_eval,
+            wire.EVAL_RESULTS_ACTION: describe_results,  # local: per-sample records
             **MANUAL_ACTIONS,
         },
         prepare=prepare,

@@ -16,6 +16,12 @@ describes through each kind's entry), one module per task kind (``batch``, ``eva
 
 from runner.platform.wire import batch, compression, finetuning
 from runner.platform.wire.chat import chat_reply
+from runner.platform.wire.eval_results import (
+    EVAL_RESULTS_ACTION,
+    eval_results,
+    eval_results_body,
+    result_record,
+)
 from runner.platform.wire.evaluation import (
     EVAL_MANUAL_SAMPLES_ACTION,
     EVAL_MANUAL_SCORES_ACTION,
@@ -35,22 +41,25 @@ from runner.platform.wire.evaluation import (
     report_entry,
 )
 from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
-from runner.platform.wire.finetuning import (
-    MODEL_SET_CREATE,
-    PUBLISH_ACTION,
-    model_set_body,
-    publish_body,
-    publish_description,
-)
+from runner.platform.wire.finetuning import publish_body, publish_description
 from runner.platform.wire.kinds import KIND_API, KindApi, check_complete, status_of
 from runner.platform.wire.models import (
+    CREATE_MODEL_SET,
+    CREATE_MODEL_VERSION,
     DELETE_MODEL_VERSION,
+    IMPORT_MODEL_FORMAT,
+    MAX_MODEL_DESCRIPTION,
     MODEL_ROUTE,
     MODEL_SETS_FIELD,
     MODEL_SETS_LIST,
     MODEL_STATUS_READY,
     MODEL_STATUS_WORDS,
+    MODEL_TYPES,
+    created_model_set,
+    created_version_id,
     dataset,
+    import_version_body,
+    model_set_name,
     model_set_version_ids,
     model_version,
 )
@@ -73,28 +82,32 @@ from runner.platform.wire.services import (
     service_outcome,
     service_state,
 )
-from runner.platform.wire.tasks import create_body, created_id, created_string, task_info
+from runner.platform.wire.tasks import create_body, created_id, task_info
 
 check_complete()  # a task kind without an entry would otherwise fail at its first request, far from here
 
 __all__ = [
+    "CREATE_MODEL_SET",
+    "CREATE_MODEL_VERSION",
     "DEFAULT_MAX_KEYS",
     "DELETE_MODEL_VERSION",
     "EVAL_MANUAL_SAMPLES_ACTION",
     "EVAL_MANUAL_SCORES_ACTION",
     "EVAL_REPORT_ACTION",
+    "EVAL_RESULTS_ACTION",
     "EVAL_TYPES",
+    "IMPORT_MODEL_FORMAT",
     "KIND_API",
     "MAX_EXTRA_DIMENSIONS",
     "MAX_KEYS",
+    "MAX_MODEL_DESCRIPTION",
     "METRIC_WIRE_NAMES",
     "MODEL_ROUTE",
     "MODEL_SETS_FIELD",
     "MODEL_SETS_LIST",
-    "MODEL_SET_CREATE",
     "MODEL_STATUS_READY",
     "MODEL_STATUS_WORDS",
-    "PUBLISH_ACTION",
+    "MODEL_TYPES",
     "RULE_SCORE_MODES",
     "SATISFACTION",
     "SATISFACTION_WIRE",
@@ -106,18 +119,22 @@ __all__ = [
     "compression",
     "create_body",
     "created_id",
-    "created_string",
+    "created_model_set",
+    "created_version_id",
     "dataset",
     "dimension_name",
     "eval_config",
     "eval_report",
+    "eval_results",
+    "eval_results_body",
     "finetuning",
+    "import_version_body",
     "list_body",
     "list_page",
     "manual_config",
     "manual_samples",
     "manual_scores_body",
-    "model_set_body",
+    "model_set_name",
     "model_set_version_ids",
     "model_version",
     "obj",
@@ -131,6 +148,7 @@ __all__ = [
     "released",
     "report_entry",
     "req_str",
+    "result_record",
     "service_create_body",
     "service_description",
     "service_instance_id",

@@ -81,7 +81,9 @@ def eval_config(evaluators: Sequence[Mapping[str, Any]], *, local: bool) -> dict
     ``scoreModes`` is the v1 name of the same list. The local platform also takes the metrics ``bleu``,
     ``rouge_l`` and ``exact_match``, a judge by model version (``autoModelEvalConfig.modelId``) and custom
     scorers (``customEvalConfig.functions``, each with its module's source under ``sources``: the platform
-    runs the code qfrun read from the pipeline's repository, never a module found by name).
+    runs the code qfrun read from the pipeline's repository, never a module found by name) and
+    OpenCompass-style benchmarks (``openCompassEvalConfig.benchmarks``, each ``{source, text}``: the file's
+    text travels, so the platform reads no path a request names).
     """
     modes: list[str] = []
     config: dict[str, Any] = {}
@@ -111,6 +113,12 @@ def eval_config(evaluators: Sequence[Mapping[str, Any]], *, local: bool) -> dict
             custom["sources"][evaluator["function"]] = evaluator.get("source", "")
             if "rule" not in modes:
                 modes.append("rule")
+        elif kind == "opencompass":  # local only: Qianfan has no OpenCompass mode (evaluate_checks)
+            config.setdefault("openCompassEvalConfig", {"benchmarks": []})["benchmarks"].extend(
+                evaluator.get("benchmarks") or []
+            )
+            if "rule" not in modes:
+                modes.append("rule")
         elif kind == "manual":
             config["manualEvalConfig"] = manual_config(evaluator, local=local)
             modes.append("manual")
@@ -135,6 +143,11 @@ def manual_config(evaluator: Mapping[str, Any], *, local: bool) -> dict[str, Any
         scale = evaluator.get("scale") or {}
         config["scoreRange"] = {"min": int(scale.get("min", 1)), "max": int(scale.get("max", 5))}
     return config
+
+
+def metric_name(wire_name: str) -> str:
+    """qfrun's name of a metric the platform names (``bleu4`` -> ``bleu``, ``满意度`` -> ``satisfaction``)."""
+    return _METRIC_NAMES.get(wire_name, wire_name)
 
 
 def dimension_name(wire_name: str) -> str:
@@ -211,7 +224,7 @@ def eval_report(result: Any) -> dict[str, Any]:
         values: dict[str, float] = {}
         for name, value in metrics.items():
             if isinstance(value, int | float) and not isinstance(value, bool):
-                values[_METRIC_NAMES.get(str(name), str(name))] = float(value)
+                values[metric_name(str(name))] = float(value)
         version_id = req_str(entry, "modelId", where)
         known = models.setdefault(
             version_id, {"metrics": {}, "samples": opt_int(entry, "sampleCount", where)}

@@ -45,11 +45,7 @@ HYPER_PARAMETERS = (
 TRAIN_MODE = "SFT"  # [F1][F6]: supervised fine-tuning, the one mode the stage offers
 JOB_LIST_FIELD = "jobList"  # DescribeFineTuningJobs' array [F7]
 TASK_LIST_FIELD = "taskList"  # DescribeFineTuningTasks' array [F7]
-# Publishing a finished task as a model version [M5]: CreateCustomModel on the model route.
-PUBLISH_ACTION = "CreateCustomModel"
-PUBLISH_SOURCE = "Train"
-MODEL_SET_CREATE = "CreateCustomModelSet"  # [M4]: result is the new model set's id, a bare string
-MODEL_SET_TYPE = "Text2Text"
+PUBLISH_SOURCE = "Train"  # CreateCustomModel's sourceType for a training result [M5]
 
 
 def job_body(request: TaskRequest, local: bool) -> dict[str, Any]:
@@ -88,11 +84,6 @@ def publish_description(task_id: str, checkpoint_step: int | None) -> str:
     was lost finds its version again (one version per task and step, whoever publishes it)."""
     step = "final step" if checkpoint_step is None else f"step {checkpoint_step}"
     return f"qfrun publish of fine-tuning task {task_id}, {step}"
-
-
-def model_set_body(name: str) -> dict[str, Any]:
-    """CreateCustomModelSet [M4]: a model to publish into when the base is one of Qianfan's preset models."""
-    return {"modelSetName": name, "modelType": MODEL_SET_TYPE}
 
 
 def _finetuning_body(request: TaskRequest, model_set_id: str, local: bool) -> dict[str, Any]:

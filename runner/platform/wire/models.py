@@ -55,6 +55,21 @@ def dataset(result: Any) -> Dataset:
 
 MODEL_ROUTE = "model"
 MODEL_SETS_LIST = "DescribeCustomModelSets"  # the user's models, each with its version ids [M3]
+CREATE_MODEL_SET = "CreateCustomModelSet"  # a new empty model; ``result`` is its id, a string [M4]
+CREATE_MODEL_VERSION = "CreateCustomModel"  # a new version: an import from BOS, or a training's result [M5]
+# CreateCustomModelSet's modelType values [M4] ("VioceGeneration" as the page spells it).
+MODEL_TYPES = (
+    "Text2Text",
+    "Text2Image",
+    "Embedding",
+    "ImageUnderstanding",
+    "VideoGeneration",
+    "VioceGeneration",
+    "Reasoning",
+    "Reranker",
+)
+IMPORT_MODEL_FORMAT = "HuggingFace.Transformers"  # importMeta.modelFormat of a Hugging Face model [M5]
+MAX_MODEL_DESCRIPTION = 300  # CreateCustomModel's description, [0, 300] characters [M5]
 MODEL_SETS_FIELD = "customModelSetList"
 # Deletes one of the user's model versions, {modelId} [M9]; the answer's shape is not captured.
 DELETE_MODEL_VERSION = "DeleteModel"
@@ -68,3 +83,36 @@ def model_set_version_ids(item: Mapping[str, Any], where: str) -> list[str]:
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise WireError(f"the field '{where}.modelIds' should be an array of strings")
     return list(ids)
+
+
+def model_set_name(item: Mapping[str, Any], where: str) -> tuple[str, str]:
+    """A DescribeCustomModelSets item's ``modelSetId`` and ``modelSetName`` [M3]."""
+    return req_str(item, "modelSetId", where), opt_str(item, "modelSetName", where)
+
+
+def created_model_set(result: Any) -> str:
+    """CreateCustomModelSet's ``result``: the new model's id, a string [M4]."""
+    if not isinstance(result, str) or not result:
+        raise WireError("the field 'result' should be the new model's id, a string")
+    return result
+
+
+def import_version_body(model_set_id: str, bucket: str, object_path: str, description: str) -> dict[str, Any]:
+    """CreateCustomModel [M5] importing the Hugging Face folder ``object_path`` of ``bucket`` as a chat model
+    (the io mode and format of the page's import example)."""
+    return {
+        "modelSetId": model_set_id,
+        "sourceType": "Import",
+        "description": description[:MAX_MODEL_DESCRIPTION],
+        "importMeta": {
+            "bucket": bucket,
+            "objectPath": object_path,
+            "modelFormat": IMPORT_MODEL_FORMAT,
+            "modelApplicationType": "chat",
+        },
+    }
+
+
+def created_version_id(result: Any) -> str:
+    """CreateCustomModel's new version id: the ``modelId`` of its result [M2][M5]."""
+    return req_str(obj(result, "result"), "modelId", "result")

@@ -39,18 +39,6 @@ def created_id(kind: TaskKind, result: Any) -> str:
     return req_str(obj(result, "result"), field)
 
 
-def created_string(result: Any, field: str) -> str:
-    """An id a create answers either bare (CreateCustomModelSet [M4]) or as ``result.<field>``
-    (CreateCustomModel's ``modelId`` [M2])."""
-    if isinstance(result, str) and result:
-        return result
-    if isinstance(result, Mapping):
-        return req_str(result, field)
-    raise WireError(
-        f"the field 'result' should be the new id or an object naming it, not {type(result).__name__}"
-    )
-
-
 def task_info(kind: TaskKind, ref: TaskRef, result: Any, report: Any = None) -> TaskInfo:
     """A describe result (and, for a kind with a report, its report) as a ``TaskInfo``."""
     api = KIND_API[kind]

@@ -111,6 +111,14 @@ def test_evaluation_job_scores_rules_judge_and_custom_per_model(tmp_path):
         "mean_len",
     }
     assert len(read_jsonl(tmp_path / "eval" / "amv-base.jsonl")) == 10
+    # per-sample records from the real grader: each row's metrics (their mean is the model's) and its reply
+    records = read_jsonl(Path(perfect["records_path"]))
+    assert [r["index"] for r in records] == list(range(1, 11))
+    assert {name for r in records for name in r["metrics"]} == set(base["metrics"]) - {"judge_unparsed"}
+    judged = sum(r["metrics"]["judge_score"] for r in records) / 10
+    assert judged == pytest.approx(perfect["metrics"]["judge_score"], abs=1e-5)
+    assert all(r["reason"] for r in records)  # what the judge answered, for a reviewer to read
+    assert len(read_jsonl(Path(base["records_path"]))) == 10
 
 
 def test_failed_job_writes_one_sentence_and_exits_1(tmp_path):

@@ -102,9 +102,22 @@ def test_an_evaluation_of_given_answers_scores_each_model_and_reports_its_progre
         "output_dir": str(tmp_path / "out"),
     }
     outcome = evaluation.run_job(params, progress)
+    records = tmp_path / "out" / "records-amv-1.jsonl"
     assert outcome == {
-        "models": {"amv-1": {"metrics": {"accuracy": 0.5}, "samples": 2, "results_path": str(results)}}
+        "models": {
+            "amv-1": {
+                "metrics": {"accuracy": 0.5},
+                "samples": 2,
+                "results_path": str(results),
+                "records_path": str(records),  # the per-sample records DescribeEvalResults pages through
+            }
+        }
     }
+    kept = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
+    assert [(r["index"], r["metrics"], r["passed"]) for r in kept] == [
+        (1, {"accuracy": 1.0}, True),
+        (2, {"accuracy": 0.0}, False),
+    ]
     assert json.loads(progress.read_text()) == {"done": 0, "total": 0}  # nothing inferred here
 
 
