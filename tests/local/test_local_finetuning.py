@@ -110,10 +110,10 @@ def test_a_job_and_task_train_and_create_custom_model_publishes_the_merged_resul
     response = platform_api.post("/v2/model?Action=CreateCustomModel", early)
     assert response.status_code == 400
     assert "final step (4) only, not step 2" in response.text
-    imported = {**publish, "sourceType": "Import"}
+    imported = {**publish, "sourceType": "Import"}  # an import from BOS: api_models' part of the action
     response = platform_api.post("/v2/model?Action=CreateCustomModel", imported)
     assert response.status_code == 400
-    assert "sourceType Train" in response.text
+    assert "needs the field 'importMeta'" in response.text
 
 
 def test_the_documented_job_and_task_example_bodies_are_accepted_as_they_are(platform_api, adder_dir):
