@@ -66,13 +66,13 @@ def render_status(
     return "\n".join(lines) + "\n"
 
 
-def _detail(record: dict[str, Any]) -> str:
+def _detail(record: dict[str, Any], unit: str = "rows") -> str:
     if record["status"] == "failed":
         return str(record["error"])
     if record["status"] in ("skipped", "waiting"):
         return str(record["reason"])
     if record.get("rows_total"):
-        return f"{record.get('rows_done') or 0}/{record['rows_total']} rows"
+        return f"{record.get('rows_done') or 0}/{record['rows_total']} {unit}"
     outputs = record.get("outputs") or {}
     for key in ("metrics", "url_suffix", "version_id", "result_dataset_id"):
         if outputs.get(key):
@@ -132,7 +132,7 @@ def _rows(
                 "task": (record.task or {}).get("task_id") if record else None,
                 "attempt": record.attempt if record else 0,
                 "finished_at": record.finished_at if record else "",
-                "detail": _detail(record.to_json()) if record else "",
+                "detail": _detail(record.to_json(), STAGE_TYPES[stage.type].progress_unit) if record else "",
                 "outputs": record.outputs if record else {},
                 **({"service": service} if service else {}),
             }

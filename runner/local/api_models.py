@@ -131,8 +131,8 @@ def create_model_set(ctx: Context, body: Body) -> str:
 def create_custom_model(ctx: Context, body: Body) -> dict[str, Any]:
     """CreateCustomModel [M5] with ``sourceType: Import``: the Hugging Face folder at ``importMeta.bucket``
     and ``objectPath`` in the platform's BOS becomes a version of the model ``modelSetId``; the same content
-    in the same model is the same version. Publishing a training result (``Train``) is left to the
-    platform's fine-tuning, which registers its model itself."""
+    in the same model is the same version. Publishing a training result (``Train``) is
+    runner.local.api_publish's, which answers CreateCustomModel in the model route and hands imports here."""
     model = found(ctx.store.model(body.text("modelSetId")), "model", body.text("modelSetId"))
     if body.choice("sourceType", ("Train", "Import")) != "Import":
         raise invalid(

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runner import __version__
-from runner.local import api_datasets, api_models, api_services
+from runner.local import api_datasets, api_models, api_publish, api_services
 from runner.local.access import DENIED, Gate
 from runner.local.api_common import (
     INTERNAL,
@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 # The routes of what is not a task kind; each kind's actions join their route from runner.local.kinds.
 BASE_ROUTES: dict[str, Mapping[str, Handler]] = {
-    "model": api_models.ACTIONS,
+    "model": {**api_models.ACTIONS, **api_publish.ACTIONS},
     "dataset": api_datasets.ACTIONS,
     "service": api_services.ACTIONS,
     "serviceresources": api_services.RESOURCE_ACTIONS,

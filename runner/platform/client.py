@@ -270,15 +270,20 @@ class PlatformClient:
 
     # -- tasks -----------------------------------------------------------------------------------
 
-    def find_task(self, kind: TaskKind, name: str) -> TaskRef | None:
+    def find_task(self, kind: TaskKind, name: str, within: Mapping[str, str] | None = None) -> TaskRef | None:
         """The task named ``name``, looked for on every page of the kind's list.
 
         Qianfan's lists filter by name fuzzily or not at all [B6][C3][E3], so the lookup pages through to the
-        end and matches the name exactly; a task on page 2 is found like one on page 1.
+        end and matches the name exactly; a task on page 2 is found like one on page 1. A kind created inside
+        a parent (a fine-tuning task in its job [F2]) is looked for among the children of the parent that
+        ``within`` names; without one, no such task was created.
         """
         if kind is TaskKind.SERVICE:
             return self._find_service(name)
         api = wire.KIND_API[kind]
+        if api.parent is not None:
+            parent_id = (within or {}).get(api.parent.param)
+            return self._find_child(kind, name, parent_id) if parent_id else None
         # DescribeEvalTasks lists automatic or manual evaluations, never both [E3]: a manual one is looked
         # for too, or a crash before its id was recorded would create it a second time.
         fixed_sets = (
@@ -302,6 +307,130 @@ class PlatformClient:
                     )
                     return TaskRef(kind, task_id, name)
         return None
+
+    def _find_child(self, kind: TaskKind, name: str, parent_id: str) -> TaskRef | None:
+        """The task in the parent ``parent_id``: the one of that name where the list names its tasks (the
+        local platform), else the first one, since a parent is made for one intent only."""
+        api = wire.KIND_API[kind]
+        assert api.parent is not None
+        fixed = {**api.list_fixed, api.parent.child_filter: parent_id}
+        for reply, item in self._every_item(
+            api.route,
+            api.list,
+            lambda marker: wire.list_body(kind, name, marker=marker, max_keys=LIST_PAGE_SIZE, fixed=fixed),
+            lambda result: wire.list_page(kind, result, LIST_PAGE_SIZE),
+            f"the task {name}",
+        ):
+            if item.get(api.name_field, name) == name:
+                task_id = self._parse(
+                    reply, wire.req_str, item, api.result_id_field, f"result.{api.list_field}[]"
+                )
+                return TaskRef(kind, task_id, name)
+        return None
+
+    def prepare_task(self, request: TaskRequest) -> dict[str, str]:
+        """What a task is created inside, found by the task's name or created under it: ``{param: id}`` (a
+        fine-tuning job [F1]); ``{}`` for a kind created on its own. The caller records the ids before the
+        task is created, so a second call for the same request finds the same parent."""
+        parent = wire.KIND_API[request.kind].parent
+        if parent is None:
+            return {}
+        api = wire.KIND_API[request.kind]
+
+        def find() -> str | None:
+            for reply, item in self._every_item(
+                api.route,
+                parent.list,
+                _page_body,
+                lambda result: wire.page_items(result, parent.list_field, LIST_PAGE_SIZE),
+                f"the {parent.create.removeprefix('Create')} {request.name}",
+            ):
+                if item.get(parent.name_field) == request.name:
+                    return self._parse(
+                        reply, wire.req_str, item, parent.id_field, f"result.{parent.list_field}[]"
+                    )
+            return None
+
+        body = parent.create_body(request, self.settings.kind == "local")
+        found = find()
+        if found is None:
+            found = self._create_once(
+                api.route,
+                parent.create,
+                body,
+                find,
+                lambda result: wire.req_str(wire.obj(result, "result"), parent.id_field),
+                request.name,
+            )
+        return {parent.param: found}
+
+    def _create_once(
+        self,
+        route: str,
+        action: str,
+        body: Mapping[str, Any],
+        find: Callable[[], str | None],
+        created: Callable[[Any], str],
+        what: str,
+    ) -> str:
+        """One create whose outcome, when the answer is lost, is settled by ``find`` (a lookup by the name or
+        description the create carried) before it is sent again; a taken name adopts what holds it."""
+        attempt = 0
+        while True:
+            try:
+                reply = self._http.console(route, action, dict(body), create=True)
+            except AmbiguousCreate as ambiguous:
+                log.warning("%s; looking %s up before creating it again.", ambiguous.error, what)
+                found = find()
+                if found is not None:
+                    return found
+                if attempt >= self.settings.max_retries:
+                    raise ambiguous.error from None
+                self._http.pause(self._http.backoff(attempt))
+                attempt += 1
+                continue
+            except PlatformStatusError as refused:
+                if refused.status != 409 and not _says_name_taken(refused.code):
+                    raise
+                found = find()
+                if found is None:
+                    raise
+                return found
+            return self._parse(reply, created, reply.body["result"])
+
+    # -- publishing a training result ------------------------------------------------------------
+
+    def ensure_model_set(self, name: str) -> str:
+        """The id of the user's model named ``name``, created (CreateCustomModelSet [M4]) when there is none;
+        matched exactly on ``modelSetName`` over every page of DescribeCustomModelSets [M3]."""
+        return self._model_set_named(name) or self._create_model_set(name)
+
+    def publish_trained(
+        self, task_id: str, *, model_set_id: str, checkpoint_step: int | None = None
+    ) -> ModelVersion:
+        """A finished fine-tuning task as a version of ``model_set_id``: CreateCustomModel with
+        ``sourceType: Train`` [M5], once per task and step. The version carries a description naming both,
+        so a publish whose answer was lost, or a second publish of the same task, finds it instead."""
+        description = wire.publish_description(task_id, checkpoint_step)
+
+        def find() -> str | None:
+            version = self._imported_version(model_set_id, description)
+            return version.version_id if version is not None else None
+
+        found = find()
+        if found is None:
+            body = wire.publish_body(
+                task_id, model_set_id=model_set_id, checkpoint_step=checkpoint_step, description=description
+            )
+            found = self._create_once(
+                wire.MODEL_ROUTE,
+                wire.CREATE_MODEL_VERSION,
+                body,
+                find,
+                wire.created_version_id,
+                f"the version published from {task_id}",
+            )
+        return self.describe_model_version(found)
 
     def _every_item(
         self,

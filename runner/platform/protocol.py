@@ -252,11 +252,29 @@ class Platform(Protocol):
 
     def describe_dataset(self, dataset_id: str) -> Dataset: ...
 
-    def find_task(self, kind: TaskKind, name: str) -> TaskRef | None:
-        """The task of that kind created under that deterministic name, if any."""
+    def find_task(self, kind: TaskKind, name: str, within: Mapping[str, str] | None = None) -> TaskRef | None:
+        """The task of that kind created under that deterministic name, if any; ``within`` holds what
+        ``prepare_task`` gave for a kind created inside a parent (a fine-tuning job)."""
+        ...
+
+    def prepare_task(self, request: TaskRequest) -> Mapping[str, str]:
+        """What the task is created inside (``{"job_id": ...}`` for fine-tuning), found by the request's name
+        or created under it; ``{}`` for a kind created on its own. Recorded before ``create_task``, and
+        merged into its params."""
         ...
 
     def create_task(self, request: TaskRequest) -> TaskRef: ...
+
+    def ensure_model_set(self, name: str) -> str:
+        """The id of the user's model (set) of that name, created once when there is none."""
+        ...
+
+    def publish_trained(
+        self, task_id: str, *, model_set_id: str, checkpoint_step: int | None = None
+    ) -> ModelVersion:
+        """A finished fine-tuning task as a new version of ``model_set_id``, once per task and step (a second
+        call returns the version the first made)."""
+        ...
 
     def describe_task(self, ref: TaskRef) -> TaskInfo: ...
 

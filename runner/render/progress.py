@@ -38,11 +38,13 @@ class PlainProgress:
     def stage_started(self, stage_id: str, note: str) -> None:
         self._line(stage_id, note)
 
-    def stage_progress(self, stage_id: str, rows_done: int | None, rows_total: int | None) -> None:
+    def stage_progress(
+        self, stage_id: str, rows_done: int | None, rows_total: int | None, unit: str = "rows"
+    ) -> None:
         now = time.monotonic()
         if rows_total and now - self._last_rows.get(stage_id, 0.0) >= 10.0:  # CI logs: every 10 s at most
             self._last_rows[stage_id] = now
-            self._line(stage_id, f"{rows_done or 0}/{rows_total} rows")
+            self._line(stage_id, f"{rows_done or 0}/{rows_total} {unit}")
 
     def stage_log(self, stage_id: str, message: str) -> None:
         self._line(stage_id, message)
@@ -127,9 +129,11 @@ class LiveProgress:
             self._started[stage_id] = self._clock()
             self._update()
 
-    def stage_progress(self, stage_id: str, rows_done: int | None, rows_total: int | None) -> None:
+    def stage_progress(
+        self, stage_id: str, rows_done: int | None, rows_total: int | None, unit: str = "rows"
+    ) -> None:
         with self._lock:
-            self._detail[stage_id] = f"{rows_done or 0}/{rows_total} rows"
+            self._detail[stage_id] = f"{rows_done or 0}/{rows_total} {unit}"
             self._update()
 
     def stage_log(self, stage_id: str, message: str) -> None:

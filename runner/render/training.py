@@ -1,12 +1,13 @@
 """Training curves in the report: the per-step loss a training task logged, summarised and drawn.
 
 A stage that trained keeps its curve in its outputs as ``loss_curve``: ``[{"step", "loss"}]`` for the training
-loss and, where the platform evaluated a validation dataset, ``{"step", "eval_loss"}`` points (in the same
-list or the same points). The local platform reports it (DescribeFineTuningTask's ``lossCurve``, a local
-addition); Qianfan documents no per-step curve, only a task's final ``metrics`` and a link to its VisualDL
-page (docs/platform-api.md §7a), so a Qianfan run shows no chart rather than an invented one. The report
-keeps at most about ``charts.MAX_POINTS`` points per curve (the first, the last and the lowest always), and
-summarises every point the state has.
+loss and, where the platform evaluated a validation dataset, ``{"step", "eval_loss"}`` points in
+``eval_curve`` (or in the same list or points, as older states have them). The local platform reports
+both (DescribeFineTuningTask's ``lossCurve`` and ``evalCurve``, local additions); Qianfan documents no
+per-step curve, only a task's final ``metrics`` and a link to its VisualDL page (docs/platform-api.md §7a),
+so a Qianfan run shows no chart rather than an invented one. The report keeps at most about
+``charts.MAX_POINTS`` points per curve (the first, the last and the lowest always), and summarises every
+point the state has.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def curves_of(points: Any) -> dict[str, list[list[float]]]:
     return {key: sorted(line) for key, line in curves.items()}
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def summarise(line: Sequence[Sequence[float]]) -> CurveSummary:
     lowest = min(line, key=lambda point: point[1])
     return {"first": line[0][1], "last": line[-1][1], "min": lowest[1], "min_step": lowest[0]}
@@ -46,7 +51,10 @@ def trainings(rows: Iterable[Mapping[str, Any]]) -> list[Training]:
     """One entry per stage whose outputs carry a loss curve, in the report's (pipeline) order."""
     found: list[Training] = []
     for row in rows:
-        curves = curves_of((row.get("outputs") or {}).get("loss_curve"))
+        outputs = row.get("outputs") or {}
+        # The fine-tuning stage keeps the validation loss apart (``eval_curve``); older states mixed it in.
+        points = [*_listed(outputs.get("loss_curve")), *_listed(outputs.get("eval_curve"))]
+        curves = curves_of(points)
         if not curves:
             continue
         found.append(

@@ -130,7 +130,7 @@ class StageRun:
             self.log(f"re-attaching to task {record.task['task_id']}")
             return _ref(record.task)
         if record.intent and record.intent.get("kind") == kind.value:
-            found = self._platform.find_task(kind, record.intent["name"])
+            found = self._platform.find_task(kind, record.intent["name"], _prepared(record.intent))
             if found is not None:
                 self.log(f"found task {found.task_id} created before the last run stopped")
                 self.update(status=StageStatus.SUBMITTED, task=_task(found))
@@ -163,9 +163,25 @@ class StageRun:
         name = (self.record.intent or {}).get("name") or task_name(
             self._pipeline, self._stage_id, self.record.fingerprint, self.record.attempt
         )
-        self.update(intent={"kind": kind.value, "name": name})
+        self.update(intent={**(self.record.intent or {}), "kind": kind.value, "name": name})
         key = intent_key(self._pipeline, self._stage_id, self.record.fingerprint, self.record.attempt)
-        ref = self._platform.create_task(TaskRequest(kind, name, {"description": key, **params}))
+        request = TaskRequest(kind, name, {"description": key, **params})
+        prepared = _prepared(self.record.intent or {})
+        if not prepared:
+            # What the task is created inside (a fine-tuning job), recorded before the task's create: a crash
+            # between the two finds this parent again by the name instead of creating a second one.
+            prepared = dict(self._platform.prepare_task(request))
+            if prepared:
+                self.update(intent={**(self.record.intent or {}), **prepared})
+                self.log(f"prepared {', '.join(f'{k} {v}' for k, v in sorted(prepared.items()))}")
+        if prepared:
+            request = TaskRequest(kind, name, {**request.params, **prepared})
+            found = self._platform.find_task(kind, name, prepared)
+            if found is not None:  # the parent was made earlier and already holds this intent's task
+                self.log(f"found task {found.task_id} created before the last run stopped")
+                self.update(status=StageStatus.SUBMITTED, task=_task(found))
+                return found
+        ref = self._platform.create_task(request)
         self.update(status=StageStatus.SUBMITTED, task=_task(ref))
         self.log(f"created {kind.value.replace('_', ' ')} task {ref.task_id}")
         return ref
@@ -222,6 +238,11 @@ class StageRun:
         self.record = replace(self.record, **changes)
         ended = self.record.status.terminal or self.record.status is StageStatus.WAITING
         self._save(self._stage_id, self.record, "intent" in changes or ended)
+
+
+def _prepared(intent: Mapping[str, str]) -> dict[str, str]:
+    """The ids ``prepare_task`` gave, kept in the intent next to its kind and name."""
+    return {key: value for key, value in intent.items() if key not in ("kind", "name")}
 
 
 def _ref(task: Mapping[str, str]) -> TaskRef:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import enum
+import functools
 import heapq
 import logging
 import secrets
@@ -52,7 +53,9 @@ class Observer(Protocol):
     """What the executor tells the user interface; every method is called from any thread."""
 
     def stage_started(self, stage_id: str, note: str) -> None: ...
-    def stage_progress(self, stage_id: str, rows_done: int | None, rows_total: int | None) -> None: ...
+    def stage_progress(
+        self, stage_id: str, rows_done: int | None, rows_total: int | None, unit: str = "rows"
+    ) -> None: ...
     def stage_log(self, stage_id: str, message: str) -> None: ...
     def stage_finished(self, stage_id: str, outcome: str, message: str) -> None: ...
 
@@ -307,7 +310,9 @@ class Executor:
             outputs=self._outputs,
             datasets=self._dataset,
             log=self.observer.stage_log,
-            progress=self.observer.stage_progress,
+            progress=functools.partial(
+                _progress, self.observer, STAGE_TYPES[self.pipeline.stages[stage_id].type].progress_unit
+            ),
             stop=self._stop,
             poll=self.options.poll,
             timeout_minutes=self.pipeline.stages[stage_id].timeout_minutes,
@@ -420,6 +425,11 @@ class Executor:
                 else:
                     self._datasets[dataset_id] = self.platform.describe_dataset(str(spec.qianfan_dataset_id))
             return self._datasets[dataset_id]
+
+
+def _progress(observer: Observer, unit: str, stage_id: str, done: int | None, total: int | None) -> None:
+    """A task's progress, in what the stage type's tasks count (rows, or a fine-tuning task's steps)."""
+    observer.stage_progress(stage_id, done, total, unit)
 
 
 def unresolved_intent(record: StageRecord | None, fingerprint: str) -> dict[str, str] | None:

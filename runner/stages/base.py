@@ -179,6 +179,7 @@ class StageType(abc.ABC):
     schema: ClassVar[Mapping[str, Any] | None] = None  # a plugin's stage mapping schema (built-ins: the file)
     produces_model: ClassVar[bool] = False  # outputs a model version other stages take (``version_id``)
     serves_chat: ClassVar[bool] = False  # outputs a chat service (``url_suffix``): a judge, a status row
+    progress_unit: ClassVar[str] = "rows"  # what its task's progress counts, as progress and status say it
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         """The fields that name other stages (for the DAG, validation and the fingerprint)."""

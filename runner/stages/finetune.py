@@ -25,7 +25,7 @@ from runner.stages.base import (
     single_dataset,
     single_ref,
 )
-from runner.stages.model import model_entry
+from runner.stages.model import model_entry, publish
 from runner.stages.registry import model_producers
 
 # The pipeline spells the method in lower case; the platform's parameterScale [F2] as documented.
@@ -49,6 +49,13 @@ HYPER_PARAMETERS = {
 }
 
 
+# Neither the fine-tuning pages [F1]-[F4] nor any pricing page the search tools hold gives Qianfan's price
+# basis for training, so plan says so instead of guessing a figure.
+TRAINING_COST = (
+    "not known: no captured Qianfan page gives a training price; see the console's estimate before it starts"
+)
+
+
 def hyper_parameters(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The stage's hyper-parameters under the platform's names, in a stable order."""
     given = spec.get("hyperparameters") or {}
@@ -58,6 +65,7 @@ def hyper_parameters(spec: Mapping[str, Any]) -> dict[str, Any]:
 class FinetuneStage(StageType):
     name = "finetune"
     produces_model = True
+    progress_unit = "steps"  # a fine-tuning task counts training steps [F3], not rows
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         return single_ref(spec, "model", model_producers())
@@ -77,13 +85,27 @@ class FinetuneStage(StageType):
                             f"{key} applies to method: lora only.",
                         )
         if not ctx.local:
-            # Qianfan runs a task inside a job (CreateFineTuningJob [F1]) and publishes its result with
-            # CreateCustomModel (sourceType Train [M5]): two more creates the client does not make yet, so
-            # the stage is refused here rather than failing after a paid training run.
-            yield ctx.stage_issue(
-                stage_id,
-                "a finetune stage runs on the local platform only for now; on Qianfan train in the console "
-                "and name the published version with a model stage's version_id.",
+            yield from self._cloud_checks(ctx, stage_id, body)
+
+    def _cloud_checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
+        """Qianfan trains a preset or custom model named in a job [F1] on a dataset version of its console
+        [F2]: a local file, an endpoint or a version made earlier in the run cannot be named there."""
+        for field in ("dataset", "validation_dataset"):
+            named = body.get(field)
+            dataset = ctx.datasets.get(named) if isinstance(named, str) else None
+            if dataset is not None and dataset.path is not None:
+                yield ctx.issue(
+                    ("stages", stage_id, field),
+                    "fine-tuning on Qianfan reads a dataset version of its console (datasetConfig.versions); "
+                    f"give the dataset {dataset.id!r} a qianfan_dataset_id.",
+                )
+        base = body.get("model")
+        spec = ctx.stages.get(base) if isinstance(base, str) else None
+        if spec is not None and (spec.get("type") != "model" or "version_id" not in spec):
+            yield ctx.issue(
+                ("stages", stage_id, "model"),
+                "on Qianfan the base model is named in the fine-tuning job (CreateFineTuningJob.model), so "
+                f"name a model stage with a version_id, not the stage {base!r}.",
             )
 
     def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
@@ -91,7 +113,8 @@ class FinetuneStage(StageType):
         shown = ", ".join(f"{key}={hyper[key]}" for key in sorted(hyper))
         method = spec.get("method", "lora")
         return PlanDetail(
-            f"fine-tune {spec['model']} on {spec['dataset']} ({method}{', ' + shown if shown else ''})"
+            f"fine-tune {spec['model']} on {spec['dataset']} ({method}{', ' + shown if shown else ''})",
+            cost=TRAINING_COST,
         )
 
     def report_entries(
@@ -101,9 +124,11 @@ class FinetuneStage(StageType):
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
         base = model_version_of(ctx, spec["model"])
+        base_version = ctx.platform.describe_model_version(base)
         dataset = ctx.dataset(spec["dataset"])
         params: dict[str, Any] = {
             "model_version_id": base,
+            "base_model_name": base_version.name,  # the job's model on Qianfan [F1]
             "method": METHODS[spec.get("method", "lora")],
             "hyper_parameters": hyper_parameters(spec),
             "dataset_id": dataset.dataset_id,
@@ -115,13 +140,17 @@ class FinetuneStage(StageType):
         curve = result.get("loss_curve") or []
         if curve:
             ctx.log(f"trained {curve[-1]['step']} steps, loss {curve[0]['loss']} -> {curve[-1]['loss']}")
+        version = publish(ctx, info.ref.task_id, base=base_version)
         return {
             "task_id": info.ref.task_id,
             "job_id": result.get("job_id"),
-            "version_id": result.get("version_id"),
-            "model_id": result.get("model_id"),
+            "version_id": version.version_id,
+            "model_id": version.model_id,
+            "size_bytes": version.size_bytes,
             "base_version_id": base,
             "dataset_id": dataset.dataset_id,
             "metrics": result.get("metrics") or {},
             "loss_curve": curve,
+            "eval_curve": result.get("eval_curve") or [],
+            "tokens_per_second": result.get("tokens_per_second"),
         }

@@ -1,9 +1,10 @@
-"""The ``model`` stage: name an existing model version, import a local Hugging Face folder, or name one of
-Qianfan's preset models by its endpoint.
+"""The ``model`` stage: name an existing model version, import a local Hugging Face folder, name one of
+Qianfan's preset models by its endpoint, or publish a finished fine-tuning task (``train_task_id``).
 
 It creates no platform task: a version id is looked up (which also completes its model set id), an import is
-idempotent on the platform side (same folder content and name give the same version), and a preset endpoint
-is passed on as it is (batch inference takes it instead of a version id [B2]).
+idempotent on the platform side (same folder content and name give the same version), a preset endpoint
+is passed on as it is (batch inference takes it instead of a version id [B2]), and a training task is
+published with CreateCustomModel (``sourceType: Train`` [M5]) once per task and step (``publish``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from runner.errors import Issue
 from runner.pipeline.expr import contains_expression
+from runner.platform.protocol import ModelVersion
 from runner.stages.base import CheckContext, LocalInput, PlanDetail, ReportEntry, StageContext, StageType
 from runner.stages.registry import model_producers
 
@@ -24,6 +26,17 @@ class ModelStage(StageType):
     def checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
         """The local platform has no preset models. (A folder to import goes to Qianfan through BOS: the
         platform client's import_through_bos.)"""
+        if "checkpoint_step" in body and "train_task_id" not in body:
+            yield ctx.issue(
+                ("stages", stage_id, "checkpoint_step"),
+                "checkpoint_step picks a step of a training task, so it goes with train_task_id.",
+            )
+        if "name" in body and not ("import" in body or "train_task_id" in body):
+            yield ctx.issue(
+                ("stages", stage_id, "name"),
+                "name is the model an import or a published training task goes into; a version_id or an "
+                "endpoint is named as it is.",
+            )
         if ctx.local and "endpoint" in body:
             yield ctx.issue(
                 ("stages", stage_id, "endpoint"),
@@ -32,7 +45,8 @@ class ModelStage(StageType):
             )
 
     def makes_model_version(self, spec: Mapping[str, Any]) -> bool:
-        return "import" in spec  # an imported folder; a named version (or a preset endpoint) is not ours
+        # an imported folder or a published training task; a named version (or a preset endpoint) is not ours
+        return "import" in spec or "train_task_id" in spec
 
     def local_inputs(self, stage_id: str, spec: Mapping[str, Any], *, local: bool) -> Iterator[LocalInput]:
         folder = spec.get("import")
@@ -44,6 +58,12 @@ class ModelStage(StageType):
             return PlanDetail(f"import model folder {spec['import']}")
         if "endpoint" in spec:
             return PlanDetail(f"use the preset model endpoint {spec['endpoint']}")
+        if "train_task_id" in spec:
+            step = spec.get("checkpoint_step")
+            which = f"step {step}" if step is not None else "its final step"
+            return PlanDetail(
+                f"publish fine-tuning task {spec['train_task_id']} ({which}) as a model version"
+            )
         return PlanDetail(f"use model version {spec['version_id']}")
 
     def report_entries(
@@ -58,6 +78,15 @@ class ModelStage(StageType):
             name = str(spec.get("name") or ctx.stage_id)
             version = ctx.platform.import_model(name=name, path=ctx.local_path(spec["import"]))
             ctx.log(f"imported {spec['import']} as model version {version.version_id}")
+        elif "train_task_id" in spec:
+            step = spec.get("checkpoint_step")
+            version = publish(
+                ctx,
+                str(spec["train_task_id"]),
+                base=None,
+                model_set_name=str(spec.get("name") or ""),
+                checkpoint_step=int(step) if step is not None else None,
+            )
         else:
             version = ctx.platform.describe_model_version(str(spec["version_id"]))
         return {
@@ -66,6 +95,29 @@ class ModelStage(StageType):
             "name": version.name,
             "size_bytes": version.size_bytes,
         }
+
+
+def publish(
+    ctx: StageContext,
+    task_id: str,
+    *,
+    base: ModelVersion | None,
+    model_set_name: str = "",
+    checkpoint_step: int | None = None,
+) -> ModelVersion:
+    """Publish a finished fine-tuning task as a model version (CreateCustomModel, sourceType Train [M5]),
+    exactly once per task and step: into the base's own model when it is one of the user's, else into the
+    model named ``model_set_name`` (by default after the stage), made once when it does not exist (a preset
+    base's model set is Qianfan's, not the user's)."""
+    if base is not None and base.source != "platformpreset":
+        model_set_id = base.model_id
+    else:
+        model_set_id = ctx.platform.ensure_model_set(model_set_name or f"qfrun-{ctx.stage_id}")
+    version = ctx.platform.publish_trained(
+        task_id, model_set_id=model_set_id, checkpoint_step=checkpoint_step
+    )
+    ctx.log(f"published fine-tuning task {task_id} as model version {version.version_id}")
+    return version
 
 
 def model_entry(

@@ -58,6 +58,8 @@ class FakePlatform:
     on_create: Callable[[TaskRequest], None] | None = None  # called after the task exists, before returning
     display_name: str = "fake"
     failing_lookups: int = 0  # the next find_task calls that fail as an unreachable platform would
+    parents: Mapping[str, str] = field(default_factory=lambda: {"finetuning": "job_id"})  # kind -> param
+    on_prepare: Callable[[TaskRequest], None] | None = None  # called after the parent exists
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -104,7 +106,43 @@ class FakePlatform:
     def describe_dataset(self, dataset_id: str) -> Dataset:
         return Dataset(dataset_id, dataset_id, rows=10)
 
-    def find_task(self, kind: TaskKind, name: str) -> TaskRef | None:
+    def prepare_task(self, request: TaskRequest) -> Mapping[str, str]:
+        """A parent per task name for the kinds in ``parents``; ``data["parents_created"]`` counts creates."""
+        param = self.parents.get(request.kind.value)
+        if param is None:
+            return {}
+        with self._lock:
+            parents = self.data.setdefault("parents", {})
+            if request.name not in parents:
+                parents[request.name] = f"job-{len(parents) + 1}"
+                self.data["parents_created"] = self.data.get("parents_created", 0) + 1
+                self._save()
+        if self.on_prepare is not None:
+            self.on_prepare(request)
+        return {param: parents[request.name]}
+
+    def ensure_model_set(self, name: str) -> str:
+        with self._lock:
+            sets = self.data.setdefault("model_sets", {})
+            sets.setdefault(name, f"am-{len(sets) + 2}")
+            self._save()
+            return str(sets[name])
+
+    def publish_trained(
+        self, task_id: str, *, model_set_id: str, checkpoint_step: int | None = None
+    ) -> ModelVersion:
+        with self._lock:
+            published = self.data.setdefault("published", {})
+            key = f"{task_id}@{checkpoint_step}"
+            if key not in published:
+                # the version a script names for the task's stage (a test's own id), else a new one
+                stage = self.data["tasks"].get(task_id, {}).get("stage", "")
+                named = (self.scripts.get(stage, Script()).result or {}).get("version_id")
+                published[key] = str(named or f"amv-trained-{len(published) + 1}")
+                self._save()
+            return ModelVersion(published[key], model_set_id, "trained", size_bytes=1000, source="train")
+
+    def find_task(self, kind: TaskKind, name: str, within: Mapping[str, str] | None = None) -> TaskRef | None:
         with self._lock:
             self.data["lookups"] = self.data.get("lookups", 0) + 1
             if self.failing_lookups > 0:
@@ -268,6 +306,8 @@ def _result(ref: TaskRef, task: Mapping[str, Any], script: Script) -> dict[str, 
             "size_bytes": 300,
             "scheme": params.get("weight") or "sparse-2:4",
         }
+    if ref.kind is not TaskKind.SERVICE:  # a kind the fake knows no result for (fine-tuning): its checkpoints
+        return {"task_id": ref.task_id, "job_id": params.get("job_id"), "checkpoints": [{"step": 1}]}
     return {
         "service_id": f"svc-{number}",
         "url_suffix": params["url_suffix"],

@@ -78,12 +78,15 @@ class Recorder:
         self.finished: dict[str, tuple[str, str]] = {}
         self.logs: list[tuple[str, str]] = []
         self.started: list[str] = []
+        self.progress: list[tuple[str, int | None, int | None, str]] = []
 
     def stage_started(self, stage_id: str, note: str) -> None:
         self.started.append(stage_id)
 
-    def stage_progress(self, stage_id: str, rows_done: int | None, rows_total: int | None) -> None:
-        pass
+    def stage_progress(
+        self, stage_id: str, rows_done: int | None, rows_total: int | None, unit: str = "rows"
+    ) -> None:
+        self.progress.append((stage_id, rows_done, rows_total, unit))
 
     def stage_log(self, stage_id: str, message: str) -> None:
         self.logs.append((stage_id, message))

@@ -53,7 +53,9 @@ FIRST_FIELD: dict[tuple[str, str], str | None] = {
     ("eval", "DescribeEvalManualSamples"): "taskId",
     ("eval", "SubmitEvalManualScores"): "taskId",
     ("eval", "DescribeEvalResults"): "taskId",
-    ("finetuning", "CreateFineTuningTask"): "name",
+    ("finetuning", "CreateFineTuningTask"): "model",  # without a jobId, the base version (local)
+    ("finetuning", "CreateFineTuningJob"): "name",
+    ("finetuning", "DescribeFineTuningJobs"): None,
     ("finetuning", "DescribeFineTuningTask"): "taskId",
     ("finetuning", "DescribeFineTuningTasks"): None,
     ("finetuning", "StopFineTuningTask"): "taskId",

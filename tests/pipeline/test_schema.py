@@ -307,11 +307,15 @@ def test_pipeline_level_errors_read_well(text: str, expected: list[str]) -> None
             "finetune; "
             "did you mean 'model'?",
         ),
-        ("type: model", None, "stages.s: needs exactly one of 'version_id', 'import' or 'endpoint'."),
+        (
+            "type: model",
+            None,
+            "stages.s: needs exactly one of 'version_id', 'import', 'train_task_id' or 'endpoint'.",
+        ),
         (
             "type: model, version_id: a, import: b",
             None,
-            "stages.s: give only one of 'version_id', 'import' or 'endpoint', not several.",
+            "stages.s: give only one of 'version_id', 'import', 'train_task_id' or 'endpoint', not several.",
         ),
         ("type: model, version_id: a, needs: [b, b]", "[b", "stages.s.needs: lists b more than once."),
         (
@@ -631,8 +635,9 @@ def test_issues_are_issue_objects_with_locations() -> None:
 def test_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
     (message,) = issues_of(stage("type: model, version_id: v, colour: red"))
     assert message == (
-        "p.yaml:4:35: stages.s: unknown key 'colour'; allowed keys are description, endpoint, if, import, "
-        "matrix, name, needs, targets, timeout_minutes, type, version_id."
+        "p.yaml:4:35: stages.s: unknown key 'colour'; allowed keys are checkpoint_step, description, "
+        "endpoint, if, import, matrix, name, needs, targets, timeout_minutes, train_task_id, type, "
+        "version_id."
     )
 
 

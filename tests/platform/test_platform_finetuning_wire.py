@@ -1,5 +1,6 @@
-"""The fine-tuning kind's wire entry [F2][F3]: the create body is the documented example's shape, the
-documented status words map to qfrun's, and a finished task's outcome carries its checkpoints."""
+"""The fine-tuning kind's wire entry [F1]-[F3][M5]: the job, task and publish bodies are the documented
+examples' shapes, the documented status words map to qfrun's, and a finished task's outcome carries its
+checkpoints."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from runner.platform import wire
 from runner.platform.protocol import TaskInfo, TaskRef, TaskRequest, TaskStatus
-from runner.platform.wire.finetuning import FINETUNING
+from runner.platform.wire.finetuning import FINETUNING, FINETUNING_API
 
 REQUEST = TaskRequest(
     FINETUNING,
@@ -32,10 +33,53 @@ def test_the_create_body_for_qianfan_is_the_documented_example_without_local_fie
     }
 
 
-def test_the_local_create_body_adds_the_task_name_and_base_model() -> None:
+def test_the_local_create_body_adds_only_the_task_name() -> None:
     body = wire.create_body(REQUEST, local=True)
-    assert (body["name"], body["model"]) == ("qfrun-ft-1", "amv-base")
+    assert body["name"] == "qfrun-ft-1"
+    assert "model" not in body
     assert wire.created_id(FINETUNING, {"taskId": "task-0tgmn4a7h4i6"}) == "task-0tgmn4a7h4i6"
+
+
+def test_the_job_body_is_the_documented_example_shape_with_the_base_model_name_on_qianfan() -> None:
+    job = FINETUNING_API.parent
+    assert job is not None
+    assert (job.create, job.list, job.param) == (
+        "CreateFineTuningJob",
+        "DescribeFineTuningJobs",
+        "job_id",
+    )
+    request = TaskRequest(
+        FINETUNING,
+        "test_name",
+        {
+            "model_version_id": "amv-pzqtzdspm77m",
+            "base_model_name": "ERNIE-Speed-8K",
+            "description": "test_description",
+        },
+    )
+    # [F1]'s example: {"name", "description", "model": "ERNIE-Speed-8K", "trainMode": "SFT"}
+    assert job.create_body(request, False) == {
+        "name": "test_name",
+        "description": "test_description",
+        "model": "ERNIE-Speed-8K",
+        "trainMode": "SFT",
+    }
+    assert job.create_body(request, True)["model"] == "amv-pzqtzdspm77m"  # local: no preset names
+
+
+def test_the_publish_body_is_create_custom_model_with_source_type_train() -> None:
+    # [M5]'s example: {"modelSetId", "sourceType": "Train", "trainMeta": {"taskId", "step": 50}}; the table
+    # names the step checkpointStep, which is what qfrun sends
+    body = wire.publish_body("task-sdvsdfbhjsdfb", model_set_id="am-ash", checkpoint_step=50, description="d")
+    assert body == {
+        "modelSetId": "am-ash",
+        "sourceType": "Train",
+        "trainMeta": {"taskId": "task-sdvsdfbhjsdfb", "checkpointStep": 50},
+        "description": "d",
+    }
+    final = wire.publish_body("task-1", model_set_id="am-1", checkpoint_step=None, description="d")
+    assert final["trainMeta"] == {"taskId": "task-1"}
+    assert wire.publish_description("task-1", None) != wire.publish_description("task-1", 50)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +109,7 @@ def test_a_finished_task_yields_its_checkpoints_and_a_running_one_its_progress()
     info: TaskInfo = wire.task_info(FINETUNING, ref, done)
     assert info.status is TaskStatus.SUCCEEDED
     assert info.result["checkpoints"] == [{"step": 50}]
-    assert (info.result["job_id"], info.result["version_id"]) == ("job-1xzycis4jm3b", None)
+    assert info.result["job_id"] == "job-1xzycis4jm3b"
+    assert "version_id" not in info.result
     running = wire.task_info(FINETUNING, ref, {**done, "runStatus": "Running", "runProgress": "40%"})
     assert (running.status, running.message, running.result) == (TaskStatus.RUNNING, "40%", {})

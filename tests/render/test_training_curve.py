@@ -58,3 +58,13 @@ def test_the_report_keeps_a_long_curve_thinned_but_summarises_every_point() -> N
     (training,) = trainings([{"id": "tuned", "outputs": {"loss_curve": points}}])
     assert len(training["curves"]["loss"]) <= MAX_POINTS + 2
     assert training["summary"]["loss"] == {"first": 4.9999, "last": 3.0, "min": 0.01, "min_step": 12_346.0}
+
+
+def test_the_validation_loss_the_fine_tuning_stage_keeps_apart_is_drawn_beside_the_training_loss() -> None:
+    outputs = {
+        "loss_curve": [{"step": 10, "loss": 2.0}, {"step": 20, "loss": 1.0}],
+        "eval_curve": [{"step": 10, "eval_loss": 2.5}, {"step": 20, "eval_loss": 1.5}],
+    }
+    (training,) = trainings([{"id": "tune", "outputs": outputs}])
+    assert training["curves"] == {"loss": [[10.0, 2.0], [20.0, 1.0]], "eval_loss": [[10.0, 2.5], [20.0, 1.5]]}
+    assert training["summary"]["eval_loss"]["last"] == 1.5

@@ -201,3 +201,35 @@ def test_compress_step_by_step_gives_a_new_version_in_the_same_model(sdk_platfor
     }
     assert create.answer["result"] == result["task_id"]  # a bare string, as documented [C1][C2]
     assert_signed(calls, sdk_platform.access_key)
+
+
+def test_the_sdks_fine_tuning_calls_create_train_publish_and_stop_on_the_local_platform(
+    sdk_platform: SdkPlatform,
+) -> None:
+    result, calls = sdk_platform.run(sdk_platform.example("finetune.py"))
+
+    assert result["done"] == "Done"
+    assert result["checkpoints"] == [{"step": 2}]
+    assert result["version_source"]["sourceType"] == "Train"
+    assert result["stopped"] == "Stopped"
+    assert result["tasks"] == result["ids"]
+    assert result["jobs"] == [result["job"]]
+    assert routes(calls) == [
+        "POST /v2/finetuning?Action=CreateFineTuningJob",
+        "POST /v2/finetuning?Action=CreateFineTuningTask",
+        "POST /v2/finetuning?Action=DescribeFineTuningTask",
+        "POST /v2/model?Action=DescribeModel",
+        "POST /v2/model?Action=CreateCustomModel",
+        "POST /v2/finetuning?Action=StopFineTuningTask",
+        "POST /v2/finetuning?Action=DescribeFineTuningTasks",
+        "POST /v2/finetuning?Action=DescribeFineTuningJobs",
+    ]
+    job = only(calls, "POST /v2/finetuning?Action=CreateFineTuningJob")
+    assert job.body == {"name": "sdk-job", "model": sdk_platform.version_id, "trainMode": "SFT"}
+    publish = only(calls, "POST /v2/model?Action=CreateCustomModel")
+    assert publish.body == {
+        "modelSetId": sdk_platform.set_id,
+        "sourceType": "Train",
+        "trainMeta": {"taskId": result["trained"]},
+    }
+    assert_signed(calls, sdk_platform.access_key)

@@ -32,7 +32,8 @@ from transformers import (
 
 from runner.local.engine.checkpoints import CHECKPOINTS, last_checkpoint
 
-LOSS_FILE = "loss.jsonl"  # one {"step", "loss", "seconds"} line per logged step: the loss curve
+LOSS_FILE = "loss.jsonl"  # one {"step", "loss"} line per logged step: the loss curve
+EVAL_FILE = "eval_loss.jsonl"  # one {"step", "eval_loss"} line per logged step with a validation dataset
 IGNORE = -100  # the label ``CrossEntropyLoss`` skips: prompt and padding tokens
 
 
@@ -105,9 +106,10 @@ def collate(pad_id: int) -> Callable[[list[dict[str, torch.Tensor]]], dict[str, 
 class Progress(TrainerCallback):
     """Writes ``{"done", "total"}`` steps for the platform and appends each logged loss to the curve."""
 
-    def __init__(self, report: Callable[[int, int], None], loss_file: Path) -> None:
+    def __init__(self, report: Callable[[int, int], None], loss_file: Path, eval_file: Path) -> None:
         self.report = report
         self.loss_file = loss_file
+        self.eval_file = eval_file
         self.started = time.monotonic()
 
     def on_step_end(
@@ -123,10 +125,11 @@ class Progress(TrainerCallback):
         logs: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        if logs and "loss" in logs:
-            line = {"step": state.global_step, "loss": round(float(logs["loss"]), 5)}
-            with self.loss_file.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(line) + "\n")
+        for key, target in (("loss", self.loss_file), ("eval_loss", self.eval_file)):
+            if logs and key in logs:
+                line = {"step": state.global_step, key: round(float(logs[key]), 5)}
+                with target.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(line) + "\n")
 
 
 def trim_loss_curve(loss_file: Path, step: int) -> None:
@@ -149,13 +152,25 @@ def finetune(
     method: str,  # "FullFineTuning" or "LoRA"
     hyper: Mapping[str, Any],
     report: Callable[[int, int], None],
+    eval_path: Path | None = None,
+    split_ratio: int = 0,
 ) -> dict[str, Any]:
-    """Train, save the (merged) model to ``output_dir`` and say what happened."""
+    """Train, save the (merged) model to ``output_dir`` and say what happened. With ``eval_path`` (the
+    validation dataset) the loss on it is evaluated at every logging step and reported as ``eval_curve``;
+    without one, ``split_ratio`` percent of the training rows (the last ones) are held out for it instead
+    (``datasetConfig.splitRatio`` [F2]), keeping at least one row to train on."""
     seed = int(hyper.get("seed", 42))
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    data = SupervisedRows(tokenizer, read_pairs(train_path), int(hyper.get("maxSeqLen", 64)))
+    max_len = int(hyper.get("maxSeqLen", 64))
+    pairs = read_pairs(train_path)
+    held_pairs = read_pairs(eval_path) if eval_path else []
+    if not held_pairs and split_ratio > 0 and len(pairs) > 1:
+        cut = min(len(pairs) - 1, max(1, math.ceil(len(pairs) * split_ratio / 100)))
+        pairs, held_pairs = pairs[:-cut], pairs[-cut:]
+    data = SupervisedRows(tokenizer, pairs, max_len)
+    held_out = SupervisedRows(tokenizer, held_pairs, max_len) if held_pairs else None
     if method == "LoRA":
         from peft import LoraConfig, get_peft_model
 
@@ -181,6 +196,9 @@ def finetune(
         warmup_steps=int(float(hyper.get("warmupRatio", 0.05)) * max_steps),
         lr_scheduler_type=str(hyper.get("schedulerName", "cosine")),
         logging_steps=int(hyper.get("loggingSteps", 10)),
+        eval_strategy="steps" if held_out is not None else "no",
+        eval_steps=int(hyper.get("loggingSteps", 10)) if held_out is not None else None,
+        per_device_eval_batch_size=batch,
         save_strategy="steps",
         save_steps=int(hyper.get("saveStep", 50)),
         save_total_limit=2,  # the last two: a kill while one is written leaves the one before complete
@@ -192,20 +210,23 @@ def finetune(
         dataloader_num_workers=0,
         remove_unused_columns=False,
     )
-    loss_file = workdir / LOSS_FILE
+    loss_file, eval_file = workdir / LOSS_FILE, workdir / EVAL_FILE
     resume = last_checkpoint(workdir)
     resumed_step = 0
     if resume is not None:
         resumed_step = int(resume.name.rsplit("-", 1)[-1])
         trim_loss_curve(loss_file, resumed_step)
+        trim_loss_curve(eval_file, resumed_step)
     else:
         loss_file.unlink(missing_ok=True)
+        eval_file.unlink(missing_ok=True)
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=data,
+        eval_dataset=held_out,
         data_collator=collate(int(tokenizer.pad_token_id or 0)),
-        callbacks=[Progress(report, loss_file)],
+        callbacks=[Progress(report, loss_file, eval_file)],
     )
     started = time.monotonic()
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -220,6 +241,7 @@ def finetune(
     for extra in ("generation_config.json", "tokenizer.model"):
         if (model_dir / extra).is_file() and not (output_dir / extra).is_file():
             shutil.copy(model_dir / extra, output_dir / extra)
+    eval_curve = _read_lines(eval_file)  # Trainer evaluates at the last step too, whatever the interval
     steps_run = max_steps - resumed_step
     tokens_per_step = data.tokens() / len(data) * batch
     return {
@@ -229,5 +251,13 @@ def finetune(
         "seconds": round(seconds, 2),
         "tokens_per_second": round(steps_run * tokens_per_step / seconds, 1) if seconds > 0 else None,
         "rows": len(data),
-        "loss_curve": [json.loads(line) for line in loss_file.read_text(encoding="utf-8").splitlines()],
+        "loss_curve": _read_lines(loss_file),
+        "eval_curve": eval_curve,
+        "eval_loss": eval_curve[-1]["eval_loss"] if eval_curve else None,
     }
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

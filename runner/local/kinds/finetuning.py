@@ -3,8 +3,9 @@ task becomes, its resume after a kill, and the model version its result register
 
 Training is real (runner.local.engine.finetune: transformers' Trainer, peft for LoRA) and checkpoints into
 the task's folder; when the job process or the platform is killed, the task resumes from the newest complete
-checkpoint. A finished task publishes its model as a version of the base model's model set at once (the
-local stand-in for CreateCustomModel with ``sourceType: Train`` [M5]), so a stage takes it like any version.
+checkpoint. A finished task keeps its (merged) model in its folder; CreateCustomModel with ``sourceType:
+Train`` [M5] publishes it as a model version (runner.local.api_publish), as on Qianfan. A task runs inside a
+job (CreateFineTuningJob [F1]), kept as a row of its own kind that no worker runs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.local.api_common import NO_RESULT, Body, Context, invalid
+from runner.local.api_common import NO_RESULT, Body, Context, found, invalid, page
 from runner.local.api_datasets import dataset_or_404
 from runner.local.api_models import version_or_404
 from runner.local.engine.checkpoints import checkpoint_steps
@@ -25,12 +26,11 @@ from runner.local.jobspec import (
     built_model,
     dataset_path,
     job_spec,
-    register_built_model,
     version_of,
 )
 from runner.local.kinds.common import create_task, failure, listing, stop, task_of
 from runner.local.kinds.registry import LocalKind, register, wire_status
-from runner.local.rows import TaskRow
+from runner.local.rows import DuplicateName, TaskRow, new_id
 from runner.local.store import Store
 from runner.platform.wire import finetuning as wire_finetuning
 
@@ -51,6 +51,8 @@ LIMITS: dict[str, tuple[type, float, float]] = {
     "maxSteps": (int, 1, 100000),  # local: stop after this many steps (a CI run trains seconds)
 }
 SCHEDULERS = ("linear", "cosine", "constant")
+JOB_KIND = "finetuning_job"  # the store's kind for jobs: rows no worker runs, Done at once
+TRAIN_MODES = ("SFT",)  # [F6] names PostPretrain, DPO and KTO too; the local engine trains SFT only
 
 
 def _hyper(body: Body) -> dict[str, Any]:
@@ -88,21 +90,78 @@ def _describe(task: TaskRow) -> dict[str, Any]:
         "runStatus": wire_status(task),
         "runProgress": f"{int(100 * done / total) if total else 0}%",
         "failedReason": failure(task),
-        "metrics": {"train_loss": result["train_loss"]} if succeeded else {},
+        "metrics": _metrics(result) if succeeded else {},
         "checkpointList": result.get("checkpoints", []) if succeeded else [],
         "createTime": task.created_at,
         "finishTime": task.updated_at if task.status in ("succeeded", "failed", "stopped") else "",
         "progress": done,  # local additions from here on: steps, for qfrun's progress and ETA
         "totalCount": total,
-        "modelVersionId": result.get("version_id", "") if succeeded else "",
-        "modelSetId": result.get("model_id", "") if succeeded else "",
         "lossCurve": result.get("loss_curve", []) if succeeded else [],
+        "tokensPerSecond": result.get("tokens_per_second") if succeeded else None,
+        "evalCurve": result.get("eval_curve", []) if succeeded else [],
     }
 
 
-def create_finetuning(ctx: Context, body: Body) -> dict[str, Any]:
-    def build() -> dict[str, Any]:
+def _metrics(result: Mapping[str, Any]) -> dict[str, Any]:
+    metrics = {"train_loss": result.get("train_loss")}
+    if result.get("eval_loss") is not None:
+        metrics["eval_loss"] = result["eval_loss"]
+    return metrics
+
+
+def _describe_job(job: TaskRow) -> dict[str, Any]:
+    return {
+        "jobId": job.id,
+        "name": job.name,
+        "description": job.params.get("description", ""),
+        "model": job.params.get("model", ""),
+        "trainMode": job.params.get("trainMode", "SFT"),
+        "createDate": job.created_at,
+    }
+
+
+def create_job(ctx: Context, body: Body) -> dict[str, Any]:
+    """CreateFineTuningJob [F1]: ``{name, model, trainMode, description?}`` -> ``{jobId}``. Locally ``model``
+    is the base model version's id (the local platform has no preset model names); a second create with a
+    known name returns that job (local)."""
+    name = body.text("name")
+    existing = ctx.store.task_by_name(JOB_KIND, name)
+    if existing is None:
         version = version_or_404(ctx, body.text("model"))
+        params = {
+            "model": version.id,
+            "trainMode": body.choice("trainMode", TRAIN_MODES),
+            "description": body.opt_text("description") or "",
+        }
+        try:
+            existing = ctx.store.create_task(task_id=new_id("job"), kind=JOB_KIND, name=name, params=params)
+        except DuplicateName:
+            existing = ctx.store.task_by_name(JOB_KIND, name)
+            assert existing is not None
+        ctx.store.update_task(existing.id, status="succeeded")  # a job is a folder for tasks: nothing runs
+    return {"jobId": existing.id}
+
+
+def list_jobs(ctx: Context, body: Body) -> dict[str, Any]:
+    """DescribeFineTuningJobs [F4]: one page of ``jobList`` [F7]."""
+    jobs = ctx.store.tasks(JOB_KIND)
+    return page(body, jobs, lambda job: job.id, _describe_job, wire_finetuning.JOB_LIST_FIELD)
+
+
+def _job(ctx: Context, job_id: str) -> TaskRow:
+    job = ctx.store.task(job_id)
+    return found(job if job is not None and job.kind == JOB_KIND else None, "fine-tuning job", job_id)
+
+
+def create_finetuning(ctx: Context, body: Body) -> dict[str, Any]:
+    """CreateFineTuningTask [F2] in the job ``jobId``, whose model it trains; without a job (a local
+    extension kept for older clients) the body's ``model`` names the base version. The local platform takes
+    the task's ``name`` too, and a second create with a known name returns that task."""
+
+    def build() -> dict[str, Any]:
+        job_id = body.opt_text("jobId")
+        base = _job(ctx, job_id).params["model"] if job_id else body.text("model")
+        version = version_or_404(ctx, base)
         method = body.choice("parameterScale", wire_finetuning.METHODS)
         hyper = _hyper(body)
         data = body.obj("datasetConfig", required=True)
@@ -111,15 +170,29 @@ def create_finetuning(ctx: Context, body: Body) -> dict[str, Any]:
             raise invalid(f"{data.where}: versions must hold one {{versionId}}.")
         dataset_id = str(versions[0].get("versionId") or "")
         dataset_or_404(ctx, dataset_id)
-        return {
-            "job_id": body.opt_text("jobId") or "",
+        params: dict[str, Any] = {
+            "job_id": job_id or "",
             "model_version_id": version.id,
             "method": method,
             "hyper_parameters": hyper,
             "dataset_id": dataset_id,
         }
+        split = data.data.get("splitRatio")
+        if split is not None:
+            if not isinstance(split, int) or isinstance(split, bool) or not 0 <= split <= 100:
+                raise invalid(f"{data.where}: splitRatio must be an integer in [0, 100], not {split!r}.")
+            params["split_ratio"] = split
+        evals = data.data.get("evalVersions")
+        if evals is not None:
+            if not isinstance(evals, list) or len(evals) != 1 or not isinstance(evals[0], dict):
+                raise invalid(f"{data.where}: evalVersions must hold one {{versionId}}.")
+            params["validation_dataset_id"] = str(evals[0].get("versionId") or "")
+            dataset_or_404(ctx, params["validation_dataset_id"])
+        return params
 
-    return {"taskId": create_task(ctx, KIND, body.text("name"), build).id}
+    name = body.opt_text("name") or f"{body.opt_text('jobId') or 'task'}-{new_id('run')}"
+    task = create_task(ctx, KIND, name, build)
+    return {"jobId": task.params.get("job_id", ""), "taskId": task.id}
 
 
 def describe_finetuning(ctx: Context, body: Body) -> dict[str, Any]:
@@ -147,6 +220,10 @@ def prepare(home: Home, store: Store, task: TaskRow, workdir: Path) -> Prepared:
         "method": params["method"],
         "hyper": params.get("hyper_parameters", {}),
     }
+    if params.get("validation_dataset_id"):
+        job["eval_path"] = str(dataset_path(store, params["validation_dataset_id"], task))
+    elif params.get("split_ratio"):
+        job["split_ratio"] = params["split_ratio"]
     return Prepared(job_spec(KIND.store_kind, KIND.engine, workdir, job))
 
 
@@ -159,35 +236,28 @@ def resume(workdir: Path) -> int:
 def finish(
     home: Home, store: Store, task: TaskRow, prepared: Prepared, outcome: Mapping[str, Any]
 ) -> dict[str, Any]:
+    """The task's result: the model stays in its folder until CreateCustomModel publishes it [M5]."""
     params = task.params
     base = version_of(store, params["model_version_id"], task)
-    built = built_model(home, task, "fine-tuning")
+    built_model(home, task, "fine-tuning")  # refuses a job that wrote no model
     dataset = store.dataset(str(params["dataset_id"]))
-    details = {
-        "method": params["method"],
-        "hyper_parameters": params.get("hyper_parameters", {}),
+    steps = int(outcome.get("steps") or 0)
+    return {
+        "steps": steps,
         "train_loss": outcome.get("train_loss"),
+        "eval_loss": outcome.get("eval_loss"),
         "seconds": outcome.get("seconds"),
+        "tokens_per_second": outcome.get("tokens_per_second"),
+        "resumed_from_step": outcome.get("resumed_from_step", 0),
+        "checkpoints": [{"step": steps}],
+        "loss_curve": outcome.get("loss_curve", []),
+        "eval_curve": outcome.get("eval_curve", []),
         "lineage": {
             "base_version_id": base.id,
             "task_id": task.id,
             "dataset_id": params["dataset_id"],
             "dataset_sha256": dataset.sha256 if dataset is not None else None,
         },
-    }
-    version = register_built_model(
-        home, store, built, model_id=base.model_id, source=f"train:{task.id}", details=details
-    )
-    steps = int(outcome.get("steps") or 0)
-    return {
-        "version_id": version.id,
-        "model_id": version.model_id,
-        "train_loss": outcome.get("train_loss"),
-        "seconds": outcome.get("seconds"),
-        "tokens_per_second": outcome.get("tokens_per_second"),
-        "resumed_from_step": outcome.get("resumed_from_step", 0),
-        "checkpoints": [{"step": steps, "modelVersionId": version.id}],
-        "loss_curve": outcome.get("loss_curve", []),
     }
 
 
@@ -202,6 +272,8 @@ def run_job(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
         workdir=workdir,
         method=str(require(params, "method", "fine-tuning")),
         hyper=dict(params.get("hyper") or {}),
+        eval_path=Path(params["eval_path"]) if params.get("eval_path") else None,
+        split_ratio=int(params.get("split_ratio") or 0),
         report=progress_writer(progress),
     )
     (workdir / "train_result.json").write_text(json.dumps(result), encoding="utf-8")
@@ -218,6 +290,8 @@ KIND = register(
             "DescribeFineTuningTask": describe_finetuning,
             "DescribeFineTuningTasks": list_finetuning,
             "StopFineTuningTask": stop_finetuning,
+            "CreateFineTuningJob": create_job,
+            "DescribeFineTuningJobs": list_jobs,
         },
         prepare=prepare,
         engine=f"{__name__}:run_job",

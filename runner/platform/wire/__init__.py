@@ -41,6 +41,7 @@ from runner.platform.wire.evaluation import (
     report_entry,
 )
 from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
+from runner.platform.wire.finetuning import publish_body, publish_description
 from runner.platform.wire.kinds import KIND_API, KindApi, check_complete, status_of
 from runner.platform.wire.models import (
     CREATE_MODEL_SET,
@@ -141,6 +142,8 @@ __all__ = [
     "opt_str",
     "page_items",
     "page_result",
+    "publish_body",
+    "publish_description",
     "release_body",
     "released",
     "report_entry",

@@ -27,6 +27,30 @@ CreateBody = Callable[[TaskRequest, str, bool], dict[str, Any]]
 Outcome = Callable[[Mapping[str, Any], TaskStatus, Any], dict[str, Any]]
 
 
+# (request, local) -> the parent's create body (a fine-tuning job [F1])
+ParentBody = Callable[[TaskRequest, bool], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ParentApi:
+    """A resource a kind's task is created inside, such as the fine-tuning job of a fine-tuning task [F1][F2].
+
+    The client finds it by the task's deterministic name, or creates it under that name, and the executor
+    records its id in the stage's intent before the task is created: a crash between the two creates finds the
+    parent again instead of making a second one, and a crash after the task's create finds the task among the
+    parent's children (``child_filter``), since every child of a parent made for one intent is that intent's.
+    """
+
+    create: str
+    list: str
+    list_field: str
+    name_field: str
+    id_field: str  # names the parent in the create's result and in list items
+    param: str  # the request parameter (and intent key) the parent's id goes into
+    child_filter: str  # the field of the kind's list request that narrows it to one parent's children
+    create_body: ParentBody
+
+
 def failed_reason(data: Mapping[str, Any], status: TaskStatus) -> str:
     """Why a task failed, as most describe results say it (``failedReason``)."""
     return opt_str(data, "failedReason")
@@ -60,6 +84,7 @@ class KindApi:
     bare_created_id: bool = False  # the create's ``result`` is the new id itself, not an object naming it
     needs_model_set: bool = False  # the create names the model set of ``params.model_version_id``
     report_action: str | None = None  # fetched once the task succeeded; its result goes to ``outcome``
+    parent: ParentApi | None = None  # created (once) before the task, which is created inside it
 
     def status_word(self, status: TaskStatus) -> str:
         """The first documented word for ``status`` (what the local platform answers)."""
