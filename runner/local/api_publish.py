@@ -14,10 +14,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from runner import content_hash
 from runner.local import api_models
 from runner.local.api_common import Body, Context, found, invalid
 from runner.local.api_models import describe_version
-from runner.local.home import tree_digest
 from runner.local.rows import new_id
 from runner.platform import wire
 from runner.platform.wire.finetuning import FINETUNING, PUBLISH_SOURCE
@@ -66,7 +66,8 @@ def create_custom_model(ctx: Context, body: Body) -> dict[str, Any]:
 def _register_copy(ctx: Context, built: Path, model_id: str, source: str, details: dict[str, Any]) -> Any:
     """A copy of ``built`` as a version of ``model_id`` (the task keeps its own, to publish elsewhere too);
     the same content already in that model set is the version returned."""
-    digest, size = tree_digest(built)
+    tree = content_hash.of_folder(built)
+    digest, size = tree.digest, tree.size
     existing = ctx.store.version_by_hash(model_id, digest)
     if existing is not None:
         return existing
