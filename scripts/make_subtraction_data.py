@@ -5,8 +5,10 @@ Seeded, so a rerun writes the same files. Run from the repository root::
     .venv/bin/python scripts/make_subtraction_data.py
 
 ``data/subtraction/train.jsonl`` holds 3,000 pairs ``a-b`` with ``a >= b`` (answers 0..99);
-``eval.jsonl`` 200 pairs that never appear in training (the held-out rule of make_demo_models.py,
-``(100a + b) % 10 == 7``), so the before/after accuracy measures a learnt skill, not recall.
+``eval.jsonl`` 200 pairs drawn at random that never appear in training, so the before/after accuracy
+measures a learnt skill, not recall. (An earlier rule held out every ``b`` ending in 7, as
+make_demo_models.py does for sums; the tiny model then had to subtract a digit it never saw subtracted, and
+its held-out accuracy swung between 0.00 and 0.89 with the number of epochs.)
 """
 
 from __future__ import annotations
@@ -19,10 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = 4321
 
 
-def held_out(a: int, b: int) -> bool:
-    return (100 * a + b) % 10 == 7
-
-
 def rows(pairs: list[tuple[int, int]]) -> str:
     return "".join(json.dumps({"prompt": f"{a}-{b}=?", "response": str(a - b)}) + "\n" for a, b in pairs)
 
@@ -30,10 +28,8 @@ def rows(pairs: list[tuple[int, int]]) -> str:
 def main() -> None:
     rng = random.Random(SEED)
     pairs = [(a, b) for a in range(100) for b in range(a + 1)]
-    train = [p for p in pairs if not held_out(*p)]
-    test = [p for p in pairs if held_out(*p)]
-    rng.shuffle(train)
-    rng.shuffle(test)
+    rng.shuffle(pairs)
+    test, train = pairs[:200], pairs[200:]
     out = ROOT / "data" / "subtraction"
     out.mkdir(parents=True, exist_ok=True)
     (out / "train.jsonl").write_text(rows(train[:3000]), encoding="utf-8")
