@@ -10,15 +10,12 @@ twice into one model set is the same version). Local rules, as extensions: only 
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
-from runner import content_hash
 from runner.local import api_models
 from runner.local.api_common import Body, Context, found, invalid
 from runner.local.api_models import describe_version
-from runner.local.rows import new_id
+from runner.local.jobspec import register_built_model
 from runner.platform import wire
 from runner.platform.wire.finetuning import FINETUNING, PUBLISH_SOURCE
 
@@ -60,34 +57,10 @@ def create_custom_model(ctx: Context, body: Body) -> dict[str, Any]:
         "checkpoint_step": final,
         "lineage": task.result.get("lineage", {}),
     }
-    return describe_version(ctx, _register_copy(ctx, built, model.id, f"train:{task.id}", details))
-
-
-def _register_copy(ctx: Context, built: Path, model_id: str, source: str, details: dict[str, Any]) -> Any:
-    """A copy of ``built`` as a version of ``model_id`` (the task keeps its own, to publish elsewhere too);
-    the same content already in that model set is the version returned."""
-    tree = content_hash.of_folder(built)
-    digest, size = tree.digest, tree.size
-    existing = ctx.store.version_by_hash(model_id, digest)
-    if existing is not None:
-        return existing
-    version_id = new_id("amv")
-    target = ctx.home.models_dir / version_id
-    staging = ctx.home.models_dir / f".publish-{version_id}"
-    shutil.copytree(built, staging)
-    staging.replace(target)
-    version = ctx.store.add_version(
-        version_id=version_id,
-        model_id=model_id,
-        path=str(target),
-        content_hash=digest,
-        size_bytes=size,
-        source=source,
-        details=details,
+    version = register_built_model(
+        ctx.home, ctx.store, built, model_id=model.id, source=f"train:{task.id}", details=details, keep=True
     )
-    if version.id != version_id:  # another request published the same content first
-        shutil.rmtree(target, ignore_errors=True)
-    return version
+    return describe_version(ctx, version)
 
 
 ACTIONS = {wire.CREATE_MODEL_VERSION: create_custom_model}  # in the model route, over api_models' import

@@ -71,20 +71,35 @@ def built_model(home: Home, task: TaskRow, job: str) -> Path:
 
 
 def register_built_model(
-    home: Home, store: Store, built: Path, *, model_id: str, source: str, details: Mapping[str, Any]
+    home: Home,
+    store: Store,
+    built: Path,
+    *,
+    model_id: str,
+    source: str,
+    details: Mapping[str, Any],
+    keep: bool = False,
 ) -> VersionRow:
     """The model version of ``built`` (see ``built_model``), registered once per content: the same files
-    under the same model are the version already there, and the built copy is dropped."""
+    under the same model are the version already there. ``built`` is moved into place and dropped when not
+    needed, unless ``keep`` (a fine-tuning task keeps its model, to be published into other models too):
+    then a copy is registered."""
     tree = content_hash.of_folder(built)
     digest, size = tree.digest, tree.size
     existing = store.version_by_hash(model_id, digest)
     if existing is not None:
-        shutil.rmtree(built, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(built, ignore_errors=True)
         return existing
     version_id = new_id("amv")
     target = home.models_dir / version_id
-    built.replace(target)
-    return store.add_version(
+    if keep:
+        staging = home.models_dir / f".publish-{version_id}"  # copied whole before it takes the name
+        shutil.copytree(built, staging)
+        staging.replace(target)
+    else:
+        built.replace(target)
+    version = store.add_version(
         version_id=version_id,
         model_id=model_id,
         path=str(target),
@@ -93,6 +108,9 @@ def register_built_model(
         source=source,
         details=dict(details),
     )
+    if version.id != version_id:  # another request registered the same content first
+        shutil.rmtree(target, ignore_errors=True)
+    return version
 
 
 def read_rows(path: Path) -> list[str]:
