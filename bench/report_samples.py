@@ -11,21 +11,20 @@ until the first page of samples is drawn.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lxml.html
+from harness import median_time
 
 from runner.platform.protocol import SampleRecord, TaskKind, TaskRef
 from runner.render import samples
 from runner.render.report_html import as_html
 from runner.stages.eval_samples import keep_samples
+from runner.testing.reports import bare_report
 
 SIZES = (200, 10_000)
 MODELS = ("amv-base", "amv-w4")
@@ -73,36 +72,6 @@ def _records(count: int) -> list[SampleRecord]:
     return made
 
 
-def _median(action: Callable[[], Any], repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _report(tables: list[samples.SampleTable]) -> Any:
-    return {
-        "qfrun_report": 1,
-        "pipeline": "bench",
-        "path": "bench.yaml",
-        "platform": "local",
-        "generated_at": "",
-        "run": None,
-        "stages": [],
-        "edges": [],
-        "families": {},
-        "evaluations": [],
-        "comparison": {"stage": "all", "metrics": {}, "samples": {}},
-        "models": [],
-        "services": [],
-        "history": {"runs": [], "metrics": {}},
-        "changes": None,
-        "samples": tables,
-    }
-
-
 def measure(count: int, folder: Path) -> dict[str, Any]:
     import quickjs
 
@@ -111,9 +80,11 @@ def measure(count: int, folder: Path) -> dict[str, Any]:
     stage = {"id": "review", "type": "evaluate", "outputs": {"samples_file": written}}
 
     def render() -> str:
-        return as_html(_report(samples.sample_tables([stage], folder)))
+        return as_html(
+            bare_report(pipeline="bench", path="bench.yaml", samples=samples.sample_tables([stage], folder))
+        )  # type: ignore[arg-type]
 
-    seconds = _median(render)
+    seconds = median_time(render, 3)
     page = render()
     data = lxml.html.fromstring(page).xpath('//script[@id="qf-samples"]')[0].text
     viewer = (Path(samples.__file__).parent / "templates" / "samples.js").read_text(encoding="utf-8")
@@ -137,7 +108,7 @@ def measure(count: int, folder: Path) -> dict[str, Any]:
         "records_bytes": (folder / written).stat().st_size,
         "html_bytes": len(page.encode("utf-8")),
         "render_s": seconds,
-        "viewer_s": _median(open_page),
+        "viewer_s": median_time(open_page, 3),
         "browser_s": _browser_open(html),
     }
 
@@ -162,7 +133,7 @@ def _browser_open(html: Path) -> float | None:
                 page.context.close()
 
             open_once()  # the first page a browser opens also pays for its start
-            return _median(open_once)
+            return median_time(open_once, 3)
         finally:
             browser.close()
 

@@ -21,6 +21,7 @@ from runner.render.plan import escape_markdown
 from runner.render.report import as_markdown
 from runner.render.report_html import as_html
 from runner.stages import eval_samples
+from runner.testing.reports import bare_report
 
 quickjs = pytest.importorskip("quickjs")  # the dev extra has it; the viewer's logic is tested where it is
 
@@ -193,24 +194,7 @@ def test_a_records_file_that_cannot_be_read_is_a_note_not_a_failure(
 
 
 def report_with(tables: list[samples.SampleTable]) -> dict[str, Any]:
-    return {
-        "qfrun_report": 1,
-        "pipeline": "demo",
-        "path": "pipeline.yaml",
-        "platform": "local",
-        "generated_at": "2026-12-07T00:00:00Z",
-        "run": None,
-        "stages": [],
-        "edges": [],
-        "families": {},
-        "evaluations": [],
-        "comparison": {"stage": "all", "metrics": {}, "samples": {}},
-        "models": [],
-        "services": [],
-        "history": {"runs": [], "metrics": {}},
-        "changes": None,
-        "samples": tables,
-    }
+    return bare_report(generated_at="2026-12-07T00:00:00Z", samples=tables)
 
 
 def test_the_page_embeds_the_data_once_as_inert_json_and_draws_it_with_its_own_script(tmp_path: Path) -> None:

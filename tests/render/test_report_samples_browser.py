@@ -15,6 +15,7 @@ from runner.render import samples
 from runner.render.report import write_reports
 from runner.stages import eval_samples
 from runner.testing.browser import chromium_or_skip, visit
+from runner.testing.reports import bare_report
 
 pytestmark = pytest.mark.slow  # a browser start costs about a second
 
@@ -63,24 +64,9 @@ def _page(tmp_path: Path) -> Path:
     labels = {"amv-a": "base", "amv-b": "w4"}
     outputs = eval_samples.keep_samples(ctx, TaskRef(TaskKind.EVALUATION, "ame-1", "x"), labels)  # type: ignore[arg-type]
     stage = {"id": "review", "type": "evaluate", "outputs": outputs}
-    report = {
-        "qfrun_report": 1,
-        "pipeline": "demo",
-        "path": str(tmp_path / "pipeline.yaml"),
-        "platform": "local",
-        "generated_at": "",
-        "run": None,
-        "stages": [],
-        "edges": [],
-        "families": {},
-        "evaluations": [],
-        "comparison": {"stage": "all", "metrics": {}, "samples": {}},
-        "models": [],
-        "services": [],
-        "history": {"runs": [], "metrics": {}},
-        "changes": None,
-        "samples": samples.sample_tables([stage], tmp_path),
-    }
+    report = bare_report(
+        path=str(tmp_path / "pipeline.yaml"), samples=samples.sample_tables([stage], tmp_path)
+    )
     written = write_reports(report, tmp_path / "report")  # type: ignore[arg-type]
     return next(path for path in written if path.suffix == ".html")
 
