@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from runner.errors import PipelineError
 from runner.pipeline.spec import load_pipeline
+from runner.testing.mutation import mutated, places
 
 VALID: dict[str, Any] = {
     "version": 1,
@@ -67,35 +68,11 @@ VALUES = st.recursive(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _paths(item, (*prefix, index))
-    return found
-
-
-PATHS = _paths(VALID)
+PATHS = places(VALID)
 
 
 def _mutated(path: tuple[Any, ...], how: str, value: Any) -> Any:
-    document = copy.deepcopy(VALID)
-    parent: Any = document
-    for key in path[:-1]:
-        parent = parent[key]
-    last = path[-1]
-    if how == "replace":
-        parent[last] = value
-    elif how == "remove":
-        del parent[last]
-    elif isinstance(parent, dict):
-        parent[f"extra_{len(parent)}"] = value
-    else:
-        parent.append(value)
-    return document
+    return mutated(VALID, path, how, value)
 
 
 def _check(document: Any) -> None:

@@ -4,7 +4,6 @@ sentence naming the file, never with another exception, and reading it never cha
 
 from __future__ import annotations
 
-import copy
 import json
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 
 from runner.errors import StateError
 from runner.state.file import RunRecord, StageRecord, StageStatus, StateFile
+from runner.testing.mutation import mutated, places
 
 
 def _valid_files(folder: Path) -> tuple[dict[str, Any], bytes]:
@@ -59,18 +59,7 @@ VALUES = st.recursive(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _paths(item, (*prefix, index))
-    return found
-
-
-PATHS = _paths(SNAPSHOT)
+PATHS = places(SNAPSHOT)
 
 
 def _read(snapshot: bytes, journal: bytes) -> None:
@@ -93,19 +82,7 @@ def _read(snapshot: bytes, journal: bytes) -> None:
 
 
 def _mutated(path: tuple[Any, ...], how: str, value: Any) -> dict[str, Any]:
-    document = copy.deepcopy(SNAPSHOT)
-    parent: Any = document
-    for key in path[:-1]:
-        parent = parent[key]
-    if how == "replace":
-        parent[path[-1]] = value
-    elif how == "remove":
-        del parent[path[-1]]
-    elif isinstance(parent, dict):
-        parent["unexpected"] = value
-    else:
-        parent.append(value)
-    return document
+    return mutated(SNAPSHOT, path, how, value, new_key="unexpected")  # type: ignore[no-any-return]
 
 
 def test_the_valid_state_reads_back_as_written() -> None:
