@@ -161,6 +161,9 @@ class TaskInfo:
       SERVICE: service_id, url_suffix, url (chat URL), replicas, resource_type, expires_at (prepaid),
                instance_id (when the platform reports it)
     """
+    live: Mapping[str, float] = field(default_factory=dict)
+    """What a task reports of itself as it goes, besides its progress, for qfrun's progress lines: a
+    fine-tuning task's latest ``loss`` and ``eval_loss`` (local platform); empty where none is reported."""
 
 
 @dataclass(frozen=True)

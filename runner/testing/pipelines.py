@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,14 +80,22 @@ class Recorder:
         self.logs: list[tuple[str, str]] = []
         self.started: list[str] = []
         self.progress: list[tuple[str, int | None, int | None, str]] = []
+        self.live: list[tuple[str, dict[str, float]]] = []  # what tasks said of themselves as they went
 
     def stage_started(self, stage_id: str, note: str) -> None:
         self.started.append(stage_id)
 
     def stage_progress(
-        self, stage_id: str, rows_done: int | None, rows_total: int | None, unit: str = "rows"
+        self,
+        stage_id: str,
+        rows_done: int | None,
+        rows_total: int | None,
+        unit: str = "rows",
+        live: Mapping[str, float] | None = None,
     ) -> None:
         self.progress.append((stage_id, rows_done, rows_total, unit))
+        if live:
+            self.live.append((stage_id, dict(live)))
 
     def stage_log(self, stage_id: str, message: str) -> None:
         self.logs.append((stage_id, message))

@@ -66,7 +66,8 @@ def test_rows_are_logged_at_most_every_ten_seconds_per_stage(monkeypatch: pytest
     plain.stage_progress("infer", 3, None)  # no total yet: nothing to show
     clock[0] += 10.0
     plain.stage_progress("infer", 40, 50)
-    assert _lines(stream) == [("infer", "1/50 rows"), ("other", "0/8 rows"), ("infer", "40/50 rows")]
+    # 39 rows in 10 s, 10 left: the line says when it should be done
+    assert _lines(stream) == [("infer", "1/50 rows"), ("other", "0/8 rows"), ("infer", "40/50 rows · ETA 3s")]
 
 
 def _table(live: LiveProgress) -> str:
