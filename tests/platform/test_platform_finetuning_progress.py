@@ -71,8 +71,11 @@ def test_a_running_fine_tuning_task_reports_its_latest_training_and_validation_l
             assert time.monotonic() < deadline, info
             time.sleep(0.1)
         assert info.status is TaskStatus.RUNNING
-        assert info.live["loss"] > 0 and info.live["eval_loss"] > 0
-        assert info.rows_total == 100000 and info.rows_done is not None and info.rows_done >= 1
+        assert info.live["loss"] > 0
+        assert info.live["eval_loss"] > 0
+        assert info.rows_total == 100000
+        assert info.rows_done is not None
+        assert info.rows_done >= 1
         assert info.result == {}  # nothing final yet: the loss comes while it runs, not only once done
     finally:
         client.cancel_task(ref)  # StopFineTuningTask [F4]

@@ -48,7 +48,8 @@ def test_a_stall_makes_the_estimate_later_and_then_gives_none() -> None:
     steady = eta.seconds_left(now)
     assert steady == pytest.approx(70.0)
     stalled = eta.seconds_left(now + 30)  # the same 30 done, 30 s later: half the speed over the window
-    assert stalled is not None and stalled > steady
+    assert stalled is not None
+    assert stalled > steady
     assert stalled == pytest.approx(140.0)
     assert eta.seconds_left(now + 61) is None  # nothing moved for a whole window
     eta.update(now + 62, 31, 100)  # moving again: an estimate again

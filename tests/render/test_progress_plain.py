@@ -150,7 +150,7 @@ def test_the_live_table_shows_the_running_loss_and_an_eta_that_grows_while_progr
     live = LiveProgress({"tuned": "finetune"}, io.StringIO(), clock=lambda: clock[0])
     try:
         live.stage_started("tuned", "running")
-        for step in range(0, 61):  # 1 step a second
+        for step in range(61):  # 1 step a second
             clock[0] = float(step)
             live.stage_progress("tuned", step, 120, "steps", {"loss": 1.5})
         assert _row(_table(live), "tuned")[4:] == ["60/120", "steps", "·", "loss", "1.5", "·", "ETA", "1m00s"]
