@@ -63,6 +63,18 @@ LOCAL_COST = (
 )
 
 
+# A fine-tuning stage on a model named by its version id: the smallest pipeline whose task counts steps.
+TUNE = """\
+version: 1
+name: tune
+datasets:
+  qa: {path: qa.jsonl}
+stages:
+  base: {type: model, version_id: amv-base}
+  tuned: {type: finetune, model: base, dataset: qa}
+"""
+
+
 def write(folder: Path, text: str = DEMO, name: str = "pipeline.yaml") -> Path:
     path = folder / name
     path.write_text(textwrap.dedent(text))

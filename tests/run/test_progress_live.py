@@ -8,17 +8,7 @@ from pathlib import Path
 
 from runner.platform.protocol import TaskInfo, TaskRef, TaskStatus
 from runner.testing.fake_platform import FakePlatform, Script
-from runner.testing.pipelines import outcomes, run, write
-
-TUNE = """\
-version: 1
-name: tune
-datasets:
-  qa: {path: qa.jsonl}
-stages:
-  base: {type: model, version_id: amv-base}
-  tuned: {type: finetune, model: base, dataset: qa}
-"""
+from runner.testing.pipelines import TUNE, outcomes, run, write
 
 
 class LossReporting(FakePlatform):
