@@ -197,6 +197,7 @@ class SampleRecord:
     metrics: Mapping[str, float]
     reason: str = ""
     passed: bool | None = None
+    benchmark: str = ""  # an OpenCompass benchmark's item (its index counts within it); "" a dataset sample
 
 
 @dataclass(frozen=True)
