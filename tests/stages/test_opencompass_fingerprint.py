@@ -89,3 +89,18 @@ def test_a_changed_repository_benchmark_re_runs_the_stage_and_the_plan_names_it(
 def test_a_built_in_benchmark_that_is_not_shipped_has_no_content_hash(shipped: Path) -> None:
     assert built_in_sha256("mmlu") is None
     assert built_in_sha256("arith_gen") is not None
+
+
+def test_after_an_upgrade_that_starts_fingerprinting_built_ins_the_plan_says_so(tmp_path: Path) -> None:
+    from runner.stages.evaluate import EvaluateStage
+
+    (tmp_path / "mine.json").write_text(built_in_text("arith_gen").replace('"arith_gen"', '"mine"'))
+    path = write(tmp_path, PIPELINE)
+    with pytest.MonkeyPatch.context() as older:  # a qfrun that did not hash built-in benchmarks
+        older.setattr(EvaluateStage, "packaged_inputs", lambda self, spec: iter(()))
+        run(path, FakePlatform())
+        assert stage_plan(plan_of(path)) == (UP_TO_DATE, ())
+    assert stage_plan(plan_of(path)) == (
+        RERUN,
+        ("built-in benchmark arith_mc was not in the last fingerprint",),
+    )
