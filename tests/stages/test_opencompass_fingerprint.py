@@ -16,26 +16,9 @@ from runner.pipeline.spec import load_pipeline
 from runner.run.plan import RERUN, UP_TO_DATE, Plan, default_state_path, make_plan
 from runner.state.file import StateFile
 from runner.testing.fake_platform import FakePlatform
-from runner.testing.pipelines import run, write
+from runner.testing.pipelines import BENCH, run, write
 
-PIPELINE = """\
-version: 1
-name: bench
-platform: local
-datasets:
-  qa: {path: qa.jsonl}
-stages:
-  base:
-    type: model
-    version_id: amv-base
-  bench:
-    type: evaluate
-    models: [base]
-    dataset: qa
-    evaluators:
-      - kind: opencompass
-        benchmarks: [arith_mc, mine.json]
-"""
+PIPELINE = BENCH.format(platform="local", benchmarks="[arith_mc, mine.json]")
 
 
 def plan_of(path: Path) -> Plan:
