@@ -190,7 +190,7 @@ class SampleRecord:
     no metric decides; runner.local.engine.sample_records)."""
 
     version_id: str
-    index: int  # the sample's position in the dataset, from 1
+    index: int  # the sample's position in the dataset (a benchmark item's, in its benchmark), from 1
     input: str
     expected: str
     output: str
