@@ -193,13 +193,14 @@ class SampleRecord:
     no metric decides; runner.local.engine.sample_records)."""
 
     version_id: str
-    index: int  # the sample's position in the dataset, from 1
+    index: int  # the sample's position in the dataset (a benchmark item's, in its benchmark), from 1
     input: str
     expected: str
     output: str
     metrics: Mapping[str, float]
     reason: str = ""
     passed: bool | None = None
+    benchmark: str = ""  # an OpenCompass benchmark's item (its index counts within it); "" a dataset sample
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.benchmarks import BenchmarkError, built_in_text, is_path, parse_benchmark
+from runner.benchmarks import (
+    MAX_BENCHMARK_BYTES,
+    BenchmarkError,
+    built_in_sha256,
+    built_in_text,
+    is_path,
+    parse_benchmark,
+)
 from runner.errors import Issue, StageError
 from runner.files import MAX_MODULE_BYTES, read_regular
 from runner.pipeline.expr import contains_expression
@@ -39,8 +46,6 @@ from runner.stages.manual import ManualScoring, sheet_path
 from runner.stages.registry import chat_servers, model_producers
 from runner.vocabulary import RULE_METRICS
 
-MAX_BENCHMARK_BYTES = 8 * 2**20  # a benchmark file travels inside the evaluation task's parameters
-
 
 class EvaluateStage(StageType):
     name = "evaluate"
@@ -62,8 +67,14 @@ class EvaluateStage(StageType):
             yield from qianfan_issues(ctx, stage_id, body)
 
     def local_inputs(self, stage_id: str, spec: Mapping[str, Any], *, local: bool) -> Iterator[LocalInput]:
-        """On the local platform: each manual evaluator's scoring sheet and each custom scorer's module
-        (Qianfan scores in its console and runs no custom code: its checks say so)."""
+        """Each benchmark file of the repository; on the local platform also each manual evaluator's scoring
+        sheet and each custom scorer's module (Qianfan scores in its console and runs no custom code: its
+        checks say so)."""
+        for index, number, name in benchmark_names(spec):
+            if is_path(name):
+                yield LocalInput(
+                    ("evaluators", index, "benchmarks", number), "file", name, f"benchmark {name}"
+                )
         if not local:
             return
         for index, evaluator in enumerate(_evaluators(spec)):
@@ -75,8 +86,6 @@ class EvaluateStage(StageType):
                     sheet_path(evaluator, stage_id),
                     f"scoring sheet of evaluators[{index}]",
                 )
-        for index, number, path in benchmark_files(spec):
-            yield LocalInput(("evaluators", index, "benchmarks", number), "file", path, f"benchmark {path}")
         for index, function in custom_functions(spec):
             yield LocalInput(
                 ("evaluators", index, "function"),
@@ -84,6 +93,13 @@ class EvaluateStage(StageType):
                 custom_module_path(function),
                 f"custom evaluator {function}",
             )
+
+    def packaged_inputs(self, spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        """Each built-in benchmark's content: a qfrun upgrade that changes one re-runs the stage."""
+        for name in sorted({name for _, _, name in benchmark_names(spec) if not is_path(name)}):
+            digest = built_in_sha256(name)
+            if digest is not None:
+                yield f"built-in benchmark {name}", digest
 
     def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
         scorers = ", ".join(describe_evaluator(e) for e in spec.get("evaluators", []))
@@ -171,15 +187,16 @@ def custom_functions(spec: Mapping[str, Any]) -> Iterator[tuple[int, str]]:
             yield index, function
 
 
-def benchmark_files(spec: Mapping[str, Any]) -> Iterator[tuple[int, int, str]]:
-    """Each benchmark file of the repository an opencompass evaluator names: its evaluator's index, its own
-    index under ``benchmarks``, and its path."""
-    evaluators = spec.get("evaluators")
-    for index, evaluator in enumerate(evaluators if isinstance(evaluators, list) else []):
+def benchmark_names(spec: Mapping[str, Any]) -> Iterator[tuple[int, int, str]]:
+    """Each benchmark an opencompass evaluator names (a built-in name or a repository file): its evaluator's
+    index, its own index under ``benchmarks``, and the name as written; expressions yet to resolve are
+    skipped."""
+    for index, evaluator in enumerate(_evaluators(spec)):
         if not isinstance(evaluator, Mapping) or evaluator.get("kind") != "opencompass":
             continue
-        for number, name in enumerate(evaluator.get("benchmarks") or []):
-            if isinstance(name, str) and is_path(name):
+        listed = evaluator.get("benchmarks")
+        for number, name in enumerate(listed if isinstance(listed, list) else []):
+            if isinstance(name, str) and not contains_expression(name):
                 yield index, number, name
 
 

@@ -56,6 +56,27 @@ stages:
 """
 
 
+# An evaluate stage with one opencompass evaluator over a model stage; format() with platform and benchmarks.
+BENCH = """\
+version: 1
+name: bench
+platform: {platform}
+datasets:
+  qa: {{path: qa.jsonl}}
+stages:
+  base:
+    type: model
+    version_id: amv-base
+  bench:
+    type: evaluate
+    models: [base]
+    dataset: qa
+    evaluators:
+      - kind: opencompass
+        benchmarks: {benchmarks}
+"""
+
+
 # What the plan says DEMO's deploy stage buys (it runs on the local platform).
 LOCAL_COST = (
     "2 replicas of GPU-1-1, prepaid 3 months (6 replica-months); "
