@@ -6,7 +6,8 @@ objects, whose column names in a real run (the SDK's cookbook output [E18]) are 
 ``模型名称``, ``模型版本``, ``Prompt``, ``Completion(模型回答)`` (the answer), ``Response(参考答案)`` (the
 expected answer; both with full-width brackets), ``BLEU-4``/``ROUGE-1``/``ROUGE-2``/``ROUGE-L`` as
 percent strings (``"0.80%"``), ``裁判员模型打分`` and ``裁判员模型打分理由``; the SDK's own fixture
-names the same columns ``Prompt问题``, ``模型结果`` and ``预期回答`` [E18]. v2's pages say nothing of the layout, so the reader is tolerant:
+names the same columns ``Prompt问题``, ``模型结果`` and ``预期回答`` [E18]. v2's pages say nothing
+of the layout, so the reader is tolerant:
 
 * a zip of members, or one bare file; each member or file JSONL (a line is an object or an array of
   objects) or CSV (a header row; UTF-8, with or without a BOM); XLSX is refused by name (no dependency
