@@ -40,7 +40,7 @@ from runner.platform.wire import eval_results as export_wire
 DOWNLOAD_PATH = "/_exports/eval-results/"  # "_" is no BOS bucket name's first character: never a BOS path
 EXPORT_FILE = "data.jsonl"  # the member name the official SDK reads from Qianfan's zip [E18]
 BOS_FOLDER = "qianfan-eval-exports"
-_EXPORT_ID = re.compile(rf"^{export_wire.EXPORT_PREFIX}-[0-9a-f]{{12}}$")
+_EXPORT_ID = re.compile(rf"^{export_wire.EXPORT_PREFIX}-[0-9a-z]{{1,40}}$")  # never a path
 Authenticate = Callable[[Request], Awaitable[None]]
 
 

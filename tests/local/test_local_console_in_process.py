@@ -86,7 +86,7 @@ BY_ID: dict[tuple[str, str], dict[str, Any]] = {
     ("eval", "DescribeEvalManualSamples"): {"taskId": "ame-none"},
     ("eval", "SubmitEvalManualScores"): {"taskId": "ame-none", "scores": []},
     ("eval", "CreateEvalResultExportTask"): {"evalId": "ame-none", "exportContent": ["prompt"]},
-    ("eval", "DescribeEvalResultExportTask"): {"taskId": "amemt-000000000000"},
+    ("eval", "DescribeEvalResultExportTask"): {"taskId": "amemt-none"},
     ("finetuning", "DescribeFineTuningTask"): {"taskId": "task-none"},
     ("finetuning", "StopFineTuningTask"): {"taskId": "task-none"},
     ("service", "DescribeService"): {"serviceId": "svco-none"},

@@ -6,7 +6,7 @@ Markdown failure summary."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,14 @@ class Platform:
     answer: list[SampleRecord] | None = None
     error: Exception | None = None
 
-    def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord] | None:
+    asked: list[str] = field(default_factory=list)
+
+    def eval_samples(
+        self, ref: TaskRef, limit: int, export_id: str = "", on_export: Callable[[str], None] | None = None
+    ) -> list[SampleRecord] | None:
+        self.asked.append(export_id)
+        if on_export is not None and not export_id:
+            on_export("amemt-new")  # as the client does once the platform names a new export
         if self.error is not None:
             raise self.error
         return None if self.answer is None else self.answer[:limit]
@@ -71,6 +78,13 @@ class Context:
     stage_id: str = "review"
     pipeline: str = "demo"
     lines: list[str] = field(default_factory=list)
+    kept: dict[str, str] = field(default_factory=dict)
+
+    def remembered(self, key: str) -> str:
+        return self.kept.get(key, "")
+
+    def remember(self, key: str, value: str) -> None:
+        self.kept[key] = value
 
     def local_path(self, path: str) -> str:
         return str((self.folder / path).resolve())
@@ -147,6 +161,17 @@ def test_a_platform_without_records_leaves_the_stage_its_metrics(tmp_path: Path)
     assert eval_samples.keep_samples(failing, REF, {}) == {}  # type: ignore[arg-type]
     assert failing.lines[0].startswith("kept no per-sample records: ")
     assert not (tmp_path / ".qfrun").exists()
+
+
+def test_the_stage_keeps_its_export_id_per_task_and_hands_it_back_on_the_next_attempt(tmp_path: Path) -> None:
+    ctx = Context(tmp_path, Platform(records(["amv-a"], 2)))
+    eval_samples.keep_samples(ctx, REF, {})  # type: ignore[arg-type]
+    assert ctx.kept == {f"result_export:{REF.task_id}": "amemt-new"}
+    eval_samples.keep_samples(ctx, REF, {})  # type: ignore[arg-type]
+    assert ctx.platform.asked == ["", "amemt-new"]  # the second attempt names the recorded export
+    other = TaskRef(TaskKind.EVALUATION, "ame-other", "x")
+    eval_samples.keep_samples(ctx, other, {})  # type: ignore[arg-type]
+    assert ctx.platform.asked[-1] == ""  # another evaluation's export is never reused
 
 
 def test_the_table_puts_each_sample_side_by_side_across_the_models(tmp_path: Path) -> None:
