@@ -39,7 +39,7 @@ from runner.platform.wire.evaluation import metric_name
 
 MAX_UNPACKED_BYTES = 512 * 1024 * 1024  # all members together; the stage keeps at most 64 MiB of records
 MAX_CSV_FIELD = 1024 * 1024
-ZIP_MAGIC = b"PK\x03\x04"
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty one
 
 
 class ExportFileError(ValueError):

@@ -24,6 +24,7 @@ from runner.local.api_eval_results import exports_dir
 from runner.local.engine.evaluators import evaluate
 from runner.local.kinds.evaluation import KIND, write_records
 from runner.local.rows import AWAITING_SCORES, SUCCEEDED
+from runner.platform import client as client_module
 from runner.platform import wire
 from runner.platform.client import PlatformClient
 from runner.platform.protocol import TaskKind, TaskRef
@@ -166,7 +167,8 @@ def test_the_client_reads_the_export_back_and_stops_at_its_limit(served: Served)
     ]
     assert records[2].input == "</script><b>3+3</b>"  # text, as the dataset holds it
     assert records[0].metrics == {"accuracy": 1.0}
-    assert len(kept) == 1 and kept[0].startswith("amemt-")
+    assert len(kept) == 1
+    assert kept[0].startswith("amemt-")
     assert len(served.client.eval_samples(REF, 2, export_id=kept[0]) or []) == 2
 
 
@@ -199,7 +201,8 @@ def test_an_export_the_platform_no_longer_has_is_made_again(served: Served) -> N
     made: list[str] = []
     records = served.client.eval_samples(REF, 100, export_id="amemt-000000000000", on_export=made.append)
     assert len(records or []) == 4
-    assert len(made) == 1 and made[0] != "amemt-000000000000"
+    assert len(made) == 1
+    assert made[0] != "amemt-000000000000"
 
 
 def test_a_bos_export_is_read_from_the_platforms_bos(served: Served) -> None:
@@ -279,3 +282,17 @@ def test_an_unknown_export_is_a_404_that_names_it(served: Served) -> None:
         response = served.api.post("/v2/eval?Action=DescribeEvalResultExportTask", {"taskId": export_id})
         assert response.status_code == 404
         assert repr(export_id) in response.json()["message"]
+
+
+def test_an_export_larger_than_qfrun_reads_back_is_refused_on_both_storages(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = _finished(served)
+    monkeypatch.setattr(client_module, "MAX_EXPORT_BYTES", 100)  # the zip of four records is larger
+    with pytest.raises(PlatformStatusError, match="holds more than 100 bytes, more than qfrun reads back"):
+        served.client.eval_samples(REF, 10)
+    served.api.app.state.objects.create_bucket("results")
+    body = {"evalId": task_id, "storageType": "BOS", "bucket": "results", "exportContent": CONTENT}
+    export_id = served.api.call("eval", "CreateEvalResultExportTask", body)["taskId"]
+    with pytest.raises(PlatformStatusError, match=r"bytes, more than qfrun reads back \(100\)"):
+        served.client.eval_samples(REF, 10, export_id=export_id)
