@@ -3,12 +3,11 @@ hostile file one sentence that says what and where (docs/platform-api.md §Per-s
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import pytest
 
+from runner.local.compat.datasets import archive as zipped  # the platform's own zip writer
 from runner.platform import eval_export_file
 from runner.platform.eval_export_file import ExportFileError, read_export
 
@@ -62,14 +61,6 @@ LOCAL = {
     "judgeReason": "off by one",
     "passed": False,
 }
-
-
-def zipped(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def jsonl(*lines: object) -> bytes:
