@@ -717,10 +717,11 @@ class PlatformClient:
             ) from None
 
     def _known_export(self, route: str, export_id: str) -> wire.ExportTask | None:
-        """The recorded export, unless the platform no longer has it or it failed (then a new one is made)."""
+        """The recorded export, unless the platform no longer has it, refuses to describe it (an id it does
+        not know may be a 400 rather than a 404) or it failed: then a new one is made, as an export is free."""
         try:
             export = self._describe_export(route, export_id)
-        except PlatformNotFound:
+        except (PlatformNotFound, PlatformStatusError):
             return None
         return None if export.failed else export
 

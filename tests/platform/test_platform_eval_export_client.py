@@ -114,3 +114,20 @@ def test_a_recorded_export_that_failed_is_replaced_by_a_new_one() -> None:
     with client(fake, []) as qianfan:
         assert len(qianfan.eval_samples(REF, 10, export_id="amemt-old", on_export=kept.append) or []) == 1
     assert kept == ["amemt-1"]
+
+
+def test_a_recorded_export_the_platform_refuses_to_describe_is_replaced() -> None:
+    fake, kept = Qianfan(["Succeeded"]), []
+    answer = fake.handler
+
+    def refuse_the_old_one(request: httpx.Request) -> httpx.Response:
+        if b"amemt-old" in request.content:
+            return httpx.Response(
+                400, json={"requestId": "r", "code": "InvalidParameter", "message": "no such id"}
+            )
+        return answer(request)
+
+    fake.handler = refuse_the_old_one  # type: ignore[method-assign]
+    with client(fake, []) as qianfan:
+        assert len(qianfan.eval_samples(REF, 10, export_id="amemt-old", on_export=kept.append) or []) == 1
+    assert kept == ["amemt-1"]
