@@ -52,7 +52,9 @@ LIST_PAGE_SIZE = 100
 MAX_RESULTS_BYTES = 64 * 1024 * 1024  # batch output read back whole; larger results stay in BOS
 MAX_EXPORT_BYTES = 128 * 1024 * 1024  # a result export read back (zipped); larger ones stay where they are
 EXPORT_POLL_S = 2.0  # between DescribeEvalResultExportTask calls while the export is Queued or Running
-EXPORT_WAIT_S = 600.0  # then the stage keeps its metrics, and its next run reads the same export
+EXPORT_WAIT_S = (
+    600.0  # then the stage keeps its metrics without records (a resumed attempt reuses the export)
+)
 QUEUE_WAIT_S = 30.0  # between creates refused because the account's task slots are full
 QUEUE_WAIT_LIMIT_S = 24 * 3600.0  # a batch task runs at most 24 h [B2], so one slot frees within that
 MAX_LIST_PAGES = 1000  # 100,000 tasks: past that, refuse rather than risk a duplicate
@@ -703,7 +705,7 @@ class PlatformClient:
             if waited >= EXPORT_WAIT_S:
                 raise PlatformStatusError(
                     f"the result export {export.task_id} of evaluation {ref.task_id} is still "
-                    f"{export.state} after {EXPORT_WAIT_S:.0f} s; the next run reads it",
+                    f"{export.state} after {EXPORT_WAIT_S:.0f} s; a resumed run reads the same export",
                     platform=self.display_name,
                 )
             self._http.pause(EXPORT_POLL_S)
@@ -717,8 +719,9 @@ class PlatformClient:
             ) from None
 
     def _known_export(self, route: str, export_id: str) -> wire.ExportTask | None:
-        """The recorded export, unless the platform no longer has it, refuses to describe it (an id it does
-        not know may be a 400 rather than a 404) or it failed: then a new one is made, as an export is free."""
+        """The recorded export, unless the platform no longer has it, refuses to describe it (an id it
+        does not know may be a 400 rather than a 404) or it failed: then a new one is made (exports are
+        free)."""
         try:
             export = self._describe_export(route, export_id)
         except (PlatformNotFound, PlatformStatusError):

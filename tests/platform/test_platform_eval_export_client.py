@@ -1,7 +1,7 @@
 """The client's result-export path against a scripted Qianfan (httpx.MockTransport; the local platform's real
 one is in tests/local/test_local_eval_results.py): Queued and Running are waited out, the export's id is
 handed over before the first Describe, a failed export is one sentence, one still running after the wait
-leaves its id for the next run, and a failed recorded export is replaced.
+is read by a later attempt that names it, and a failed recorded export is replaced.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def test_a_failed_export_is_one_sentence() -> None:
             qianfan.eval_samples(REF, 10)
 
 
-def test_an_export_still_running_after_the_wait_is_left_for_the_next_run(
+def test_an_export_still_running_after_the_wait_is_read_by_a_resumed_attempt_with_its_id(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(client_module, "EXPORT_WAIT_S", 4.0)
@@ -105,7 +105,7 @@ def test_an_export_still_running_after_the_wait_is_left_for_the_next_run(
             qianfan.eval_samples(REF, 10, on_export=kept.append)
         records = qianfan.eval_samples(REF, 10, export_id=kept[0], on_export=kept.append)
     assert kept == ["amemt-1"]
-    assert fake.created == 1  # the next run read the same export
+    assert fake.created == 1  # the later attempt read the same export
     assert len(records or []) == 1
 
 
