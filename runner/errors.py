@@ -52,6 +52,7 @@ Inside qfrun, raised and handled within one layer (never shown as themselves), w
     ├── TooLarge                    pipeline.expr_limits    an ExpressionError
     ├── BadJson                     local.bodies            a 400 answer
     ├── BatchInputError             local.batch_io          the batch inference task's failure reason
+    ├── ExportFileError             platform.eval_export_file  a PlatformStatusError naming the export
     └── ChatLimitError              local.chat_limits       a chat service's 400 answer
     AssertionError
     └── SdkFailed                   testing.sdk_oracle      a failed test (the SDK's own process failed)

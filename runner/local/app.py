@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runner import __version__
-from runner.local import api_datasets, api_models, api_publish, api_services
+from runner.local import api_datasets, api_eval_results, api_models, api_publish, api_services
 from runner.local.access import DENIED, Gate
 from runner.local.api_common import (
     INTERNAL,
@@ -209,6 +209,7 @@ def create_app(home: Home | Path, token: str | None = None, keys: LocalKeys | No
         Route(api_services.CHAT_PATH + "{suffix}", chat_endpoint(QIANFAN), methods=["POST"]),
         Route("/v1/chat/completions", chat_endpoint(OPENAI), methods=["POST"]),
         *compat_routes.routes(ctx, authenticate),  # the v1 routes the official SDK still calls
+        *api_eval_results.routes(ctx, authenticate),  # a result export's downloadUrl
         *bos.routes(),  # last: GET/PUT/HEAD/DELETE on any other path is BOS's
     ]
 

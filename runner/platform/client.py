@@ -24,6 +24,8 @@ from runner.errors import PlatformError, PlatformNotFound, PlatformQueueFull, Pl
 from runner.files import MAX_DATASET_BYTES, PathRefused, read_regular
 from runner.platform import model_import, wire
 from runner.platform.bos import BosClient, batch_output_folder
+from runner.platform.eval_export_file import ExportFileError, read_export
+from runner.platform.export_download import download
 from runner.platform.http import AmbiguousCreate, PlatformHttp, Reply
 from runner.platform.protocol import (
     JSON,
@@ -48,6 +50,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 LIST_PAGE_SIZE = 100
 MAX_RESULTS_BYTES = 64 * 1024 * 1024  # batch output read back whole; larger results stay in BOS
+MAX_EXPORT_BYTES = 128 * 1024 * 1024  # a result export read back (zipped); larger ones stay where they are
+EXPORT_POLL_S = 2.0  # between DescribeEvalResultExportTask calls while the export is Queued or Running
+EXPORT_WAIT_S = (
+    600.0  # then the stage keeps its metrics without records (a resumed attempt reuses the export)
+)
 QUEUE_WAIT_S = 30.0  # between creates refused because the account's task slots are full
 QUEUE_WAIT_LIMIT_S = 24 * 3600.0  # a batch task runs at most 24 h [B2], so one slot frees within that
 MAX_LIST_PAGES = 1000  # 100,000 tasks: past that, refuse rather than risk a duplicate
@@ -662,26 +669,103 @@ class PlatformClient:
             result_required=False,
         )
 
-    def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord] | None:
-        """On the local platform, the task's records a page at a time (``DescribeEvalResults``, local); on
-        Qianfan None: it exports them to a file (CreateEvalResultExportTask [E14]), which qfrun does not
-        read back yet."""
-        if self.settings.kind != "local":
+    def eval_samples(
+        self,
+        ref: TaskRef,
+        limit: int,
+        export_id: str = "",
+        on_export: Callable[[str], None] | None = None,
+    ) -> list[SampleRecord] | None:
+        """The task's records through Qianfan's result export [E14], on both platforms: the export
+        ``export_id`` when it is still there and has not failed (a crash does not start a second one), else a
+        new one whose id goes to ``on_export`` at once; then polled until Succeeded, its file read back
+        within ``MAX_EXPORT_BYTES`` and parsed (runner.platform.eval_export_file)."""
+        route = wire.KIND_API[TaskKind.EVALUATION].route
+        export = self._known_export(route, export_id) if export_id else None
+        if export is None:
+            try:
+                reply = self._http.console(
+                    route, wire.EXPORT_CREATE_ACTION, wire.export_body(ref.task_id), create=True
+                )
+            except AmbiguousCreate as unknown:
+                # No documented action lists exports, so one this create may have made cannot be found
+                # again; an export is a file in the platform's storage, not a paid resource.
+                raise unknown.error from None
+            created = self._parse(reply, wire.export_created, reply.body["result"])
+            if on_export is not None:
+                on_export(created)
+            export = self._describe_export(route, created)
+        waited = 0.0
+        while not export.succeeded:
+            if export.failed:
+                raise PlatformStatusError(
+                    f"the result export {export.task_id} of evaluation {ref.task_id} failed",
+                    platform=self.display_name,
+                )
+            if waited >= EXPORT_WAIT_S:
+                raise PlatformStatusError(
+                    f"the result export {export.task_id} of evaluation {ref.task_id} is still "
+                    f"{export.state} after {EXPORT_WAIT_S:.0f} s; a resumed run reads the same export",
+                    platform=self.display_name,
+                )
+            self._http.pause(EXPORT_POLL_S)
+            waited += EXPORT_POLL_S
+            export = self._describe_export(route, export.task_id)
+        try:
+            return read_export(self._export_file(export), limit)
+        except ExportFileError as error:
+            raise PlatformStatusError(
+                f"the result export {export.task_id}: {error}", platform=self.display_name
+            ) from None
+
+    def _known_export(self, route: str, export_id: str) -> wire.ExportTask | None:
+        """The recorded export, unless the platform no longer has it, refuses to describe it (an id it
+        does not know may be a 400 rather than a 404) or it failed: then a new one is made (exports are
+        free)."""
+        try:
+            export = self._describe_export(route, export_id)
+        except (PlatformNotFound, PlatformStatusError):
             return None
-        records: list[SampleRecord] = []
-        page_no = 1
-        while len(records) < limit:
-            reply = self._http.console(
-                wire.KIND_API[TaskKind.EVALUATION].route,
-                wire.EVAL_RESULTS_ACTION,
-                wire.eval_results_body(ref.task_id, page_no),
+        return None if export.failed else export
+
+    def _describe_export(self, route: str, export_id: str) -> wire.ExportTask:
+        reply = self._http.console(route, wire.EXPORT_DESCRIBE_ACTION, {"taskId": export_id})
+        return self._parse(reply, wire.export_task, reply.body["result"])
+
+    def _export_file(self, export: wire.ExportTask) -> bytes:
+        """The export's bytes: from ``downloadUrl`` (sysStorage), else the BOS object at its path."""
+        if export.download_url:
+            return download(self.settings, export.download_url, MAX_EXPORT_BYTES, transport=self._transport)
+        bucket, _, key = export.storage_path.removeprefix("bos://").removeprefix("bos:/").partition("/")
+        if not bucket or not key:
+            raise PlatformStatusError(
+                f"the result export {export.task_id} names neither a download link nor a BOS object",
+                platform=self.display_name,
             )
-            page, total = self._parse(reply, wire.eval_results, reply.body["result"])
-            records += page
-            if not page or len(records) >= total:
-                break
-            page_no += 1
-        return records[:limit]
+        with BosClient(self.settings, transport=self._transport) as bos:
+            if key.endswith("/"):  # a folder: the one file written into it
+                files = [item for item in bos.list_objects(bucket, key) if not item.key.endswith("/")]
+                if len(files) != 1:
+                    raise PlatformStatusError(
+                        f"the result export's folder bos:/{bucket}/{key} holds {len(files)} files, not one",
+                        platform=self.display_name,
+                    )
+                key, size = files[0].key, files[0].size
+            else:
+                head = bos.head_object(bucket, key)
+                if head is None:
+                    raise PlatformNotFound(
+                        f"the result export's file bos:/{bucket}/{key} does not exist",
+                        platform=self.display_name,
+                    )
+                size = head.size
+            if size > MAX_EXPORT_BYTES:
+                raise PlatformStatusError(
+                    f"the result export's file bos:/{bucket}/{key} holds {size} bytes, more than qfrun "
+                    f"reads back ({MAX_EXPORT_BYTES})",
+                    platform=self.display_name,
+                )
+            return bos.get_object(bucket, key)
 
     def manual_scoring_place(self, ref: TaskRef) -> str:
         if self.settings.kind == "local":

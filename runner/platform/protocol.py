@@ -12,7 +12,7 @@ find its task again instead of creating a second one (``find_task``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -299,9 +299,17 @@ class Platform(Protocol):
         """Where people score a manual evaluation on this platform, for messages (a console page)."""
         ...
 
-    def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord] | None:
-        """The per-sample records of a finished evaluation, at most ``limit`` of them in the task's model
-        order; None where the platform's API hands none back (Qianfan exports them as a file instead)."""
+    def eval_samples(
+        self,
+        ref: TaskRef,
+        limit: int,
+        export_id: str = "",
+        on_export: Callable[[str], None] | None = None,
+    ) -> list[SampleRecord] | None:
+        """The per-sample records of a finished evaluation, at most ``limit`` of them in file order, read
+        through the platform's result export: ``export_id`` names one made before (reused unless gone or
+        failed); a new export's id goes to ``on_export`` before it is waited for. None where the platform
+        has no export."""
         ...
 
     def batch_results(self, output_bos_uri: str, output_dir: str) -> list[dict[str, JSON]] | None:

@@ -31,6 +31,9 @@ class Interrupted(Exception):
     """The run is stopping (Ctrl-C): leave the stage as recorded so that a re-run re-attaches."""
 
 
+REMEMBERED = "kept:"  # intent keys a stage keeps with ``remember``, never ids ``prepare_task`` gave
+
+
 def task_name(pipeline: str, stage_id: str, fingerprint: str, attempt: int) -> str:
     """The deterministic name a task is created under (and found again by): stable per attempt.
 
@@ -110,6 +113,12 @@ class StageRun:
 
     def local_path(self, path: str) -> str:
         return str((self._folder / path).resolve())
+
+    def remembered(self, key: str) -> str:
+        return (self.record.intent or {}).get(REMEMBERED + key, "")
+
+    def remember(self, key: str, value: str) -> None:
+        self.update(intent={**(self.record.intent or {}), REMEMBERED + key: value})
 
     def run_task(
         self,
@@ -243,7 +252,11 @@ class StageRun:
 
 def _prepared(intent: Mapping[str, str]) -> dict[str, str]:
     """The ids ``prepare_task`` gave, kept in the intent next to its kind and name."""
-    return {key: value for key, value in intent.items() if key not in ("kind", "name")}
+    return {
+        key: value
+        for key, value in intent.items()
+        if key not in ("kind", "name") and not key.startswith(REMEMBERED)
+    }
 
 
 def _ref(task: Mapping[str, str]) -> TaskRef:

@@ -108,6 +108,15 @@ class StageContext(Protocol):
         """A progress line shown to the user and kept with the stage."""
         ...
 
+    def remembered(self, key: str) -> str:
+        """What ``remember`` kept under ``key`` for this stage's task ("" when nothing)."""
+        ...
+
+    def remember(self, key: str, value: str) -> None:
+        """Keep ``value`` in the stage's intent, on disk before this returns: the id of something the stage
+        made after its task (a result export), so that a crash does not make it a second time."""
+        ...
+
     def local_path(self, path: str) -> str:
         """A path written in the pipeline, made absolute against the pipeline file's folder."""
         ...

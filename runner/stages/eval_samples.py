@@ -4,8 +4,11 @@
 The file is bounded (at most ``MAX_RECORDS`` records and ``MAX_FILE_BYTES``, each text cut at
 ``MAX_TEXT_CHARS`` and marked ``truncated``; the stage's ``samples_truncated`` says when records were left
 out) so that a large dataset cannot fill the disk or the HTML report, and replaced whole, never half-written.
-Records are a help to the reviewer, not a result of the stage: when the platform cannot hand them back,
-the stage says so and keeps its metrics.
+The records come through the platform's result export (CreateEvalResultExportTask [E14],
+runner.platform.client): its id is kept in the stage's intent as soon as the platform names it, so a run that
+stops before the file is read reuses that export instead of starting another. Records are a help to the
+reviewer, not a result of the stage: when the platform cannot hand them back, the stage says so and keeps its
+metrics.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ MAX_RECORDS = 50_000  # 10,000 samples of each of Qianfan's at most 5 models [E1
 MAX_TEXT_CHARS = 4_000
 MAX_FILE_BYTES = 64 * 1024 * 1024  # what the report reads back (runner.render.samples)
 SAMPLES_FILE = "samples.jsonl"
+EXPORT_KEY = "result_export"  # the result export's id, kept in the stage's intent per evaluation task
 
 
 def samples_path(pipeline: str, stage_id: str) -> str:
@@ -34,8 +38,14 @@ def samples_path(pipeline: str, stage_id: str) -> str:
 def keep_samples(ctx: StageContext, ref: TaskRef, labels: Mapping[str, str]) -> dict[str, Any]:
     """Write the task's records (``labels``: model version id -> the stage the user wrote); the stage's
     outputs that name the file (relative to the pipeline's folder), none when the platform hands none back."""
+    key = f"{EXPORT_KEY}:{ref.task_id}"
     try:
-        records = ctx.platform.eval_samples(ref, MAX_RECORDS + 1)  # one more says that some were left out
+        records = ctx.platform.eval_samples(
+            ref,
+            MAX_RECORDS + 1,  # one more says that some were left out
+            export_id=ctx.remembered(key),
+            on_export=lambda export_id: ctx.remember(key, export_id),
+        )
     except PlatformError as error:
         ctx.log(f"kept no per-sample records: {error}")
         return {}

@@ -265,8 +265,14 @@ class FakePlatform:
     def submit_manual_scores(self, ref: TaskRef, scores: Sequence[ManualScore]) -> None:
         raise PlatformServerError("the fake takes no scores", platform="fake", status=400)
 
-    def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord] | None:
-        return None  # the fake's evaluations keep aggregates only, like Qianfan's API
+    def eval_samples(
+        self,
+        ref: TaskRef,
+        limit: int,
+        export_id: str = "",
+        on_export: Callable[[str], None] | None = None,
+    ) -> list[SampleRecord] | None:
+        return None  # the fake's evaluations keep aggregates only
 
     def manual_scoring_place(self, ref: TaskRef) -> str:
         return f"the fake console (task {ref.task_id})"

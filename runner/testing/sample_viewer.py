@@ -5,6 +5,7 @@ pure function and its drawing on the least of a DOM it touches (no browser insta
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,14 @@ class Platform:
     answer: list[SampleRecord] | None = None
     error: Exception | None = None
 
-    def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord] | None:
+    asked: list[str] = field(default_factory=list)
+
+    def eval_samples(
+        self, ref: TaskRef, limit: int, export_id: str = "", on_export: Callable[[str], None] | None = None
+    ) -> list[SampleRecord] | None:
+        self.asked.append(export_id)
+        if on_export is not None and not export_id:
+            on_export("amemt-new")  # as the client does once the platform names a new export
         if self.error is not None:
             raise self.error
         return None if self.answer is None else self.answer[:limit]
@@ -45,6 +53,13 @@ class Context:
     stage_id: str = "review"
     pipeline: str = "demo"
     lines: list[str] = field(default_factory=list)
+    kept: dict[str, str] = field(default_factory=dict)
+
+    def remembered(self, key: str) -> str:
+        return self.kept.get(key, "")
+
+    def remember(self, key: str, value: str) -> None:
+        self.kept[key] = value
 
     def local_path(self, path: str) -> str:
         return str((self.folder / path).resolve())

@@ -13,7 +13,7 @@ import lxml.html
 import pytest
 
 from runner.errors import PlatformServerError
-from runner.platform.protocol import SampleRecord
+from runner.platform.protocol import SampleRecord, TaskKind, TaskRef
 from runner.render import samples
 from runner.render.plan import escape_markdown
 from runner.render.report import as_markdown
@@ -115,6 +115,17 @@ def test_a_platform_without_records_leaves_the_stage_its_metrics(tmp_path: Path)
     assert eval_samples.keep_samples(failing, REF, {}) == {}  # type: ignore[arg-type]
     assert failing.lines[0].startswith("kept no per-sample records: ")
     assert not (tmp_path / ".qfrun").exists()
+
+
+def test_the_stage_keeps_its_export_id_per_task_and_hands_it_back_on_the_next_attempt(tmp_path: Path) -> None:
+    ctx = Context(tmp_path, Platform(records(["amv-a"], 2)))
+    eval_samples.keep_samples(ctx, REF, {})  # type: ignore[arg-type]
+    assert ctx.kept == {f"result_export:{REF.task_id}": "amemt-new"}
+    eval_samples.keep_samples(ctx, REF, {})  # type: ignore[arg-type]
+    assert ctx.platform.asked == ["", "amemt-new"]  # the second attempt names the recorded export
+    other = TaskRef(TaskKind.EVALUATION, "ame-other", "x")
+    eval_samples.keep_samples(ctx, other, {})  # type: ignore[arg-type]
+    assert ctx.platform.asked[-1] == ""  # another evaluation's export is never reused
 
 
 def test_the_table_puts_each_sample_side_by_side_across_the_models(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,9 @@ COUNT = 10_000
 
 
 class _Platform:
-    def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord]:
+    def eval_samples(
+        self, ref: TaskRef, limit: int, export_id: str = "", on_export: Any = None
+    ) -> list[SampleRecord]:
         made = []
         for position, version in enumerate(("amv-a", "amv-b")):
             for index in range(1, COUNT + 1):
@@ -56,6 +59,12 @@ class _Context:
         return str(self.folder / path)
 
     def log(self, message: str) -> None:
+        pass
+
+    def remembered(self, key: str) -> str:
+        return ""
+
+    def remember(self, key: str, value: str) -> None:
         pass
 
 

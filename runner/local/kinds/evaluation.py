@@ -19,7 +19,7 @@ from runner.atomic import replace_file, write_json
 from runner.benchmarks import BenchmarkError, parse_benchmark
 from runner.local.api_common import Body, Context, invalid
 from runner.local.api_datasets import dataset_or_404
-from runner.local.api_eval_results import describe_results
+from runner.local.api_eval_results import create_export, describe_export
 from runner.local.api_manual import MANUAL_ACTIONS, manual_params, stop_refusal
 from runner.local.api_models import version_or_404
 from runner.local.engine.job import progress_writer, require
@@ -387,7 +387,7 @@ def run_job(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
 
 
 def write_records(path: Path, records: list[dict[str, Any]]) -> Path:
-    """The per-sample records of one model: the task's artefact that DescribeEvalResults pages through."""
+    """The per-sample records of one model: the task's artefact its result export is written from."""
     path.parent.mkdir(parents=True, exist_ok=True)
     replace_file(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
     return path
@@ -404,7 +404,8 @@ KIND = register(
             "DescribeEvalTaskReport": eval_report,
             "DescribeEvalTasks": list_eval,
             "StopEvalTask": stop_eval,
-            wire.EVAL_RESULTS_ACTION: describe_results,  # local: per-sample records
+            wire.EXPORT_CREATE_ACTION: create_export,
+            wire.EXPORT_DESCRIBE_ACTION: describe_export,
             **MANUAL_ACTIONS,
         },
         prepare=prepare,

@@ -17,9 +17,12 @@ describes through each kind's entry), one module per task kind (``batch``, ``eva
 from runner.platform.wire import batch, compression, finetuning
 from runner.platform.wire.chat import chat_reply
 from runner.platform.wire.eval_results import (
-    EVAL_RESULTS_ACTION,
-    eval_results,
-    eval_results_body,
+    EXPORT_CREATE_ACTION,
+    EXPORT_DESCRIBE_ACTION,
+    ExportTask,
+    export_body,
+    export_created,
+    export_task,
     result_record,
 )
 from runner.platform.wire.evaluation import (
@@ -94,8 +97,9 @@ __all__ = [
     "EVAL_MANUAL_SAMPLES_ACTION",
     "EVAL_MANUAL_SCORES_ACTION",
     "EVAL_REPORT_ACTION",
-    "EVAL_RESULTS_ACTION",
     "EVAL_TYPES",
+    "EXPORT_CREATE_ACTION",
+    "EXPORT_DESCRIBE_ACTION",
     "IMPORT_MODEL_FORMAT",
     "KIND_API",
     "MAX_EXTRA_DIMENSIONS",
@@ -112,6 +116,7 @@ __all__ = [
     "SATISFACTION",
     "SATISFACTION_WIRE",
     "SERVICE_RELEASE_ROUTE",
+    "ExportTask",
     "KindApi",
     "WireError",
     "batch",
@@ -125,8 +130,9 @@ __all__ = [
     "dimension_name",
     "eval_config",
     "eval_report",
-    "eval_results",
-    "eval_results_body",
+    "export_body",
+    "export_created",
+    "export_task",
     "finetuning",
     "import_version_body",
     "list_body",

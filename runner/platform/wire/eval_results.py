@@ -1,30 +1,98 @@
-"""``DescribeEvalResults`` (local extension, runner.local.api_eval_results): a finished evaluation's
-per-sample records, paged as Qianfan's v1 result list is (``pageNo``, ``pageSize``) [E15], each record named
-as Qianfan's result export names its content (``prompt``, ``prediction``, ``completion``, ``metrics``) [E14].
-``modelId``, ``index``, ``judgeReason``, ``passed`` and ``benchmark`` (an OpenCompass benchmark item's
-benchmark, its ``index`` counted within it) are local."""
+"""Per-sample results as Qianfan hands them out: an export task that writes a file [E7][E14].
+
+``CreateEvalResultExportTask`` ``{evalId, storageType, bucket?, exportContent}`` answers the export's
+``taskId`` (``amemt-…``); ``DescribeEvalResultExportTask`` ``{taskId}`` answers ``{taskId, evalId,
+exportContent, state, storageType, <path>, downloadUrl}``. The path's field name is not captured on the
+official page (it is described as "the full storage path when storageType is BOS"): it is read as
+``storagePath`` (the v2 dataset export's name for the same thing) or ``exportPath`` (the v1 export's). The
+file's layout is read by runner.platform.eval_export_file.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from runner.platform.protocol import SampleRecord
-from runner.platform.wire.evaluation import METRIC_WIRE_NAMES, metric_name
+from runner.platform.wire.evaluation import METRIC_WIRE_NAMES
 from runner.platform.wire.fields import WireError, obj, opt_str, req_str
 
-EVAL_RESULTS_ACTION = "DescribeEvalResults"
-EVAL_RESULTS_PAGE_SIZE = 1000  # the most the local platform answers at once
+EXPORT_CREATE_ACTION = "CreateEvalResultExportTask"
+EXPORT_DESCRIBE_ACTION = "DescribeEvalResultExportTask"
+EXPORT_PREFIX = "amemt"  # DescribeEvalResultExportTask's example id amemt-gmqxxxxxcm [E14]
+EXPORT_CONTENT = ("prompt", "prediction", "completion", "metrics")  # all but system (persona) [E14]
+EXPORT_CONTENT_ALLOWED = frozenset({*EXPORT_CONTENT, "system"})
+SYS_STORAGE = "sysStorage"  # the platform's shared storage; the default, and the only one with a downloadUrl
+BOS_STORAGE = "BOS"
+STORAGE_TYPES = (BOS_STORAGE, SYS_STORAGE)
+EXPORT_QUEUED, EXPORT_RUNNING, EXPORT_FAILED, EXPORT_SUCCEEDED = "Queued", "Running", "Failed", "Succeeded"
+EXPORT_STATES = (EXPORT_QUEUED, EXPORT_RUNNING, EXPORT_FAILED, EXPORT_SUCCEEDED)
+PATH_FIELDS = ("storagePath", "exportPath")  # name not captured; see the module's docstring
 
 
-def eval_results_body(task_id: str, page_no: int) -> dict[str, Any]:
-    return {"taskId": task_id, "pageNo": page_no, "pageSize": EVAL_RESULTS_PAGE_SIZE}
+@dataclass(frozen=True)
+class ExportTask:
+    """One result export as DescribeEvalResultExportTask answers it."""
+
+    task_id: str
+    eval_id: str
+    state: str
+    storage_type: str
+    storage_path: str  # bos:/bucket/key for BOS; empty for sysStorage
+    download_url: str  # sysStorage only
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == EXPORT_SUCCEEDED
+
+    @property
+    def failed(self) -> bool:
+        return self.state == EXPORT_FAILED
+
+
+def export_body(eval_id: str, bucket: str | None = None) -> dict[str, Any]:
+    """CreateEvalResultExportTask's body: every content but the persona, to the platform's storage unless a
+    BOS ``bucket`` is given."""
+    body: dict[str, Any] = {
+        "evalId": eval_id,
+        "storageType": BOS_STORAGE if bucket else SYS_STORAGE,
+        "exportContent": list(EXPORT_CONTENT),
+    }
+    if bucket:
+        body["bucket"] = bucket
+    return body
+
+
+def export_created(result: Any) -> str:
+    """The export's id: ``result.taskId`` (the Describe page says the id is the create's field taskId)."""
+    return req_str(obj(result, "result"), "taskId")
+
+
+def export_task(result: Any) -> ExportTask:
+    data = obj(result, "result")
+    state = req_str(data, "state")
+    if state not in EXPORT_STATES:
+        raise WireError(
+            f"the field 'result.state' should be one of {', '.join(EXPORT_STATES)}, not {state!r}"
+        )
+    path = next((opt_str(data, name) for name in PATH_FIELDS if opt_str(data, name)), "")
+    return ExportTask(
+        task_id=req_str(data, "taskId"),
+        eval_id=opt_str(data, "evalId"),
+        state=state,
+        storage_type=opt_str(data, "storageType") or SYS_STORAGE,
+        storage_path=path,
+        download_url=opt_str(data, "downloadUrl"),
+    )
 
 
 def result_record(
     version_id: str, record: Mapping[str, Any], metrics: Mapping[str, float], passed: bool | None
 ) -> dict[str, Any]:
-    """One record as the local platform answers it (from the engine's record, qfrun's metric names)."""
+    """One row of the local platform's export file (from the engine's record, qfrun's metric names): the
+    export's content names [E14] for what was asked, answered and expected, and the metrics under the
+    report's wire names; ``modelId``, ``index``, ``judgeReason``, ``passed`` and ``benchmark`` (an OpenCompass
+    benchmark item's benchmark, its ``index`` counted within it) are local columns."""
     entry: dict[str, Any] = {
         "modelId": version_id,
         "index": record["index"],
@@ -39,41 +107,3 @@ def result_record(
     if record.get("benchmark"):
         entry["benchmark"] = record["benchmark"]
     return entry
-
-
-def eval_results(result: Any) -> tuple[list[SampleRecord], int]:
-    """The page's records and how many the task has in all."""
-    data = obj(result, "result")
-    items = data.get("results")
-    total = data.get("totalCount")
-    if not isinstance(items, list):
-        raise WireError("the field 'result.results' should be an array")
-    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
-        raise WireError("the field 'result.totalCount' should be a whole number")
-    return [_record(item, f"result.results[{n}]") for n, item in enumerate(items)], total
-
-
-def _record(item: Any, where: str) -> SampleRecord:
-    entry = obj(item, where)
-    index = entry.get("index")
-    if not isinstance(index, int) or isinstance(index, bool) or index < 1:
-        raise WireError(f"the field '{where}.index' should be a whole number from 1")
-    metrics: dict[str, float] = {}
-    given = entry.get("metrics")
-    for name, value in obj({} if given is None else given, f"{where}.metrics").items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            metrics[metric_name(str(name))] = float(value)
-    passed = entry.get("passed")
-    if passed is not None and not isinstance(passed, bool):
-        raise WireError(f"the field '{where}.passed' should be true, false or null")
-    return SampleRecord(
-        version_id=req_str(entry, "modelId", where),
-        index=index,
-        input=opt_str(entry, "prompt", where),
-        expected=opt_str(entry, "completion", where),
-        output=opt_str(entry, "prediction", where),
-        metrics=metrics,
-        reason=opt_str(entry, "judgeReason", where),
-        passed=passed,
-        benchmark=opt_str(entry, "benchmark", where),
-    )

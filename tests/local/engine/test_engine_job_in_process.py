@@ -109,7 +109,7 @@ def test_an_evaluation_of_given_answers_scores_each_model_and_reports_its_progre
                 "metrics": {"accuracy": 0.5},
                 "samples": 2,
                 "results_path": str(results),
-                "records_path": str(records),  # the per-sample records DescribeEvalResults pages through
+                "records_path": str(records),  # the per-sample records its result export is written from
             }
         }
     }
