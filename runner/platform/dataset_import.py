@@ -99,11 +99,11 @@ def prepare(content: str, sha256: str, where: str) -> PreparedFile:
         try:
             row = json.loads(line)
         except ValueError:
-            raise PlatformError(f"{where}:{number}: the line is not JSON") from None
+            raise PlatformError(f"{where} line {number} is not JSON") from None
         if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-            raise PlatformError(f"{where}:{number}: a dataset row is an object with a string 'prompt'")
+            raise PlatformError(f"{where} line {number} is no object with a string 'prompt'")
         if "response" in row and not isinstance(row["response"], str):
-            raise PlatformError(f"{where}:{number}: the row's 'response' is not a string")
+            raise PlatformError(f"{where} line {number} has a 'response' that is not a string")
         lines.append(prompt_response_line(row))
     if not lines:
         raise PlatformError(f"{where}: the dataset file has no rows")
