@@ -138,7 +138,9 @@ class PlatformClient:
         version = self._imported_version(model_set, folder.description)
         if version is None:
             bucket = self.settings.bos.bucket if self.settings.bos else ""
-            body = wire.import_version_body(model_set, bucket, folder.object_path, folder.description)
+            body = wire.import_version_body(
+                model_set, bucket, folder.object_path, folder.description, folder.transformer_version
+            )
             try:
                 reply = self._http.console(wire.MODEL_ROUTE, wire.CREATE_MODEL_VERSION, body, create=True)
             except AmbiguousCreate as unknown:

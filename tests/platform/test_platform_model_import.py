@@ -299,3 +299,31 @@ def test_answers_of_the_wrong_shape_are_named_by_their_field() -> None:
         wire.created_model_set({"modelSetId": "am-1"})
     with pytest.raises(WireError, match="modelId"):
         wire.created_version_id({"modelSetId": "am-1"})
+
+
+@pytest.mark.parametrize(
+    ("saved", "sent"),
+    [
+        ('"4.30.0"', "4.34.0"),  # older than any offered: the oldest offered, never an older one
+        ('"4.38.1"', "4.39.3"),
+        ('"4.40.2"', "4.40.2"),
+        ('"4.40.0.dev0"', "4.40.2"),
+        ('"5.17.0"', "4.40.2"),  # newer than any offered: the newest there is
+        ("null", "4.40.2"),
+    ],
+)
+def test_the_import_names_the_transformers_version_qianfan_offers_closest_to_the_saved_one(
+    tmp_path: Path, saved: str, sent: str
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(f'{{"transformers_version": {saved}}}', encoding="utf-8")
+    assert model_import.transformer_version(config) == sent
+
+
+def test_the_import_body_sends_the_folders_transformers_version(adder: Path) -> None:
+    folder = model_import.read_folder(adder)  # saved by transformers 5.17.0
+    body = wire.import_version_body(
+        "am-1", "b", folder.object_path, folder.description, folder.transformer_version
+    )
+    assert body["importMeta"]["transformerVersion"] == "4.40.2"
+    assert body["importMeta"]["transformerVersion"] in model_import.TRANSFORMER_VERSIONS
