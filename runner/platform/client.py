@@ -281,8 +281,9 @@ class PlatformClient:
                 bos.put_object(bucket, prepared.key, prepared.data)
         title = dataset_import.dataset_name(name, sha256)
         found = self._console_dataset(title)
-        dataset_id, version_id = found if found else self._create_console_dataset(title)
-        status = self._import_status(dataset_id, version_id)
+        dataset_id, version_id, made = (*found, False) if found else self._create_console_dataset(title)
+        # A dataset made just now has had nothing imported; one found may have (three filtered lists say).
+        status = dataset_import.CREATED if made else self._import_status(dataset_id, version_id)
         if status == dataset_import.CREATED:
             bos_file = f"bos:/{bucket}/{prepared.key}"
             body = dataset_import.import_body(version_id, bos_file)
@@ -330,7 +331,9 @@ class PlatformClient:
                 return dataset_id, versions[0]
         return None
 
-    def _create_console_dataset(self, title: str) -> tuple[str, str]:
+    def _create_console_dataset(self, title: str) -> tuple[str, str, bool]:
+        """CreateDataset [D1]: its dataset and version ids, and True; when the answer was lost or the name
+        is taken, the dataset that name finds, and False (an import may have run into it)."""
         body = dataset_import.create_body(title)
         try:
             reply = self._http.console(dataset_import.ROUTE, dataset_import.CREATE_DATASET, body, create=True)
@@ -338,7 +341,7 @@ class PlatformClient:
             found = self._console_dataset(title)  # the answer was lost: the name finds what it made
             if found is None:
                 raise unknown.error from None
-            return found
+            return (*found, False)
         except PlatformStatusError as refused:
             found = (
                 self._console_dataset(title)
@@ -347,8 +350,8 @@ class PlatformClient:
             )
             if found is None:
                 raise
-            return found
-        return self._parse(reply, dataset_import.created, reply.body["result"])
+            return (*found, False)
+        return (*self._parse(reply, dataset_import.created, reply.body["result"]), True)
 
     def _versions(self, dataset_id: str, status: str | None) -> list[str]:
         """The ids of the dataset's versions, of those whose import is in ``status`` when one is named."""

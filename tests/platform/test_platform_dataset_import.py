@@ -21,6 +21,7 @@ from runner.platform import dataset_import
 from runner.platform.bos import BosClient
 from runner.platform.client import PlatformClient
 from runner.platform.settings import LOCAL_BOS_BUCKET, settings_from_pipeline
+from runner.testing.faults import FaultyTransport, action
 from runner.testing.serving import serve_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,22 +43,30 @@ class Recording(httpx.HTTPTransport):
 
 
 @pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[tuple[PlatformClient, Recording]]:
+def served(tmp_path: Path) -> Iterator[str]:
+    with serve_app(create_app(Home(tmp_path / "home"), keys=LocalKeys(AK, SK))) as url:
+        yield url
+
+
+def cloud_client(url: str, transport: httpx.BaseTransport) -> PlatformClient:
     """A client of kind qianfan whose console, inference and BOS addresses are the local platform's."""
-    home = Home(tmp_path / "home")
-    with serve_app(create_app(home, keys=LocalKeys(AK, SK))) as url:
-        env = {
-            "QIANFAN_ACCESS_KEY": AK,
-            "QIANFAN_SECRET_KEY": SK,
-            "QIANFAN_CONSOLE_API_BASE_URL": url,
-            "QIANFAN_BASE_URL": url,
-            "QIANFAN_BOS_ENDPOINT": url,
-            "QIANFAN_BOS_BUCKET": LOCAL_BOS_BUCKET,
-        }
-        transport = Recording()
-        settings = settings_from_pipeline("qianfan", environ=env)
-        with PlatformClient(settings, transport=transport, sleep=lambda _: None) as client:
-            yield client, transport
+    env = {
+        "QIANFAN_ACCESS_KEY": AK,
+        "QIANFAN_SECRET_KEY": SK,
+        "QIANFAN_CONSOLE_API_BASE_URL": url,
+        "QIANFAN_BASE_URL": url,
+        "QIANFAN_BOS_ENDPOINT": url,
+        "QIANFAN_BOS_BUCKET": LOCAL_BOS_BUCKET,
+    }
+    settings = settings_from_pipeline("qianfan", environ=env)
+    return PlatformClient(settings, transport=transport, sleep=lambda _: None)
+
+
+@pytest.fixture
+def cloud(served: str) -> Iterator[tuple[PlatformClient, Recording]]:
+    transport = Recording()
+    with cloud_client(served, transport) as client:
+        yield client, transport
 
 
 def console(client: PlatformClient, action: str, body: dict[str, object]) -> object:
@@ -202,3 +211,27 @@ def test_the_import_is_waited_for_until_it_finishes(cloud: tuple[PlatformClient,
     client._http.console = describe  # type: ignore[method-assign,assignment]
     client._until_imported("ds-1", "task-1", pauses.append)
     assert pauses == [1.0, 2.0]
+
+
+def test_creates_whose_answers_were_lost_are_found_again_and_never_made_twice(served: str) -> None:
+    recording = Recording()
+    faulty = FaultyTransport(recording)
+    faulty.lose_answer(action("CreateDataset"))
+    faulty.lose_answer(action("CreateImportTask"))
+    with cloud_client(served, faulty) as client:
+        dataset = ensure(client, EVAL)
+        assert len(faulty.log) == 2  # both answers were lost, and both creates acted
+        assert recording.sent.count("CreateDataset") == 1
+        assert recording.sent.count("CreateImportTask") == 1
+        listed = console(client, "DescribeDatasets", {})
+    assert isinstance(listed, dict)
+    assert [item["datasetId"] for item in listed[dataset_import.DATASETS_FIELD]] == [
+        console_dataset_id(served, dataset.dataset_id)
+    ]
+
+
+def console_dataset_id(url: str, version_id: str) -> str:
+    with cloud_client(url, httpx.HTTPTransport()) as client:
+        described = console(client, "DescribeDatasetVersion", {"versionId": version_id})
+    assert isinstance(described, dict)
+    return str(described["datasetId"])
