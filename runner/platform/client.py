@@ -155,14 +155,39 @@ class PlatformClient:
 
     def _create_model_set(self, name: str) -> str:
         body = {"modelSetName": name, "modelType": "Text2Text"}
+        created, _ = self._create_named(
+            wire.MODEL_ROUTE,
+            wire.CREATE_MODEL_SET,
+            body,
+            wire.created_model_set,
+            lambda: self._model_set_named(name),
+        )
+        return created
+
+    def _create_named(
+        self,
+        route: str,
+        action: str,
+        body: Mapping[str, Any],
+        parse: Callable[[Any], T],
+        find: Callable[[], T | None],
+    ) -> tuple[T, bool]:
+        """A create whose name finds what it made: its parsed result and True; when its answer was lost, or
+        the name is taken (409, or a code that says so), what ``find`` finds by the name and False."""
         try:
-            reply = self._http.console(wire.MODEL_ROUTE, wire.CREATE_MODEL_SET, body, create=True)
+            reply = self._http.console(route, action, body, create=True)
         except AmbiguousCreate as unknown:
-            found = self._model_set_named(name)  # the answer was lost: the name finds what it made
+            found = find()  # the answer was lost: the name finds what it made
             if found is None:
                 raise unknown.error from None
-            return found
-        return self._parse(reply, wire.created_model_set, reply.body["result"])
+            return found, False
+        except PlatformStatusError as refused:
+            taken = refused.status == 409 or _says_name_taken(refused.code)
+            found = find() if taken else None
+            if found is None:
+                raise
+            return found, False
+        return self._parse(reply, parse, reply.body["result"]), True
 
     def _upload_model(self, folder: model_import.ModelFolder) -> None:
         with BosClient(self.settings, transport=self._transport) as bos:
@@ -332,26 +357,16 @@ class PlatformClient:
         return None
 
     def _create_console_dataset(self, title: str) -> tuple[str, str, bool]:
-        """CreateDataset [D1]: its dataset and version ids, and True; when the answer was lost or the name
-        is taken, the dataset that name finds, and False (an import may have run into it)."""
-        body = dataset_import.create_body(title)
-        try:
-            reply = self._http.console(dataset_import.ROUTE, dataset_import.CREATE_DATASET, body, create=True)
-        except AmbiguousCreate as unknown:
-            found = self._console_dataset(title)  # the answer was lost: the name finds what it made
-            if found is None:
-                raise unknown.error from None
-            return (*found, False)
-        except PlatformStatusError as refused:
-            found = (
-                self._console_dataset(title)
-                if refused.status == 409 or _says_name_taken(refused.code)
-                else None
-            )
-            if found is None:
-                raise
-            return (*found, False)
-        return (*self._parse(reply, dataset_import.created, reply.body["result"]), True)
+        """CreateDataset [D1]: its dataset and version ids, and whether this call made it (one found by its
+        name after a lost answer or a 409 may have been imported into already)."""
+        (dataset_id, version_id), made = self._create_named(
+            dataset_import.ROUTE,
+            dataset_import.CREATE_DATASET,
+            dataset_import.create_body(title),
+            dataset_import.created,
+            lambda: self._console_dataset(title),
+        )
+        return dataset_id, version_id, made
 
     def _versions(self, dataset_id: str, status: str | None) -> list[str]:
         """The ids of the dataset's versions, of those whose import is in ``status`` when one is named."""

@@ -22,24 +22,12 @@ from runner.platform.bos import BosClient
 from runner.platform.client import PlatformClient
 from runner.platform.settings import LOCAL_BOS_BUCKET, settings_from_pipeline
 from runner.testing.faults import FaultyTransport, action
+from runner.testing.recording import Recording
 from runner.testing.serving import serve_app
 
 REPO = Path(__file__).resolve().parents[2]
 AK, SK = "ak-dataset-import-01", "sk-dataset-import-02"
 EVAL = REPO / "data" / "addition" / "eval.jsonl"
-
-
-class Recording(httpx.HTTPTransport):
-    """A real transport that remembers each console action (or BOS method and path) it sent."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        action = request.url.params.get("Action")
-        self.sent.append(action or f"{request.method} {request.url.path}")
-        return super().handle_request(request)
 
 
 @pytest.fixture
@@ -86,8 +74,8 @@ def test_a_dataset_file_becomes_a_finished_console_version_once_and_is_found_aga
     assert dataset.dataset_id.startswith("ds-")
     assert dataset.rows == 200
     assert dataset.batch_input_uri  # batch inference's input still goes to BOS beside it
-    assert transport.sent.count("CreateDataset") == 1
-    assert transport.sent.count("CreateImportTask") == 1
+    assert transport.sent.count("POST CreateDataset") == 1
+    assert transport.sent.count("POST CreateImportTask") == 1
     described = console(client, "DescribeDatasetVersion", {"versionId": dataset.dataset_id})
     assert isinstance(described, dict)
     assert described["importStatus"] == "ImportFinished"
@@ -97,8 +85,8 @@ def test_a_dataset_file_becomes_a_finished_console_version_once_and_is_found_aga
     transport.sent.clear()
     again = client.ensure_dataset(name="eval", path=str(EVAL), sha256=content_hash.of_file(EVAL))
     assert again.dataset_id == dataset.dataset_id
-    assert "CreateDataset" not in transport.sent
-    assert "CreateImportTask" not in transport.sent
+    assert "POST CreateDataset" not in transport.sent
+    assert "POST CreateImportTask" not in transport.sent
     assert not [line for line in transport.sent if line.startswith("PUT ")]  # same MD5: nothing uploaded
 
 
@@ -131,8 +119,8 @@ def test_a_crash_between_create_dataset_and_the_import_makes_no_second_dataset(
     transport.sent.clear()
     dataset = ensure(client, EVAL)
     assert dataset.dataset_id == made["versionId"]
-    assert "CreateDataset" not in transport.sent
-    assert transport.sent.count("CreateImportTask") == 1
+    assert "POST CreateDataset" not in transport.sent
+    assert transport.sent.count("POST CreateImportTask") == 1
     listed = console(client, "DescribeDatasets", {"filter": {"datasetName": title}})
     assert isinstance(listed, dict)
     assert [item["datasetName"] for item in listed[dataset_import.DATASETS_FIELD]] == [title]
@@ -156,8 +144,8 @@ def test_an_import_an_earlier_run_started_is_waited_for_not_started_again(
     transport.sent.clear()
     dataset = ensure(client, EVAL)
     assert dataset.dataset_id == made["versionId"]
-    assert "CreateDataset" not in transport.sent
-    assert "CreateImportTask" not in transport.sent
+    assert "POST CreateDataset" not in transport.sent
+    assert "POST CreateImportTask" not in transport.sent
 
 
 def test_a_file_with_a_bad_line_is_refused_before_anything_is_created(
@@ -168,7 +156,7 @@ def test_a_file_with_a_bad_line_is_refused_before_anything_is_created(
     bad.write_text('{"prompt": "1+1=?", "response": "2"}\n{"prompt": "2+2=?", "response": 4}\n')
     with pytest.raises(PlatformStatusError, match=r"bad\.jsonl line 2 has a 'response' that is not a string"):
         ensure(client, bad)
-    assert "CreateDataset" not in transport.sent
+    assert "POST CreateDataset" not in transport.sent
 
 
 def test_an_import_the_platform_failed_is_an_error_that_names_the_version_and_the_line(
@@ -196,7 +184,7 @@ def test_an_import_the_platform_failed_is_an_error_that_names_the_version_and_th
     with pytest.raises(PlatformStatusError) as failed:
         ensure(client, EVAL)
     assert f"the import into dataset version {made['versionId']} failed" in str(failed.value)
-    assert "CreateImportTask" not in transport.sent  # a failed version is never imported into twice
+    assert "POST CreateImportTask" not in transport.sent  # a failed version is never imported into twice
 
 
 def test_the_import_is_waited_for_until_it_finishes(cloud: tuple[PlatformClient, Recording]) -> None:
@@ -221,8 +209,8 @@ def test_creates_whose_answers_were_lost_are_found_again_and_never_made_twice(se
     with cloud_client(served, faulty) as client:
         dataset = ensure(client, EVAL)
         assert len(faulty.log) == 2  # both answers were lost, and both creates acted
-        assert recording.sent.count("CreateDataset") == 1
-        assert recording.sent.count("CreateImportTask") == 1
+        assert recording.sent.count("POST CreateDataset") == 1
+        assert recording.sent.count("POST CreateImportTask") == 1
         listed = console(client, "DescribeDatasets", {})
     assert isinstance(listed, dict)
     assert [item["datasetId"] for item in listed[dataset_import.DATASETS_FIELD]] == [

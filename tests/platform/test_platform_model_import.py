@@ -23,23 +23,11 @@ from runner.platform.client import PlatformClient
 from runner.platform.protocol import ModelVersion
 from runner.platform.settings import settings_from_pipeline
 from runner.platform.wire import WireError
+from runner.testing.recording import Recording
 from runner.testing.serving import serve_app
 
 REPO = Path(__file__).resolve().parents[2]
 AK, SK = "ak-model-import-01", "sk-model-import-02"
-
-
-class Recording(httpx.HTTPTransport):
-    """A real transport that remembers each request's method and path (with the console's action)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        action = request.url.params.get("Action")
-        self.sent.append(f"{request.method} {action or request.url.path}")
-        return super().handle_request(request)
 
 
 @pytest.fixture
