@@ -136,16 +136,16 @@ def create_import_task(ctx: Context, body: Body) -> str:
         lines = [
             line for uri in locations for line in _read_samples(ctx, uri.bucket, uri.key, row.data_format)
         ]
-    except BadLine as bad:
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
+        sha256 = content_hash.of_bytes(data)
+        target = ctx.home.datasets_dir / f"{sha256}.jsonl"
+        if not target.exists():
+            staging = target.with_name(f".{target.name}.{new_id('tmp')}")
+            staging.write_bytes(data)
+            staging.replace(target)
+    except (BadLine, OSError) as bad:  # a version never stays Importing: the import failed, and says why
         ctx.store.finish_import(version_id, failed=str(bad))
         return task_id
-    data = "".join(line + "\n" for line in lines).encode("utf-8")
-    sha256 = content_hash.of_bytes(data)
-    target = ctx.home.datasets_dir / f"{sha256}.jsonl"
-    if not target.exists():
-        staging = target.with_name(f".{target.name}.{new_id('tmp')}")
-        staging.write_bytes(data)
-        staging.replace(target)
     stored = DatasetRow(
         id=version_id,
         dataset_id=row.dataset_id,

@@ -300,17 +300,13 @@ class PlatformClient:
         except PlatformError as problem:
             raise PlatformStatusError(str(problem), platform=self.display_name) from None
         with BosClient(self.settings, transport=self._transport) as bos:
-            bucket = bos.bos.bucket
-            there = bos.head_object(bucket, prepared.key)
-            if there is None or there.etag != hashlib.md5(prepared.data, usedforsecurity=False).hexdigest():
-                bos.put_object(bucket, prepared.key, prepared.data)
+            bos_file = bos.put_once(prepared.key, prepared.data, what=f"{path} in Qianfan's dataset layout")
         title = dataset_import.dataset_name(name, sha256)
         found = self._console_dataset(title)
         dataset_id, version_id, made = (*found, False) if found else self._create_console_dataset(title)
         # A dataset made just now has had nothing imported; one found may have (three filtered lists say).
         status = dataset_import.CREATED if made else self._import_status(dataset_id, version_id)
         if status == dataset_import.CREATED:
-            bos_file = f"bos:/{bucket}/{prepared.key}"
             body = dataset_import.import_body(version_id, bos_file)
             try:
                 reply = self._http.console(
