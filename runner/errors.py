@@ -41,6 +41,7 @@ Inside qfrun, raised and handled within one layer (never shown as themselves), w
     ├── ApiError                    local.api_common        the local platform's error answer
     ├── ChatError                   local.api_services      a chat service's error answer
     ├── BosError                    local.bos_store         the BOS emulation's error answer
+    ├── BadLine                     local.api_dataset_import  a dataset import's ImportFailed reason
     ├── BodyTooLarge                local.bodies            a 413 answer
     ├── JobSetupError               local.jobspec           the task's failure reason
     ├── RequestError                local.engine.serve      a replica's OpenAI-style error answer

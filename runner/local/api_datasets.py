@@ -1,4 +1,5 @@
-"""``/v2/dataset`` actions: ImportLocalDataset and ExportDatasetVersion (local-only), DescribeDatasetVersion.
+"""``/v2/dataset`` actions: ImportLocalDataset and ExportDatasetVersion (local-only), DescribeDatasetVersion,
+and dataset management's CreateDataset, CreateImportTask and lists (runner.local.api_dataset_import).
 
 A dataset file is stored once per content (``datasets/<sha256>.jsonl``); each (name, sha256) pair is one
 dataset version, so uploading the same file again returns the same version id. Rows are checked at upload so
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import content_hash
+from runner.local import api_dataset_import
 from runner.local.api_common import Body, Context, found, invalid
 from runner.local.jobspec import read_rows
 from runner.local.rows import DatasetRow, new_id
@@ -88,7 +90,11 @@ def import_local_dataset(ctx: Context, body: Body) -> dict[str, Any]:
 
 
 def describe_dataset_version(ctx: Context, body: Body) -> dict[str, Any]:
-    return describe(dataset_or_404(ctx, body.text("versionId")))
+    version_id = body.text("versionId")
+    made = ctx.store.console_dataset(version_id=version_id)
+    if made is not None and made.import_status != "ImportFinished":
+        return api_dataset_import.version_result(made)  # made by CreateDataset, its import not finished
+    return describe(dataset_or_404(ctx, version_id))
 
 
 def export_dataset_version(ctx: Context, body: Body) -> dict[str, Any]:
@@ -105,6 +111,7 @@ def export_dataset_version(ctx: Context, body: Body) -> dict[str, Any]:
 
 
 ACTIONS = {
+    **api_dataset_import.ACTIONS,
     "ImportLocalDataset": import_local_dataset,
     "DescribeDatasetVersion": describe_dataset_version,
     "ExportDatasetVersion": export_dataset_version,

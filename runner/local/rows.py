@@ -86,6 +86,25 @@ class DatasetRow:
 
 
 @dataclass(frozen=True)
+class ConsoleDatasetRow:
+    """A dataset made with CreateDataset [D1] (``dg-``), its one version (``ds-``) and that version's
+    import."""
+
+    dataset_id: str
+    version_id: str
+    name: str
+    data_format: str
+    storage_type: str
+    import_status: str  # Created, Importing, ImportFinished, ImportFailed [D4][D6]
+    import_task_id: str | None
+    import_files: list[str]
+    import_rows: int | None
+    import_message: str
+    created_at: str
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
 class TaskRow:
     id: str
     kind: str

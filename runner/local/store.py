@@ -22,6 +22,7 @@ from runner.local.rows import (
     DEPLOYING,
     LIVE_SERVICE_STATUSES,
     PENDING,
+    ConsoleDatasetRow,
     DatasetRow,
     DuplicateName,
     ModelRow,
@@ -70,6 +71,22 @@ CREATE TABLE IF NOT EXISTS datasets (
     created_at TEXT NOT NULL,
     UNIQUE (name, sha256)
 );
+-- Datasets made with CreateDataset [D1] and filled with CreateImportTask [D5]: one version each; an import's
+-- rows become the ``datasets`` row of the same id once it finishes. New tables need no schema version bump.
+CREATE TABLE IF NOT EXISTS console_datasets (
+    dataset_id TEXT PRIMARY KEY,
+    version_id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    data_format TEXT NOT NULL,
+    storage_type TEXT NOT NULL,
+    import_status TEXT NOT NULL,
+    import_task_id TEXT UNIQUE,
+    import_files TEXT NOT NULL,
+    import_rows INTEGER,
+    import_message TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    finished_at TEXT
+);
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -108,7 +125,7 @@ _UPDATABLE = {
     ),
     "services": frozenset({"status", "params", "replicas", "message", "expires_at", "model_version_id"}),
 }
-_JSON_COLUMNS = frozenset({"details", "params", "result", "replicas"})
+_JSON_COLUMNS = frozenset({"details", "params", "result", "replicas", "import_files"})
 
 
 def _rebuild_services(db: sqlite3.Connection) -> None:
@@ -333,6 +350,85 @@ class Store:
                 )
                 row = db.execute("SELECT * FROM datasets WHERE id = ?", (version_id,)).fetchone()
         return DatasetRow(**_decode(row))
+
+    # -- console datasets (CreateDataset, CreateImportTask) -------------------------------------------------
+    def create_console_dataset(self, *, name: str, data_format: str, storage_type: str) -> ConsoleDatasetRow:
+        """A new dataset ``dg-`` with its first version ``ds-``; DuplicateName when the name is used."""
+        try:
+            with self._write() as db:
+                dataset_id, version_id = new_id("dg"), new_id("ds")
+                db.execute(
+                    "INSERT INTO console_datasets "
+                    "VALUES (?, ?, ?, ?, ?, 'Created', NULL, '[]', NULL, '', ?, NULL)",
+                    (dataset_id, version_id, name, data_format, storage_type, now_iso()),
+                )
+        except sqlite3.IntegrityError:
+            raise DuplicateName(name) from None
+        return self._console_dataset("dataset_id", dataset_id)
+
+    def console_dataset(
+        self, *, dataset_id: str = "", version_id: str = "", task_id: str = ""
+    ) -> ConsoleDatasetRow | None:
+        """The console dataset with that id, version id or import task id (exactly one is given)."""
+        column, value = next(
+            (c, v)
+            for c, v in (("dataset_id", dataset_id), ("version_id", version_id), ("import_task_id", task_id))
+            if v
+        )
+        row = self._one(f"SELECT * FROM console_datasets WHERE {column} = ?", (value,))
+        return None if row is None else ConsoleDatasetRow(**row)
+
+    def _console_dataset(self, column: str, value: str) -> ConsoleDatasetRow:
+        row = self._one(f"SELECT * FROM console_datasets WHERE {column} = ?", (value,))
+        assert row is not None  # written in the transaction just committed
+        return ConsoleDatasetRow(**row)
+
+    def console_datasets(self) -> list[ConsoleDatasetRow]:
+        return [
+            ConsoleDatasetRow(**row)
+            for row in self._many("SELECT * FROM console_datasets ORDER BY rowid", ())
+        ]
+
+    def start_import(self, version_id: str, task_id: str, files: Sequence[str]) -> bool:
+        """Claim the version for one import (Created -> Importing); False when an import ran or runs."""
+        with self._write() as db:
+            claimed = db.execute(
+                "UPDATE console_datasets SET import_status = 'Importing', import_task_id = ?, "
+                "import_files = ? WHERE version_id = ? AND import_status = 'Created'",
+                (task_id, json.dumps(list(files)), version_id),
+            )
+            return claimed.rowcount == 1
+
+    def finish_import(self, version_id: str, *, failed: str = "", stored: DatasetRow | None = None) -> None:
+        """End the version's import: ``failed`` says why it failed; else ``stored`` (the rows as a dataset
+        version of the same id, which evaluations read) is registered in the same transaction."""
+        with self._write() as db:
+            if stored is not None:
+                db.execute(
+                    "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        stored.id,
+                        stored.dataset_id,
+                        stored.name,
+                        stored.path,
+                        stored.sha256,
+                        stored.rows,
+                        stored.size_bytes,
+                        stored.source,
+                        stored.created_at,
+                    ),
+                )
+            db.execute(
+                "UPDATE console_datasets SET import_status = ?, import_rows = ?, import_message = ?, "
+                "finished_at = ? WHERE version_id = ?",
+                (
+                    "ImportFailed" if failed else "ImportFinished",
+                    stored.rows if stored else None,
+                    failed,
+                    now_iso(),
+                    version_id,
+                ),
+            )
 
     # -- tasks -------------------------------------------------------------------------------------------
     def create_task(self, *, task_id: str, kind: str, name: str, params: Mapping[str, Any]) -> TaskRow:

@@ -22,7 +22,7 @@ import httpx
 from runner import content_hash
 from runner.errors import PlatformError, PlatformNotFound, PlatformQueueFull, PlatformStatusError
 from runner.files import MAX_DATASET_BYTES, PathRefused, read_regular
-from runner.platform import model_import, wire
+from runner.platform import dataset_import, model_import, wire
 from runner.platform.bos import BosClient, batch_output_folder
 from runner.platform.eval_export_file import ExportFileError, read_export
 from runner.platform.export_download import download
@@ -145,7 +145,9 @@ class PlatformClient:
         version = self._imported_version(model_set, folder.description)
         if version is None:
             bucket = self.settings.bos.bucket if self.settings.bos else ""
-            body = wire.import_version_body(model_set, bucket, folder.object_path, folder.description)
+            body = wire.import_version_body(
+                model_set, bucket, folder.object_path, folder.description, folder.transformer_version
+            )
             try:
                 reply = self._http.console(wire.MODEL_ROUTE, wire.CREATE_MODEL_VERSION, body, create=True)
             except AmbiguousCreate as unknown:
@@ -160,14 +162,39 @@ class PlatformClient:
 
     def _create_model_set(self, name: str) -> str:
         body = {"modelSetName": name, "modelType": "Text2Text"}
+        created, _ = self._create_named(
+            wire.MODEL_ROUTE,
+            wire.CREATE_MODEL_SET,
+            body,
+            wire.created_model_set,
+            lambda: self._model_set_named(name),
+        )
+        return created
+
+    def _create_named(
+        self,
+        route: str,
+        action: str,
+        body: Mapping[str, Any],
+        parse: Callable[[Any], T],
+        find: Callable[[], T | None],
+    ) -> tuple[T, bool]:
+        """A create whose name finds what it made: its parsed result and True; when its answer was lost, or
+        the name is taken (409, or a code that says so), what ``find`` finds by the name and False."""
         try:
-            reply = self._http.console(wire.MODEL_ROUTE, wire.CREATE_MODEL_SET, body, create=True)
+            reply = self._http.console(route, action, body, create=True)
         except AmbiguousCreate as unknown:
-            found = self._model_set_named(name)  # the answer was lost: the name finds what it made
+            found = find()  # the answer was lost: the name finds what it made
             if found is None:
                 raise unknown.error from None
-            return found
-        return self._parse(reply, wire.created_model_set, reply.body["result"])
+            return found, False
+        except PlatformStatusError as refused:
+            taken = refused.status == 409 or _says_name_taken(refused.code)
+            found = find() if taken else None
+            if found is None:
+                raise
+            return found, False
+        return self._parse(reply, parse, reply.body["result"]), True
 
     def _upload_model(self, folder: model_import.ModelFolder) -> None:
         with BosClient(self.settings, transport=self._transport) as bos:
@@ -229,8 +256,23 @@ class PlatformClient:
             version = self.describe_model_version(version.version_id)
 
     def ensure_dataset(self, *, name: str, path: str, sha256: str) -> Dataset:
-        """Upload a local JSONL file: to BOS as batch inference's input on both platforms [B2], and on the
-        local platform also as a dataset version (ImportLocalDataset, local-only) for its evaluations."""
+        """Upload a local JSONL file: to BOS as batch inference's input on both platforms [B2], and as a
+        dataset version for evaluation and fine-tuning: on the local platform with ImportLocalDataset
+        (local-only, one request), on Qianfan through BOS and its dataset management [D1][D5]."""
+        content = self._read_dataset(path, sha256)
+        with BosClient(self.settings, transport=self._transport) as bos:
+            batch_input, _ = bos.upload_batch_input(content, sha256, where=path)
+        if self.settings.kind != "local":
+            dataset = self.import_dataset_through_bos(name=name, path=path, content=content, sha256=sha256)
+            return replace(dataset, batch_input_uri=batch_input)
+        body = {"name": name, "sha256": sha256, "content": content}
+        reply = self._http.console("dataset", "ImportLocalDataset", body)
+        dataset = self._parse(reply, wire.dataset, reply.body["result"])
+        return replace(dataset, batch_input_uri=batch_input)
+
+    def _read_dataset(self, path: str, sha256: str) -> str:
+        """The file's text, once; a file that is not a bounded regular file, or changed since the plan hashed
+        it, is an error that names it."""
         try:
             # a regular file of bounded size only: validate checked it, but it may have changed since
             content = read_regular(Path(path), MAX_DATASET_BYTES).decode("utf-8")
@@ -250,14 +292,150 @@ class PlatformClient:
                 "run again",
                 platform=self.display_name,
             )
+        return content
+
+    def import_dataset_through_bos(
+        self, *, name: str, path: str, content: str, sha256: str, sleep: Callable[[float], None] = time.sleep
+    ) -> Dataset:
+        """The file as a version of a console dataset, made exactly once (runner.platform.dataset_import):
+        its rows in the PromptResponse layout put in BOS under the file's sha256; the dataset named after
+        the content found (DescribeDatasets) or created (CreateDataset [D1]); its version imported from the
+        BOS file (CreateImportTask [D5]) unless an import already ran or runs; and waited for until
+        ImportFinished [D6]."""
+        try:
+            prepared = dataset_import.prepare(content, sha256, path)
+        except PlatformError as problem:
+            raise PlatformStatusError(str(problem), platform=self.display_name) from None
         with BosClient(self.settings, transport=self._transport) as bos:
-            batch_input, rows = bos.upload_batch_input(content, sha256, where=path)
-        if self.settings.kind != "local":
-            return Dataset(dataset_id="", name=name, rows=rows, sha256=sha256, batch_input_uri=batch_input)
-        body = {"name": name, "sha256": sha256, "content": content}
-        reply = self._http.console("dataset", "ImportLocalDataset", body)
-        dataset = self._parse(reply, wire.dataset, reply.body["result"])
-        return replace(dataset, batch_input_uri=batch_input)
+            bos_file = bos.put_once(prepared.key, prepared.data, what=f"{path} in Qianfan's dataset layout")
+        title = dataset_import.dataset_name(name, sha256)
+        found = self._console_dataset(title)
+        dataset_id, version_id, made = (*found, False) if found else self._create_console_dataset(title)
+        # A dataset made just now has had nothing imported; one found may have (three filtered lists say).
+        status = dataset_import.CREATED if made else self._import_status(dataset_id, version_id)
+        if status == dataset_import.CREATED:
+            body = dataset_import.import_body(version_id, bos_file)
+            try:
+                reply = self._http.console(
+                    dataset_import.ROUTE, dataset_import.CREATE_IMPORT, body, create=True
+                )
+            except AmbiguousCreate as unknown:
+                # A second import would add the rows twice: only a version that still says Created is retried
+                # on the next run, and this one stops here.
+                if self._import_status(dataset_id, version_id) == dataset_import.CREATED:
+                    raise unknown.error from None
+            else:
+                task_id = self._parse(reply, dataset_import.import_task_id, reply.body["result"])
+                self._until_imported(version_id, task_id, sleep)
+                return self._imported(version_id, title, prepared)
+        self._until_imported(version_id, "", sleep, dataset_id=dataset_id)
+        return self._imported(version_id, title, prepared)
+
+    def _imported(self, version_id: str, title: str, prepared: dataset_import.PreparedFile) -> Dataset:
+        return Dataset(dataset_id=version_id, name=title, rows=prepared.rows, sha256=prepared.sha256)
+
+    def _console_dataset(self, title: str) -> tuple[str, str] | None:
+        """The dataset named exactly ``title`` and its first version, if one was made before."""
+
+        def datasets(result: Any) -> tuple[list[Mapping[str, Any]], str | None]:
+            return dataset_import.list_page(result, dataset_import.DATASETS_FIELD, LIST_PAGE_SIZE)
+
+        for reply, item in self._every_item(
+            dataset_import.ROUTE,
+            dataset_import.LIST_DATASETS,
+            lambda marker: dataset_import.find_body(title, marker, LIST_PAGE_SIZE),
+            datasets,
+            f"the dataset {title}",
+        ):
+            dataset_id, listed = self._parse(reply, dataset_import.named, item)
+            if listed == title:
+                versions = self._versions(dataset_id, None)
+                if not versions:
+                    raise PlatformStatusError(
+                        f"the dataset {title} ({dataset_id}) has no version; delete it in Qianfan's console "
+                        "and run again",
+                        platform=self.display_name,
+                    )
+                return dataset_id, versions[0]
+        return None
+
+    def _create_console_dataset(self, title: str) -> tuple[str, str, bool]:
+        """CreateDataset [D1]: its dataset and version ids, and whether this call made it (one found by its
+        name after a lost answer or a 409 may have been imported into already)."""
+        (dataset_id, version_id), made = self._create_named(
+            dataset_import.ROUTE,
+            dataset_import.CREATE_DATASET,
+            dataset_import.create_body(title),
+            dataset_import.created,
+            lambda: self._console_dataset(title),
+        )
+        return dataset_id, version_id, made
+
+    def _versions(self, dataset_id: str, status: str | None) -> list[str]:
+        """The ids of the dataset's versions, of those whose import is in ``status`` when one is named."""
+
+        def versions(result: Any) -> tuple[list[Mapping[str, Any]], str | None]:
+            return dataset_import.list_page(result, dataset_import.VERSIONS_FIELD, LIST_PAGE_SIZE)
+
+        return [
+            self._parse(reply, dataset_import.version_id_of, item)
+            for reply, item in self._every_item(
+                dataset_import.ROUTE,
+                dataset_import.LIST_VERSIONS,
+                lambda marker: dataset_import.versions_body(
+                    dataset_id, status or dataset_import.CREATED, marker, LIST_PAGE_SIZE
+                ),
+                versions,
+                f"the versions of {dataset_id}",
+            )
+        ]
+
+    def _import_status(self, dataset_id: str, version_id: str) -> str:
+        """The version's import status, from the documented ``importStatusList`` filter [D4]: a version no
+        filter lists has had nothing imported (Created)."""
+        for status in (
+            dataset_import.IMPORT_FINISHED,
+            dataset_import.IMPORTING,
+            dataset_import.IMPORT_FAILED,
+        ):
+            if version_id in self._versions(dataset_id, status):
+                return status
+        return dataset_import.CREATED
+
+    def _until_imported(
+        self, version_id: str, task_id: str, sleep: Callable[[float], None], *, dataset_id: str = ""
+    ) -> None:
+        """Wait until the import is ImportFinished: through DescribeImportTask [D6] when this run made the
+        task, else through the version's status (an earlier run made it and its id was not kept)."""
+        waited, pause = 0.0, IMPORT_POLL_S[0]
+        while True:
+            if task_id:
+                reply = self._http.console(
+                    dataset_import.ROUTE, dataset_import.DESCRIBE_IMPORT, {"taskId": task_id}
+                )
+                task = self._parse(reply, dataset_import.import_task, reply.body["result"])
+            else:
+                status = self._import_status(dataset_id, version_id)
+                task = dataset_import.ImportTask(status, None, "", "")
+            if task.status == dataset_import.IMPORT_FINISHED:
+                return
+            if task.status == dataset_import.IMPORT_FAILED:
+                why = f": {task.message}" if task.message else ""
+                errors = f"; the failed lines are listed at {task.error_url}" if task.error_url else ""
+                raise PlatformStatusError(
+                    f"the import into dataset version {version_id} failed{why}{errors}; fix the file (a new "
+                    "content makes a new dataset) or delete the dataset in Qianfan's console and run again",
+                    platform=self.display_name,
+                )
+            if waited >= IMPORT_WAIT_LIMIT_S:
+                raise PlatformStatusError(
+                    f"the import into dataset version {version_id} is still {task.status} after "
+                    f"{waited:.0f} s; see it in Qianfan's console",
+                    platform=self.display_name,
+                )
+            sleep(pause)
+            waited += pause
+            pause = min(pause * 2, IMPORT_POLL_S[1])
 
     def describe_dataset(self, dataset_id: str) -> Dataset:
         reply = self._http.console("dataset", "DescribeDatasetVersion", {"versionId": dataset_id})

@@ -8,6 +8,7 @@ nothing that is there already and finds the version it made instead of making an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ DESCRIPTION_PREFIX = "qfrun import sha256:"  # how a version says which content 
 # One PutObject takes at most 5 GB [Put]; a larger file needs a multipart upload, which qfrun does not make.
 MAX_OBJECT_BYTES = 5 * 1024**3
 IGNORED_NAMES = content_hash.IGNORED_NAMES  # never part of a model
+# The transformers versions an imported Hugging Face model may name (``importMeta.transformerVersion``) [M5].
+TRANSFORMER_VERSIONS = ("4.34.0", "4.36.2", "4.39.3", "4.40.2")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class ModelFile:
 class ModelFolder:
     files: tuple[ModelFile, ...]
     digest: str  # the files' content hash (runner.content_hash)
+    transformer_version: str = TRANSFORMER_VERSIONS[-1]  # the one the import names (``transformer_version``)
 
     @property
     def object_path(self) -> str:
@@ -50,9 +54,37 @@ def read_folder(folder: Path) -> ModelFolder:
     if not folder.is_dir():
         raise PlatformError(f"the model folder {folder} is not a folder")
     files = tuple(_files(folder))
-    if not any(item.relative == "config.json" for item in files):
+    config = next((item for item in files if item.relative == "config.json"), None)
+    if config is None:
         raise PlatformError(f"the model folder {folder} has no config.json, so it is no Hugging Face model")
-    return ModelFolder(files, folder_digest(files))
+    return ModelFolder(files, folder_digest(files), transformer_version(config.path))
+
+
+def transformer_version(config: Path) -> str:
+    """The oldest transformers version Qianfan offers [M5] that is not older than the one ``config.json``
+    was saved with (``transformers_version``), else the newest it offers: a model saved by a newer release
+    than Qianfan runs gets the closest there is, and one saved by an older release is never run by an
+    older one."""
+    try:
+        saved = json.loads(config.read_text(encoding="utf-8")).get("transformers_version")
+    except (OSError, ValueError, AttributeError):
+        saved = None
+    wanted = _numbers(saved) if isinstance(saved, str) else None
+    if wanted is not None:
+        for offered in TRANSFORMER_VERSIONS:
+            if (_numbers(offered) or ()) >= wanted:
+                return offered
+    return TRANSFORMER_VERSIONS[-1]
+
+
+def _numbers(version: str) -> tuple[int, ...] | None:
+    """``4.39.3`` as (4, 39, 3); None for no dotted number (``4.40.0.dev0`` reads as 4.40.0)."""
+    parts: list[int] = []
+    for part in version.split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts) or None
 
 
 def _files(folder: Path) -> Iterator[ModelFile]:

@@ -21,6 +21,7 @@ from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline, StageSpec
 from runner.platform.destinations import Destination, credential_destinations
 from runner.platform.envfile import platform_environment
+from runner.render.units import size_text
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.run.inputs import Inputs, Pending, Upstream
 from runner.run.refresh import SERVICE, Drift
@@ -164,8 +165,9 @@ def source_lines(pipeline: Pipeline) -> Iterator[str]:
             yield f"dataset {dataset.id}: {written}, imported into the local platform once by content hash"
         else:
             yield (
-                f"dataset {dataset.id}: {written}, uploaded to BOS once by content hash (batch inference "
-                "input)"
+                f"dataset {dataset.id}: {written}{_size(dataset.path)}, uploaded to BOS once by content hash "
+                "(batch inference input) and imported into Qianfan's datasets once (CreateDataset, "
+                "CreateImportTask)"
             )
     for stage in pipeline.stages.values():
         if stage.type != "model":
@@ -184,6 +186,14 @@ def source_lines(pipeline: Pipeline) -> Iterator[str]:
             yield f"model {stage.id}: the existing model version {fields['version_id']}"
         elif "endpoint" in fields:
             yield f"model {stage.id}: the preset endpoint {fields['endpoint']}"
+
+
+def _size(path: Path) -> str:
+    """`` (3.1 KiB)``: what an upload will send; nothing when the file cannot be read now (the run says)."""
+    try:
+        return f" ({size_text(path.stat().st_size)})"
+    except OSError:
+        return ""
 
 
 def _relative(pipeline: Pipeline, path: Path) -> str:

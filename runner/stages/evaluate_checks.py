@@ -135,12 +135,5 @@ def qianfan_issues(ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) ->
                     "on Qianfan the judge is a deployed service (autoModelEvalConfig.apiName), so name a "
                     f"{' or '.join(sorted(servers))} stage, not the {judge_type} stage {judge!r}.",
                 )
-    named = body.get("dataset")
-    dataset = ctx.datasets.get(named) if isinstance(named, str) else None
-    if dataset is not None and dataset.path is not None:
-        yield ctx.issue(
-            ("stages", stage_id, "dataset"),
-            "an evaluation on Qianfan reads a dataset version of its console (evalModelConfig.versionId); "
-            f"give the dataset {dataset.id!r} a qianfan_dataset_id (a local file goes to BOS for batch "
-            "inference only).",
-        )
+    # A dataset with a local ``path`` is fine: qfrun imports it into Qianfan's dataset management
+    # (runner.platform.dataset_import) and the evaluation reads that version (evalModelConfig.versionId).

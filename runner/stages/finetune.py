@@ -89,16 +89,8 @@ class FinetuneStage(StageType):
 
     def _cloud_checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
         """Qianfan trains a preset or custom model named in a job [F1] on a dataset version of its console
-        [F2]: a local file, an endpoint or a version made earlier in the run cannot be named there."""
-        for field in ("dataset", "validation_dataset"):
-            named = body.get(field)
-            dataset = ctx.datasets.get(named) if isinstance(named, str) else None
-            if dataset is not None and dataset.path is not None:
-                yield ctx.issue(
-                    ("stages", stage_id, field),
-                    "fine-tuning on Qianfan reads a dataset version of its console (datasetConfig.versions); "
-                    f"give the dataset {dataset.id!r} a qianfan_dataset_id.",
-                )
+        [F2] (a local file is imported into one first: runner.platform.dataset_import); an endpoint or a
+        version made earlier in the run cannot be named there."""
         base = body.get("model")
         spec = ctx.stages.get(base) if isinstance(base, str) else None
         if spec is not None and (spec.get("type") != "model" or "version_id" not in spec):

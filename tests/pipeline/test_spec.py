@@ -278,14 +278,12 @@ def test_a_qianfan_pipeline_is_told_what_only_the_local_platform_can_do(tmp_path
     )
     with pytest.raises(PipelineError) as caught:
         load_pipeline(path)
-    # A local file for batch inference is fine, and so is a model folder (it goes through BOS).
+    # A local file for batch inference or evaluation is fine (it is uploaded to BOS and imported into the
+    # console's datasets), and so is a model folder (it goes through BOS).
     assert [str(issue) for issue in caught.value.issues] == [
         f"{path}:11:3: stages.j: batch inference on Qianfan reads its input from BOS; the dataset "
         "'console' is a console dataset, so add input_bos_uri (the BOS folder of its {id, query} lines), or "
         "use a local file, which qfrun uploads.",
-        f"{path}:12:45: stages.e.dataset: an evaluation on Qianfan reads a dataset version of its console "
-        "(evalModelConfig.versionId); give the dataset 'local' a qianfan_dataset_id (a local file goes to "
-        "BOS for batch inference only).",
     ]
 
 

@@ -167,15 +167,18 @@ def test_an_overlay_in_a_pipeline_of_one_platform_is_refused(tmp_path: Path) -> 
 
 
 def test_validation_checks_every_target_and_names_the_one_a_problem_belongs_to(tmp_path: Path) -> None:
-    """Without its prod overlay the model imports a folder on Qianfan too, where an evaluation reads a dataset
-    version: only the prod target has that problem, and the message says so."""
+    """BLEU is a metric of the local platform's rule evaluator only: only the prod target has that problem,
+    and the message says so. Without its prod overlay the dataset file is imported on Qianfan too, which is
+    no problem."""
+    text = PROMOTED.replace("    targets:\n      prod: {qianfan_dataset_id: ds-prod-eval}\n", "")
     path = write(
-        tmp_path, PROMOTED.replace("    targets:\n      prod: {qianfan_dataset_id: ds-prod-eval}\n", "")
+        tmp_path, text.replace("{kind: rule, accuracy: true}", "{kind: rule, accuracy: true, bleu: true}")
     )
     found = problems(path, every_target=True)
     assert found
     assert all(": target prod: " in line for line in found), found
-    assert any("stages.scores.dataset" in line for line in found)
+    assert any("stages.scores.evaluators" in line for line in found)
+    assert not any("stages.scores.dataset" in line for line in found)
     load_pipeline(path)  # the default target alone is valid
     load_pipeline(path, target="dev")
 

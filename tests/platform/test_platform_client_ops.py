@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from runner.errors import PlatformNotFound, PlatformProtocolError, PlatformStatusError
+from runner.platform.bos import BosClient
 from runner.platform.protocol import ChatMessage, Platform, TaskKind, TaskRef, TaskRequest, TaskStatus
 
 if TYPE_CHECKING:
@@ -99,17 +100,16 @@ def test_a_model_folder_that_is_gone_is_refused_on_qianfan_before_any_request(
     assert qianfan_harness.fake.requests == []
 
 
-def test_on_qianfan_a_dataset_becomes_batch_input_in_bos_uploaded_once(
-    qianfan_harness: Harness, tmp_path: Path
-) -> None:
-    path = tmp_path / "qa.jsonl"
-    path.write_text('{"prompt": "1+1=?", "response": "2"}\n\n{"prompt": "2+2=?"}\n', encoding="utf-8")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    first = qianfan_harness.client.ensure_dataset(name="qa", path=str(path), sha256=digest)
-    again = qianfan_harness.client.ensure_dataset(name="qa", path=str(path), sha256=digest)
-    assert first == again
-    assert first.batch_input_uri == f"bos:/qfrun-bucket/qfrun/batch-input/{digest}/"
-    assert (first.dataset_id, first.rows) == ("", 2)
+def test_on_qianfan_a_dataset_becomes_batch_input_in_bos_uploaded_once(qianfan_harness: Harness) -> None:
+    """The batch input half of ``ensure_dataset`` on Qianfan (its import into the console's datasets runs
+    against the real local platform in test_platform_dataset_import.py)."""
+    text = '{"prompt": "1+1=?", "response": "2"}\n\n{"prompt": "2+2=?"}\n'
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    client = qianfan_harness.client
+    with BosClient(client.settings, transport=client._transport) as bos:
+        first = bos.upload_batch_input(text, digest, where="qa.jsonl")
+        again = bos.upload_batch_input(text, digest, where="qa.jsonl")
+    assert first == again == (f"bos:/qfrun-bucket/qfrun/batch-input/{digest}/", 2)
     key = f"/qfrun-bucket/qfrun/batch-input/{digest}/input.jsonl"
     assert qianfan_harness.fake.puts == [key]  # the second call found it by its MD5 and sent nothing
     lines = [json.loads(line) for line in qianfan_harness.fake.objects[key].decode().splitlines()]

@@ -23,23 +23,11 @@ from runner.platform.client import PlatformClient
 from runner.platform.protocol import ModelVersion
 from runner.platform.settings import settings_from_pipeline
 from runner.platform.wire import WireError
+from runner.testing.recording import Recording
 from runner.testing.serving import serve_app
 
 REPO = Path(__file__).resolve().parents[2]
 AK, SK = "ak-model-import-01", "sk-model-import-02"
-
-
-class Recording(httpx.HTTPTransport):
-    """A real transport that remembers each request's method and path (with the console's action)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        action = request.url.params.get("Action")
-        self.sent.append(f"{request.method} {action or request.url.path}")
-        return super().handle_request(request)
 
 
 @pytest.fixture
@@ -299,3 +287,31 @@ def test_answers_of_the_wrong_shape_are_named_by_their_field() -> None:
         wire.created_model_set({"modelSetId": "am-1"})
     with pytest.raises(WireError, match="modelId"):
         wire.created_version_id({"modelSetId": "am-1"})
+
+
+@pytest.mark.parametrize(
+    ("saved", "sent"),
+    [
+        ('"4.30.0"', "4.34.0"),  # older than any offered: the oldest offered, never an older one
+        ('"4.38.1"', "4.39.3"),
+        ('"4.40.2"', "4.40.2"),
+        ('"4.40.0.dev0"', "4.40.2"),
+        ('"5.17.0"', "4.40.2"),  # newer than any offered: the newest there is
+        ("null", "4.40.2"),
+    ],
+)
+def test_the_import_names_the_transformers_version_qianfan_offers_closest_to_the_saved_one(
+    tmp_path: Path, saved: str, sent: str
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(f'{{"transformers_version": {saved}}}', encoding="utf-8")
+    assert model_import.transformer_version(config) == sent
+
+
+def test_the_import_body_sends_the_folders_transformers_version(adder: Path) -> None:
+    folder = model_import.read_folder(adder)  # saved by transformers 5.17.0
+    body = wire.import_version_body(
+        "am-1", "b", folder.object_path, folder.description, folder.transformer_version
+    )
+    assert body["importMeta"]["transformerVersion"] == "4.40.2"
+    assert body["importMeta"]["transformerVersion"] in model_import.TRANSFORMER_VERSIONS

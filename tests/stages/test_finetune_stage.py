@@ -51,10 +51,9 @@ def test_lora_settings_with_full_fine_tuning_are_refused(tmp_path: Path, capsys)
     )
 
 
-def test_on_qianfan_a_local_training_file_is_refused_at_the_dataset_field(tmp_path: Path, capsys) -> None:
+def test_on_qianfan_a_local_training_file_is_valid_since_qfrun_imports_it(tmp_path: Path, capsys) -> None:
     code, out, err = invoke(capsys, "validate", str(write(tmp_path, "", platform="qianfan")))
-    assert code == 3  # an invalid pipeline
-    assert "ft.yaml:11:14: stages.tuned.dataset: fine-tuning on Qianfan reads a dataset version" in out + err
+    assert (code, out + err) == (0, f"{tmp_path / 'ft.yaml'}: valid (2 stages).\n")
 
 
 def test_on_qianfan_the_base_must_be_a_model_version_not_an_endpoint(tmp_path: Path, capsys) -> None:

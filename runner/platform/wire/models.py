@@ -97,9 +97,11 @@ def created_model_set(result: Any) -> str:
     return result
 
 
-def import_version_body(model_set_id: str, bucket: str, object_path: str, description: str) -> dict[str, Any]:
+def import_version_body(
+    model_set_id: str, bucket: str, object_path: str, description: str, transformer_version: str = ""
+) -> dict[str, Any]:
     """CreateCustomModel [M5] importing the Hugging Face folder ``object_path`` of ``bucket`` as a chat model
-    (the io mode and format of the page's import example)."""
+    (the io mode and format of the page's import example), run with ``transformer_version`` when given."""
     return {
         "modelSetId": model_set_id,
         "sourceType": "Import",
@@ -109,6 +111,7 @@ def import_version_body(model_set_id: str, bucket: str, object_path: str, descri
             "objectPath": object_path,
             "modelFormat": IMPORT_MODEL_FORMAT,
             "modelApplicationType": "chat",
+            **({"transformerVersion": transformer_version} if transformer_version else {}),
         },
     }
 
