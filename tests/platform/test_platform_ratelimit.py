@@ -31,15 +31,24 @@ def test_idle_time_refills_at_most_the_burst() -> None:
 
 def test_fifty_threads_never_exceed_the_rate_in_any_one_second_window() -> None:
     rate, per_thread, threads = 40.0, 2, 50
-    bucket = TokenBucket(rate, burst=1)
+    # The start each caller is granted (the clock's reading under the bucket's lock plus the wait it was
+    # told), not when its thread happens to run again: on a loaded machine a thread that oversleeps its slot
+    # lands in the next window, which says nothing about the schedule the bucket handed out.
+    seen = threading.local()
+
+    def clock() -> float:
+        seen.now = time.monotonic()
+        return float(seen.now)
+
+    bucket = TokenBucket(rate, burst=1, clock=clock)
     starts: list[float] = []
     lock = threading.Lock()
 
     def worker() -> None:
         for _ in range(per_thread):
-            bucket.acquire()
+            wait = bucket.acquire()
             with lock:
-                starts.append(time.monotonic())
+                starts.append(seen.now + wait)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     began = time.monotonic()
