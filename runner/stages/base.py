@@ -12,13 +12,15 @@ docs/adding-a-stage-type.md walks through writing one.
 from __future__ import annotations
 
 import abc
+import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from dataclasses import dataclass, is_dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from runner.errors import Issue
 from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind
+from runner.stages import fields
 
 if TYPE_CHECKING:
     from runner.pipeline.spec import DatasetSpec
@@ -156,6 +158,8 @@ class CheckContext:
 
 
 ReportSection = Literal["evaluations", "models", "services"]
+PlanFields = TypeVar("PlanFields")  # a stage type's fields as its plan sees them (runner.stages.fields)
+RunFields = TypeVar("RunFields")  # ... and as its run sees them
 
 
 @dataclass(frozen=True)
@@ -166,20 +170,50 @@ class ReportEntry:
     row: Mapping[str, Any]
 
 
-class StageType(abc.ABC):
+class StageType(abc.ABC, Generic[PlanFields, RunFields]):
     """One stage type (``model``, ``infer``, ``evaluate``, ``compress``, ``deploy``, or a plugin's).
 
-    Subclass it, set ``name``, implement ``plan`` and ``run``, override the hooks the type needs, and register
-    an instance with ``runner.stages.registry.register``. The built-in types' JSON Schema lives in
+    Subclass it with its fields dataclass as the two type arguments (what ``plan`` and ``run`` receive:
+    ``StageType[DeployFields[Unresolved], DeployFields[Never]]``, or ``StageType[EchoFields, EchoFields]``
+    where no field may be an expression of a non-string type; runner.stages.fields), set ``name``, implement
+    ``plan`` and ``run``, override the hooks the type needs, and register an instance with
+    ``runner.stages.registry.register``. The built-in types' JSON Schema lives in
     schemas/pipeline.schema.json; a plugin gives its own in ``schema`` and the registry adds it to the
     pipeline schema (its ``type`` value, and the stage mapping's properties).
+
+    The hooks before ``plan`` see the stage's mapping as written or as far as it resolved (they find
+    references and paths, skipping expressions); ``plan`` and ``run`` see the typed fields, built once by
+    ``planned_fields`` and ``run_fields``.
     """
 
     name: ClassVar[str]
+    fields_class: ClassVar[type | None] = None  # the dataclass of the type arguments (None: raw mappings)
     schema: ClassVar[Mapping[str, Any] | None] = None  # a plugin's stage mapping schema (built-ins: the file)
     produces_model: ClassVar[bool] = False  # outputs a model version other stages take (``version_id``)
     serves_chat: ClassVar[bool] = False  # outputs a chat service (``url_suffix``): a judge, a status row
     progress_unit: ClassVar[str] = "rows"  # what its task's progress counts, as progress and status say it
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if typing.get_origin(base) is StageType:
+                cls.fields_class = _fields_class(cls.__name__, typing.get_args(base))
+
+    def planned_fields(self, stage_id: str, values: Mapping[str, Any]) -> PlanFields:
+        """The fields as ``plan`` sees them: a value that may be an expression and is still text (not known
+        before the run, or sensitive) is ``fields.Unresolved``; StageError when one has the wrong type."""
+        if self.fields_class is None:
+            return typing.cast(PlanFields, values)
+        return typing.cast(
+            PlanFields, fields.build(self.fields_class, values, where=f"stages.{stage_id}", planned=True)
+        )
+
+    def run_fields(self, stage_id: str, values: Mapping[str, Any]) -> RunFields:
+        """The resolved fields as ``run`` sees them; StageError naming the field when an expression resolved
+        to a value of the wrong type."""
+        if self.fields_class is None:
+            return typing.cast(RunFields, values)
+        return typing.cast(RunFields, fields.build(self.fields_class, values, where=f"stages.{stage_id}"))
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         """The fields that name other stages (for the DAG, validation and the fingerprint)."""
@@ -203,11 +237,11 @@ class StageType(abc.ABC):
         return self.produces_model
 
     @abc.abstractmethod
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
+    def plan(self, spec: PlanFields) -> PlanDetail:
         """What ``qfrun plan`` shows for the stage, and what it costs."""
 
     @abc.abstractmethod
-    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: StageContext, spec: RunFields) -> dict[str, Any]:
         """Do the stage's work and return its outputs (JSON values)."""
 
     def report_entries(
@@ -216,6 +250,16 @@ class StageType(abc.ABC):
         """The rows the stage adds to the report, from its report row (``id``, ``type``, ``outputs``,
         ``upstream``) and every stage's row by id."""
         return iter(())
+
+
+def _fields_class(owner: str, arguments: tuple[Any, ...]) -> type | None:
+    """The one dataclass that both type arguments of a ``StageType`` subclass name (parameterised or not)."""
+    found = {typing.get_origin(argument) or argument for argument in arguments}
+    if found == {Mapping}:  # not yet migrated: the raw mapping
+        return None
+    if len(found) != 1 or not is_dataclass(cls := found.pop()) or not isinstance(cls, type):
+        raise TypeError(f"{owner}: the type arguments of StageType must name one dataclass of its fields.")
+    return cls
 
 
 def single_ref(

@@ -28,7 +28,7 @@ from runner.stages.registry import model_producers
 STRATEGIES = {"quantization": "Quantization", "sparsity": "Sparsity"}
 
 
-class CompressStage(StageType):
+class CompressStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
     name = "compress"
     produces_model = True
 

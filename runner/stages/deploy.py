@@ -72,7 +72,7 @@ def charge_of(service: Mapping[str, Any]) -> Charge | None:
     return Charge(str(billing["payment"]), replicas, months, str(billing.get("charge", "")))
 
 
-class DeployStage(StageType):
+class DeployStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
     name = "deploy"
     serves_chat = True
 

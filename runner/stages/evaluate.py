@@ -42,7 +42,7 @@ from runner.vocabulary import RULE_METRICS
 MAX_BENCHMARK_BYTES = 8 * 2**20  # a benchmark file travels inside the evaluation task's parameters
 
 
-class EvaluateStage(StageType):
+class EvaluateStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
     name = "evaluate"
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:

@@ -62,7 +62,7 @@ def hyper_parameters(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {HYPER_PARAMETERS[key]: given[key] for key in sorted(given)}
 
 
-class FinetuneStage(StageType):
+class FinetuneStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
     name = "finetune"
     produces_model = True
     progress_unit = "steps"  # a fine-tuning task counts training steps [F3], not rows

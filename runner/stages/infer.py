@@ -27,7 +27,7 @@ from runner.stages.base import (
 from runner.stages.registry import model_producers
 
 
-class InferStage(StageType):
+class InferStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
     name = "infer"
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:

@@ -19,7 +19,7 @@ from runner.stages.base import CheckContext, LocalInput, PlanDetail, ReportEntry
 from runner.stages.registry import model_producers
 
 
-class ModelStage(StageType):
+class ModelStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
     name = "model"
     produces_model = True
 

@@ -136,7 +136,7 @@ LOCAL = local_kinds.LocalKind(
 
 
 # -- the stage type ------------------------------------------------------------------------------------------
-class EchoStage(StageType):
+class EchoStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
     """``{type: echo, text: ..., from_file?: ...}``: outputs ``echo``, the text in capitals."""
 
     name = "echo"
