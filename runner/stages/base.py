@@ -290,10 +290,24 @@ def model_version_of(ctx: StageContext, stage_id: str) -> str:
     return str(ctx.upstream_outputs(stage_id)["version_id"])
 
 
-def inference_params(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The generation parameters of an infer/evaluate stage, as the platform names them."""
-    params = spec.get("params") or {}
-    return {key: params[key] for key in sorted(params)}
+@dataclass(frozen=True)
+class InferenceParams(Generic[fields.V]):
+    """An infer or evaluate stage's ``params`` (``$defs/inferenceParams``; the names are
+    runner.vocabulary.INFERENCE_PARAMS): None leaves the platform's default."""
+
+    temperature: float | fields.V | None = None
+    top_p: float | fields.V | None = None
+    top_k: int | fields.V | None = None
+    max_output_tokens: int | fields.V | None = None
+    do_sample: bool | fields.V | None = None
+    seed: int | fields.V | None = None
+    penalty_score: float | fields.V | None = None
+
+
+def inference_params(params: InferenceParams[Any]) -> dict[str, Any]:
+    """The generation parameters given, as the platform names them, in a stable order."""
+    given = fields.written(params)
+    return {key: given[key] for key in sorted(given)}
 
 
 def describe_params(params: Mapping[str, Any]) -> str:
