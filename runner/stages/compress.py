@@ -7,7 +7,8 @@ version for lineage.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Never
 
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
@@ -21,6 +22,7 @@ from runner.stages.base import (
     single_dataset,
     single_ref,
 )
+from runner.stages.fields import Unresolved, V
 from runner.stages.model import model_entry
 from runner.stages.registry import model_producers
 
@@ -28,7 +30,18 @@ from runner.stages.registry import model_producers
 STRATEGIES = {"quantization": "Quantization", "sparsity": "Sparsity"}
 
 
-class CompressStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
+@dataclass(frozen=True)
+class CompressFields(Generic[V]):
+    """A compress stage's fields (``$defs/compressStage``)."""
+
+    model: str
+    strategy: Literal["quantization", "sparsity"]
+    weight: Literal["INT8-PTQ", "W8A16C16", "W4A16C16"] | V | None = None  # quantization requires it
+    dataset: str | None = None  # a calibration dataset
+    name: str | None = None  # the new version's model name; None: the platform's
+
+
+class CompressStage(StageType[CompressFields[Unresolved], CompressFields[Never]]):
     name = "compress"
     produces_model = True
 
@@ -38,26 +51,26 @@ class CompressStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
     def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
         return single_dataset(spec)
 
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
-        how = spec["strategy"] if spec["strategy"] == "sparsity" else f"quantization {spec.get('weight')}"
-        calib = f", calibrated on {spec['dataset']}" if spec.get("dataset") else ""
-        return PlanDetail(f"compress {spec['model']} by {how}{calib}")
+    def plan(self, spec: CompressFields[Unresolved]) -> PlanDetail:
+        how = spec.strategy if spec.strategy == "sparsity" else f"quantization {spec.weight}"
+        calib = f", calibrated on {spec.dataset}" if spec.dataset else ""
+        return PlanDetail(f"compress {spec.model} by {how}{calib}")
 
     def report_entries(
         self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
     ) -> Iterator[ReportEntry]:
         return model_entry(stage, by_id)
 
-    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
-        source = model_version_of(ctx, spec["model"])
+    def run(self, ctx: StageContext, spec: CompressFields[Never]) -> dict[str, Any]:
+        source = model_version_of(ctx, spec.model)
         params: dict[str, Any] = {
             "model_version_id": source,
-            "strategy": STRATEGIES[spec["strategy"]],
-            "weight": spec.get("weight"),
-            "dataset_id": ctx.dataset(spec["dataset"]).dataset_id if spec.get("dataset") else None,
+            "strategy": STRATEGIES[spec.strategy],
+            "weight": spec.weight,
+            "dataset_id": ctx.dataset(spec.dataset).dataset_id if spec.dataset else None,
         }
-        if spec.get("name"):
-            params["name"] = spec["name"]
+        if spec.name:
+            params["name"] = spec.name
         info = ctx.run_task(TaskKind.COMPRESSION, params)
         result = info.result
         return {
