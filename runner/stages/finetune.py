@@ -8,8 +8,10 @@ the task, the training dataset's id, the loss curve and the throughput.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from runner.errors import Issue
 from runner.platform.wire.finetuning import FINETUNING
@@ -25,6 +27,7 @@ from runner.stages.base import (
     single_dataset,
     single_ref,
 )
+from runner.stages.fields import written
 from runner.stages.model import model_entry, publish
 from runner.stages.registry import model_producers
 
@@ -56,13 +59,45 @@ TRAINING_COST = (
 )
 
 
-def hyper_parameters(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The stage's hyper-parameters under the platform's names, in a stable order."""
-    given = spec.get("hyperparameters") or {}
-    return {HYPER_PARAMETERS[key]: given[key] for key in sorted(given)}
+@dataclass(frozen=True)
+class HyperParameters:
+    """``$defs/hyperparameters`` (no expressions): None leaves the platform's default, which the schema
+    documents for each (epochs 1, learning_rate 0.001, ...); qfrun sends only what the pipeline gives."""
+
+    epochs: int | None = None
+    learning_rate: float | None = None
+    batch_size: int | None = None
+    max_seq_len: int | None = None
+    lora_rank: int | None = None
+    lora_alpha: int | None = None
+    lora_dropout: float | None = None
+    warmup_ratio: float | None = None
+    weight_decay: float | None = None
+    scheduler: Literal["linear", "cosine", "constant"] | None = None
+    logging_steps: int | None = None
+    checkpoint_interval: int | None = None
+    seed: int | None = None
+    max_steps: int | None = None
 
 
-class FinetuneStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
+@dataclass(frozen=True)
+class FinetuneFields:
+    """A finetune stage's fields (``$defs/finetuneStage``)."""
+
+    model: str
+    dataset: str
+    validation_dataset: str | None = None
+    method: Literal["lora", "full"] = "lora"
+    hyperparameters: HyperParameters = dataclasses.field(default_factory=HyperParameters)
+
+
+def hyper_parameters(given: HyperParameters) -> dict[str, Any]:
+    """The hyper-parameters given, under the platform's names, in a stable order."""
+    values = written(given)
+    return {HYPER_PARAMETERS[key]: values[key] for key in sorted(values)}
+
+
+class FinetuneStage(StageType[FinetuneFields, FinetuneFields]):
     name = "finetune"
     produces_model = True
     progress_unit = "steps"  # a fine-tuning task counts training steps [F3], not rows
@@ -108,12 +143,11 @@ class FinetuneStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
                 f"name a model stage with a version_id, not the stage {base!r}.",
             )
 
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
-        hyper = spec.get("hyperparameters") or {}
+    def plan(self, spec: FinetuneFields) -> PlanDetail:
+        hyper = written(spec.hyperparameters)
         shown = ", ".join(f"{key}={hyper[key]}" for key in sorted(hyper))
-        method = spec.get("method", "lora")
         return PlanDetail(
-            f"fine-tune {spec['model']} on {spec['dataset']} ({method}{', ' + shown if shown else ''})",
+            f"fine-tune {spec.model} on {spec.dataset} ({spec.method}{', ' + shown if shown else ''})",
             cost=TRAINING_COST,
         )
 
@@ -122,19 +156,19 @@ class FinetuneStage(StageType[Mapping[str, Any], Mapping[str, Any]]):
     ) -> Iterator[ReportEntry]:
         return model_entry(stage, by_id, default_scheme="fine-tuned")
 
-    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
-        base = model_version_of(ctx, spec["model"])
+    def run(self, ctx: StageContext, spec: FinetuneFields) -> dict[str, Any]:
+        base = model_version_of(ctx, spec.model)
         base_version = ctx.platform.describe_model_version(base)
-        dataset = ctx.dataset(spec["dataset"])
+        dataset = ctx.dataset(spec.dataset)
         params: dict[str, Any] = {
             "model_version_id": base,
             "base_model_name": base_version.name,  # the job's model on Qianfan [F1]
-            "method": METHODS[spec.get("method", "lora")],
-            "hyper_parameters": hyper_parameters(spec),
+            "method": METHODS[spec.method],
+            "hyper_parameters": hyper_parameters(spec.hyperparameters),
             "dataset_id": dataset.dataset_id,
         }
-        if spec.get("validation_dataset"):
-            params["validation_dataset_id"] = ctx.dataset(spec["validation_dataset"]).dataset_id
+        if spec.validation_dataset:
+            params["validation_dataset_id"] = ctx.dataset(spec.validation_dataset).dataset_id
         info = ctx.run_task(FINETUNING, params)
         result = info.result
         curve = result.get("loss_curve") or []
