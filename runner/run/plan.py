@@ -269,7 +269,7 @@ def _stage_plan(stage: StageSpec, decision: Decision, inputs: Inputs) -> StagePl
     stage_type = STAGE_TYPES[stage.type]
     try:
         detail = stage_type.plan(stage_type.planned_fields(stage.id, shown))
-    except (StageError, KeyError, TypeError, ValueError):  # TODO(fields): StageError only once all are typed
+    except StageError:  # a value that resolved to the wrong type: the run fails the stage and says why
         detail = None
     return StagePlan(
         stage.id,

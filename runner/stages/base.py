@@ -187,7 +187,7 @@ class StageType(abc.ABC, Generic[PlanFields, RunFields]):
     """
 
     name: ClassVar[str]
-    fields_class: ClassVar[type | None] = None  # the dataclass of the type arguments (None: raw mappings)
+    fields_class: ClassVar[type]  # the dataclass of the type arguments, found when the subclass is made
     schema: ClassVar[Mapping[str, Any] | None] = None  # a plugin's stage mapping schema (built-ins: the file)
     produces_model: ClassVar[bool] = False  # outputs a model version other stages take (``version_id``)
     serves_chat: ClassVar[bool] = False  # outputs a chat service (``url_suffix``): a judge, a status row
@@ -202,8 +202,6 @@ class StageType(abc.ABC, Generic[PlanFields, RunFields]):
     def planned_fields(self, stage_id: str, values: Mapping[str, Any]) -> PlanFields:
         """The fields as ``plan`` sees them: a value that may be an expression and is still text (not known
         before the run, or sensitive) is ``fields.Unresolved``; StageError when one has the wrong type."""
-        if self.fields_class is None:
-            return typing.cast(PlanFields, values)
         return typing.cast(
             PlanFields, fields.build(self.fields_class, values, where=f"stages.{stage_id}", planned=True)
         )
@@ -211,8 +209,6 @@ class StageType(abc.ABC, Generic[PlanFields, RunFields]):
     def run_fields(self, stage_id: str, values: Mapping[str, Any]) -> RunFields:
         """The resolved fields as ``run`` sees them; StageError naming the field when an expression resolved
         to a value of the wrong type."""
-        if self.fields_class is None:
-            return typing.cast(RunFields, values)
         return typing.cast(RunFields, fields.build(self.fields_class, values, where=f"stages.{stage_id}"))
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
@@ -252,11 +248,9 @@ class StageType(abc.ABC, Generic[PlanFields, RunFields]):
         return iter(())
 
 
-def _fields_class(owner: str, arguments: tuple[Any, ...]) -> type | None:
+def _fields_class(owner: str, arguments: tuple[Any, ...]) -> type:
     """The one dataclass that both type arguments of a ``StageType`` subclass name (parameterised or not)."""
     found = {typing.get_origin(argument) or argument for argument in arguments}
-    if found == {Mapping}:  # not yet migrated: the raw mapping
-        return None
     if len(found) != 1 or not is_dataclass(cls := found.pop()) or not isinstance(cls, type):
         raise TypeError(f"{owner}: the type arguments of StageType must name one dataclass of its fields.")
     return cls
