@@ -113,7 +113,7 @@ def _made_by(stage: StageSpec, inputs: Mapping[str, Any]) -> str:
     try:
         shown = fields if isinstance(fields, Mapping) else stage.fields
         return stage_type.plan(stage_type.planned_fields(stage.id, shown)).summary
-    except (StageError, KeyError, TypeError, ValueError, AttributeError):  # an older pipeline's: say nothing
+    except StageError:  # fields an older pipeline wrote, which this stage type no longer takes: say nothing
         return ""
 
 

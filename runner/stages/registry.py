@@ -27,6 +27,11 @@ def register(stage_type: AnyStageType) -> AnyStageType:
     name = getattr(stage_type, "name", "")
     if not isinstance(name, str) or not name:
         raise RegistryError(f"{type(stage_type).__name__} has no name; set the class attribute 'name'.")
+    if not hasattr(stage_type, "fields_class"):
+        raise RegistryError(
+            f"{type(stage_type).__name__} declares no fields: subclass StageType[Fields, Fields] with the "
+            "dataclass of its fields (docs/adding-a-stage-type.md)."
+        )
     if _TYPES.get(name, stage_type) is not stage_type:
         raise RegistryError(f"the stage type {name!r} is registered already ({type(_TYPES[name]).__name__}).")
     _TYPES[name] = stage_type

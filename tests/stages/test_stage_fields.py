@@ -16,9 +16,10 @@ import pytest
 from runner.pipeline.spec import load_pipeline
 from runner.run.plan import default_state_path, make_plan
 from runner.stages import STAGE_TYPES
-from runner.stages.base import CONTROL_KEYS, InferenceParams
+from runner.stages.base import CONTROL_KEYS, InferenceParams, PlanDetail, StageContext, StageType
 from runner.stages.evaluate_fields import RuleEvaluator
 from runner.stages.fields import key_of
+from runner.stages.registry import RegistryError, register
 from runner.state.file import StateFile
 from runner.testing.fake_platform import FakePlatform
 from runner.testing.pipelines import DEMO, outcomes, run, write
@@ -160,3 +161,22 @@ def test_a_plan_shows_a_count_only_the_run_knows_as_it_is_and_totals_what_it_kno
     assert serve.cost is not None
     assert serve.cost.startswith("(known after base_eval runs) replicas of GPU-1-1, prepaid 3 months;")
     assert serve.charge is None
+
+
+def test_a_stage_type_without_a_fields_dataclass_is_refused_when_it_is_made_or_registered() -> None:
+    with pytest.raises(TypeError, match="the type arguments of StageType must name one dataclass"):
+
+        class Raw(StageType[dict[str, Any], dict[str, Any]]):
+            name = "raw"
+
+    class Bare(StageType):  # type: ignore[type-arg]  # what a plugin written before typed fields looks like
+        name = "bare"
+
+        def plan(self, spec: Any) -> PlanDetail:
+            return PlanDetail("")
+
+        def run(self, ctx: StageContext, spec: Any) -> dict[str, Any]:
+            return {}
+
+    with pytest.raises(RegistryError, match="Bare declares no fields: subclass StageType"):
+        register(Bare())
