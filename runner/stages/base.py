@@ -12,6 +12,8 @@ docs/adding-a-stage-type.md walks through writing one.
 from __future__ import annotations
 
 import abc
+import functools
+import importlib
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, is_dataclass
@@ -25,6 +27,7 @@ from runner.stages import fields
 if TYPE_CHECKING:
     from runner.pipeline.spec import DatasetSpec
     from runner.pipeline.yamlio import Document
+    from runner.stages.builtin_fields import InferenceParams
 
 KeyPath = tuple[str | int, ...]
 # Keys every stage has that say when and how it runs, not what it does: left out of its fingerprint, and added
@@ -174,8 +177,8 @@ class StageType(abc.ABC, Generic[PlanFields, RunFields]):
     """One stage type (``model``, ``infer``, ``evaluate``, ``compress``, ``deploy``, or a plugin's).
 
     Subclass it with its fields dataclass as the two type arguments (what ``plan`` and ``run`` receive:
-    ``StageType[DeployFields[Unresolved], DeployFields[Never]]``, or ``StageType[EchoFields, EchoFields]``
-    where no field may be an expression of a non-string type; runner.stages.fields), set ``name``, implement
+    ``StageType[EchoFields, EchoFields]``, or ``StageType[DeployFields[Unresolved], DeployFields[Never]]``
+    where a field may be an expression of a non-string type; runner.stages.fields), set ``name``, implement
     ``plan`` and ``run``, override the hooks the type needs, and register an instance with
     ``runner.stages.registry.register``. The built-in types' JSON Schema lives in
     schemas/pipeline.schema.json; a plugin gives its own in ``schema`` and the registry adds it to the
@@ -187,29 +190,32 @@ class StageType(abc.ABC, Generic[PlanFields, RunFields]):
     """
 
     name: ClassVar[str]
-    fields_class: ClassVar[type]  # the dataclass of the type arguments, found when the subclass is made
     schema: ClassVar[Mapping[str, Any] | None] = None  # a plugin's stage mapping schema (built-ins: the file)
     produces_model: ClassVar[bool] = False  # outputs a model version other stages take (``version_id``)
     serves_chat: ClassVar[bool] = False  # outputs a chat service (``url_suffix``): a judge, a status row
     progress_unit: ClassVar[str] = "rows"  # what its task's progress counts, as progress and status say it
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        for base in getattr(cls, "__orig_bases__", ()):
-            if typing.get_origin(base) is StageType:
-                cls.fields_class = _fields_class(cls.__name__, typing.get_args(base))
+    # A type whose module must stay light to import names its fields dataclass in strings,
+    # ``StageType["DeployFields[Unresolved]", "DeployFields[Never]"]`` (the import under TYPE_CHECKING), and
+    # says here which module defines it: imported when a plan or run first needs it. The built-ins do, because
+    # ``qfrun validate`` imports every stage type and building a dataclass takes most of a millisecond.
+    fields_module: ClassVar[str | None] = None
+
+    @classmethod
+    def fields_class(cls) -> type:
+        """The dataclass of the stage's fields: the one its type arguments name."""
+        return _fields_class(cls)
 
     def planned_fields(self, stage_id: str, values: Mapping[str, Any]) -> PlanFields:
         """The fields as ``plan`` sees them: a value that may be an expression and is still text (not known
         before the run, or sensitive) is ``fields.Unresolved``; StageError when one has the wrong type."""
-        return typing.cast(
-            PlanFields, fields.build(self.fields_class, values, where=f"stages.{stage_id}", planned=True)
-        )
+        built: object = fields.build(self.fields_class(), values, where=f"stages.{stage_id}", planned=True)
+        return typing.cast(PlanFields, built)
 
     def run_fields(self, stage_id: str, values: Mapping[str, Any]) -> RunFields:
         """The resolved fields as ``run`` sees them; StageError naming the field when an expression resolved
         to a value of the wrong type."""
-        return typing.cast(RunFields, fields.build(self.fields_class, values, where=f"stages.{stage_id}"))
+        return typing.cast(RunFields, fields.build(self.fields_class(), values, where=f"stages.{stage_id}"))
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         """The fields that name other stages (for the DAG, validation and the fingerprint)."""
@@ -248,11 +254,30 @@ class StageType(abc.ABC, Generic[PlanFields, RunFields]):
         return iter(())
 
 
-def _fields_class(owner: str, arguments: tuple[Any, ...]) -> type:
-    """The one dataclass that both type arguments of a ``StageType`` subclass name (parameterised or not)."""
-    found = {typing.get_origin(argument) or argument for argument in arguments}
+def fields_arguments(stage_type: type) -> tuple[Any, ...] | None:
+    """The type arguments a ``StageType`` subclass gives (its own or inherited), None when it gives none."""
+    for cls in stage_type.__mro__:
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if typing.get_origin(base) is StageType:
+                return typing.get_args(base)
+    return None
+
+
+@functools.cache
+def _fields_class(stage_type: type[StageType[Any, Any]]) -> type:
+    """The one dataclass that both type arguments of a ``StageType`` subclass name (parameterised or not, in
+    strings from ``fields_module``)."""
+    found: set[Any] = set()
+    for argument in fields_arguments(stage_type) or ():
+        if isinstance(argument, typing.ForwardRef) and stage_type.fields_module is not None:
+            module = importlib.import_module(stage_type.fields_module)
+            argument = getattr(module, argument.__forward_arg__.partition("[")[0], None)
+        found.add(typing.get_origin(argument) or argument)
     if len(found) != 1 or not is_dataclass(cls := found.pop()) or not isinstance(cls, type):
-        raise TypeError(f"{owner}: the type arguments of StageType must name one dataclass of its fields.")
+        raise TypeError(
+            f"{stage_type.__name__}: the type arguments of StageType must name one dataclass of its fields "
+            "(in strings, with fields_module naming the module that defines it)."
+        )
     return cls
 
 
@@ -282,20 +307,6 @@ def single_dataset(spec: Mapping[str, Any], key: str = "dataset") -> Iterator[Da
 def model_version_of(ctx: StageContext, stage_id: str) -> str:
     """The model version id a model or compress stage produced."""
     return str(ctx.upstream_outputs(stage_id)["version_id"])
-
-
-@dataclass(frozen=True)
-class InferenceParams(Generic[fields.V]):
-    """An infer or evaluate stage's ``params`` (``$defs/inferenceParams``; the names are
-    runner.vocabulary.INFERENCE_PARAMS): None leaves the platform's default."""
-
-    temperature: float | fields.V | None = None
-    top_p: float | fields.V | None = None
-    top_k: int | fields.V | None = None
-    max_output_tokens: int | fields.V | None = None
-    do_sample: bool | fields.V | None = None
-    seed: int | fields.V | None = None
-    penalty_score: float | fields.V | None = None
 
 
 def inference_params(params: InferenceParams[Any]) -> dict[str, Any]:

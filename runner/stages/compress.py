@@ -7,8 +7,7 @@ version for lineage.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, Never
+from typing import TYPE_CHECKING, Any, Never
 
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
@@ -22,27 +21,20 @@ from runner.stages.base import (
     single_dataset,
     single_ref,
 )
-from runner.stages.fields import Unresolved, V
 from runner.stages.model import model_entry
 from runner.stages.registry import model_producers
+
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import CompressFields
+    from runner.stages.fields import Unresolved
 
 # The pipeline spells strategies in lower case; the platform API as Qianfan's ModelCompStrategy does.
 STRATEGIES = {"quantization": "Quantization", "sparsity": "Sparsity"}
 
 
-@dataclass(frozen=True)
-class CompressFields(Generic[V]):
-    """A compress stage's fields (``$defs/compressStage``)."""
-
-    model: str
-    strategy: Literal["quantization", "sparsity"]
-    weight: Literal["INT8-PTQ", "W8A16C16", "W4A16C16"] | V | None = None  # quantization requires it
-    dataset: str | None = None  # a calibration dataset
-    name: str | None = None  # the new version's model name; None: the platform's
-
-
-class CompressStage(StageType[CompressFields[Unresolved], CompressFields[Never]]):
+class CompressStage(StageType["CompressFields[Unresolved]", "CompressFields[Never]"]):
     name = "compress"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
     produces_model = True
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, Never
+from typing import TYPE_CHECKING, Any, Never
 from urllib.parse import urlsplit
 
 from runner.errors import StageError
@@ -27,67 +26,13 @@ from runner.stages.base import (
     model_version_of,
     single_ref,
 )
-from runner.stages.fields import Unresolved, V, written
+from runner.stages.fields import Unresolved, written
 from runner.stages.registry import model_producers
 
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import DeployFields, Expect, Service
+
 _CHARGE_WORDS = {"computing_unit": "compute unit", "tokens": "tokens"}
-ResourceType = Literal[
-    "CPU-1-1", "GPU-1-1", "GPU-1-2", "GPU-1-4", "GPU-1-8", "GPU-5-1",
-    "GPU-5-2", "GPU-6-1", "GPU-6-2", "GPU-7-1", "GPU-7-2",
-]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Billing(Generic[V]):
-    """``$defs/billing``: prepaid for ``months``, or postpaid by ``charge`` (the schema requires the one that
-    goes with the payment, and refuses the other)."""
-
-    payment: Literal["prepaid", "postpaid"]
-    months: int | V | None = None
-    charge: Literal["computing_unit", "tokens"] | None = None
-
-
-@dataclass(frozen=True)
-class Service(Generic[V]):
-    """``$defs/service``: what is bought, and what the platform task is created with."""
-
-    name: str
-    url_suffix: str
-    billing: Billing[V]
-    resource_type: ResourceType | V | None = None  # required unless billed by tokens
-    region: Literal["bj", "bd"] | V | None = None
-    replicas: int | V = 1
-    qps: float | V | None = None
-
-
-@dataclass(frozen=True)
-class Message:
-    role: Literal["user", "assistant", "system"]
-    content: str
-
-
-@dataclass(frozen=True)
-class Expect:
-    """Exactly one of the three (the schema's oneOf)."""
-
-    contains: str | None = None
-    equals: str | None = None
-    regex: str | None = None
-
-
-@dataclass(frozen=True)
-class SmokeTest:
-    messages: tuple[Message, ...]
-    expect: Expect
-
-
-@dataclass(frozen=True)
-class DeployFields(Generic[V]):
-    """A deploy stage's fields (``$defs/deployStage``)."""
-
-    model: str
-    service: Service[V]
-    smoke_test: tuple[SmokeTest, ...] = ()
 
 
 def _plural(count: object, word: str) -> str:
@@ -125,8 +70,9 @@ def charge_of(service: Service[Unresolved]) -> Charge | None:
     return Charge(billing.payment, replicas, months, billing.charge or "")
 
 
-class DeployStage(StageType[DeployFields[Unresolved], DeployFields[Never]]):
+class DeployStage(StageType["DeployFields[Unresolved]", "DeployFields[Never]"]):
     name = "deploy"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
     serves_chat = True
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Never
+from typing import TYPE_CHECKING, Any, Never
 
 from runner.benchmarks import BenchmarkError, built_in_text, is_path, parse_benchmark
 from runner.errors import Issue, StageError
@@ -35,24 +35,19 @@ from runner.stages.base import (
 )
 from runner.stages.eval_samples import keep_samples
 from runner.stages.evaluate_checks import evaluator_issues, qianfan_issues
-from runner.stages.evaluate_fields import (
-    CustomEvaluator,
-    EvaluateFields,
-    Evaluator,
-    JudgeEvaluator,
-    ManualEvaluator,
-    OpencompassEvaluator,
-    RuleEvaluator,
-)
 from runner.stages.fields import Unresolved, written
 from runner.stages.manual import ManualScoring, sheet_path
 from runner.stages.registry import chat_servers, model_producers
 
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import EvaluateFields, Evaluator
+
 MAX_BENCHMARK_BYTES = 8 * 2**20  # a benchmark file travels inside the evaluation task's parameters
 
 
-class EvaluateStage(StageType[EvaluateFields[Unresolved], EvaluateFields[Never]]):
+class EvaluateStage(StageType["EvaluateFields[Unresolved]", "EvaluateFields[Never]"]):
     name = "evaluate"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         yield from list_refs(spec, "models", model_producers())
@@ -137,7 +132,7 @@ class EvaluateStage(StageType[EvaluateFields[Unresolved], EvaluateFields[Never]]
         params["model_version_ids"] = list(by_version)
         params["prompt_template"] = spec.prompt_template
         params["evaluators"] = [resolve_evaluator(ctx, e) for e in spec.evaluators]
-        manual = next((e for e in spec.evaluators if isinstance(e, ManualEvaluator)), None)
+        manual = next((e for e in spec.evaluators if e.kind == "manual"), None)
         on_waiting = ManualScoring(ctx, manual, by_version) if manual is not None else None
         info = ctx.run_task(TaskKind.EVALUATION, params, on_waiting)
         per_model = info.result.get("models", {})
@@ -198,14 +193,14 @@ def custom_module_path(function: str) -> str:
 
 
 def describe_evaluator(evaluator: Evaluator[Unresolved]) -> str:
-    if isinstance(evaluator, RuleEvaluator):
+    if evaluator.kind == "rule":
         names = [name for name, on in evaluator.switches.items() if on]
         return "rules (" + ", ".join(names) + ")"
-    if isinstance(evaluator, JudgeEvaluator):
+    if evaluator.kind == "llm_judge":
         return f"an LLM judge ({evaluator.judge})"
-    if isinstance(evaluator, OpencompassEvaluator):
+    if evaluator.kind == "opencompass":
         return f"OpenCompass benchmarks ({', '.join(evaluator.benchmarks)})"
-    if isinstance(evaluator, ManualEvaluator):
+    if evaluator.kind == "manual":
         names = ["satisfaction", *(d.name for d in evaluator.dimensions)]
         return f"people ({', '.join(names)}; scoring sheet {sheet_path(evaluator.sheet, '<stage>')})"
     return f"custom {evaluator.function} ({custom_module_path(evaluator.function)})"
@@ -217,12 +212,12 @@ def resolve_evaluator(ctx: StageContext, evaluator: Evaluator[Never]) -> dict[st
     fingerprint already confined the path and hashed this file: runner.inputs)."""
     resolved: dict[str, Any] = written(evaluator)
     resolved.pop("sheet", None)  # where the sheet lives is the runner's business, not the platform's
-    if isinstance(evaluator, CustomEvaluator):
+    if evaluator.kind == "custom":
         module = Path(ctx.local_path(custom_module_path(evaluator.function)))
         resolved["source"] = read_regular(module, MAX_MODULE_BYTES).decode("utf-8")
-    if isinstance(evaluator, OpencompassEvaluator):
+    if evaluator.kind == "opencompass":
         resolved["benchmarks"] = [_benchmark(ctx, name) for name in evaluator.benchmarks]
-    if isinstance(evaluator, JudgeEvaluator):
+    if evaluator.kind == "llm_judge":
         outputs = ctx.upstream_outputs(evaluator.judge)
         del resolved["judge"]
         # A deploy stage's service is called by its URL suffix (``endpoint`` in older state files).

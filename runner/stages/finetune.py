@@ -8,10 +8,8 @@ the task, the training dataset's id, the loss curve and the throughput.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import Issue
 from runner.platform.wire.finetuning import FINETUNING
@@ -30,6 +28,9 @@ from runner.stages.base import (
 from runner.stages.fields import written
 from runner.stages.model import model_entry, publish
 from runner.stages.registry import model_producers
+
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import FinetuneFields, HyperParameters
 
 # The pipeline spells the method in lower case; the platform's parameterScale [F2] as documented.
 METHODS = {"full": "FullFineTuning", "lora": "LoRA"}
@@ -59,46 +60,15 @@ TRAINING_COST = (
 )
 
 
-@dataclass(frozen=True)
-class HyperParameters:
-    """``$defs/hyperparameters`` (no expressions): None leaves the platform's default, which the schema
-    documents for each (epochs 1, learning_rate 0.001, ...); qfrun sends only what the pipeline gives."""
-
-    epochs: int | None = None
-    learning_rate: float | None = None
-    batch_size: int | None = None
-    max_seq_len: int | None = None
-    lora_rank: int | None = None
-    lora_alpha: int | None = None
-    lora_dropout: float | None = None
-    warmup_ratio: float | None = None
-    weight_decay: float | None = None
-    scheduler: Literal["linear", "cosine", "constant"] | None = None
-    logging_steps: int | None = None
-    checkpoint_interval: int | None = None
-    seed: int | None = None
-    max_steps: int | None = None
-
-
-@dataclass(frozen=True)
-class FinetuneFields:
-    """A finetune stage's fields (``$defs/finetuneStage``)."""
-
-    model: str
-    dataset: str
-    validation_dataset: str | None = None
-    method: Literal["lora", "full"] = "lora"
-    hyperparameters: HyperParameters = dataclasses.field(default_factory=HyperParameters)
-
-
 def hyper_parameters(given: HyperParameters) -> dict[str, Any]:
     """The hyper-parameters given, under the platform's names, in a stable order."""
     values = written(given)
     return {HYPER_PARAMETERS[key]: values[key] for key in sorted(values)}
 
 
-class FinetuneStage(StageType[FinetuneFields, FinetuneFields]):
+class FinetuneStage(StageType["FinetuneFields", "FinetuneFields"]):
     name = "finetune"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
     produces_model = True
     progress_unit = "steps"  # a fine-tuning task counts training steps [F3], not rows
 

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Never
+from typing import TYPE_CHECKING, Any, Never
 
 from runner.errors import Issue
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
     CheckContext,
     DatasetRef,
-    InferenceParams,
     PlanDetail,
     StageContext,
     StageRef,
@@ -26,24 +24,16 @@ from runner.stages.base import (
     single_dataset,
     single_ref,
 )
-from runner.stages.fields import Unresolved, V
 from runner.stages.registry import model_producers
 
-
-@dataclass(frozen=True)
-class InferFields(Generic[V]):
-    """An infer stage's fields (``$defs/inferStage``)."""
-
-    model: str  # a model-producing stage, or a model stage that names a preset endpoint
-    dataset: str
-    params: InferenceParams[V] = field(default_factory=InferenceParams)
-    batch_size: int | V | None = None  # None: the platform's
-    input_bos_uri: str | None = None  # Qianfan: where a console dataset's {id, query} lines are
-    output_bos_uri: str | None = None
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import InferFields
+    from runner.stages.fields import Unresolved
 
 
-class InferStage(StageType[InferFields[Unresolved], InferFields[Never]]):
+class InferStage(StageType["InferFields[Unresolved]", "InferFields[Never]"]):
     name = "infer"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         return single_ref(spec, "model", model_producers(), takes_endpoint=True)

@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.errors import StageError, StageWaiting
 from runner.platform.protocol import ManualScore, TaskInfo
 from runner.platform.wire import SATISFACTION
 from runner.stages import scoresheet, scoresheet_html
 from runner.stages.base import StageContext
-from runner.stages.evaluate_fields import ManualEvaluator
+
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import ManualEvaluator
 
 SATISFACTION_DESCRIPTION = "Overall satisfaction with the answer (Qianfan's default dimension 满意度)."
 

@@ -10,31 +10,21 @@ published with CreateCustomModel (``sourceType: Train`` [M5]) once per task and 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import Issue, StageError
 from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import ModelVersion
 from runner.stages.base import CheckContext, LocalInput, PlanDetail, ReportEntry, StageContext, StageType
-from runner.stages.fields import written_as
 from runner.stages.registry import model_producers
 
-
-@dataclass(frozen=True)
-class ModelFields:
-    """A model stage's fields (``$defs/modelStage``): the schema requires exactly one of the four sources."""
-
-    version_id: str | None = None
-    import_: str | None = written_as("import", None)  # a Hugging Face folder, relative to the pipeline
-    endpoint: str | None = None  # a preset model's endpoint (Qianfan only)
-    name: str | None = None  # the model an import or a published training task goes into
-    train_task_id: str | None = None
-    checkpoint_step: int | None = None  # with train_task_id; None: its final step
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import ModelFields
 
 
-class ModelStage(StageType[ModelFields, ModelFields]):
+class ModelStage(StageType["ModelFields", "ModelFields"]):
     name = "model"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
     produces_model = True
 
     def checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:

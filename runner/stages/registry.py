@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from runner.stages.base import StageType
+from runner.stages.base import StageType, fields_arguments
 
 AnyStageType = StageType[Any, Any]  # each type's fields differ; the runner hands it mappings (planned_fields)
 _TYPES: dict[str, AnyStageType] = {}
@@ -27,7 +27,7 @@ def register(stage_type: AnyStageType) -> AnyStageType:
     name = getattr(stage_type, "name", "")
     if not isinstance(name, str) or not name:
         raise RegistryError(f"{type(stage_type).__name__} has no name; set the class attribute 'name'.")
-    if not hasattr(stage_type, "fields_class"):
+    if fields_arguments(type(stage_type)) is None:
         raise RegistryError(
             f"{type(stage_type).__name__} declares no fields: subclass StageType[Fields, Fields] with the "
             "dataclass of its fields (docs/adding-a-stage-type.md)."

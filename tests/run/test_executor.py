@@ -13,8 +13,8 @@ import pytest
 from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskKind, TaskStatus
 from runner.stages.base import StageContext
+from runner.stages.builtin_fields import JudgeEvaluator
 from runner.stages.evaluate import resolve_evaluator
-from runner.stages.evaluate_fields import JudgeEvaluator
 from runner.state.file import StageStatus
 from runner.testing.fake_platform import FakePlatform, Script
 from runner.testing.pipelines import DEMO, outcomes, run, write

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 import typing
 from importlib import resources
 from pathlib import Path
@@ -16,8 +18,8 @@ import pytest
 from runner.pipeline.spec import load_pipeline
 from runner.run.plan import default_state_path, make_plan
 from runner.stages import STAGE_TYPES
-from runner.stages.base import CONTROL_KEYS, InferenceParams, PlanDetail, StageContext, StageType
-from runner.stages.evaluate_fields import RuleEvaluator
+from runner.stages.base import CONTROL_KEYS, PlanDetail, StageContext, StageType
+from runner.stages.builtin_fields import InferenceParams, RuleEvaluator
 from runner.stages.fields import key_of
 from runner.stages.registry import RegistryError, register
 from runner.state.file import StateFile
@@ -112,7 +114,9 @@ def _disagreements(cls: type, schema: dict[str, Any], where: str, *, stage: bool
 @pytest.mark.parametrize("name", sorted(BUILT_IN))
 def test_each_built_in_stage_type_declares_the_fields_its_schema_gives(name: str) -> None:
     stage_type = STAGE_TYPES[name]
-    assert _disagreements(stage_type.fields_class, DEFS[f"{name}Stage"], f"stages.<{name}>", stage=True) == []
+    assert (
+        _disagreements(stage_type.fields_class(), DEFS[f"{name}Stage"], f"stages.<{name}>", stage=True) == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -126,7 +130,7 @@ def test_each_built_in_stage_type_declares_the_fields_its_schema_gives(name: str
     ],
 )
 def test_each_evaluator_kind_declares_the_fields_its_schema_gives(kind: str, definition: str) -> None:
-    evaluators = typing.get_type_hints(STAGE_TYPES["evaluate"].fields_class)["evaluators"]
+    evaluators = typing.get_type_hints(STAGE_TYPES["evaluate"].fields_class())["evaluators"]
     (union,) = typing.get_args(evaluators)[:1]
     classes = [typing.get_origin(member) or member for member in typing.get_args(union)]
     (cls,) = [c for c in classes if typing.get_args(typing.get_type_hints(c)["kind"]) == (kind,)]
@@ -163,11 +167,18 @@ def test_a_plan_shows_a_count_only_the_run_knows_as_it_is_and_totals_what_it_kno
     assert serve.charge is None
 
 
-def test_a_stage_type_without_a_fields_dataclass_is_refused_when_it_is_made_or_registered() -> None:
-    with pytest.raises(TypeError, match="the type arguments of StageType must name one dataclass"):
+def test_a_stage_type_without_a_fields_dataclass_is_refused_when_it_is_registered_or_used() -> None:
+    class Raw(StageType[dict[str, Any], dict[str, Any]]):
+        name = "raw"
 
-        class Raw(StageType[dict[str, Any], dict[str, Any]]):
-            name = "raw"
+        def plan(self, spec: dict[str, Any]) -> PlanDetail:
+            return PlanDetail("")
+
+        def run(self, ctx: StageContext, spec: dict[str, Any]) -> dict[str, Any]:
+            return {}
+
+    with pytest.raises(TypeError, match="Raw: the type arguments of StageType must name one dataclass"):
+        Raw().planned_fields("raw", {})
 
     class Bare(StageType):  # type: ignore[type-arg]  # what a plugin written before typed fields looks like
         name = "bare"
@@ -180,3 +191,13 @@ def test_a_stage_type_without_a_fields_dataclass_is_refused_when_it_is_made_or_r
 
     with pytest.raises(RegistryError, match="Bare declares no fields: subclass StageType"):
         register(Bare())
+
+
+def test_importing_the_stage_types_builds_none_of_their_fields_dataclasses() -> None:
+    """``qfrun validate`` imports every stage type; the dataclasses are built when plan or run needs them."""
+    code = (
+        "import sys, runner.stages; from runner.stages import STAGE_TYPES;"
+        "assert 'runner.stages.builtin_fields' not in sys.modules, 'imported';"
+        "STAGE_TYPES['deploy'].fields_class(); assert 'runner.stages.builtin_fields' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
