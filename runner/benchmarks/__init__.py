@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner import content_hash
+
 BUILT_IN_DIR = Path(__file__).resolve().parent / "data"  # a link to the repository's data/benchmarks
 INFERENCERS = ("GenInferencer", "PPLInferencer")
 RETRIEVERS = ("ZeroRetriever", "FixKRetriever")
@@ -34,6 +36,7 @@ EVALUATORS = {"AccEvaluator": "accuracy", "EMEvaluator": "exact_match", "Contain
 POSTPROCESSORS = ("first_line", "first_number", "first_capital", "general")
 MAX_ITEMS = 5000  # per split: a benchmark travels inside the task's parameters
 MAX_SHOTS = 16
+MAX_BENCHMARK_BYTES = 8 * 2**20  # a benchmark file travels inside the evaluation task's parameters
 _ABBR = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # a metric name's prefix: `<abbr>_accuracy`
 
 
@@ -83,6 +86,14 @@ def built_in_text(name: str) -> str:
             "(or name a .json file of yours)."
         )
     return (BUILT_IN_DIR / f"{name}.json").read_text(encoding="utf-8")
+
+
+def built_in_sha256(name: str) -> str | None:
+    """A built-in benchmark's content hash, as a repository benchmark file's (its bytes), for the stage's
+    fingerprint; None for a name that is not shipped (the stage fails on it before creating a task)."""
+    if name not in built_in_names():
+        return None
+    return content_hash.of_file(BUILT_IN_DIR / f"{name}.json", MAX_BENCHMARK_BYTES)
 
 
 def parse_benchmark(text: str, source: str) -> Benchmark:

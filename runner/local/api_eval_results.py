@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.local.api_common import Body, Context, found, invalid
-from runner.local.engine.sample_records import DECIDING, scaled_pass
+from runner.local.engine.sample_records import deciding, scaled_pass
 from runner.local.jobspec import read_rows
 from runner.local.rows import SUCCEEDED, TaskRow
 from runner.platform import wire
@@ -61,10 +61,12 @@ def _records(task: TaskRow) -> list[dict[str, Any]]:
             raise invalid(f"The records of evaluation task {task.id!r} for {version_id} are gone.")
         for line in read_rows(Path(path)):
             record = json.loads(line)
-            given = scores.get(f"{version_id}#{record['index']}") or {}
+            # people score the dataset's samples, not benchmark items (numbered within their benchmark)
+            key = "" if record.get("benchmark") else f"{version_id}#{record['index']}"
+            given = scores.get(key) or {}
             metrics = {**record["metrics"], **{name: float(value) for name, value in given.items()}}
-            deciding = [float(v) for name, v in record["metrics"].items() if name in DECIDING]
+            values = deciding(record)
             if wire.SATISFACTION_WIRE in given:  # people decide too, their score scaled by its range
-                deciding.append((given[wire.SATISFACTION_WIRE] - low) / (high - low))
-            records.append(wire.result_record(version_id, record, metrics, scaled_pass(deciding)))
+                values.append((given[wire.SATISFACTION_WIRE] - low) / (high - low))
+            records.append(wire.result_record(version_id, record, metrics, scaled_pass(values)))
     return records

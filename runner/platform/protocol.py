@@ -161,6 +161,9 @@ class TaskInfo:
       SERVICE: service_id, url_suffix, url (chat URL), replicas, resource_type, expires_at (prepaid),
                instance_id (when the platform reports it)
     """
+    live: Mapping[str, float] = field(default_factory=dict)
+    """What a task reports of itself as it goes, besides its progress, for qfrun's progress lines: a
+    fine-tuning task's latest ``loss`` and ``eval_loss`` (local platform); empty where none is reported."""
 
 
 @dataclass(frozen=True)
@@ -190,13 +193,14 @@ class SampleRecord:
     no metric decides; runner.local.engine.sample_records)."""
 
     version_id: str
-    index: int  # the sample's position in the dataset, from 1
+    index: int  # the sample's position in the dataset (a benchmark item's, in its benchmark), from 1
     input: str
     expected: str
     output: str
     metrics: Mapping[str, float]
     reason: str = ""
     passed: bool | None = None
+    benchmark: str = ""  # an OpenCompass benchmark's item (its index counts within it); "" a dataset sample
 
 
 @dataclass(frozen=True)

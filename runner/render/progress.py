@@ -1,7 +1,10 @@
 """How a run shows itself: a live stage table on a terminal, plain timestamped lines in CI and pipes.
 
 Both are ``runner.run.executor.Observer``s. The live view uses rich (a well-kept library that knows
-terminals); the plain one writes one line per event so that CI logs stay readable and greppable.
+terminals); the plain one writes one line per event so that CI logs stay readable and greppable. Both show a
+task's progress the same way (``progress_text``): ``120/470 steps · loss 0.412 · ETA 1m05s``, with what the
+task reports as it goes (a running loss) and how long it has left at the speed it moved lately
+(runner.render.eta).
 """
 
 from __future__ import annotations
@@ -9,7 +12,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import IO, Any
+
+from runner.render.eta import EtaEstimator, format_seconds
 
 SYMBOLS = {
     "succeeded": "ok",
@@ -21,6 +27,41 @@ SYMBOLS = {
 }
 
 
+def progress_text(
+    done: int | None,
+    total: int | None,
+    unit: str,
+    live: Mapping[str, float] | None = None,
+    seconds_left: float | None = None,
+) -> str:
+    """One task's progress for people: done of total, what it reports as it goes, and the time it has left."""
+    parts = [f"{done or 0}/{total} {unit}"]
+    parts += [f"{name.replace('_', ' ')} {value:.3g}" for name, value in (live or {}).items()]
+    if seconds_left is not None:
+        parts.append(f"ETA {format_seconds(seconds_left)}")
+    return " · ".join(parts)
+
+
+@dataclass
+class _Moving:
+    """A stage's latest progress event and the estimate it feeds."""
+
+    done: int | None = None
+    total: int | None = None
+    unit: str = "rows"
+    live: Mapping[str, float] = field(default_factory=dict)
+    eta: EtaEstimator = field(default_factory=EtaEstimator)
+
+    def update(
+        self, now: float, done: int | None, total: int | None, unit: str, live: Mapping[str, float] | None
+    ) -> None:
+        self.done, self.total, self.unit, self.live = done, total, unit, dict(live or {})
+        self.eta.update(now, done, total)
+
+    def text(self, now: float) -> str:
+        return progress_text(self.done, self.total, self.unit, self.live, self.eta.seconds_left(now))
+
+
 class PlainProgress:
     """One line per event: ``12:00:03 w4  running`` — what CI shows."""
 
@@ -29,6 +70,7 @@ class PlainProgress:
         self._verbose = verbose
         self._lock = threading.Lock()
         self._last_rows: dict[str, float] = {}
+        self._moving: dict[str, _Moving] = {}
 
     def _line(self, stage_id: str, text: str) -> None:
         with self._lock:
@@ -39,12 +81,20 @@ class PlainProgress:
         self._line(stage_id, note)
 
     def stage_progress(
-        self, stage_id: str, rows_done: int | None, rows_total: int | None, unit: str = "rows"
+        self,
+        stage_id: str,
+        rows_done: int | None,
+        rows_total: int | None,
+        unit: str = "rows",
+        live: Mapping[str, float] | None = None,
     ) -> None:
         now = time.monotonic()
+        with self._lock:
+            moving = self._moving.setdefault(stage_id, _Moving())
+        moving.update(now, rows_done, rows_total, unit, live)  # every event counts for the speed
         if rows_total and now - self._last_rows.get(stage_id, 0.0) >= 10.0:  # CI logs: every 10 s at most
             self._last_rows[stage_id] = now
-            self._line(stage_id, f"{rows_done or 0}/{rows_total} {unit}")
+            self._line(stage_id, moving.text(now))
 
     def stage_log(self, stage_id: str, message: str) -> None:
         self._line(stage_id, message)
@@ -78,7 +128,8 @@ class LiveProgress:
 
         self._types = dict(stages)
         self._status: dict[str, str] = {stage_id: "queued" for stage_id in stages}
-        self._detail: dict[str, str] = {}
+        self._detail: dict[str, str | _Moving] = {}  # the last event's text, or progress (its ETA ticks)
+        self._moving: dict[str, _Moving] = {}
         self._started: dict[str, float] = {}
         self._clock = clock
         self._lock = threading.Lock()
@@ -117,7 +168,9 @@ class LiveProgress:
             if stage_id in started and status in ("running", "re-running", "resuming"):
                 status = f"{status} {now - started[stage_id]:.0f}s"
             style = styles.get(statuses[stage_id], "cyan" if stage_id in started else "dim")
-            table.add_row(stage_id, stage_type, f"[{style}]{status}[/]", details.get(stage_id, ""))
+            detail = details.get(stage_id, "")
+            text = detail.text(now) if isinstance(detail, _Moving) else detail
+            table.add_row(stage_id, stage_type, f"[{style}]{status}[/]", text)
         return table
 
     def _update(self) -> None:
@@ -130,10 +183,17 @@ class LiveProgress:
             self._update()
 
     def stage_progress(
-        self, stage_id: str, rows_done: int | None, rows_total: int | None, unit: str = "rows"
+        self,
+        stage_id: str,
+        rows_done: int | None,
+        rows_total: int | None,
+        unit: str = "rows",
+        live: Mapping[str, float] | None = None,
     ) -> None:
         with self._lock:
-            self._detail[stage_id] = f"{rows_done or 0}/{rows_total} {unit}"
+            moving = self._moving.setdefault(stage_id, _Moving())
+            moving.update(self._clock(), rows_done, rows_total, unit, live)
+            self._detail[stage_id] = moving
             self._update()
 
     def stage_log(self, stage_id: str, message: str) -> None:

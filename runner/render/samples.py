@@ -1,5 +1,7 @@
 """The report's per-sample tables: each evaluate stage's records (runner.stages.eval_samples) grouped by
-sample, every model's answer side by side, as the HTML viewer and the Markdown failure summary read them.
+sample, every model's answer side by side, as the HTML viewer and the Markdown failure summary read them. A
+sample is the dataset's (by index) or an OpenCompass benchmark's item (by benchmark and index): the viewer
+can show one benchmark's items alone.
 
 The records are read from the file the stage's outputs name, relative to the pipeline's folder and never
 outside it (a state file edited by hand cannot make the report read another file); a file that is missing,
@@ -32,6 +34,7 @@ class Answer(TypedDict):
 
 
 class SampleRow(TypedDict):
+    benchmark: str  # "" for the dataset's samples
     index: int
     input: str
     expected: str
@@ -42,6 +45,7 @@ class SampleTable(TypedDict):
     stage: str
     models: list[str]
     metrics: list[str]
+    benchmarks: list[str]  # the benchmarks with items in the table, in the order of their first record
     total: int  # samples (rows), not answers
     left_out: bool  # the stage kept only the first records (runner.stages.eval_samples)
     cut: bool  # some texts were cut short
@@ -66,6 +70,7 @@ def _table(stage_id: str, folder: Path, written: str, left_out: bool) -> SampleT
         "stage": stage_id,
         "models": [],
         "metrics": [],
+        "benchmarks": [],
         "total": 0,
         "left_out": left_out,
         "cut": False,
@@ -78,16 +83,21 @@ def _table(stage_id: str, folder: Path, written: str, left_out: bool) -> SampleT
     except (PathRefused, OSError, ValueError) as error:
         table["note"] = f"the samples in {written} cannot be shown: {error}"
         return table
-    rows: dict[int, SampleRow] = {}
+    rows: dict[tuple[str, int], SampleRow] = {}
     metrics: dict[str, None] = {}
+    benchmarks: dict[str, None] = {}
     for record in records:
         model = str(record["model"])
         if model not in table["failed"]:
             table["models"].append(model)
             table["failed"][model] = 0
+        benchmark = str(record.get("benchmark") or "")
+        if benchmark:
+            benchmarks[benchmark] = None
         row = rows.setdefault(
-            int(record["index"]),
+            (benchmark, int(record["index"])),
             {
+                "benchmark": benchmark,
                 "index": int(record["index"]),
                 "input": str(record.get("input") or ""),
                 "expected": str(record.get("expected") or ""),
@@ -105,8 +115,9 @@ def _table(stage_id: str, folder: Path, written: str, left_out: bool) -> SampleT
         }
         table["failed"][model] += passed is False
         table["cut"] = table["cut"] or bool(record.get("truncated"))
-    table["rows"] = [rows[index] for index in sorted(rows)]
+    table["rows"] = [rows[key] for key in sorted(rows)]  # the dataset's samples, then each benchmark's
     table["metrics"] = list(metrics)
+    table["benchmarks"] = list(benchmarks)
     table["total"] = len(table["rows"])
     return table
 
@@ -174,12 +185,17 @@ def failures_markdown(tables: Sequence[SampleTable], escape: Any) -> list[str]:
                 if answer["passed"] is False and shown < FAILURES_SHOWN:
                     shown += 1
                     lines.append(
-                        f"- #{row['index']} `{model}`: {escape(_short(row['input']))} → "
+                        f"- {_sample_name(row)} `{model}`: {escape(_short(row['input']))} → "
                         f"{escape(_short(answer['output']))} (expected {escape(_short(row['expected']))})"
                     )
         if shown:
             lines.append("")
     return lines
+
+
+def _sample_name(row: SampleRow) -> str:
+    """``#3`` for the dataset's third sample, ``arith_mc #3`` for a benchmark's third item."""
+    return f"{row['benchmark']} #{row['index']}" if row["benchmark"] else f"#{row['index']}"
 
 
 def _short(text: str) -> str:

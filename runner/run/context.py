@@ -63,7 +63,7 @@ class StageRun:
         outputs: Callable[[str], Mapping[str, Any]],
         datasets: Callable[[str], Dataset],
         log: Callable[[str, str], None],
-        progress: Callable[[str, int | None, int | None], None],
+        progress: Callable[[str, int | None, int | None, Mapping[str, float]], None],
         stop: threading.Event,
         poll: PollPolicy,
         timeout_minutes: int | None,
@@ -207,7 +207,8 @@ class StageRun:
                 self.record.rows_done,
                 self.record.rows_total,
             ):
-                self._progress(self._stage_id, info.rows_done, info.rows_total)
+                # what the task says of itself as it goes (a running loss) rides along, for the user's eyes
+                self._progress(self._stage_id, info.rows_done, info.rows_total, info.live)
                 now = time.monotonic()
                 if now - last_progress >= self._poll.progress_every or info.status.terminal:
                     self.update(rows_done=info.rows_done, rows_total=info.rows_total)

@@ -54,8 +54,15 @@ class Observer(Protocol):
 
     def stage_started(self, stage_id: str, note: str) -> None: ...
     def stage_progress(
-        self, stage_id: str, rows_done: int | None, rows_total: int | None, unit: str = "rows"
-    ) -> None: ...
+        self,
+        stage_id: str,
+        rows_done: int | None,
+        rows_total: int | None,
+        unit: str = "rows",
+        live: Mapping[str, float] | None = None,
+    ) -> None:
+        """``live``: what the task says of itself besides its progress (TaskInfo.live: a running loss)."""
+
     def stage_log(self, stage_id: str, message: str) -> None: ...
     def stage_finished(self, stage_id: str, outcome: str, message: str) -> None: ...
 
@@ -429,9 +436,16 @@ class Executor:
             return self._datasets[dataset_id]
 
 
-def _progress(observer: Observer, unit: str, stage_id: str, done: int | None, total: int | None) -> None:
+def _progress(
+    observer: Observer,
+    unit: str,
+    stage_id: str,
+    done: int | None,
+    total: int | None,
+    live: Mapping[str, float],
+) -> None:
     """A task's progress, in what the stage type's tasks count (rows, or a fine-tuning task's steps)."""
-    observer.stage_progress(stage_id, done, total, unit)
+    observer.stage_progress(stage_id, done, total, unit, live)
 
 
 def unresolved_intent(record: StageRecord | None, fingerprint: str) -> dict[str, str] | None:

@@ -56,6 +56,9 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 5) -> l
             found.append(
                 f"qfrun's fingerprint format changed (content hash {formats[0]} -> {formats[1]}) for {name}"
             )
+        elif before is None and old:
+            # read now, not before: newly named, or newly fingerprinted by this qfrun (a built-in benchmark)
+            found.append(f"{name} was not in the last fingerprint")
         elif before != after:
             found.append(f"the content of {name} changed")
     if old.get("platform") != new.get("platform"):

@@ -177,6 +177,7 @@ class Inputs:
                 raise InputError(
                     self._where(stage, item.path, expr.ExpressionError(str(refused).rstrip(".")))
                 ) from None
+        files.update(stage_type.packaged_inputs(fields))
         # Upstream counts through what the stage consumes: the outputs of the stages its fields name
         # (``model: w4``); values read by expressions are already in the resolved fields, and ``if:`` and
         # ``needs:`` only decide whether and when it runs. So re-running an evaluation that gates a deploy

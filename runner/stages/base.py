@@ -233,6 +233,11 @@ class StageType(abc.ABC, Generic[PlanFields, RunFields]):
         """The local paths the stage reads or writes; ``spec`` may still hold expressions (skip those)."""
         return iter(())
 
+    def packaged_inputs(self, spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        """What the stage reads from qfrun's own package (a built-in benchmark), as (label, content hash): in
+        its fingerprint like a local file, so a qfrun upgrade that changes it re-runs the stage."""
+        return iter(())
+
     def makes_model_version(self, spec: Mapping[str, Any]) -> bool:
         """Whether the model version it outputs is one it made (so a refresh checks it still exists), rather
         than one that existed before, which whoever made it owns."""

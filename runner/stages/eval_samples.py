@@ -69,6 +69,8 @@ def _row(record: SampleRecord, labels: Mapping[str, str]) -> dict[str, Any]:
         "passed": record.passed,
         "metrics": dict(record.metrics),
     }
+    if record.benchmark:  # a benchmark's item, numbered within it (runner.local.engine.sample_records)
+        row["benchmark"] = record.benchmark
     cut = False
     for key, text in (
         ("input", record.input),

@@ -12,11 +12,19 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Never
 
-from runner.benchmarks import BenchmarkError, built_in_text, is_path, parse_benchmark
+from runner.benchmarks import (
+    MAX_BENCHMARK_BYTES,
+    BenchmarkError,
+    built_in_sha256,
+    built_in_text,
+    is_path,
+    parse_benchmark,
+)
 from runner.errors import Issue, StageError
 from runner.files import MAX_MODULE_BYTES, read_regular
 from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import TaskKind
+from runner.stages import fields
 from runner.stages.base import (
     CheckContext,
     DatasetRef,
@@ -35,14 +43,12 @@ from runner.stages.base import (
 )
 from runner.stages.eval_samples import keep_samples
 from runner.stages.evaluate_checks import evaluator_issues, qianfan_issues
-from runner.stages.fields import Unresolved, written
 from runner.stages.manual import ManualScoring, sheet_path
 from runner.stages.registry import chat_servers, model_producers
 
 if TYPE_CHECKING:
     from runner.stages.builtin_fields import EvaluateFields, Evaluator
-
-MAX_BENCHMARK_BYTES = 8 * 2**20  # a benchmark file travels inside the evaluation task's parameters
+    from runner.stages.fields import Unresolved
 
 
 class EvaluateStage(StageType["EvaluateFields[Unresolved]", "EvaluateFields[Never]"]):
@@ -66,8 +72,14 @@ class EvaluateStage(StageType["EvaluateFields[Unresolved]", "EvaluateFields[Neve
             yield from qianfan_issues(ctx, stage_id, body)
 
     def local_inputs(self, stage_id: str, spec: Mapping[str, Any], *, local: bool) -> Iterator[LocalInput]:
-        """On the local platform: each manual evaluator's scoring sheet and each custom scorer's module
-        (Qianfan scores in its console and runs no custom code: its checks say so)."""
+        """Each benchmark file of the repository; on the local platform also each manual evaluator's scoring
+        sheet and each custom scorer's module (Qianfan scores in its console and runs no custom code: its
+        checks say so)."""
+        for index, number, name in benchmark_names(spec):
+            if is_path(name):
+                yield LocalInput(
+                    ("evaluators", index, "benchmarks", number), "file", name, f"benchmark {name}"
+                )
         if not local:
             return
         for index, evaluator in enumerate(_evaluators(spec)):
@@ -79,8 +91,6 @@ class EvaluateStage(StageType["EvaluateFields[Unresolved]", "EvaluateFields[Neve
                     sheet_path(written if isinstance(written, str) else None, stage_id),
                     f"scoring sheet of evaluators[{index}]",
                 )
-        for index, number, path in benchmark_files(spec):
-            yield LocalInput(("evaluators", index, "benchmarks", number), "file", path, f"benchmark {path}")
         for index, function in custom_functions(spec):
             yield LocalInput(
                 ("evaluators", index, "function"),
@@ -88,6 +98,13 @@ class EvaluateStage(StageType["EvaluateFields[Unresolved]", "EvaluateFields[Neve
                 custom_module_path(function),
                 f"custom evaluator {function}",
             )
+
+    def packaged_inputs(self, spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        """Each built-in benchmark's content: a qfrun upgrade that changes one re-runs the stage."""
+        for name in sorted({name for _, _, name in benchmark_names(spec) if not is_path(name)}):
+            digest = built_in_sha256(name)
+            if digest is not None:
+                yield f"built-in benchmark {name}", digest
 
     def plan(self, spec: EvaluateFields[Unresolved]) -> PlanDetail:
         scorers = ", ".join(describe_evaluator(e) for e in spec.evaluators)
@@ -174,15 +191,16 @@ def custom_functions(spec: Mapping[str, Any]) -> Iterator[tuple[int, str]]:
             yield index, function
 
 
-def benchmark_files(spec: Mapping[str, Any]) -> Iterator[tuple[int, int, str]]:
-    """Each benchmark file of the repository an opencompass evaluator names: its evaluator's index, its own
-    index under ``benchmarks``, and its path."""
-    evaluators = spec.get("evaluators")
-    for index, evaluator in enumerate(evaluators if isinstance(evaluators, list) else []):
+def benchmark_names(spec: Mapping[str, Any]) -> Iterator[tuple[int, int, str]]:
+    """Each benchmark an opencompass evaluator names (a built-in name or a repository file): its evaluator's
+    index, its own index under ``benchmarks``, and the name as written; expressions yet to resolve are
+    skipped."""
+    for index, evaluator in enumerate(_evaluators(spec)):
         if not isinstance(evaluator, Mapping) or evaluator.get("kind") != "opencompass":
             continue
-        for number, name in enumerate(evaluator.get("benchmarks") or []):
-            if isinstance(name, str) and is_path(name):
+        listed = evaluator.get("benchmarks")
+        for number, name in enumerate(listed if isinstance(listed, list) else []):
+            if isinstance(name, str) and not contains_expression(name):
                 yield index, number, name
 
 
@@ -210,7 +228,7 @@ def resolve_evaluator(ctx: StageContext, evaluator: Evaluator[Never]) -> dict[st
     """An evaluator as the platform takes it: a judge stage becomes a version id or a service endpoint,
     a custom scorer carries its module's source, read from the pipeline's repository (the stage's
     fingerprint already confined the path and hashed this file: runner.inputs)."""
-    resolved: dict[str, Any] = written(evaluator)
+    resolved: dict[str, Any] = fields.written(evaluator)
     resolved.pop("sheet", None)  # where the sheet lives is the runner's business, not the platform's
     if evaluator.kind == "custom":
         module = Path(ctx.local_path(custom_module_path(evaluator.function)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,44 @@ stages:
 """
 
 
+# An evaluate stage with one opencompass evaluator over a model stage; format() with platform and benchmarks.
+BENCH = """\
+version: 1
+name: bench
+platform: {platform}
+datasets:
+  qa: {{path: qa.jsonl}}
+stages:
+  base:
+    type: model
+    version_id: amv-base
+  bench:
+    type: evaluate
+    models: [base]
+    dataset: qa
+    evaluators:
+      - kind: opencompass
+        benchmarks: {benchmarks}
+"""
+
+
 # What the plan says DEMO's deploy stage buys (it runs on the local platform).
 LOCAL_COST = (
     "2 replicas of GPU-1-1, prepaid 3 months (6 replica-months); "
     "free on the local platform, which runs it on this machine"
 )
+
+
+# A fine-tuning stage on a model named by its version id: the smallest pipeline whose task counts steps.
+TUNE = """\
+version: 1
+name: tune
+datasets:
+  qa: {path: qa.jsonl}
+stages:
+  base: {type: model, version_id: amv-base}
+  tuned: {type: finetune, model: base, dataset: qa}
+"""
 
 
 def write(folder: Path, text: str = DEMO, name: str = "pipeline.yaml") -> Path:
@@ -79,14 +113,22 @@ class Recorder:
         self.logs: list[tuple[str, str]] = []
         self.started: list[str] = []
         self.progress: list[tuple[str, int | None, int | None, str]] = []
+        self.live: list[tuple[str, dict[str, float]]] = []  # what tasks said of themselves as they went
 
     def stage_started(self, stage_id: str, note: str) -> None:
         self.started.append(stage_id)
 
     def stage_progress(
-        self, stage_id: str, rows_done: int | None, rows_total: int | None, unit: str = "rows"
+        self,
+        stage_id: str,
+        rows_done: int | None,
+        rows_total: int | None,
+        unit: str = "rows",
+        live: Mapping[str, float] | None = None,
     ) -> None:
         self.progress.append((stage_id, rows_done, rows_total, unit))
+        if live:
+            self.live.append((stage_id, dict(live)))
 
     def stage_log(self, stage_id: str, message: str) -> None:
         self.logs.append((stage_id, message))

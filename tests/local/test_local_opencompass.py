@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,16 @@ def test_an_evaluation_runs_the_benchmarks_over_the_model_and_a_gate_reads_their
         "mine_contains": 1.0,
     }
     assert stages["approved"]["status"] == "succeeded"
+    # one record per benchmark item beside the dataset's samples, named by its benchmark, for the report
+    kept = tmp_path / stages["bench"]["outputs"]["samples_file"]
+    records = [json.loads(line) for line in kept.read_text(encoding="utf-8").splitlines()]
+    items = Counter(record.get("benchmark", "") for record in records)
+    assert items == {"": 10, "arith_mc": 40, "arith_gen": 40, "mine": 40}
+    first = next(record for record in records if record.get("benchmark") == "arith_gen")
+    assert (first["model"], first["index"], first["passed"]) == ("adder", 1, True)
+    assert first["input"].startswith("Q: ")
+    assert first["input"].endswith(" A:")
+    assert first["metrics"] == {"arith_gen_exact_match": 1.0}
     # over earlier inference results too: the benchmarks still run over the model that made them
     assert stages["rescored"]["outputs"]["metrics"] == {"arith_gen_exact_match": 1.0}
     tasks = platform_api.call("eval", "DescribeEvalTasks", {"evalType": "auto"})["evalTaskList"]
@@ -170,3 +181,52 @@ def test_benchmarks_need_the_rule_mode_they_run_under(
     response = asgi_api.post("/v2/eval?Action=CreateEvalTask", body)
     assert response.status_code == 400, response.text
     assert "runs no rule, so it takes no scoreModes, functions or benchmarks." in response.json()["message"]
+
+
+def test_benchmark_items_come_back_to_the_client_by_benchmark_and_people_score_only_the_datasets_samples(
+    tmp_path: Path, platform_api: Api
+) -> None:
+    """A finished task as the job leaves it (no model runs): a dataset sample and two benchmark items, both
+    numbered 1 in their own series; a person's score for sample 1 is not the benchmark item's."""
+    from runner.benchmarks import parse_benchmark
+    from runner.local.engine.evaluators import evaluate
+    from runner.local.engine.sample_records import benchmark_records
+    from runner.local.kinds.evaluation import KIND, write_records
+    from runner.platform import wire
+    from runner.platform.client import PlatformClient
+    from runner.platform.protocol import TaskKind, TaskRef
+    from runner.platform.settings import settings_from_pipeline
+
+    _, records = evaluate(
+        [{"prompt": "1+1=?", "response": "2", "output": "2"}], [{"kind": "rule", "accuracy": True}]
+    )
+    gen = parse_benchmark(built_in_text("arith_gen"), "arith_gen")
+    gen = dataclasses.replace(gen, test=gen.test[:2])
+    records += benchmark_records(gen, [gen.test[0]["answer"], "no idea"])
+    path = write_records(tmp_path / "records-amv-a.jsonl", records)
+    store = platform_api.app.state.context.store
+    manual = {"dimensions": [{"dimension": wire.SATISFACTION_WIRE, "description": ""}], "range": [1, 5]}
+    task = store.create_task(task_id="ame-b", kind=KIND.store_kind, name="b", params={"manual": manual})
+    models = {"amv-a": {"metrics": {}, "samples": 1, "records_path": str(path)}}
+    store.update_task(
+        task.id,
+        status="succeeded",
+        result={"models": models, "manual_scores": {"amv-a#1": {wire.SATISFACTION_WIRE: 1}}},
+    )
+    settings = settings_from_pipeline(
+        "local", environ={"QFRUN_LOCAL_TOKEN": str(platform_api.token)}, local_base_url=platform_api.url
+    )
+    with PlatformClient(settings) as client:
+        found = client.eval_samples(TaskRef(TaskKind.EVALUATION, "ame-b", "b"), 100) or []
+    assert [(r.benchmark, r.index, r.passed) for r in found] == [
+        ("", 1, False),  # right by the rule, poor by people
+        ("arith_gen", 1, True),
+        ("arith_gen", 2, False),
+    ]
+    assert found[0].metrics == {"accuracy": 1.0, "satisfaction": 1.0}
+    assert found[1].metrics == {"arith_gen_exact_match": 1.0}  # no person scored a benchmark item
+    assert (found[2].input, found[2].expected, found[2].output) == (
+        f"Q: {gen.test[1]['question']} A:",
+        gen.test[1]["answer"],
+        "no idea",
+    )

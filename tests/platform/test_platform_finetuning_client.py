@@ -1,6 +1,7 @@
 """The client's fine-tuning calls against the real local platform over HTTP: the job is found by the task's
 name before it is created again, the task is found in its job, and publishing (CreateCustomModel, sourceType
-Train) and the model set it goes into are made once, whoever asks twice."""
+Train) and the model set it goes into are made once, whoever asks twice; a running task shows its latest
+training and validation loss (``runMetrics``, a local field) on ``TaskInfo.live`` before it is done."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ import pytest
 from runner.local.app import create_app
 from runner.local.home import Home
 from runner.platform.client import PlatformClient
-from runner.platform.protocol import TaskInfo, TaskRef, TaskRequest, TaskStatus
+from runner.platform.protocol import Dataset, TaskInfo, TaskRef, TaskRequest, TaskStatus
 from runner.platform.settings import settings_from_pipeline
 from runner.platform.wire.finetuning import FINETUNING
 from runner.testing.serving import serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = ROOT / "data" / "subtraction" / "train.jsonl"
+ROW_LINES = ROWS.read_text(encoding="utf-8").splitlines(True)
 
 
 @pytest.fixture
@@ -103,3 +105,56 @@ def test_a_cancelled_task_is_stopped_with_stop_fine_tuning_task(
     client.cancel_task(ref)  # StopFineTuningTask [F4]
     info = _finished(client, ref)
     assert info.status is TaskStatus.STOPPED
+
+
+def _dataset(client: PlatformClient, folder: Path, name: str, rows: list[str]) -> Dataset:
+    path = folder / f"{name}.jsonl"
+    path.write_text("".join(rows), encoding="utf-8")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return client.ensure_dataset(name=name, path=str(path), sha256=digest)
+
+
+def test_a_running_fine_tuning_task_reports_its_latest_training_and_validation_loss(
+    client: PlatformClient, tmp_path: Path
+) -> None:
+    base = client.import_model(name="tiny-adder", path=str(ROOT / "models" / "tiny-adder"))
+    train = _dataset(client, tmp_path, "train", ROW_LINES[:8])
+    check = _dataset(client, tmp_path, "check", ROW_LINES[8:12])
+    request = TaskRequest(
+        FINETUNING,
+        "qf-tuned-live012345",
+        {
+            "model_version_id": base.version_id,
+            "method": "LoRA",
+            # far more steps than the test waits for: it is stopped once it has shown a loss while running
+            "hyper_parameters": {"maxSteps": 100000, "batchSize": 4, "loggingSteps": 1, "saveStep": 100000},
+            "dataset_id": train.dataset_id,
+            "validation_dataset_id": check.dataset_id,
+        },
+    )
+    ref = client.create_task(
+        TaskRequest(FINETUNING, request.name, {**request.params, **client.prepare_task(request)})
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            info: TaskInfo = client.describe_task(ref)
+            assert info.status in (TaskStatus.PENDING, TaskStatus.RUNNING), info
+            if {"loss", "eval_loss"} <= set(info.live) and info.rows_total:  # (the worker copies steps 4x/s)
+                break
+            assert time.monotonic() < deadline, info
+            time.sleep(0.1)
+        assert info.status is TaskStatus.RUNNING
+        assert info.live["loss"] > 0
+        assert info.live["eval_loss"] > 0
+        assert info.rows_total == 100000
+        assert info.rows_done is not None
+        assert info.rows_done >= 1
+        assert info.result == {}  # nothing final yet: the loss comes while it runs, not only once done
+    finally:
+        client.cancel_task(ref)  # StopFineTuningTask [F4]
+    deadline = time.monotonic() + 60
+    while not (stopped := client.describe_task(ref)).status.terminal:
+        assert time.monotonic() < deadline, stopped
+        time.sleep(0.1)
+    assert stopped.status is TaskStatus.STOPPED

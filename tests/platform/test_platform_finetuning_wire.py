@@ -113,3 +113,16 @@ def test_a_finished_task_yields_its_checkpoints_and_a_running_one_its_progress()
     assert "version_id" not in info.result
     running = wire.task_info(FINETUNING, ref, {**done, "runStatus": "Running", "runProgress": "40%"})
     assert (running.status, running.message, running.result) == (TaskStatus.RUNNING, "40%", {})
+
+
+def test_a_running_task_yields_the_local_running_losses_and_a_qianfan_answer_none() -> None:
+    ref = TaskRef(FINETUNING, "task-0tgmn4a7h4i6", "qfrun-ft-1")
+    running = {"taskId": "task-0tgmn4a7h4i6", "runStatus": "Running", "runProgress": "40%"}
+    assert wire.task_info(FINETUNING, ref, running).live == {}  # [F3][F8]: no running loss on Qianfan
+    local = {**running, "runMetrics": {"step": 120, "loss": 0.412, "evalStep": 120, "evalLoss": 0.5}}
+    assert wire.task_info(FINETUNING, ref, local).live == {"loss": 0.412, "eval_loss": 0.5}
+    # shown only, never decided on: what is not a number is left out rather than failing the poll
+    odd = {**running, "runMetrics": {"loss": "NaN", "evalLoss": True}}
+    assert wire.task_info(FINETUNING, ref, odd).live == {}
+    assert wire.task_info(FINETUNING, ref, {**running, "runMetrics": [1.0]}).live == {}
+    assert wire.task_info(FINETUNING, ref, {**running, "runMetrics": {"loss": float("inf")}}).live == {}

@@ -66,7 +66,8 @@ def test_rows_are_logged_at_most_every_ten_seconds_per_stage(monkeypatch: pytest
     plain.stage_progress("infer", 3, None)  # no total yet: nothing to show
     clock[0] += 10.0
     plain.stage_progress("infer", 40, 50)
-    assert _lines(stream) == [("infer", "1/50 rows"), ("other", "0/8 rows"), ("infer", "40/50 rows")]
+    # 39 rows in 10 s, 10 left: the line says when it should be done
+    assert _lines(stream) == [("infer", "1/50 rows"), ("other", "0/8 rows"), ("infer", "40/50 rows · ETA 3s")]
 
 
 def _table(live: LiveProgress) -> str:
@@ -123,5 +124,39 @@ def test_a_big_pipeline_shows_only_moving_or_failed_stages_and_the_counts() -> N
         assert "1 failed, 7 queued, 1 running, 15 succeeded, 15 up to date, 1 waiting" in " ".join(
             table.split()
         )
+    finally:
+        live.close()
+
+
+def test_a_training_line_shows_steps_the_running_loss_and_the_time_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    plain = PlainProgress(stream)
+    for step in range(0, 121, 2):  # 2 steps a second for a minute
+        clock[0] = 100.0 + step / 2
+        plain.stage_progress("tuned", step, 470, "steps", {"loss": 0.41234, "eval_loss": 0.5})
+    logged = _lines(stream)
+    assert logged[0] == ("tuned", "0/470 steps · loss 0.412 · eval loss 0.5")  # too early for an ETA
+    # 350 steps left at 2 a second, the line every 10 s
+    assert logged[-1] == ("tuned", "120/470 steps · loss 0.412 · eval loss 0.5 · ETA 2m55s")
+    assert len(logged) == 7
+
+
+def test_the_live_table_shows_the_running_loss_and_an_eta_that_grows_while_progress_stalls() -> None:
+    clock = [0.0]
+    live = LiveProgress({"tuned": "finetune"}, io.StringIO(), clock=lambda: clock[0])
+    try:
+        live.stage_started("tuned", "running")
+        for step in range(61):  # 1 step a second
+            clock[0] = float(step)
+            live.stage_progress("tuned", step, 120, "steps", {"loss": 1.5})
+        assert _row(_table(live), "tuned")[4:] == ["60/120", "steps", "·", "loss", "1.5", "·", "ETA", "1m00s"]
+        clock[0] += 20.0  # no step for 20 s: the table's next redraw says it will take longer
+        assert _row(_table(live), "tuned")[-2:] == ["ETA", "1m30s"]  # 40 steps in the last 60 s, 60 left
+        live.stage_log("tuned", "re-attaching to task task-1")  # a message replaces the progress
+        assert "loss" not in _table(live)
     finally:
         live.close()

@@ -7,26 +7,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import lxml.html
 import pytest
 
 from runner.errors import PlatformServerError
-from runner.platform.protocol import SampleRecord, TaskKind, TaskRef
+from runner.platform.protocol import SampleRecord
 from runner.render import samples
 from runner.render.plan import escape_markdown
 from runner.render.report import as_markdown
 from runner.render.report_html import as_html
 from runner.stages import eval_samples
-from runner.testing.reports import bare_report
+from runner.testing.sample_viewer import (
+    REF,
+    Context,
+    Platform,
+    drawn,
+    kept,
+    mounted,
+    report_with,
+    stage,
+    view,
+)
 
 quickjs = pytest.importorskip("quickjs")  # the dev extra has it; the viewer's logic is tested where it is
 
-VIEWER = Path(samples.__file__).parent / "templates" / "samples.js"
-REF = TaskRef(TaskKind.EVALUATION, "ame-1", "eval")
 HOSTILE = "</script><script>alert(1)</script><!--"
 
 
@@ -49,44 +55,6 @@ def records(models: Sequence[str], count: int) -> list[SampleRecord]:
                 )
             )
     return made
-
-
-@dataclass
-class Platform:
-    answer: list[SampleRecord] | None = None
-    error: Exception | None = None
-
-    def eval_samples(self, ref: TaskRef, limit: int) -> list[SampleRecord] | None:
-        if self.error is not None:
-            raise self.error
-        return None if self.answer is None else self.answer[:limit]
-
-
-@dataclass
-class Context:
-    """The part of a stage's context ``keep_samples`` uses, over a folder of the test's."""
-
-    folder: Path
-    platform: Platform
-    stage_id: str = "review"
-    pipeline: str = "demo"
-    lines: list[str] = field(default_factory=list)
-
-    def local_path(self, path: str) -> str:
-        return str((self.folder / path).resolve())
-
-    def log(self, message: str) -> None:
-        self.lines.append(message)
-
-
-def kept(tmp_path: Path, answer: list[SampleRecord], labels: dict[str, str] | None = None) -> str:
-    ctx = Context(tmp_path, Platform(answer))
-    outputs = eval_samples.keep_samples(ctx, REF, labels or {"amv-a": "base", "amv-b": "w4"})  # type: ignore[arg-type]
-    return str(outputs["samples_file"])
-
-
-def stage(written: str | None, sid: str = "review", **more: Any) -> dict[str, Any]:
-    return {"id": sid, "type": "evaluate", "outputs": {"samples_file": written, **more} if written else {}}
 
 
 def test_the_stage_keeps_every_record_once_under_the_pipeline_and_stage(tmp_path: Path) -> None:
@@ -193,10 +161,6 @@ def test_a_records_file_that_cannot_be_read_is_a_note_not_a_failure(
     assert table["rows"] == []
 
 
-def report_with(tables: list[samples.SampleTable]) -> dict[str, Any]:
-    return bare_report(generated_at="2026-12-07T00:00:00Z", samples=tables)
-
-
 def test_the_page_embeds_the_data_once_as_inert_json_and_draws_it_with_its_own_script(tmp_path: Path) -> None:
     written = kept(tmp_path, records(["amv-a", "amv-b"], 60))
     tables = samples.sample_tables([stage(written)], tmp_path)
@@ -227,17 +191,6 @@ def test_the_page_embeds_the_data_once_as_inert_json_and_draws_it_with_its_own_s
 def test_a_page_without_records_has_no_viewer() -> None:
     page = as_html(report_with([]))  # type: ignore[arg-type]
     assert "<script" not in page
-
-
-def view(table: samples.SampleTable, **chosen: Any) -> dict[str, Any]:
-    """The viewer's pure function, run by QuickJS over the JSON the page embeds."""
-    context = quickjs.Context()
-    context.eval(VIEWER.read_text(encoding="utf-8"))
-    settings = {"failuresOnly": False, "sortMetric": "", "sortModel": "", "descending": False, "page": 0}
-    settings.update({"pageSize": 50, **chosen})
-    shown = context.eval(f"JSON.stringify(qfSamplesView({json.dumps(table)}, {json.dumps(settings)}))")
-    result: dict[str, Any] = json.loads(shown)
-    return result
 
 
 def test_the_viewer_pages_filters_to_failures_and_sorts_by_a_metric_of_a_model(tmp_path: Path) -> None:
@@ -290,51 +243,6 @@ def test_the_markdown_summary_counts_failures_and_quotes_the_first_few(tmp_path:
 def test_a_note_stands_in_the_markdown_for_records_it_cannot_read(tmp_path: Path) -> None:
     tables = samples.sample_tables([stage("../x.jsonl")], tmp_path)
     assert "is outside the pipeline's folder" in as_markdown(report_with(tables))  # type: ignore[arg-type]
-
-
-# The least of a DOM that qfSamplesMount touches: elements with children, textContent, classes, listeners.
-# No browser installs here, so the drawing code runs against this, in the same engine as the pure logic.
-FAKE_DOM = """
-function El(tag) { this.tag = tag; this.children = []; this.className = ""; this.listeners = {};
-  this.checked = false; this.value = ""; this._text = ""; }
-Object.defineProperty(El.prototype, "textContent", {
-  get: function () {
-    return this._text + this.children.map(function (c) { return c.textContent; }).join(""); },
-  set: function (text) { this._text = text; this.children = []; } });
-El.prototype.appendChild = function (child) { this.children.push(child); return child; };
-El.prototype.addEventListener = function (event, act) { this.listeners[event] = act; };
-El.prototype.fire = function (event) { this.listeners[event]({target: this}); };
-var controls = {};
-[".qf-failures", ".qf-sort", ".qf-model", ".qf-desc", ".qf-prev", ".qf-next", ".qf-page"].forEach(
-  function (name) { controls[name] = new El("control"); });
-controls["tbody"] = new El("tbody");
-var root = new El("div");
-root.querySelector = function (selector) { return controls[selector]; };
-var loaded = null;
-var document = {
-  createElement: function (tag) { return new El(tag); },
-  addEventListener: function (event, act) { loaded = act; },
-  getElementById: function (id) { return id === "qf-samples" ? {textContent: DATA} : root; } };
-"""
-
-
-def mounted(tables: list[samples.SampleTable]) -> Any:
-    """A QuickJS context where the viewer has mounted the first table on the fake DOM."""
-    context = quickjs.Context()
-    context.set("DATA", json.dumps(tables))
-    context.eval(FAKE_DOM)
-    context.eval(VIEWER.read_text(encoding="utf-8"))
-    context.eval("loaded()")  # DOMContentLoaded
-    return context
-
-
-def drawn(context: Any) -> list[list[str]]:
-    """The table body as text: one list of cell texts per row."""
-    rows = context.eval(
-        "JSON.stringify(controls.tbody.children.map(function (tr) {"
-        " return tr.children.map(function (td) { return td.textContent; }); }))"
-    )
-    return json.loads(rows)  # type: ignore[no-any-return]
 
 
 def test_the_viewer_draws_a_page_as_text_and_its_controls_page_filter_and_sort(tmp_path: Path) -> None:

@@ -11,17 +11,7 @@ import pytest
 from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskRequest
 from runner.testing.fake_platform import FakePlatform
-from runner.testing.pipelines import outcomes, run, write
-
-TUNE = """\
-version: 1
-name: tune
-datasets:
-  qa: {path: qa.jsonl}
-stages:
-  base: {type: model, version_id: amv-base}
-  tuned: {type: finetune, model: base, dataset: qa}
-"""
+from runner.testing.pipelines import TUNE, outcomes, run, write
 
 
 class Crash(BaseException):

@@ -212,6 +212,8 @@ def test_the_sdks_fine_tuning_calls_create_train_publish_and_stop_on_the_local_p
     assert result["checkpoints"] == [{"step": 2}]
     assert result["version_source"]["sourceType"] == "Train"
     assert result["stopped"] == "Stopped"
+    assert result["running_metrics"]["loss"] > 0  # the loss while Running, not only once Done
+    assert result["running_metrics"]["step"] >= 1
     assert result["tasks"] == result["ids"]
     assert result["jobs"] == [result["job"]]
     assert routes(calls) == [

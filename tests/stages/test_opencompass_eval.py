@@ -17,7 +17,7 @@ from runner.errors import PipelineError
 from runner.pipeline.spec import load_pipeline
 from runner.platform.wire.evaluation import eval_config
 from runner.stages.evaluate import EvaluateStage
-from runner.testing.pipelines import write
+from runner.testing.pipelines import BENCH, write
 
 MC: dict[str, Any] = {
     "abbr": "mc",
@@ -178,24 +178,7 @@ def test_scores_are_fractions_of_right_answers() -> None:
         score("bleu", ["A"], ["A"])
 
 
-PIPELINE = """\
-version: 1
-name: bench
-platform: {platform}
-datasets:
-  qa: {{path: qa.jsonl}}
-stages:
-  base:
-    type: model
-    version_id: amv-base
-  bench:
-    type: evaluate
-    models: [base]
-    dataset: qa
-    evaluators:
-      - kind: opencompass
-        benchmarks: {benchmarks}
-"""
+PIPELINE = BENCH
 
 
 def issues(tmp_path: Path, benchmarks: str, platform: str = "local") -> list[str]:

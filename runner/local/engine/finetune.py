@@ -31,6 +31,7 @@ from transformers import (
 )
 
 from runner.local.engine.checkpoints import CHECKPOINTS, last_checkpoint
+from runner.local.engine.latest_loss import LatestLoss
 
 LOSS_FILE = "loss.jsonl"  # one {"step", "loss"} line per logged step: the loss curve
 EVAL_FILE = "eval_loss.jsonl"  # one {"step", "eval_loss"} line per logged step with a validation dataset
@@ -104,12 +105,16 @@ def collate(pad_id: int) -> Callable[[list[dict[str, torch.Tensor]]], dict[str, 
 
 
 class Progress(TrainerCallback):
-    """Writes ``{"done", "total"}`` steps for the platform and appends each logged loss to the curve."""
+    """Writes ``{"done", "total"}`` steps for the platform, appends each logged loss to the curve and keeps
+    the latest losses where the platform reads them while the task runs (``latest``)."""
 
-    def __init__(self, report: Callable[[int, int], None], loss_file: Path, eval_file: Path) -> None:
+    def __init__(
+        self, report: Callable[[int, int], None], loss_file: Path, eval_file: Path, latest: LatestLoss
+    ) -> None:
         self.report = report
         self.loss_file = loss_file
         self.eval_file = eval_file
+        self.latest = latest
         self.started = time.monotonic()
 
     def on_step_end(
@@ -130,6 +135,13 @@ class Progress(TrainerCallback):
                 line = {"step": state.global_step, key: round(float(logs[key]), 5)}
                 with target.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(line) + "\n")
+        if logs:
+            loss, eval_loss = logs.get("loss"), logs.get("eval_loss")
+            self.latest.log(
+                state.global_step,
+                loss=float(loss) if loss is not None else None,
+                eval_loss=float(eval_loss) if eval_loss is not None else None,
+            )
 
 
 def trim_loss_curve(loss_file: Path, step: int) -> None:
@@ -226,7 +238,7 @@ def finetune(
         train_dataset=data,
         eval_dataset=held_out,
         data_collator=collate(int(tokenizer.pad_token_id or 0)),
-        callbacks=[Progress(report, loss_file, eval_file)],
+        callbacks=[Progress(report, loss_file, eval_file, LatestLoss(workdir))],
     )
     started = time.monotonic()
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)

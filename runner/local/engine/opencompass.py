@@ -19,6 +19,7 @@ from runner.benchmarks import Benchmark, parse_benchmark
 from runner.benchmarks.scoring import postprocess, prompts, score
 from runner.local.engine.job import require
 from runner.local.engine.loading import LoadedModel, load_model
+from runner.local.engine.sample_records import benchmark_records
 
 BATCH = 32
 
@@ -83,20 +84,24 @@ def run_benchmarks(
     model_dir: Path,
     benchmarks: list[dict[str, Any]],
     load: Callable[[Path], LoadedModel] = load_model,
-) -> dict[str, float]:
-    """Every benchmark's metric for the model in ``model_dir``: ``{abbr}_{metric}`` -> a fraction.
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Every benchmark's metric for the model in ``model_dir`` (``{abbr}_{metric}`` -> a fraction), and one
+    record per benchmark item (runner.local.engine.sample_records).
 
     ``benchmarks`` are as the task carries them (``{source, text}``): each is checked again here, since the
     platform runs what a request sent, not what the runner checked.
     """
     model = load(model_dir)
     metrics: dict[str, float] = {}
+    records: list[dict[str, Any]] = []
     for entry in benchmarks:
         benchmark = parse_benchmark(str(entry.get("text", "")), str(entry.get("source", "a benchmark")))
-        answers = [postprocess(benchmark.postprocessor, a) for a in _answers(model, benchmark)]
+        raw = _answers(model, benchmark)
+        answers = [postprocess(benchmark.postprocessor, a) for a in raw]
         references = [row[benchmark.output_column] for row in benchmark.test]
         metrics[benchmark.metric_name] = score(benchmark.metric, answers, references)
-    return metrics
+        records += benchmark_records(benchmark, raw)
+    return metrics, records
 
 
 def without_benchmarks(evaluators: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -104,9 +109,12 @@ def without_benchmarks(evaluators: list[dict[str, Any]]) -> list[dict[str, Any]]
     return [evaluator for evaluator in evaluators if evaluator.get("kind") != "opencompass"]
 
 
-def benchmark_metrics(model: dict[str, Any], evaluators: list[dict[str, Any]]) -> dict[str, float]:
-    """The metrics of every opencompass evaluator's benchmarks for one model of an evaluation job."""
+def benchmark_results(
+    model: dict[str, Any], evaluators: list[dict[str, Any]]
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """The metrics and per-item records of every opencompass evaluator's benchmarks for one model of an
+    evaluation job (none without such an evaluator)."""
     benchmarks = [b for e in evaluators if e.get("kind") == "opencompass" for b in e.get("benchmarks") or []]
     if not benchmarks:
-        return {}
+        return {}, []
     return run_benchmarks(Path(require(model, "model_dir", "evaluation model with benchmarks")), benchmarks)

@@ -344,7 +344,7 @@ def _evaluator(store: Store, evaluator: Mapping[str, Any], task: TaskRow) -> dic
 def run_job(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
     from runner.local.engine.evaluators import evaluate
     from runner.local.engine.inference import read_rows, run_batch
-    from runner.local.engine.opencompass import benchmark_metrics, without_benchmarks
+    from runner.local.engine.opencompass import benchmark_results, without_benchmarks
 
     models = require(params, "models", "evaluation")
     evaluators = require(params, "evaluators", "evaluation")
@@ -374,11 +374,12 @@ def run_job(params: dict[str, Any], progress: Path | None) -> dict[str, Any]:
             )
         rows = read_rows(path)
         metrics, records = evaluate(rows, without_benchmarks(evaluators))
+        scores, items = benchmark_results(entry, evaluators)
         results[version] = {
-            "metrics": {**metrics, **benchmark_metrics(entry, evaluators)},
+            "metrics": {**metrics, **scores},
             "samples": len(rows),
             "results_path": str(path),
-            "records_path": str(write_records(output_dir / f"records-{version}.jsonl", records)),
+            "records_path": str(write_records(output_dir / f"records-{version}.jsonl", records + items)),
         }
     if progress is not None:
         write_json(progress, {"done": total, "total": total})

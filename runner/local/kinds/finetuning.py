@@ -20,6 +20,7 @@ from runner.local.api_datasets import dataset_or_404
 from runner.local.api_models import version_or_404
 from runner.local.engine.checkpoints import checkpoint_steps
 from runner.local.engine.job import progress_writer, require
+from runner.local.engine.latest_loss import read_latest
 from runner.local.home import Home
 from runner.local.jobspec import (
     Prepared,
@@ -196,7 +197,21 @@ def create_finetuning(ctx: Context, body: Body) -> dict[str, Any]:
 
 
 def describe_finetuning(ctx: Context, body: Body) -> dict[str, Any]:
-    return _describe(task_of(ctx, KIND, body.text("taskId")))
+    """DescribeFineTuningTask [F3], plus (local) ``runMetrics``: the latest losses the job logged, for
+    qfrun's progress while the task runs. Qianfan's answer has no such field: its ``metrics`` come once the
+    task is Done [F8], and ``runProgress`` is a percentage only [F3]."""
+    task = task_of(ctx, KIND, body.text("taskId"))
+    answer = _describe(task)
+    latest = read_latest(ctx.home.task_dir(task.id))  # one small file: lists leave it out
+    if "loss" in latest or "eval_loss" in latest:
+        answer["runMetrics"] = _run_metrics(latest)
+    return answer
+
+
+def _run_metrics(latest: Mapping[str, float | int]) -> dict[str, float | int]:
+    """The job's latest losses in the answer's spelling: ``{step, loss, evalStep?, evalLoss?}``."""
+    names = {"step": "step", "loss": "loss", "eval_step": "evalStep", "eval_loss": "evalLoss"}
+    return {names[key]: value for key, value in latest.items()}
 
 
 def list_finetuning(ctx: Context, body: Body) -> Any:

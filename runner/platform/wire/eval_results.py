@@ -1,7 +1,8 @@
 """``DescribeEvalResults`` (local extension, runner.local.api_eval_results): a finished evaluation's
 per-sample records, paged as Qianfan's v1 result list is (``pageNo``, ``pageSize``) [E15], each record named
 as Qianfan's result export names its content (``prompt``, ``prediction``, ``completion``, ``metrics``) [E14].
-``modelId``, ``index``, ``judgeReason`` and ``passed`` are local."""
+``modelId``, ``index``, ``judgeReason``, ``passed`` and ``benchmark`` (an OpenCompass benchmark item's
+benchmark, its ``index`` counted within it) are local."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def result_record(
     }
     if record.get("reason"):
         entry["judgeReason"] = record["reason"]
+    if record.get("benchmark"):
+        entry["benchmark"] = record["benchmark"]
     return entry
 
 
@@ -72,4 +75,5 @@ def _record(item: Any, where: str) -> SampleRecord:
         metrics=metrics,
         reason=opt_str(entry, "judgeReason", where),
         passed=passed,
+        benchmark=opt_str(entry, "benchmark", where),
     )

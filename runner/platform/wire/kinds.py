@@ -27,6 +27,10 @@ CreateBody = Callable[[TaskRequest, str, bool], dict[str, Any]]
 Outcome = Callable[[Mapping[str, Any], TaskStatus, Any], dict[str, Any]]
 
 
+# (describe result, status) -> what the task reports as it goes (TaskInfo.live): name -> number
+Live = Callable[[Mapping[str, Any], TaskStatus], dict[str, float]]
+
+
 # (request, local) -> the parent's create body (a fine-tuning job [F1])
 ParentBody = Callable[[TaskRequest, bool], dict[str, Any]]
 
@@ -60,6 +64,10 @@ def no_outcome(data: Mapping[str, Any], status: TaskStatus, report: Any) -> dict
     return {}
 
 
+def no_live(data: Mapping[str, Any], status: TaskStatus) -> dict[str, float]:
+    return {}
+
+
 @dataclass(frozen=True)
 class KindApi:
     """The actions, field names, status words and hooks of one task kind."""
@@ -85,6 +93,7 @@ class KindApi:
     needs_model_set: bool = False  # the create names the model set of ``params.model_version_id``
     report_action: str | None = None  # fetched once the task succeeded; its result goes to ``outcome``
     parent: ParentApi | None = None  # created (once) before the task, which is created inside it
+    live: Live = no_live  # what a describe result says of the task as it goes (a running loss)
 
     def status_word(self, status: TaskStatus) -> str:
         """The first documented word for ``status`` (what the local platform answers)."""

@@ -53,4 +53,5 @@ def task_info(kind: TaskKind, ref: TaskRef, result: Any, report: Any = None) -> 
         rows_total=total,
         message=api.message(data, status),
         result=api.outcome(data, status, report),
+        live=api.live(data, status),
     )

@@ -4,9 +4,13 @@
 "use strict";
 
 // One page of a table: rows are samples, each with every model's answer side by side.
-// view: {failuresOnly, sortMetric ("" keeps the dataset's order), sortModel, descending, page (from 0), pageSize}
+// view: {failuresOnly, sortMetric ("" keeps the dataset's order), sortModel, descending, page (from 0), pageSize,
+//        benchmark (absent or "*": every sample; "": the dataset's; a name: that benchmark's items)}
 function qfSamplesView(table, view) {
   var rows = table.rows;
+  if (typeof view.benchmark === "string" && view.benchmark !== "*") {
+    rows = rows.filter(function (row) { return (row.benchmark || "") === view.benchmark; });
+  }
   if (view.failuresOnly) {
     rows = rows.filter(function (row) {
       return table.models.some(function (model) {
@@ -23,13 +27,16 @@ function qfSamplesView(table, view) {
       return typeof found === "number" ? found : null;
     };
     var sign = view.descending ? -1 : 1;
-    rows = rows.slice().sort(function (a, b) {
-      var x = value(a), y = value(b);
+    // equal values keep the table's order (the dataset's samples, then each benchmark's items)
+    var placed = rows.map(function (row, position) { return {row: row, position: position, value: value(row)}; });
+    placed.sort(function (a, b) {
+      var x = a.value, y = b.value;
       if (x === null || y === null) {  // samples without the metric go last either way
-        return x === y ? a.index - b.index : (x === null ? 1 : -1);
+        return x === y ? a.position - b.position : (x === null ? 1 : -1);
       }
-      return x === y ? a.index - b.index : (x < y ? -sign : sign);
+      return x === y ? a.position - b.position : (x < y ? -sign : sign);
     });
+    rows = placed.map(function (entry) { return entry.row; });
   }
   var size = Math.max(1, view.pageSize | 0);
   var pages = Math.max(1, Math.ceil(rows.length / size));
@@ -39,7 +46,7 @@ function qfSamplesView(table, view) {
 
 function qfSamplesMount(root, table) {
   var view = {failuresOnly: false, sortMetric: "", sortModel: table.models[0], descending: false,
-              page: 0, pageSize: 50};
+              page: 0, pageSize: 50, benchmark: "*"};
   var body = root.querySelector("tbody");
   var status = root.querySelector(".qf-page");
   var cell = function (tr, text, className) {
@@ -55,7 +62,7 @@ function qfSamplesMount(root, table) {
     body.textContent = "";
     shown.rows.forEach(function (row) {
       var tr = document.createElement("tr");
-      cell(tr, String(row.index), "num");
+      cell(tr, row.benchmark ? row.benchmark + " #" + row.index : String(row.index), "num");
       cell(tr, row.input, "text");
       cell(tr, row.expected, "text");
       table.models.forEach(function (model) {
@@ -81,6 +88,9 @@ function qfSamplesMount(root, table) {
   on(".qf-sort", "change", function (select) { view.sortMetric = select.value; });
   on(".qf-model", "change", function (select) { view.sortModel = select.value; });
   on(".qf-desc", "change", function (box) { view.descending = box.checked; });
+  if (root.querySelector(".qf-benchmark")) {  // only a table with benchmark items has the choice
+    on(".qf-benchmark", "change", function (select) { view.benchmark = select.value; });
+  }
   root.querySelector(".qf-prev").addEventListener("click", function () { view.page -= 1; draw(); });
   root.querySelector(".qf-next").addEventListener("click", function () { view.page += 1; draw(); });
   draw();

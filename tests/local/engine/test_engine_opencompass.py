@@ -14,7 +14,7 @@ from runner.benchmarks import built_in_text, parse_benchmark
 from runner.benchmarks.scoring import postprocess, score
 from runner.local.engine.opencompass import (
     _log_likelihoods,
-    benchmark_metrics,
+    benchmark_results,
     run_benchmarks,
     without_benchmarks,
 )
@@ -28,9 +28,20 @@ def shipped(*names: str) -> list[dict[str, str]]:
     return [{"source": name, "text": built_in_text(name)} for name in names]
 
 
-def test_the_demo_model_answers_every_shipped_benchmark_item(adder: Any) -> None:
-    metrics = run_benchmarks(ADDER, shipped("arith_mc", "arith_gen"), load=lambda _: adder)
+def test_the_demo_model_answers_every_shipped_benchmark_item_and_each_has_its_record(adder: Any) -> None:
+    metrics, records = run_benchmarks(ADDER, shipped("arith_mc", "arith_gen"), load=lambda _: adder)
     assert metrics == {"arith_mc_accuracy": 1.0, "arith_gen_exact_match": 1.0}
+    mc = [r for r in records if r["benchmark"] == "arith_mc"]
+    gen = [r for r in records if r["benchmark"] == "arith_gen"]
+    assert (len(mc), len(gen), len(records)) == (40, 40, 80)
+    assert [r["index"] for r in gen] == list(range(1, 41))
+    first = parse_benchmark(built_in_text("arith_gen"), "arith_gen").test[0]
+    assert gen[0]["input"] == f"Q: {first['question']} A:"  # the prompt as the model saw it
+    assert gen[0]["expected"] == first["answer"]
+    assert postprocess("first_number", gen[0]["output"]) == first["answer"]  # its own generated text
+    assert mc[0]["output"] in "ABCD"  # the label it found likeliest
+    assert mc[0]["input"].startswith("[A] Q: ")  # each label's text, one line each
+    assert all(r["passed"] is True and r["metrics"] == {"arith_mc_accuracy": 1.0} for r in mc)
 
 
 def test_a_text_has_the_same_likelihood_alone_and_left_padded_in_a_batch(adder: Any) -> None:
@@ -49,10 +60,16 @@ def test_a_few_shot_benchmark_runs_with_its_examples_in_the_prompt(adder: Any) -
         "ice_token": "</E>",
     }
     raw["infer_cfg"]["retriever"] = {"type": "FixKRetriever", "fix_id_list": [0, 1]}
-    metrics = run_benchmarks(ADDER, [{"source": "2shot", "text": json.dumps(raw)}], load=lambda _: adder)
+    metrics, records = run_benchmarks(
+        ADDER, [{"source": "2shot", "text": json.dumps(raw)}], load=lambda _: adder
+    )
     # The demo model learnt single questions only: with two examples before the question it falls to
     # about chance (0.25 for four options), which is what a few-shot run of it should show.
     assert 0.0 <= metrics["arith_mc_2shot_accuracy"] <= 0.6
+    # the records are the same scores, item by item: wrong items fail
+    values = [r["metrics"]["arith_mc_2shot_accuracy"] for r in records]
+    assert sum(values) / len(values) == pytest.approx(metrics["arith_mc_2shot_accuracy"])
+    assert [r["passed"] for r in records] == [v == 1.0 for v in values]
 
 
 def test_an_evaluation_job_runs_benchmarks_only_for_the_opencompass_evaluator(adder: Any) -> None:
@@ -61,10 +78,12 @@ def test_an_evaluation_job_runs_benchmarks_only_for_the_opencompass_evaluator(ad
         {"kind": "opencompass", "benchmarks": shipped("arith_gen")},
     ]
     assert without_benchmarks(evaluators) == [{"kind": "rule", "accuracy": True}]
-    assert benchmark_metrics({"model_dir": str(ADDER)}, evaluators[:1]) == {}
+    assert benchmark_results({"model_dir": str(ADDER)}, evaluators[:1]) == ({}, [])
     with pytest.raises(ValueError, match="lack 'model_dir'"):
-        benchmark_metrics({}, evaluators)
-    assert benchmark_metrics({"model_dir": str(ADDER)}, evaluators) == {"arith_gen_exact_match": 1.0}
+        benchmark_results({}, evaluators)
+    metrics, records = benchmark_results({"model_dir": str(ADDER)}, evaluators)
+    assert metrics == {"arith_gen_exact_match": 1.0}
+    assert {r["benchmark"] for r in records} == {"arith_gen"}
 
 
 def test_the_scores_agree_with_opencompass_evaluators_where_it_is_installed() -> None:

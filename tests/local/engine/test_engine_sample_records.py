@@ -3,6 +3,7 @@ the judge's reply as the reason, custom scorers asked row by row, and qfrun's pa
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -86,3 +87,52 @@ def test_a_sample_passes_when_every_deciding_metric_reaches_the_mark(
     values: list[float], passed: Any
 ) -> None:
     assert sample_records.scaled_pass(values) is passed
+
+
+def _benchmark(kind: str) -> Any:
+    from runner.benchmarks import built_in_text, parse_benchmark
+
+    return parse_benchmark(built_in_text(kind), kind)
+
+
+def test_a_generation_benchmark_has_one_record_per_item_scored_as_the_benchmark_scores() -> None:
+    from runner.benchmarks.scoring import postprocess, score
+
+    gen = _benchmark("arith_gen")
+    items = gen.test[:4]
+    answers = [f"{items[0]['answer']} is it", "no idea", items[2]["answer"], f"{int(items[3]['answer']) + 1}"]
+    records = sample_records.benchmark_records(dataclasses.replace(gen, test=items), answers)
+    assert [(r["benchmark"], r["index"], r["output"]) for r in records] == [
+        ("arith_gen", n, answer)
+        for n, answer in enumerate(answers, start=1)  # the model's own text
+    ]
+    assert records[0]["input"] == f"Q: {items[0]['question']} A:"
+    assert [r["expected"] for r in records] == [row["answer"] for row in items]
+    values = [r["metrics"]["arith_gen_exact_match"] for r in records]
+    assert values == [1.0, 0.0, 1.0, 0.0]  # first_number takes "68" out of "68 is it"
+    whole = score(
+        "exact_match", [postprocess("first_number", a) for a in answers], [r["answer"] for r in items]
+    )
+    assert sum(values) / len(values) == whole  # the same scorer: the mean is the benchmark's metric
+    assert [r["passed"] for r in records] == [True, False, True, False]
+
+
+def test_a_likelihood_item_shows_each_labels_text_and_the_label_chosen() -> None:
+    mc = _benchmark("arith_mc")
+    item = mc.test[0]
+    wrong = next(label for label in "ABCD" if label != item["answer"])
+    right, other = sample_records.benchmark_records(
+        dataclasses.replace(mc, test=(item, item)), [item["answer"], wrong]
+    )
+    assert right["input"].splitlines() == [
+        f"[{label}] Q: {item['question']} A: {item[label]}" for label in "ABCD"
+    ]
+    assert (right["expected"], right["output"], right["passed"]) == (item["answer"], item["answer"], True)
+    assert (other["output"], other["metrics"], other["passed"]) == (wrong, {"arith_mc_accuracy": 0.0}, False)
+
+
+def test_a_benchmark_items_metric_decides_though_its_name_is_the_benchmarks() -> None:
+    item = {"benchmark": "mine", "index": 1, "metrics": {"mine_contains": 0.0}}
+    sample = {"index": 1, "metrics": {"mine_contains": 0.0, "accuracy": 1.0}}  # a custom metric and a rule
+    assert sample_records.deciding(item) == [0.0]
+    assert sample_records.deciding(sample) == [1.0]

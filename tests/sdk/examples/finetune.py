@@ -1,6 +1,6 @@
 # Fine-tuning with the SDK's v2 console calls: a job, a task that trains to the end and is published as a
-# model version, and a second task stopped while it runs. The version and dataset ids are the platform's;
-# maxSteps (a local extension) keeps the run to seconds.
+# model version, and a second task stopped while it runs, once it has shown its loss. The version and dataset
+# ids are the platform's; maxSteps (a local extension) keeps the run to seconds.
 import time
 
 from qianfan.resources.console import consts as console_consts
@@ -38,7 +38,8 @@ published = Model.V2.create_custom_model(
     train_meta={"taskId": trained},
 )
 stopped = task(100000)
-wait(stopped, lambda d: d["runStatus"] == "Running")
+# while it runs, the answer carries the trainer's latest loss (runMetrics, a local field)
+running = wait(stopped, lambda d: d["runStatus"] == "Running" and "runMetrics" in d)
 stop = FineTune.V2.stop_task(task_id=stopped)
 after = wait(stopped, lambda d: d["runStatus"] != "Running")
 listed = FineTune.V2.task_list(job_id=job_id)["result"]["taskList"]
@@ -52,6 +53,7 @@ report(
         "checkpoints": done["checkpointList"],
         "version": published["result"]["modelId"],
         "version_source": published["result"]["sourceInfo"],
+        "running_metrics": running["runMetrics"],
         "stopped": after["runStatus"],
         "tasks": sorted(item["taskId"] for item in listed),
         "ids": sorted([trained, stopped]),
