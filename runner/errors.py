@@ -34,6 +34,7 @@ Inside qfrun, raised and handled within one layer (never shown as themselves), w
     ├── Interrupted                 run.context             InterruptedRun, the stage left to resume
     ├── RegistryError               stages.registry         an import error: a programming mistake
     ├── SheetError                  stages.scoresheet       a StageError that lists the sheet's problems
+    ├── _Mismatch                   stages.fields           a StageError naming the stage and the field
     ├── WireError                   platform.wire.fields    a PlatformProtocolError
     ├── AmbiguousCreate             platform.http           a lookup by task name, else its PlatformError
     ├── _Retry                      platform.bos            another try, else its PlatformError

@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from runner.errors import StageError
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline, StageSpec
 from runner.render.report_model import Gain, LineageNode, Scored, Served
@@ -108,9 +109,11 @@ def _per_series(row: Mapping[str, Any]) -> dict[str, dict[str, float]]:
 
 def _made_by(stage: StageSpec, inputs: Mapping[str, Any]) -> str:
     fields = inputs.get("fields")
+    stage_type = STAGE_TYPES[stage.type]
     try:
-        return STAGE_TYPES[stage.type].plan(fields if isinstance(fields, Mapping) else stage.fields).summary
-    except (KeyError, TypeError, ValueError, AttributeError):  # fields of an older pipeline: say nothing
+        shown = fields if isinstance(fields, Mapping) else stage.fields
+        return stage_type.plan(stage_type.planned_fields(stage.id, shown)).summary
+    except StageError:  # fields an older pipeline wrote, which this stage type no longer takes: say nothing
         return ""
 
 

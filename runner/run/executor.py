@@ -337,7 +337,9 @@ class Executor:
         stage_run = attempt.run
         stage_id = stage_run.stage_id
         try:
-            outputs = STAGE_TYPES[self.pipeline.stages[stage_id].type].run(stage_run, attempt.fields)
+            stage_type = STAGE_TYPES[self.pipeline.stages[stage_id].type]
+            # typed once here: an expression that resolved to the wrong type fails the stage, naming the field
+            outputs = stage_type.run(stage_run, stage_type.run_fields(stage_id, attempt.fields))
         except Interrupted:
             self._settled[stage_id] = StageOutcome(stage_id, NOT_STARTED, "interrupted; re-run to resume")
             return

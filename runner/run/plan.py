@@ -17,6 +17,7 @@ from typing import Any
 
 import networkx as nx
 
+from runner.errors import StageError
 from runner.pipeline import dag
 from runner.pipeline.spec import Pipeline, StageSpec
 from runner.platform.destinations import Destination, credential_destinations
@@ -275,9 +276,10 @@ def _as_upstream(stage_id: str, decision: Decision, record: StageRecord | None) 
 def _stage_plan(stage: StageSpec, decision: Decision, inputs: Inputs) -> StagePlan:
     """The decision as the plan shows it: posted as a pull-request comment, it never holds env values."""
     shown = inputs.redact_fields(stage, decision.fields)
+    stage_type = STAGE_TYPES[stage.type]
     try:
-        detail = STAGE_TYPES[stage.type].plan(shown)
-    except (KeyError, TypeError, ValueError):  # fields still holding expressions of unknown type
+        detail = stage_type.plan(stage_type.planned_fields(stage.id, shown))
+    except StageError:  # a value that resolved to the wrong type: the run fails the stage and says why
         detail = None
     return StagePlan(
         stage.id,

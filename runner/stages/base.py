@@ -12,17 +12,22 @@ docs/adding-a-stage-type.md walks through writing one.
 from __future__ import annotations
 
 import abc
+import functools
+import importlib
+import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from dataclasses import dataclass, is_dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from runner.errors import Issue
 from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind
+from runner.stages import fields
 
 if TYPE_CHECKING:
     from runner.pipeline.spec import DatasetSpec
     from runner.pipeline.yamlio import Document
+    from runner.stages.builtin_fields import InferenceParams
 
 KeyPath = tuple[str | int, ...]
 # Keys every stage has that say when and how it runs, not what it does: left out of its fingerprint, and added
@@ -165,6 +170,8 @@ class CheckContext:
 
 
 ReportSection = Literal["evaluations", "models", "services"]
+PlanFields = TypeVar("PlanFields")  # a stage type's fields as its plan sees them (runner.stages.fields)
+RunFields = TypeVar("RunFields")  # ... and as its run sees them
 
 
 @dataclass(frozen=True)
@@ -175,13 +182,20 @@ class ReportEntry:
     row: Mapping[str, Any]
 
 
-class StageType(abc.ABC):
+class StageType(abc.ABC, Generic[PlanFields, RunFields]):
     """One stage type (``model``, ``infer``, ``evaluate``, ``compress``, ``deploy``, or a plugin's).
 
-    Subclass it, set ``name``, implement ``plan`` and ``run``, override the hooks the type needs, and register
-    an instance with ``runner.stages.registry.register``. The built-in types' JSON Schema lives in
+    Subclass it with its fields dataclass as the two type arguments (what ``plan`` and ``run`` receive:
+    ``StageType[EchoFields, EchoFields]``, or ``StageType[DeployFields[Unresolved], DeployFields[Never]]``
+    where a field may be an expression of a non-string type; runner.stages.fields), set ``name``, implement
+    ``plan`` and ``run``, override the hooks the type needs, and register an instance with
+    ``runner.stages.registry.register``. The built-in types' JSON Schema lives in
     schemas/pipeline.schema.json; a plugin gives its own in ``schema`` and the registry adds it to the
     pipeline schema (its ``type`` value, and the stage mapping's properties).
+
+    The hooks before ``plan`` see the stage's mapping as written or as far as it resolved (they find
+    references and paths, skipping expressions); ``plan`` and ``run`` see the typed fields, built once by
+    ``planned_fields`` and ``run_fields``.
     """
 
     name: ClassVar[str]
@@ -189,6 +203,28 @@ class StageType(abc.ABC):
     produces_model: ClassVar[bool] = False  # outputs a model version other stages take (``version_id``)
     serves_chat: ClassVar[bool] = False  # outputs a chat service (``url_suffix``): a judge, a status row
     progress_unit: ClassVar[str] = "rows"  # what its task's progress counts, as progress and status say it
+
+    # A type whose module must stay light to import names its fields dataclass in strings,
+    # ``StageType["DeployFields[Unresolved]", "DeployFields[Never]"]`` (the import under TYPE_CHECKING), and
+    # says here which module defines it: imported when a plan or run first needs it. The built-ins do, because
+    # ``qfrun validate`` imports every stage type and building a dataclass takes most of a millisecond.
+    fields_module: ClassVar[str | None] = None
+
+    @classmethod
+    def fields_class(cls) -> type:
+        """The dataclass of the stage's fields: the one its type arguments name."""
+        return _fields_class(cls)
+
+    def planned_fields(self, stage_id: str, values: Mapping[str, Any]) -> PlanFields:
+        """The fields as ``plan`` sees them: a value that may be an expression and is still text (not known
+        before the run, or sensitive) is ``fields.Unresolved``; StageError when one has the wrong type."""
+        built: object = fields.build(self.fields_class(), values, where=f"stages.{stage_id}", planned=True)
+        return typing.cast(PlanFields, built)
+
+    def run_fields(self, stage_id: str, values: Mapping[str, Any]) -> RunFields:
+        """The resolved fields as ``run`` sees them; StageError naming the field when an expression resolved
+        to a value of the wrong type."""
+        return typing.cast(RunFields, fields.build(self.fields_class(), values, where=f"stages.{stage_id}"))
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         """The fields that name other stages (for the DAG, validation and the fingerprint)."""
@@ -217,11 +253,11 @@ class StageType(abc.ABC):
         return self.produces_model
 
     @abc.abstractmethod
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
+    def plan(self, spec: PlanFields) -> PlanDetail:
         """What ``qfrun plan`` shows for the stage, and what it costs."""
 
     @abc.abstractmethod
-    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: StageContext, spec: RunFields) -> dict[str, Any]:
         """Do the stage's work and return its outputs (JSON values)."""
 
     def report_entries(
@@ -230,6 +266,33 @@ class StageType(abc.ABC):
         """The rows the stage adds to the report, from its report row (``id``, ``type``, ``outputs``,
         ``upstream``) and every stage's row by id."""
         return iter(())
+
+
+def fields_arguments(stage_type: type) -> tuple[Any, ...] | None:
+    """The type arguments a ``StageType`` subclass gives (its own or inherited), None when it gives none."""
+    for cls in stage_type.__mro__:
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if typing.get_origin(base) is StageType:
+                return typing.get_args(base)
+    return None
+
+
+@functools.cache
+def _fields_class(stage_type: type[StageType[Any, Any]]) -> type:
+    """The one dataclass that both type arguments of a ``StageType`` subclass name (parameterised or not, in
+    strings from ``fields_module``)."""
+    found: set[Any] = set()
+    for argument in fields_arguments(stage_type) or ():
+        if isinstance(argument, typing.ForwardRef) and stage_type.fields_module is not None:
+            module = importlib.import_module(stage_type.fields_module)
+            argument = getattr(module, argument.__forward_arg__.partition("[")[0], None)
+        found.add(typing.get_origin(argument) or argument)
+    if len(found) != 1 or not is_dataclass(cls := found.pop()) or not isinstance(cls, type):
+        raise TypeError(
+            f"{stage_type.__name__}: the type arguments of StageType must name one dataclass of its fields "
+            "(in strings, with fields_module naming the module that defines it)."
+        )
+    return cls
 
 
 def single_ref(
@@ -260,10 +323,10 @@ def model_version_of(ctx: StageContext, stage_id: str) -> str:
     return str(ctx.upstream_outputs(stage_id)["version_id"])
 
 
-def inference_params(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The generation parameters of an infer/evaluate stage, as the platform names them."""
-    params = spec.get("params") or {}
-    return {key: params[key] for key in sorted(params)}
+def inference_params(params: InferenceParams[Any]) -> dict[str, Any]:
+    """The generation parameters given, as the platform names them, in a stable order."""
+    given = fields.written(params)
+    return {key: given[key] for key in sorted(given)}
 
 
 def describe_params(params: Mapping[str, Any]) -> str:

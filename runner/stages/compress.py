@@ -7,7 +7,7 @@ version for lineage.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Never
 
 from runner.platform.protocol import TaskKind
 from runner.stages.base import (
@@ -24,12 +24,17 @@ from runner.stages.base import (
 from runner.stages.model import model_entry
 from runner.stages.registry import model_producers
 
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import CompressFields
+    from runner.stages.fields import Unresolved
+
 # The pipeline spells strategies in lower case; the platform API as Qianfan's ModelCompStrategy does.
 STRATEGIES = {"quantization": "Quantization", "sparsity": "Sparsity"}
 
 
-class CompressStage(StageType):
+class CompressStage(StageType["CompressFields[Unresolved]", "CompressFields[Never]"]):
     name = "compress"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
     produces_model = True
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
@@ -38,26 +43,26 @@ class CompressStage(StageType):
     def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
         return single_dataset(spec)
 
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
-        how = spec["strategy"] if spec["strategy"] == "sparsity" else f"quantization {spec.get('weight')}"
-        calib = f", calibrated on {spec['dataset']}" if spec.get("dataset") else ""
-        return PlanDetail(f"compress {spec['model']} by {how}{calib}")
+    def plan(self, spec: CompressFields[Unresolved]) -> PlanDetail:
+        how = spec.strategy if spec.strategy == "sparsity" else f"quantization {spec.weight}"
+        calib = f", calibrated on {spec.dataset}" if spec.dataset else ""
+        return PlanDetail(f"compress {spec.model} by {how}{calib}")
 
     def report_entries(
         self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
     ) -> Iterator[ReportEntry]:
         return model_entry(stage, by_id)
 
-    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
-        source = model_version_of(ctx, spec["model"])
+    def run(self, ctx: StageContext, spec: CompressFields[Never]) -> dict[str, Any]:
+        source = model_version_of(ctx, spec.model)
         params: dict[str, Any] = {
             "model_version_id": source,
-            "strategy": STRATEGIES[spec["strategy"]],
-            "weight": spec.get("weight"),
-            "dataset_id": ctx.dataset(spec["dataset"]).dataset_id if spec.get("dataset") else None,
+            "strategy": STRATEGIES[spec.strategy],
+            "weight": spec.weight,
+            "dataset_id": ctx.dataset(spec.dataset).dataset_id if spec.dataset else None,
         }
-        if spec.get("name"):
-            params["name"] = spec["name"]
+        if spec.name:
+            params["name"] = spec.name
         info = ctx.run_task(TaskKind.COMPRESSION, params)
         result = info.result
         return {

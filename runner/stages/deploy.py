@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Never
 from urllib.parse import urlsplit
 
 from runner.errors import StageError
@@ -26,66 +26,64 @@ from runner.stages.base import (
     model_version_of,
     single_ref,
 )
+from runner.stages.fields import Unresolved, written
 from runner.stages.registry import model_producers
 
-SERVICE_DEFAULTS: Mapping[str, Any] = {"replicas": 1}
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import DeployFields, Expect, Service
+
 _CHARGE_WORDS = {"computing_unit": "compute unit", "tokens": "tokens"}
 
 
-def service_config(spec: Mapping[str, Any]) -> dict[str, Any]:
-    return {**SERVICE_DEFAULTS, **spec["service"]}
-
-
-def _plural(count: Any, word: str) -> str:
+def _plural(count: object, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def purchase(service: Mapping[str, Any]) -> str:
+def purchase(service: Service[Unresolved]) -> str:
     """What creating ``service`` buys, in Qianfan's units (the docs publish no prices, so none are shown).
 
     "2 replicas of GPU-1-1 in bj, prepaid 3 months (6 replica-months)" or "postpaid by compute unit: 1 replica
-    of CPU-1-1, billed for its compute time while it runs".
+    of CPU-1-1, billed for its compute time while it runs". A count an expression still stands for is shown
+    as it is, and the total is left out.
     """
-    billing = service["billing"]
-    replicas = service["replicas"]
-    where = f" in {service['region']}" if service.get("region") else ""
-    compute = (
-        f"{_plural(replicas, 'replica')} of {service.get('resource_type', 'the default compute')}{where}"
-    )
-    if billing["payment"] == "prepaid":
-        months = billing["months"]
-        return (
-            f"{compute}, prepaid {_plural(months, 'month')} ({_plural(replicas * months, 'replica-month')})"
-        )
-    if billing["charge"] == "tokens":
-        shown = f"{compute}, " if service.get("resource_type") else ""
+    billing = service.billing
+    replicas = service.replicas
+    where = f" in {service.region}" if service.region else ""
+    compute = f"{_plural(replicas, 'replica')} of {service.resource_type or 'the default compute'}{where}"
+    if billing.payment == "prepaid":
+        months = billing.months
+        charge = charge_of(service)
+        total = f" ({_plural(charge.replicas * charge.months, 'replica-month')})" if charge else ""
+        return f"{compute}, prepaid {_plural(months, 'month')}{total}"
+    if billing.charge == "tokens":
+        shown = f"{compute}, " if service.resource_type else ""
         return f"postpaid by tokens: {shown}billed for the tokens its calls use"
     return f"postpaid by compute unit: {compute}, billed for its compute time while it runs"
 
 
-def charge_of(service: Mapping[str, Any]) -> Charge | None:
+def charge_of(service: Service[Unresolved]) -> Charge | None:
     """``purchase`` as numbers; None where an expression still stands for one of them (known at run time)."""
-    billing = service["billing"]
-    replicas, months = service["replicas"], billing.get("months", 0)
-    if not isinstance(replicas, int) or not isinstance(months, int):
+    billing = service.billing
+    replicas, months = service.replicas, billing.months or 0
+    if isinstance(replicas, Unresolved) or isinstance(months, Unresolved):
         return None
-    return Charge(str(billing["payment"]), replicas, months, str(billing.get("charge", "")))
+    return Charge(billing.payment, replicas, months, billing.charge or "")
 
 
-class DeployStage(StageType):
+class DeployStage(StageType["DeployFields[Unresolved]", "DeployFields[Never]"]):
     name = "deploy"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
     serves_chat = True
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         return single_ref(spec, "model", model_producers())
 
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
-        service = service_config(spec)
-        checks = len(spec.get("smoke_test") or [])
+    def plan(self, spec: DeployFields[Unresolved]) -> PlanDetail:
+        service = spec.service
+        checks = len(spec.smoke_test)
         smoke = f", then {_plural(checks, 'smoke test')}" if checks else ""
         return PlanDetail(
-            f"deploy {spec['model']} as chat service {service['name']} "
-            f"(URL suffix {service['url_suffix']}){smoke}",
+            f"deploy {spec.model} as chat service {service.name} (URL suffix {service.url_suffix}){smoke}",
             cost=purchase(service),
             charge=charge_of(service),
         )
@@ -115,46 +113,45 @@ class DeployStage(StageType):
             },
         )
 
-    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
-        service = service_config(spec)
+    def run(self, ctx: StageContext, spec: DeployFields[Never]) -> dict[str, Any]:
+        service = spec.service
         info = ctx.run_task(
-            TaskKind.SERVICE, {"model_version_id": model_version_of(ctx, spec["model"]), **service}
+            TaskKind.SERVICE, {"model_version_id": model_version_of(ctx, spec.model), **written(service)}
         )
         result = info.result
-        suffix = str(result.get("url_suffix") or service["url_suffix"])
+        suffix = str(result.get("url_suffix") or service.url_suffix)
         passed = 0
-        checks = spec.get("smoke_test") or []
+        checks = spec.smoke_test
         for index, check in enumerate(checks, start=1):
-            messages = [ChatMessage(m["role"], m["content"]) for m in check["messages"]]
+            messages = [ChatMessage(m.role, m.content) for m in check.messages]
             reply = ctx.platform.chat(suffix, messages)
-            failure = expectation_failure(check["expect"], reply.text)
+            failure = expectation_failure(check.expect, reply.text)
             if failure:
                 raise StageError(f"smoke test {index} of {len(checks)} failed: {failure}")
             ctx.log(f"smoke test {index} of {len(checks)} passed")
             passed += 1
-        billing = dict(service["billing"])
         outputs: dict[str, Any] = {
             "service_id": result.get("service_id", info.ref.task_id),
             "url_suffix": suffix,
             "url": result.get("url"),
-            "replicas": result.get("replicas") or service["replicas"],
-            "resource_type": result.get("resource_type") or service.get("resource_type"),
-            "billing": billing,
+            "replicas": result.get("replicas") or service.replicas,
+            "resource_type": result.get("resource_type") or service.resource_type,
+            "billing": written(service.billing),
             "smoke_test": {"passed": passed, "total": len(checks)},
         }
-        if billing.get("payment") == "prepaid":
+        if service.billing.payment == "prepaid":
             outputs["expires_at"] = result.get("expires_at")
         return outputs
 
 
-def expectation_failure(expect: Mapping[str, str], text: str) -> str | None:
+def expectation_failure(expect: Expect, text: str) -> str | None:
     """Why ``text`` does not meet ``expect`` (contains | equals | regex), or None when it does."""
-    if "contains" in expect and expect["contains"] not in text:
-        return f"the answer {text!r} does not contain {expect['contains']!r}"
-    if "equals" in expect and text.strip() != expect["equals"].strip():
-        return f"the answer {text!r} is not {expect['equals']!r}"
-    if "regex" in expect and re.search(expect["regex"], text) is None:
-        return f"the answer {text!r} does not match /{expect['regex']}/"
+    if expect.contains is not None and expect.contains not in text:
+        return f"the answer {text!r} does not contain {expect.contains!r}"
+    if expect.equals is not None and text.strip() != expect.equals.strip():
+        return f"the answer {text!r} is not {expect.equals!r}"
+    if expect.regex is not None and re.search(expect.regex, text) is None:
+        return f"the answer {text!r} does not match /{expect.regex}/"
     return None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Never
 
 from runner.benchmarks import (
     MAX_BENCHMARK_BYTES,
@@ -24,6 +24,7 @@ from runner.errors import Issue, StageError
 from runner.files import MAX_MODULE_BYTES, read_regular
 from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import TaskKind
+from runner.stages import fields
 from runner.stages.base import (
     CheckContext,
     DatasetRef,
@@ -44,11 +45,15 @@ from runner.stages.eval_samples import keep_samples
 from runner.stages.evaluate_checks import evaluator_issues, qianfan_issues
 from runner.stages.manual import ManualScoring, sheet_path
 from runner.stages.registry import chat_servers, model_producers
-from runner.vocabulary import RULE_METRICS
+
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import EvaluateFields, Evaluator
+    from runner.stages.fields import Unresolved
 
 
-class EvaluateStage(StageType):
+class EvaluateStage(StageType["EvaluateFields[Unresolved]", "EvaluateFields[Never]"]):
     name = "evaluate"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         yield from list_refs(spec, "models", model_producers())
@@ -83,7 +88,7 @@ class EvaluateStage(StageType):
                 yield LocalInput(
                     ("evaluators", index, "sheet") if isinstance(written, str) else ("evaluators", index),
                     "sheet",
-                    sheet_path(evaluator, stage_id),
+                    sheet_path(written if isinstance(written, str) else None, stage_id),
                     f"scoring sheet of evaluators[{index}]",
                 )
         for index, function in custom_functions(spec):
@@ -101,15 +106,13 @@ class EvaluateStage(StageType):
             if digest is not None:
                 yield f"built-in benchmark {name}", digest
 
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
-        scorers = ", ".join(describe_evaluator(e) for e in spec.get("evaluators", []))
-        if "infer" in spec:
-            return PlanDetail(f"score the results of {join_ids(spec['infer'])} with {scorers}")
-        params = inference_params(spec)
+    def plan(self, spec: EvaluateFields[Unresolved]) -> PlanDetail:
+        scorers = ", ".join(describe_evaluator(e) for e in spec.evaluators)
+        if spec.infer:
+            return PlanDetail(f"score the results of {join_ids(spec.infer)} with {scorers}")
+        params = inference_params(spec.params)
         extra = f" ({describe_params(params)})" if params else ""
-        return PlanDetail(
-            f"evaluate {join_ids(spec['models'])} on dataset {spec['dataset']}{extra} with {scorers}"
-        )
+        return PlanDetail(f"evaluate {join_ids(spec.models)} on dataset {spec.dataset}{extra} with {scorers}")
 
     def report_entries(
         self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
@@ -126,26 +129,27 @@ class EvaluateStage(StageType):
         samples = {model_stage: result.get("samples") for model_stage, result in models.items()}
         yield ReportEntry("evaluations", {"stage": stage["id"], "metrics": metrics, "samples": samples})
 
-    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, ctx: StageContext, spec: EvaluateFields[Never]) -> dict[str, Any]:
         # version id -> the stage that produced it, so metrics come back keyed by what the user wrote
         by_version: dict[str, str] = {}
-        params: dict[str, Any] = {"inference_params": inference_params(spec)}
-        if "infer" in spec:
+        params: dict[str, Any] = {"inference_params": inference_params(spec.params)}
+        if spec.infer:
             results: dict[str, str] = {}
-            for stage_id in spec["infer"]:
+            for stage_id in spec.infer:
                 outputs = ctx.upstream_outputs(stage_id)
                 by_version[str(outputs["model_version_id"])] = stage_id
                 results[str(outputs["model_version_id"])] = str(outputs["result_dataset_id"])
             params["result_dataset_ids"] = results
             params["dataset_id"] = None
         else:
-            for stage_id in spec["models"]:
+            assert spec.dataset is not None  # the schema's oneOf: models go with a dataset
+            for stage_id in spec.models:
                 by_version[model_version_of(ctx, stage_id)] = stage_id
-            params["dataset_id"] = ctx.dataset(spec["dataset"]).dataset_id
+            params["dataset_id"] = ctx.dataset(spec.dataset).dataset_id
         params["model_version_ids"] = list(by_version)
-        params["prompt_template"] = spec.get("prompt_template", "{input}")
-        params["evaluators"] = [resolve_evaluator(ctx, e) for e in spec["evaluators"]]
-        manual = next((e for e in spec["evaluators"] if e.get("kind") == "manual"), None)
+        params["prompt_template"] = spec.prompt_template
+        params["evaluators"] = [resolve_evaluator(ctx, e) for e in spec.evaluators]
+        manual = next((e for e in spec.evaluators if e.kind == "manual"), None)
         on_waiting = ManualScoring(ctx, manual, by_version) if manual is not None else None
         info = ctx.run_task(TaskKind.EVALUATION, params, on_waiting)
         per_model = info.result.get("models", {})
@@ -206,35 +210,33 @@ def custom_module_path(function: str) -> str:
     return function.partition(":")[0].replace(".", "/") + ".py"
 
 
-def describe_evaluator(evaluator: Mapping[str, Any]) -> str:
-    kind = evaluator.get("kind")
-    if kind == "rule":
-        names = [name for name in RULE_METRICS if evaluator.get(name)]
+def describe_evaluator(evaluator: Evaluator[Unresolved]) -> str:
+    if evaluator.kind == "rule":
+        names = [name for name, on in evaluator.switches.items() if on]
         return "rules (" + ", ".join(names) + ")"
-    if kind == "llm_judge":
-        return f"an LLM judge ({evaluator.get('judge')})"
-    if kind == "opencompass":
-        return f"OpenCompass benchmarks ({', '.join(str(b) for b in evaluator.get('benchmarks') or [])})"
-    if kind == "manual":
-        names = ["satisfaction", *(str(d.get("name")) for d in evaluator.get("dimensions") or [])]
-        return f"people ({', '.join(names)}; scoring sheet {sheet_path(evaluator, '<stage>')})"
-    function = str(evaluator.get("function"))
-    return f"custom {function} ({custom_module_path(function)})"
+    if evaluator.kind == "llm_judge":
+        return f"an LLM judge ({evaluator.judge})"
+    if evaluator.kind == "opencompass":
+        return f"OpenCompass benchmarks ({', '.join(evaluator.benchmarks)})"
+    if evaluator.kind == "manual":
+        names = ["satisfaction", *(d.name for d in evaluator.dimensions)]
+        return f"people ({', '.join(names)}; scoring sheet {sheet_path(evaluator.sheet, '<stage>')})"
+    return f"custom {evaluator.function} ({custom_module_path(evaluator.function)})"
 
 
-def resolve_evaluator(ctx: StageContext, evaluator: Mapping[str, Any]) -> dict[str, Any]:
+def resolve_evaluator(ctx: StageContext, evaluator: Evaluator[Never]) -> dict[str, Any]:
     """An evaluator as the platform takes it: a judge stage becomes a version id or a service endpoint,
     a custom scorer carries its module's source, read from the pipeline's repository (the stage's
     fingerprint already confined the path and hashed this file: runner.inputs)."""
-    resolved = dict(evaluator)
+    resolved: dict[str, Any] = fields.written(evaluator)
     resolved.pop("sheet", None)  # where the sheet lives is the runner's business, not the platform's
-    if evaluator.get("kind") == "custom":
-        module = Path(ctx.local_path(custom_module_path(str(evaluator["function"]))))
+    if evaluator.kind == "custom":
+        module = Path(ctx.local_path(custom_module_path(evaluator.function)))
         resolved["source"] = read_regular(module, MAX_MODULE_BYTES).decode("utf-8")
-    if evaluator.get("kind") == "opencompass":
-        resolved["benchmarks"] = [_benchmark(ctx, str(name)) for name in evaluator["benchmarks"]]
-    if evaluator.get("kind") == "llm_judge":
-        outputs = ctx.upstream_outputs(str(evaluator["judge"]))
+    if evaluator.kind == "opencompass":
+        resolved["benchmarks"] = [_benchmark(ctx, name) for name in evaluator.benchmarks]
+    if evaluator.kind == "llm_judge":
+        outputs = ctx.upstream_outputs(evaluator.judge)
         del resolved["judge"]
         # A deploy stage's service is called by its URL suffix (``endpoint`` in older state files).
         suffix = outputs.get("url_suffix") or outputs.get("endpoint")

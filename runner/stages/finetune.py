@@ -9,7 +9,7 @@ the task, the training dataset's id, the loss curve and the throughput.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import Issue
 from runner.platform.wire.finetuning import FINETUNING
@@ -25,8 +25,12 @@ from runner.stages.base import (
     single_dataset,
     single_ref,
 )
+from runner.stages.fields import written
 from runner.stages.model import model_entry, publish
 from runner.stages.registry import model_producers
+
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import FinetuneFields, HyperParameters
 
 # The pipeline spells the method in lower case; the platform's parameterScale [F2] as documented.
 METHODS = {"full": "FullFineTuning", "lora": "LoRA"}
@@ -56,14 +60,15 @@ TRAINING_COST = (
 )
 
 
-def hyper_parameters(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The stage's hyper-parameters under the platform's names, in a stable order."""
-    given = spec.get("hyperparameters") or {}
-    return {HYPER_PARAMETERS[key]: given[key] for key in sorted(given)}
+def hyper_parameters(given: HyperParameters) -> dict[str, Any]:
+    """The hyper-parameters given, under the platform's names, in a stable order."""
+    values = written(given)
+    return {HYPER_PARAMETERS[key]: values[key] for key in sorted(values)}
 
 
-class FinetuneStage(StageType):
+class FinetuneStage(StageType["FinetuneFields", "FinetuneFields"]):
     name = "finetune"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
     produces_model = True
     progress_unit = "steps"  # a fine-tuning task counts training steps [F3], not rows
 
@@ -100,12 +105,11 @@ class FinetuneStage(StageType):
                 f"name a model stage with a version_id, not the stage {base!r}.",
             )
 
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
-        hyper = spec.get("hyperparameters") or {}
+    def plan(self, spec: FinetuneFields) -> PlanDetail:
+        hyper = written(spec.hyperparameters)
         shown = ", ".join(f"{key}={hyper[key]}" for key in sorted(hyper))
-        method = spec.get("method", "lora")
         return PlanDetail(
-            f"fine-tune {spec['model']} on {spec['dataset']} ({method}{', ' + shown if shown else ''})",
+            f"fine-tune {spec.model} on {spec.dataset} ({spec.method}{', ' + shown if shown else ''})",
             cost=TRAINING_COST,
         )
 
@@ -114,19 +118,19 @@ class FinetuneStage(StageType):
     ) -> Iterator[ReportEntry]:
         return model_entry(stage, by_id, default_scheme="fine-tuned")
 
-    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
-        base = model_version_of(ctx, spec["model"])
+    def run(self, ctx: StageContext, spec: FinetuneFields) -> dict[str, Any]:
+        base = model_version_of(ctx, spec.model)
         base_version = ctx.platform.describe_model_version(base)
-        dataset = ctx.dataset(spec["dataset"])
+        dataset = ctx.dataset(spec.dataset)
         params: dict[str, Any] = {
             "model_version_id": base,
             "base_model_name": base_version.name,  # the job's model on Qianfan [F1]
-            "method": METHODS[spec.get("method", "lora")],
-            "hyper_parameters": hyper_parameters(spec),
+            "method": METHODS[spec.method],
+            "hyper_parameters": hyper_parameters(spec.hyperparameters),
             "dataset_id": dataset.dataset_id,
         }
-        if spec.get("validation_dataset"):
-            params["validation_dataset_id"] = ctx.dataset(spec["validation_dataset"]).dataset_id
+        if spec.validation_dataset:
+            params["validation_dataset_id"] = ctx.dataset(spec.validation_dataset).dataset_id
         info = ctx.run_task(FINETUNING, params)
         result = info.result
         curve = result.get("loss_curve") or []

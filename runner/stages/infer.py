@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Never
 
 from runner.errors import Issue
 from runner.platform.protocol import TaskKind
@@ -26,9 +26,14 @@ from runner.stages.base import (
 )
 from runner.stages.registry import model_producers
 
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import InferFields
+    from runner.stages.fields import Unresolved
 
-class InferStage(StageType):
+
+class InferStage(StageType["InferFields[Unresolved]", "InferFields[Never]"]):
     name = "infer"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
 
     def stage_refs(self, spec: Mapping[str, Any]) -> Iterator[StageRef]:
         return single_ref(spec, "model", model_producers(), takes_endpoint=True)
@@ -48,26 +53,29 @@ class InferStage(StageType):
                 "local file, which qfrun uploads.",
             )
 
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
-        params = inference_params(spec)
+    def plan(self, spec: InferFields[Unresolved]) -> PlanDetail:
+        params = inference_params(spec.params)
         extra = f" ({describe_params(params)})" if params else ""
-        return PlanDetail(f"batch inference of {spec['model']} on dataset {spec['dataset']}{extra}")
+        return PlanDetail(f"batch inference of {spec.model} on dataset {spec.dataset}{extra}")
 
-    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
-        upstream = ctx.upstream_outputs(spec["model"])
+    def run(self, ctx: StageContext, spec: InferFields[Never]) -> dict[str, Any]:
+        upstream = ctx.upstream_outputs(spec.model)
         version_id = str(upstream["version_id"]) if "version_id" in upstream else None
-        dataset = ctx.dataset(spec["dataset"])
+        dataset = ctx.dataset(spec.dataset)
         params: dict[str, Any] = {
             "dataset_id": dataset.dataset_id,
-            "inference_params": inference_params(spec),
+            "inference_params": inference_params(spec.params),
         }
         if version_id is None:  # a preset model, named by its endpoint [B2]
             params["endpoint"] = upstream["endpoint"]
         else:
             params["model_version_id"] = version_id
-        for key in ("batch_size", "input_bos_uri", "output_bos_uri"):
-            if key in spec:
-                params[key] = spec[key]
+        given = {
+            "batch_size": spec.batch_size,
+            "input_bos_uri": spec.input_bos_uri,
+            "output_bos_uri": spec.output_bos_uri,
+        }
+        params.update((key, value) for key, value in given.items() if value is not None)
         if "input_bos_uri" not in params and dataset.batch_input_uri:
             params["input_bos_uri"] = dataset.batch_input_uri  # the platform fills in its output folder
         info = ctx.run_task(TaskKind.BATCH_INFERENCE, params)

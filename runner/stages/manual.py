@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runner.errors import StageError, StageWaiting
 from runner.platform.protocol import ManualScore, TaskInfo
@@ -20,36 +20,35 @@ from runner.platform.wire import SATISFACTION
 from runner.stages import scoresheet, scoresheet_html
 from runner.stages.base import StageContext
 
-DEFAULT_SCALE = {"min": 1, "max": 5}
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import ManualEvaluator
+
 SATISFACTION_DESCRIPTION = "Overall satisfaction with the answer (Qianfan's default dimension 满意度)."
 
 
-def dimensions(evaluator: Mapping[str, Any]) -> list[dict[str, str]]:
+def dimensions(evaluator: ManualEvaluator) -> list[dict[str, str]]:
     """``satisfaction`` (always there, first, as on Qianfan) and the evaluator's own dimensions."""
     return [
         {"name": SATISFACTION, "description": SATISFACTION_DESCRIPTION},
-        *(
-            {"name": str(d["name"]), "description": str(d.get("description") or "")}
-            for d in evaluator.get("dimensions") or []
-        ),
+        *({"name": d.name, "description": d.description or ""} for d in evaluator.dimensions),
     ]
 
 
-def sheet_path(evaluator: Mapping[str, Any], stage_id: str) -> str:
-    """The sheet as the pipeline names it, relative to the pipeline's folder."""
-    return str(evaluator.get("sheet") or f"scores/{stage_id}.csv")
+def sheet_path(sheet: str | None, stage_id: str) -> str:
+    """The sheet as the pipeline names it (``sheet``, when given), relative to the pipeline's folder."""
+    return sheet or f"scores/{stage_id}.csv"
 
 
 class ManualScoring:
     """The ``on_waiting`` of an evaluate stage with a manual evaluator."""
 
-    def __init__(self, ctx: StageContext, evaluator: Mapping[str, Any], labels: Mapping[str, str]) -> None:
+    def __init__(self, ctx: StageContext, evaluator: ManualEvaluator, labels: Mapping[str, str]) -> None:
         self._ctx = ctx
         self._labels = dict(labels)  # model version id -> the stage the user wrote
         self._dimensions = dimensions(evaluator)
-        scale = {**DEFAULT_SCALE, **(evaluator.get("scale") or {})}
-        self._scale = scoresheet.Scale(int(scale["min"]), int(scale["max"]))
-        self._csv = Path(ctx.local_path(sheet_path(evaluator, ctx.stage_id)))
+        scale = evaluator.score_range
+        self._scale = scoresheet.Scale(scale.min, scale.max)
+        self._csv = Path(ctx.local_path(sheet_path(evaluator.sheet, ctx.stage_id)))
         self._html = self._csv.with_suffix(".html")
 
     def __call__(self, info: TaskInfo) -> None:

@@ -10,17 +10,21 @@ published with CreateCustomModel (``sourceType: Train`` [M5]) once per task and 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner.errors import Issue
+from runner.errors import Issue, StageError
 from runner.pipeline.expr import contains_expression
 from runner.platform.protocol import ModelVersion
 from runner.stages.base import CheckContext, LocalInput, PlanDetail, ReportEntry, StageContext, StageType
 from runner.stages.registry import model_producers
 
+if TYPE_CHECKING:
+    from runner.stages.builtin_fields import ModelFields
 
-class ModelStage(StageType):
+
+class ModelStage(StageType["ModelFields", "ModelFields"]):
     name = "model"
+    fields_module = "runner.stages.builtin_fields"  # built on first use (StageType.fields_module)
     produces_model = True
 
     def checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
@@ -53,42 +57,41 @@ class ModelStage(StageType):
         if isinstance(folder, str) and not contains_expression(folder):
             yield LocalInput(("import",), "folder", folder, f"model folder {folder}")
 
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
-        if "import" in spec:
-            return PlanDetail(f"import model folder {spec['import']}")
-        if "endpoint" in spec:
-            return PlanDetail(f"use the preset model endpoint {spec['endpoint']}")
-        if "train_task_id" in spec:
-            step = spec.get("checkpoint_step")
+    def plan(self, spec: ModelFields) -> PlanDetail:
+        if spec.import_ is not None:
+            return PlanDetail(f"import model folder {spec.import_}")
+        if spec.endpoint is not None:
+            return PlanDetail(f"use the preset model endpoint {spec.endpoint}")
+        if spec.train_task_id is not None:
+            step = spec.checkpoint_step
             which = f"step {step}" if step is not None else "its final step"
-            return PlanDetail(
-                f"publish fine-tuning task {spec['train_task_id']} ({which}) as a model version"
-            )
-        return PlanDetail(f"use model version {spec['version_id']}")
+            return PlanDetail(f"publish fine-tuning task {spec.train_task_id} ({which}) as a model version")
+        return PlanDetail(f"use model version {spec.version_id}")
 
     def report_entries(
         self, stage: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]
     ) -> Iterator[ReportEntry]:
         return model_entry(stage, by_id, default_scheme="source")
 
-    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
-        if "endpoint" in spec:
-            return {"endpoint": str(spec["endpoint"]), "name": str(spec["endpoint"])}
-        if "import" in spec:
-            name = str(spec.get("name") or ctx.stage_id)
-            version = ctx.platform.import_model(name=name, path=ctx.local_path(spec["import"]))
-            ctx.log(f"imported {spec['import']} as model version {version.version_id}")
-        elif "train_task_id" in spec:
-            step = spec.get("checkpoint_step")
+    def run(self, ctx: StageContext, spec: ModelFields) -> dict[str, Any]:
+        if spec.endpoint is not None:
+            return {"endpoint": spec.endpoint, "name": spec.endpoint}
+        if spec.import_ is not None:
+            name = spec.name or ctx.stage_id
+            version = ctx.platform.import_model(name=name, path=ctx.local_path(spec.import_))
+            ctx.log(f"imported {spec.import_} as model version {version.version_id}")
+        elif spec.train_task_id is not None:
             version = publish(
                 ctx,
-                str(spec["train_task_id"]),
+                spec.train_task_id,
                 base=None,
-                model_set_name=str(spec.get("name") or ""),
-                checkpoint_step=int(step) if step is not None else None,
+                model_set_name=spec.name or "",
+                checkpoint_step=spec.checkpoint_step,
             )
-        else:
-            version = ctx.platform.describe_model_version(str(spec["version_id"]))
+        elif spec.version_id is not None:
+            version = ctx.platform.describe_model_version(spec.version_id)
+        else:  # the schema's oneOf makes this unreachable for a validated pipeline
+            raise StageError(f"stages.{ctx.stage_id}: name version_id, import, train_task_id or endpoint.")
         return {
             "version_id": version.version_id,
             "model_id": version.model_id,

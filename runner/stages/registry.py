@@ -9,22 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
+from typing import Any
 
-from runner.stages.base import StageType
+from runner.stages.base import StageType, fields_arguments
 
-_TYPES: dict[str, StageType] = {}
-STAGE_TYPES: Mapping[str, StageType] = MappingProxyType(_TYPES)  # read-only view; ``register`` adds
+AnyStageType = StageType[Any, Any]  # each type's fields differ; the runner hands it mappings (planned_fields)
+_TYPES: dict[str, AnyStageType] = {}
+STAGE_TYPES: Mapping[str, AnyStageType] = MappingProxyType(_TYPES)  # read-only view; ``register`` adds
 
 
 class RegistryError(Exception):
     """A stage type registered twice, or without a name: a programming error, raised at import."""
 
 
-def register(stage_type: StageType) -> StageType:
+def register(stage_type: AnyStageType) -> AnyStageType:
     """Add ``stage_type`` under its name; a name taken by another type is refused."""
     name = getattr(stage_type, "name", "")
     if not isinstance(name, str) or not name:
         raise RegistryError(f"{type(stage_type).__name__} has no name; set the class attribute 'name'.")
+    if fields_arguments(type(stage_type)) is None:
+        raise RegistryError(
+            f"{type(stage_type).__name__} declares no fields: subclass StageType[Fields, Fields] with the "
+            "dataclass of its fields (docs/adding-a-stage-type.md)."
+        )
     if _TYPES.get(name, stage_type) is not stage_type:
         raise RegistryError(f"the stage type {name!r} is registered already ({type(_TYPES[name]).__name__}).")
     _TYPES[name] = stage_type

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -136,7 +137,15 @@ LOCAL = local_kinds.LocalKind(
 
 
 # -- the stage type ------------------------------------------------------------------------------------------
-class EchoStage(StageType):
+@dataclass(frozen=True)
+class EchoFields:
+    """The fields, as its ``schema`` gives them (runner.stages.fields builds them for plan and run)."""
+
+    text: str
+    from_file: str | None = None
+
+
+class EchoStage(StageType[EchoFields, EchoFields]):
     """``{type: echo, text: ..., from_file?: ...}``: outputs ``echo``, the text in capitals."""
 
     name = "echo"
@@ -162,11 +171,11 @@ class EchoStage(StageType):
         if isinstance(written, str) and not contains_expression(written):
             yield LocalInput(("from_file",), "file", written, f"echo file {written}")
 
-    def plan(self, spec: Mapping[str, Any]) -> PlanDetail:
-        return PlanDetail(f"echo {spec['text']!r}")
+    def plan(self, spec: EchoFields) -> PlanDetail:
+        return PlanDetail(f"echo {spec.text!r}")
 
-    def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
-        info = ctx.run_task(ECHO, {"text": spec["text"]})
+    def run(self, ctx: StageContext, spec: EchoFields) -> dict[str, Any]:
+        info = ctx.run_task(ECHO, {"text": spec.text})
         ctx.log(f"the platform said {info.result['echo']!r}")
         return {"task_id": info.ref.task_id, "echo": info.result["echo"]}
 

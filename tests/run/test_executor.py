@@ -6,13 +6,14 @@ import signal
 import threading
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import Never, cast
 
 import pytest
 
 from runner.errors import PlatformServerError
 from runner.platform.protocol import TaskKind, TaskStatus
 from runner.stages.base import StageContext
+from runner.stages.builtin_fields import JudgeEvaluator
 from runner.stages.evaluate import resolve_evaluator
 from runner.state.file import StageStatus
 from runner.testing.fake_platform import FakePlatform, Script
@@ -280,9 +281,9 @@ def test_a_deployed_judge_is_called_by_its_url_suffix_also_from_an_older_state(
     context = cast(
         StageContext, SimpleNamespace(upstream_outputs=lambda stage_id: {"service_id": "s", **outputs})
     )
-    evaluator = {"kind": "llm_judge", "judge": "serve", "prompt_template": "{input}"}
+    evaluator = JudgeEvaluator[Never]("llm_judge", "serve", prompt="Score it.")
     assert resolve_evaluator(context, evaluator) == {
         "kind": "llm_judge",
-        "prompt_template": "{input}",
+        "prompt": "Score it.",
         "judge_endpoint": "judge",
     }

@@ -122,11 +122,17 @@ def test_a_stage_that_would_now_do_otherwise_makes_the_plan_stale(
 
 
 def test_a_deployment_sized_by_an_expression_is_totalled_as_known_only_at_run_time() -> None:
-    from runner.stages.deploy import charge_of
+    from runner.stages.deploy import DeployStage, charge_of
 
-    service = {"replicas": "${{ vars.replicas }}", "billing": {"payment": "prepaid", "months": 3}}
-    assert charge_of(service) is None
-    assert charge_of({**service, "replicas": 2}) == Charge("prepaid", 2, 3, "")
+    service = {"name": "s", "url_suffix": "s1", "billing": {"payment": "prepaid", "months": 3}}
+    stage = DeployStage()
+
+    def planned(replicas: object) -> Charge | None:
+        fields = stage.planned_fields("serve", {"model": "m", "service": {**service, "replicas": replicas}})
+        return charge_of(fields.service)
+
+    assert planned("${{ vars.replicas }}") is None
+    assert planned(2) == Charge("prepaid", 2, 3, "")
 
 
 # Every field a saved plan has, each well formed but naming nothing: what the damaged variants change.

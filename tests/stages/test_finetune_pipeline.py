@@ -99,10 +99,12 @@ def test_a_finetune_stage_trains_in_a_job_publishes_once_and_a_model_stage_publi
 
 def test_the_plan_names_the_task_and_step_a_model_stage_publishes() -> None:
     stage = ModelStage()
-    assert stage.plan({"train_task_id": "task-1", "checkpoint_step": 50}).summary == (
-        "publish fine-tuning task task-1 (step 50) as a model version"
+    assert stage.plan(
+        stage.planned_fields("m", {"train_task_id": "task-1", "checkpoint_step": 50})
+    ).summary == ("publish fine-tuning task task-1 (step 50) as a model version")
+    assert stage.plan(stage.planned_fields("m", {"train_task_id": "task-1"})).summary.endswith(
+        "(its final step) as a model version"
     )
-    assert stage.plan({"train_task_id": "task-1"}).summary.endswith("(its final step) as a model version")
     assert stage.makes_model_version({"train_task_id": "task-1"})
 
 

@@ -76,7 +76,9 @@ def test_on_qianfan_a_console_dataset_is_valid_and_plan_says_the_cost_is_not_kno
 ) -> None:
     path = write(tmp_path, "", platform="qianfan", train="{qianfan_dataset_id: ds-he8srs01ym0b8fh7}")
     assert invoke(capsys, "validate", str(path))[0] == 0
-    detail = FinetuneStage().plan({"model": "base", "dataset": "train", "hyperparameters": {"epochs": 2}})
+    stage = FinetuneStage()
+    fields = {"model": "base", "dataset": "train", "hyperparameters": {"epochs": 2}}
+    detail = stage.plan(stage.planned_fields("tuned", fields))
     assert detail.summary == "fine-tune base on train (lora, epochs=2)"
     assert detail.cost is not None
     assert detail.cost.startswith("not known: no captured Qianfan page gives")

@@ -151,6 +151,7 @@ def test_the_plan_says_what_the_stage_infers_with_its_parameters(tmp_path: Path)
     pipeline = load_pipeline(_pipeline(tmp_path))
     from runner.stages import STAGE_TYPES
 
-    detail = STAGE_TYPES["infer"].plan(pipeline.stages["guess"].fields)
+    infer = STAGE_TYPES["infer"]
+    detail = infer.plan(infer.planned_fields("guess", pipeline.stages["guess"].fields))
     assert detail.summary.startswith("batch inference of base on dataset qa (")
     assert "temperature" in detail.summary

@@ -236,7 +236,10 @@ def test_a_repository_benchmark_is_a_hashed_input_and_the_plan_names_every_bench
         "b.json",
         "benchmark b.json",
     )
-    assert "with OpenCompass benchmarks (arith_mc, b.json)" in stage.plan(spec).summary
+    assert (
+        "with OpenCompass benchmarks (arith_mc, b.json)"
+        in stage.plan(stage.planned_fields("bench", pipeline.stages["bench"].fields)).summary
+    )
 
 
 def test_the_evaluation_body_carries_each_benchmark_under_the_rule_mode() -> None:
