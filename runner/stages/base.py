@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from runner.errors import Issue
 from runner.pipeline.expr import contains_expression
-from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind
 
 if TYPE_CHECKING:
     from runner.pipeline.spec import DatasetSpec
     from runner.pipeline.yamlio import Document
+    from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind
 
 KeyPath = tuple[str | int, ...]
 # Keys every stage has that say when and how it runs, not what it does: left out of its fingerprint, and added

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from runner.platform.protocol import TaskKind
 from runner.stages.base import (
     DatasetRef,
     PlanDetail,
@@ -49,6 +48,8 @@ class CompressStage(StageType):
         return model_entry(stage, by_id)
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
+        from runner.platform.protocol import TaskKind  # the run's: validate and plan do without
+
         source = model_version_of(ctx, spec["model"])
         params: dict[str, Any] = {
             "model_version_id": source,

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runner.errors import StageError
-from runner.platform.protocol import ChatMessage, TaskKind
 from runner.stages.base import (
     Charge,
     PlanDetail,
@@ -116,6 +115,8 @@ class DeployStage(StageType):
         )
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
+        from runner.platform.protocol import ChatMessage, TaskKind  # the run's: validate does without
+
         service = service_config(spec)
         info = ctx.run_task(
             TaskKind.SERVICE, {"model_version_id": model_version_of(ctx, spec["model"]), **service}

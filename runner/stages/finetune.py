@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from runner.errors import Issue
-from runner.platform.wire.finetuning import FINETUNING
 from runner.stages.base import (
     CheckContext,
     DatasetRef,
@@ -123,6 +122,8 @@ class FinetuneStage(StageType):
         return model_entry(stage, by_id, default_scheme="fine-tuned")
 
     def run(self, ctx: StageContext, spec: Mapping[str, Any]) -> dict[str, Any]:
+        from runner.platform.wire.finetuning import FINETUNING  # the wire layer: validate does without
+
         base = model_version_of(ctx, spec["model"])
         base_version = ctx.platform.describe_model_version(base)
         dataset = ctx.dataset(spec["dataset"])

@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import StageError, StageWaiting
-from runner.platform.protocol import ManualScore, TaskInfo
-from runner.platform.wire import SATISFACTION
-from runner.stages import scoresheet, scoresheet_html
 from runner.stages.base import StageContext
+
+if TYPE_CHECKING:
+    from runner.platform.protocol import TaskInfo
 
 DEFAULT_SCALE = {"min": 1, "max": 5}
 SATISFACTION_DESCRIPTION = "Overall satisfaction with the answer (Qianfan's default dimension 满意度)."
@@ -26,6 +26,8 @@ SATISFACTION_DESCRIPTION = "Overall satisfaction with the answer (Qianfan's defa
 
 def dimensions(evaluator: Mapping[str, Any]) -> list[dict[str, str]]:
     """``satisfaction`` (always there, first, as on Qianfan) and the evaluator's own dimensions."""
+    from runner.platform.wire import SATISFACTION  # the wire layer, for the run only
+
     return [
         {"name": SATISFACTION, "description": SATISFACTION_DESCRIPTION},
         *(
@@ -44,6 +46,8 @@ class ManualScoring:
     """The ``on_waiting`` of an evaluate stage with a manual evaluator."""
 
     def __init__(self, ctx: StageContext, evaluator: Mapping[str, Any], labels: Mapping[str, str]) -> None:
+        from runner.stages import scoresheet  # the sheets are the run's: validate does without them
+
         self._ctx = ctx
         self._labels = dict(labels)  # model version id -> the stage the user wrote
         self._dimensions = dimensions(evaluator)
@@ -53,6 +57,9 @@ class ManualScoring:
         self._html = self._csv.with_suffix(".html")
 
     def __call__(self, info: TaskInfo) -> None:
+        from runner.platform.protocol import ManualScore
+        from runner.stages import scoresheet, scoresheet_html
+
         ctx, ref = self._ctx, info.ref
         samples = ctx.platform.manual_samples(ref)
         if samples is None:  # Qianfan: people score in the console; the task moves on when they are done

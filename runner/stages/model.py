@@ -10,13 +10,15 @@ published with CreateCustomModel (``sourceType: Train`` [M5]) once per task and 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import Issue
 from runner.pipeline.expr import contains_expression
-from runner.platform.protocol import ModelVersion
 from runner.stages.base import CheckContext, LocalInput, PlanDetail, ReportEntry, StageContext, StageType
 from runner.stages.registry import model_producers
+
+if TYPE_CHECKING:
+    from runner.platform.protocol import ModelVersion
 
 
 class ModelStage(StageType):
