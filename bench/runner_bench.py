@@ -72,6 +72,7 @@ def _fresh_state() -> None:
     from runner.pipeline import expr
 
     expr.parse.cache_clear()
+    expr.tree.cache_clear()
     expr._compiled.cache_clear()
     expr._TEMPLATES.clear()
 
