@@ -18,7 +18,18 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runner.pipeline.expr_quick import CONST, FILTER, GETATTR, GETITEM, NAME, Tree, from_jinja, quick_tree
+from runner.pipeline.expr_quick import (
+    CONST,
+    DECLINED,
+    FILTER,
+    GETATTR,
+    GETITEM,
+    NAME,
+    Tree,
+    from_jinja,
+    quick_tree,
+    quick_value,
+)
 
 if TYPE_CHECKING:
     from jinja2 import nodes
@@ -338,14 +349,29 @@ def _template(tree: nodes.Expr) -> Callable[[dict[str, Any]], Any]:
 
 
 def evaluate(source: str, context: Mapping[str, Any]) -> Any:
-    """The value of one expression; every failure is an ExpressionError that names the expression."""
+    """The value of one expression; every failure is an ExpressionError that names the expression.
+
+    The common expressions are evaluated on their tree without Jinja2 (``expr_quick.quick_value``: a plan
+    of a pipeline that never ran then imports and compiles no template); the rest, and every failure but
+    the context's own, by the template Jinja2 compiles, which words the error.
+    """
+    try:
+        value = quick_value(tree(source), context)
+    except NotKnownYet:
+        raise  # not a failure of this expression: the planner shows the value as known later
+    except ExpressionError as error:
+        raise type(error)(f"{_quote(source)}: {error}") from None
+    return _evaluate_with_jinja(source, context) if value is DECLINED else value
+
+
+def _evaluate_with_jinja(source: str, context: Mapping[str, Any]) -> Any:
     from jinja2 import TemplateError
     from jinja2.exceptions import SecurityError, UndefinedError
 
     try:
         return _compiled(source)(context)
     except NotKnownYet:
-        raise  # not a failure of this expression: the planner shows the value as known later
+        raise
     except ExpressionError as error:
         raise type(error)(f"{_quote(source)}: {error}") from None
     except UndefinedError as error:

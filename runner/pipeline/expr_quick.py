@@ -13,7 +13,9 @@ of generated expressions that each tree read here is the one Jinja2 reads.
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -289,3 +291,104 @@ def from_jinja(node: Any) -> Tree:
     payload = {NAME: "name", CONST: "value", GETATTR: "attr", FILTER: "name", "Operand": "op"}.get(kind)
     children = tuple(from_jinja(child) for child in node.iter_child_nodes())
     return Tree(kind, getattr(node, payload) if payload else None, children)
+
+
+class Declined:
+    """What ``quick_value`` returns for an expression it leaves to Jinja2."""
+
+
+DECLINED: Final = Declined()
+_COMPARISONS: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "lteq": operator.le,
+    "gt": operator.gt,
+    "gteq": operator.ge,
+    "in": lambda left, right: left in right,
+    "notin": lambda left, right: left not in right,
+}
+# The operators Jinja2's sandbox leaves to Python (runner.pipeline.expr intercepts +, *, ** and %).
+_ARITHMETIC: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "Sub": operator.sub,
+    "Div": operator.truediv,
+    "FloorDiv": operator.floordiv,
+}
+_UNARY: Final[dict[str, Callable[[Any], Any]]] = {"Neg": operator.neg, "Pos": operator.pos}
+_EVALUATED: Final = frozenset(
+    {CONST, NAME, GETATTR, GETITEM, "Compare", "Operand", "And", "Or", "Not", "CondExpr", "List"}
+    | _ARITHMETIC.keys()
+    | _UNARY.keys()
+)
+
+
+def quick_value(tree: Tree, context: Mapping[str, Any]) -> Any:
+    """The value of ``tree`` as the template Jinja2 compiles from it computes it, or ``DECLINED``.
+
+    It reads mappings the way the sandbox's ``getattr``/``getitem`` do where their key is there and is no
+    attribute (``stages.x.outputs``), and applies the operators the sandbox leaves to Python, in Python's
+    order of evaluation. Anything else (a missing key, a filter, a capped operator, an exception of Python's)
+    declines, and Jinja2 evaluates the expression again, side-effect free, for its value or its error. An
+    exception the context raises on a read (``NotKnownYet`` from an upstream stage's pending outputs, an
+    unset environment variable) propagates as it does from Jinja2's template: at the same read.
+    """
+    if any(node.kind not in _EVALUATED for node in tree.walk()):
+        return DECLINED  # even where evaluation would not reach it: Jinja2 compiles the whole tree first
+    try:
+        return _value(tree, context)
+    except _Unsupported:
+        return DECLINED
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError, RecursionError):
+        return DECLINED
+
+
+def _value(node: Tree, context: Mapping[str, Any]) -> Any:
+    kind, children = node.kind, node.children
+    if kind == CONST:
+        return node.payload
+    if kind == NAME:
+        if node.payload not in context:
+            raise _Unsupported  # Jinja2's undefined: its error, its words
+        return context[node.payload]
+    if kind == GETATTR:
+        return _read(_value(children[0], context), node.payload, attribute=True)
+    if kind == GETITEM:
+        return _read(_value(children[0], context), _value(children[1], context), attribute=False)
+    if kind == "Compare":
+        left = _value(children[0], context)
+        result: Any = True
+        for operand in children[1:]:
+            right = _value(operand.children[0], context)
+            result = _COMPARISONS[operand.payload](left, right)
+            if not result:
+                return result
+            left = right
+        return result
+    if kind == "And":
+        left = _value(children[0], context)
+        return _value(children[1], context) if left else left
+    if kind == "Or":
+        left = _value(children[0], context)
+        return left if left else _value(children[1], context)
+    if kind == "Not":
+        return not _value(children[0], context)
+    if kind == "CondExpr":  # (test, expr1, expr2): Python's ``expr1 if test else expr2`` tests first
+        return _value(children[1] if _value(children[0], context) else children[2], context)
+    if kind == "List":
+        return [_value(child, context) for child in children]
+    if kind in _ARITHMETIC:
+        return _ARITHMETIC[kind](_value(children[0], context), _value(children[1], context))
+    if kind in _UNARY:
+        return _UNARY[kind](_value(children[0], context))
+    raise _Unsupported  # filters, ~ and the operators the sandbox caps
+
+
+def _read(container: Any, key: Any, *, attribute: bool) -> Any:
+    """``container.key`` or ``container[key]`` where the sandbox would read the mapping's item."""
+    if not isinstance(container, dict) or not isinstance(key, str | int) or isinstance(key, bool):
+        raise _Unsupported
+    if attribute and hasattr(container, str(key)):
+        raise _Unsupported  # ``vars.items``: Jinja2 returns the method
+    if key not in container:
+        raise _Unsupported
+    return container[key]

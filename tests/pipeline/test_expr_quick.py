@@ -15,7 +15,7 @@ import pytest
 from jinja2.parser import Parser
 
 from runner.pipeline import expr
-from runner.pipeline.expr_quick import Tree, from_jinja, quick_tree
+from runner.pipeline.expr_quick import DECLINED, Tree, from_jinja, quick_tree, quick_value
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -167,3 +167,61 @@ def test_references_are_the_same_from_either_reader(monkeypatch: pytest.MonkeyPa
             expr.Reference("stages", "b"),
         ]
     )
+
+
+VALUES: list[object] = [0, 1, 2.5, -3, True, False, None, "", "abc", "x", [1, 2], ["a", "b"], {"m": 1}, {}]
+
+
+def context(rng: random.Random) -> dict[str, object]:
+    """What a plan or a run hands an expression: mappings, pending outputs, an unset variable."""
+    from runner.run.inputs import _Environment, _PendingOutputs
+
+    def value() -> object:
+        return rng.choice(VALUES)
+
+    outputs = {"metrics": {"accuracy": value()}, "m": value(), "names": [value(), value()]}
+    stage_a = {"outputs": _PendingOutputs("a")} if rng.random() < 0.3 else {"outputs": outputs}
+    return {
+        "vars": {"x": value(), "min_accuracy": value(), "list": [value(), value()], "k": "x", "and": value()},
+        "stages": {"a": stage_a, "b": {"outputs": {"names": [value()]}}, "fam[*]": [outputs]},
+        "env": _Environment({"TOKEN": rng.choice(["secret", None]), "T": "Ab"}),
+        "matrix": {"lr": value()},
+    }
+
+
+def outcome(source: str, values: dict[str, object], evaluate: object) -> tuple[object, ...]:
+    assert callable(evaluate)
+    try:
+        value = evaluate(source, values)
+    except expr.ExpressionError as error:
+        return ("error", type(error).__name__, str(error))
+    return ("value", type(value).__name__, repr(value))  # repr: Jinja2 may leave an Undefined in a list
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_generated_expressions_evaluate_as_jinja_evaluates_them(seed: int) -> None:
+    rng = random.Random(seed)
+    quick = 0
+    for _ in range(1500):
+        source = generated(rng)
+        values = context(rng)
+        tree = quick_tree(source)
+        try:
+            quick += tree is not None and quick_value(tree, values) is not DECLINED
+        except expr.ExpressionError:
+            quick += 1  # the context's own error (pending outputs, an unset variable), at the same read
+        ours = outcome(source, values, expr.evaluate)
+        assert ours == outcome(source, values, expr._evaluate_with_jinja), source
+    assert quick > 150  # the quick evaluation is exercised, not only declined
+
+
+def test_a_plan_of_common_expressions_compiles_no_template() -> None:
+    from runner.run.inputs import _PendingOutputs
+
+    expr._TEMPLATES.clear()
+    values = {"vars": {"min": 0.5}, "stages": {"e": {"outputs": _PendingOutputs("e")}}, "env": {}}
+    with pytest.raises(expr.NotKnownYet):
+        expr.evaluate("stages.e.outputs.metrics.accuracy >= vars.min", values)
+    values["stages"] = {"e": {"outputs": {"metrics": {"accuracy": 0.75}}}}
+    assert expr.evaluate("stages.e.outputs.metrics.accuracy >= vars.min", values) is True
+    assert expr._TEMPLATES == {}
