@@ -162,7 +162,8 @@ def _compile(schema: Any) -> Check:
     checks += _compile_array(rest)
     checks += _compile_object(rest)
     if "allOf" in rest:
-        checks.append(_every([_compile(sub) for sub in rest.pop("allOf")]))
+        subs = rest.pop("allOf")
+        checks.append(_by_constant(subs) or _every([_compile(sub) for sub in subs]))
     if "anyOf" in rest:
         checks.append(_some([_compile(sub) for sub in rest.pop("anyOf")]))
     if "oneOf" in rest:
@@ -178,6 +179,42 @@ def _compile(schema: Any) -> Check:
     if rest:
         raise ValueError(f"the fast schema check does not know the keywords {sorted(rest)}")
     return _every(checks) if checks else _always(True)
+
+
+def _by_constant(subs: list[Any]) -> Check | None:
+    """``allOf`` of ``if: {properties: {K: {const: C}}, required: [K]}, then: S`` (a stage's schema by its
+    ``type``) as one lookup of the value's K instead of a test per branch; None for any other ``allOf``.
+
+    A mapping without K, or whose K names no branch, meets every ``if`` falsely: true. A value that is no
+    mapping meets every ``if`` (properties and required ignore it): it must meet every ``then``.
+    """
+    key: str | None = None
+    thens: dict[str, list[Any]] = {}
+    for sub in subs:
+        condition = sub.get("if") if isinstance(sub, dict) and set(sub) == {"if", "then"} else None
+        if not isinstance(condition, dict) or set(condition) != {"properties", "required"}:
+            return None
+        properties, required = condition["properties"], condition["required"]
+        if not isinstance(properties, dict) or len(properties) != 1 or required != list(properties):
+            return None
+        ((name, constant),) = properties.items()
+        if constant.keys() != {"const"} or not isinstance(constant["const"], str) or key not in (None, name):
+            return None
+        key = name
+        thens.setdefault(constant["const"], []).append(sub["then"])
+    if key is None:
+        return None
+    branches = {value: _every([_compile(then) for then in schemas]) for value, schemas in thens.items()}
+    every = _every(list(branches.values()))
+
+    def by_constant(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return every(value)
+        chosen = value.get(key)
+        branch = branches.get(chosen) if isinstance(chosen, str) else None
+        return branch is None or branch(value)
+
+    return by_constant
 
 
 def _compile_array(rest: dict[str, Any]) -> list[Check]:
