@@ -62,6 +62,7 @@ _CONSTANTS: Final = {"true": True, "True": True, "false": False, "False": False,
 _COMPARE: Final = {"==": "eq", "!=": "ne", "<": "lt", "<=": "lteq", ">": "gt", ">=": "gteq"}
 _MATH1: Final = {"+": "Add", "-": "Sub"}
 _MATH2: Final = {"*": "Mul", "/": "Div", "//": "FloorDiv", "%": "Mod"}
+_POW: Final = {"**": "Pow"}
 # (kind, text): kind is "name", "string", "number" or "op"; a string's text is its value.
 _Token = tuple[str, Any]
 _END: Final[_Token] = ("end", None)
@@ -186,10 +187,7 @@ class _Parser:
         return Tree("Compare", None, (expr, *operands)) if operands else expr
 
     def math1(self) -> Tree:
-        left = self.concat()
-        while self.peek()[0] == "op" and self.peek()[1] in _MATH1:
-            left = Tree(_MATH1[self.next()[1]], None, (left, self.concat()))
-        return left
+        return self.operations(self.concat, _MATH1)
 
     def concat(self) -> Tree:
         parts = [self.math2()]
@@ -198,15 +196,16 @@ class _Parser:
         return parts[0] if len(parts) == 1 else Tree("Concat", None, tuple(parts))
 
     def math2(self) -> Tree:
-        left = self.pow()
-        while self.peek()[0] == "op" and self.peek()[1] in _MATH2:
-            left = Tree(_MATH2[self.next()[1]], None, (left, self.pow()))
-        return left
+        return self.operations(self.pow, _MATH2)
 
     def pow(self) -> Tree:
-        left = self.unary(True)
-        while self.skip("op", "**"):
-            left = Tree("Pow", None, (left, self.unary(True)))
+        return self.operations(lambda: self.unary(True), _POW)
+
+    def operations(self, operand: Callable[[], Tree], kinds: Mapping[str, str]) -> Tree:
+        """``operand (op operand)*`` grouped from the left, as Jinja2 groups ``+ -``, ``* / // %``, ``**``."""
+        left = operand()
+        while self.peek()[0] == "op" and self.peek()[1] in kinds:
+            left = Tree(kinds[self.next()[1]], None, (left, operand()))
         return left
 
     def unary(self, with_filter: bool) -> Tree:
