@@ -33,8 +33,10 @@ NEITHER = (
     "runner.run.executor",
     "runner.pipeline.schema_errors",
 )
-# Not on validate's path either: the graph library, the platform layer, what a stage's run writes, hashing.
+# Not on validate's path either: logging (it logs nothing), the graph library, the platform layer, what a
+# stage's run writes, hashing.
 NOT_VALIDATE = (
+    "logging",
     "networkx",
     "hashlib",
     "runner.platform",
