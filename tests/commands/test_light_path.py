@@ -33,12 +33,11 @@ NEITHER = (
     "runner.run.executor",
     "runner.pipeline.schema_errors",
 )
-# Not on validate's path either: logging (it logs nothing), the graph library, the platform layer, what a
-# stage's run writes, hashing.
+# Not on validate's path either: logging (it logs nothing), the graph library, the platform layer and what
+# a stage's run writes.
 NOT_VALIDATE = (
     "logging",
     "networkx",
-    "hashlib",
     "runner.platform",
     "runner.stages.scoresheet",
     "runner.stages.scoresheet_html",
