@@ -9,7 +9,6 @@ rendered here, once, as sentences with the exit code its class names; no traceba
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ VERBS = (
     "state",
 )
 PIPELINE_SUFFIXES = (".yaml", ".yml", ".json")
+UNLOGGED = frozenset({"validate"})  # verbs whose modules log nothing (tests/commands/test_light_path.py)
 
 
 class Verbs(click.Group):
@@ -88,6 +88,10 @@ def _exists(word: str) -> bool:
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Run declarative model-lifecycle pipelines (model -> infer -> evaluate -> compress -> deploy)."""
     ctx.ensure_object(dict)["verbose"] = verbose
+    if ctx.invoked_subcommand in UNLOGGED and not verbose:
+        return  # nothing on validate's path logs: a pre-commit hook need not import the logging package
+    import logging
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -30,6 +30,7 @@ Inside qfrun, raised and handled within one layer (never shown as themselves), w
     │   ├── UnsetVariable           pipeline.expr           the same, naming the variable
     │   └── NotKnownYet             pipeline.expr           a plan's "known after a stage runs"
     ├── _AliasBomb                  pipeline.yamlio         a PipelineSyntaxError
+    ├── _Unsupported                pipeline.expr_quick     Jinja2 reads or evaluates the expression
     ├── InputError                  run.inputs              the stage's action "invalid"
     ├── Interrupted                 run.context             InterruptedRun, the stage left to resume
     ├── RegistryError               stages.registry         an import error: a programming mistake

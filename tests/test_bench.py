@@ -37,3 +37,31 @@ def test_the_benchmark_smoke_run_prints_the_machine_and_a_row_for_every_goal(tmp
         assert all(cells), row
         assert cells[4] in {"yes", "**no**", "—"}, row
     assert re.search(r"\| P1 \| .* \| \d+\.\d\dx \(\d+ ms ÷ \d+ ms\) \|", written)
+
+
+def test_a_partial_rerun_replaces_only_its_rows_and_the_import_table_and_says_where_they_come_from() -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import run  # bench/run.py
+        from harness import Row
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    existing = (
+        "# Benchmark results\n\nintro\n\ncores: 2 · commit: old\n\n| id | measure | result | goal | met |\n"
+        "| --- | --- | --- | --- | --- |\n| P1 | a | 7.00x | ≤ 3x | **no** |\n"
+        "| P1 | b | 6.00x | (reported) | — |\n"
+        "| P2 | c | 25.00x | ≤ 2x | **no** |\n| P3 | d | 1.97 ms | ≤ 0.5 ms | **no** |\n\n"
+        "Slowest imports of `qfrun validate` (`python -X importtime`, cumulative):\n\n```\nold imports\n```\n"
+    )
+    rows = [Row("P1", "a", "4.00x", "≤ 3x", False), Row("P2", "c", "1.50x", "≤ 2x", True)]
+    text = run.merged(existing, rows, "new imports", "cores: 2 · commit: new", ("startup", "plan"))
+    assert "| P1 | a | 4.00x | ≤ 3x | **no** |\n| P2 | c | 1.50x | ≤ 2x | yes |\n| P3 | d | 1.97 ms |" in text
+    assert "| P1 | b |" not in text
+    assert "7.00x" not in text
+    assert "```\nnew imports\n```" in text
+    assert "old imports" not in text
+    assert (
+        "Rerun of `--only startup,plan` (cores: 2 · commit: new): the P1 and P2 rows and the import" in text
+    )
+    again = run.merged(text, rows, "newer", "cores: 2 · commit: newer", ("startup", "plan"))
+    assert again.count("Rerun of `--only startup,plan`") == 1

@@ -144,11 +144,12 @@ def command(
 def refreshed(pipeline: Pipeline, state: StateFile) -> dict[str, Drift]:
     """What refresh finds; the platform is opened (the local one started) only when the state records
     something to ask about, so a pipeline that never ran plans offline."""
-    from runner.run.connect import open_platform
     from runner.run.refresh import recorded, refresh
 
     if not recorded(pipeline, state):
         return {}
+    from runner.run.connect import open_platform  # the platform client: only when there is something to ask
+
     platform = open_platform(
         pipeline.platform, notify=lambda line: click.echo(line, err=True), pipeline_file=pipeline.path
     )

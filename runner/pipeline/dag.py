@@ -9,6 +9,7 @@ member's id selects that member.
 from __future__ import annotations
 
 import graphlib
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -69,11 +70,30 @@ def cycles(graph: nx.DiGraph[str]) -> list[list[str]]:
 
 
 def topological(graph: nx.DiGraph[str]) -> list[str]:
-    """Stages in dependency order, ties broken by declaration order."""
-    import networkx as nx
+    """Stages in dependency order, ties broken by declaration order: networkx's
+    ``lexicographical_topological_sort`` keyed on the declaration index, written out on integers (a plan
+    and a run each ask for it, and the generic version was a sixth of a plan's time)."""
+    nodes = list(graph)
+    index = {node: position for position, node in enumerate(nodes)}
+    waiting = [0] * len(nodes)  # upstream stages not yet placed
+    for position, node in enumerate(nodes):
+        waiting[position] = graph.in_degree(node)
+    ready = [position for position, count in enumerate(waiting) if count == 0]
+    heapq.heapify(ready)
+    found: list[str] = []
+    while ready:
+        node = nodes[heapq.heappop(ready)]
+        found.append(node)
+        for successor in graph.successors(node):
+            position = index[successor]
+            waiting[position] -= 1
+            if waiting[position] == 0:
+                heapq.heappush(ready, position)
+    if len(found) != len(nodes):
+        import networkx as nx
 
-    order = {node: index for index, node in enumerate(graph)}
-    return list(nx.lexicographical_topological_sort(graph, key=order.__getitem__))
+        raise nx.NetworkXUnfeasible("Graph contains a cycle or graph changed during iteration")
+    return found
 
 
 def upstream(graph: nx.DiGraph[str], stage_id: str) -> list[str]:

@@ -6,7 +6,8 @@ empty string. An expression reads four roots: ``vars``, ``stages.<id>.outputs`` 
 for the list of a matrix family's outputs), ``env`` (allow-listed names only) and, in a matrix stage,
 ``matrix``. A field that is a whole expression takes the expression's value and type
 (``replicas: ${{ vars.replicas }}`` is a number); an expression inside a longer string is interpolated.
-Jinja2 is imported lazily so ``qfrun --help`` and files without expressions do not pay for it.
+Jinja2 is imported lazily, to evaluate; validation reads the common expressions without it
+(runner.pipeline.expr_quick), so ``qfrun validate`` and ``--help`` do not pay for it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,19 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from runner.pipeline.expr_quick import (
+    CONST,
+    DECLINED,
+    FILTER,
+    GETATTR,
+    GETITEM,
+    NAME,
+    Tree,
+    from_jinja,
+    quick_tree,
+    quick_value,
+)
 
 if TYPE_CHECKING:
     from jinja2 import nodes
@@ -94,15 +108,12 @@ def reads_env(text: str) -> bool:
     """Whether any expression in ``text`` reads ``env``: its value is then sensitive, whatever filters,
     slices or concatenations made it (``env.T | upper``, ``env.T[1:]``), as Terraform taints values
     derived from a sensitive one. An expression that does not parse counts as reading it."""
-    from jinja2 import nodes
-
     for source in find(text):
         try:
-            tree = parse(source)
+            walked = tree(source).walk()
         except ExpressionError:
             return True
-        names = [tree] if isinstance(tree, nodes.Name) else list(tree.find_all(nodes.Name))
-        if any(name.name == "env" for name in names):
+        if any(node.kind == NAME and node.payload == "env" for node in walked):
             return True
     return False
 
@@ -202,55 +213,62 @@ def parse(source: str) -> nodes.Expr:
 
 def references(source: str) -> Iterator[Reference]:
     """Every ``root.name`` the expression reads; raises ExpressionError for names outside the roots."""
-    from jinja2 import nodes
-
-    tree = parse(source)
-    for name in [tree] if isinstance(tree, nodes.Name) else tree.find_all(nodes.Name):
-        if name.name not in ROOTS:
+    walked = tree(source).walk()
+    for node in walked:
+        if node.kind == NAME and node.payload not in ROOTS:
             raise ExpressionError(
-                f"the expression {_quote(source)} reads {name.name!r}; "
+                f"the expression {_quote(source)} reads {node.payload!r}; "
                 "expressions read only vars, stages, env and (in a matrix stage) matrix"
             )
-    for used in [tree] if isinstance(tree, nodes.Filter) else tree.find_all(nodes.Filter):
-        if used.name not in SAFE_FILTERS:
+    for node in walked:  # every filter, a filter's argument's too: the sandbox offers no other
+        if node.kind == FILTER and node.payload not in SAFE_FILTERS:
             raise ExpressionError(
-                f"the expression {_quote(source)} uses the filter {used.name!r}; the filters offered are "
+                f"the expression {_quote(source)} uses the filter {node.payload!r}; the filters offered are "
                 + ", ".join(sorted(SAFE_FILTERS))
             )
-    # find_all() walks the children only: the whole expression may itself be ``vars.x`` or ``vars``.
-    found: list[Any] = [tree] if isinstance(tree, (nodes.Getattr, nodes.Getitem)) else []
-    accesses = [*found, *tree.find_all((nodes.Getattr, nodes.Getitem))]
+    accesses = [node for node in walked if node.kind in (GETATTR, GETITEM)]
     for node in accesses:  # stages.<id>.<what>: a stage offers its outputs and nothing else
-        inner = node.node
-        if isinstance(inner, (nodes.Getattr, nodes.Getitem)) and _is_root(inner.node, "stages"):
-            what = node.attr if isinstance(node, nodes.Getattr) else _constant(node.arg)
-            family = isinstance(inner, nodes.Getitem) and str(_constant(inner.arg)).endswith(FAMILY_SUFFIX)
+        inner = node.children[0]
+        if inner.kind in (GETATTR, GETITEM) and _is_root(inner.children[0], "stages"):
+            what = _key(node)
+            family = inner.kind == GETITEM and str(_key(inner)).endswith(FAMILY_SUFFIX)
             if what != "outputs" and not family:
                 raise ExpressionError(
                     f"the expression {_quote(source)} reads stages.<id>.{what}; a stage offers only "
                     "stages.<id>.outputs.<name>"
                 )
     for node in accesses:
-        base = node.node
-        if isinstance(base, nodes.Name) and base.name in ROOTS:
-            key = node.attr if isinstance(node, nodes.Getattr) else _constant(node.arg)
+        base = node.children[0]
+        if base.kind == NAME and base.payload in ROOTS:
+            key = _key(node)
             if key is None:
                 raise ExpressionError(
-                    f"the expression {_quote(source)} indexes {base.name} with a computed key"
+                    f"the expression {_quote(source)} indexes {base.payload} with a computed key"
                 )
-            yield Reference(base.name, key)
+            yield Reference(base.payload, key)
 
 
-def _is_root(node: nodes.Node, root: str) -> bool:
-    from jinja2 import nodes
+@functools.lru_cache(maxsize=4096)
+def tree(source: str) -> Tree:
+    """What the checks read of the expression's syntax tree: from the quick reader when the expression is
+    one it knows (validate then never imports Jinja2), else from Jinja2's parser, which words the errors."""
+    if source.strip() and len(source) <= MAX_SOURCE:
+        quick = quick_tree(family_syntax(source))
+        if quick is not None:
+            return quick
+    return from_jinja(parse(source))
 
-    return isinstance(node, nodes.Name) and node.name == root
+
+def _is_root(node: Tree, root: str) -> bool:
+    return node.kind == NAME and node.payload == root
 
 
-def _constant(node: nodes.Node) -> str | None:
-    from jinja2 import nodes
-
-    return str(node.value) if isinstance(node, nodes.Const) else None
+def _key(access: Tree) -> str | None:
+    """The name an access reads: ``.name``, or a constant ``[key]``; None for a computed key."""
+    if access.kind == GETATTR:
+        return str(access.payload)
+    key = access.children[1]
+    return str(key.payload) if key.kind == CONST else None
 
 
 # The stage and var names an expression reads become slots filled in at run time, so that expressions that
@@ -331,14 +349,29 @@ def _template(tree: nodes.Expr) -> Callable[[dict[str, Any]], Any]:
 
 
 def evaluate(source: str, context: Mapping[str, Any]) -> Any:
-    """The value of one expression; every failure is an ExpressionError that names the expression."""
+    """The value of one expression; every failure is an ExpressionError that names the expression.
+
+    The common expressions are evaluated on their tree without Jinja2 (``expr_quick.quick_value``: a plan
+    of a pipeline that never ran then imports and compiles no template); the rest, and every failure but
+    the context's own, by the template Jinja2 compiles, which words the error.
+    """
+    try:
+        value = quick_value(tree(source), context)
+    except NotKnownYet:
+        raise  # not a failure of this expression: the planner shows the value as known later
+    except ExpressionError as error:
+        raise type(error)(f"{_quote(source)}: {error}") from None
+    return _evaluate_with_jinja(source, context) if value is DECLINED else value
+
+
+def _evaluate_with_jinja(source: str, context: Mapping[str, Any]) -> Any:
     from jinja2 import TemplateError
     from jinja2.exceptions import SecurityError, UndefinedError
 
     try:
         return _compiled(source)(context)
     except NotKnownYet:
-        raise  # not a failure of this expression: the planner shows the value as known later
+        raise
     except ExpressionError as error:
         raise type(error)(f"{_quote(source)}: {error}") from None
     except UndefinedError as error:

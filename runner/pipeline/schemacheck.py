@@ -87,8 +87,36 @@ def _bounded(test: Callable[[Any, Any], bool], bound: Any) -> Check:
     return lambda value: not _is_number(value) or test(value, bound)
 
 
-def _combined(parts: list[Check], combine: Callable[[Any], bool]) -> Check:
-    return lambda value: combine(part(value) for part in parts)
+def _every(parts: list[Check]) -> Check:
+    """All of ``parts``, stopping at the first no. Plain loops, not ``all()`` over a generator: the check
+    runs for every value of a pipeline, and the generator was most of its time."""
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda value: first(value) and second(value)
+
+    def every(value: Any) -> bool:
+        for part in parts:
+            if not part(value):
+                return False
+        return True
+
+    return every
+
+
+def _some(parts: list[Check]) -> Check:
+    """Any of ``parts``, stopping at the first yes."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def some(value: Any) -> bool:
+        for part in parts:
+            if part(value):
+                return True
+        return False
+
+    return some
 
 
 def compile_check(schema: Any) -> Check:
@@ -105,14 +133,20 @@ def _compile(schema: Any) -> Check:
         rest.pop(key, None)
     if "type" in rest:
         names = rest.pop("type")
-        types = [_TYPES[name] for name in (names if isinstance(names, list) else [names])]
-        checks.append(lambda value: any(check(value) for check in types))
+        checks.append(_some([_TYPES[name] for name in (names if isinstance(names, list) else [names])]))
     if "enum" in rest:
         options = rest.pop("enum")
-        checks.append(lambda value: any(_equal(value, option) for option in options))
+        if all(isinstance(option, str) for option in options):  # a string equals only a string
+            strings = frozenset(options)
+            checks.append(lambda value: isinstance(value, str) and value in strings)
+        else:
+            checks.append(lambda value: any(_equal(value, option) for option in options))
     if "const" in rest:
         constant = rest.pop("const")
-        checks.append(lambda value: _equal(value, constant))
+        if isinstance(constant, str):
+            checks.append(lambda value: isinstance(value, str) and value == constant)
+        else:
+            checks.append(lambda value: _equal(value, constant))
     for key, test in _BOUNDS.items():
         if key in rest:
             checks.append(_bounded(test, rest.pop(key)))
@@ -127,9 +161,11 @@ def _compile(schema: Any) -> Check:
         checks.append(lambda value: not isinstance(value, str) or len(value) <= most)
     checks += _compile_array(rest)
     checks += _compile_object(rest)
-    for key, combine in (("allOf", all), ("anyOf", any)):
-        if key in rest:
-            checks.append(_combined([_compile(sub) for sub in rest.pop(key)], combine))
+    if "allOf" in rest:
+        subs = rest.pop("allOf")
+        checks.append(_by_constant(subs) or _every([_compile(sub) for sub in subs]))
+    if "anyOf" in rest:
+        checks.append(_some([_compile(sub) for sub in rest.pop("anyOf")]))
     if "oneOf" in rest:
         options_ = [_compile(sub) for sub in rest.pop("oneOf")]
         checks.append(lambda value: sum(1 for option in options_ if option(value)) == 1)
@@ -142,14 +178,58 @@ def _compile(schema: Any) -> Check:
         checks.append(lambda value: then(value) if condition(value) else otherwise(value))
     if rest:
         raise ValueError(f"the fast schema check does not know the keywords {sorted(rest)}")
-    return lambda value: all(check(value) for check in checks)
+    return _every(checks) if checks else _always(True)
+
+
+def _by_constant(subs: list[Any]) -> Check | None:
+    """``allOf`` of ``if: {properties: {K: {const: C}}, required: [K]}, then: S`` (a stage's schema by its
+    ``type``) as one lookup of the value's K instead of a test per branch; None for any other ``allOf``.
+
+    A mapping without K, or whose K names no branch, meets every ``if`` falsely: true. A value that is no
+    mapping meets every ``if`` (properties and required ignore it): it must meet every ``then``.
+    """
+    key: str | None = None
+    thens: dict[str, list[Any]] = {}
+    for sub in subs:
+        condition = sub.get("if") if isinstance(sub, dict) and set(sub) == {"if", "then"} else None
+        if not isinstance(condition, dict) or set(condition) != {"properties", "required"}:
+            return None
+        properties, required = condition["properties"], condition["required"]
+        if not isinstance(properties, dict) or len(properties) != 1 or required != list(properties):
+            return None
+        ((name, constant),) = properties.items()
+        if constant.keys() != {"const"} or not isinstance(constant["const"], str) or key not in (None, name):
+            return None
+        key = name
+        thens.setdefault(constant["const"], []).append(sub["then"])
+    if key is None:
+        return None
+    branches = {value: _every([_compile(then) for then in schemas]) for value, schemas in thens.items()}
+    every = _every(list(branches.values()))
+
+    def by_constant(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return every(value)
+        chosen = value.get(key)
+        branch = branches.get(chosen) if isinstance(chosen, str) else None
+        return branch is None or branch(value)
+
+    return by_constant
 
 
 def _compile_array(rest: dict[str, Any]) -> list[Check]:
     checks: list[Check] = []
     if "items" in rest:
         item = _compile(rest.pop("items"))
-        checks.append(lambda value: not isinstance(value, list) or all(item(entry) for entry in value))
+
+        def items(value: Any) -> bool:
+            if isinstance(value, list):
+                for entry in value:
+                    if not item(entry):
+                        return False
+            return True
+
+        checks.append(items)
     if "minItems" in rest:
         least = rest.pop("minItems")
         checks.append(lambda value: not isinstance(value, list) or len(value) >= least)
@@ -164,27 +244,25 @@ def _compile_array(rest: dict[str, Any]) -> list[Check]:
 def _compile_object(rest: dict[str, Any]) -> list[Check]:
     checks: list[Check] = []
     properties = {key: _compile(sub) for key, sub in rest.pop("properties", {}).items()}
-    if properties:
-        checks.append(
-            lambda value: (
-                not isinstance(value, dict)
-                or all(check(value[key]) for key, check in properties.items() if key in value)
-            )
-        )
-    if "additionalProperties" in rest:
-        extra = _compile(rest.pop("additionalProperties"))
-        checks.append(
-            lambda value: (
-                not isinstance(value, dict)
-                or all(extra(item) for key, item in value.items() if key not in properties)
-            )
-        )
+    extra = _compile(rest.pop("additionalProperties")) if "additionalProperties" in rest else None
+    if properties or extra is not None:
+        # One pass over the mapping's own keys (a stage sets a few of its type's many properties): each
+        # value meets its property's schema, or additionalProperties' when the key is not a property.
+        def members(value: Any) -> bool:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    check = properties.get(key, extra)
+                    if check is not None and not check(item):
+                        return False
+            return True
+
+        checks.append(members)
     if "propertyNames" in rest:
         name = _compile(rest.pop("propertyNames"))
         checks.append(lambda value: not isinstance(value, dict) or all(name(key) for key in value))
     if "required" in rest:
-        needed = rest.pop("required")
-        checks.append(lambda value: not isinstance(value, dict) or all(key in value for key in needed))
+        needed = frozenset(rest.pop("required"))
+        checks.append(lambda value: not isinstance(value, dict) or needed <= value.keys())
     if "minProperties" in rest:
         least = rest.pop("minProperties")
         checks.append(lambda value: not isinstance(value, dict) or len(value) >= least)

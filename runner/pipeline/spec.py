@@ -22,13 +22,13 @@ from runner.files import Confinement, PathRefused, allowed_folders
 from runner.pipeline import dag, expr, matrix, targets
 from runner.pipeline.schema import schema_issues
 from runner.pipeline.yamlio import Document, KeyPath, load_document
-from runner.platform.registry import PlatformSpec, platform_spec
-from runner.platform.settings import is_loopback_url
 from runner.stages import STAGE_TYPES
 from runner.stages.base import CONTROL_KEYS, CheckContext
 
 if TYPE_CHECKING:
     import networkx as nx
+
+    from runner.platform.registry import PlatformSpec
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,8 @@ class Pipeline:
     @functools.cached_property
     def platform_spec(self) -> PlatformSpec:
         """The platform as a typed spec: its kind's entry (runner.platform.registry) and its options."""
+        from runner.platform.registry import platform_spec  # the platform layer: validate does without it
+
         return platform_spec(self.platform)
 
     @property
@@ -501,6 +503,8 @@ def _expressions(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str | Non
 def _local_url_issues(document: Document, platform: Mapping[str, Any], at: KeyPath) -> Iterator[Issue]:
     """qfrun sends the local platform its token and keys with every request: to its console (``url``), its
     chat (``inference_url``) and its BOS (``bos.endpoint``): any of them off this machine would get them."""
+    from runner.platform.settings import is_loopback_url  # only for a platform written as a mapping
+
     bos = platform.get("bos")
     urls = {
         (*at, "url"): platform.get("url"),

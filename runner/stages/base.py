@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 
 from runner.errors import Issue
 from runner.pipeline.expr import contains_expression
-from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind
 from runner.stages import fields
 
 if TYPE_CHECKING:
     from runner.pipeline.spec import DatasetSpec
     from runner.pipeline.yamlio import Document
+    from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind
     from runner.stages.builtin_fields import InferenceParams
 
 KeyPath = tuple[str | int, ...]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Never
 
-from runner.platform.protocol import TaskKind
 from runner.stages.base import (
     DatasetRef,
     PlanDetail,
@@ -54,6 +53,8 @@ class CompressStage(StageType["CompressFields[Unresolved]", "CompressFields[Neve
         return model_entry(stage, by_id)
 
     def run(self, ctx: StageContext, spec: CompressFields[Never]) -> dict[str, Any]:
+        from runner.platform.protocol import TaskKind  # the run's: validate and plan do without
+
         source = model_version_of(ctx, spec.model)
         params: dict[str, Any] = {
             "model_version_id": source,

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Never
 from urllib.parse import urlsplit
 
 from runner.errors import StageError
-from runner.platform.protocol import ChatMessage, TaskKind
 from runner.stages.base import (
     Charge,
     PlanDetail,
@@ -114,6 +113,8 @@ class DeployStage(StageType["DeployFields[Unresolved]", "DeployFields[Never]"]):
         )
 
     def run(self, ctx: StageContext, spec: DeployFields[Never]) -> dict[str, Any]:
+        from runner.platform.protocol import ChatMessage, TaskKind  # the run's: validate does without
+
         service = spec.service
         info = ctx.run_task(
             TaskKind.SERVICE, {"model_version_id": model_version_of(ctx, spec.model), **written(service)}

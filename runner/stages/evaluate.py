@@ -23,7 +23,6 @@ from runner.benchmarks import (
 from runner.errors import Issue, StageError
 from runner.files import MAX_MODULE_BYTES, read_regular
 from runner.pipeline.expr import contains_expression
-from runner.platform.protocol import TaskKind
 from runner.stages import fields
 from runner.stages.base import (
     CheckContext,
@@ -41,9 +40,8 @@ from runner.stages.base import (
     model_version_of,
     single_dataset,
 )
-from runner.stages.eval_samples import keep_samples
 from runner.stages.evaluate_checks import evaluator_issues, qianfan_issues
-from runner.stages.manual import ManualScoring, sheet_path
+from runner.stages.manual import sheet_path
 from runner.stages.registry import chat_servers, model_producers
 
 if TYPE_CHECKING:
@@ -130,6 +128,11 @@ class EvaluateStage(StageType["EvaluateFields[Unresolved]", "EvaluateFields[Neve
         yield ReportEntry("evaluations", {"stage": stage["id"], "metrics": metrics, "samples": samples})
 
     def run(self, ctx: StageContext, spec: EvaluateFields[Never]) -> dict[str, Any]:
+        # The run's own: the platform protocol, sample files and scoring sheets; validate does without.
+        from runner.platform.protocol import TaskKind
+        from runner.stages.eval_samples import keep_samples
+        from runner.stages.manual import ManualScoring
+
         # version id -> the stage that produced it, so metrics come back keyed by what the user wrote
         by_version: dict[str, str] = {}
         params: dict[str, Any] = {"inference_params": inference_params(spec.params)}

@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import Issue
-from runner.platform.wire.finetuning import FINETUNING
 from runner.stages.base import (
     CheckContext,
     DatasetRef,
@@ -119,6 +118,8 @@ class FinetuneStage(StageType["FinetuneFields", "FinetuneFields"]):
         return model_entry(stage, by_id, default_scheme="fine-tuned")
 
     def run(self, ctx: StageContext, spec: FinetuneFields) -> dict[str, Any]:
+        from runner.platform.wire.finetuning import FINETUNING  # the wire layer: validate does without
+
         base = model_version_of(ctx, spec.model)
         base_version = ctx.platform.describe_model_version(base)
         dataset = ctx.dataset(spec.dataset)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Never
 
 from runner.errors import Issue
-from runner.platform.protocol import TaskKind
 from runner.stages.base import (
     CheckContext,
     DatasetRef,
@@ -59,6 +58,8 @@ class InferStage(StageType["InferFields[Unresolved]", "InferFields[Never]"]):
         return PlanDetail(f"batch inference of {spec.model} on dataset {spec.dataset}{extra}")
 
     def run(self, ctx: StageContext, spec: InferFields[Never]) -> dict[str, Any]:
+        from runner.platform.protocol import TaskKind  # the run's: validate and plan do without
+
         upstream = ctx.upstream_outputs(spec.model)
         version_id = str(upstream["version_id"]) if "version_id" in upstream else None
         dataset = ctx.dataset(spec.dataset)

@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.errors import StageError, StageWaiting
-from runner.platform.protocol import ManualScore, TaskInfo
-from runner.platform.wire import SATISFACTION
-from runner.stages import scoresheet, scoresheet_html
 from runner.stages.base import StageContext
 
 if TYPE_CHECKING:
+    from runner.platform.protocol import TaskInfo
     from runner.stages.builtin_fields import ManualEvaluator
 
 SATISFACTION_DESCRIPTION = "Overall satisfaction with the answer (Qianfan's default dimension 满意度)."
@@ -28,6 +26,8 @@ SATISFACTION_DESCRIPTION = "Overall satisfaction with the answer (Qianfan's defa
 
 def dimensions(evaluator: ManualEvaluator) -> list[dict[str, str]]:
     """``satisfaction`` (always there, first, as on Qianfan) and the evaluator's own dimensions."""
+    from runner.platform.wire import SATISFACTION  # the wire layer, for the run only
+
     return [
         {"name": SATISFACTION, "description": SATISFACTION_DESCRIPTION},
         *({"name": d.name, "description": d.description or ""} for d in evaluator.dimensions),
@@ -43,6 +43,8 @@ class ManualScoring:
     """The ``on_waiting`` of an evaluate stage with a manual evaluator."""
 
     def __init__(self, ctx: StageContext, evaluator: ManualEvaluator, labels: Mapping[str, str]) -> None:
+        from runner.stages import scoresheet  # the sheets are the run's: validate does without them
+
         self._ctx = ctx
         self._labels = dict(labels)  # model version id -> the stage the user wrote
         self._dimensions = dimensions(evaluator)
@@ -52,6 +54,9 @@ class ManualScoring:
         self._html = self._csv.with_suffix(".html")
 
     def __call__(self, info: TaskInfo) -> None:
+        from runner.platform.protocol import ManualScore
+        from runner.stages import scoresheet, scoresheet_html
+
         ctx, ref = self._ctx, info.ref
         samples = ctx.platform.manual_samples(ref)
         if samples is None:  # Qianfan: people score in the console; the task moves on when they are done

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from runner.errors import Issue, StageError
 from runner.pipeline.expr import contains_expression
-from runner.platform.protocol import ModelVersion
 from runner.stages.base import CheckContext, LocalInput, PlanDetail, ReportEntry, StageContext, StageType
 from runner.stages.registry import model_producers
 
 if TYPE_CHECKING:
+    from runner.platform.protocol import ModelVersion
     from runner.stages.builtin_fields import ModelFields
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from runner.errors import PlatformError, StateError
 from runner.pipeline.spec import Pipeline
-from runner.platform.bos import BosClient
 from runner.platform.settings import (
     ENV_LOCAL_TOKEN,
     BosSettings,
@@ -24,7 +23,6 @@ from runner.platform.settings import (
     settings_from_pipeline,
 )
 from runner.state.backend import BosLocation, LocalBackend, StateBackend, state_location
-from runner.state.bos_backend import BosBackend
 
 
 def open_backend(
@@ -41,6 +39,11 @@ def open_backend(
     location = state_location(pipeline.name, pipeline.path, declared, option, env, target)
     if not isinstance(location, BosLocation):
         return LocalBackend(location, pipeline.name)
+    # Here, not at the top: the BOS client brings the HTTP stack, which a state file beside the pipeline
+    # (`qfrun plan` of most pipelines) never needs.
+    from runner.platform.bos import BosClient
+    from runner.state.bos_backend import BosBackend
+
     settings = _bos_settings(pipeline, location, env, notify)
     return BosBackend(
         lambda: BosClient(settings),

@@ -103,3 +103,26 @@ def test_unknown_force_stage_through_the_cli_exits_2(
         main(["plan", str(path), "--force", "nothing_like_it"])
     assert caught.value.code == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_topological_order_is_networkx_lexicographical_order_by_declaration() -> None:
+    import random
+
+    import networkx as nx
+
+    for seed in range(200):
+        rng = random.Random(seed)
+        names = [f"s{index}_{rng.randrange(100)}" for index in range(rng.randrange(1, 40))]
+        rng.shuffle(names)  # declaration order is not name order
+        dependencies = {
+            name: [other for other in names if other != name and rng.random() < 0.08] for name in names
+        }
+        graph = dag.build(dependencies)
+        order = {node: index for index, node in enumerate(graph)}
+        try:
+            expected = list(nx.lexicographical_topological_sort(graph, key=order.__getitem__))
+        except nx.NetworkXUnfeasible:
+            with pytest.raises(nx.NetworkXUnfeasible):
+                dag.topological(graph)
+        else:
+            assert dag.topological(graph) == expected
