@@ -255,13 +255,16 @@ class PlatformClient:
             pause = min(pause * 2, IMPORT_POLL_S[1])
             version = self.describe_model_version(version.version_id)
 
-    def ensure_dataset(self, *, name: str, path: str, sha256: str) -> Dataset:
+    def ensure_dataset(self, *, name: str, path: str, sha256: str, version: bool = True) -> Dataset:
         """Upload a local JSONL file: to BOS as batch inference's input on both platforms [B2], and as a
         dataset version for evaluation and fine-tuning: on the local platform with ImportLocalDataset
-        (local-only, one request), on Qianfan through BOS and its dataset management [D1][D5]."""
+        (local-only, one request, made always: its batch inference reads the reference answers from it),
+        on Qianfan through BOS and its dataset management [D1][D5] only when ``version`` is asked for."""
         content = self._read_dataset(path, sha256)
         with BosClient(self.settings, transport=self._transport) as bos:
-            batch_input, _ = bos.upload_batch_input(content, sha256, where=path)
+            batch_input, rows = bos.upload_batch_input(content, sha256, where=path)
+        if self.settings.kind != "local" and not version:
+            return Dataset(dataset_id="", name=name, rows=rows, sha256=sha256, batch_input_uri=batch_input)
         if self.settings.kind != "local":
             dataset = self.import_dataset_through_bos(name=name, path=path, content=content, sha256=sha256)
             return replace(dataset, batch_input_uri=batch_input)

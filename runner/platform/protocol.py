@@ -246,11 +246,13 @@ class Platform(Protocol):
         """
         ...
 
-    def ensure_dataset(self, *, name: str, path: str, sha256: str) -> Dataset:
+    def ensure_dataset(self, *, name: str, path: str, sha256: str, version: bool = True) -> Dataset:
         """Upload a local JSONL file once per content hash and return the platform's dataset.
 
-        Its ``batch_input_uri`` is the BOS folder batch inference reads; on Qianfan that is all there is
-        (``dataset_id`` is empty: an evaluation there names a dataset version of the console instead).
+        Its ``batch_input_uri`` is the BOS folder batch inference reads [B2]; its ``dataset_id`` the dataset
+        version evaluation and fine-tuning read. ``version=False`` when only batch inference reads the file:
+        on Qianfan it then goes to BOS only, and no dataset is imported into the console (``dataset_id`` is
+        empty).
         """
         ...
 

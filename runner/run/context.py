@@ -64,7 +64,7 @@ class StageRun:
         platform: Platform,
         save: Callable[[str, StageRecord, bool], None],
         outputs: Callable[[str], Mapping[str, Any]],
-        datasets: Callable[[str], Dataset],
+        datasets: Callable[[str, bool], Dataset],
         log: Callable[[str, str], None],
         progress: Callable[[str, int | None, int | None, Mapping[str, float]], None],
         stop: threading.Event,
@@ -105,8 +105,8 @@ class StageRun:
     def upstream_outputs(self, stage_id: str) -> Mapping[str, Any]:
         return self._outputs(stage_id)
 
-    def dataset(self, dataset_id: str) -> Dataset:
-        return self._datasets(dataset_id)
+    def dataset(self, dataset_id: str, *, version: bool = True) -> Dataset:
+        return self._datasets(dataset_id, version)
 
     def log(self, message: str) -> None:
         self._log(self._stage_id, message)

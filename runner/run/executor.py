@@ -147,7 +147,7 @@ class Executor:
         self.run_id = new_run_id()
         self._stop = threading.Event()
         self._dataset_lock = threading.Lock()
-        self._datasets: dict[str, Dataset] = {}
+        self._datasets: dict[str, tuple[Dataset, bool]] = {}  # id -> the dataset, whether it has a version
         self._upstream: dict[str, UpstreamValue] = {}  # what each settled stage gives those downstream
         self._settled: dict[str, StageOutcome] = {}
         self._forced: frozenset[str] = frozenset()
@@ -423,17 +423,26 @@ class Executor:
         ended = record.status.terminal or record.status is StageStatus.WAITING
         self.state.record(stage_id, record, durable=durable and not ended)
 
-    def _dataset(self, dataset_id: str) -> Dataset:
+    def _dataset(self, dataset_id: str, version: bool = True) -> Dataset:
+        """A pipeline dataset on the platform, made once per run: a file read only as batch inference's
+        input gets no dataset version (on Qianfan an import into its dataset management) until a stage
+        that reads a version asks for it."""
         with self._dataset_lock:
-            if dataset_id not in self._datasets:
+            known = self._datasets.get(dataset_id)
+            if known is None or (version and not known[1]):
                 spec = self.pipeline.datasets[dataset_id]
                 if spec.path is not None:
-                    self._datasets[dataset_id] = self.platform.ensure_dataset(
-                        name=dataset_id, path=str(spec.path.resolve()), sha256=content_hash.of_file(spec.path)
+                    made = self.platform.ensure_dataset(
+                        name=dataset_id,
+                        path=str(spec.path.resolve()),
+                        sha256=content_hash.of_file(spec.path),
+                        version=version,
                     )
+                    known = (made, version)
                 else:
-                    self._datasets[dataset_id] = self.platform.describe_dataset(str(spec.qianfan_dataset_id))
-            return self._datasets[dataset_id]
+                    known = (self.platform.describe_dataset(str(spec.qianfan_dataset_id)), True)
+                self._datasets[dataset_id] = known
+            return known[0]
 
 
 def _progress(

@@ -19,6 +19,7 @@ import networkx as nx
 
 from runner.errors import StageError
 from runner.pipeline import dag
+from runner.pipeline.expr import contains_expression
 from runner.pipeline.spec import Pipeline, StageSpec
 from runner.platform.destinations import Destination, credential_destinations
 from runner.platform.envfile import platform_environment
@@ -153,10 +154,25 @@ def make_plan(
     )
 
 
+def _dataset_reads(pipeline: Pipeline) -> dict[str, bool]:
+    """The datasets some stage reads, each with whether one reads it as a dataset version (evaluation,
+    fine-tuning, calibration), which a Qianfan target imports into its dataset management, rather than only
+    as batch inference's BOS input. A dataset field that is an expression could name any of them, as a
+    version: the plan cannot tell which."""
+    reads: dict[str, bool] = {}
+    for stage in pipeline.stages.values():
+        if any(contains_expression(str(value)) for key, value in stage.fields.items() if "dataset" in key):
+            return dict.fromkeys(pipeline.datasets, True)
+        for ref in STAGE_TYPES[stage.type].dataset_refs(stage.fields):
+            reads[ref.dataset_id] = reads.get(ref.dataset_id, False) or ref.version
+    return reads
+
+
 def source_lines(pipeline: Pipeline) -> Iterator[str]:
     """How the target gets each dataset and each model the pipeline brings along: what promotion changes
     between targets, so a plan for production says what it uploads and imports there."""
     local = pipeline.platform_spec.local
+    reads = _dataset_reads(pipeline)
     for dataset in pipeline.datasets.values():
         if dataset.path is None:
             yield f"dataset {dataset.id}: the Qianfan dataset version {dataset.qianfan_dataset_id}"
@@ -164,11 +180,18 @@ def source_lines(pipeline: Pipeline) -> Iterator[str]:
         written = _relative(pipeline, dataset.path)
         if local:
             yield f"dataset {dataset.id}: {written}, imported into the local platform once by content hash"
-        else:
+        elif dataset.id not in reads:
+            yield f"dataset {dataset.id}: {written}, read by no stage, so nothing is uploaded"
+        elif reads[dataset.id]:
             yield (
                 f"dataset {dataset.id}: {written}{_size(dataset.path)}, uploaded to BOS once by content hash "
                 "(batch inference input) and imported into Qianfan's datasets once (CreateDataset, "
                 "CreateImportTask)"
+            )
+        else:
+            yield (
+                f"dataset {dataset.id}: {written}{_size(dataset.path)}, uploaded to BOS once by content hash "
+                "(batch inference input), not imported into Qianfan's datasets: only batch inference reads it"
             )
     for stage in pipeline.stages.values():
         if stage.type != "model":

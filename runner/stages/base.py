@@ -49,10 +49,15 @@ class StageRef:
 
 @dataclass(frozen=True)
 class DatasetRef:
-    """A field of a stage that names a dataset (``dataset: qa_eval``)."""
+    """A field of a stage that names a dataset (``dataset: qa_eval``).
+
+    ``version`` says whether the stage reads it as a dataset version of the platform's dataset management
+    (evaluation, fine-tuning, calibration) or only as batch inference's BOS input [B2], which on Qianfan
+    needs no import into the console's datasets."""
 
     path: KeyPath
     dataset_id: str
+    version: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,9 @@ class StageContext(Protocol):
         """Outputs of a stage this one depends on (succeeded in this run or up to date)."""
         ...
 
-    def dataset(self, dataset_id: str) -> Dataset:
-        """The platform's dataset for a pipeline dataset id (a local file is uploaded once by hash)."""
+    def dataset(self, dataset_id: str, *, version: bool = True) -> Dataset:
+        """The platform's dataset for a pipeline dataset id (a local file is uploaded once by hash);
+        ``version=False`` when the stage reads only its batch input (no dataset version is made for it)."""
         ...
 
     def run_task(
@@ -312,10 +318,12 @@ def list_refs(spec: Mapping[str, Any], key: str, allowed: frozenset[str]) -> Ite
                 yield StageRef((key, index), value, allowed)
 
 
-def single_dataset(spec: Mapping[str, Any], key: str = "dataset") -> Iterator[DatasetRef]:
+def single_dataset(
+    spec: Mapping[str, Any], key: str = "dataset", *, version: bool = True
+) -> Iterator[DatasetRef]:
     value = spec.get(key)
     if isinstance(value, str) and not contains_expression(value):
-        yield DatasetRef((key,), value)
+        yield DatasetRef((key,), value, version)
 
 
 def model_version_of(ctx: StageContext, stage_id: str) -> str:

@@ -38,7 +38,7 @@ class InferStage(StageType["InferFields[Unresolved]", "InferFields[Never]"]):
         return single_ref(spec, "model", model_producers(), takes_endpoint=True)
 
     def dataset_refs(self, spec: Mapping[str, Any]) -> Iterator[DatasetRef]:
-        return single_dataset(spec)
+        return single_dataset(spec, version=False)  # batch inference reads BOS, not a dataset version [B2]
 
     def checks(self, ctx: CheckContext, stage_id: str, body: Mapping[str, Any]) -> Iterator[Issue]:
         """Batch inference on Qianfan reads its input from BOS [B2]: a console dataset needs the folder."""
@@ -62,7 +62,7 @@ class InferStage(StageType["InferFields[Unresolved]", "InferFields[Never]"]):
 
         upstream = ctx.upstream_outputs(spec.model)
         version_id = str(upstream["version_id"]) if "version_id" in upstream else None
-        dataset = ctx.dataset(spec.dataset)
+        dataset = ctx.dataset(spec.dataset, version=False)
         params: dict[str, Any] = {
             "dataset_id": dataset.dataset_id,
             "inference_params": inference_params(spec.params),

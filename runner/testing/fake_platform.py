@@ -100,7 +100,8 @@ class FakePlatform:
     def import_model(self, *, name: str, path: str) -> ModelVersion:
         return ModelVersion(f"amv-import-{name}", "am-import", name, size_bytes=2000, source="import")
 
-    def ensure_dataset(self, *, name: str, path: str, sha256: str) -> Dataset:
+    def ensure_dataset(self, *, name: str, path: str, sha256: str, version: bool = True) -> Dataset:
+        self.data.setdefault("datasets_ensured", []).append((name, version))
         return Dataset(f"ds-{sha256[:8]}", name, rows=10, sha256=sha256)
 
     def describe_dataset(self, dataset_id: str) -> Dataset:

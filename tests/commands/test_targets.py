@@ -92,8 +92,7 @@ def test_dev_runs_on_the_local_platform_and_prod_plans_from_a_state_of_its_own(
     assert (prod["platform"], prod["target"], actions(prod)) == ("qianfan", "prod", {"base": "run"})
     assert prod["state"] == str(states / "promo.prod.state.json")
     assert prod["sources"] == [
-        "dataset prompts: prompts.jsonl (37 B), uploaded to BOS once by content hash (batch inference input) "
-        "and imported into Qianfan's datasets once (CreateDataset, CreateImportTask)",
+        "dataset prompts: prompts.jsonl, read by no stage, so nothing is uploaded",
         "model base: the existing model version amv-prod-base",
     ]
     assert dev["sources"] == [
@@ -110,7 +109,7 @@ def test_qfrun_target_in_the_environment_picks_the_target_as_the_option_does(
     code, out, err = qfrun(capsys, "plan", str(path))
     assert code == 0, err
     assert out.startswith("Plan for promo on qianfan (target prod): 1 run.")
-    assert "Sources on target prod:\n  dataset prompts: prompts.jsonl (37 B), uploaded to BOS" in out
+    assert "Sources on target prod:\n  dataset prompts: prompts.jsonl, read by no stage" in out
     code, out, err = qfrun(capsys, "plan", str(path), "--target", "dev", "--format", "markdown")
     assert code == 0, err
     assert "Plan for promo on local (target dev): 1 run." in out
@@ -188,8 +187,7 @@ def test_without_an_id_for_prod_the_folder_is_planned_for_upload_to_bos_and_impo
     path = repository(tmp_path, local_url, PROD_IMPORTS)
     prod = plan(capsys, path, "--target", "prod")
     assert prod["sources"] == [
-        "dataset prompts: prompts.jsonl (37 B), uploaded to BOS once by content hash (batch inference input) "
-        "and imported into Qianfan's datasets once (CreateDataset, CreateImportTask)",
+        "dataset prompts: prompts.jsonl, read by no stage, so nothing is uploaded",
         "model base: the folder tiny-adder, uploaded to BOS once by content hash and imported "
         "(CreateCustomModel, sourceType Import)",
     ]

@@ -223,3 +223,21 @@ def console_dataset_id(url: str, version_id: str) -> str:
         described = console(client, "DescribeDatasetVersion", {"versionId": version_id})
     assert isinstance(described, dict)
     return str(described["datasetId"])
+
+
+def test_a_file_only_batch_inference_reads_goes_to_bos_and_is_imported_only_when_a_version_is_asked_for(
+    cloud: tuple[PlatformClient, Recording],
+) -> None:
+    client, transport = cloud
+    batch_only = client.ensure_dataset(
+        name="eval", path=str(EVAL), sha256=content_hash.of_file(EVAL), version=False
+    )
+    assert (batch_only.dataset_id, batch_only.rows) == ("", 200)
+    assert batch_only.batch_input_uri
+    assert not [line for line in transport.sent if "Dataset" in line or "ImportTask" in line]
+
+    versioned = ensure(client, EVAL)  # a later stage evaluates on it: now it is imported, once
+    assert versioned.dataset_id.startswith("ds-")
+    assert versioned.batch_input_uri == batch_only.batch_input_uri
+    assert transport.sent.count("POST CreateDataset") == 1
+    assert transport.sent.count("POST CreateImportTask") == 1
