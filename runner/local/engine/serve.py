@@ -21,7 +21,6 @@ import contextlib
 import math
 import os
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -44,6 +43,7 @@ from runner.local.chat_limits import MAX_SEED
 from runner.local.credentials import LocalKeys
 from runner.local.engine.inference import Generation, InferenceParams, generate
 from runner.local.engine.loading import LoadedModel, load_model
+from runner.local.listen import loopback_listener
 from runner.platform.settings import ENV_LOCAL_TOKEN
 
 ROLES = {"system", "user", "assistant"}
@@ -303,10 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model = load_model(args.model)
     app = create_app(model, args.served_name, args.max_batch, gate=gate)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.listen(128)
+    sock = loopback_listener(args.host, args.port)
     host, port = sock.getsockname()[:2]
     sys.stdout.write(f"listening http://{host}:{port}\n")
     sys.stdout.flush()
