@@ -33,6 +33,7 @@ class _Pending:
     messages: list[dict[str, Any]]
     params: InferenceParams
     future: asyncio.Future[Generation] = field(repr=False)
+    started: bool = False
 
 
 class Batcher:
@@ -52,15 +53,22 @@ class Batcher:
         self.queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_waiting)
         self.batches = 0
         self.chats = 0
+        self.dropped = 0  # chats whose caller went away before their batch started
         self._expected = 1  # chats the next batch waits for: the last one's plus those queued behind it
         self._patience = window_s  # how long it waits for them: as long as the last batch took, within limits
 
     async def submit(self, messages: list[dict[str, Any]], params: InferenceParams) -> Generation:
         """The chat's answer; ``asyncio.QueueFull`` at once when ``max_waiting`` chats are waiting already."""
         future: asyncio.Future[Generation] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait(_Pending(messages, params, future))
-        # If this caller is cancelled, awaiting cancels the future too, and the batch skips the chat.
-        return await future
+        item = _Pending(messages, params, future)
+        self.queue.put_nowait(item)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Cancelling this caller cancelled the future too, so no batch will take the chat.
+            if not item.started:
+                self.dropped += 1
+            raise
 
     async def run(self) -> None:
         while True:
@@ -88,7 +96,10 @@ class Batcher:
                 batch.append(await asyncio.wait_for(self.queue.get(), left))
             except TimeoutError:
                 break
-        return [item for item in batch if not item.future.done()]
+        live = [item for item in batch if not item.future.done()]
+        for item in live:
+            item.started = True
+        return live
 
     async def _run_group(self, items: list[_Pending]) -> None:
         self.batches += 1

@@ -41,7 +41,7 @@ from runner.local.access import Gate, browser_refusal
 from runner.local.bodies import CHAT_BODY_BYTES, BadJson, BodyTooLarge, parse_json, read_limited
 from runner.local.chat_limits import MAX_SEED, ChatLimitError, check_stop
 from runner.local.credentials import LocalKeys
-from runner.local.engine.batching import MAX_BATCH, Batcher
+from runner.local.engine.batching import MAX_BATCH, MAX_WAITING, Batcher
 from runner.local.engine.inference import InferenceParams
 from runner.local.engine.loading import LoadedModel, load_model
 from runner.local.listen import loopback_listener
@@ -167,11 +167,16 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
 
 
 def create_app(
-    model: LoadedModel, served_name: str | None = None, max_batch: int = MAX_BATCH, *, gate: Gate
+    model: LoadedModel,
+    served_name: str | None = None,
+    max_batch: int = MAX_BATCH,
+    *,
+    gate: Gate,
+    max_waiting: int = MAX_WAITING,
 ) -> Starlette:
     """The Starlette app for one loaded model, answering only requests ``gate`` lets in."""
     name = served_name or model.name
-    batcher = Batcher(model, max_batch=max_batch)
+    batcher = Batcher(model, max_batch=max_batch, max_waiting=max_waiting)
     created = int(time.time())
 
     def refused(request: Request) -> JSONResponse | None:
@@ -185,7 +190,14 @@ def create_app(
         if foreign is not None:
             return error_response(foreign.message, foreign.status, "authentication_error")
         return JSONResponse(
-            {"status": "ok", "model": name, "batches": batcher.batches, "chats": batcher.chats}
+            {
+                "status": "ok",
+                "model": name,
+                "batches": batcher.batches,
+                "chats": batcher.chats,
+                "waiting": batcher.queue.qsize(),
+                "dropped": batcher.dropped,
+            }
         )
 
     async def models(request: Request) -> JSONResponse:
