@@ -25,6 +25,7 @@ from harness import ROOT, Row
 ADDER = ROOT / "models" / "tiny-adder"
 EVAL = ROOT / "data" / "addition" / "eval.jsonl"
 CALIB = ROOT / "data" / "addition" / "calib.jsonl"
+ROUNDS = 5  # P7: sequential and concurrent passes, alternated
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
@@ -171,20 +172,37 @@ def service(home: Path) -> list[Row]:
         client.chat("bench", question)
         return time.perf_counter() - start
 
-    start = time.perf_counter()
-    alone = [timed(question) for question in questions]
-    sequential = len(questions) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(8) as pool:
-        together = list(pool.map(timed, questions))
-    concurrent = len(questions) / (time.perf_counter() - start)
+    alone: list[float] = []
+    together: list[float] = []
+
+    def one_by_one() -> float:
+        start = time.perf_counter()
+        alone.extend(timed(question) for question in questions)
+        return len(questions) / (time.perf_counter() - start)
+
+    def eight_at_once() -> float:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            together.extend(pool.map(timed, questions))
+        return len(questions) / (time.perf_counter() - start)
+
+    # Rounds in alternation (the order flips each round), so a burst of load elsewhere hits both sides.
+    rates = []
+    for round_ in range(ROUNDS):
+        order = (one_by_one, eight_at_once) if round_ % 2 == 0 else (eight_at_once, one_by_one)
+        got = {action: action() for action in order}
+        rates.append((got[one_by_one], got[eight_at_once]))
+    ratio = statistics.median(con / seq for seq, con in rates)
+    sequential = statistics.median(seq for seq, _ in rates)
+    concurrent = statistics.median(con for _, con in rates)
     return [
         Row(
             "P7",
-            f"local service, 8 concurrent clients ÷ sequential requests/s ({len(questions)} chats)",
-            f"{concurrent / sequential:.1f}x ({concurrent:.1f} vs {sequential:.1f} req/s)",
+            f"local service, 8 concurrent clients ÷ sequential requests/s ({len(questions)} chats, "
+            f"median of {ROUNDS} alternated rounds)",
+            f"{ratio:.1f}x ({concurrent:.1f} vs {sequential:.1f} req/s)",
             "≥ 6x",
-            concurrent / sequential >= 6,
+            ratio >= 6,
         ),
         Row(
             "P7",
