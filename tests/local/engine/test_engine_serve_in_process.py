@@ -6,8 +6,8 @@ is dropped, and a generation that fails is each waiting request's 500, not a hun
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ pytest.importorskip("torch")
 from runner.local.access import Gate  # noqa: E402
 from runner.local.engine import batching, serve  # noqa: E402
 from runner.local.engine.inference import Generation, InferenceParams  # noqa: E402
+from runner.testing.held_generate import HeldGenerate  # noqa: E402
 from runner.testing.in_process import in_process_app  # noqa: E402
 
 TOKEN = "replica-token-0123456789"
@@ -168,6 +169,16 @@ def _recording(calls: list[list[InferenceParams]]) -> Any:
     return recorded
 
 
+@asynccontextmanager
+async def batching_loop(batcher: batching.Batcher) -> AsyncIterator[None]:
+    """The batcher's loop running for the block."""
+    loop = asyncio.create_task(batcher.run())
+    try:
+        yield
+    finally:
+        loop.cancel()
+
+
 def _ask(batcher: batching.Batcher, text: str, params: InferenceParams) -> Any:
     return batcher.submit([{"role": "user", "content": text}], params)
 
@@ -182,12 +193,9 @@ def test_chats_with_different_limits_share_a_batch_and_a_seeded_sampled_chat_run
 
     async def scenario() -> list[Generation]:
         batcher = batching.Batcher(adder, window_s=0.2, max_batch=8)
-        runner = asyncio.create_task(batcher.run())
-        try:
+        async with batching_loop(batcher):
             chats = [_ask(batcher, "1", short), _ask(batcher, "2", long), _ask(batcher, "3", warm)]
             return list(await asyncio.gather(*chats, _ask(batcher, "4", seeded)))
-        finally:
-            runner.cancel()
 
     answers = asyncio.run(scenario())
     assert calls == [[short, long, warm], [seeded]]  # each chat keeps its own settings inside the batch
@@ -200,11 +208,8 @@ def test_a_batch_never_holds_more_than_its_maximum(adder: Any, monkeypatch: pyte
 
     async def scenario() -> None:
         batcher = batching.Batcher(adder, window_s=0.2, max_batch=2)
-        runner = asyncio.create_task(batcher.run())
-        try:
+        async with batching_loop(batcher):
             await asyncio.gather(*[_ask(batcher, "q", InferenceParams()) for _ in range(5)])
-        finally:
-            runner.cancel()
 
     asyncio.run(scenario())
     assert sum(len(batch) for batch in calls) == 5
@@ -218,42 +223,18 @@ def test_a_lone_chat_starts_at_once_instead_of_waiting_out_the_window(
 
     async def scenario() -> Generation:
         batcher = batching.Batcher(adder, window_s=30.0)  # a window no test would wait out
-        runner = asyncio.create_task(batcher.run())
-        try:
+        async with batching_loop(batcher):
             return await asyncio.wait_for(_ask(batcher, "q", InferenceParams()), 10)
-        finally:
-            runner.cancel()
 
     assert asyncio.run(scenario()).text == "1"
 
 
-class _Held:
-    """A ``generate`` that blocks until released, recording each batch's prompts."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.prompts: list[list[str]] = []
-
-    def __call__(self, model: Any, prompts: list[Any], params: list[InferenceParams]) -> list[Generation]:
-        self.prompts.append([chat[-1]["content"] for chat in prompts])
-        self.entered.set()
-        assert self.release.wait(30), "the test never released the batch"
-        return [
-            Generation(text=chat[-1]["content"], prompt_tokens=1, completion_tokens=1) for chat in prompts
-        ]
-
-
 def test_a_full_queue_refuses_at_once_and_the_queued_chats_are_still_answered(
-    adder: Any, monkeypatch: pytest.MonkeyPatch
+    adder: Any, held: HeldGenerate
 ) -> None:
-    held = _Held()
-    monkeypatch.setattr(batching, "generate", held)
-
     async def scenario() -> list[str]:
         batcher = batching.Batcher(adder, window_s=0.0, max_batch=1, max_waiting=1)
-        runner = asyncio.create_task(batcher.run())
-        try:
+        async with batching_loop(batcher):
             running = asyncio.ensure_future(_ask(batcher, "a", InferenceParams()))
             await asyncio.to_thread(held.entered.wait, 10)  # "a" is generating
             queued = asyncio.ensure_future(_ask(batcher, "b", InferenceParams()))
@@ -262,23 +243,15 @@ def test_a_full_queue_refuses_at_once_and_the_queued_chats_are_still_answered(
                 await _ask(batcher, "c", InferenceParams())
             held.release.set()
             return [answer.text for answer in await asyncio.gather(running, queued)]
-        finally:
-            runner.cancel()
 
     assert asyncio.run(scenario()) == ["a", "b"]
-    assert held.prompts == [["a"], ["b"]]
+    assert held.batches == [["a"], ["b"]]
 
 
-def test_a_chat_whose_caller_went_away_never_takes_a_place_in_a_batch(
-    adder: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    held = _Held()
-    monkeypatch.setattr(batching, "generate", held)
-
+def test_a_chat_whose_caller_went_away_never_takes_a_place_in_a_batch(adder: Any, held: HeldGenerate) -> None:
     async def scenario() -> list[str]:
         batcher = batching.Batcher(adder, window_s=0.0, max_batch=8)
-        runner = asyncio.create_task(batcher.run())
-        try:
+        async with batching_loop(batcher):
             running = asyncio.ensure_future(_ask(batcher, "a", InferenceParams()))
             await asyncio.to_thread(held.entered.wait, 10)
             gone = asyncio.ensure_future(_ask(batcher, "gone", InferenceParams()))
@@ -287,11 +260,9 @@ def test_a_chat_whose_caller_went_away_never_takes_a_place_in_a_batch(
             gone.cancel()  # what the route does when the client hangs up
             held.release.set()
             return [answer.text for answer in await asyncio.gather(running, stays)]
-        finally:
-            runner.cancel()
 
     assert asyncio.run(scenario()) == ["a", "stays"]
-    assert held.prompts == [["a"], ["stays"]]
+    assert held.batches == [["a"], ["stays"]]
 
 
 def test_a_replica_without_credentials_in_its_environment_refuses_to_start() -> None:

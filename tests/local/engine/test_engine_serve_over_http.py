@@ -7,7 +7,6 @@ starts is dropped without disturbing the chats around it."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +21,8 @@ pytestmark = pytest.mark.slow  # imports the model runtime
 pytest.importorskip("torch")
 
 from runner.local.access import Gate  # noqa: E402
-from runner.local.engine import batching, serve  # noqa: E402
-from runner.local.engine.inference import Generation, InferenceParams  # noqa: E402
+from runner.local.engine import serve  # noqa: E402
+from runner.testing.held_generate import HeldGenerate  # noqa: E402
 from runner.testing.serving import serve_app  # noqa: E402
 
 TOKEN = "replica-token-0123456789"
@@ -54,21 +53,6 @@ def _wait_for(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.01)
 
 
-class _Held:
-    """A ``generate`` that blocks until released, recording each batch's questions."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.batches: list[list[str]] = []
-
-    def __call__(self, model: Any, prompts: list[Any], params: list[InferenceParams]) -> list[Generation]:
-        self.batches.append([messages[-1]["content"] for messages in prompts])
-        self.entered.set()
-        assert self.release.wait(30), "the test never released the batch"
-        return [Generation(text=m[-1]["content"], prompt_tokens=1, completion_tokens=1) for m in prompts]
-
-
 def test_concurrent_greedy_chats_get_the_answers_they_get_one_at_a_time(
     replica: Callable[..., str], eval_rows: list[dict[str, Any]]
 ) -> None:
@@ -94,10 +78,8 @@ def test_concurrent_greedy_chats_get_the_answers_they_get_one_at_a_time(
 
 
 def test_a_full_queue_is_a_429_with_retry_after_and_the_queued_chats_are_still_answered(
-    replica: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+    replica: Callable[..., str], held: HeldGenerate
 ) -> None:
-    held = _Held()
-    monkeypatch.setattr(batching, "generate", held)
     url = replica(max_batch=1, max_waiting=1)
     with httpx.Client(base_url=url, headers=AUTH, timeout=60) as client, ThreadPoolExecutor(2) as pool:
         running = pool.submit(client.post, "/v1/chat/completions", json=chat("a"))
@@ -119,10 +101,8 @@ def test_a_full_queue_is_a_429_with_retry_after_and_the_queued_chats_are_still_a
 
 
 def test_a_client_that_hangs_up_before_its_batch_is_dropped_and_the_others_are_answered(
-    replica: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+    replica: Callable[..., str], held: HeldGenerate
 ) -> None:
-    held = _Held()
-    monkeypatch.setattr(batching, "generate", held)
     url = replica()
     port = int(url.rsplit(":", 1)[1])
     with httpx.Client(base_url=url, headers=AUTH, timeout=60) as client, ThreadPoolExecutor(2) as pool:
