@@ -46,6 +46,7 @@ BODY = (
             "max_tokens": VALUES,
             "max_completion_tokens": VALUES,
             "stream": VALUES,
+            "stop": VALUES | st.lists(st.text(max_size=3) | st.integers(), max_size=5),
         },
     )
     | VALUES
