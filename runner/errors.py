@@ -47,6 +47,7 @@ Inside qfrun, raised and handled within one layer (never shown as themselves), w
     ├── BodyTooLarge                local.bodies            a 413 answer
     ├── JobSetupError               local.jobspec           the task's failure reason
     ├── RequestError                local.engine.serve      a replica's OpenAI-style error answer
+    ├── ClientGone                  local.engine.serve      the chat dropped; a 499 nobody reads
     ├── _DeployError                local.services          the service's failure message
     └── StoreError                  local.rows              the local platform refusing to start
         └── DuplicateName           local.rows              the task of that name, returned again

@@ -24,7 +24,7 @@ import httpx
 
 from runner.local.api_common import ApiError, Body, Context, found, invalid, not_found, page
 from runner.local.api_models import version_or_404
-from runner.local.chat_limits import ChatLimitError, check_numbers, check_prompt
+from runner.local.chat_limits import ChatLimitError, check_numbers, check_prompt, check_stop
 from runner.local.rows import SERVICE_STOPPED, SERVING, ServiceRow, new_id
 from runner.local.services import MONTH_HOURS, hour_seconds, iso
 from runner.platform import wire
@@ -331,6 +331,7 @@ def chat_request(data: Any, where: str) -> dict[str, Any]:
     try:
         check_prompt(request["messages"])
         request.update(check_numbers(data))
+        request.update(check_stop(data))
     except ChatLimitError as exc:
         raise ChatError(400, 336003, f"{where}: {exc}") from None
     return request
@@ -365,6 +366,8 @@ async def forward(
         ) from exc
     if response.status_code != 200 or not isinstance(answer, dict):
         detail = answer.get("error", {}).get("message", "") if isinstance(answer, dict) else ""
+        if response.status_code == 429:  # the replica's queue is full: Qianfan's QPS-limit code
+            raise ChatError(429, 18, detail or "The service is busy; try again shortly.")
         code = 336003 if 400 <= response.status_code < 500 else 336000
         raise ChatError(response.status_code, code, detail or f"The replica answered {response.status_code}.")
     return answer

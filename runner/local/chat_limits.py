@@ -11,6 +11,8 @@ hold every other caller of the service. The platform refuses, with a 400 that na
 - ``max_output_tokens`` (or ``max_tokens``) outside 1 to ``MAX_OUTPUT_TOKENS``;
 - sampling numbers that are not finite numbers in their range, and a seed outside 0 to 2**32 - 1 (what
   torch's generator takes).
+- ``stop`` that is not one string or a list of 1 to ``MAX_STOPS`` strings of 1 to ``MAX_STOP_CHARS``
+  characters (OpenAI's API allows 4; Qianfan's pages captured so far give no limit).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ DEFAULT_PROMPT_CHARS = 20_000
 MAX_MESSAGES = 256
 MAX_OUTPUT_TOKENS = 2048
 MAX_SEED = 2**32 - 1
+MAX_STOPS = 4  # stop strings per chat, as OpenAI's API allows
+MAX_STOP_CHARS = 20  # characters per stop string, so matching one stays cheap while generating
 # name: (low, high, whether low itself is allowed)
 _RANGES: Mapping[str, tuple[float, float, bool]] = {
     "temperature": (0.0, 2.0, True),
@@ -74,6 +78,24 @@ def check_numbers(data: Mapping[str, Any]) -> dict[str, Any]:
     if tokens is not None:
         checked["max_tokens"] = _whole(tokens_name, tokens, 1, MAX_OUTPUT_TOKENS)
     return checked
+
+
+def check_stop(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``stop`` of a chat body, checked: one string or a list of 1 to ``MAX_STOPS`` non-empty strings."""
+    value = data.get("stop")
+    if value is None:
+        return {}
+    stops = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(stops, list)
+        or not 1 <= len(stops) <= MAX_STOPS
+        or not all(isinstance(stop, str) and 0 < len(stop) <= MAX_STOP_CHARS for stop in stops)
+    ):
+        raise ChatLimitError(
+            f"'stop' must be a list of 1 to {MAX_STOPS} strings of 1 to {MAX_STOP_CHARS} characters, "
+            f"not {_shown(value)}."
+        )
+    return {"stop": stops}
 
 
 def _finite(value: int | float) -> bool:

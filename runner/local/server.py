@@ -25,6 +25,7 @@ from runner.errors import PlatformError
 from runner.local.credentials import LocalKeys
 from runner.local.home import Home
 from runner.local.launcher import TOKEN_ENV, remove_info, status
+from runner.local.listen import loopback_listener
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 log = logging.getLogger(__name__)
@@ -72,12 +73,9 @@ def serve(
     # second serve leaves its process's umask alone.
     os.umask(0o077)
     try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock = loopback_listener("127.0.0.1", port)
         except OSError as exc:
-            sock.close()
             raise PlatformError(
                 f"The local platform cannot listen on 127.0.0.1:{port}: {exc.strerror}."
             ) from exc

@@ -12,11 +12,16 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from runner.local.api_services import ChatError, chat_request, forward
 from runner.local.app import MAX_BODY_BYTES, create_app
 from runner.local.bodies import CHAT_BODY_BYTES
 from runner.local.chat_limits import DEFAULT_PROMPT_CHARS, MAX_OUTPUT_TOKENS
 from runner.local.home import Home
+from runner.testing.serving import serve_app
 
 TOKEN = "limits-token"
 CHAT = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/adder"
@@ -149,6 +154,10 @@ def test_a_prompt_over_the_limit_never_reaches_a_service(
         ({"temperature": "hot"}, "'temperature' must be a number"),
         ({"temperature": 10**400}, "'temperature' must be between 0 and 2"),  # too big for a float
         ({"seed": -(10**400)}, "not a number of 401 digits"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "'stop' must be a list of 1 to 4 strings"),
+        ({"stop": ["x" * 21]}, "of 1 to 20 characters"),
+        ({"stop": [""]}, "'stop' must be a list"),
+        ({"stop": 7}, "not 7"),
     ],
 )
 def test_generation_settings_out_of_range_are_refused_on_both_chat_paths(
@@ -171,3 +180,25 @@ def test_nan_infinity_and_deep_nesting_are_not_json(client: Client) -> None:
         console = client.post_raw("/v2/model?Action=DescribeModel", raw)
         assert console.status_code == 400
         assert console.json()["code"] == "InvalidParameter"
+
+
+def test_stop_strings_pass_to_the_replica_as_a_list() -> None:
+    assert chat_request(_ask("1+1=?", stop="5"), "chat")["stop"] == ["5"]
+    assert chat_request(_ask("1+1=?", stop=["5", "\n"]), "chat")["stop"] == ["5", "\n"]
+    assert "stop" not in chat_request(_ask("1+1=?"), "chat")
+
+
+def test_a_replica_with_a_full_queue_is_qianfans_qps_limit_error_through_the_platform() -> None:
+    async def full(request: Request) -> JSONResponse:
+        return JSONResponse({"error": {"message": "The service has 256 chats waiting already."}}, 429)
+
+    busy = Starlette(routes=[Route("/v1/chat/completions", full, methods=["POST"])])
+
+    async def call(url: str) -> None:
+        async with httpx.AsyncClient() as client:
+            await forward(client, url, {"messages": []}, {})
+
+    with serve_app(busy) as url, pytest.raises(ChatError) as caught:
+        asyncio.run(call(url))
+    assert (caught.value.status, caught.value.code) == (429, 18)  # the SDK and qfrun retry code 18
+    assert caught.value.message == "The service has 256 chats waiting already."

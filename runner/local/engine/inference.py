@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import LogitsProcessorList, StoppingCriteriaList
 
 from runner.local.engine.loading import LoadedModel, load_model, render_chat
+from runner.local.engine.row_controls import RowLimits, RowSampling
 
 ALIASES = {"max_tokens": "max_output_tokens", "max_new_tokens": "max_output_tokens"}
 
@@ -26,6 +28,7 @@ class InferenceParams:
     do_sample: bool | None = None
     seed: int | None = None
     penalty_score: float = 1.0
+    stop: tuple[str, ...] = ()  # the answer ends before the first of these it holds
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> InferenceParams:
@@ -38,7 +41,7 @@ class InferenceParams:
                 allowed = ", ".join(sorted(known | set(ALIASES)))
                 raise ValueError(f"The inference parameter '{key}' is unknown; use one of: {allowed}.")
             if value is not None:
-                values[name] = value
+                values[name] = _stop_strings(value) if name == "stop" else value
         params = cls(**values)
         params.check()
         return params
@@ -54,6 +57,8 @@ class InferenceParams:
             raise ValueError(f"max_output_tokens must be between 1 and 4096, not {self.max_output_tokens}.")
         if self.penalty_score < 1:
             raise ValueError(f"penalty_score must be 1.0 or more, not {self.penalty_score}.")
+        if not all(isinstance(stop, str) and stop for stop in self.stop):
+            raise ValueError("stop must be a non-empty string or a list of them.")
 
     @property
     def sampling(self) -> bool:
@@ -72,6 +77,15 @@ class InferenceParams:
         return kwargs
 
 
+def _stop_strings(value: Any) -> tuple[str, ...]:
+    """``stop`` as given (one string or a list of them) as the tuple the settings hold."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ValueError("stop must be a non-empty string or a list of them.")
+
+
 @dataclass(frozen=True)
 class Generation:
     """One completion with its token counts (for the API's usage block)."""
@@ -82,43 +96,95 @@ class Generation:
     finish_reason: str = "stop"
 
 
+def batch_key(params: InferenceParams) -> tuple[float, int | None]:
+    """What chats in one ``generate`` call must share: the repetition penalty (transformers applies one per
+    call) and, when sampling with a seed, the seed (the random draws of a batch are shared, so a seeded chat
+    runs alone to get the answer its seed gives). Everything else may differ from row to row."""
+    return (params.penalty_score, params.seed if params.sampling else None)
+
+
 @torch.inference_mode()
 def generate(
-    model: LoadedModel, prompts: list[list[dict[str, Any]]], params: InferenceParams
+    model: LoadedModel,
+    prompts: list[list[dict[str, Any]]],
+    params: InferenceParams | Sequence[InferenceParams],
 ) -> list[Generation]:
-    """Generate for a batch of chats in one left-padded ``generate`` call."""
+    """Generate for a batch of chats in one left-padded ``generate`` call.
+
+    ``params`` is one setting for every chat or one per chat; per-chat settings must share ``batch_key``.
+    """
     if not prompts:
         return []
+    rows = [params] * len(prompts) if isinstance(params, InferenceParams) else list(params)
+    if len(rows) != len(prompts):
+        raise ValueError(f"{len(prompts)} chats were given {len(rows)} settings.")
+    if len({batch_key(row) for row in rows}) > 1:
+        raise ValueError("Chats with different repetition penalties or seeds cannot share a batch.")
     tokenizer = model.tokenizer
     texts = [render_chat(tokenizer, messages) for messages in prompts]
     encoded = tokenizer(texts, return_tensors="pt", padding=True)
-    if params.seed is not None:
-        torch.manual_seed(params.seed)
+    width = encoded["input_ids"].shape[1]
+    if rows[0].seed is not None:
+        torch.manual_seed(rows[0].seed)
     network: Any = model.model
     output = network.generate(
         **encoded,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        **params.generate_kwargs(),
+        **_batch_kwargs(rows, width, tokenizer),
     )
-    width = encoded["input_ids"].shape[1]
     results: list[Generation] = []
     special = {tokenizer.pad_token_id, tokenizer.eos_token_id}
-    for row in range(len(texts)):
-        new_ids = [int(t) for t in output[row, width:]]
+    for row, settings in enumerate(rows):
+        # A row stopped early by its own limit is padded to the batch's longest: cut at its limit first.
+        new_ids = [int(t) for t in output[row, width:]][: settings.max_output_tokens]
         stopped = tokenizer.eos_token_id in new_ids
         if stopped:
             new_ids = new_ids[: new_ids.index(tokenizer.eos_token_id)]
         new_ids = [t for t in new_ids if t not in special]
+        text = str(tokenizer.decode(new_ids, skip_special_tokens=True))
+        cut = _cut_at_stop(text, settings.stop)
         results.append(
             Generation(
-                text=str(tokenizer.decode(new_ids, skip_special_tokens=True)).strip(),
+                text=(text if cut is None else cut).strip(),
                 prompt_tokens=int(encoded["attention_mask"][row].sum()),
                 completion_tokens=len(new_ids) + (1 if stopped else 0),
-                finish_reason="stop" if stopped else "length",
+                finish_reason="stop" if stopped or cut is not None else "length",
             )
         )
     return results
+
+
+def _batch_kwargs(rows: list[InferenceParams], width: int, tokenizer: Any) -> dict[str, Any]:
+    """``generate``'s keyword arguments: plain ones when every row asks the same, per-row controls else."""
+    first = rows[0]
+    if all(row == first for row in rows) and not first.stop:
+        return first.generate_kwargs()
+    kwargs: dict[str, Any] = {
+        **first.generate_kwargs(),
+        "max_new_tokens": max(row.max_output_tokens for row in rows),
+        "stopping_criteria": StoppingCriteriaList(
+            [
+                RowLimits(
+                    width,
+                    [row.max_output_tokens for row in rows],
+                    [row.stop for row in rows],
+                    tokenizer.decode,
+                )
+            ]
+        ),
+    }
+    if any(row.sampling for row in rows):
+        kwargs.update(do_sample=True, temperature=None, top_p=None, top_k=None)
+        settings = [(row.temperature, row.top_k, row.top_p) if row.sampling else None for row in rows]
+        kwargs["logits_processor"] = LogitsProcessorList([RowSampling(settings)])
+    return kwargs
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:
+    """The text before its first stop string (the stop string itself is not returned), or None."""
+    places = [text.index(stop) for stop in stops if stop in text]
+    return text[: min(places)] if places else None
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

@@ -2,8 +2,9 @@
 
 ``python -m runner.local.engine.serve --model DIR --port 0`` loads the model, binds 127.0.0.1, prints
 ``listening http://127.0.0.1:PORT`` as its first stdout line (so a parent that asked for port 0 learns the
-port) and serves until SIGTERM. Concurrent requests are gathered for a few milliseconds and run as one
-left-padded ``generate`` call per group of equal sampling settings: the model runs one batch at a time.
+port) and serves until SIGTERM. Concurrent requests are generated together in left-padded batches, one
+batch at a time (``batching``); a request whose client hangs up before its batch starts is dropped, and one
+that finds the queue full is refused with 429.
 
 Its port is reachable by every local user and, through a browser, by web pages, so it answers only the
 platform's credentials (``QFRUN_LOCAL_TOKEN`` and/or ``QFRUN_LOCAL_ACCESS_KEY``/``QFRUN_LOCAL_SECRET_KEY`` in
@@ -21,14 +22,12 @@ import contextlib
 import math
 import os
 import signal
-import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -40,15 +39,15 @@ from starlette.routing import Route
 from runner.errors import PlatformError
 from runner.local.access import Gate, browser_refusal
 from runner.local.bodies import CHAT_BODY_BYTES, BadJson, BodyTooLarge, parse_json, read_limited
-from runner.local.chat_limits import MAX_SEED
+from runner.local.chat_limits import MAX_SEED, ChatLimitError, check_stop
 from runner.local.credentials import LocalKeys
-from runner.local.engine.inference import Generation, InferenceParams, generate
+from runner.local.engine.batching import MAX_BATCH, MAX_WAITING, Batcher
+from runner.local.engine.inference import InferenceParams
 from runner.local.engine.loading import LoadedModel, load_model
+from runner.local.listen import loopback_listener
 from runner.platform.settings import ENV_LOCAL_TOKEN
 
 ROLES = {"system", "user", "assistant"}
-BATCH_WINDOW_S = 0.005
-MAX_BATCH = 32
 MAX_LAST_MESSAGE_TOKENS = 3000  # [S7]: the last message's content may hold at most 3,000 tokens
 
 
@@ -65,62 +64,6 @@ def error_response(
     message: str, status: int, kind: str = "invalid_request_error", param: str | None = None
 ) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": None}}, status)
-
-
-@dataclass
-class _Pending:
-    messages: list[dict[str, Any]]
-    params: InferenceParams
-    future: asyncio.Future[Generation] = field(repr=False)
-
-
-class Batcher:
-    """Collects concurrent requests and runs them in batches, one batch at a time."""
-
-    def __init__(
-        self, model: LoadedModel, window_s: float = BATCH_WINDOW_S, max_batch: int = MAX_BATCH
-    ) -> None:
-        self.model = model
-        self.window_s = window_s
-        self.max_batch = max_batch
-        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self.batches = 0
-
-    async def submit(self, messages: list[dict[str, Any]], params: InferenceParams) -> Generation:
-        future: asyncio.Future[Generation] = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Pending(messages, params, future))
-        return await future
-
-    async def run(self) -> None:
-        while True:
-            pending = [await self.queue.get()]
-            deadline = time.monotonic() + self.window_s
-            while len(pending) < self.max_batch:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    pending.append(await asyncio.wait_for(self.queue.get(), left))
-                except TimeoutError:
-                    break
-            groups: dict[InferenceParams, list[_Pending]] = {}
-            for item in pending:
-                groups.setdefault(item.params, []).append(item)
-            for params, items in groups.items():
-                await self._run_group(params, items)
-
-    async def _run_group(self, params: InferenceParams, items: list[_Pending]) -> None:
-        self.batches += 1
-        try:
-            results = await asyncio.to_thread(generate, self.model, [i.messages for i in items], params)
-        except Exception as error:  # noqa: BLE001 - handed to every waiting request as a 500
-            for item in items:
-                if not item.future.done():
-                    item.future.set_exception(error)
-            return
-        for item, result in zip(items, results, strict=True):
-            if not item.future.done():
-                item.future.set_result(result)
 
 
 def parse_chat(body: Any) -> tuple[list[dict[str, Any]], InferenceParams]:
@@ -159,6 +102,10 @@ def parse_chat(body: Any) -> tuple[list[dict[str, Any]], InferenceParams]:
         if name == "seed" and not 0 <= value <= MAX_SEED:
             raise RequestError(f"'seed' must be between 0 and {MAX_SEED}.", param=name)
         raw["max_output_tokens" if name.startswith("max_") else name] = value
+    try:
+        raw.update(check_stop(body))
+    except ChatLimitError as error:
+        raise RequestError(str(error), param="stop") from None
     if "temperature" in raw and raw["temperature"] > 2:
         raise RequestError(
             f"'temperature' must be between 0 and 2, not {raw['temperature']}.", param="temperature"
@@ -186,12 +133,50 @@ def check_last_message(model: LoadedModel, messages: list[dict[str, Any]]) -> No
         )
 
 
+class ClientGone(Exception):
+    """The client hung up before its answer was ready."""
+
+
+T = TypeVar("T")
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """``work``'s result, or ``ClientGone`` (``work`` cancelled) once the client closes the connection.
+
+    Called after the body was read: the server's next ``receive`` message is then ``http.disconnect``, which
+    it sends when the connection closes (or once the response is complete).
+    """
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    job = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({job, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not job.done():
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+    if job.cancelled():
+        raise ClientGone()
+    return job.result()
+
+
 def create_app(
-    model: LoadedModel, served_name: str | None = None, max_batch: int = MAX_BATCH, *, gate: Gate
+    model: LoadedModel,
+    served_name: str | None = None,
+    max_batch: int = MAX_BATCH,
+    *,
+    gate: Gate,
+    max_waiting: int = MAX_WAITING,
 ) -> Starlette:
     """The Starlette app for one loaded model, answering only requests ``gate`` lets in."""
     name = served_name or model.name
-    batcher = Batcher(model, max_batch=max_batch)
+    batcher = Batcher(model, max_batch=max_batch, max_waiting=max_waiting)
     created = int(time.time())
 
     def refused(request: Request) -> JSONResponse | None:
@@ -204,7 +189,16 @@ def create_app(
         foreign = browser_refusal(request)
         if foreign is not None:
             return error_response(foreign.message, foreign.status, "authentication_error")
-        return JSONResponse({"status": "ok", "model": name, "batches": batcher.batches})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "model": name,
+                "batches": batcher.batches,
+                "chats": batcher.chats,
+                "waiting": batcher.queue.qsize(),
+                "dropped": batcher.dropped,
+            }
+        )
 
     async def models(request: Request) -> JSONResponse:
         refusal = refused(request)
@@ -229,7 +223,17 @@ def create_app(
         except RequestError as error:
             return error_response(str(error), error.status, param=error.param)
         try:
-            result = await batcher.submit(messages, params)
+            result = await unless_disconnected(request, batcher.submit(messages, params))
+        except asyncio.QueueFull:
+            refusal = error_response(
+                f"The service has {batcher.max_waiting} chats waiting already; try again shortly.",
+                429,
+                "rate_limit_error",
+            )
+            refusal.headers["Retry-After"] = "1"
+            return refusal
+        except ClientGone:
+            return error_response("The client closed the connection before its answer.", 499)
         except Exception as error:  # noqa: BLE001 - reported to the client in the API's error shape
             return error_response(f"Generation failed: {error}.", 500, "server_error")
         return JSONResponse(
@@ -303,10 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model = load_model(args.model)
     app = create_app(model, args.served_name, args.max_batch, gate=gate)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.listen(128)
+    sock = loopback_listener(args.host, args.port)
     host, port = sock.getsockname()[:2]
     sys.stdout.write(f"listening http://{host}:{port}\n")
     sys.stdout.flush()

@@ -28,3 +28,14 @@ def adder() -> Any:
     from runner.local.engine.loading import load_model
 
     return load_model(ADDER)
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Replicas' batches block until ``held.release`` is set (``batching.generate`` replaced)."""
+    from runner.local.engine import batching
+    from runner.testing.held_generate import HeldGenerate
+
+    stand_in = HeldGenerate()
+    monkeypatch.setattr(batching, "generate", stand_in)
+    return stand_in

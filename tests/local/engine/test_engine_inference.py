@@ -101,3 +101,38 @@ def test_run_batch_names_the_line_of_a_bad_row(adder, tmp_path):
     bad.write_text('{"prompt": "1+1=?"}\n{"question": "x"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad.jsonl:2: the row needs a string field 'prompt'"):
         run_batch(ADDER, bad, tmp_path / "o.jsonl", {}, 2, lambda d, t: None, adder)
+
+
+def test_greedy_chats_with_their_own_limits_in_one_batch_answer_as_they_do_alone(adder, eval_rows):
+    rows = eval_rows[:12]
+    settings = [InferenceParams(max_output_tokens=1 + index % 5) for index in range(len(rows))]
+    settings[3] = InferenceParams(max_output_tokens=8, stop=("0",))
+    batched = generate(adder, chats(rows), settings)
+    alone = [generate(adder, chats([row]), params)[0] for row, params in zip(rows, settings, strict=True)]
+    assert batched == alone  # text, token counts and finish reasons
+    assert {g.finish_reason for g in batched} == {"stop", "length"}
+
+
+def test_greedy_chats_batched_with_sampled_ones_keep_their_greedy_answers(adder, eval_rows):
+    rows = eval_rows[:10]
+    greedy = InferenceParams(max_output_tokens=5)
+    settings = [greedy if index % 2 else InferenceParams(temperature=1.5, top_k=5) for index in range(10)]
+    batched = generate(adder, chats(rows), settings)
+    for index in range(1, 10, 2):
+        assert batched[index] == generate(adder, chats(rows[index : index + 1]), greedy)[0]
+
+
+def test_a_stop_string_ends_the_answer_before_it(adder):
+    question = [[{"role": "user", "content": "97+57=?"}]]  # the model answers 154
+    (full,) = generate(adder, question, InferenceParams(max_output_tokens=8))
+    (cut,) = generate(adder, question, InferenceParams(max_output_tokens=8, stop=("5",)))
+    assert (full.text, cut.text, cut.finish_reason) == ("154", "1", "stop")
+    assert InferenceParams.from_dict({"stop": "5"}).stop == ("5",)
+    with pytest.raises(ValueError, match="stop must be a non-empty string"):
+        InferenceParams.from_dict({"stop": ["", 3]})
+
+
+def test_chats_with_different_seeds_are_refused_as_one_batch(adder, eval_rows):
+    settings = [InferenceParams(temperature=1.0, seed=seed) for seed in (1, 2)]
+    with pytest.raises(ValueError, match="different repetition penalties or seeds"):
+        generate(adder, chats(eval_rows[:2]), settings)

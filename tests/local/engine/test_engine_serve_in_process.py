@@ -1,11 +1,13 @@
 """A replica's app called in-process (ASGI, no port) on the demo model: request parsing refuses every bad
 body with a sentence naming the field and never raises anything else, concurrent requests are batched by
-their parameters, and a generation that fails is each waiting request's 500, not a hung request."""
+their batch key with each chat's own settings, a full queue is refused at once, a chat whose caller went away
+is dropped, and a generation that fails is each waiting request's 500, not a hung request."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -18,8 +20,9 @@ pytestmark = pytest.mark.slow  # imports the model runtime
 pytest.importorskip("torch")
 
 from runner.local.access import Gate  # noqa: E402
-from runner.local.engine import serve  # noqa: E402
+from runner.local.engine import batching, serve  # noqa: E402
 from runner.local.engine.inference import Generation, InferenceParams  # noqa: E402
+from runner.testing.held_generate import HeldGenerate  # noqa: E402
 from runner.testing.in_process import in_process_app  # noqa: E402
 
 TOKEN = "replica-token-0123456789"
@@ -43,6 +46,7 @@ BODY = (
             "max_tokens": VALUES,
             "max_completion_tokens": VALUES,
             "stream": VALUES,
+            "stop": VALUES | st.lists(st.text(max_size=3) | st.integers(), max_size=5),
         },
     )
     | VALUES
@@ -142,7 +146,7 @@ def test_a_failed_generation_is_a_500_for_the_request_and_the_replica_keeps_serv
     def broken(*args: Any, **kwargs: Any) -> list[Generation]:
         raise RuntimeError("the kernel fell over")
 
-    monkeypatch.setattr(serve, "generate", broken)
+    monkeypatch.setattr(batching, "generate", broken)
     failed = replica.post("/v1/chat/completions", json=ASK, headers=AUTH)
     assert failed.status_code == 500
     assert failed.json()["error"] == {
@@ -156,62 +160,110 @@ def test_a_failed_generation_is_a_500_for_the_request_and_the_replica_keeps_serv
     assert replica.get("/healthz").json()["status"] == "ok"
 
 
-def test_concurrent_requests_are_batched_by_their_parameters(adder: Any) -> None:
-    calls: list[tuple[int, InferenceParams]] = []
+def _recording(calls: list[list[InferenceParams]]) -> Any:
+    """A stand-in for ``generate`` that records each batch's settings and answers with the batch's size."""
 
-    def recorded(model: Any, prompts: list[Any], params: InferenceParams) -> list[Generation]:
-        calls.append((len(prompts), params))
+    def recorded(model: Any, prompts: list[Any], params: list[InferenceParams]) -> list[Generation]:
+        calls.append(list(params))
         return [Generation(text=f"{len(prompts)}", prompt_tokens=1, completion_tokens=1) for _ in prompts]
 
-    async def scenario() -> list[Generation]:
-        batcher = serve.Batcher(adder, window_s=0.2, max_batch=8)
-        runner = asyncio.create_task(batcher.run())
-        greedy, sampled = InferenceParams(max_output_tokens=3), InferenceParams(temperature=0.5, seed=1)
-        try:
-            return list(
-                await asyncio.gather(
-                    *[batcher.submit([{"role": "user", "content": str(n)}], greedy) for n in range(3)],
-                    *[batcher.submit([{"role": "user", "content": str(n)}], sampled) for n in range(2)],
-                )
-            )
-        finally:
-            runner.cancel()
+    return recorded
 
-    original = serve.generate
-    serve.generate = recorded  # type: ignore[assignment]
+
+@asynccontextmanager
+async def batching_loop(batcher: batching.Batcher) -> AsyncIterator[None]:
+    """The batcher's loop running for the block."""
+    loop = asyncio.create_task(batcher.run())
     try:
-        answers = asyncio.run(scenario())
+        yield
     finally:
-        serve.generate = original  # type: ignore[assignment]
-    assert sorted(size for size, _ in calls) == [2, 3]  # one batch per set of parameters
-    assert [a.text for a in answers] == ["3", "3", "3", "2", "2"]
+        loop.cancel()
 
 
-def test_a_batch_never_holds_more_than_its_maximum(adder: Any) -> None:
-    sizes: list[int] = []
+def _ask(batcher: batching.Batcher, text: str, params: InferenceParams) -> Any:
+    return batcher.submit([{"role": "user", "content": text}], params)
 
-    def recorded(model: Any, prompts: list[Any], params: InferenceParams) -> list[Generation]:
-        sizes.append(len(prompts))
-        return [Generation(text="x", prompt_tokens=1, completion_tokens=1) for _ in prompts]
+
+def test_chats_with_different_limits_share_a_batch_and_a_seeded_sampled_chat_runs_alone(
+    adder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[InferenceParams]] = []
+    monkeypatch.setattr(batching, "generate", _recording(calls))
+    short, long = InferenceParams(max_output_tokens=3), InferenceParams(max_output_tokens=9, stop=("x",))
+    warm, seeded = InferenceParams(temperature=0.5), InferenceParams(temperature=0.5, seed=1)
+
+    async def scenario() -> list[Generation]:
+        batcher = batching.Batcher(adder, window_s=0.2, max_batch=8)
+        async with batching_loop(batcher):
+            chats = [_ask(batcher, "1", short), _ask(batcher, "2", long), _ask(batcher, "3", warm)]
+            return list(await asyncio.gather(*chats, _ask(batcher, "4", seeded)))
+
+    answers = asyncio.run(scenario())
+    assert calls == [[short, long, warm], [seeded]]  # each chat keeps its own settings inside the batch
+    assert [a.text for a in answers] == ["3", "3", "3", "1"]
+
+
+def test_a_batch_never_holds_more_than_its_maximum(adder: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[InferenceParams]] = []
+    monkeypatch.setattr(batching, "generate", _recording(calls))
 
     async def scenario() -> None:
-        batcher = serve.Batcher(adder, window_s=0.2, max_batch=2)
-        runner = asyncio.create_task(batcher.run())
-        try:
-            await asyncio.gather(
-                *[batcher.submit([{"role": "user", "content": "q"}], InferenceParams()) for _ in range(5)]
-            )
-        finally:
-            runner.cancel()
+        batcher = batching.Batcher(adder, window_s=0.2, max_batch=2)
+        async with batching_loop(batcher):
+            await asyncio.gather(*[_ask(batcher, "q", InferenceParams()) for _ in range(5)])
 
-    original = serve.generate
-    serve.generate = recorded  # type: ignore[assignment]
-    try:
-        asyncio.run(scenario())
-    finally:
-        serve.generate = original  # type: ignore[assignment]
-    assert sum(sizes) == 5
-    assert max(sizes) == 2
+    asyncio.run(scenario())
+    assert sum(len(batch) for batch in calls) == 5
+    assert max(len(batch) for batch in calls) == 2
+
+
+def test_a_lone_chat_starts_at_once_instead_of_waiting_out_the_window(
+    adder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batching, "generate", _recording([]))
+
+    async def scenario() -> Generation:
+        batcher = batching.Batcher(adder, window_s=30.0)  # a window no test would wait out
+        async with batching_loop(batcher):
+            return await asyncio.wait_for(_ask(batcher, "q", InferenceParams()), 10)
+
+    assert asyncio.run(scenario()).text == "1"
+
+
+def test_a_full_queue_refuses_at_once_and_the_queued_chats_are_still_answered(
+    adder: Any, held: HeldGenerate
+) -> None:
+    async def scenario() -> list[str]:
+        batcher = batching.Batcher(adder, window_s=0.0, max_batch=1, max_waiting=1)
+        async with batching_loop(batcher):
+            running = asyncio.ensure_future(_ask(batcher, "a", InferenceParams()))
+            await asyncio.to_thread(held.entered.wait, 10)  # "a" is generating
+            queued = asyncio.ensure_future(_ask(batcher, "b", InferenceParams()))
+            await asyncio.sleep(0)
+            with pytest.raises(asyncio.QueueFull):
+                await _ask(batcher, "c", InferenceParams())
+            held.release.set()
+            return [answer.text for answer in await asyncio.gather(running, queued)]
+
+    assert asyncio.run(scenario()) == ["a", "b"]
+    assert held.batches == [["a"], ["b"]]
+
+
+def test_a_chat_whose_caller_went_away_never_takes_a_place_in_a_batch(adder: Any, held: HeldGenerate) -> None:
+    async def scenario() -> list[str]:
+        batcher = batching.Batcher(adder, window_s=0.0, max_batch=8)
+        async with batching_loop(batcher):
+            running = asyncio.ensure_future(_ask(batcher, "a", InferenceParams()))
+            await asyncio.to_thread(held.entered.wait, 10)
+            gone = asyncio.ensure_future(_ask(batcher, "gone", InferenceParams()))
+            stays = asyncio.ensure_future(_ask(batcher, "stays", InferenceParams()))
+            await asyncio.sleep(0)
+            gone.cancel()  # what the route does when the client hangs up
+            held.release.set()
+            return [answer.text for answer in await asyncio.gather(running, stays)]
+
+    assert asyncio.run(scenario()) == ["a", "stays"]
+    assert held.batches == [["a"], ["stays"]]
 
 
 def test_a_replica_without_credentials_in_its_environment_refuses_to_start() -> None:
