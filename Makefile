@@ -42,16 +42,18 @@ workflows: install  ## validate docs/examples' CI workflows
 	if command -v actionlint >/dev/null; then actionlint docs/examples/github-qfrun.yml; \
 	else echo "actionlint is not installed: skipped (the schema check above ran)"; fi
 
-# The README's test command under coverage, the local platform's server, jobs and replicas measured too
-# (setup.cfg: patch = subprocess); `coverage report` fails below setup.cfg's fail_under.
+# The README's test command under coverage, on TEST_WORKERS pytest-xdist workers, the local platform's
+# server, jobs and replicas measured too (setup.cfg: patch = subprocess, each process its own data file);
+# `coverage report` fails below setup.cfg's fail_under.
+TEST_WORKERS ?= 2
 test: install  ## the README's test command, failing when coverage of runner/ is below the gate
 	$(PYTHON) -m coverage erase
-	$(PYTHON) -m coverage run -m pytest -q
+	$(PYTHON) -m coverage run -m pytest -q -n $(TEST_WORKERS)
 	$(PYTHON) -m coverage combine --quiet
 	$(PYTHON) -m coverage report
 
 test-fast: install  ## without the tests that load the model runtime or start processes
-	$(PYTHON) -m pytest -q -m "not slow"
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 check: lint typecheck workflows test
 

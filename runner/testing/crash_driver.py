@@ -3,15 +3,24 @@
 Used by tests/run/test_crash.py: ``python -m runner.testing.crash_driver PIPELINE STORE KILL_AT``.
 Transitions are counted at every state write and right after the platform created a task (before qfrun
 recorded it); KILL_AT 0 runs to the end and prints how many transitions there were.
+
+``python -m runner.testing.crash_driver --forking`` does the same for each JSON request line on stdin
+(``{"pipeline", "store", "kill_at", "stderr"}``), each in a process forked from this one, and answers one JSON
+line per request (``returncode``, as ``subprocess`` gives it, and ``stdout``). Why: the crash test runs the
+driver about eighty times, and starting Python and importing qfrun cost most of the CPU of each run; a fork
+of a process that has imported qfrun once is the same fresh process as far as the run can tell.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any, NoReturn
 
 from runner.pipeline.spec import load_pipeline
 from runner.run.executor import Executor, RunOptions
@@ -45,8 +54,8 @@ class Transitions:
         self.after(self.count)
 
 
-def main() -> None:
-    pipeline_path, store, kill_at = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+def drive(pipeline_path: Path, store: Path, kill_at: int) -> str:
+    """Run the pipeline, SIGKILLing this process at transition ``kill_at``; the line the driver prints."""
 
     def kill(count: int) -> None:
         if count == kill_at:
@@ -62,7 +71,49 @@ def main() -> None:
         summary = Executor(pipeline, platform, state, RunOptions(max_parallel=1, poll=FAST), Recorder()).run()
         state.close()
     outcomes = ",".join(f"{s}={o.outcome.replace(' ', '_')}" for s, o in summary.outcomes.items())
-    sys.stdout.write(f"{transitions.count} {outcomes}\n")
+    return f"{transitions.count} {outcomes}\n"
+
+
+def serve_forks(requests: IO[str], answers: IO[str]) -> None:
+    """Answer each request line with the outcome of one ``drive`` in a child forked for it."""
+    for line in requests:
+        request = json.loads(line)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        # Coverage starts again in the child at the fork, and sees new frames only: the child's work is _child
+        if pid == 0:  # pragma: no cover
+            os.close(read_end)
+            _child(request, write_end)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            out = pipe.read().decode()
+        _, status = os.waitpid(pid, 0)
+        answers.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status), "stdout": out}) + "\n")
+        answers.flush()
+
+
+def _child(request: dict[str, Any], write_end: int) -> NoReturn:
+    """A forked run: its stderr to the request's file, its line up the pipe, then out without the parent's
+    cleanup (the parent goes on serving)."""
+    code = 0
+    try:
+        with open(request["stderr"], "wb") as err:
+            os.dup2(err.fileno(), 2)
+        done = drive(Path(request["pipeline"]), Path(request["store"]), int(request["kill_at"]))
+        os.write(write_end, done.encode())
+    except BaseException:  # noqa: BLE001 - the child must reach os._exit: any failure is its exit 1, printed
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--forking"]:
+        serve_forks(sys.stdin, sys.stdout)
+        return
+    sys.stdout.write(drive(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])))
 
 
 if __name__ == "__main__":

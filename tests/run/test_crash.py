@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,11 @@ SOURCE = Path(runner.__file__).resolve().parent.parent
 STAGES = ("base", "base_infer", "base_eval", "w4", "serve")
 
 
+Driver = Callable[[Path, int], subprocess.CompletedProcess[str]]
+
+
 def drive(folder: Path, kill_at: int) -> subprocess.CompletedProcess[str]:
+    """One run in a fresh Python process."""
     env = {**os.environ, "PYTHONPATH": str(SOURCE)}
     return subprocess.run(
         [
@@ -39,27 +45,62 @@ def drive(folder: Path, kill_at: int) -> subprocess.CompletedProcess[str]:
     )
 
 
-def transitions(tmp_path: Path) -> int:
-    folder = tmp_path / "count"
+@pytest.fixture
+def forked(tmp_path: Path) -> Iterator[Driver]:
+    """Runs, each in a child forked from one driver that imported qfrun once (``--forking``): the same fresh
+    process to the run, without paying for Python's start and qfrun's imports eighty times."""
+    env = {**os.environ, "PYTHONPATH": str(SOURCE)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "runner.testing.crash_driver", "--forking"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert server.stdin is not None
+    assert server.stdout is not None
+    requests, answers = server.stdin, server.stdout
+
+    def run(folder: Path, kill_at: int) -> subprocess.CompletedProcess[str]:
+        err = folder / f"stderr-{kill_at}.txt"
+        request = {"pipeline": str(folder / "pipeline.yaml"), "store": str(folder / "platform.json")}
+        requests.write(json.dumps({**request, "kill_at": kill_at, "stderr": str(err)}) + "\n")
+        requests.flush()
+        answer = json.loads(answers.readline())
+        stderr = err.read_text(encoding="utf-8", errors="replace")
+        return subprocess.CompletedProcess(server.args, answer["returncode"], answer["stdout"], stderr)
+
+    yield run
+    requests.close()
+    assert server.wait(timeout=60) == 0
+    answers.close()
+
+
+def transitions(tmp_path: Path, driver: Driver, name: str) -> int:
+    folder = tmp_path / name
     folder.mkdir()
     write(folder)
-    done = drive(folder, 0)
+    done = driver(folder, 0)
     assert done.returncode == 0, done.stderr
     return int(done.stdout.split()[0])
 
 
 @pytest.mark.slow
-def test_a_run_killed_at_any_transition_resumes_without_creating_a_task_twice(tmp_path: Path) -> None:
-    total = transitions(tmp_path)
+def test_a_run_killed_at_any_transition_resumes_without_creating_a_task_twice(
+    tmp_path: Path, forked: Driver
+) -> None:
+    total = transitions(tmp_path, drive, "count")
     assert total >= 20  # every stage's pending/intent/submitted/running/succeeded plus the creates
+    # a forked run is the fresh process the kills below stand for: it passes the same transitions
+    assert transitions(tmp_path, forked, "count-forked") == total
     for kill_at in range(1, total + 1):
         folder = tmp_path / f"kill-{kill_at}"
         folder.mkdir()
         write(folder)
-        killed = drive(folder, kill_at)
+        killed = forked(folder, kill_at)
         assert killed.returncode == -signal.SIGKILL, f"transition {kill_at}: {killed.stderr}"
         StateFile.load(folder / ".qfrun" / "demo.state.json", "demo")  # always loads after a kill
-        resumed = drive(folder, 0)
+        resumed = forked(folder, 0)
         assert resumed.returncode == 0, f"transition {kill_at}: {resumed.stderr}"
         outcomes = dict(part.split("=") for part in resumed.stdout.split()[1].split(","))
         assert set(outcomes) == set(STAGES)
