@@ -36,6 +36,7 @@ from runner.errors import (
 )
 from runner.files import MAX_DATASET_BYTES, PathRefused, read_regular
 from runner.platform.auth import auth_for, uri_encode
+from runner.platform.dataset_rows import dataset_rows
 from runner.platform.ratelimit import TokenBucket, shared_bucket
 from runner.platform.settings import ENV_BOS_BUCKET, ENV_BOS_ENDPOINT, BosSettings, PlatformSettings
 
@@ -240,18 +241,10 @@ class BosClient:
         """The dataset as batch inference reads it [B2]: ``{"id", "query"}`` lines, one per row's
         ``prompt``, in a folder of its own named by the dataset's hash. Returns the folder's
         ``bos:/bucket/folder/`` and the number of rows."""
-        lines: list[str] = []
-        for number, raw in enumerate(text.splitlines(), start=1):
-            if raw.strip():
-                try:
-                    row = json.loads(raw)
-                except ValueError:
-                    raise PlatformError(f"{where} line {number} is not a JSON object") from None
-                if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-                    raise PlatformError(f"{where} line {number} has no 'prompt' (a string) to infer on")
-                lines.append(
-                    json.dumps({"id": str(len(lines) + 1), "query": row["prompt"]}, ensure_ascii=False)
-                )
+        lines = [
+            json.dumps({"id": str(number), "query": row["prompt"]}, ensure_ascii=False)
+            for number, row in enumerate(dataset_rows(text, where), start=1)
+        ]
         folder = f"{BATCH_INPUT_PREFIX}/{sha256}/"
         self.put_once(
             folder + "input.jsonl", ("\n".join(lines) + "\n").encode("utf-8"), what=f"{where} (batch input)"

@@ -24,6 +24,7 @@ from typing import Any
 
 from runner.errors import PlatformError
 from runner.platform import wire
+from runner.platform.dataset_rows import dataset_rows
 from runner.platform.wire.fields import WireError, obj, opt_int, opt_str, req_str
 
 ROUTE = "dataset"
@@ -92,19 +93,7 @@ def prompt_response_line(row: Mapping[str, Any]) -> str:
 def prepare(content: str, sha256: str, where: str) -> PreparedFile:
     """The rows of a pipeline dataset file (``{"prompt", "response"?, "system"?}`` per line) in Qianfan's
     layout; a line that is no such row is an error naming ``where`` and the line."""
-    lines: list[str] = []
-    for number, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise PlatformError(f"{where} line {number} is not JSON") from None
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-            raise PlatformError(f"{where} line {number} is no object with a string 'prompt'")
-        if "response" in row and not isinstance(row["response"], str):
-            raise PlatformError(f"{where} line {number} has a 'response' that is not a string")
-        lines.append(prompt_response_line(row))
+    lines = [prompt_response_line(row) for row in dataset_rows(content, where)]
     if not lines:
         raise PlatformError(f"{where}: the dataset file has no rows")
     return PreparedFile("".join(line + "\n" for line in lines).encode("utf-8"), len(lines), sha256)
