@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 import unicodedata
@@ -30,6 +31,10 @@ ADDER = ROOT / "models" / "tiny-adder"
 EVAL = ROOT / "data" / "addition" / "eval.jsonl"
 CALIB = ROOT / "data" / "addition" / "calib.jsonl"
 SMOKE_EVAL = ROOT / "data" / "addition" / "smoke.jsonl"
+# What qfrun's engine sets (runner/local/engine/__init__.py), and what a user who measured would set: OpenMP
+# threads that sleep when idle instead of spinning, which on a busy 2-core machine slow torch several-fold.
+# Set here, the bench compares the same compute, not two thread policies.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 MAX_SEQ = 64
 MAX_DROP = 0.02  # the quickstart's vars.max_accuracy_drop
 CHATS = [("23+45=?", "68"), ("50+50=?", "100")]  # the quickstart's smoke test: question, expected answer

@@ -204,7 +204,8 @@ def quickstart(folder: Path, pairs: int = QUICKSTART_PAIRS, smoke: bool = False)
         Row(
             "P8",
             "quickstart wall ÷ the same compute as one direct script",
-            f"{ratio:.2f}x ({ours:.1f} s vs {theirs:.1f} s, medians of {pairs} alternated pairs; accuracy "
+            f"{ratio:.2f}x ({ours:.1f} s vs {theirs:.1f} s, medians of {pairs} alternated pairs: "
+            f"{', '.join(f'{r:.2f}x' for r in ratios)}; accuracy "
             f"base/w8/w4 {_triple(metrics['qfrun'])} vs {_triple(metrics['direct'])}, direct deployed "
             f"{metrics['deployed']})",
             "≤ 1.3x",
