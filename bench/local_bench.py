@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,6 +30,8 @@ EVAL = ROOT / "data" / "addition" / "eval.jsonl"
 CALIB = ROOT / "data" / "addition" / "calib.jsonl"
 ROUNDS = 5  # P7: sequential and concurrent passes, alternated
 PAIRS = 7  # P5: our batches and the pipeline, alternated
+COMPRESS_PAIRS = 3  # P6: qfrun's compression and oneshot called directly
+QUICKSTART_PAIRS = 3  # P8: the quickstart and the direct script, 1-2 minutes each
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
@@ -103,19 +108,30 @@ def inference() -> list[Row]:
     ]
 
 
-def compression() -> list[Row]:
-    """P6: W4A16 on the demo model, size and accuracy against the source."""
+def compression(pairs: int = COMPRESS_PAIRS) -> list[Row]:
+    """P6: W4A16 on the demo model: size and accuracy against the source, and qfrun's compression (the
+    engine function a ``compress`` task job runs) against the same recipe written with ``oneshot`` directly
+    (bench/direct_baselines.py), alternated in this process: both pay their imports before the first pair."""
+    import direct_baselines
+
     from runner.local.engine.compress import compress, folder_size
 
     data, calib = rows(EVAL), rows(CALIB)
     source_acc, source_size = accuracy(ADDER, data), folder_size(ADDER)
     with tempfile.TemporaryDirectory(prefix="qfrun-bench-") as folder:
-        out = Path(folder) / "w4"
-        start = time.perf_counter()
-        result = compress(ADDER, out, "Quantization", "W4A16C16", calib)
-        wall = time.perf_counter() - start
-        acc = accuracy(out, data)
+        ours, theirs = Path(folder) / "w4", Path(folder) / "direct-w4"
+        result: dict[str, Any] = {}
+
+        def qfrun_side() -> None:
+            result.update(compress(ADDER, ours, "Quantization", "W4A16C16", calib))
+
+        pair = paired(
+            qfrun_side, lambda: direct_baselines.compress(ADDER, theirs, "W4A16", calib), repeat=pairs
+        )
+        acc, direct_acc = accuracy(ours, data), accuracy(theirs, data)
+        weights = [(out / "model.safetensors").stat().st_size for out in (ours, theirs)]
     size = result["size_bytes"] / source_size
+    same = "same" if weights[0] == weights[1] else "different"
     return [
         Row("P6", "W4A16 size ÷ source (tiny-adder)", f"{size:.2f}", "≤ 0.30", size <= 0.30),
         Row(
@@ -128,11 +144,98 @@ def compression() -> list[Row]:
         Row(
             "P6",
             "compression wall ÷ llm-compressor called directly",
-            f"not measured (qfrun's own wall {wall:.1f} s; no direct-call baseline script yet)",
+            f"{pair.ratio:.2f}x ({pair.candidate:.1f} s vs {pair.baseline:.1f} s, medians of {pairs} "
+            f"alternated pairs; weights {weights[0]:,} vs {weights[1]:,} bytes ({same}), accuracy "
+            f"{acc:.3f} vs {direct_acc:.3f})",
             "≤ 1.1x",
-            None,
+            pair.ratio <= 1.1,
         ),
     ]
+
+
+def quickstart(folder: Path, pairs: int = QUICKSTART_PAIRS, smoke: bool = False) -> list[Row]:
+    """P8: ``qfrun run pipelines/quickstart.yaml`` from a fresh state, with a QFRUN_HOME of its own so the
+    local platform starts cold as a user's first run does, against bench/direct_baselines.py doing the same
+    compute as one script; both are fresh processes, alternated (no warm-up: a cold start is the point).
+    ``smoke`` runs only the direct script, on its small size, and reports no ratio."""
+    script = [sys.executable, str(ROOT / "bench" / "direct_baselines.py")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if smoke:
+        command = [*script, "--smoke", "--out", str(folder / "direct")]
+        done = subprocess.run(command, env=env, check=False, capture_output=True, text=True)
+        ran = done.returncode == 0 and (folder / "direct" / "summary.json").is_file()
+        result = "smoke run of the direct script: " + ("ran" if ran else f"FAILED: {done.stderr[-300:]!r}")
+        return [Row("P8", "quickstart wall ÷ the same compute as one direct script", result, "≤ 1.3x", None)]
+    times: dict[str, list[float]] = {"qfrun": [], "direct": []}
+    metrics: dict[str, Any] = {}
+    for index in range(pairs):
+        for side in ("direct", "qfrun") if index % 2 == 0 else ("qfrun", "direct"):
+            run_dir = folder / f"{side}-{index}"
+            home = {**env, "QFRUN_HOME": str(run_dir / "home")}
+            command = [*script, "--out", str(run_dir / "out")]
+            if side == "qfrun":
+                pipeline = _quickstart_copy(run_dir / "repo")
+                home["QFRUN_ALLOW_PATHS"] = str(pipeline.parent.parent)
+                command = [
+                    sys.executable,
+                    "-m",
+                    "runner",
+                    "run",
+                    str(pipeline),
+                    "--state",
+                    str(run_dir / "s.json"),
+                    "-y",
+                ]
+            start = time.perf_counter()
+            subprocess.run(command, env=home, cwd=ROOT, check=True, capture_output=True)
+            times[side].append(time.perf_counter() - start)
+            if side == "qfrun":
+                stop = [sys.executable, "-m", "runner", "platform", "stop"]
+                subprocess.run(stop, env=home, cwd=ROOT, check=False, capture_output=True)
+                metrics["qfrun"] = _quickstart_accuracies(run_dir / "s.json")
+            else:
+                summary = json.loads((run_dir / "out" / "summary.json").read_text(encoding="utf-8"))
+                metrics["direct"] = {k: v["accuracy"] for k, v in summary["metrics"].items()}
+                metrics["deployed"] = summary["deployed"]
+    ratios = [q / d for q, d in zip(times["qfrun"], times["direct"], strict=True)]
+    ratio = statistics.median(ratios)
+    ours, theirs = statistics.median(times["qfrun"]), statistics.median(times["direct"])
+    return [
+        Row(
+            "P8",
+            "quickstart wall ÷ the same compute as one direct script",
+            f"{ratio:.2f}x ({ours:.1f} s vs {theirs:.1f} s, medians of {pairs} alternated pairs: "
+            f"{', '.join(f'{r:.2f}x' for r in ratios)}; accuracy "
+            f"base/w8/w4 {_triple(metrics['qfrun'])} vs {_triple(metrics['direct'])}, direct deployed "
+            f"{metrics['deployed']})",
+            "≤ 1.3x",
+            ratio <= 1.3,
+        )
+    ]
+
+
+def _quickstart_copy(repo: Path) -> Path:
+    """The quickstart with its model and data in a folder of its own, so that each run starts from nothing
+    (qfrun keeps per-sample results beside the pipeline) and the checkout's own state is left alone."""
+    shutil.copytree(ROOT / "models" / "tiny-adder", repo / "models" / "tiny-adder")
+    shutil.copytree(ROOT / "data" / "addition", repo / "data" / "addition")
+    (repo / "pipelines").mkdir()
+    return Path(shutil.copy2(ROOT / "pipelines" / "quickstart.yaml", repo / "pipelines" / "quickstart.yaml"))
+
+
+def _quickstart_accuracies(state_file: Path) -> dict[str, float]:
+    """base, w8 and w4 accuracy as qfrun's state recorded them."""
+    stages = json.loads(state_file.read_text(encoding="utf-8"))["stages"]
+    compressed = stages["compressed_eval"]["outputs"]["models"]
+    return {
+        "base": stages["base_eval"]["outputs"]["metrics"]["accuracy"],
+        "w8": compressed["w8"]["metrics"]["accuracy"],
+        "w4": compressed["w4"]["metrics"]["accuracy"],
+    }
+
+
+def _triple(values: dict[str, float]) -> str:
+    return "/".join(f"{values[name]:.3f}" for name in ("base", "w8", "w4"))
 
 
 def _platform(home: Path) -> Any:

@@ -4,11 +4,11 @@
 
 Each figure is a ratio against a baseline measured in the same run, on the same machine; the table starts
 with the core count, the commit and the Python version, and is written to ``bench/RESULTS.md``. ``--smoke``
-runs the runner's benchmarks at tiny sizes and skips those that load models (CI runs it to prove the
-benchmarks work; its figures mean nothing). ``--suite`` also times the whole test suite (P10, minutes).
-``--only startup,plan`` runs those groups alone (startup: P1, plan: P2, growth: P9, run: P3, size: 12.4,
-platform: P4-P7) and replaces just their rows, and the import table when startup ran, in the results
-file, with a line that says which commit and machine they come from.
+runs the runner's benchmarks at tiny sizes, skips the platform's, and runs P8's direct script on 10 rows
+(CI runs it to prove the benchmarks work; its figures mean nothing). ``--suite`` also times the whole test
+suite (P10, minutes). ``--only startup,plan`` runs those groups alone (startup: P1, plan: P2, growth: P9,
+run: P3, size: 12.4, platform: P4-P7, quickstart: P8) and replaces just their rows, and the import table
+when startup ran, in the results file, with a line that says which commit and machine they come from.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ SMOKE = {
 }
 
 
-GROUPS = ("startup", "plan", "growth", "run", "size", "platform")
+GROUPS = ("startup", "plan", "growth", "run", "size", "platform", "quickstart")
 
 
 def groups(text: str) -> tuple[str, ...]:
@@ -74,7 +74,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--smoke", action="store_true", help="tiny sizes, no models: proves the benchmarks run"
+        "--smoke", action="store_true", help="tiny sizes, one small model script: proves the benchmarks run"
     )
     parser.add_argument("--suite", action="store_true", help="also time the whole test suite (P10)")
     parser.add_argument("--only", type=groups, help=f"run only these groups: {', '.join(GROUPS)}")
@@ -109,16 +109,8 @@ def main() -> None:
             rows.append(Row("P4-P7", "the local platform's figures", "not measured in --smoke", "—", None))
         elif "platform" in only:
             rows += local_bench.measure(folder / "home", ["poll", "inference", "compression", "service"])
-    if args.only is None:
-        rows.append(
-            Row(
-                "P8",
-                "quickstart wall ÷ the same compute as one direct script",
-                "not measured: no direct-script baseline yet",
-                "≤ 1.3x",
-                None,
-            )
-        )
+        if "quickstart" in only:
+            rows += local_bench.quickstart(folder / "quickstart", smoke=args.smoke)
     if args.suite:
         rows.append(suite())
     elif args.only is None:

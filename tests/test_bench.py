@@ -37,6 +37,8 @@ def test_the_benchmark_smoke_run_prints_the_machine_and_a_row_for_every_goal(tmp
         assert all(cells), row
         assert cells[4] in {"yes", "**no**", "—"}, row
     assert re.search(r"\| P1 \| .* \| \d+\.\d\dx \(\d+ ms ÷ \d+ ms\) \|", written)
+    # P8's baseline, the quickstart as one direct script, ran on its smoke size (10 rows) and wrote a summary.
+    assert re.search(r"\| P8 \| quickstart wall [^|]* \| smoke run of the direct script: ran \|", written)
 
 
 def test_a_partial_rerun_replaces_only_its_rows_and_the_import_table_and_says_where_they_come_from() -> None:
