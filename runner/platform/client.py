@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -128,9 +127,7 @@ class PlatformClient:
         reply = self._http.console("model", "ImportLocalModel", {"name": name, "path": path})
         return self._parse(reply, wire.model_version, reply.body["result"])
 
-    def import_through_bos(
-        self, *, name: str, path: str, sleep: Callable[[float], None] = time.sleep
-    ) -> ModelVersion:
+    def import_through_bos(self, *, name: str, path: str) -> ModelVersion:
         """Upload the folder under its digest (runner.platform.model_import), find or create the model
         ``name`` (CreateCustomModelSet [M4]), then find the version this content made before or create it
         (CreateCustomModel, sourceType Import [M5]), and wait until it is Ready."""
@@ -158,7 +155,7 @@ class PlatformClient:
             else:
                 version_id = self._parse(reply, wire.created_version_id, reply.body["result"])
                 version = self.describe_model_version(version_id)
-        return self._until_ready(version, sleep)
+        return self._until_ready(version, self._http.pause)
 
     def _create_model_set(self, name: str) -> str:
         body = {"modelSetName": name, "modelType": "Text2Text"}
@@ -297,9 +294,7 @@ class PlatformClient:
             )
         return content
 
-    def import_dataset_through_bos(
-        self, *, name: str, path: str, content: str, sha256: str, sleep: Callable[[float], None] = time.sleep
-    ) -> Dataset:
+    def import_dataset_through_bos(self, *, name: str, path: str, content: str, sha256: str) -> Dataset:
         """The file as a version of a console dataset, made exactly once (runner.platform.dataset_import):
         its rows in the PromptResponse layout put in BOS under the file's sha256; the dataset named after
         the content found (DescribeDatasets) or created (CreateDataset [D1]); its version imported from the
@@ -329,9 +324,9 @@ class PlatformClient:
                     raise unknown.error from None
             else:
                 task_id = self._parse(reply, dataset_import.import_task_id, reply.body["result"])
-                self._until_imported(version_id, task_id, sleep)
+                self._until_imported(version_id, task_id, self._http.pause)
                 return self._imported(version_id, title, prepared)
-        self._until_imported(version_id, "", sleep, dataset_id=dataset_id)
+        self._until_imported(version_id, "", self._http.pause, dataset_id=dataset_id)
         return self._imported(version_id, title, prepared)
 
     def _imported(self, version_id: str, title: str, prepared: dataset_import.PreparedFile) -> Dataset:
