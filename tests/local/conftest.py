@@ -22,6 +22,7 @@ import pytest
 from runner.local.app import create_app
 from runner.local.credentials import LocalKeys, load_or_create
 from runner.local.home import Home
+from runner.local.store import Store
 from runner.testing.in_process import in_process
 from runner.testing.serving import serve_app
 
@@ -80,6 +81,20 @@ def serve_in_thread(home: Home, token: str | None = None, keys: LocalKeys | None
     app = create_app(home, token, keys)
     with serve_app(app) as url:
         yield Api(url, token or load_or_create(home).token, app)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    """A fresh platform home (its folders made), for tests of the platform's parts without its server."""
+    return Home(tmp_path / "home").ensure()
+
+
+@pytest.fixture
+def store(home: Home) -> Iterator[Store]:
+    """The home's SQLite store, open for the test and closed after it."""
+    opened = Store(home.db_path)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ finished task's rows go back to BOS in Qianfan's output shape, and a task is des
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,6 @@ from runner.local.store import Store
 
 INPUT = f"bos:/{DEFAULT_BUCKET}/in/"
 OUTPUT = f"bos:/{DEFAULT_BUCKET}/out/"
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Home:
-    return Home(tmp_path / "home").ensure()
-
-
-@pytest.fixture
-def store(home: Home) -> Iterator[Store]:
-    opened = Store(home.db_path)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

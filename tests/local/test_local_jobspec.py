@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,18 +24,6 @@ from runner.local.jobspec import (
 )
 from runner.local.rows import TaskRow
 from runner.local.store import Store
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Home:
-    return Home(tmp_path / "home").ensure()
-
-
-@pytest.fixture
-def store(home: Home) -> Iterator[Store]:
-    opened = Store(home.db_path)
-    yield opened
-    opened.close()
 
 
 def _task(store: Store, task_id: str = "cmp-1") -> TaskRow:

@@ -5,7 +5,6 @@ must be serving, and a compressed model is registered once, with its lineage, un
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,6 @@ from runner.local.jobspec import JobSetupError, Prepared, store_file_as_dataset
 from runner.local.kinds import compression, evaluation
 from runner.local.rows import SERVING, TaskRow
 from runner.local.store import Store
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Home:
-    return Home(tmp_path / "home").ensure()
-
-
-@pytest.fixture
-def store(home: Home) -> Iterator[Store]:
-    opened = Store(home.db_path)
-    yield opened
-    opened.close()
 
 
 def _version(home: Home, store: Store, version_id: str = "amv-1", model: str = "tiny") -> str:

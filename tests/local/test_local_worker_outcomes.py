@@ -56,18 +56,6 @@ elif mode == "hang":
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Home:
-    return Home(tmp_path / "home").ensure()
-
-
-@pytest.fixture
-def store(home: Home) -> Iterator[Store]:
-    opened = Store(home.db_path)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def stand_in(tmp_path: Path) -> Path:
     path = tmp_path / "python-stand-in"
     path.write_text(STAND_IN)
