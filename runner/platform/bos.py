@@ -37,6 +37,7 @@ from runner.errors import (
 from runner.files import MAX_DATASET_BYTES, PathRefused, read_regular
 from runner.platform.auth import auth_for, uri_encode
 from runner.platform.dataset_rows import dataset_rows
+from runner.platform.polling import Backoff
 from runner.platform.ratelimit import TokenBucket, shared_bucket
 from runner.platform.settings import ENV_BOS_BUCKET, ENV_BOS_ENDPOINT, BosSettings, PlatformSettings
 
@@ -46,7 +47,6 @@ DATASETS_PREFIX = "qfrun/datasets"
 BATCH_INPUT_PREFIX = "qfrun/batch-input"
 BATCH_OUTPUT_PREFIX = "qfrun/batch-output"
 OCTET_STREAM = "application/octet-stream"
-MAX_RETRY_AFTER_S = 120.0
 E = TypeVar("E", bound=PlatformError)
 
 
@@ -109,7 +109,7 @@ class BosClient:
         # Keyed by endpoint: the local platform serves BOS itself and so shares its console's budget.
         self._pace = bucket or shared_bucket(self.bos.endpoint, settings.rps, settings.burst)
         self._sleep = sleep
-        self._rng = rng
+        self._backoff = Backoff(settings.backoff_base_s, settings.backoff_cap_s, rng)
         self._secrets = settings.credentials.secrets()
 
     def close(self) -> None:
@@ -403,10 +403,3 @@ class BosClient:
     @staticmethod
     def _where(bucket: str, key: str) -> str:
         return f"bos:/{bucket}/{key}"
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        ceiling = min(self.settings.backoff_cap_s, self.settings.backoff_base_s * float(2**attempt))
-        delay = ceiling / 2 + self._rng() * ceiling / 2
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, MAX_RETRY_AFTER_S))
-        return delay

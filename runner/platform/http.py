@@ -31,13 +31,13 @@ from runner.errors import (
     PlatformUnavailable,
 )
 from runner.platform.auth import RefreshableAuth, auth_for
+from runner.platform.polling import Backoff
 from runner.platform.ratelimit import TokenBucket, shared_bucket
 from runner.platform.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
 
 CHAT_PATH = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/"
-MAX_RETRY_AFTER_S = 120.0
 
 # Qianfan's numeric error codes (python/qianfan/consts.py, APIErrorCode) and the console's string codes.
 RATE_CODES: frozenset[int | str] = frozenset(
@@ -131,7 +131,7 @@ class PlatformHttp:
         )
         self._bucket = bucket or shared_bucket(settings.console_base_url, settings.rps, settings.burst)
         self._sleep = sleep
-        self._rng = rng
+        self._backoff = Backoff(settings.backoff_base_s, settings.backoff_cap_s, rng)
         self._secrets = settings.credentials.secrets()
 
     def close(self) -> None:
@@ -178,11 +178,7 @@ class PlatformHttp:
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Jittered exponential delay for retry ``attempt`` (0-based), at least a Retry-After."""
-        ceiling = min(self.settings.backoff_cap_s, self.settings.backoff_base_s * float(2**attempt))
-        delay = ceiling / 2 + self._rng() * ceiling / 2
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, MAX_RETRY_AFTER_S))
-        return delay
+        return self._backoff(attempt, retry_after)
 
     def pause(self, seconds: float) -> None:
         self._sleep(seconds)

@@ -19,7 +19,7 @@ import pytest
 from runner.files import ALLOW_PATHS_VARIABLE
 from runner.local.api_eval_results import exports_dir
 from runner.local.engine.sample_records import DECIDING, scaled_pass
-from runner.platform import client as client_module
+from runner.platform.actions import evaluations
 from runner.platform.registry import PLATFORM_KINDS
 from runner.testing.cli import invoke as qfrun
 from runner.testing.pipelines import FAST
@@ -82,12 +82,12 @@ def test_the_stage_reads_its_records_through_one_export_even_across_a_crash(
             model=REPO / "models" / "tiny-adder",
         )
     )
-    real_download = client_module.download
+    real_download = evaluations.download
 
     def power_cut(*args: Any, **kwargs: Any) -> bytes:
         raise SystemExit(137)  # qfrun dies after the export was created and recorded, before reading it
 
-    monkeypatch.setattr(client_module, "download", power_cut)
+    monkeypatch.setattr(evaluations, "download", power_cut)
     code, _, err = qfrun(capsys, "run", str(pipeline))
     assert code == 137, err
     made = sorted(exports_dir(platform_api.app.state.context).glob("*.json"))
@@ -97,7 +97,7 @@ def test_the_stage_reads_its_records_through_one_export_even_across_a_crash(
     task_id = state["stages"]["review"]["task"]["task_id"]
     assert intent[f"kept:result_export:{task_id}"] == made[0].stem
 
-    monkeypatch.setattr(client_module, "download", real_download)
+    monkeypatch.setattr(evaluations, "download", real_download)
     code, _, err = qfrun(capsys, "run", str(pipeline))
     assert code == 0, err
     assert sorted(exports_dir(platform_api.app.state.context).glob("*.json")) == made  # the same export

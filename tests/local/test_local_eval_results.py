@@ -24,8 +24,8 @@ from runner.local.api_eval_results import exports_dir
 from runner.local.engine.evaluators import evaluate
 from runner.local.kinds.evaluation import KIND, write_records
 from runner.local.rows import AWAITING_SCORES, SUCCEEDED
-from runner.platform import client as client_module
 from runner.platform import wire
+from runner.platform.actions import evaluations
 from runner.platform.client import PlatformClient
 from runner.platform.protocol import TaskKind, TaskRef
 from runner.platform.settings import settings_from_pipeline
@@ -288,7 +288,7 @@ def test_an_export_larger_than_qfrun_reads_back_is_refused_on_both_storages(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task_id = _finished(served)
-    monkeypatch.setattr(client_module, "MAX_EXPORT_BYTES", 100)  # the zip of four records is larger
+    monkeypatch.setattr(evaluations, "MAX_EXPORT_BYTES", 100)  # the zip of four records is larger
     with pytest.raises(PlatformStatusError, match="holds more than 100 bytes, more than qfrun reads back"):
         served.client.eval_samples(REF, 10)
     served.api.app.state.objects.create_bucket("results")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from runner.errors import PlatformError, PlatformNotFound, PlatformProtocolError, PlatformStatusError
-from runner.platform import client as client_module
+from runner.platform.actions import creates, inference, session
 from runner.platform.protocol import TaskKind, TaskRef, TaskRequest
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def test_exporting_on_qianfan_says_where_to_do_it_instead(qianfan_harness: Harne
 def test_a_list_that_pages_forever_is_an_error_rather_than_a_second_create(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_module, "MAX_LIST_PAGES", 3)
+    monkeypatch.setattr(session, "MAX_LIST_PAGES", 3)
     for index in range(20):
         harness.fake.tasks[f"infer-{index + 100}"] = {
             "taskId": f"infer-{index + 100}",
@@ -146,7 +146,7 @@ def test_a_create_refused_with_409_adopts_the_task_of_that_name(harness: Harness
     ],
 )
 def test_what_counts_as_a_name_already_taken(code: str | int | None, taken: bool) -> None:
-    assert client_module._says_name_taken(code) is taken
+    assert creates.says_name_taken(code) is taken
 
 
 def test_a_create_answer_without_an_id_is_a_protocol_error_naming_the_field(harness: Harness) -> None:
@@ -267,7 +267,7 @@ def test_batch_output_rows_that_are_not_objects_are_kept_under_value(qianfan_har
 def test_batch_output_past_the_size_read_back_stays_in_bos(
     qianfan_harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_module, "MAX_RESULTS_BYTES", 10)
+    monkeypatch.setattr(inference, "MAX_RESULTS_BYTES", 10)
     qianfan_harness.fake.objects["/qfrun-bucket/o/t/a.jsonl"] = json.dumps(
         {"id": "1", "x": "y" * 20}
     ).encode()

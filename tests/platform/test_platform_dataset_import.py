@@ -197,7 +197,8 @@ def test_the_import_is_waited_for_until_it_finishes(cloud: tuple[PlatformClient,
         return SimpleNamespace(body={"result": {"importStatus": next(answers), "sampleCount": 3}})
 
     client._http.console = describe  # type: ignore[method-assign,assignment]
-    client._until_imported("ds-1", "task-1", pauses.append)
+    client._http.pause = pauses.append  # type: ignore[method-assign]
+    client._datasets.until_imported("ds-1", "task-1")
     assert pauses == [1.0, 2.0]
 
 

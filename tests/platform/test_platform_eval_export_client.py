@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from runner.errors import PlatformStatusError
-from runner.platform import client as client_module
+from runner.platform import polling
 from runner.platform.client import PlatformClient
 from runner.platform.protocol import TaskKind, TaskRef
 from runner.platform.settings import settings_from_pipeline
@@ -81,7 +81,7 @@ def test_queued_and_running_are_waited_out_and_the_id_is_kept_before_the_first_d
         records = qianfan.eval_samples(REF, 10, on_export=lambda i: kept.append((i, list(fake.actions))))
     assert kept == [("amemt-1", ["CreateEvalResultExportTask"])]
     assert fake.actions.count("DescribeEvalResultExportTask") == 3
-    assert slept == [client_module.EXPORT_POLL_S] * 2
+    assert slept == [polling.EXPORT_POLL_S] * 2
     (record,) = records or []
     assert (record.version_id, record.input, record.output, record.expected) == ("m/V1", "1+1=?", "2", "2")
     assert record.metrics == {"bleu": 0.5}
@@ -96,7 +96,7 @@ def test_a_failed_export_is_one_sentence() -> None:
 def test_an_export_still_running_after_the_wait_is_read_by_a_resumed_attempt_with_its_id(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(client_module, "EXPORT_WAIT_S", 4.0)
+    monkeypatch.setattr(polling, "EXPORT_WAIT_S", 4.0)
     fake, kept = Qianfan(["Running"] * 5 + ["Succeeded"]), []
     with client(fake, []) as qianfan:
         with pytest.raises(

@@ -127,13 +127,14 @@ def _version(status: str) -> ModelVersion:
 def test_a_version_still_creating_is_asked_again_with_a_growing_pause_until_ready(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    pauses: list[float] = []
     platform = PlatformClient(
-        settings_from_pipeline("local", environ={}, local_base_url="http://127.0.0.1:9")
+        settings_from_pipeline("local", environ={}, local_base_url="http://127.0.0.1:9"),
+        sleep=pauses.append,
     )
     answers = iter([_version("Creating"), _version("Creating"), _version("Ready")])
-    monkeypatch.setattr(platform, "describe_model_version", lambda version_id: next(answers))
-    pauses: list[float] = []
-    ready = platform._until_ready(_version("Creating"), pauses.append)
+    monkeypatch.setattr(platform._models, "describe_version", lambda version_id: next(answers))
+    ready = platform._models.until_ready(_version("Creating"))
     assert ready.details["status"] == "Ready"
     assert pauses == [1.0, 2.0, 4.0]
 
@@ -145,7 +146,7 @@ def test_a_failed_import_is_a_sentence_naming_the_version() -> None:
     with pytest.raises(
         PlatformStatusError, match="the import of model version amv-1 failed; see it in the console"
     ):
-        platform._until_ready(_version("Fail"), lambda pause: None)
+        platform._models.until_ready(_version("Fail"))
 
 
 class LosingAnswers(Recording):
@@ -237,14 +238,15 @@ def test_a_file_too_large_for_one_upload_is_refused_naming_it(
 
 def test_a_version_creating_for_too_long_is_given_up_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     platform = PlatformClient(
-        settings_from_pipeline("local", environ={}, local_base_url="http://127.0.0.1:9")
+        settings_from_pipeline("local", environ={}, local_base_url="http://127.0.0.1:9"),
+        sleep=lambda pause: None,
     )
-    monkeypatch.setattr("runner.platform.client.IMPORT_WAIT_LIMIT_S", 2.0)
-    monkeypatch.setattr(platform, "describe_model_version", lambda version_id: _version("Creating"))
+    monkeypatch.setattr("runner.platform.polling.IMPORT_WAIT_LIMIT_S", 2.0)
+    monkeypatch.setattr(platform._models, "describe_version", lambda version_id: _version("Creating"))
     with pytest.raises(
         PlatformStatusError, match=r"amv-1 is still Creating after 3 s; see it in the console"
     ):
-        platform._until_ready(_version("Creating"), lambda pause: None)
+        platform._models.until_ready(_version("Creating"))
 
 
 def test_the_local_platform_answers_create_custom_model_as_documented_and_refuses_what_it_cannot(

@@ -78,7 +78,7 @@ class Local:
 
 @pytest.fixture
 def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local]:
-    monkeypatch.setattr("runner.platform.client.LIST_PAGE_SIZE", 2)  # three items take two pages
+    monkeypatch.setattr("runner.platform.actions.session.LIST_PAGE_SIZE", 2)  # three items take two pages
     token = secrets.token_hex(16)
     home = Home(tmp_path / "home")
     app = create_app(home, token)
