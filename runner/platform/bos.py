@@ -37,7 +37,7 @@ from runner.errors import (
 from runner.files import MAX_DATASET_BYTES, PathRefused, read_regular
 from runner.platform.auth import auth_for, uri_encode
 from runner.platform.dataset_rows import dataset_rows
-from runner.platform.polling import Backoff
+from runner.platform.polling import Backoff, Wait
 from runner.platform.ratelimit import TokenBucket, shared_bucket
 from runner.platform.settings import ENV_BOS_BUCKET, ENV_BOS_ENDPOINT, BosSettings, PlatformSettings
 
@@ -276,18 +276,19 @@ class BosClient:
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         path = f"/{bucket}/{uri_encode(key, keep_slash=True)}" if key else f"/{bucket}"
-        attempt = 0
+        retries = Wait(self._sleep, self._backoff, tries=self.settings.max_retries)
         while True:
             self._pace.acquire()
             try:
                 return self._once(method, path, bucket, key, content, headers, params)
             except _Retry as failure:
-                if attempt >= self.settings.max_retries:
+                if retries.spent:
                     raise failure.error from None
-                delay = self._backoff(attempt, failure.retry_after)
-                attempt += 1
-                log.info("Retry %d of %s %s in %.1f s: %s", attempt, method, path, delay, failure.error)
-                self._sleep(delay)
+                delay = self._backoff(retries.pauses, failure.retry_after)
+                log.info(
+                    "Retry %d of %s %s in %.1f s: %s", retries.pauses + 1, method, path, delay, failure.error
+                )
+                retries.pause(delay)
 
     def _once(
         self,

@@ -10,7 +10,7 @@ through DescribeDatasetVersions' documented ``importStatusList`` filter [D4], sa
 wait or give up. A changed file has another hash, so another name, so another dataset: never a second
 import into a version that already holds rows.
 
-This module is the pure part (layout, names, list parsing); ``PlatformClient.import_dataset_through_bos``
+This module is the pure part (layout, names, list parsing); ``runner.platform.actions.datasets``
 makes the calls.
 """
 

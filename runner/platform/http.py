@@ -31,7 +31,7 @@ from runner.errors import (
     PlatformUnavailable,
 )
 from runner.platform.auth import RefreshableAuth, auth_for
-from runner.platform.polling import Backoff
+from runner.platform.polling import Backoff, Wait
 from runner.platform.ratelimit import TokenBucket, shared_bucket
 from runner.platform.settings import PlatformSettings
 
@@ -188,7 +188,7 @@ class PlatformHttp:
     def _call(
         self, url: str, shown: str, body: Mapping[str, Any], params: Mapping[str, str], create: bool
     ) -> Reply:
-        attempt = 0
+        retries = Wait(self._sleep, self._backoff, tries=self.settings.max_retries)
         refreshed = False
         while True:
             self._bucket.acquire()
@@ -213,12 +213,11 @@ class PlatformHttp:
             retryable = outcome.retry == SAFE or (outcome.retry == AMBIGUOUS and not create)
             if outcome.retry == AMBIGUOUS and create:
                 raise AmbiguousCreate(outcome.error)
-            if not retryable or attempt >= self.settings.max_retries:
+            if not retryable or retries.spent:
                 raise outcome.error
-            delay = self.backoff(attempt, outcome.retry_after)
-            attempt += 1
-            log.info("Retry %d of %s in %.1f s: %s", attempt, shown, delay, outcome.error)
-            self._sleep(delay)
+            delay = self._backoff(retries.pauses, outcome.retry_after)
+            log.info("Retry %d of %s in %.1f s: %s", retries.pauses + 1, shown, delay, outcome.error)
+            retries.pause(delay)
 
     def _send_once(
         self, url: str, shown: str, body: Mapping[str, Any], params: Mapping[str, str]

@@ -2,8 +2,9 @@
 
 Every wait of the client is the same loop: ask, stop when the answer is settled, else pause and ask again
 until the wait's budget is spent. That holds for a model version still Creating, a dataset import, a result
-export, a create refused because the account's task slots are full and a create whose answer was lost; the
-HTTP and BOS retries take their jittered delays from ``Backoff``.
+export, a create refused because the account's task slots are full and a create whose answer was lost. The
+HTTP and BOS retries of one request are waits too: their tries counted by a ``Wait``, their jittered delays
+from ``Backoff``.
 
 The pauses go through the pause the caller hands in (``PlatformHttp.pause``: ``time.sleep`` unless a test
 gave the client its own), so tests run without sleeping and see every pause. A budget counts the seconds
@@ -109,9 +110,10 @@ class Wait:
     def next_pause(self) -> float:
         return self._delays(self.pauses)
 
-    def pause(self) -> None:
-        """Pause for the schedule's next delay, through the caller's seam, and count it."""
-        seconds = self.next_pause
+    def pause(self, seconds: float | None = None) -> None:
+        """Pause for the schedule's next delay (or ``seconds``, when the caller worked them out: a retry
+        that honours a Retry-After), through the caller's seam, and count it."""
+        seconds = self.next_pause if seconds is None else seconds
         self._pause(seconds)
         self.waited += seconds
         self.pauses += 1

@@ -62,6 +62,15 @@ def test_a_wait_counts_the_seconds_and_pauses_it_made_through_the_seam() -> None
     assert (wait.waited, wait.pauses, wait.next_pause) == (7.0, 3, 8.0)
 
 
+def test_a_pause_the_caller_worked_out_counts_like_a_scheduled_one() -> None:
+    paused: list[float] = []
+    wait = Wait(paused.append, Backoff(0.5, 30.0, lambda: 1.0), tries=2)
+    wait.pause(7.0)  # a Retry-After longer than the backoff
+    wait.pause()
+    assert paused == [7.0, 1.0]
+    assert (wait.waited, wait.pauses, wait.spent) == (8.0, 2, True)
+
+
 def test_a_wait_is_spent_once_its_seconds_reach_the_limit_checked_before_each_pause() -> None:
     wait = Wait(lambda seconds: None, Schedule(1.0, 2.0), limit_s=2.0)
     spent = []
