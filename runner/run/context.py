@@ -219,7 +219,12 @@ class StageRun:
                 # what the task says of itself as it goes (a running loss) rides along, for the user's eyes
                 self._progress(self._stage_id, info.rows_done, info.rows_total, info.live)
                 now = time.monotonic()
-                if now - last_progress >= self._poll.progress_every or info.status.terminal:
+                if info.status.terminal:
+                    # The final count rides on the stage's next save (its end, at the latest) instead of a
+                    # line of its own: one write fewer a task (issue 17, P3), and a kill before that save
+                    # re-attaches to the finished task and counts again.
+                    self.record = replace(self.record, rows_done=info.rows_done, rows_total=info.rows_total)
+                elif now - last_progress >= self._poll.progress_every:
                     self.update(rows_done=info.rows_done, rows_total=info.rows_total)
                     last_progress = now
             if info.status is TaskStatus.SUCCEEDED:

@@ -8,10 +8,8 @@ imports httpx and never prints: what happens is told to an ``Observer`` (the CLI
 
 from __future__ import annotations
 
-import concurrent.futures as futures
 import enum
 import functools
-import heapq
 import logging
 import secrets
 import threading
@@ -30,6 +28,7 @@ from runner.run.context import Interrupted, StageRun
 from runner.run.decide import Action, Blocked, Decision, UpstreamValue, decide, select_stages, unselected
 from runner.run.inputs import Inputs, Upstream
 from runner.run.refresh import Drift
+from runner.run.schedule import Scheduler
 from runner.stages import STAGE_TYPES
 from runner.state.file import RunRecord, StageRecord, StageStatus, StateFile, utc_now
 
@@ -184,56 +183,24 @@ class Executor:
         return summary
 
     def _schedule(self, order: list[str]) -> None:
-        """Launch every stage whose upstream is settled, up to max_parallel at once, until none can start.
-
-        Ready stages wait in a heap keyed by topological position, and a stage becomes ready when its count of
-        unsettled upstream stages reaches zero, so scheduling costs O(edges log stages) in all.
-        """
+        """Launch every stage whose upstream is settled, up to max_parallel at once, until none can start."""
         graph = self.pipeline.graph
-        position = {stage_id: index for index, stage_id in enumerate(order)}
-        unsettled = {s: sum(1 for u in graph.predecessors(s) if u not in self._settled) for s in order}
-        ready = [position[s] for s in order if unsettled[s] == 0]
-        heapq.heapify(ready)
-        running: dict[futures.Future[None], str] = {}
+        Scheduler(
+            order,
+            graph.predecessors,
+            graph.successors,
+            self._settled,
+            parallel=self.options.max_parallel,
+            prepare=self._prepare,
+            execute=self._execute,
+            hold=self._held,
+            step=self.state.batch,
+            stop=self._stop,
+        ).run()
 
-        def release(stage_id: str) -> None:
-            for successor in graph.successors(stage_id):
-                if successor in unsettled:
-                    unsettled[successor] -= 1
-                    if unsettled[successor] == 0:
-                        heapq.heappush(ready, position[successor])
-
-        with futures.ThreadPoolExecutor(max_workers=max(1, self.options.max_parallel)) as pool:
-            try:
-                while True:
-                    # One scheduling step: what it records (intents, skips, up-to-date stages) is made
-                    # durable by one fsync at its end, before any of its attempts reaches the platform.
-                    attempts: list[Attempt] = []
-                    with self.state.batch():
-                        while ready and len(running) + len(attempts) < self.options.max_parallel:
-                            stage_id = order[heapq.heappop(ready)]
-                            if self._failed and not self.options.keep_going and not self._blocked(stage_id):
-                                continue  # not started after a failure: left as recorded for the next run
-                            attempt = self._prepare(stage_id)  # settles stages that need not run
-                            if attempt is None:
-                                release(stage_id)
-                            else:
-                                attempts.append(attempt)
-                    for attempt in attempts:
-                        running[pool.submit(self._execute, attempt)] = attempt.run.stage_id
-                    if not running:
-                        return  # nothing runs and nothing more can start
-                    done, _ = futures.wait(running, timeout=0.5, return_when=futures.FIRST_COMPLETED)
-                    for future in done:
-                        stage_id = running.pop(future)
-                        future.result()
-                        release(stage_id)
-            except (KeyboardInterrupt, StateError):
-                # Ctrl-C, or a state that cannot be written (so nothing more may happen that it would not
-                # record): workers waiting on a task return at once, leaving it as last recorded.
-                self._stop.set()
-                futures.wait(running)
-                raise
+    def _held(self, stage_id: str) -> bool:
+        """Not started after a failure (without --keep-going): left as recorded for the next run."""
+        return self._failed and not self.options.keep_going and not self._blocked(stage_id)
 
     def _blocked(self, stage_id: str) -> bool:
         return any(

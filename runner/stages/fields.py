@@ -83,6 +83,53 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+# What the converter asks of a class or a type hint, worked out once per class or hint: every stage of a run
+# builds its fields, and asking ``typing`` and ``dataclasses`` again each time was most of it (issue 17, P3).
+
+
+@dataclasses.dataclass(frozen=True)
+class _Slot:
+    name: str
+    key: str  # the YAML key
+    hint: Any
+    required: bool
+
+
+@functools.cache
+def _slots(cls: type) -> tuple[tuple[_Slot, ...], frozenset[str]]:
+    """The class's fields as the converter fills them, and the keys they are written as."""
+    hints = _hints(cls)
+    slots = tuple(
+        _Slot(
+            field.name,
+            key_of(field),
+            hints[field.name],
+            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING,
+        )
+        for field in dataclasses.fields(cls)
+    )
+    return slots, frozenset(slot.key for slot in slots)
+
+
+@functools.cache
+def _shape(hint: Any) -> tuple[Any, tuple[Any, ...], type | None]:
+    """A hint's origin (``tuple`` for ``tuple[X, ...]``), its arguments, and the dataclass it names."""
+    origin = typing.get_origin(hint)
+    named = origin or hint
+    cls = named if dataclasses.is_dataclass(named) and isinstance(named, type) else None
+    return origin, typing.get_args(hint), cls
+
+
+@functools.cache
+def _union_members(hint: Any) -> tuple[tuple[Any, ...], tuple[Any, ...], bool]:
+    """A union's members that are types (its ``V`` left out), those of them that are dataclasses, and
+    whether ``V`` was among its members."""
+    members = typing.get_args(hint)
+    choices = tuple(member for member in members if not isinstance(member, TypeVar))
+    objects = tuple(member for member in choices if _shape(member)[2] is not None)
+    return choices, objects, len(choices) < len(members)
+
+
 def _describe(hint: Any) -> str:
     """How a message names a type: ``an integer``, ``one of 'a', 'b'``."""
     origin = typing.get_origin(hint)
@@ -131,61 +178,54 @@ class _Converter:
     def _object(self, cls: type, values: Any, path: str) -> Any:
         if not isinstance(values, Mapping):
             raise _Mismatch(path, f"expected a mapping, got {_shown(values)}.")
-        fields = dataclasses.fields(cls)
-        declared = {key_of(field) for field in fields}
+        slots, declared = _slots(cls)
         unknown = sorted(str(key) for key in values if key not in declared)
         if unknown:
             raise _Mismatch(path, f"{unknown[0]!r} is not a field this stage type declares.")
-        hints = _hints(cls)
         given: dict[str, Any] = {}
-        for field in fields:
-            key = key_of(field)
-            if key in values:
-                given[field.name] = self._value(hints[field.name], values[key], f"{path}.{key}")
-            elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                raise _Mismatch(f"{path}.{key}", "this field is required but missing.")
+        for slot in slots:
+            if slot.key in values:
+                given[slot.name] = self._value(slot.hint, values[slot.key], f"{path}.{slot.key}")
+            elif slot.required:
+                raise _Mismatch(f"{path}.{slot.key}", "this field is required but missing.")
         return cls(**given)
 
     def _value(self, hint: Any, value: Any, path: str) -> Any:
-        origin = typing.get_origin(hint)
         if hint is Any:
             return value
+        origin, args, cls = _shape(hint)
         if origin in (Union, types.UnionType):
             return self._union(hint, value, path)
         if origin is Literal:
-            if any(value == choice and type(value) is type(choice) for choice in typing.get_args(hint)):
+            if any(value == choice and type(value) is type(choice) for choice in args):
                 return value
         elif origin is tuple:
             if isinstance(value, list | tuple):
-                item = typing.get_args(hint)[0]
+                item = args[0]
                 return tuple(self._value(item, each, f"{path}.{index}") for index, each in enumerate(value))
         elif origin is Mapping or origin is dict:
             if isinstance(value, Mapping):
-                item = typing.get_args(hint)[1]
+                item = args[1]
                 return {str(key): self._value(item, each, f"{path}.{key}") for key, each in value.items()}
-        elif dataclasses.is_dataclass(origin or hint):
-            return self._object(origin or hint, value, path)
+        elif cls is not None:
+            return self._object(cls, value, path)
         elif _is_scalar(hint, value):
             return value
         raise _Mismatch(path, f"expected {_describe(hint)}, got {_shown(value)}.")
 
     def _union(self, hint: Any, value: Any, path: str) -> Any:
-        members = typing.get_args(hint)
-        if value is None and type(None) in members:
+        choices, objects, expression = _union_members(hint)
+        if value is None and type(None) in choices:
             return None
-        choices = [member for member in members if not isinstance(member, TypeVar)]
-        objects = [
-            member for member in choices if dataclasses.is_dataclass(typing.get_origin(member) or member)
-        ]
         if len(objects) > 1 and isinstance(value, Mapping):
-            return self._object(_discriminated(objects, value, path), value, path)
+            return self._object(_discriminated(list(objects), value, path), value, path)
         for member in choices:
             try:
                 return self._value(member, value, path)
             except _Mismatch as error:
                 if error.path != path:  # it matched this member's shape, and failed below it: say where
                     raise
-        if self._planned and len(choices) < len(members) and isinstance(value, str):
+        if self._planned and expression and isinstance(value, str):
             return Unresolved(value)
         raise _Mismatch(path, f"expected {_describe(hint)}, got {_shown(value)}.")
 

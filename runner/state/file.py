@@ -69,6 +69,16 @@ def _encode(entry: dict[str, Any], what: str) -> bytes:
 
 MAX_STATE_BYTES = 256 * 2**20  # a 20,000-stage state is a few MiB; anything this large is not a state
 
+# When the journal is folded into a new snapshot. A compaction rewrites every stage and costs four fsyncs
+# (snapshot, journal header, the folder after each), so the bound must stay above what one run writes a stage
+# (an attempt, its intent, its task, its end: 4-5 lines): at 2 lines a stage, a run of a fresh 2,000-stage
+# state compacted 8 times as its stages appeared, a fifth of the run's time (issue 17, P3). Loading replays
+# at most 4 lines a stage plus the floor, so it stays proportional to the state; the byte bound keeps a
+# journal of large records far below MAX_STATE_BYTES, which loading enforces on the journal too.
+COMPACT_LINES_PER_STAGE = 4
+COMPACT_LINES_FLOOR = 1000
+COMPACT_BYTES = 32 * 2**20
+
 
 class StateFile:
     """One pipeline's state: snapshot + append-only journal, written only under the run lock."""
@@ -84,6 +94,7 @@ class StateFile:
         self.runs: list[RunRecord] = []
         self.generation = 0
         self._journal_lines = 0
+        self._journal_bytes = 0
         self._fd: int | None = None
         # The first write that failed (disk full, file too large, read-only folder): nothing more is written
         # after it, so the files keep the state as last saved, never a later line after a torn one.
@@ -222,6 +233,7 @@ class StateFile:
                 f"The state journal {self.journal_path} cannot be opened: {error.strerror}."
             ) from error
         self._journal_lines = 0
+        self._journal_bytes = 0
 
     def _snapshot_bytes(self, generation: int) -> bytes:
         # One line per stage and per run: readable and diffable, yet encoded by json's fast C encoder
@@ -329,7 +341,11 @@ class StateFile:
             ) from error
         self._written += 1
         self._journal_lines += 1
-        if self._journal_lines > 2 * len(self.stages) + 100:
+        self._journal_bytes += len(line)
+        if (
+            self._journal_lines > COMPACT_LINES_PER_STAGE * len(self.stages) + COMPACT_LINES_FLOOR
+            or self._journal_bytes > COMPACT_BYTES
+        ):
             self._compact()
 
     def _close_journal(self) -> None:
@@ -475,6 +491,7 @@ class StateFile:
             except StateError as error:
                 raise self._damaged(self.journal_path, f"line {number}: {error}") from None
             self._journal_lines += 1
+            self._journal_bytes += len(line) + 1
 
     def _apply(self, entry: Any) -> None:
         if isinstance(entry, dict) and set(entry) == {"stage", "record"} and isinstance(entry["stage"], str):

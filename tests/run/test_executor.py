@@ -11,13 +11,15 @@ from typing import Never, cast
 import pytest
 
 from runner.errors import PlatformServerError
+from runner.pipeline.spec import load_pipeline
 from runner.platform.protocol import TaskKind, TaskStatus
+from runner.run.executor import Executor, RunOptions
 from runner.stages.base import StageContext
 from runner.stages.builtin_fields import JudgeEvaluator
 from runner.stages.evaluate import resolve_evaluator
-from runner.state.file import StageStatus
+from runner.state.file import StageRecord, StageStatus, StateFile
 from runner.testing.fake_platform import FakePlatform, Script
-from runner.testing.pipelines import DEMO, outcomes, run, write
+from runner.testing.pipelines import DEMO, FAST, Recorder, outcomes, run, state_path, write
 
 
 def test_stages_run_in_dependency_order_and_record_outputs(tmp_path: Path) -> None:
@@ -287,3 +289,32 @@ def test_a_deployed_judge_is_called_by_its_url_suffix_also_from_an_older_state(
         "prompt": "Score it.",
         "judge_endpoint": "judge",
     }
+
+
+def test_a_finished_tasks_count_is_saved_with_the_stage_end_not_on_a_line_of_its_own(tmp_path: Path) -> None:
+    pipeline = load_pipeline(write(tmp_path))
+    state = StateFile.load(state_path(pipeline), pipeline.name, sync=False)
+    saved: list[tuple[str, StageRecord]] = []
+    original = state.record
+
+    def record(stage_id: str, rec: StageRecord, *, durable: bool = True) -> None:
+        saved.append((stage_id, rec))
+        original(stage_id, rec, durable=durable)
+
+    state.record = record  # type: ignore[method-assign]
+    platform = FakePlatform(scripts={"base_infer": Script(polls=2, rows=10)})
+    Executor(pipeline, platform, state, RunOptions(poll=FAST), Recorder()).run()
+    state.close()
+    infer = [
+        (rec.status, rec.rows_done, rec.rows_total) for stage_id, rec in saved if stage_id == "base_infer"
+    ]
+    # The running task's progress is saved as it comes (1 of 3, 2 of 3); its final count only with the end.
+    assert [(done, total) for status, done, total in infer if status is StageStatus.RUNNING] == [
+        (None, None),
+        (1, 3),
+        (2, 3),
+    ]
+    assert infer[-1] == (StageStatus.SUCCEEDED, 10, 10)
+    assert [entry for entry in infer if entry[1] == 10] == [infer[-1]]
+    reloaded = StateFile.load(state_path(pipeline), pipeline.name)
+    assert (reloaded.stages["base_infer"].rows_done, reloaded.stages["base_infer"].rows_total) == (10, 10)

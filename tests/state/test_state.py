@@ -21,6 +21,8 @@ import pytest
 
 from runner.errors import StateError
 from runner.state.file import (
+    COMPACT_LINES_FLOOR,
+    COMPACT_LINES_PER_STAGE,
     FORMAT,
     MAX_RUNS,
     RunRecord,
@@ -367,15 +369,48 @@ def test_only_the_last_fifty_runs_are_kept_and_a_run_is_updated_in_place(state_p
 
 
 def test_the_journal_is_compacted_when_it_outgrows_the_stages(state_path: Path) -> None:
-    state = StateFile.load(state_path, "demo")
+    state = StateFile.load(state_path, "demo", sync=False)
     state.record("a", _record(0))
     start = state.generation
-    for index in range(250):  # 1 stage: compaction after 2 x 1 + 100 lines
+    bound = COMPACT_LINES_PER_STAGE * 1 + COMPACT_LINES_FLOOR  # 1 stage
+    for index in range(2 * bound + 10):
         state.record("a", _record(index))
     assert state.generation == start + 2
     lines = companion(state_path, ".journal").read_text(encoding="utf-8").splitlines()
-    assert len(lines) <= 2 * 1 + 100 + 1
-    assert StateFile.load(state_path, "demo").stages["a"].fingerprint == "fp249"
+    assert len(lines) <= bound + 1
+    assert StateFile.load(state_path, "demo").stages["a"].fingerprint == f"fp{2 * bound + 9}"
+
+
+def test_a_run_of_a_fresh_state_is_not_compacted_again_as_its_stages_appear(state_path: Path) -> None:
+    # A run writes ~4-5 lines a stage (attempt, intent, task, end); each compaction rewrites every stage
+    # and costs four fsyncs, so the stages appearing one after another must not trigger one each time.
+    state = StateFile.load(state_path, "demo", sync=False)
+    state.record("s0", _record(0))  # the first write starts a new generation
+    start = state.generation
+    for index in range(400):
+        for step in range(5):
+            state.record(f"s{index}", _record(step))
+    assert state.generation == start
+    assert len(StateFile.load(state_path, "demo").stages) == 400
+
+
+def test_a_journal_of_large_records_is_compacted_by_its_size(
+    state_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("runner.state.file.COMPACT_BYTES", 20_000)
+    big = dataclasses.replace(_record(0), outputs={"text": "x" * 2_000})
+    state = StateFile.load(state_path, "demo", sync=False)
+    state.record("a", big)  # the first write starts a new generation
+    start = state.generation
+    line = len(companion(state_path, ".journal").read_bytes())  # the header
+    state.record("a", big)
+    line = len(companion(state_path, ".journal").read_bytes()) - line
+    for _ in range(20_000 // line - 1):  # up to 20 KB
+        state.record("a", big)
+    assert state.generation == start
+    state.record("a", big)  # past 20 KB: compacted, far below the bound in lines
+    assert state.generation == start + 1
+    assert StateFile.load(state_path, "demo").stages["a"] == big
 
 
 def test_writes_leave_no_temp_files_behind(state_path: Path) -> None:
@@ -495,7 +530,7 @@ def _expected_prefix(last: int, stages: int) -> dict[str, int]:
 @pytest.mark.parametrize("sync", ["sync", "nosync"])
 def test_the_state_always_loads_a_prefix_of_the_transitions_after_sigkill(tmp_path: Path, sync: str) -> None:
     path = tmp_path / ".qfrun" / "crash.state.json"
-    stages = 25  # small, so that automatic compaction (every 150 lines) is hit often as well
+    stages = 25  # few, and the writer compacts every 37 lines, so that compaction is hit often as well
     rng = random.Random(20261125)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for _ in range(20):
