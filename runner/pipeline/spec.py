@@ -47,9 +47,10 @@ class StageSpec:
     family: str | None = None  # the matrix stage this one is a member of (runner.pipeline.matrix)
     matrix: Mapping[str, Any] = field(default_factory=dict)  # its values, for ${{ matrix.<key> }}
 
-    @property
+    @functools.cached_property
     def fields(self) -> dict[str, Any]:
-        """What the stage does: its body without the control keys."""
+        """What the stage does: its body without the control keys (made once: a plan reads it several times
+        a stage; nothing writes to it)."""
         return {key: value for key, value in self.body.items() if key not in CONTROL_KEYS}
 
     @property

@@ -27,7 +27,7 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar, Union
 
 from runner.errors import StageError
@@ -118,76 +118,136 @@ class _Mismatch(Exception):
         self.path = path
 
 
+# A converter takes a value and where it is below the stage (``.replicas``), and returns the value typed or
+# raises _Mismatch. One is made per (type, planned) and kept: a plan builds every stage's fields, and reading
+# the type hints again for each (get_origin, get_args, dataclasses.fields) was most of that time.
+_Convert = Callable[[Any, str], Any]
+
+
 class _Converter:
     def __init__(self, planned: bool) -> None:
         self._planned = planned
 
     def dataclass(self, cls: type, values: Mapping[str, Any], where: str) -> Any:
         try:
-            return self._object(cls, values, "")
+            return _object_converter(cls, self._planned)(values, "")
         except _Mismatch as error:
             raise StageError(f"{where}{error.path}: {error}") from None
 
-    def _object(self, cls: type, values: Any, path: str) -> Any:
-        if not isinstance(values, Mapping):
+
+@functools.cache
+def _object_converter(cls: type, planned: bool) -> _Convert:
+    """The converter of a mapping into the dataclass ``cls``; its fields' converters are made on first use
+    (a dataclass may name itself below)."""
+    fields = dataclasses.fields(cls)
+    declared = frozenset(key_of(field) for field in fields)
+    made: list[tuple[str, str, bool, _Convert]] | None = None
+
+    def convert(values: Any, path: str) -> Any:
+        nonlocal made
+        if type(values) is not dict and not isinstance(values, Mapping):
             raise _Mismatch(path, f"expected a mapping, got {_shown(values)}.")
-        fields = dataclasses.fields(cls)
-        declared = {key_of(field) for field in fields}
-        unknown = sorted(str(key) for key in values if key not in declared)
-        if unknown:
+        if not declared.issuperset(values):
+            unknown = sorted(str(key) for key in values if key not in declared)
             raise _Mismatch(path, f"{unknown[0]!r} is not a field this stage type declares.")
-        hints = _hints(cls)
+        entries = made
+        if entries is None:  # whole before it is shared: the executor builds fields in several threads
+            hints = _hints(cls)
+            entries = made = [
+                (
+                    field.name,
+                    key_of(field),
+                    field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING,
+                    _converter(hints[field.name], planned),
+                )
+                for field in fields
+            ]
         given: dict[str, Any] = {}
-        for field in fields:
-            key = key_of(field)
+        for name, key, required, value_of in entries:
             if key in values:
-                given[field.name] = self._value(hints[field.name], values[key], f"{path}.{key}")
-            elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                given[name] = value_of(values[key], f"{path}.{key}")
+            elif required:
                 raise _Mismatch(f"{path}.{key}", "this field is required but missing.")
         return cls(**given)
 
-    def _value(self, hint: Any, value: Any, path: str) -> Any:
-        origin = typing.get_origin(hint)
-        if hint is Any:
-            return value
-        if origin in (Union, types.UnionType):
-            return self._union(hint, value, path)
-        if origin is Literal:
-            if any(value == choice and type(value) is type(choice) for choice in typing.get_args(hint)):
-                return value
-        elif origin is tuple:
-            if isinstance(value, list | tuple):
-                item = typing.get_args(hint)[0]
-                return tuple(self._value(item, each, f"{path}.{index}") for index, each in enumerate(value))
-        elif origin is Mapping or origin is dict:
-            if isinstance(value, Mapping):
-                item = typing.get_args(hint)[1]
-                return {str(key): self._value(item, each, f"{path}.{key}") for key, each in value.items()}
-        elif dataclasses.is_dataclass(origin or hint):
-            return self._object(origin or hint, value, path)
-        elif _is_scalar(hint, value):
-            return value
-        raise _Mismatch(path, f"expected {_describe(hint)}, got {_shown(value)}.")
+    return convert
 
-    def _union(self, hint: Any, value: Any, path: str) -> Any:
-        members = typing.get_args(hint)
-        if value is None and type(None) in members:
+
+def _converter(hint: Any, planned: bool) -> _Convert:
+    """The converter of one value of type ``hint`` (see the module's docstring for the types)."""
+    if hint is Any:
+        return lambda value, path: value
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return _union_converter(hint, planned)
+
+    def mismatch(value: Any, path: str) -> _Mismatch:
+        return _Mismatch(path, f"expected {_describe(hint)}, got {_shown(value)}.")
+
+    if origin is Literal:
+        choices = typing.get_args(hint)
+
+        def literal(value: Any, path: str) -> Any:
+            if any(value == choice and type(value) is type(choice) for choice in choices):
+                return value
+            raise mismatch(value, path)
+
+        return literal
+    if origin is tuple:
+        item_of = _converter(typing.get_args(hint)[0], planned)
+
+        def sequence(value: Any, path: str) -> Any:
+            if isinstance(value, list | tuple):
+                return tuple(item_of(each, f"{path}.{index}") for index, each in enumerate(value))
+            raise mismatch(value, path)
+
+        return sequence
+    if origin is Mapping or origin is dict:
+        entry_of = _converter(typing.get_args(hint)[1], planned)
+
+        def mapping(value: Any, path: str) -> Any:
+            if isinstance(value, Mapping):
+                return {str(key): entry_of(each, f"{path}.{key}") for key, each in value.items()}
+            raise mismatch(value, path)
+
+        return mapping
+    if dataclasses.is_dataclass(origin or hint):
+        return _object_converter(origin or hint, planned)
+
+    def scalar(value: Any, path: str) -> Any:
+        if _is_scalar(hint, value):
+            return value
+        raise mismatch(value, path)
+
+    return scalar
+
+
+def _union_converter(hint: Any, planned: bool) -> _Convert:
+    members = typing.get_args(hint)
+    optional = type(None) in members
+    choices = [member for member in members if not isinstance(member, TypeVar)]
+    objects = [member for member in choices if dataclasses.is_dataclass(typing.get_origin(member) or member)]
+    tagged = len(objects) > 1
+    converters = [_converter(member, planned) for member in choices]
+    # a value of the type variable (an expression the plan cannot resolve) stays as its text
+    unresolved = planned and len(choices) < len(members)
+
+    def union(value: Any, path: str) -> Any:
+        if value is None and optional:
             return None
-        choices = [member for member in members if not isinstance(member, TypeVar)]
-        objects = [
-            member for member in choices if dataclasses.is_dataclass(typing.get_origin(member) or member)
-        ]
-        if len(objects) > 1 and isinstance(value, Mapping):
-            return self._object(_discriminated(objects, value, path), value, path)
-        for member in choices:
+        if tagged and isinstance(value, Mapping):
+            return _object_converter(_discriminated(objects, value, path), planned)(value, path)
+        for convert in converters:
             try:
-                return self._value(member, value, path)
+                return convert(value, path)
             except _Mismatch as error:
                 if error.path != path:  # it matched this member's shape, and failed below it: say where
                     raise
-        if self._planned and len(choices) < len(members) and isinstance(value, str):
+        if unresolved and isinstance(value, str):
             return Unresolved(value)
         raise _Mismatch(path, f"expected {_describe(hint)}, got {_shown(value)}.")
+
+    return union
 
 
 def _is_scalar(hint: Any, value: Any) -> bool:
