@@ -37,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         # The arguments travel in ctx.obj so that the state and the lock record the command actually run.
         cli.main(args=args, prog_name="qfrun", standalone_mode=False, obj={"argv": args})
-    except (Exception, KeyboardInterrupt) as error:  # SystemExit passes: its code is the exit code
+    # Every error becomes a message and its exit code (a bug's too); SystemExit passes: its code is the code.
+    except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001
         _exit(error, verbose)
 
 

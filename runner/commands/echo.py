@@ -54,5 +54,5 @@ def _plain(stream: IO[Any]) -> bool:
 def _isatty(stream: IO[Any]) -> bool:
     try:
         return stream.isatty()
-    except Exception:  # click.termui's isatty: a stream that cannot tell is not a terminal
+    except Exception:  # noqa: BLE001 (click's isatty: a stream that cannot tell is not a terminal)
         return False

@@ -432,8 +432,10 @@ def _may_hold(value: Any) -> bool:
     """Whether ``resolve`` has anything to do for ``value``: a container, or a string with ``${{``."""
     if type(value) is str:
         return "${{" in value
-    return type(value) is dict or type(value) is list or isinstance(value, Mapping | list | str) and (
-        not isinstance(value, str) or "${{" in value
+    return (
+        type(value) is dict
+        or type(value) is list
+        or (isinstance(value, Mapping | list | str) and (not isinstance(value, str) or "${{" in value))
     )
 
 

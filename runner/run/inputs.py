@@ -8,7 +8,7 @@ hashes of local files are computed once per ``Inputs`` — i.e. once per run or 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,8 +269,10 @@ def _tainted_paths(value: Any, path: tuple[str | int, ...] = ()) -> set[tuple[st
     if isinstance(value, str):
         return {path} if expr.contains_expression(value) and expr.reads_env(value) else set()
     found: set[tuple[str | int, ...]] = set()
-    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    items: Iterable[tuple[str | int, Any]] = (
+        value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    )
     for key, item in items:
-        if isinstance(item, Mapping | list) or isinstance(item, str) and "${{" in item:
+        if isinstance(item, Mapping | list) or (isinstance(item, str) and "${{" in item):
             found |= _tainted_paths(item, (*path, key))
     return found
