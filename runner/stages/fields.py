@@ -111,17 +111,19 @@ def _shown(value: Any) -> str:
 
 
 class _Mismatch(Exception):
-    """A value is not of its field's type; ``path`` is where, below the stage."""
+    """A value is not of its field's type; ``path`` is where, below the value whose converter raised it
+    (``.evaluators.0.kind``); each container above puts its own key in front."""
 
     def __init__(self, path: str, message: str) -> None:
         super().__init__(message)
         self.path = path
 
 
-# A converter takes a value and where it is below the stage (``.replicas``), and returns the value typed or
-# raises _Mismatch. One is made per (type, planned) and kept: a plan builds every stage's fields, and reading
-# the type hints again for each (get_origin, get_args, dataclasses.fields) was most of that time.
-_Convert = Callable[[Any, str], Any]
+# A converter takes a value and returns it typed, or raises _Mismatch with the path below that value where it
+# failed (``""``: the value itself); each container puts its key in front on the way up, so a path is made
+# only for an error. One converter is made per (type, planned) and kept: a plan builds every stage's fields,
+# and reading the type hints again for each (get_origin, get_args, dataclasses.fields) was most of that time.
+_Convert = Callable[[Any], Any]
 
 
 class _Converter:
@@ -130,9 +132,14 @@ class _Converter:
 
     def dataclass(self, cls: type, values: Mapping[str, Any], where: str) -> Any:
         try:
-            return _object_converter(cls, self._planned)(values, "")
+            return _object_converter(cls, self._planned)(values)
         except _Mismatch as error:
             raise StageError(f"{where}{error.path}: {error}") from None
+
+
+def _below(error: _Mismatch, key: object) -> _Mismatch:
+    error.path = f".{key}{error.path}"
+    return error
 
 
 @functools.cache
@@ -143,13 +150,13 @@ def _object_converter(cls: type, planned: bool) -> _Convert:
     declared = frozenset(key_of(field) for field in fields)
     made: list[tuple[str, str, bool, _Convert]] | None = None
 
-    def convert(values: Any, path: str) -> Any:
+    def convert(values: Any) -> Any:
         nonlocal made
         if type(values) is not dict and not isinstance(values, Mapping):
-            raise _Mismatch(path, f"expected a mapping, got {_shown(values)}.")
+            raise _Mismatch("", f"expected a mapping, got {_shown(values)}.")
         if not declared.issuperset(values):
             unknown = sorted(str(key) for key in values if key not in declared)
-            raise _Mismatch(path, f"{unknown[0]!r} is not a field this stage type declares.")
+            raise _Mismatch("", f"{unknown[0]!r} is not a field this stage type declares.")
         entries = made
         if entries is None:  # whole before it is shared: the executor builds fields in several threads
             hints = _hints(cls)
@@ -165,9 +172,12 @@ def _object_converter(cls: type, planned: bool) -> _Convert:
         given: dict[str, Any] = {}
         for name, key, required, value_of in entries:
             if key in values:
-                given[name] = value_of(values[key], f"{path}.{key}")
+                try:
+                    given[name] = value_of(values[key])
+                except _Mismatch as error:
+                    raise _below(error, key) from None
             elif required:
-                raise _Mismatch(f"{path}.{key}", "this field is required but missing.")
+                raise _Mismatch(f".{key}", "this field is required but missing.")
         return cls(**given)
 
     return convert
@@ -176,48 +186,60 @@ def _object_converter(cls: type, planned: bool) -> _Convert:
 def _converter(hint: Any, planned: bool) -> _Convert:
     """The converter of one value of type ``hint`` (see the module's docstring for the types)."""
     if hint is Any:
-        return lambda value, path: value
+        return lambda value: value
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
         return _union_converter(hint, planned)
 
-    def mismatch(value: Any, path: str) -> _Mismatch:
-        return _Mismatch(path, f"expected {_describe(hint)}, got {_shown(value)}.")
+    def mismatch(value: Any) -> _Mismatch:
+        return _Mismatch("", f"expected {_describe(hint)}, got {_shown(value)}.")
 
     if origin is Literal:
         choices = typing.get_args(hint)
 
-        def literal(value: Any, path: str) -> Any:
+        def literal(value: Any) -> Any:
             if any(value == choice and type(value) is type(choice) for choice in choices):
                 return value
-            raise mismatch(value, path)
+            raise mismatch(value)
 
         return literal
     if origin is tuple:
         item_of = _converter(typing.get_args(hint)[0], planned)
 
-        def sequence(value: Any, path: str) -> Any:
-            if isinstance(value, list | tuple):
-                return tuple(item_of(each, f"{path}.{index}") for index, each in enumerate(value))
-            raise mismatch(value, path)
+        def sequence(value: Any) -> Any:
+            if not isinstance(value, list | tuple):
+                raise mismatch(value)
+            items = []
+            for index, each in enumerate(value):
+                try:
+                    items.append(item_of(each))
+                except _Mismatch as error:
+                    raise _below(error, index) from None
+            return tuple(items)
 
         return sequence
     if origin is Mapping or origin is dict:
         entry_of = _converter(typing.get_args(hint)[1], planned)
 
-        def mapping(value: Any, path: str) -> Any:
-            if isinstance(value, Mapping):
-                return {str(key): entry_of(each, f"{path}.{key}") for key, each in value.items()}
-            raise mismatch(value, path)
+        def mapping(value: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise mismatch(value)
+            entries = {}
+            for key, each in value.items():
+                try:
+                    entries[str(key)] = entry_of(each)
+                except _Mismatch as error:
+                    raise _below(error, key) from None
+            return entries
 
         return mapping
     if dataclasses.is_dataclass(origin or hint):
         return _object_converter(origin or hint, planned)
 
-    def scalar(value: Any, path: str) -> Any:
+    def scalar(value: Any) -> Any:
         if _is_scalar(hint, value):
             return value
-        raise mismatch(value, path)
+        raise mismatch(value)
 
     return scalar
 
@@ -232,20 +254,20 @@ def _union_converter(hint: Any, planned: bool) -> _Convert:
     # a value of the type variable (an expression the plan cannot resolve) stays as its text
     unresolved = planned and len(choices) < len(members)
 
-    def union(value: Any, path: str) -> Any:
+    def union(value: Any) -> Any:
         if value is None and optional:
             return None
         if tagged and isinstance(value, Mapping):
-            return _object_converter(_discriminated(objects, value, path), planned)(value, path)
+            return _object_converter(_discriminated(objects, value), planned)(value)
         for convert in converters:
             try:
-                return convert(value, path)
+                return convert(value)
             except _Mismatch as error:
-                if error.path != path:  # it matched this member's shape, and failed below it: say where
+                if error.path:  # it matched this member's shape, and failed below it: say where
                     raise
         if unresolved and isinstance(value, str):
             return Unresolved(value)
-        raise _Mismatch(path, f"expected {_describe(hint)}, got {_shown(value)}.")
+        raise _Mismatch("", f"expected {_describe(hint)}, got {_shown(value)}.")
 
     return union
 
@@ -262,7 +284,7 @@ def _is_scalar(hint: Any, value: Any) -> bool:
     return False
 
 
-def _discriminated(members: list[Any], value: Mapping[str, Any], path: str) -> type:
+def _discriminated(members: list[Any], value: Mapping[str, Any]) -> type:
     """The member of a union of dataclasses whose ``Literal`` fields (``kind: Literal["rule"]``) the value
     matches; the schema tells the evaluators of a list apart the same way."""
     tags: list[str] = []
@@ -277,4 +299,4 @@ def _discriminated(members: list[Any], value: Mapping[str, Any], path: str) -> t
         ):
             return typing.cast(type, cls)
         tags += [f"{key_of(field)}: {typing.get_args(hints[field.name])[0]}" for field in literals[:1]]
-    raise _Mismatch(path, f"expected a mapping with one of {', '.join(tags)}.")
+    raise _Mismatch("", f"expected a mapping with one of {', '.join(tags)}.")
