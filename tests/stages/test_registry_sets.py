@@ -30,7 +30,8 @@ def clean() -> Iterator[None]:
 
 def test_a_type_registered_after_the_sets_were_asked_for_is_in_them(clean: None) -> None:
     before_models, before_servers = model_producers(), chat_servers()
-    assert "imported_model" not in before_models and "gateway" not in before_servers
+    assert "imported_model" not in before_models
+    assert "gateway" not in before_servers
     register(ImportedModel())
     register(Gateway())
     assert model_producers() == before_models | {"imported_model"}
