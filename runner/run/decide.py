@@ -207,9 +207,14 @@ def _known_after(value: Any) -> str | None:
         return value.stage_id
     items = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
     for item in items:
+        if type(item) in _PLAIN:  # the common leaf, told apart without the ABCs' slower checks
+            continue
         if isinstance(item, expr.KnownAfter | Mapping | list) and (found := _known_after(item)):
             return found
     return None
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # exact types: KnownAfter is a str subclass
 
 
 def _shown(stage: StageSpec, inputs: Inputs, upstream: Mapping[str, Upstream | Pending]) -> dict[str, Any]:

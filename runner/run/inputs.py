@@ -208,6 +208,8 @@ class Inputs:
         """``fields`` as plans, reports and the state may show them: every field whose expression reads
         ``env`` is ``(sensitive)``, and any value read from the environment is masked wherever it appears."""
         tainted = self._tainted_paths(stage)
+        if not tainted and not self._secrets:  # nothing to mask: the same copy, without a path per value
+            return {key: _copied(value) for key, value in fields.items()}
 
         def shown(value: Any, path: tuple[str | int, ...]) -> Any:
             if path in tainted:
@@ -248,6 +250,17 @@ class Inputs:
         return f"{location}: {dotted}: {error}"
 
 
+def _copied(value: Any) -> Any:
+    """``value`` with each mapping and list copied, as ``redact_fields`` gives it when it masks nothing."""
+    if type(value) is str:
+        return value
+    if type(value) is dict or isinstance(value, Mapping):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
+
+
 def _outputs(upstream: Upstream | Pending) -> Mapping[str, Any]:
     return _PendingOutputs(upstream.stage_id) if isinstance(upstream, Pending) else upstream.outputs
 
@@ -273,6 +286,9 @@ def _tainted_paths(value: Any, path: tuple[str | int, ...] = ()) -> set[tuple[st
         value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
     )
     for key, item in items:
-        if isinstance(item, Mapping | list) or (isinstance(item, str) and "${{" in item):
+        if type(item) is str:
+            if "${{" in item:
+                found |= _tainted_paths(item, (*path, key))
+        elif isinstance(item, Mapping | list) or (isinstance(item, str) and "${{" in item):
             found |= _tainted_paths(item, (*path, key))
     return found
