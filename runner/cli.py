@@ -1,104 +1,24 @@
 """The command line: ``qfrun PIPELINE`` (= ``qfrun run PIPELINE``) and one verb per module in runner.commands.
 
-This module only registers the verbs and handles errors. Every error is a ``runner.errors.QfrunError``
-rendered here, once, as sentences with the exit code its class names; no traceback reaches a user unless
-``-v`` asks for one. Verbs are imported when invoked (click's documented lazy-loading pattern), so
-``qfrun validate`` never pays for the executor, the platform client or the report.
+This module only dispatches and handles errors. Every error is a ``runner.errors.QfrunError`` rendered
+here, once, as sentences with the exit code its class names; no traceback reaches a user unless ``-v`` asks
+for one. A plain ``qfrun validate`` command line runs without importing click at all (a pre-commit hook's
+hot path, issue 17 P1: runner.commands.validating); every other goes to the click group of the verbs
+(runner.commands.group), which loads each verb's module only when it is invoked.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-import click
-
-from runner import __version__
+from runner.commands.echo import echo
 from runner.errors import InterruptedRun, PipelineError, QfrunError, RunFailedError
-
-# Each verb is the ``command`` of its own module.
-VERBS = (
-    "run",
-    "validate",
-    "plan",
-    "diff",
-    "status",
-    "graph",
-    "report",
-    "destroy",
-    "schema",
-    "platform",
-    "init",
-    "completion",
-    "state",
-)
-PIPELINE_SUFFIXES = (".yaml", ".yml", ".json")
-UNLOGGED = frozenset({"validate"})  # verbs whose modules log nothing (tests/commands/test_light_path.py)
-
-
-class Verbs(click.Group):
-    """Loads a verb's module only when it is invoked; ``qfrun FILE`` means ``qfrun run FILE``."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(VERBS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in VERBS:
-            return None
-        command = importlib.import_module(f"runner.commands.{cmd_name}").command
-        assert isinstance(command, click.Command)
-        return command
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        first = next((arg for arg in args if not arg.startswith("-")), None)
-        if first is not None and first not in VERBS and not any(a in ("--help", "--version") for a in args):
-            if not ctx.resilient_parsing:  # completing a half-typed word is not running a mistyped verb
-                _refuse_mistyped_verb(first)
-            # -v belongs to the group: ``qfrun -v FILE`` and ``qfrun FILE -v`` mean ``qfrun -v run FILE``.
-            verbose = [arg for arg in args if arg in ("-v", "--verbose")]
-            args = [*verbose, "run", *(arg for arg in args if arg not in ("-v", "--verbose"))]
-        return super().parse_args(ctx, args)
-
-
-def _refuse_mistyped_verb(word: str) -> None:
-    """``qfrun stauts`` is a typo, not a pipeline named "stauts": say so, as git does."""
-    if "/" in word or "\\" in word or word.endswith(PIPELINE_SUFFIXES) or _exists(word):
-        return
-    import difflib  # only for a mistyped verb: every command would pay for it
-
-    close = difflib.get_close_matches(word, VERBS, n=1, cutoff=0.6)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise click.UsageError(
-        f"No such command '{word}', and no pipeline file of that name.{hint} "
-        f"The commands are {', '.join(sorted(VERBS))}; `qfrun FILE.yaml` runs a pipeline."
-    )
-
-
-def _exists(word: str) -> bool:
-    return os.path.lexists(word)
-
-
-@click.group(cls=Verbs, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="qfrun")
-@click.option("-v", "--verbose", is_flag=True, help="Show up-to-date stages, debug logs and tracebacks.")
-@click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
-    """Run declarative model-lifecycle pipelines (model -> infer -> evaluate -> compress -> deploy)."""
-    ctx.ensure_object(dict)["verbose"] = verbose
-    if ctx.invoked_subcommand in UNLOGGED and not verbose:
-        return  # nothing on validate's path logs: a pre-commit hook need not import the logging package
-    import logging
-
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
 
 
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
+    echo(message, err=True)
     raise SystemExit(code)
 
 
@@ -107,34 +27,48 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(argv) if argv is not None else sys.argv[1:]
     verbose = any(arg in ("-v", "--verbose") for arg in args)
     try:
+        from runner.commands.validating import quick_command
+
+        quick = quick_command(args)
+        if quick is not None:
+            quick()
+            return
+        from runner.commands.group import cli
+
         # The arguments travel in ctx.obj so that the state and the lock record the command actually run.
         cli.main(args=args, prog_name="qfrun", standalone_mode=False, obj={"argv": args})
-    except click.exceptions.Abort:
-        fail("Aborted.", 130)
-    except click.ClickException as error:
-        error.show()
-        raise SystemExit(error.exit_code) from None
-    except PipelineError as error:
+    # Every error becomes a message and its exit code (a bug's too); SystemExit passes: its code is the code.
+    except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001
+        _exit(error, verbose)
+
+
+def _exit(error: BaseException, verbose: bool) -> NoReturn:
+    """Say what went wrong in sentences and exit with the code its class names."""
+    if "click" in sys.modules:  # click's own errors exist only once click is imported
+        import click
+
+        if isinstance(error, click.exceptions.Abort):
+            fail("Aborted.", 130)
+        if isinstance(error, click.ClickException):
+            error.show()
+            raise SystemExit(error.exit_code) from None
+    if isinstance(error, PipelineError):
         for issue in error.issues:
-            click.echo(str(issue), err=True)
+            echo(str(issue), err=True)
         count = len(error.issues)
         fail(f"The pipeline is not valid: {count} problem{'s' if count != 1 else ''}.", error.exit_code)
-    except (InterruptedRun, RunFailedError) as error:
+    if isinstance(error, (InterruptedRun, RunFailedError)):
         fail(str(error), error.exit_code)
-    except QfrunError as error:
+    if isinstance(error, QfrunError):
         fail(f"error: {_sentence(str(error))}", error.exit_code)
-    except KeyboardInterrupt:
+    if isinstance(error, KeyboardInterrupt):
         fail("Interrupted.", 130)
-    except SystemExit:
-        raise
-    except Exception as error:  # a bug in qfrun: say so plainly, show the trace only when asked
-        if verbose:
-            raise
-        fail(
-            f"internal error: {type(error).__name__}: {error}. "
-            "Re-run with -v for the traceback and report it.",
-            70,
-        )
+    if verbose:  # a bug in qfrun: show the trace when asked
+        raise error
+    fail(
+        f"internal error: {type(error).__name__}: {error}. Re-run with -v for the traceback and report it.",
+        70,
+    )
 
 
 def _sentence(text: str) -> str:

@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from runner import content_hash
 
 BUILT_IN_DIR = Path(__file__).resolve().parent / "data"  # a link to the repository's data/benchmarks
 INFERENCERS = ("GenInferencer", "PPLInferencer")
@@ -93,6 +90,8 @@ def built_in_sha256(name: str) -> str | None:
     fingerprint; None for a name that is not shipped (the stage fails on it before creating a task)."""
     if name not in built_in_names():
         return None
+    from runner import content_hash  # hashing is a plan's and a run's: validate does without hashlib
+
     return content_hash.of_file(BUILT_IN_DIR / f"{name}.json", MAX_BENCHMARK_BYTES)
 
 
@@ -230,6 +229,8 @@ class _Reader:
         self, template: str | dict[str, str], where: str, columns: tuple[str, ...], ice_token: str | None
     ) -> None:
         """Every ``{field}`` a template uses is a column (a typo would otherwise fail at run time)."""
+        import string  # only for a benchmark file's templates: a pipeline without one does without it
+
         texts = template.values() if isinstance(template, dict) else [template]
         for text in texts:
             body = text.replace(ice_token, "") if ice_token else text

@@ -20,7 +20,7 @@ def completion_script(shell: str) -> str:
     """The completion script for ``shell``, for the ``qfrun`` console script."""
     from click.shell_completion import get_completion_class
 
-    from runner.cli import cli
+    from runner.commands.group import cli
 
     complete = get_completion_class(shell)
     if complete is None:  # click registers every shell in SHELLS; a newer click that dropped one is a bug

@@ -413,11 +413,30 @@ def resolve(
         except ExpressionError as error:
             on_error(path, error)
             return value
-    if isinstance(value, Mapping):
-        return {key: resolve(item, context, on_error, (*path, key)) for key, item in value.items()}
+    # A plain value is copied as it is without a call of its own: a plan resolves every stage's fields, and
+    # most of them hold no expression (issue 17, P2).
+    if type(value) is dict or isinstance(value, Mapping):  # a dict skips the ABC's slower check
+        return {
+            key: resolve(item, context, on_error, (*path, key)) if _may_hold(item) else item
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [resolve(item, context, on_error, (*path, index)) for index, item in enumerate(value)]
+        return [
+            resolve(item, context, on_error, (*path, index)) if _may_hold(item) else item
+            for index, item in enumerate(value)
+        ]
     return value
+
+
+def _may_hold(value: Any) -> bool:
+    """Whether ``resolve`` has anything to do for ``value``: a container, or a string with ``${{``."""
+    if type(value) is str:
+        return "${{" in value
+    return (
+        type(value) is dict
+        or type(value) is list
+        or (isinstance(value, Mapping | list | str) and (not isinstance(value, str) or "${{" in value))
+    )
 
 
 def truthy(value: Any) -> bool:

@@ -31,12 +31,14 @@ import itertools
 import re
 from collections import ChainMap
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from runner.errors import Issue
 from runner.pipeline import expr
+from runner.pipeline.expansion import SEPARATOR, Expansion, Member
 from runner.pipeline.yamlio import Document, KeyPath
+
+__all__ = ["SEPARATOR", "Expansion", "Member", "expand", "family_of", "member_id"]
 
 # GitHub caps a matrix at 256 jobs per run. Here every member is a platform task (compute that is paid for)
 # and a stage of the plan, the graph and the state file: a typo such as a list of 1,000 values should fail
@@ -48,22 +50,6 @@ MAX_COMBINATIONS: Final = 4096
 RESERVED: Final = ("include", "exclude")
 KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # readable as matrix.<key> in an expression
 ID_VALUE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-SEPARATOR: Final = "@"  # between the family and the values: never in a declared stage id
-
-
-@dataclass(frozen=True)
-class Member:
-    id: str
-    family: str
-    values: Mapping[str, Any]  # every key of the family; None where this member has none
-
-
-@dataclass(frozen=True)
-class Expansion:
-    document: Document  # the stages with every family replaced by its members
-    members: Mapping[str, Member] = field(default_factory=dict)
-    families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # member ids in order
-    issues: list[Issue] = field(default_factory=list)
 
 
 def expand(document: Document) -> Expansion:

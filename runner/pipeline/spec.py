@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from runner.errors import Issue, Location, PipelineError
 from runner.files import Confinement, PathRefused, allowed_folders
-from runner.pipeline import dag, expr, matrix, targets
+from runner.pipeline import dag, expr, targets
+from runner.pipeline.expansion import Expansion, expand
 from runner.pipeline.schema import schema_issues
 from runner.pipeline.yamlio import Document, KeyPath, load_document
 from runner.stages import STAGE_TYPES
@@ -47,9 +48,10 @@ class StageSpec:
     family: str | None = None  # the matrix stage this one is a member of (runner.pipeline.matrix)
     matrix: Mapping[str, Any] = field(default_factory=dict)  # its values, for ${{ matrix.<key> }}
 
-    @property
+    @functools.cached_property
     def fields(self) -> dict[str, Any]:
-        """What the stage does: its body without the control keys."""
+        """What the stage does: its body without the control keys (made once: a plan reads it several times
+        a stage; nothing writes to it)."""
         return {key: value for key, value in self.body.items() if key not in CONTROL_KEYS}
 
     @property
@@ -186,7 +188,7 @@ def _load(
     target: str | None,
     every_target: bool,
 ) -> Pipeline:
-    expansion = matrix.expand(load_document(path, text=text))
+    expansion = expand(load_document(path, text=text))
     if expansion.issues:  # the members, and so every later check, depend on a well-formed matrix
         raise PipelineError(expansion.issues)
     document = expansion.document
@@ -227,7 +229,7 @@ def _merged(found: Mapping[str, list[Issue]]) -> list[Issue]:
 
 
 def _interpret(
-    expansion: matrix.Expansion,
+    expansion: Expansion,
     files: Confinement,
     declared: targets.Targets,
     target: str,
@@ -302,7 +304,7 @@ def _interpret(
     return pipeline, issues
 
 
-def _membership(expansion: matrix.Expansion, stage_id: str) -> tuple[str | None, Mapping[str, Any]]:
+def _membership(expansion: Expansion, stage_id: str) -> tuple[str | None, Mapping[str, Any]]:
     member = expansion.members.get(stage_id)
     return (member.family, member.values) if member is not None else (None, {})
 
@@ -346,7 +348,7 @@ def _check_stage(
     env_names: tuple[str, ...],
     issues: list[Issue],
     unknown: _Unknown,
-    expansion: matrix.Expansion,
+    expansion: Expansion,
 ) -> Iterator[str]:
     """Check one stage's references, expressions and what its type checks; yield the stages it depends on."""
     document, stages, datasets = checks.document, checks.stages, checks.datasets
@@ -421,7 +423,7 @@ def _check_expression(
     env_names: tuple[str, ...],
     issues: list[Issue],
     unknown: _Unknown,
-    expansion: matrix.Expansion,
+    expansion: Expansion,
 ) -> Iterator[str]:
     at, name = document.location(key_path), _dotted(key_path)
     if source is None:

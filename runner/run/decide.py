@@ -144,7 +144,7 @@ def _by_state(
     outside = (f"its {drift.describe()} outside qfrun; {drift.remedy}",) if drift and last else ()
     waiting = _waiting(stage, upstream, fields, last is not None)
     if waiting:
-        return replace(waiting, reasons=(*outside, *waiting.reasons))
+        return replace(waiting, reasons=(*outside, *waiting.reasons)) if outside else waiting
     try:
         material = inputs.material(stage, fields, upstream)  # refuses files a pipeline may not read
     except InputError as error:
@@ -206,7 +206,15 @@ def _known_after(value: Any) -> str | None:
     if isinstance(value, expr.KnownAfter):
         return value.stage_id
     items = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
-    return next((found for item in items if (found := _known_after(item))), None)
+    for item in items:
+        if type(item) in _PLAIN:  # the common leaf, told apart without the ABCs' slower checks
+            continue
+        if isinstance(item, expr.KnownAfter | Mapping | list) and (found := _known_after(item)):
+            return found
+    return None
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # exact types: KnownAfter is a str subclass
 
 
 def _shown(stage: StageSpec, inputs: Inputs, upstream: Mapping[str, Upstream | Pending]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ hashes of local files are computed once per ``Inputs`` — i.e. once per run or 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +76,10 @@ class Inputs:
         self.env = {name: source.get(name) for name in pipeline.env_names}
         # Values read from the environment may be secrets: they never reach the state file in clear.
         self._secrets = sorted((v for v in self.env.values() if v and len(v) >= 4), key=len, reverse=True)
+        # stage id -> (its body, the key paths of its fields that read env): a plan or run redacts each
+        # stage's fields several times, and walking the fields' expressions again each time was a tenth of
+        # a plan's time (issue 17, P2). The body is kept to tell a stage of another pipeline of the same id.
+        self._tainted: dict[str, tuple[Mapping[str, Any], frozenset[tuple[str | int, ...]]]] = {}
 
     def context(
         self, upstream: Mapping[str, Upstream | Pending], stage: StageSpec | None = None
@@ -203,7 +207,9 @@ class Inputs:
     def redact_fields(self, stage: StageSpec, fields: Mapping[str, Any]) -> dict[str, Any]:
         """``fields`` as plans, reports and the state may show them: every field whose expression reads
         ``env`` is ``(sensitive)``, and any value read from the environment is masked wherever it appears."""
-        tainted = _tainted_paths(stage.fields)
+        tainted = self._tainted_paths(stage)
+        if not tainted and not self._secrets:  # nothing to mask: the same copy, without a path per value
+            return {key: _copied(value) for key, value in fields.items()}
 
         def shown(value: Any, path: tuple[str | int, ...]) -> Any:
             if path in tainted:
@@ -227,13 +233,32 @@ class Inputs:
             return [self.redact(item) for item in value]
         return value
 
+    def _tainted_paths(self, stage: StageSpec) -> frozenset[tuple[str | int, ...]]:
+        known = self._tainted.get(stage.id)
+        if known is not None and known[0] is stage.body:
+            return known[1]
+        paths = frozenset(_tainted_paths(stage.fields))
+        self._tainted[stage.id] = (stage.body, paths)
+        return paths
+
     def _where(self, stage: StageSpec, path: tuple[str | int, ...], error: Exception) -> str:
-        if path in _tainted_paths(stage.fields) and not isinstance(error, expr.UnsetVariable):
+        if path in self._tainted_paths(stage) and not isinstance(error, expr.UnsetVariable):
             # the error may quote what env held (``'s3cr3t' + 1``), in whatever form a filter gave it
             error = expr.ExpressionError(f"an expression that reads env failed ({type(error).__name__})")
         location: Location = self.pipeline.location(stage.id, *path)
         dotted = ".".join(str(part) for part in ("stages", stage.id, *path))
         return f"{location}: {dotted}: {error}"
+
+
+def _copied(value: Any) -> Any:
+    """``value`` with each mapping and list copied, as ``redact_fields`` gives it when it masks nothing."""
+    if type(value) is str:
+        return value
+    if type(value) is dict or isinstance(value, Mapping):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 def _outputs(upstream: Upstream | Pending) -> Mapping[str, Any]:
@@ -257,10 +282,13 @@ def _tainted_paths(value: Any, path: tuple[str | int, ...] = ()) -> set[tuple[st
     if isinstance(value, str):
         return {path} if expr.contains_expression(value) and expr.reads_env(value) else set()
     found: set[tuple[str | int, ...]] = set()
-    if isinstance(value, Mapping):
-        for key, item in value.items():
+    items: Iterable[tuple[str | int, Any]] = (
+        value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    )
+    for key, item in items:
+        if type(item) is str:
+            if "${{" in item:
+                found |= _tainted_paths(item, (*path, key))
+        elif isinstance(item, Mapping | list) or (isinstance(item, str) and "${{" in item):
             found |= _tainted_paths(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found |= _tainted_paths(item, (*path, index))
     return found

@@ -230,6 +230,8 @@ def outside_changes(
 ) -> Iterator[OutsideChange]:
     """Each drift in pipeline order, with what the planned run does about it: the stage that made the resource
     runs again and so do the stages after it that will run, or, when it is not run, why not."""
+    if not drift:
+        return
     by_id = {plan.stage_id: plan for plan in plans}
     for stage_id in dag.topological(pipeline.graph):
         if stage_id not in drift:

@@ -27,7 +27,7 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar, Union
 
 from runner.errors import StageError
@@ -83,53 +83,6 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-# What the converter asks of a class or a type hint, worked out once per class or hint: every stage of a run
-# builds its fields, and asking ``typing`` and ``dataclasses`` again each time was most of it (issue 17, P3).
-
-
-@dataclasses.dataclass(frozen=True)
-class _Slot:
-    name: str
-    key: str  # the YAML key
-    hint: Any
-    required: bool
-
-
-@functools.cache
-def _slots(cls: type) -> tuple[tuple[_Slot, ...], frozenset[str]]:
-    """The class's fields as the converter fills them, and the keys they are written as."""
-    hints = _hints(cls)
-    slots = tuple(
-        _Slot(
-            field.name,
-            key_of(field),
-            hints[field.name],
-            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING,
-        )
-        for field in dataclasses.fields(cls)
-    )
-    return slots, frozenset(slot.key for slot in slots)
-
-
-@functools.cache
-def _shape(hint: Any) -> tuple[Any, tuple[Any, ...], type | None]:
-    """A hint's origin (``tuple`` for ``tuple[X, ...]``), its arguments, and the dataclass it names."""
-    origin = typing.get_origin(hint)
-    named = origin or hint
-    cls = named if dataclasses.is_dataclass(named) and isinstance(named, type) else None
-    return origin, typing.get_args(hint), cls
-
-
-@functools.cache
-def _union_members(hint: Any) -> tuple[tuple[Any, ...], tuple[Any, ...], bool]:
-    """A union's members that are types (its ``V`` left out), those of them that are dataclasses, and
-    whether ``V`` was among its members."""
-    members = typing.get_args(hint)
-    choices = tuple(member for member in members if not isinstance(member, TypeVar))
-    objects = tuple(member for member in choices if _shape(member)[2] is not None)
-    return choices, objects, len(choices) < len(members)
-
-
 def _describe(hint: Any) -> str:
     """How a message names a type: ``an integer``, ``one of 'a', 'b'``."""
     origin = typing.get_origin(hint)
@@ -158,11 +111,19 @@ def _shown(value: Any) -> str:
 
 
 class _Mismatch(Exception):
-    """A value is not of its field's type; ``path`` is where, below the stage."""
+    """A value is not of its field's type; ``path`` is where, below the value whose converter raised it
+    (``.evaluators.0.kind``); each container above puts its own key in front."""
 
     def __init__(self, path: str, message: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+# A converter takes a value and returns it typed, or raises _Mismatch with the path below that value where it
+# failed (``""``: the value itself); each container puts its key in front on the way up, so a path is made
+# only for an error. One converter is made per (type, planned) and kept: a plan builds every stage's fields,
+# and reading the type hints again for each (get_origin, get_args, dataclasses.fields) was most of that time.
+_Convert = Callable[[Any], Any]
 
 
 class _Converter:
@@ -171,63 +132,144 @@ class _Converter:
 
     def dataclass(self, cls: type, values: Mapping[str, Any], where: str) -> Any:
         try:
-            return self._object(cls, values, "")
+            return _object_converter(cls, self._planned)(values)
         except _Mismatch as error:
             raise StageError(f"{where}{error.path}: {error}") from None
 
-    def _object(self, cls: type, values: Any, path: str) -> Any:
-        if not isinstance(values, Mapping):
-            raise _Mismatch(path, f"expected a mapping, got {_shown(values)}.")
-        slots, declared = _slots(cls)
-        unknown = sorted(str(key) for key in values if key not in declared)
-        if unknown:
-            raise _Mismatch(path, f"{unknown[0]!r} is not a field this stage type declares.")
+
+def _below(error: _Mismatch, key: object) -> _Mismatch:
+    error.path = f".{key}{error.path}"
+    return error
+
+
+@functools.cache
+def _object_converter(cls: type, planned: bool) -> _Convert:
+    """The converter of a mapping into the dataclass ``cls``; its fields' converters are made on first use
+    (a dataclass may name itself below)."""
+    fields = dataclasses.fields(cls)
+    declared = frozenset(key_of(field) for field in fields)
+    made: list[tuple[str, str, bool, _Convert]] | None = None
+
+    def convert(values: Any) -> Any:
+        nonlocal made
+        if type(values) is not dict and not isinstance(values, Mapping):
+            raise _Mismatch("", f"expected a mapping, got {_shown(values)}.")
+        if not declared.issuperset(values):
+            unknown = sorted(str(key) for key in values if key not in declared)
+            raise _Mismatch("", f"{unknown[0]!r} is not a field this stage type declares.")
+        entries = made
+        if entries is None:  # whole before it is shared: the executor builds fields in several threads
+            hints = _hints(cls)
+            entries = made = [
+                (
+                    field.name,
+                    key_of(field),
+                    field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING,
+                    _converter(hints[field.name], planned),
+                )
+                for field in fields
+            ]
         given: dict[str, Any] = {}
-        for slot in slots:
-            if slot.key in values:
-                given[slot.name] = self._value(slot.hint, values[slot.key], f"{path}.{slot.key}")
-            elif slot.required:
-                raise _Mismatch(f"{path}.{slot.key}", "this field is required but missing.")
+        for name, key, required, value_of in entries:
+            if key in values:
+                try:
+                    given[name] = value_of(values[key])
+                except _Mismatch as error:
+                    raise _below(error, key) from None
+            elif required:
+                raise _Mismatch(f".{key}", "this field is required but missing.")
         return cls(**given)
 
-    def _value(self, hint: Any, value: Any, path: str) -> Any:
-        if hint is Any:
-            return value
-        origin, args, cls = _shape(hint)
-        if origin in (Union, types.UnionType):
-            return self._union(hint, value, path)
-        if origin is Literal:
-            if any(value == choice and type(value) is type(choice) for choice in args):
-                return value
-        elif origin is tuple:
-            if isinstance(value, list | tuple):
-                item = args[0]
-                return tuple(self._value(item, each, f"{path}.{index}") for index, each in enumerate(value))
-        elif origin is Mapping or origin is dict:
-            if isinstance(value, Mapping):
-                item = args[1]
-                return {str(key): self._value(item, each, f"{path}.{key}") for key, each in value.items()}
-        elif cls is not None:
-            return self._object(cls, value, path)
-        elif _is_scalar(hint, value):
-            return value
-        raise _Mismatch(path, f"expected {_describe(hint)}, got {_shown(value)}.")
+    return convert
 
-    def _union(self, hint: Any, value: Any, path: str) -> Any:
-        choices, objects, expression = _union_members(hint)
-        if value is None and type(None) in choices:
+
+def _converter(hint: Any, planned: bool) -> _Convert:
+    """The converter of one value of type ``hint`` (see the module's docstring for the types)."""
+    if hint is Any:
+        return lambda value: value
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return _union_converter(hint, planned)
+
+    def mismatch(value: Any) -> _Mismatch:
+        return _Mismatch("", f"expected {_describe(hint)}, got {_shown(value)}.")
+
+    if origin is Literal:
+        choices = typing.get_args(hint)
+
+        def literal(value: Any) -> Any:
+            if any(value == choice and type(value) is type(choice) for choice in choices):
+                return value
+            raise mismatch(value)
+
+        return literal
+    if origin is tuple:
+        item_of = _converter(typing.get_args(hint)[0], planned)
+
+        def sequence(value: Any) -> Any:
+            if not isinstance(value, list | tuple):
+                raise mismatch(value)
+            items = []
+            for index, each in enumerate(value):
+                try:
+                    items.append(item_of(each))
+                except _Mismatch as error:
+                    raise _below(error, index) from None
+            return tuple(items)
+
+        return sequence
+    if origin is Mapping or origin is dict:
+        entry_of = _converter(typing.get_args(hint)[1], planned)
+
+        def mapping(value: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise mismatch(value)
+            entries = {}
+            for key, each in value.items():
+                try:
+                    entries[str(key)] = entry_of(each)
+                except _Mismatch as error:
+                    raise _below(error, key) from None
+            return entries
+
+        return mapping
+    if dataclasses.is_dataclass(origin or hint):
+        return _object_converter(origin or hint, planned)
+
+    def scalar(value: Any) -> Any:
+        if _is_scalar(hint, value):
+            return value
+        raise mismatch(value)
+
+    return scalar
+
+
+def _union_converter(hint: Any, planned: bool) -> _Convert:
+    members = typing.get_args(hint)
+    optional = type(None) in members
+    choices = [member for member in members if not isinstance(member, TypeVar)]
+    objects = [member for member in choices if dataclasses.is_dataclass(typing.get_origin(member) or member)]
+    tagged = len(objects) > 1
+    converters = [_converter(member, planned) for member in choices]
+    # a value of the type variable (an expression the plan cannot resolve) stays as its text
+    unresolved = planned and len(choices) < len(members)
+
+    def union(value: Any) -> Any:
+        if value is None and optional:
             return None
-        if len(objects) > 1 and isinstance(value, Mapping):
-            return self._object(_discriminated(list(objects), value, path), value, path)
-        for member in choices:
+        if tagged and isinstance(value, Mapping):
+            return _object_converter(_discriminated(objects, value), planned)(value)
+        for convert in converters:
             try:
-                return self._value(member, value, path)
+                return convert(value)
             except _Mismatch as error:
-                if error.path != path:  # it matched this member's shape, and failed below it: say where
+                if error.path:  # it matched this member's shape, and failed below it: say where
                     raise
-        if self._planned and expression and isinstance(value, str):
+        if unresolved and isinstance(value, str):
             return Unresolved(value)
-        raise _Mismatch(path, f"expected {_describe(hint)}, got {_shown(value)}.")
+        raise _Mismatch("", f"expected {_describe(hint)}, got {_shown(value)}.")
+
+    return union
 
 
 def _is_scalar(hint: Any, value: Any) -> bool:
@@ -242,7 +284,7 @@ def _is_scalar(hint: Any, value: Any) -> bool:
     return False
 
 
-def _discriminated(members: list[Any], value: Mapping[str, Any], path: str) -> type:
+def _discriminated(members: list[Any], value: Mapping[str, Any]) -> type:
     """The member of a union of dataclasses whose ``Literal`` fields (``kind: Literal["rule"]``) the value
     matches; the schema tells the evaluators of a list apart the same way."""
     tags: list[str] = []
@@ -257,4 +299,4 @@ def _discriminated(members: list[Any], value: Mapping[str, Any], path: str) -> t
         ):
             return typing.cast(type, cls)
         tags += [f"{key_of(field)}: {typing.get_args(hints[field.name])[0]}" for field in literals[:1]]
-    raise _Mismatch(path, f"expected a mapping with one of {', '.join(tags)}.")
+    raise _Mismatch("", f"expected a mapping with one of {', '.join(tags)}.")

@@ -16,6 +16,9 @@ from runner.stages.base import StageType, fields_arguments
 AnyStageType = StageType[Any, Any]  # each type's fields differ; the runner hands it mappings (planned_fields)
 _TYPES: dict[str, AnyStageType] = {}
 STAGE_TYPES: Mapping[str, AnyStageType] = MappingProxyType(_TYPES)  # read-only view; ``register`` adds
+# The type sets below, made once per set of registered types: every reference of every stage asks for one
+# while validating and again while planning (issue 17, P2). ``register`` and ``unregister`` empty it.
+_SETS: dict[str, frozenset[str]] = {}
 
 
 class RegistryError(Exception):
@@ -35,22 +38,30 @@ def register(stage_type: AnyStageType) -> AnyStageType:
     if _TYPES.get(name, stage_type) is not stage_type:
         raise RegistryError(f"the stage type {name!r} is registered already ({type(_TYPES[name]).__name__}).")
     _TYPES[name] = stage_type
+    _SETS.clear()
     return stage_type
 
 
 def unregister(name: str) -> None:
     """Remove a stage type (tests that register a plugin for one test use it to leave no trace)."""
     _TYPES.pop(name, None)
+    _SETS.clear()
 
 
 def model_producers() -> frozenset[str]:
     """The types whose stages output a model version, which model fields accept."""
-    return frozenset(name for name, stage_type in _TYPES.items() if stage_type.produces_model)
+    found = _SETS.get("model")
+    if found is None:
+        found = _SETS["model"] = frozenset(name for name, kind in _TYPES.items() if kind.produces_model)
+    return found
 
 
 def chat_servers() -> frozenset[str]:
     """The types whose stages output a chat service (a judge may be one)."""
-    return frozenset(name for name, stage_type in _TYPES.items() if stage_type.serves_chat)
+    found = _SETS.get("chat")
+    if found is None:
+        found = _SETS["chat"] = frozenset(name for name, kind in _TYPES.items() if kind.serves_chat)
+    return found
 
 
 def plugin_schemas() -> Iterator[tuple[str, Mapping[str, object]]]:

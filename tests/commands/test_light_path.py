@@ -33,9 +33,14 @@ NEITHER = (
     "runner.run.executor",
     "runner.pipeline.schema_errors",
 )
-# Not on validate's path either: logging (it logs nothing), the graph library, the platform layer and what
-# a stage's run writes.
+# Not on validate's path either: logging (it logs nothing), the graph library, the platform layer, what a
+# stage's run writes; click (a plain command line is read without it: runner.commands.validating), the
+# matrix expander (the file has no matrix stage) and hashing (a plan's and a run's).
 NOT_VALIDATE = (
+    "click",
+    "runner.commands.group",
+    "runner.pipeline.matrix",
+    "runner.content_hash",
     "logging",
     "networkx",
     "runner.platform",
