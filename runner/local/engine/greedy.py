@@ -47,11 +47,11 @@ def greedy_tokens(
     """
     rows = input_ids.shape[0]
     made: list[list[int]] = [[] for _ in range(rows)]
-    # generate()'s position ids: counted over the real tokens, 0 on the padding.
-    positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
     cache = DynamicCache(config=network.config)
+    step_ids, mask = _prefill_shared_prefix(network, cache, input_ids, attention_mask)
+    # generate()'s position ids: counted over the real tokens, 0 on the padding.
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)[:, -step_ids.shape[1] :]
     live = list(range(rows))  # the batch's rows, by their index in the caller's batch
-    step_ids, mask = input_ids, attention_mask
     while live:
         out = network(
             input_ids=step_ids,
@@ -80,6 +80,50 @@ def greedy_tokens(
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
         positions = positions[:, -1:] + 1
     return made
+
+
+def _prefill_shared_prefix(
+    network: Any, cache: DynamicCache, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Put the tokens every row starts with (a chat template's opening, a shared system prompt) in the cache
+    once, for all rows, and return what is left to prefill: each row's other tokens and the whole mask.
+
+    Each row ``[pad.., prefix, rest]`` becomes ``[prefix, pad.., rest]`` in the cache: the same tokens at the
+    same positions (position ids skip the padding), the padding masked as before, so every row attends to
+    what it did; only the prefix's keys and values are computed once instead of once a row.
+    """
+    shared = _shared_prefix_length(input_ids, attention_mask)
+    if shared == 0:
+        return input_ids, attention_mask
+    width = input_ids.shape[1]
+    first = width - int(attention_mask[0].sum())  # where row 0's tokens start
+    network(
+        input_ids=input_ids[:1, first : first + shared],
+        position_ids=torch.arange(shared).unsqueeze(0),
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    cache.batch_repeat_interleave(input_ids.shape[0])
+    # A row padded with k tokens has its rest from column k + shared on; column j of the rest is column
+    # j + shared, masked for j < k (what it holds there is never attended to).
+    rest_mask = attention_mask[:, : width - shared]
+    prefix_mask = attention_mask.new_ones((input_ids.shape[0], shared))
+    return input_ids[:, shared:], torch.cat([prefix_mask, rest_mask], dim=-1)
+
+
+def _shared_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> int:
+    """How many first tokens every row of a left-padded batch shares, short of each row's last token (which
+    must stay in the rest, to give the row its first logits); 0 for a single row, which gains nothing."""
+    rows, width = input_ids.shape
+    lengths = attention_mask.sum(-1)
+    longest = int(lengths.min()) - 1
+    if rows < 2 or longest < 1:
+        return 0
+    starts = (width - lengths).unsqueeze(-1)
+    heads = input_ids.gather(1, starts + torch.arange(longest).unsqueeze(0))
+    same = (heads == heads[:1]).all(dim=0).long()
+    return int(same.cumprod(0).sum())
 
 
 def _finished(tokens: list[int], end: RowEnd, eos_token_id: int, decode: Callable[..., str]) -> bool:
