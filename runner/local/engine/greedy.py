@@ -38,7 +38,7 @@ def greedy_tokens(
     attention_mask: torch.Tensor,
     ends: Sequence[RowEnd],
     eos_token_id: int,
-    decode: Callable[..., str],
+    decode: Callable[..., Any],
 ) -> list[list[int]]:
     """Each row's new tokens, its end of sequence token included where it made one.
 
@@ -126,10 +126,10 @@ def _shared_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor)
     return int(same.cumprod(0).sum())
 
 
-def _finished(tokens: list[int], end: RowEnd, eos_token_id: int, decode: Callable[..., str]) -> bool:
+def _finished(tokens: list[int], end: RowEnd, eos_token_id: int, decode: Callable[..., Any]) -> bool:
     if tokens[-1] == eos_token_id or len(tokens) >= end.limit:
         return True
     if end.stops:
-        text = decode(tokens, skip_special_tokens=True)
+        text = str(decode(tokens, skip_special_tokens=True))
         return any(stop in text for stop in end.stops)
     return False

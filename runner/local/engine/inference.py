@@ -110,7 +110,8 @@ def generate(
     prompts: list[list[dict[str, Any]]],
     params: InferenceParams | Sequence[InferenceParams],
 ) -> list[Generation]:
-    """Generate for a batch of chats in one left-padded ``generate`` call.
+    """Generate for a batch of chats together, left-padded: greedy batches without a repetition penalty in
+    the lighter loop of ``greedy``, others in one ``generate`` call (same answers either way).
 
     ``params`` is one setting for every chat or one per chat; per-chat settings must share ``batch_key``.
     """
