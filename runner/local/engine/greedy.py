@@ -15,6 +15,7 @@ transformers' own and must stay identical to it.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,15 @@ class RowEnd:
 
     limit: int
     stops: tuple[str, ...] = ()
+
+
+FORWARD_NEEDS = {"position_ids", "past_key_values", "logits_to_keep"}
+
+
+def fits(network: Any) -> bool:
+    """Whether the model's forward takes what this loop passes (transformers' own causal LMs do; a model
+    with code of its own may not, and is left to ``generate()``)."""
+    return FORWARD_NEEDS <= set(inspect.signature(network.forward).parameters)
 
 
 @torch.inference_mode()

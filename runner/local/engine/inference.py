@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessorList, StoppingCriteriaList
 
-from runner.local.engine.greedy import RowEnd, greedy_tokens
+from runner.local.engine.greedy import RowEnd, fits, greedy_tokens
 from runner.local.engine.loading import LoadedModel, load_model, render_chat
 from runner.local.engine.row_controls import RowLimits, RowSampling
 
@@ -129,7 +129,7 @@ def generate(
     if rows[0].seed is not None:
         torch.manual_seed(rows[0].seed)
     network: Any = model.model
-    if _plain_greedy(rows):
+    if _plain_greedy(rows) and fits(network):
         ends = [RowEnd(row.max_output_tokens, row.stop) for row in rows]
         made = greedy_tokens(
             network,

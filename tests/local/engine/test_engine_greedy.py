@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from runner.local.engine.greedy import RowEnd, _shared_prefix_length, greedy_tokens
+from runner.local.engine.greedy import RowEnd, _shared_prefix_length, fits, greedy_tokens
 from runner.local.engine.inference import InferenceParams, generate
 from runner.local.engine.loading import render_chat
 
@@ -119,3 +119,12 @@ def test_finished_rows_leave_the_running_batch(adder, eval_rows):
     assert made[3][-1] == tokenizer.eos_token_id
     # After the shared prefix's call: every row, then one row fewer at each step.
     assert [shape[0] for shape in network.shapes[1:]] == [4, 3, 2, 1]
+
+
+def test_only_a_forward_that_takes_the_cache_positions_and_logits_to_keep_fits_the_loop(adder):
+    class OwnCode(torch.nn.Module):
+        def forward(self, input_ids: Any, attention_mask: Any = None) -> Any:
+            raise AssertionError("not called")
+
+    assert fits(adder.model)
+    assert not fits(OwnCode())
