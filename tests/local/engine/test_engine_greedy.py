@@ -36,6 +36,13 @@ def oracle(model: Any, encoded: Any, new_tokens: int) -> list[list[int]]:
     return rows
 
 
+def loop(model: Any, encoded: Any, ends: list[RowEnd], network: Any = None) -> list[list[int]]:
+    """The greedy loop on an encoded batch, through ``network`` (the model's own by default)."""
+    tokenizer = model.tokenizer
+    ids, mask = encoded["input_ids"], encoded["attention_mask"]
+    return greedy_tokens(network or model.model, ids, mask, ends, tokenizer.eos_token_id, tokenizer.decode)
+
+
 class Recording:
     """The model, with the shape of every forward call's input ids written down."""
 
@@ -52,15 +59,7 @@ class Recording:
 def test_the_greedy_loop_makes_the_tokens_generate_makes(adder, eval_rows):
     prompts = [row["prompt"] for row in eval_rows[:40]] + ODD_PROMPTS
     encoded = encode(adder, prompts)
-    tokenizer = adder.tokenizer
-    ours = greedy_tokens(
-        adder.model,
-        encoded["input_ids"],
-        encoded["attention_mask"],
-        [RowEnd(12)] * len(prompts),
-        tokenizer.eos_token_id,
-        tokenizer.decode,
-    )
+    ours = loop(adder, encoded, [RowEnd(12)] * len(prompts))
     expected = oracle(adder, encoded, 12)
     assert ours == expected
     assert {len(tokens) for tokens in ours} != {12}  # some rows ended early, some ran to their limit
@@ -83,12 +82,10 @@ def test_the_prefix_every_row_shares_is_computed_once(adder, eval_rows):
     ids, mask = encoded["input_ids"], encoded["attention_mask"]
     assert _shared_prefix_length(ids, mask) == 3  # "Q: " of the chat template "Q: ... A:"
     network = Recording(adder.model)
-    tokenizer = adder.tokenizer
-    ends = [RowEnd(8)] * 20
-    made = greedy_tokens(network, ids, mask, ends, tokenizer.eos_token_id, tokenizer.decode)
+    made = loop(adder, encoded, [RowEnd(8)] * 20, network)
     assert network.shapes[0] == (1, 3)  # the shared prefix, once
     assert network.shapes[1] == (20, ids.shape[1] - 3)  # then every row's rest
-    assert made == greedy_tokens(adder.model, ids, mask, ends, tokenizer.eos_token_id, tokenizer.decode)
+    assert made == oracle(adder, encoded, 8)
 
 
 def test_no_prefix_is_shared_by_a_single_row_or_rows_that_start_differently(adder):
@@ -106,14 +103,7 @@ def test_finished_rows_leave_the_running_batch(adder, eval_rows):
     network = Recording(adder.model)
     tokenizer = adder.tokenizer
     ends = [RowEnd(1), RowEnd(2), RowEnd(8, stops=("3",)), RowEnd(8)]  # the answers: 154, 104, 136, 70
-    made = greedy_tokens(
-        network,
-        encoded["input_ids"],
-        encoded["attention_mask"],
-        ends,
-        tokenizer.eos_token_id,
-        tokenizer.decode,
-    )
+    made = loop(adder, encoded, ends, network)
     texts = [tokenizer.decode(tokens, skip_special_tokens=True).strip() for tokens in made]
     assert texts == ["", "1", "13", "70"]  # a limit of 1 gives the leading space alone
     assert made[3][-1] == tokenizer.eos_token_id
