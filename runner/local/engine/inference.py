@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessorList, StoppingCriteriaList
 
+from runner.local.engine.greedy import RowEnd, fits, greedy_tokens
 from runner.local.engine.loading import LoadedModel, load_model, render_chat
 from runner.local.engine.row_controls import RowLimits, RowSampling
 
@@ -109,7 +110,8 @@ def generate(
     prompts: list[list[dict[str, Any]]],
     params: InferenceParams | Sequence[InferenceParams],
 ) -> list[Generation]:
-    """Generate for a batch of chats in one left-padded ``generate`` call.
+    """Generate for a batch of chats together, left-padded: greedy batches without a repetition penalty in
+    the lighter loop of ``greedy``, others in one ``generate`` call (same answers either way).
 
     ``params`` is one setting for every chat or one per chat; per-chat settings must share ``batch_key``.
     """
@@ -127,17 +129,29 @@ def generate(
     if rows[0].seed is not None:
         torch.manual_seed(rows[0].seed)
     network: Any = model.model
-    output = network.generate(
-        **encoded,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        **_batch_kwargs(rows, width, tokenizer),
-    )
+    if _plain_greedy(rows) and fits(network):
+        ends = [RowEnd(row.max_output_tokens, row.stop) for row in rows]
+        made = greedy_tokens(
+            network,
+            encoded["input_ids"],
+            encoded["attention_mask"],
+            ends,
+            tokenizer.eos_token_id,
+            tokenizer.decode,
+        )
+    else:
+        output = network.generate(
+            **encoded,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **_batch_kwargs(rows, width, tokenizer),
+        )
+        made = [[int(t) for t in output[row, width:]] for row in range(len(rows))]
     results: list[Generation] = []
     special = {tokenizer.pad_token_id, tokenizer.eos_token_id}
     for row, settings in enumerate(rows):
         # A row stopped early by its own limit is padded to the batch's longest: cut at its limit first.
-        new_ids = [int(t) for t in output[row, width:]][: settings.max_output_tokens]
+        new_ids = made[row][: settings.max_output_tokens]
         stopped = tokenizer.eos_token_id in new_ids
         if stopped:
             new_ids = new_ids[: new_ids.index(tokenizer.eos_token_id)]
@@ -153,6 +167,12 @@ def generate(
             )
         )
     return results
+
+
+def _plain_greedy(rows: list[InferenceParams]) -> bool:
+    """Whether the batch can take the lighter greedy loop: no row samples and no repetition penalty applies
+    (those stay with ``generate()``, whose random draws and processors they must match)."""
+    return all(not row.sampling and row.penalty_score == 1.0 for row in rows)
 
 
 def _batch_kwargs(rows: list[InferenceParams], width: int, tokenizer: Any) -> dict[str, Any]:
