@@ -35,6 +35,24 @@ ZYGOTE_MODULE = "runner.local.zygote"
 START_TIMEOUT = 120.0  # a first spawn waits for the worker's imports, which a loaded machine slows down
 TITLE_ROOM = 4096  # bytes of the worker's command line a child may rewrite into its own (zygote.set_title)
 PIPE = subprocess.PIPE
+# Variables read when the interpreter or a library loads, which a forked child cannot change any more
+# (sys.path, OpenMP's and BLAS's thread pools, where transformers caches): a job whose values differ from
+# the warm worker's starts as a process of its own.
+LOAD_TIME_PREFIXES = (
+    "PYTHON",
+    "LD_",
+    "OMP_",
+    "GOMP_",
+    "KMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "CUDA_",
+    "TORCH",
+    "PYTORCH_",
+    "HF_",
+    "TRANSFORMERS_",
+    "TOKENIZERS_",
+)
 
 
 class WarmUnavailable(Exception):
@@ -72,6 +90,7 @@ class WarmWorker:
 
     def __init__(self, python: str, env: Mapping[str, str]) -> None:
         self.python = python
+        self.load_time = load_time(env)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         command = [python, "-m", ZYGOTE_MODULE, str(theirs.fileno()), "." * TITLE_ROOM]
         try:
@@ -118,9 +137,15 @@ class WarmWorker:
             "warm": list(warm),
         }
         read_end: int | None = None
+        opened: list[int] = []  # descriptors made here for the child, closed here once it has them
         if stdout == PIPE:
             read_end, stdout = os.pipe()
-        stdin = os.open(os.devnull, os.O_RDONLY)
+            opened.append(stdout)
+        if stdout == subprocess.DEVNULL:
+            stdout = _devnull(opened)
+        if stderr == subprocess.DEVNULL:
+            stderr = _devnull(opened)
+        stdin = _devnull(opened, os.O_RDONLY)
         try:
             with self.spawning:
                 if not self.accepting:
@@ -141,9 +166,8 @@ class WarmWorker:
                 os.close(read_end)
             raise
         finally:
-            os.close(stdin)
-            if read_end is not None:
-                os.close(stdout)
+            for fd in opened:
+                os.close(fd)
         if not isinstance(reply, WarmChild):
             if read_end is not None:
                 os.close(read_end)
@@ -164,6 +188,7 @@ class WarmWorker:
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(signal.SIGKILL)
         self.process.wait()
+        self.reader.join(5)
 
     def _read(self) -> None:
         """Dispatch the worker's messages: answers to ``spawn``, and its children's exits."""
@@ -173,6 +198,7 @@ class WarmWorker:
             except OSError:
                 data = b""
             if not data:
+                self.control.close()
                 break
             message = json.loads(data)
             if "exit" in message:
@@ -205,9 +231,19 @@ class WarmWorker:
             self.process.wait(5)
 
 
+def _devnull(opened: list[int], flags: int = os.O_WRONLY) -> int:
+    fd = os.open(os.devnull, flags)
+    opened.append(fd)
+    return fd
+
+
 _workers: dict[str, WarmWorker] = {}
 _workers_lock = threading.Lock()
 _warned = False
+
+
+def load_time(env: Mapping[str, str]) -> dict[str, str]:
+    return {key: value for key, value in env.items() if key.startswith(LOAD_TIME_PREFIXES)}
 
 
 def enabled() -> bool:
@@ -234,7 +270,7 @@ def launch(
     err = stderr if isinstance(stderr, int) else stderr.fileno()
     if enabled() and os.path.realpath(python) == os.path.realpath(sys.executable):
         worker = _worker(python, worker_env)
-        if worker is not None:
+        if worker is not None and worker.load_time == load_time(env):
             try:
                 return worker.spawn(module, argv, env=env, stdout=out, stderr=err, warm=warm)
             except WarmUnavailable as reason:

@@ -235,6 +235,10 @@ class Zygote:
         # os.environ's mapping calls putenv/unsetenv, so C code reading getenv later (OpenMP, CUDA) sees it.
         os.environ.clear()
         os.environ.update(spawn.env)
+        # The engine package sets its defaults (OMP_WAIT_POLICY) when imported, which happened here, before
+        # the environment above replaced them; run it again so the child (and what it starts) has them.
+        if "runner.local.engine" in sys.modules:
+            importlib.reload(sys.modules["runner.local.engine"])
         os.chdir(spawn.cwd)
         if sys.path and sys.path[0] == START_CWD:
             sys.path[0] = os.getcwd()  # what ``python -m`` puts first: the directory it starts in
