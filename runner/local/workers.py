@@ -3,7 +3,8 @@
 Why subprocesses: the model runtime (torch) stays out of the server process, a crashing job cannot take the
 platform down, and a job can be stopped by a signal. A semaphore lets at most ``max_jobs`` heavy jobs run at
 once (1 by default: these machines have 2 cores). The worker copies the job's progress file into the store
-while it runs, and its result or error when it exits.
+while it runs, and its result or error when it exits. The process is forked from the warm worker
+(runner.local.warm) when it can be, which saves each job the seconds of importing torch.
 
 After a platform restart, ``recover`` finds the tasks the dead platform left behind: pending ones are queued
 again, a batch inference continues after the last row it wrote, and any other running task is marked failed

@@ -275,3 +275,53 @@ def test_a_job_whose_load_time_environment_differs_starts_as_a_process(own_worke
     )
     assert isinstance(process, subprocess.Popen)
     assert process.wait(60) == 0
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_replica_forked_warm_reports_its_port_and_answers_a_chat_through_the_platform(
+    platform_api: Any, platform_home: Any, adder_dir: Path
+) -> None:
+    from runner.local.store import Store
+
+    model = platform_api.call("model", "ImportLocalModel", {"name": "tiny-adder", "path": str(adder_dir)})
+    body = {
+        "modelSetId": model["modelSetId"],
+        "modelId": model["modelId"],
+        "name": "warm-svc",
+        "urlSuffix": "warm",
+        "resourceConfig": {"type": "GPU-1-1", "region": "bj", "replicasCount": 1},
+        "billing": {
+            "paymentTiming": "Prepaid",
+            "reservation": {"reservationTimeUnit": "Month", "reservationLength": 1},
+        },
+    }
+    created = platform_api.call("service", "CreateService", body)
+    service_id = created["serviceId"]
+
+    def settled() -> Any:
+        service = platform_api.call("service", "DescribeService", {"serviceId": service_id})
+        return None if service["runStatus"] == "Deploying" else service
+
+    service = platform_api.wait(settled, timeout=120)
+    assert service["runStatus"] == "Serving", service["failedReason"]
+    store = Store(platform_home.db_path)
+    try:
+        (replica,) = store.service(service_id).replicas
+    finally:
+        store.close()
+    pid = int(replica["pid"])
+    assert _parent(pid) != os.getpid()  # forked by the warm worker, which this process started
+    assert _parent(_parent(pid)) == os.getpid()
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    assert command[:3] == [sys.executable.encode(), b"-m", b"runner.local.engine.serve"]
+    response = platform_api.post(
+        "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/warm", {"messages": [{"role": "user", "content": "2+3=?"}]}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["result"].strip() == "5"
+    release = {"serviceId": service_id, "instanceId": created["instanceId"]}
+    assert platform_api.call("serviceresources", "ReleaseComputeUnit", release) is True
+    assert _gone(pid)
