@@ -13,6 +13,7 @@ Only the platform's own interpreter gets a warm worker: the worker must import t
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -180,14 +181,19 @@ class WarmWorker:
             child.stdout = open(read_end, "rb")  # the caller reads and closes it
         return child
 
-    def close(self) -> None:
-        """End the warm worker; it ends its children's groups when its socket closes."""
+    def close(self, *, grace: float = 0.0) -> None:
+        """End the warm worker: close its socket, so that it ends its children's groups, reaps them and exits
+        (reaped, their CPU time counts as this process's children's), then SIGKILL it after ``grace``
+        seconds. No grace when it may still be about to fork a request it was sent (a spawn timed out)."""
         self.accepting = False
         with contextlib.suppress(OSError):
             self.control.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(ProcessLookupError):
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
         self.reader.join(5)
 
     def _read(self) -> None:
@@ -307,10 +313,29 @@ def _warn(reason: str) -> None:
         log.warning("Local jobs start as processes of their own (slower): %s.", reason)
 
 
+def _forget_in_child() -> None:
+    """A process forked from one with warm workers (the crash test's driver forks its runs) starts its own:
+    it has no reader thread for the inherited ones, and holding their sockets open would keep them alive
+    after the process that started them died."""
+    global _workers, _workers_lock
+    for worker in _workers.values():
+        with contextlib.suppress(OSError):
+            worker.control.close()  # this process's copy only; shutdown() would cut the parent's too
+    _workers = {}
+    _workers_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def shutdown_all() -> None:
-    """End every warm worker of this process (tests; a process that exits ends them anyway)."""
+    """End every warm worker of this process and its children (run at exit; a process killed before that
+    ends them too: they see their socket close)."""
     with _workers_lock:
         workers = list(_workers.values())
         _workers.clear()
     for worker in workers:
-        worker.close()
+        worker.close(grace=5.0)
+
+
+atexit.register(shutdown_all)

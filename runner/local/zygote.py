@@ -115,10 +115,14 @@ class Zygote:
             selector.close()
 
     def end_children(self) -> None:
-        """SIGKILL every live child's process group (what a job started too), then exit."""
+        """SIGKILL every live child's process group (what a job started too) and reap the children."""
         for pid in self.children:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
+        for pid in self.children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self.children.clear()
 
     # -- requests ------------------------------------------------------------------------------------------
     def _receive(self) -> tuple[bytes, list[int]] | None:

@@ -325,3 +325,35 @@ def test_a_replica_forked_warm_reports_its_port_and_answers_a_chat_through_the_p
     release = {"serviceId": service_id, "instanceId": created["instanceId"]}
     assert platform_api.call("serviceresources", "ReleaseComputeUnit", release) is True
     assert _gone(pid)
+
+
+def test_a_process_forked_from_a_platform_process_starts_its_own_warm_worker(own_workers: None) -> None:
+    first = launch(
+        sys.executable,
+        "json.tool",
+        ["--help"],
+        env=job_env(),
+        worker_env=job_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert isinstance(first, WarmChild)
+    assert first.wait(60) == 0
+    (worker,) = warm._workers.values()
+    pid = os.fork()
+    if pid == 0:  # the inherited worker has no reader here, and its socket must not keep it alive
+        os._exit(0 if warm._workers == {} and worker.control.fileno() == -1 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert worker.accepting  # the parent's worker is untouched
+    again = launch(
+        sys.executable,
+        "json.tool",
+        ["--help"],
+        env=job_env(),
+        worker_env=job_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert isinstance(again, WarmChild)
+    assert again.wait(60) == 0
