@@ -357,3 +357,24 @@ def test_a_process_forked_from_a_platform_process_starts_its_own_warm_worker(own
     )
     assert isinstance(again, WarmChild)
     assert again.wait(60) == 0
+
+
+def test_every_kinds_warm_modules_leave_the_worker_able_to_fork(own_workers: None) -> None:
+    """llmcompressor starts a jemalloc thread and numpy an OpenBLAS pool: both are fork-safe, and a kind
+    whose warm modules made the worker refuse would quietly lose what the worker is for."""
+    from runner.local.kinds import LOCAL_KINDS
+    from runner.local.services import SERVE_WARM
+
+    for modules in [*(kind.warm for kind in LOCAL_KINDS.values()), SERVE_WARM]:
+        child = launch(
+            sys.executable,
+            "json.tool",
+            ["--help"],
+            env=job_env(),
+            worker_env=job_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            warm=modules,
+        )
+        assert isinstance(child, WarmChild), modules
+        assert child.wait(60) == 0
