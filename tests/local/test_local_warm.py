@@ -14,9 +14,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -56,15 +56,39 @@ def _spec(tmp_path: Path, entry: str, **params: Any) -> Path:
     return spec
 
 
+def _quick(env: dict[str, str] | None = None, warm: Sequence[str] = ()) -> ChildProcess:
+    """A short job that needs nothing: ``python -m json.tool --help``."""
+    return _start("json.tool", ["--help"], env=env, warm=warm)
+
+
+def _start(
+    module: str,
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    out: int | IO[bytes] = subprocess.DEVNULL,
+    warm: Sequence[str] = (),
+) -> ChildProcess:
+    """``launch`` as the task workers call it: the job's output (stdout and stderr) to ``out``."""
+    return launch(
+        sys.executable,
+        module,
+        argv,
+        env=env or job_env(),
+        worker_env=job_env(),
+        stdout=out,
+        stderr=out,
+        warm=warm,
+    )
+
+
 def _run_job(
     tmp_path: Path, entry: str, env: dict[str, str], **params: Any
 ) -> tuple[ChildProcess, int, Any, str]:
     spec = _spec(tmp_path, entry, **params)
     log = tmp_path / "job.log"
     with log.open("ab") as sink:
-        process = launch(
-            sys.executable, JOB_MODULE, [str(spec)], env=env, worker_env=job_env(), stdout=sink, stderr=sink
-        )
+        process = _start(JOB_MODULE, [str(spec)], env=env, out=sink)
     code = process.wait(120)
     result = json.loads((tmp_path / "work" / "result.json").read_text())
     return process, code, result, log.read_text()
@@ -133,15 +157,7 @@ def _gone(*pids: int, timeout: float = 15) -> bool:
 def test_terminating_a_warm_job_ends_its_whole_process_group(tmp_path: Path, own_workers: None) -> None:
     pids_file = tmp_path / "pids"
     spec = _spec(tmp_path, "wait_with_a_child", pids=str(pids_file))
-    process = launch(
-        sys.executable,
-        JOB_MODULE,
-        [str(spec)],
-        env=job_env(),
-        worker_env=job_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = _start(JOB_MODULE, [str(spec)])
     assert isinstance(process, WarmChild)
     job, grandchild = map(int, _wait_for(pids_file).split())
     assert job == process.pid
@@ -218,28 +234,11 @@ def test_a_worker_that_gained_a_thread_refuses_and_the_job_starts_as_a_process(
     # Through launch: the refusal is a warning, and the job runs all the same, as a process.
     spec = _spec(tmp_path, "report")
     with (tmp_path / "job.log").open("ab") as sink:
-        process = launch(
-            sys.executable,
-            JOB_MODULE,
-            [str(spec)],
-            env=job_env(),
-            worker_env=job_env(),
-            stdout=sink,
-            stderr=sink,
-            warm=["runner.testing.warm_thread"],
-        )
+        process = _start(JOB_MODULE, [str(spec)], out=sink, warm=["runner.testing.warm_thread"])
     assert isinstance(process, subprocess.Popen)
     assert process.wait(120) == 0
     assert json.loads((tmp_path / "work" / "result.json").read_text())["leads_its_session"]
-    later = launch(
-        sys.executable,
-        "json.tool",
-        ["--help"],
-        env=job_env(),
-        worker_env=job_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    later = _quick()
     assert isinstance(later, subprocess.Popen)  # a worker that refused once is not asked again
     later.wait(60)
 
@@ -248,15 +247,7 @@ def test_warm_off_in_the_platforms_environment_starts_processes(
     own_workers: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(warm.ENV_WARM, "0")
-    process = launch(
-        sys.executable,
-        "json.tool",
-        ["--help"],
-        env=job_env(),
-        worker_env=job_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = _quick()
     assert isinstance(process, subprocess.Popen)
     assert process.wait(60) == 0
     assert warm._workers == {}  # none was started
@@ -264,15 +255,7 @@ def test_warm_off_in_the_platforms_environment_starts_processes(
 
 def test_a_job_whose_load_time_environment_differs_starts_as_a_process(own_workers: None) -> None:
     env = {**job_env(), "OMP_NUM_THREADS": "7"}  # OpenMP read it when the worker loaded torch
-    process = launch(
-        sys.executable,
-        "json.tool",
-        ["--help"],
-        env=env,
-        worker_env=job_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = _quick(env=env)
     assert isinstance(process, subprocess.Popen)
     assert process.wait(60) == 0
 
@@ -328,15 +311,7 @@ def test_a_replica_forked_warm_reports_its_port_and_answers_a_chat_through_the_p
 
 
 def test_a_process_forked_from_a_platform_process_starts_its_own_warm_worker(own_workers: None) -> None:
-    first = launch(
-        sys.executable,
-        "json.tool",
-        ["--help"],
-        env=job_env(),
-        worker_env=job_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    first = _quick()
     assert isinstance(first, WarmChild)
     assert first.wait(60) == 0
     (worker,) = warm._workers.values()
@@ -346,15 +321,7 @@ def test_a_process_forked_from_a_platform_process_starts_its_own_warm_worker(own
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert worker.accepting  # the parent's worker is untouched
-    again = launch(
-        sys.executable,
-        "json.tool",
-        ["--help"],
-        env=job_env(),
-        worker_env=job_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    again = _quick()
     assert isinstance(again, WarmChild)
     assert again.wait(60) == 0
 
@@ -366,15 +333,6 @@ def test_every_kinds_warm_modules_leave_the_worker_able_to_fork(own_workers: Non
     from runner.local.services import SERVE_WARM
 
     for modules in [*(kind.warm for kind in LOCAL_KINDS.values()), SERVE_WARM]:
-        child = launch(
-            sys.executable,
-            "json.tool",
-            ["--help"],
-            env=job_env(),
-            worker_env=job_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            warm=modules,
-        )
+        child = _quick(warm=modules)
         assert isinstance(child, WarmChild), modules
         assert child.wait(60) == 0
