@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 
 ENV_WARM = "QFRUN_LOCAL_WARM"
 ZYGOTE_MODULE = "runner.local.zygote"
-START_TIMEOUT = 120.0  # a first spawn waits for the worker's imports, which a loaded machine slows down
+# A spawn waits for the worker's imports (torch; llmcompressor for a compression's first job), which a loaded
+# machine slows to tens of seconds. Giving up kills the worker, and with it every job and replica it forked,
+# so the limit is for a worker that hangs, not for a slow one.
+START_TIMEOUT = 600.0
 TITLE_ROOM = 4096  # bytes of the worker's command line a child may rewrite into its own (zygote.set_title)
 PIPE = subprocess.PIPE
 # Variables read when the interpreter or a library loads, which a forked child cannot change any more
