@@ -2,7 +2,9 @@
 
 Jobs and replicas run in process groups of their own, so ending one ends whatever it started; a platform
 that died may leave them behind, and its successor kills only processes whose command line proves they are
-what the record says (a pid may have been reused by anything since).
+what the record says (a pid may have been reused by anything since). A job forked by the warm worker
+(runner.local.zygote) rewrites its command line to the one it would have been started with, so the same check
+recognises it; it also dies with its warm worker, which dies with the platform.
 """
 
 from __future__ import annotations

@@ -180,6 +180,7 @@ class WarmWorker:
             self.accepting = False
             raise WarmUnavailable(reply or "the warm worker exited")
         child = reply
+        child.args = title
         if read_end is not None:
             child.stdout = open(read_end, "rb")  # the caller reads and closes it
         return child
