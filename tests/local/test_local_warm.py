@@ -336,3 +336,23 @@ def test_every_kinds_warm_modules_leave_the_worker_able_to_fork(own_workers: Non
         child = _quick(warm=modules)
         assert isinstance(child, WarmChild), modules
         assert child.wait(60) == 0
+
+
+def test_orphan_recovery_recognises_a_warm_job_by_its_command_line_and_spares_the_worker(
+    tmp_path: Path, own_workers: None
+) -> None:
+    from runner.local.processes import kill_orphan
+
+    pids_file = tmp_path / "pids"
+    spec = _spec(tmp_path / "ame-orphan", "wait_with_a_child", pids=str(pids_file))
+    process = _start(JOB_MODULE, [str(spec)])
+    assert isinstance(process, WarmChild)
+    job, grandchild = map(int, _wait_for(pids_file).split())
+    (worker,) = warm._workers.values()
+    kill_orphan(worker.process.pid, JOB_MODULE)  # a recorded pid that is now the worker: not a job
+    kill_orphan(job, JOB_MODULE, "ame-other")  # another task's record
+    assert pid_alive(worker.process.pid)
+    assert pid_alive(job)
+    kill_orphan(job, JOB_MODULE, "ame-orphan")  # what TaskRunner.recover passes for this task
+    assert _gone(job, grandchild)
+    assert pid_alive(worker.process.pid)
