@@ -49,6 +49,7 @@ Inside qfrun, raised and handled within one layer (never shown as themselves), w
     ├── RequestError                local.engine.serve      a replica's OpenAI-style error answer
     ├── ClientGone                  local.engine.serve      the chat dropped; a 499 nobody reads
     ├── _DeployError                local.services          the service's failure message
+    ├── WarmUnavailable             local.warm              the job started as a process of its own
     └── StoreError                  local.rows              the local platform refusing to start
         └── DuplicateName           local.rows              the task of that name, returned again
     ValueError

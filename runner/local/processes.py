@@ -2,7 +2,9 @@
 
 Jobs and replicas run in process groups of their own, so ending one ends whatever it started; a platform
 that died may leave them behind, and its successor kills only processes whose command line proves they are
-what the record says (a pid may have been reused by anything since).
+what the record says (a pid may have been reused by anything since). A job forked by the warm worker
+(runner.local.zygote) rewrites its command line to the one it would have been started with, so the same check
+recognises it; it also dies with its warm worker, which dies with the platform.
 """
 
 from __future__ import annotations
@@ -14,8 +16,27 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import IO, Protocol
 
 GRACE_S = 5.0
+
+
+class ChildProcess(Protocol):
+    """What the platform needs of a job or replica process: ``subprocess.Popen``, or a child the warm worker
+    forked (runner.local.warm.WarmChild). Its pid leads its process group."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 def pid_alive(pid: int) -> bool:
@@ -33,7 +54,7 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
-def terminate_group(process: subprocess.Popen[bytes], *, wait: bool) -> None:
+def terminate_group(process: ChildProcess, *, wait: bool) -> None:
     """SIGTERM the process's group, then SIGKILL it if it has not exited within ``GRACE_S``.
 
     ``wait=False`` returns at once and reaps in a thread (a task runner must not stall on one job);

@@ -17,7 +17,6 @@ import itertools
 import logging
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -30,7 +29,7 @@ import httpx
 
 from runner.local.credentials import LocalCredentials, load_or_create
 from runner.local.home import Home
-from runner.local.processes import kill_orphan, terminate_group
+from runner.local.processes import ChildProcess, kill_orphan, terminate_group
 from runner.local.rows import (
     DEPLOYING,
     LIVE_SERVICE_STATUSES,
@@ -40,12 +39,14 @@ from runner.local.rows import (
     ServiceRow,
 )
 from runner.local.store import Store
+from runner.local.warm import PIPE, launch
 from runner.local.workers import job_env
 from runner.platform.settings import ENV_LOCAL_ACCESS_KEY, ENV_LOCAL_SECRET_KEY, ENV_LOCAL_TOKEN
 
 log = logging.getLogger(__name__)
 
 SERVE_MODULE = "runner.local.engine.serve"
+SERVE_WARM = (SERVE_MODULE,)  # imported into the warm worker before it forks a replica (runner.local.zygote)
 HOUR_ENV = "QFRUN_LOCAL_HOUR_SECONDS"
 MONTH_HOURS = 30 * 24  # Qianfan bills prepaid services by the month; the docs do not say how long one is
 START_TIMEOUT = 120.0
@@ -73,7 +74,7 @@ def parse_iso(text: str) -> float:
 
 @dataclass
 class _Deployment:
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: list[ChildProcess] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
     turn: itertools.count[int] = field(default_factory=itertools.count)
@@ -288,27 +289,19 @@ class ServiceManager:
 
     def _spawn(
         self, model_dir: Path, log_path: Path, deployment: _Deployment
-    ) -> tuple[subprocess.Popen[bytes], list[bytes]]:
+    ) -> tuple[ChildProcess, list[bytes]]:
         """Start one replica; its first stdout line (the port) arrives in the returned list."""
-        command = [
-            self.python,
-            "-m",
-            SERVE_MODULE,
-            "--model",
-            str(model_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ]
+        argv = ["--model", str(model_dir), "--host", "127.0.0.1", "--port", "0"]
         with log_path.open("ab") as stderr:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                start_new_session=True,
+            process = launch(
+                self.python,
+                SERVE_MODULE,
+                argv,
                 env={**job_env(), **self._replica_secrets()},
+                worker_env=job_env(),
+                stdout=PIPE,
+                stderr=stderr,
+                warm=SERVE_WARM,
             )
         deployment.processes.append(process)
         if deployment.stopping.is_set():  # stopped (deleted, expired) while this replica was being spawned
@@ -320,7 +313,7 @@ class ServiceManager:
 
 
 def _listening_url(
-    process: subprocess.Popen[bytes], first: list[bytes], log_path: Path, stopping: threading.Event
+    process: ChildProcess, first: list[bytes], log_path: Path, stopping: threading.Event
 ) -> str:
     """Wait for a replica's ``listening http://127.0.0.1:PORT`` line and return its base URL."""
     deadline = time.monotonic() + START_TIMEOUT

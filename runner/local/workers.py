@@ -3,7 +3,8 @@
 Why subprocesses: the model runtime (torch) stays out of the server process, a crashing job cannot take the
 platform down, and a job can be stopped by a signal. A semaphore lets at most ``max_jobs`` heavy jobs run at
 once (1 by default: these machines have 2 cores). The worker copies the job's progress file into the store
-while it runs, and its result or error when it exits.
+while it runs, and its result or error when it exits. The process is forked from the warm worker
+(runner.local.warm) when it can be, which saves each job the seconds of importing torch.
 
 After a platform restart, ``recover`` finds the tasks the dead platform left behind: pending ones are queued
 again, a batch inference continues after the last row it wrote, and any other running task is marked failed
@@ -16,7 +17,6 @@ import contextlib
 import json
 import logging
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -29,9 +29,10 @@ from runner.atomic import write_json
 from runner.local import jobspec
 from runner.local.home import Home
 from runner.local.kinds import LOCAL_KINDS, LocalKind
-from runner.local.processes import kill_orphan, terminate_group
+from runner.local.processes import ChildProcess, kill_orphan, terminate_group
 from runner.local.rows import AWAITING_SCORES, FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, TaskRow
 from runner.local.store import Store
+from runner.local.warm import launch
 from runner.platform.settings import ENV_LOCAL_TOKEN
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ POLL_SECONDS = 0.25
 
 @dataclass
 class _Running:
-    process: subprocess.Popen[bytes] | None = None
+    process: ChildProcess | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -178,13 +179,15 @@ class TaskRunner:
             if job.cancelled.is_set() or self._closing.is_set():
                 return
             with (workdir / "job.log").open("ab") as job_log:
-                job.process = subprocess.Popen(
-                    [self.python, "-m", JOB_MODULE, str(spec_path)],
-                    stdin=subprocess.DEVNULL,
+                job.process = launch(
+                    self.python,
+                    JOB_MODULE,
+                    [str(spec_path)],
+                    env={**job_env(), **self._judge_env(prepared.spec)},
+                    worker_env=job_env(),
                     stdout=job_log,
                     stderr=job_log,
-                    start_new_session=True,
-                    env={**job_env(), **self._judge_env(prepared.spec)},
+                    warm=_kind(task).warm,
                 )
         process = job.process
         self.store.update_task(task_id, worker_pid=process.pid)
@@ -193,16 +196,17 @@ class TaskRunner:
             time.sleep(POLL_SECONDS)
             last = self._copy_progress(task_id, progress_path, prepared.offset, last)
         self._copy_progress(task_id, progress_path, prepared.offset, last)
+        returncode = process.wait()  # it has ended: poll() said so
         if self._closing.is_set() and not job.cancelled.is_set():
             return  # the platform is stopping: leave the task running so the next start can recover it
         if job.cancelled.is_set():
             self.store.update_task(task_id, worker_pid=None)
             return
         outcome = _read_json(workdir / "result.json")
-        if process.returncode == 0 and isinstance(outcome, dict) and "error" not in outcome:
+        if returncode == 0 and isinstance(outcome, dict) and "error" not in outcome:
             self._finish(task, prepared, outcome)
         else:
-            message = _failure_message(task, process.returncode, outcome, workdir / "job.log")
+            message = _failure_message(task, returncode, outcome, workdir / "job.log")
             self.store.update_task(
                 task_id, only_if=(RUNNING,), status=FAILED, message=message, worker_pid=None
             )

@@ -251,5 +251,6 @@ KIND = register(
         engine=f"{__name__}:run_job",
         finish=finish,
         resume=merge_partial_output,
+        warm=("runner.local.engine.inference",),
     )
 )

@@ -183,5 +183,14 @@ KIND = register(
         prepare=prepare,
         engine=f"{__name__}:run_job",
         finish=finish,
+        # llmcompressor's import is most of a compression job's start-up (seconds of CPU)
+        warm=(
+            "runner.local.engine.compress",
+            "runner.local.engine.inference",
+            "llmcompressor.entrypoints.oneshot",
+            "llmcompressor.modifiers.quantization",
+            "llmcompressor.modifiers.pruning.sparsegpt",
+            "llmcompressor.modifiers.transform.smoothquant",
+        ),
     )
 )

@@ -410,5 +410,10 @@ KIND = register(
         },
         prepare=prepare,
         engine=f"{__name__}:run_job",
+        warm=(
+            "runner.local.engine.evaluators",
+            "runner.local.engine.inference",
+            "runner.local.engine.opencompass",
+        ),
     )
 )

@@ -312,5 +312,6 @@ KIND = register(
         engine=f"{__name__}:run_job",
         finish=finish,
         resume=resume,
+        warm=("runner.local.engine.finetune",),
     )
 )

@@ -48,6 +48,9 @@ class LocalKind:
     # After a platform restart a running task fails, unless the kind can continue it: ``resume`` folds
     # what the dead job wrote into the task's folder and says how many rows are done.
     resume: Callable[[Path], int] | None = None
+    # Modules the job imports that the warm worker (runner.local.zygote) imports before forking it, so that
+    # later jobs of the kind start with them loaded; a name that fails to import there is the job's to report.
+    warm: tuple[str, ...] = ()
 
     @property
     def kind(self) -> TaskKind:
