@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
+import os
 import re
 import sys
 import traceback
@@ -104,5 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def exit_now(code: int) -> None:
+    """End the process with ``code`` once its output is flushed, skipping the interpreter's teardown.
+
+    The result is on disk by then (written atomically by ``main``), and the platform waits for the process
+    to end before it reads it. Tearing down a process that imported torch, transformers and llmcompressor
+    frees every module and object one by one: 0.6 to 1.5 s of CPU, 2 to 4 s of wall on a loaded 2-core
+    machine, after the job's work is done, on every job of a pipeline's critical path. Nothing is lost by
+    skipping it: the job closes every file it writes, and the one exit handler its libraries register is
+    logging's flush, called here.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ import pytest
 
 from runner.local.engine import evaluators, job
 from runner.local.kinds import evaluation
+
+ROOT = Path(__file__).resolve().parents[3]
 
 ROWS = [
     {"prompt": "1+1=?", "response": "2", "output": "2"},
@@ -173,3 +177,20 @@ def test_a_system_error_names_the_file_it_could_not_use() -> None:
     )
     assert job.describe(KeyError()) == "KeyError."
     assert job.describe(ValueError("Row 3 is empty.")) == "Row 3 is empty."
+
+
+def test_a_job_process_ends_with_its_code_and_output_but_without_the_interpreters_teardown() -> None:
+    # Tearing down a process that imported the model libraries costs seconds after the result is written;
+    # exit_now skips it, but what the job printed (buffered: stdout is a pipe) and its exit code must remain.
+    script = (
+        "import atexit, sys\n"
+        "from runner.local.engine.job import exit_now\n"
+        "atexit.register(lambda: sys.stderr.write('teardown ran'))\n"
+        "print('result written')\n"
+        "sys.stderr.write('one sentence')\n"
+        "exit_now(3)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (3, "result written\n", "one sentence")
