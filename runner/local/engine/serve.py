@@ -45,6 +45,7 @@ from runner.local.engine.batching import MAX_BATCH, MAX_WAITING, Batcher
 from runner.local.engine.inference import InferenceParams
 from runner.local.engine.loading import LoadedModel, load_model
 from runner.local.listen import loopback_listener
+from runner.local.one_write import OneWriteH11Protocol
 from runner.platform.settings import ENV_LOCAL_TOKEN
 
 ROLES = {"system", "user", "assistant"}
@@ -117,13 +118,19 @@ def parse_chat(body: Any) -> tuple[list[dict[str, Any]], InferenceParams]:
     return messages, params
 
 
-def check_last_message(model: LoadedModel, messages: list[dict[str, Any]]) -> None:
-    """Refuse a last message over ``MAX_LAST_MESSAGE_TOKENS`` tokens of the model's own tokenizer."""
+def last_message_is_short(messages: list[dict[str, Any]]) -> bool:
+    """Whether the last message is too short to pass the limit, whatever the tokenizer makes of it."""
     # A token stands for at least one byte of text (a byte-fallback token for exactly one), give or take a
     # word-start marker, so a short message cannot be over the limit and skips the tokenizer.
-    content = messages[-1]["content"]
-    if len(content.encode("utf-8", "surrogatepass")) <= MAX_LAST_MESSAGE_TOKENS // 2:
+    content: str = messages[-1]["content"]
+    return len(content.encode("utf-8", "surrogatepass")) <= MAX_LAST_MESSAGE_TOKENS // 2
+
+
+def check_last_message(model: LoadedModel, messages: list[dict[str, Any]]) -> None:
+    """Refuse a last message over ``MAX_LAST_MESSAGE_TOKENS`` tokens of the model's own tokenizer."""
+    if last_message_is_short(messages):
         return
+    content = messages[-1]["content"]
     count = len(model.tokenizer(content, add_special_tokens=False)["input_ids"])
     if count > MAX_LAST_MESSAGE_TOKENS:
         raise RequestError(
@@ -219,7 +226,8 @@ def create_app(
             return error_response(f"The request body is not valid JSON ({error}).", 400)
         try:
             messages, params = parse_chat(body)
-            await asyncio.to_thread(check_last_message, batcher.model, messages)
+            if not last_message_is_short(messages):  # the tokenizer runs off the event loop
+                await asyncio.to_thread(check_last_message, batcher.model, messages)
         except RequestError as error:
             return error_response(str(error), error.status, param=error.param)
         try:
@@ -311,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     host, port = sock.getsockname()[:2]
     sys.stdout.write(f"listening http://{host}:{port}\n")
     sys.stdout.flush()
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, timeout_graceful_shutdown=5, http=OneWriteH11Protocol
+    )
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; with this handler in place the
     # re-raised signal is a no-op and the process exits 0, which is what an orderly stop should look like.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
