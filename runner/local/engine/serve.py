@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -43,7 +44,7 @@ from runner.local.chat_limits import MAX_SEED, ChatLimitError, check_stop
 from runner.local.credentials import LocalKeys
 from runner.local.engine.batching import MAX_BATCH, MAX_WAITING, Batcher
 from runner.local.engine.inference import InferenceParams
-from runner.local.engine.loading import LoadedModel, load_model
+from runner.local.engine.loading import THREADS_ENV, LoadedModel, load_model
 from runner.local.listen import loopback_listener
 from runner.local.one_write import OneWriteH11Protocol
 from runner.platform.settings import ENV_LOCAL_TOKEN
@@ -280,10 +281,10 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    routes = [
+    routes = [  # the chat first: Starlette tries the routes in order, for every request
+        Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/models", models, methods=["GET"]),
-        Route("/v1/chat/completions", chat, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
 
@@ -300,6 +301,17 @@ def replica_gate(environ: Mapping[str, str]) -> Gate:
     return Gate(token, keys)
 
 
+def replica_threads(environ: Mapping[str, str]) -> int | None:
+    """The replica's torch threads: 1, unless ``QFRUN_ENGINE_THREADS`` chooses (None: leave its choice).
+
+    A replica runs one batch at a time of a model small enough for this machine's CPUs, beside the platform
+    and its clients on the same cores. A second intra-op thread only waits for its share of tiny matrix
+    products there: measured on 2 cores under 8 concurrent chats, the replica spent 3.1-4.1 ms of CPU per
+    chat with 1 thread against 4.8-6.1 ms with 2, and no more wall time.
+    """
+    return None if environ.get(THREADS_ENV, "").strip() else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve one model folder over an OpenAI-style chat API.")
     parser.add_argument("--model", type=Path, required=True, help="the Hugging Face model folder")
@@ -314,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{error}\n")
         return 2
     model = load_model(args.model)
+    threads = replica_threads(os.environ)
+    if threads is not None:
+        torch.set_num_threads(threads)
     app = create_app(model, args.served_name, args.max_batch, gate=gate)
     sock = loopback_listener(args.host, args.port)
     host, port = sock.getsockname()[:2]
