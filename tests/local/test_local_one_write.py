@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from uvicorn.server import ServerState
 
-from runner.local.one_write import OneWriteH11Protocol
+from runner.local.one_write import JOIN_BYTES, JoinedWrites, OneWriteH11Protocol
 from runner.testing.serving import serve_app
 
 
@@ -87,3 +87,17 @@ def test_a_response_that_closes_the_connection_is_written_before_the_close() -> 
 def test_a_server_with_the_protocol_answers_a_real_client_on_one_connection() -> None:
     with serve_app(APP, http=OneWriteH11Protocol) as url, httpx.Client(base_url=url) as client:
         assert [client.get("/").json() for _ in range(3)] == [{"hello": "world"}] * 3
+
+
+def test_writes_that_reach_the_join_limit_leave_at_once_in_order() -> None:
+    async def go() -> list[bytes]:
+        transport = _Recording()
+        joined = JoinedWrites(transport, asyncio.get_running_loop())
+        joined.write(b"head")
+        joined.write(b"x" * JOIN_BYTES)
+        sent_at_once = list(transport.writes)
+        joined.write(b"tail")
+        await asyncio.sleep(0)
+        return [*sent_at_once, b"|", *transport.writes[len(sent_at_once) :]]
+
+    assert asyncio.run(go()) == [b"head" + b"x" * JOIN_BYTES, b"|", b"tail"]
