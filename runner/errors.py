@@ -42,6 +42,9 @@ Inside qfrun, raised and handled within one layer (never shown as themselves), w
     ├── SignatureRefused            platform.auth           the local platform's 401 with BCE's code
     ├── ApiError                    local.api_common        the local platform's error answer
     ├── ChatError                   local.api_services      a chat service's error answer
+    ├── ReplicaUnreachable          local.replica_http      a chat's 503 naming the replica
+    │   └── ReplicaProtocolError    local.replica_http      the same, naming what was wrong
+    ├── _StaleConnection            local.replica_http      the chat sent again on a new connection
     ├── BosError                    local.bos_store         the BOS emulation's error answer
     ├── BadLine                     local.api_dataset_import  a dataset import's ImportFailed reason
     ├── BodyTooLarge                local.bodies            a 413 answer

@@ -15,16 +15,16 @@ and ReleaseComputeUnit on ``/v2/charge`` (where the SDK sends it; ReleaseService
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from runner.local.api_common import ApiError, Body, Context, found, invalid, not_found, page
 from runner.local.api_models import version_or_404
 from runner.local.chat_limits import ChatLimitError, check_numbers, check_prompt, check_stop
+from runner.local.replica_http import ReplicaClient, ReplicaUnreachable
 from runner.local.rows import SERVICE_STOPPED, SERVING, ServiceRow, new_id
 from runner.local.services import MONTH_HOURS, hour_seconds, iso
 from runner.platform import wire
@@ -348,28 +348,27 @@ def live_replica(ctx: Context, suffix: str) -> tuple[ServiceRow, str]:
 
 
 async def forward(
-    client: httpx.AsyncClient, url: str, request: dict[str, Any], headers: dict[str, str]
+    client: ReplicaClient, url: str, request: dict[str, Any], headers: dict[str, str]
 ) -> dict[str, Any]:
     """POST the OpenAI request to a replica (with the platform's credentials in ``headers``) and return its
     JSON answer (a ChatError when it fails)."""
+    body = json.dumps(request, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
     try:
-        response = await client.post(f"{url}/v1/chat/completions", json=request, headers=headers)
-    except httpx.HTTPError as exc:
-        raise ChatError(
-            503, 336100, f"The replica at {url} did not answer: {exc.__class__.__name__}."
-        ) from exc
+        response = await client.post(url, "/v1/chat/completions", body, headers)
+    except ReplicaUnreachable as exc:
+        raise ChatError(503, 336100, f"The replica at {url} did not answer: {exc}.") from exc
     try:
-        answer = response.json()
+        answer = json.loads(response.body)
     except ValueError as exc:
         raise ChatError(
-            502, 336000, f"The replica at {url} answered {response.status_code} without JSON."
+            502, 336000, f"The replica at {url} answered {response.status} without JSON."
         ) from exc
-    if response.status_code != 200 or not isinstance(answer, dict):
+    if response.status != 200 or not isinstance(answer, dict):
         detail = answer.get("error", {}).get("message", "") if isinstance(answer, dict) else ""
-        if response.status_code == 429:  # the replica's queue is full: Qianfan's QPS-limit code
+        if response.status == 429:  # the replica's queue is full: Qianfan's QPS-limit code
             raise ChatError(429, 18, detail or "The service is busy; try again shortly.")
-        code = 336003 if 400 <= response.status_code < 500 else 336000
-        raise ChatError(response.status_code, code, detail or f"The replica answered {response.status_code}.")
+        code = 336003 if 400 <= response.status < 500 else 336000
+        raise ChatError(response.status, code, detail or f"The replica answered {response.status}.")
     return answer
 
 

@@ -26,6 +26,7 @@ from runner.local.credentials import LocalKeys
 from runner.local.home import Home
 from runner.local.launcher import TOKEN_ENV, remove_info, status
 from runner.local.listen import loopback_listener
+from runner.local.one_write import OneWriteH11Protocol
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 log = logging.getLogger(__name__)
@@ -89,7 +90,11 @@ def serve(
             "token_required": True,  # always: the home's own token when the user set none
         }
         config = uvicorn.Config(
-            create_app(home, token, keys), log_level="info", lifespan="on", access_log=False
+            create_app(home, token, keys),
+            log_level="info",
+            lifespan="on",
+            access_log=False,
+            http=OneWriteH11Protocol,
         )
 
         def started() -> None:

@@ -14,11 +14,13 @@ from runner.local.listen import loopback_listener
 
 
 @contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """Serve ``app`` (its lifespan included) until the block ends; yields ``http://127.0.0.1:<port>``."""
+def serve_app(app: Any, http: Any = "h11") -> Iterator[str]:
+    """Serve ``app`` (its lifespan included) until the block ends; yields ``http://127.0.0.1:<port>``.
+
+    ``http`` is uvicorn's HTTP protocol (a name or a class)."""
     sock = loopback_listener("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", http=http))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

@@ -21,6 +21,7 @@ from runner.local.app import MAX_BODY_BYTES, create_app
 from runner.local.bodies import CHAT_BODY_BYTES
 from runner.local.chat_limits import DEFAULT_PROMPT_CHARS, MAX_OUTPUT_TOKENS
 from runner.local.home import Home
+from runner.local.replica_http import ReplicaClient
 from runner.testing.serving import serve_app
 
 TOKEN = "limits-token"
@@ -195,8 +196,11 @@ def test_a_replica_with_a_full_queue_is_qianfans_qps_limit_error_through_the_pla
     busy = Starlette(routes=[Route("/v1/chat/completions", full, methods=["POST"])])
 
     async def call(url: str) -> None:
-        async with httpx.AsyncClient() as client:
+        client = ReplicaClient()
+        try:
             await forward(client, url, {"messages": []}, {})
+        finally:
+            await client.aclose()
 
     with serve_app(busy) as url, pytest.raises(ChatError) as caught:
         asyncio.run(call(url))

@@ -16,6 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 MAX_THREADS = 2
+THREADS_ENV = "QFRUN_ENGINE_THREADS"
 
 
 @dataclass
@@ -38,7 +39,7 @@ def set_threads() -> None:
     waiting, 1 and 2 threads measured the same on a loaded 2-core machine (a service: 12 req/s sequential,
     about 80 req/s with 8 concurrent clients either way).
     """
-    wanted = os.environ.get("QFRUN_ENGINE_THREADS", "")
+    wanted = os.environ.get(THREADS_ENV, "")
     threads = int(wanted) if wanted.isdigit() and int(wanted) > 0 else min(MAX_THREADS, os.cpu_count() or 1)
     torch.set_num_threads(max(1, threads))
 

@@ -271,3 +271,12 @@ def test_a_replica_without_credentials_in_its_environment_refuses_to_start() -> 
         serve.replica_gate({})
     gate = serve.replica_gate({"QFRUN_LOCAL_TOKEN": " tok-123456 "})
     assert gate.token == "tok-123456"
+
+
+@pytest.mark.parametrize(("environ", "threads"), [({}, 1), ({"QFRUN_ENGINE_THREADS": " "}, 1)])
+def test_a_replica_runs_torch_on_one_thread_by_default(environ: dict[str, str], threads: int) -> None:
+    assert serve.replica_threads(environ) == threads
+
+
+def test_a_replica_leaves_the_thread_count_to_the_engine_setting_when_one_is_given() -> None:
+    assert serve.replica_threads({"QFRUN_ENGINE_THREADS": "2"}) is None
