@@ -52,7 +52,7 @@ class Schedule:
 
 # Every wait's pacing, in one place. The limits are module attributes read at each wait, so a test may
 # shorten one. A task's own status is polled by the executor at its platform kind's pace
-# (``registry.PollPolicy``), not here.
+# (``registry.PollPolicy``), on a ``Schedule`` made from it (runner.run.context).
 IMPORT_POLL = Schedule(1.0, 2.0, 30.0)  # DescribeModel or DescribeImportTask while an import runs
 IMPORT_WAIT_LIMIT_S = 6 * 3600.0  # how long a model or dataset import may run before qfrun gives up
 EXPORT_POLL_S = 2.0  # between DescribeEvalResultExportTask calls while the export is Queued or Running

@@ -22,6 +22,7 @@ from typing import Any
 
 from runner import content_hash
 from runner.errors import StageError
+from runner.platform.polling import Schedule
 from runner.platform.protocol import Dataset, Platform, TaskInfo, TaskKind, TaskRef, TaskRequest, TaskStatus
 from runner.platform.registry import PollPolicy
 from runner.state.file import StageRecord, StageStatus
@@ -196,7 +197,12 @@ class StageRun:
         return ref
 
     def _wait(self, ref: TaskRef, on_waiting: Callable[[TaskInfo], None] | None) -> TaskInfo:
-        delay, last_progress = self._poll.initial, 0.0
+        # the platform kind's pacing, on the schedule every wait of the client keeps (runner.platform.polling)
+        pauses, paused, last_progress = (
+            Schedule(self._poll.initial, self._poll.factor, self._poll.maximum),
+            0,
+            0.0,
+        )
         while True:
             info = self._platform.describe_task(ref)
             if info.status is TaskStatus.AWAITING_SCORES:
@@ -238,9 +244,9 @@ class StageRun:
                     f"task {ref.task_id} did not finish within timeout_minutes ({self._timeout_minutes}); "
                     "it was cancelled"
                 )
-            if self._stop.wait(delay):
+            if self._stop.wait(pauses(paused)):
                 raise Interrupted
-            delay = min(delay * self._poll.factor, self._poll.maximum)
+            paused += 1
 
     def update(self, **changes: Any) -> None:
         """Change the record and save it before going on.
