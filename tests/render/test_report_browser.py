@@ -53,7 +53,9 @@ def _report_file(tmp_path: Path, change: Any = None) -> Path:
     return next(p for p in write_reports(report, folder) if p.suffix == ".html")
 
 
-def test_the_report_of_a_run_renders_offline_without_a_console_error(tmp_path: Path, browser: Browser) -> None:
+def test_the_report_of_a_run_renders_offline_without_a_console_error(
+    tmp_path: Path, browser: Browser
+) -> None:
     html = _report_file(tmp_path)
     seen = visit(browser, html)
     page = seen.page

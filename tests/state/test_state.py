@@ -8,8 +8,6 @@ import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +29,7 @@ from runner.state.file import (
     companion,
     utc_now,
 )
+from runner.testing.forking import forking_driver
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -500,26 +499,14 @@ class Writers:
 
 @pytest.fixture
 def writers() -> Iterator[Writers]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "runner.testing.state_writer", "--forking"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert driver.stdin is not None
-    assert driver.stdout is not None
-    started = Writers(driver.stdin, driver.stdout)
-    try:
-        yield started
-    finally:
-        if started.running is not None:  # a test that failed before its kill
-            os.kill(started.running, signal.SIGKILL)
-            started.ended()
-        driver.stdin.close()
-        assert driver.wait(timeout=60) == 0
-        driver.stdout.close()
+    with forking_driver("runner.testing.state_writer") as (requests, answers):
+        started = Writers(requests, answers)
+        try:
+            yield started
+        finally:
+            if started.running is not None:  # a test that failed before its kill
+                os.kill(started.running, signal.SIGKILL)
+                started.ended()
 
 
 @pytest.mark.slow
