@@ -95,7 +95,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The files that hold slow tests first, each file's tests together and in their order, then the rest:
     under pytest-xdist the longest tests start at once and the many quick ones fill the workers' last
-    minutes, instead of one slow test running alone at the end. A file stays whole: split, its module-scoped
-    fixtures (a served platform, a loaded model) would be set up again for its second part."""
+    minutes, instead of one slow test running alone at the end. A file stays whole, on one worker
+    (``--dist loadfile`` in setup.cfg): split, its module-scoped fixtures (a served platform, a loaded model)
+    would be set up again for its second part."""
     slow_files = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow_files)

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import runner
 from runner.state.file import StateFile
 from runner.testing.fake_platform import FakePlatform
+from runner.testing.forking import SOURCE, forking_driver
 from runner.testing.pipelines import write
 
-# The checkout under test, first on the driver's path (a worktree beside an editable install of another).
-SOURCE = Path(runner.__file__).resolve().parent.parent
 STAGES = ("base", "base_infer", "base_eval", "w4", "serve")
 
 
@@ -49,31 +47,19 @@ def drive(folder: Path, kill_at: int) -> subprocess.CompletedProcess[str]:
 def forked(tmp_path: Path) -> Iterator[Driver]:
     """Runs, each in a child forked from one driver that imported qfrun once (``--forking``): the same fresh
     process to the run, without paying for Python's start and qfrun's imports eighty times."""
-    env = {**os.environ, "PYTHONPATH": str(SOURCE)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "runner.testing.crash_driver", "--forking"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert server.stdin is not None
-    assert server.stdout is not None
-    requests, answers = server.stdin, server.stdout
+    with forking_driver("runner.testing.crash_driver") as (requests, answers):
 
-    def run(folder: Path, kill_at: int) -> subprocess.CompletedProcess[str]:
-        err = folder / f"stderr-{kill_at}.txt"
-        request = {"pipeline": str(folder / "pipeline.yaml"), "store": str(folder / "platform.json")}
-        requests.write(json.dumps({**request, "kill_at": kill_at, "stderr": str(err)}) + "\n")
-        requests.flush()
-        answer = json.loads(answers.readline())
-        stderr = err.read_text(encoding="utf-8", errors="replace")
-        return subprocess.CompletedProcess(server.args, answer["returncode"], answer["stdout"], stderr)
+        def run(folder: Path, kill_at: int) -> subprocess.CompletedProcess[str]:
+            err = folder / f"stderr-{kill_at}.txt"
+            request = {"pipeline": str(folder / "pipeline.yaml"), "store": str(folder / "platform.json")}
+            requests.write(json.dumps({**request, "kill_at": kill_at, "stderr": str(err)}) + "\n")
+            requests.flush()
+            answer = json.loads(answers.readline())
+            stderr = err.read_text(encoding="utf-8", errors="replace")
+            args = [sys.executable, "-m", "runner.testing.crash_driver", "--forking"]
+            return subprocess.CompletedProcess(args, answer["returncode"], answer["stdout"], stderr)
 
-    yield run
-    requests.close()
-    assert server.wait(timeout=60) == 0
-    answers.close()
+        yield run
 
 
 def transitions(tmp_path: Path, driver: Driver, name: str) -> int:

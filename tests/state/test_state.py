@@ -8,13 +8,12 @@ import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import jsonschema
 import pytest
@@ -32,6 +31,7 @@ from runner.state.file import (
     companion,
     utc_now,
 )
+from runner.testing.forking import forking_driver
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -502,48 +502,64 @@ def test_the_state_schema_ships_in_the_package() -> None:
 
 # -- crash safety ----------------------------------------------------------------------------------
 
-_WRITER = """
-import sys
-from pathlib import Path
-from runner.state.file import RunRecord, StageRecord, StageStatus, StateFile
-
-path, stages, sync = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "sync"
-state = StateFile.load(path, "crash", sync=sync)
-seq = max((r.attempt for r in state.stages.values()), default=-1) + 1
-state.record_run(RunRecord(run_id=f"r{seq}", started_at="2026-11-25T16:00:00Z"))
-print("ready", flush=True)
-while True:
-    record = StageRecord(status=StageStatus.RUNNING, attempt=seq, outputs={"pad": "x" * (seq % 97)})
-    state.record(f"s{seq % stages}", record)
-    print(seq, flush=True)
-    if seq % 37 == 0:
-        state.compact()
-    seq += 1
-"""
-
 
 def _expected_prefix(last: int, stages: int) -> dict[str, int]:
     return {f"s{seq % stages}": seq for seq in range(last + 1)}
 
 
+@dataclasses.dataclass
+class Writers:
+    """State writers (runner.testing.state_writer), each a child forked from one driver process that imported
+    qfrun's state module once: a fresh process to the writer, for the test to kill with SIGKILL."""
+
+    requests: IO[str]
+    answers: IO[str]
+    running: int | None = None
+
+    def start(self, path: Path, stages: int, sync: str, acks: Path) -> tuple[int, IO[bytes]]:
+        """A writer recording into ``path``: its pid, and its acknowledgements (``acks``, a named pipe)."""
+        os.mkfifo(acks)
+        request = {"path": str(path), "stages": stages, "sync": sync == "sync", "acks": str(acks)}
+        self.requests.write(json.dumps(request) + "\n")
+        self.requests.flush()
+        self.running = json.loads(self.answers.readline())["pid"]
+        return self.running, acks.open("rb")  # the open meets the child's open of the pipe for writing
+
+    def ended(self) -> int:
+        """Waits until the driver has reaped the writer; its return code as ``subprocess`` gives it."""
+        returncode: int = json.loads(self.answers.readline())["returncode"]
+        self.running = None
+        return returncode
+
+
+@pytest.fixture
+def writers() -> Iterator[Writers]:
+    with forking_driver("runner.testing.state_writer") as (requests, answers):
+        started = Writers(requests, answers)
+        try:
+            yield started
+        finally:
+            if started.running is not None:  # a test that failed before its kill
+                os.kill(started.running, signal.SIGKILL)
+                started.ended()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sync", ["sync", "nosync"])
-def test_the_state_always_loads_a_prefix_of_the_transitions_after_sigkill(tmp_path: Path, sync: str) -> None:
+def test_the_state_always_loads_a_prefix_of_the_transitions_after_sigkill(
+    tmp_path: Path, sync: str, writers: Writers
+) -> None:
     path = tmp_path / ".qfrun" / "crash.state.json"
     stages = 25  # few, and the writer compacts every 37 lines, so that compaction is hit often as well
     rng = random.Random(20261125)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for _ in range(20):
-        with subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(path), str(stages), sync],
-            stdout=subprocess.PIPE,
-            env=env,
-        ) as child:
-            assert child.stdout is not None
-            assert child.stdout.readline() == b"ready\n"
+    for number in range(20):
+        pid, acks = writers.start(path, stages, sync, tmp_path / f"acks-{number}")
+        with acks:
+            assert acks.readline() == b"ready\n"
             time.sleep(rng.uniform(0.0, 0.3))
-            child.send_signal(signal.SIGKILL)
-            acknowledged = [int(line) for line in child.stdout.read().split()]
+            os.kill(pid, signal.SIGKILL)
+            acknowledged = [int(line) for line in acks.read().split()]  # to the end: the writer is gone
+        assert writers.ended() == -signal.SIGKILL
 
         state = StateFile.load(path, "crash")
         seen = {stage_id: record.attempt for stage_id, record in state.stages.items()}
