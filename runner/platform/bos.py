@@ -36,6 +36,7 @@ from runner.errors import (
 )
 from runner.files import MAX_DATASET_BYTES, PathRefused, read_regular
 from runner.platform.auth import auth_for, uri_encode
+from runner.platform.borrowed import borrowed
 from runner.platform.dataset_rows import dataset_rows
 from runner.platform.polling import Backoff, Wait
 from runner.platform.ratelimit import TokenBucket, shared_bucket
@@ -100,7 +101,9 @@ class BosClient:
         self.bos: BosSettings = configured_bos(settings)
         self._client = httpx.Client(
             base_url=self.bos.endpoint,
-            transport=transport,
+            transport=borrowed(
+                transport
+            ),  # a transport handed in is the platform client's: not ours to close
             auth=auth_for(settings.credentials, expiration_s=settings.sign_expiration_s),
             timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
             follow_redirects=False,

@@ -15,6 +15,7 @@ import httpx
 
 from runner.errors import PlatformStatusError
 from runner.platform.auth import auth_for
+from runner.platform.borrowed import borrowed
 from runner.platform.settings import PlatformSettings
 
 
@@ -42,7 +43,9 @@ def download(
     timeout = httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s)
     try:
         with (
-            httpx.Client(transport=transport, auth=auth, timeout=timeout, follow_redirects=False) as client,
+            httpx.Client(
+                transport=borrowed(transport), auth=auth, timeout=timeout, follow_redirects=False
+            ) as client,
             client.stream("GET", url, headers={"User-Agent": "qfrun"}) as response,
         ):
             if response.status_code != 200:

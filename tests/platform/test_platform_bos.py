@@ -141,8 +141,7 @@ def test_upload_dataset_puts_once_then_only_heads(served: Served, tmp_path: Path
     path = tmp_path / "train.jsonl"
     path.write_bytes(b'{"prompt": "1+1=", "response": "2"}\n')
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    transport = CountingTransport()
-    with _client(served.url, transport) as bos:
+    with CountingTransport() as transport, _client(served.url, transport) as bos:  # a lent transport: ours
         uri = bos.upload_dataset(path, sha)
         assert uri == f"bos:/qfrun-local/qfrun/datasets/{sha}/train.jsonl"
         assert transport.methods == ["HEAD", "PUT"]
@@ -290,3 +289,26 @@ def test_requests_are_signed_over_the_encoded_key_path() -> None:
         now_s=time.time(),
     )
     assert "host" in verified.signed_headers
+
+
+class Lender(httpx.HTTPTransport):
+    """The platform client's transport, lent to the BOS clients it opens; counts who closes it."""
+
+    closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+        super().close()
+
+
+def test_closing_a_bos_client_leaves_the_transport_it_borrowed_open(served: Served) -> None:
+    # httpx closes a client's transport with the client; the platform client's requests of other stages may
+    # be in flight on that pool, and closing it took their sockets away mid-read (EBADF, an ambiguous create).
+    lender = Lender()
+    with _client(served.url, transport=lender) as bos:
+        bos.put_object("qfrun-local", "in/lent.jsonl", b"{}\n")
+    assert lender.closed == 0
+    with _client(served.url, transport=lender) as bos:
+        assert bos.get_object("qfrun-local", "in/lent.jsonl") == b"{}\n"
+    lender.close()
+    assert lender.closed == 1

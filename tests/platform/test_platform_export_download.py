@@ -88,3 +88,16 @@ def test_a_link_that_cannot_be_read_is_one_sentence(
         download(qianfan(), url, 100, transport=transport)
     assert words in str(raised.value)
     assert "sk" not in str(raised.value).split()
+
+
+def test_a_download_leaves_the_transport_it_borrowed_open() -> None:
+    # The platform client lends its transport; closing it would close the connections other stages use.
+    closed: list[bool] = []
+
+    class Lent(httpx.MockTransport):
+        def close(self) -> None:
+            closed.append(True)
+
+    transport = Lent(lambda request: httpx.Response(200, content=b"zip"))
+    assert download(qianfan(), "https://bj.bcebos.com/x/export.zip", 100, transport=transport) == b"zip"
+    assert closed == []
