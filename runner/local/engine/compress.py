@@ -147,7 +147,7 @@ def compress(
     if strategy == "Sparsity" and weight:
         raise ValueError(f"Sparsity takes no quantization weight, but '{weight}' was given.")
     scheme, modifiers, note = _recipe(strategy, weight)
-    set_threads()
+    set_threads(src)
     tokenizer = load_tokenizer(src)
     texts = _calibration_texts(tokenizer, calib_rows)
     model = AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.float32)

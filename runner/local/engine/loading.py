@@ -2,7 +2,7 @@
 
 Every engine entry point (batch jobs, evaluation, services) goes through :func:`load_model`, so padding side,
 pad token and thread count are set in one place: batched generation needs left padding and a pad token, and
-the machines are shared, so a model never takes more than two threads.
+the machines are shared, so a model never takes more than two threads (a small one takes one).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 MAX_THREADS = 2
+SMALL_MODEL_BYTES = 64 * 1024 * 1024  # below this, one thread is faster than two (set_threads)
 THREADS_ENV = "QFRUN_ENGINE_THREADS"
 
 
@@ -32,16 +33,36 @@ class LoadedModel:
         return self.path.name
 
 
-def set_threads() -> None:
+def set_threads(model_dir: Path | None = None) -> None:
     """Cap torch's intra-op threads: several workers share the machine's cores.
 
-    ``QFRUN_ENGINE_THREADS`` overrides the default of ``min(2, cpus)``. With the package's passive OpenMP
-    waiting, 1 and 2 threads measured the same on a loaded 2-core machine (a service: 12 req/s sequential,
-    about 80 req/s with 8 concurrent clients either way).
+    ``QFRUN_ENGINE_THREADS`` chooses. Otherwise a model whose weights take under ``SMALL_MODEL_BYTES`` gets
+    one thread, and a larger one (or none named) ``min(2, cpus)``. A small model's matrix products are too
+    short to split: the quickstart (tiny-adder, 3.5 MB) ran in 12.4-12.9 s with one thread per job against
+    17.3-17.4 s with two, on a quiet 2-core machine (its W4A16 calibration alone makes 2,560 one-sample
+    forwards, each paying the threads' hand-off); accuracy is the same either way (the int4 weights differ
+    bitwise, as any change of thread count makes them).
     """
     wanted = os.environ.get(THREADS_ENV, "")
-    threads = int(wanted) if wanted.isdigit() and int(wanted) > 0 else min(MAX_THREADS, os.cpu_count() or 1)
+    if wanted.isdigit() and int(wanted) > 0:
+        threads = int(wanted)
+    elif model_dir is not None and weights_bytes(model_dir) < SMALL_MODEL_BYTES:
+        threads = 1
+    else:
+        threads = min(MAX_THREADS, os.cpu_count() or 1)
     torch.set_num_threads(max(1, threads))
+
+
+def weights_bytes(model_dir: Path) -> int:
+    """The size of the folder's weight files (safetensors or PyTorch bins, sharded or not)."""
+    total = 0
+    for pattern in ("*.safetensors", "*.bin", "*.pt"):
+        for path in Path(model_dir).glob(pattern):
+            try:
+                total += path.stat().st_size
+            except OSError:
+                continue
+    return total
 
 
 def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
@@ -62,7 +83,7 @@ def load_model(path: Path) -> LoadedModel:
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"The model folder {path} has no config.json, so it is not a model folder.")
-    set_threads()
+    set_threads(path)
     tokenizer = load_tokenizer(path)
     loaded: Any = AutoModelForCausalLM.from_pretrained(str(path), output_loading_info=True)
     model, info = loaded

@@ -238,3 +238,27 @@ def test_a_batch_runs_from_where_other_prompts_begin_with_the_model_it_was_given
         {"prompt": "40+2=?", "output": "42"},
     ]
     assert seen == [0, 1, 2]
+
+
+def test_a_small_model_gets_one_thread_and_a_large_one_the_default_cap(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Splitting a tiny model's short matrix products costs more than it saves (the quickstart: 12.4-12.9 s
+    # on one thread a job against 17.3 s on two); a large model keeps the cap, and the setting still wins.
+    small, large = tmp_path / "small", tmp_path / "large"
+    small.mkdir(), large.mkdir()
+    (small / "model.safetensors").write_bytes(b"\0" * 1024)
+    with (large / "model-00001-of-00002.safetensors").open("wb") as shard:
+        shard.truncate(loading.SMALL_MODEL_BYTES)  # sparse: the size without the disk
+    before = torch.get_num_threads()
+    monkeypatch.delenv("QFRUN_ENGINE_THREADS", raising=False)
+    try:
+        loading.set_threads(small)
+        assert torch.get_num_threads() == 1
+        loading.set_threads(large)
+        assert torch.get_num_threads() == min(loading.MAX_THREADS, os.cpu_count() or 1)
+        monkeypatch.setenv("QFRUN_ENGINE_THREADS", "2")
+        loading.set_threads(small)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
