@@ -169,8 +169,10 @@ def test_the_client_follows_next_marker_across_full_pages_of_the_local_platform(
     for key in keys:
         objects.put(DEFAULT_BUCKET, key, b"{}")
     objects.put(DEFAULT_BUCKET, "runt", b"outside the prefix")
-    transport = _Counting()
-    with _client(url, transport) as client:
+    with (
+        _Counting() as transport,
+        _client(url, transport) as client,
+    ):  # a lent transport: the lender closes it
         listed = client.list_objects(DEFAULT_BUCKET, "runs/")
     assert [o.key for o in listed] == keys
     assert {o.size for o in listed} == {2}
@@ -182,8 +184,7 @@ def test_the_client_follows_next_marker_across_full_pages_of_the_local_platform(
 
 def test_a_listing_of_an_empty_prefix_is_one_request_and_no_objects(served: tuple[str, Home]) -> None:
     url, _ = served
-    transport = _Counting()
-    with _client(url, transport) as client:
+    with _Counting() as transport, _client(url, transport) as client:
         assert client.list_objects(DEFAULT_BUCKET, "nothing/") == []
     assert transport.markers == [None]
 
