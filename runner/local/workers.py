@@ -90,10 +90,15 @@ class TaskRunner:
         with self._lock:
             job = self._jobs.get(task_id)
         if job is not None:
-            with job.lock:
-                job.cancelled.set()
-                if job.process is not None:
-                    terminate_group(job.process, wait=False)
+            job.cancelled.set()
+            # A job being started holds the lock while the warm worker finishes its imports (seconds): the
+            # caller does not wait for that; the starting thread sees the flag once its child exists.
+            if job.lock.acquire(blocking=False):
+                try:
+                    if job.process is not None:
+                        terminate_group(job.process, wait=False)
+                finally:
+                    job.lock.release()
         return stopped
 
     def recover(self) -> None:
@@ -189,6 +194,8 @@ class TaskRunner:
                     stderr=job_log,
                     warm=_kind(task).warm,
                 )
+            if job.cancelled.is_set():  # stopped while it was being started (see cancel)
+                terminate_group(job.process, wait=False)
         process = job.process
         self.store.update_task(task_id, worker_pid=process.pid)
         last: tuple[int, int] | None = None

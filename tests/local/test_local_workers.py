@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from runner.local import workers
 from runner.local.home import Home
 from runner.local.rows import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED
 from runner.local.store import Store
@@ -133,6 +135,34 @@ def test_one_job_runs_at_a_time_and_a_queued_task_can_be_stopped(setup):
     assert _settle(store, first).status == SUCCEEDED
     assert store.task(queued).status == STOPPED
     assert not (store.task(queued).result)
+
+
+def test_stopping_a_job_being_started_answers_at_once_and_ends_the_job_once_it_exists(setup, monkeypatch):
+    # A job's start holds its lock while the warm worker finishes importing torch (seconds on a busy machine);
+    # a stop must not wait for that, and the job, once forked, must still be ended.
+    _, store, runner, dataset_id = setup
+    entered, release = threading.Event(), threading.Event()
+    real_launch = workers.launch
+
+    def slow_launch(*args, **kwargs):
+        entered.set()
+        release.wait(30)
+        return real_launch(*args, **kwargs)
+
+    monkeypatch.setattr(workers, "launch", slow_launch)
+    task_id = _submit(store, runner, dataset_id, "slow")
+    assert entered.wait(10)
+    stopping = threading.Thread(target=runner.cancel, args=(task_id,))
+    stopping.start()
+    stopping.join(10)
+    assert not stopping.is_alive()  # answered while the start was still held up
+    release.set()
+    assert _settle(store, task_id).status == STOPPED
+    deadline = time.monotonic() + 20
+    while runner.active() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runner.active() == []  # the job process was ended, not left to run its rows
+    assert not store.task(task_id).result
 
 
 def test_recover_resumes_batch_inference_and_fails_other_running_kinds(setup):
